@@ -1,0 +1,94 @@
+"""Command line: ``python -m core train|models|analyze``. Bad arguments give one line and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from core.config import DATASETS
+from core.models import ARCHITECTURES
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line, without the usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2**32 - 1, got {value}")
+    return value
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def _nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(prog="python -m core", description="Noise Lens: models and white-noise analysis")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
+
+    train = commands.add_parser("train", help="train a model and store it in cache/models/")
+    train.add_argument("--arch", required=True, choices=list(ARCHITECTURES))
+    train.add_argument("--dataset", required=True, choices=list(DATASETS))
+    train.add_argument("--epochs", type=_positive_int, default=12)
+    train.add_argument("--seed", type=_seed, default=0)
+    train.add_argument("--batch-size", type=_positive_int, default=128)
+    train.add_argument("--augment", action="store_true", help="light random shifts during training")
+    train.add_argument("--origin", choices=["trained here", "shipped"], default="trained here",
+                       help=argparse.SUPPRESS)
+
+    commands.add_parser("models", help="list cached models with accuracy and status")
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from core import cli
+
+    try:
+        return cli.run(args)
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return 130
+    except cli.UserFacingError as err:
+        print(f"python -m core: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

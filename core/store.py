@@ -1,0 +1,257 @@
+"""The model cache: ``cache/models/<arch>-<dataset>.keras`` plus a JSON record of how it was made.
+
+A model file is served only if its sha256 matches the record this project wrote beside it, so a damaged or
+foreign file is never deserialised. Writes are atomic (temp file + rename) and training is guarded by a file
+lock, so two sessions asking for the same model train it once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from core.config import DATASETS, models_dir
+from core.models import ARCHITECTURES, ProgressCallback, TrainingResult, train
+
+log = logging.getLogger(__name__)
+
+SHIPPED_BACKUP = ".shipped"  # where a shipped default waits while a retrained model replaces it
+
+
+class CacheDamagedError(RuntimeError):
+    """A cached model exists but fails its hash check or does not load."""
+
+
+class ModelMissingError(LookupError):
+    """No usable cached model for this architecture and dataset."""
+
+
+def model_key(arch: str, dataset: str) -> str:
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    return f"{arch}-{dataset}"
+
+
+def model_path(arch: str, dataset: str) -> Path:
+    return models_dir() / f"{model_key(arch, dataset)}.keras"
+
+
+def metadata_path(arch: str, dataset: str) -> Path:
+    return models_dir() / f"{model_key(arch, dataset)}.json"
+
+
+def _lock(arch: str, dataset: str) -> FileLock:
+    models_dir().mkdir(parents=True, exist_ok=True)
+    return FileLock(str(models_dir() / f"{model_key(arch, dataset)}.lock"))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = "") -> None:
+    """Write through a temporary file in the same folder, then rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=suffix or path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    arch: str
+    dataset: str
+    state: str  # "ok", "missing" or "damaged"
+    metadata: dict[str, Any] | None
+    problem: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.state == "ok"
+
+
+def read_metadata(arch: str, dataset: str) -> dict[str, Any] | None:
+    path = metadata_path(arch, dataset)
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise CacheDamagedError(f"{path}: unreadable metadata ({err})") from err
+    if not isinstance(record, dict) or "sha256" not in record:
+        raise CacheDamagedError(f"{path}: metadata has no sha256")
+    return record
+
+
+def inspect_model(arch: str, dataset: str) -> ModelStatus:
+    """State of one cached model, checked against its recorded hash, without loading it."""
+    path = model_path(arch, dataset)
+    try:
+        record = read_metadata(arch, dataset)
+    except CacheDamagedError as err:
+        return ModelStatus(arch, dataset, "damaged", None, str(err))
+    if not path.is_file():
+        return ModelStatus(arch, dataset, "missing", record, None if record is None else f"{path} is missing")
+    if record is None:
+        return ModelStatus(arch, dataset, "damaged", None, f"{path} has no metadata written by Noise Lens")
+    actual = sha256_file(path)
+    if actual != record["sha256"]:
+        return ModelStatus(arch, dataset, "damaged", record,
+                           f"{path}: sha256 {actual[:12]}… does not match the recorded {record['sha256'][:12]}…")
+    return ModelStatus(arch, dataset, "ok", record)
+
+
+def list_models() -> list[ModelStatus]:
+    return [inspect_model(a, d) for a in ARCHITECTURES for d in DATASETS]
+
+
+def load_model(arch: str, dataset: str) -> tuple[Any, dict[str, Any]]:
+    """Load a cached model whose hash matches its metadata; anything else raises."""
+    import keras
+
+    status = inspect_model(arch, dataset)
+    if status.state == "missing":
+        raise ModelMissingError(f"no cached model {model_key(arch, dataset)}")
+    if status.state == "damaged":
+        raise CacheDamagedError(status.problem)
+    path = model_path(arch, dataset)
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as err:  # noqa: BLE001 - any load failure means the file cannot be served
+        raise CacheDamagedError(f"{path}: does not load ({type(err).__name__}: {err})") from err
+    return model, status.metadata or {}
+
+
+def _library_versions() -> dict[str, str]:
+    import keras
+    import numpy
+    import tensorflow
+
+    return {"python": platform.python_version(), "keras": keras.__version__,
+            "tensorflow": tensorflow.__version__, "numpy": numpy.__version__}
+
+
+def save_model(result: TrainingResult, arch: str, dataset: str, origin: str = "trained here") -> dict[str, Any]:
+    """Write model then metadata atomically; the hash ties the two together."""
+    path = model_path(arch, dataset)
+    atomic_write(path, lambda tmp: result.model.save(tmp))
+    record = {
+        "architecture": arch,
+        "dataset": dataset,
+        "epochs": result.epochs_run,
+        "seed": result.settings.get("seed"),
+        "batch_size": result.settings.get("batch_size"),
+        "augment": result.settings.get("augment"),
+        "train_limit": result.settings.get("train_limit"),
+        "test_accuracy": result.test_accuracy,
+        "test_confusion": result.confusion.tolist(),
+        "history": result.history,
+        "training_seconds": round(result.seconds, 2),
+        "parameters": int(result.model.count_params()),
+        "versions": _library_versions(),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "origin": origin,
+        "file_bytes": path.stat().st_size,
+        "sha256": sha256_file(path),
+    }
+    atomic_write_text(metadata_path(arch, dataset), json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def _back_up_shipped(arch: str, dataset: str) -> None:
+    """Keep the shipped default aside before a retrained model replaces it, so it can be restored."""
+    record = read_metadata(arch, dataset) if metadata_path(arch, dataset).is_file() else None
+    if not record or record.get("origin") != "shipped" or inspect_model(arch, dataset).state != "ok":
+        return
+    backup = models_dir() / SHIPPED_BACKUP
+    backup.mkdir(exist_ok=True)
+    for source in (model_path(arch, dataset), metadata_path(arch, dataset)):
+        atomic_write(backup / source.name, lambda tmp, src=source: shutil.copyfile(src, tmp))
+
+
+def shipped_backup_available(arch: str, dataset: str) -> bool:
+    return (models_dir() / SHIPPED_BACKUP / model_path(arch, dataset).name).is_file()
+
+
+def restore_shipped(arch: str, dataset: str) -> dict[str, Any]:
+    """Put the shipped default back after a retrain."""
+    backup = models_dir() / SHIPPED_BACKUP
+    with _lock(arch, dataset):
+        for target in (model_path(arch, dataset), metadata_path(arch, dataset)):
+            source = backup / target.name
+            if not source.is_file():
+                raise ModelMissingError(f"no shipped default saved for {model_key(arch, dataset)}")
+            atomic_write(target, lambda tmp, src=source: shutil.copyfile(src, tmp))
+    status = inspect_model(arch, dataset)
+    if not status.usable:
+        raise CacheDamagedError(status.problem)
+    return status.metadata or {}
+
+
+@dataclass
+class ModelReady:
+    model: Any
+    metadata: dict[str, Any]
+    trained_now: bool
+    rebuilt_because: str | None = None
+
+
+def train_and_save(arch: str, dataset: str, *, origin: str = "trained here",
+                   on_progress: ProgressCallback | None = None,
+                   should_stop: Callable[[], bool] | None = None, **train_kwargs: Any) -> ModelReady:
+    """Train under the model's lock and replace the cached copy; a second caller waits, then reuses it."""
+    with _lock(arch, dataset):
+        _back_up_shipped(arch, dataset)
+        result = train(arch, dataset, on_progress=on_progress, should_stop=should_stop, **train_kwargs)
+        record = save_model(result, arch, dataset, origin=origin)
+        return ModelReady(result.model, record, trained_now=True)
+
+
+def ensure_model(arch: str, dataset: str, *, on_progress: ProgressCallback | None = None,
+                 should_stop: Callable[[], bool] | None = None, **train_kwargs: Any) -> ModelReady:
+    """Load the cached model, or train it once if missing or damaged (a damaged file is reported, never served)."""
+    try:
+        model, record = load_model(arch, dataset)
+        return ModelReady(model, record, trained_now=False)
+    except ModelMissingError:
+        reason = None
+    except CacheDamagedError as err:
+        reason = str(err)
+        log.warning("damaged model cache, rebuilding: %s", reason)
+    with _lock(arch, dataset):
+        # Another process may have trained it while we waited for the lock.
+        try:
+            model, record = load_model(arch, dataset)
+            return ModelReady(model, record, trained_now=False, rebuilt_because=reason)
+        except (ModelMissingError, CacheDamagedError):
+            pass
+        result = train(arch, dataset, on_progress=on_progress, should_stop=should_stop, **train_kwargs)
+        record = save_model(result, arch, dataset)
+        return ModelReady(result.model, record, trained_now=True, rebuilt_because=reason)
