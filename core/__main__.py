@@ -73,6 +73,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("models", help="list cached models with accuracy and status")
 
+    from core.analysis import ESTIMATORS, SOURCES
+    from core.noise import NOISE_TYPES
+
+    analyze = commands.add_parser("analyze", help="classification images for one model")
+    analyze.add_argument("--arch", required=True, choices=list(ARCHITECTURES))
+    analyze.add_argument("--dataset", required=True, choices=list(DATASETS))
+    analyze.add_argument("--samples", type=_positive_int, default=10_000)
+    analyze.add_argument("--ratio", type=_ratio, default=0.0, help="signal ratio r in x = r·signal + (1−r)·noise")
+    analyze.add_argument("--noise", choices=list(NOISE_TYPES), default="uniform")
+    analyze.add_argument("--sigma", type=_nonnegative_float, default=None, help="σ for gaussian/base noise")
+    analyze.add_argument("--estimator", choices=list(ESTIMATORS), default="predicted")
+    analyze.add_argument("--average", choices=list(SOURCES), default="noise",
+                         help="with r > 0: average the noise part or the whole input")
+    analyze.add_argument("--seed", type=_seed, default=0)
+    analyze.add_argument("--out", required=True, help="output folder")
     return parser
 
 

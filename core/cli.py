@@ -59,11 +59,79 @@ def _models(_: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "models": _models}
+def _analyze(args: argparse.Namespace) -> int:
+    import json
+    import time
+    from pathlib import Path
+
+    import numpy as np
+
+    from core import analysis
+    from core.data import load_dataset
+    from core.noise import DEFAULT_SIGMA, NoiseSpec, SIGMA_NOISE_TYPES
+    from core.plots import class_grid_png
+    from core.store import CacheDamagedError, ModelMissingError, load_model
+
+    if args.sigma is not None and args.noise not in SIGMA_NOISE_TYPES:
+        raise UserFacingError(f"--sigma applies to {', '.join(sorted(SIGMA_NOISE_TYPES))} noise, not {args.noise}")
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserFacingError(f"cannot create output folder {out}: {err.strerror}") from err
+    data = load_dataset(args.dataset)
+    try:
+        model, meta = load_model(args.arch, args.dataset)
+    except (ModelMissingError, CacheDamagedError) as err:
+        raise UserFacingError(f"{err}; train it first: python -m core train --arch {args.arch} "
+                              f"--dataset {args.dataset}") from err
+    settings = analysis.AnalysisSettings(
+        NoiseSpec(args.noise, DEFAULT_SIGMA if args.sigma is None else args.sigma, args.seed), args.ratio)
+    analyzer = analysis.Analyzer(model, data, args.noise)
+    bar = tqdm(total=args.samples, unit="img", unit_scale=True, file=sys.stderr, desc="stimuli")
+    started = time.perf_counter()
+    state = analyzer.run(settings, args.samples, on_progress=lambda s: bar.update(s.n - bar.n))
+    seconds = time.perf_counter() - started
+    bar.close()
+
+    images = analysis.class_images(state, args.estimator, args.average, data.test_images)
+    fed_back = analysis.fed_back_matrix(model, images)
+    template = analysis.template_classify(images, data.test_images, data.test_labels, analyzer.mean_image)
+    np.save(out / "class_images.npy", images.images.astype(np.float32))
+    np.save(out / "counts.npy", images.weights)
+    header = ",".join(f"p_{name}" for name in data.class_names)
+    rows = [f"{name}," + ",".join(f"{v:.6f}" for v in row) for name, row in zip(data.class_names, fed_back)]
+    (out / "fed_back.csv").write_text("class_image," + header + "\n" + "\n".join(rows) + "\n")
+    rows = [f"{name}," + ",".join(str(int(v)) for v in row) for name, row in zip(data.class_names, template.confusion)]
+    (out / "template_confusion.csv").write_text(
+        "true_class," + ",".join(f"pred_{n}" for n in data.class_names) + "\n" + "\n".join(rows) + "\n")
+    signed = args.average == "noise" or args.estimator == "regression"
+    (out / "class_images.png").write_bytes(
+        class_grid_png(images.centred if signed else images.images, data.class_names, signed=signed))
+    summary = {
+        "settings": {"arch": args.arch, "dataset": args.dataset, "samples": args.samples, "ratio": args.ratio,
+                     "noise": args.noise, "sigma": settings.noise.sigma, "estimator": args.estimator,
+                     "average": args.average, "seed": args.seed},
+        "model_test_accuracy": meta.get("test_accuracy"),
+        "template_accuracy": template.accuracy,
+        "self_classified": analysis.self_classified(fed_back),
+        "empty_classes": [data.class_names[i] for i in np.flatnonzero(images.empty)],
+        "class_bias": state.sums.weight_sum[:10].astype(int).tolist(),
+        "stimulus_accuracy": float(np.trace(state.sums.confusion) / state.n) if args.ratio > 0 else None,
+        "seconds": round(seconds, 3),
+        "images_per_second": round(state.n / seconds, 1),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"template accuracy {template.accuracy:.2%}, self-classified {summary['self_classified']}/10, "
+          f"{summary['images_per_second']:,.0f} images/s; wrote {out}/")
+    return 0
+
+
+COMMANDS = {"train": _train, "models": _models, "analyze": _analyze}
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.command](args)
     except (DataUnavailableError, IdxFormatError, ValueError) as err:
-        raise UserFacingError(str(err).replace("\n", " ")) from err
+        raise UserFacingError(str(err)) from err

@@ -1,0 +1,379 @@
+"""White-noise analysis: stream stimuli through a model, keep sufficient statistics, derive class images.
+
+One pass accumulates, inside the TensorFlow graph, the weighted pixel sums that every estimator needs
+(ground-truth one-hot, predicted one-hot, softmax probabilities, centred logits), so switching estimator or
+averaged part never re-runs the model. Only sums are kept: memory does not grow with N.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from core.config import IMAGE_SHAPE, NUM_CLASSES
+from core.data import Dataset
+from core.noise import PIXELS, NoiseSpec, noise_graph
+
+ESTIMATORS: dict[str, str] = {
+    "truth": "average by the ground-truth label of the signal image (the original study)",
+    "predicted": "average by the model's predicted label (reverse correlation)",
+    "softmax": "every sample weighted by the model's probability of each class",
+    "regression": "first-order kernel: covariance of the centred logits with the noise",
+}
+SOURCES: dict[str, str] = {
+    "noise": "the noise part of each stimulus (the analysis)",
+    "input": "the whole input r·signal + (1 − r)·noise (what the original drew)",
+}
+# Row blocks of the accumulated weight matrix; the last row is all ones (plain pixel sums).
+_ROWS = {"predicted": slice(0, 10), "truth": slice(10, 20), "softmax": slice(20, 30), "regression": slice(30, 40)}
+_ONES_ROW = 40
+_WEIGHT_ROWS = 41
+DEFAULT_CHUNK = 4096
+
+
+def checkpoint_series(limit: int) -> list[int]:
+    """Sample counts 100, 200, 500, 1000, … below ``limit``: where snapshots are kept for convergence."""
+    points, decade = [], 100
+    while decade < limit:
+        points.extend(p for p in (decade, 2 * decade, 5 * decade) if p < limit)
+        decade *= 10
+    return points
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """Everything that defines a stimulus stream except its length."""
+
+    noise: NoiseSpec = NoiseSpec()
+    ratio: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.ratio <= 1.0:
+            raise ValueError(f"signal ratio r must be between 0 and 1, got {self.ratio}")
+
+
+@dataclass
+class Sums:
+    """Sufficient statistics after ``n`` stimuli."""
+
+    n: int
+    noise_weighted: np.ndarray  # (41, 784): Σ_i w_i · noise_i for every weight row
+    weight_sum: np.ndarray  # (41,)
+    weight_sq: np.ndarray  # (41,): Σ w², for the effective sample size of weighted averages
+    noise_sumsq: np.ndarray  # (784,): Σ noise², for pixel-wise z-scores
+    index_weights: np.ndarray  # (10000, 41): weights summed per test image, to rebuild whole-input averages
+    confusion: np.ndarray  # (10, 10): true class × predicted class on the stimuli
+
+    @classmethod
+    def empty(cls, test_count: int) -> Sums:
+        return cls(0, np.zeros((_WEIGHT_ROWS, PIXELS)), np.zeros(_WEIGHT_ROWS), np.zeros(_WEIGHT_ROWS),
+                   np.zeros(PIXELS), np.zeros((test_count, _WEIGHT_ROWS)), np.zeros((10, 10), np.int64))
+
+    def copy(self) -> Sums:
+        return Sums(self.n, self.noise_weighted.copy(), self.weight_sum.copy(), self.weight_sq.copy(),
+                    self.noise_sumsq.copy(), self.index_weights.copy(), self.confusion.copy())
+
+
+@dataclass
+class AnalysisState:
+    """A resumable run: the sums now, plus snapshots at checkpoint counts for the convergence curve."""
+
+    settings: AnalysisSettings
+    sums: Sums
+    snapshots: dict[int, Sums] = field(default_factory=dict)
+    target: int = 0
+    seconds: float = 0.0
+
+    @property
+    def n(self) -> int:
+        return self.sums.n
+
+    @property
+    def complete(self) -> bool:
+        return self.sums.n >= self.target
+
+    def rewound_to(self, n_samples: int) -> AnalysisState:
+        """The latest state at or below ``n_samples``, so a shorter request reuses earlier work."""
+        usable = [n for n in self.snapshots if n <= n_samples]
+        if self.sums.n <= n_samples:
+            return self
+        if not usable:
+            return AnalysisState(self.settings, Sums.empty(self.sums.index_weights.shape[0]))
+        start = max(usable)
+        kept = {n: s for n, s in self.snapshots.items() if n <= start}
+        return AnalysisState(self.settings, self.snapshots[start].copy(), kept, seconds=0.0)
+
+
+ProgressCallback = Callable[[AnalysisState], None]
+
+
+def logits_function(model: Any) -> Callable[[Any], Any]:
+    """Pre-softmax outputs: read from the last Dense layer when it ends in softmax, else log-probabilities."""
+    import keras
+    import tensorflow as tf
+
+    last = model.layers[-1]
+    if isinstance(last, keras.layers.Dense) and getattr(last.activation, "__name__", "") == "softmax":
+        body = model.layers[:-1]
+
+        def logits(x: Any) -> Any:
+            for layer in body:
+                x = layer(x, training=False)
+            return tf.matmul(x, last.kernel) + last.bias
+
+        return logits
+    return lambda x: tf.math.log(tf.maximum(model(x, training=False), 1e-30))
+
+
+class Analyzer:
+    """The compiled stimulus → model → sums graph for one model, dataset and noise type."""
+
+    def __init__(self, model: Any, data: Dataset, noise_kind: str, chunk_size: int = DEFAULT_CHUNK):
+        import tensorflow as tf
+
+        if chunk_size < 1:
+            raise ValueError("chunk size must be at least 1")
+        self.model = model
+        self.data = data
+        self.noise_kind = noise_kind
+        self.chunk_size = chunk_size
+        self.test_count = len(data.test_labels)
+        self.mean_image = data.train_images.mean(axis=0) / 255.0
+        signal = tf.constant(data.test_images.reshape(self.test_count, PIXELS))  # uint8: 4× less memory
+        labels = tf.constant(data.test_labels.astype(np.int32))
+        generate = noise_graph(noise_kind, self.mean_image)
+        logits_of = logits_function(model)
+        test_count = self.test_count
+
+        @tf.function(
+            input_signature=[tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.int32),
+                             tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.float32),
+                             tf.TensorSpec([], tf.float32)],
+            reduce_retracing=True,
+        )
+        def step(start: Any, count: Any, seed: Any, sigma: Any, ratio: Any) -> dict[str, Any]:
+            noise = generate(start, count, seed, sigma)
+            index = (start + tf.range(tf.cast(count, tf.int64))) % test_count
+            signal_part = tf.cast(tf.gather(signal, index), tf.float32) / 255.0
+            stimulus = noise + ratio * (signal_part - noise)  # r·signal + (1 − r)·noise
+            logits = logits_of(tf.reshape(stimulus, (-1, *IMAGE_SHAPE, 1)))
+            probs = tf.nn.softmax(logits)
+            predicted = tf.argmax(logits, axis=1, output_type=tf.int32)
+            truth = tf.gather(labels, index)
+            predicted_hot = tf.one_hot(predicted, NUM_CLASSES)
+            truth_hot = tf.one_hot(truth, NUM_CLASSES)
+            centred = logits - tf.reduce_mean(logits, axis=1, keepdims=True)
+            weights = tf.concat([predicted_hot, truth_hot, probs, centred, tf.ones_like(probs[:, :1])], axis=1)
+            return {
+                "noise_weighted": tf.matmul(weights, noise, transpose_a=True),
+                "weight_sq": tf.reduce_sum(tf.square(weights), axis=0),
+                "noise_sumsq": tf.reduce_sum(tf.square(noise), axis=0),
+                "weights": weights,
+                "confusion": tf.matmul(truth_hot, predicted_hot, transpose_a=True),
+            }
+
+        self._step = step
+
+    def start(self, settings: AnalysisSettings) -> AnalysisState:
+        return AnalysisState(settings, Sums.empty(self.test_count))
+
+    def _add_chunk(self, sums: Sums, settings: AnalysisSettings, count: int) -> None:
+        out = self._step(np.int64(sums.n), np.int32(count), np.int64(settings.noise.seed),
+                         np.float32(settings.noise.sigma), np.float32(settings.ratio))
+        weights = out["weights"].numpy().astype(np.float64)
+        sums.noise_weighted += out["noise_weighted"].numpy()
+        sums.weight_sum += weights.sum(axis=0)
+        sums.weight_sq += out["weight_sq"].numpy()
+        sums.noise_sumsq += out["noise_sumsq"].numpy()
+        sums.confusion += np.rint(out["confusion"].numpy()).astype(np.int64)
+        # Weights per test image: the chunk covers consecutive indices, wrapping at the end of the test set.
+        first = sums.n % self.test_count
+        done = 0
+        while done < count:
+            span = min(count - done, self.test_count - first)
+            sums.index_weights[first : first + span] += weights[done : done + span]
+            done += span
+            first = 0
+        sums.n += count
+
+    def run(self, settings: AnalysisSettings, n_samples: int, state: AnalysisState | None = None,
+            on_progress: ProgressCallback | None = None,
+            should_stop: Callable[[], bool] | None = None) -> AnalysisState:
+        """Grow (or rewind) ``state`` to ``n_samples`` stimuli; chunking never changes the stimuli."""
+        import time
+
+        if n_samples < 1:
+            raise ValueError(f"the number of samples must be at least 1, got {n_samples}")
+        if state is not None and state.settings != settings:
+            raise ValueError("cannot resume a run made with other settings")
+        state = self.start(settings) if state is None else state.rewound_to(n_samples)
+        state = replace(state, target=n_samples)
+        checkpoints = [p for p in checkpoint_series(n_samples) if p > state.n]
+        started = time.perf_counter()
+        while state.n < n_samples:
+            if should_stop is not None and should_stop():
+                break
+            boundary = next((p for p in checkpoints if p > state.n), n_samples)
+            self._add_chunk(state.sums, settings, min(self.chunk_size, boundary - state.n))
+            if state.n in checkpoints or state.n == n_samples:
+                state.snapshots[state.n] = state.sums.copy()
+            if on_progress is not None:
+                on_progress(state)
+        state.seconds += time.perf_counter() - started
+        return state
+
+
+# --- from sums to classification images ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassImages:
+    """Ten classification images in input units, and what stands behind each."""
+
+    estimator: str
+    source: str
+    images: np.ndarray  # (10, 28, 28); NaN for an empty class
+    baseline: np.ndarray  # (28, 28): the same quantity averaged over all samples (zeros for regression)
+    weights: np.ndarray  # (10,): samples (or probability mass, or Σ logit²) behind each class
+    empty: np.ndarray  # (10,) bool: classes with no sample, e.g. never predicted
+    n: int
+
+    @property
+    def centred(self) -> np.ndarray:
+        """Deviation from the average stimulus: what the model's decision added. Centred at zero."""
+        return self.images - self.baseline
+
+
+def _source_sums(sums: Sums, settings: AnalysisSettings, test_images: np.ndarray, source: str) -> np.ndarray:
+    """Σ w·(averaged part) for every weight row; the whole input is rebuilt from per-test-image weights."""
+    if source == "noise":
+        return sums.noise_weighted
+    if source != "input":
+        raise ValueError(f"unknown averaged part {source!r}; choose one of {', '.join(SOURCES)}")
+    signal = test_images.reshape(len(test_images), PIXELS).astype(np.float64) / 255.0
+    r = settings.ratio
+    return r * (sums.index_weights.T @ signal) + (1.0 - r) * sums.noise_weighted
+
+
+def class_images(state: AnalysisState, estimator: str, source: str, test_images: np.ndarray,
+                 sums: Sums | None = None) -> ClassImages:
+    """The ten classification images for one estimator and averaged part."""
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
+    sums = state.sums if sums is None else sums
+    if sums.n < 1:
+        raise ValueError("no samples yet")
+    weighted = _source_sums(sums, state.settings, test_images, source)
+    rows = _ROWS[estimator]
+    mean = weighted[_ONES_ROW] / sums.n
+    weight = sums.weight_sum[rows]
+    if estimator == "regression":
+        # cov(z_c, x_p) = (Σ z_c x_p − Σ z_c · Σ x_p / n) / (n − 1)
+        kernel = (weighted[rows] - np.outer(weight, mean)) / max(sums.n - 1, 1)
+        return ClassImages(estimator, source, kernel.reshape(10, *IMAGE_SHAPE), np.zeros(IMAGE_SHAPE),
+                           sums.weight_sq[rows], np.zeros(10, bool), sums.n)
+    empty = weight <= 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        averages = weighted[rows] / weight[:, None]
+    averages[empty] = np.nan
+    return ClassImages(estimator, source, averages.reshape(10, *IMAGE_SHAPE), mean.reshape(IMAGE_SHAPE),
+                       weight, empty, sums.n)
+
+
+def z_scores(state: AnalysisState, images: ClassImages, sums: Sums | None = None) -> np.ndarray:
+    """Pixel-wise z-scores of the noise class images against the no-effect hypothesis.
+
+    Averages: (mean_c − mean) / (σ_pixel / √n_eff), with n_eff = (Σw)² / Σw². Regression: r·√n (Fisher).
+    """
+    if images.source != "noise":
+        raise ValueError("z-scores are defined for noise averages only")
+    sums = state.sums if sums is None else sums
+    n = sums.n
+    mean = sums.noise_weighted[_ONES_ROW] / n
+    pixel_sd = np.sqrt(np.maximum(sums.noise_sumsq / n - mean**2, 1e-12)).reshape(IMAGE_SHAPE)
+    rows = _ROWS[images.estimator]
+    if images.estimator == "regression":
+        z_mean = sums.weight_sum[rows] / n
+        z_sd = np.sqrt(np.maximum(sums.weight_sq[rows] / n - z_mean**2, 1e-12))
+        correlation = images.images / (z_sd[:, None, None] * pixel_sd)
+        return correlation * math.sqrt(n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n_eff = sums.weight_sum[rows] ** 2 / sums.weight_sq[rows]
+        return images.centred / (pixel_sd / np.sqrt(n_eff)[:, None, None])
+
+
+# --- what the class images tell ------------------------------------------------------------------------
+
+
+def rescale_to_input(images: np.ndarray) -> np.ndarray:
+    """Stretch each image to [0, 1] (the model's input range); a flat or empty image becomes mid-grey."""
+    flat = np.nan_to_num(images.reshape(len(images), -1), nan=0.0)
+    low = flat.min(axis=1, keepdims=True)
+    span = flat.max(axis=1, keepdims=True) - low
+    scaled = np.where(span > 0, (flat - low) / np.where(span > 0, span, 1.0), 0.5)
+    return scaled.reshape(images.shape).astype(np.float32)
+
+
+def fed_back_matrix(model: Any, images: ClassImages) -> np.ndarray:
+    """Softmax of the model on each rescaled class image: rows = class image, columns = predicted class.
+
+    Rows of empty classes are NaN. Self-classification is the number of rows whose maximum is on the diagonal.
+    """
+    probabilities = np.asarray(model(rescale_to_input(images.images)[..., None], training=False), np.float64)
+    probabilities[images.empty] = np.nan
+    return probabilities
+
+
+def self_classified(fed_back: np.ndarray) -> int:
+    """How many class images the model assigns to their own class."""
+    valid = ~np.isnan(fed_back).any(axis=1)
+    return int(np.sum(np.argmax(np.nan_to_num(fed_back, nan=-1.0), axis=1)[valid] == np.arange(10)[valid]))
+
+
+@dataclass(frozen=True)
+class TemplateResult:
+    accuracy: float
+    confusion: np.ndarray  # (10, 10) counts: true class × template-predicted class
+    predictions: np.ndarray
+
+
+def template_classify(images: ClassImages, test_images: np.ndarray, test_labels: np.ndarray,
+                      mean_image: np.ndarray) -> TemplateResult:
+    """Use the class images as templates: cosine similarity of each centred test image to each centred template.
+
+    Test images are centred on the mean training image; templates on their mean over the non-empty classes, so
+    only what tells the classes apart is compared.
+    """
+    from core.models import confusion_matrix
+
+    valid = ~images.empty
+    templates = images.images.reshape(10, PIXELS)
+    if not valid.any():
+        raise ValueError("no class has a classification image yet")
+    templates = templates - templates[valid].mean(axis=0)
+    templates = templates / np.maximum(np.linalg.norm(templates, axis=1, keepdims=True), 1e-12)
+    tests = test_images.reshape(len(test_images), PIXELS).astype(np.float64) / 255.0
+    tests -= np.asarray(mean_image, np.float64).reshape(1, PIXELS)
+    tests /= np.maximum(np.linalg.norm(tests, axis=1, keepdims=True), 1e-12)
+    similarity = tests @ np.nan_to_num(templates).T
+    similarity[:, ~valid] = -np.inf
+    predictions = similarity.argmax(axis=1)
+    return TemplateResult(float(np.mean(predictions == test_labels)), confusion_matrix(test_labels, predictions),
+                          predictions)
+
+
+def convergence(state: AnalysisState, estimator: str, source: str, test_images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean correlation, over classes, of the class images at each snapshot with the final ones."""
+    final = class_images(state, estimator, source, test_images).centred.reshape(10, -1)
+    counts, correlations = [], []
+    for n in sorted(state.snapshots):
+        earlier = class_images(state, estimator, source, test_images, state.snapshots[n]).centred.reshape(10, -1)
+        per_class = [np.corrcoef(a, b)[0, 1] for a, b in zip(earlier, final)
+                     if np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and a.std() > 0 and b.std() > 0]
+        counts.append(n)
+        correlations.append(float(np.mean(per_class)) if per_class else np.nan)
+    return np.asarray(counts), np.asarray(correlations)

@@ -1,0 +1,104 @@
+"""Noise stimuli, generated inside TensorFlow from one counter-based random stream.
+
+Sample ``i`` of a stream is always the same 784 numbers for a given seed: its Philox counter is ``i · 784/4``.
+So a run can be cut into chunks of any size, resumed, or grown from N to 2N with identical stimuli.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from core.config import IMAGE_SHAPE
+
+PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
+_VALUES_PER_COUNTER = 4  # Philox yields four 32-bit words per counter step
+
+NOISE_TYPES: dict[str, str] = {
+    "uniform": "uniform on [0, 1], independent pixels (the original study)",
+    "gaussian": "Gaussian around 0.5 with adjustable σ, clipped to [0, 1]",
+    "base": "the dataset's mean training image plus Gaussian noise of σ, clipped (Mangini & Biederman)",
+    "pink": "1/f ('pink') Gaussian noise around 0.5 scaled to σ, clipped: blobs instead of single pixels",
+}
+DEFAULT_SIGMA = 0.2
+SIGMA_NOISE_TYPES = frozenset({"gaussian", "base", "pink"})
+
+
+@dataclass(frozen=True)
+class NoiseSpec:
+    """What noise to draw: its type, σ where it applies, and the seed of its stream."""
+
+    kind: str = "uniform"
+    sigma: float = DEFAULT_SIGMA
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in NOISE_TYPES:
+            raise ValueError(f"unknown noise type {self.kind!r}; choose one of {', '.join(NOISE_TYPES)}")
+        if not 0.0 <= self.sigma <= 1.0:
+            raise ValueError(f"σ must be between 0 and 1, got {self.sigma}")
+        if not 0 <= self.seed < 2**32:
+            raise ValueError(f"seed must be between 0 and 2**32 - 1, got {self.seed}")
+
+
+def pink_filter() -> np.ndarray:
+    """Amplitude spectrum 1/f on the 28×28 frequency grid, scaled so white input keeps unit variance."""
+    fy = np.fft.fftfreq(IMAGE_SHAPE[0])[:, None]
+    fx = np.fft.fftfreq(IMAGE_SHAPE[1])[None, :]
+    radius = np.sqrt(fx**2 + fy**2)
+    amplitude = np.zeros_like(radius)
+    amplitude[radius > 0] = 1.0 / radius[radius > 0]
+    return (amplitude / np.sqrt(np.mean(amplitude**2))).astype(np.float32)
+
+
+def _philox(op: Any, seed: Any, start: Any, count: Any) -> Any:
+    """Rows ``start … start+count-1`` of the seeded stream, each row one 784-pixel sample."""
+    import tensorflow as tf
+
+    counter = tf.stack([tf.cast(start, tf.uint64) * (PIXELS // _VALUES_PER_COUNTER), tf.constant(0, tf.uint64)])
+    return op(shape=tf.stack([tf.cast(count, tf.int32), PIXELS]), key=tf.reshape(tf.cast(seed, tf.uint64), [1]),
+              counter=counter, alg=tf.random.Algorithm.PHILOX.value)
+
+
+def noise_graph(kind: str, mean_image: np.ndarray | None = None) -> Any:
+    """TensorFlow code ``(start, count, seed, sigma) -> (count, 784)`` float32 noise in [0, 1].
+
+    Only the noise type is fixed here; seed and σ are tensors, so one traced graph serves every value.
+    """
+    import tensorflow as tf
+
+    NoiseSpec(kind)  # validates the type
+    uniform = tf.raw_ops.StatelessRandomUniformV2
+    normal = tf.raw_ops.StatelessRandomNormalV2
+    if kind == "base":
+        if mean_image is None:
+            raise ValueError("base noise needs the dataset's mean image")
+        base = tf.constant(np.asarray(mean_image, np.float32).reshape(1, PIXELS))
+    amplitude = tf.constant(pink_filter(), tf.complex64)
+
+    def generate(start: Any, count: Any, seed: Any, sigma: Any) -> Any:
+        if kind == "uniform":
+            return _philox(uniform, seed, start, count)
+        white = _philox(normal, seed, start, count)
+        if kind == "gaussian":
+            return tf.clip_by_value(0.5 + sigma * white, 0.0, 1.0)
+        if kind == "base":
+            return tf.clip_by_value(base + sigma * white, 0.0, 1.0)
+        images = tf.complex(tf.reshape(white, (-1, *IMAGE_SHAPE)), 0.0)
+        shaped = tf.math.real(tf.signal.ifft2d(tf.signal.fft2d(images) * amplitude))
+        return tf.clip_by_value(0.5 + sigma * tf.reshape(shaped, (-1, PIXELS)), 0.0, 1.0)
+
+    return generate
+
+
+def noise_samples(spec: NoiseSpec, start: int, count: int, mean_image: np.ndarray | None = None) -> np.ndarray:
+    """Noise images ``(count, 28, 28)`` as numpy, e.g. for a strip of example stimuli."""
+    generate = noise_graph(spec.kind, mean_image)
+    return np.asarray(generate(start, count, spec.seed, np.float32(spec.sigma))).reshape(count, *IMAGE_SHAPE)
+
+
+def mix(signal: np.ndarray, noise: np.ndarray, ratio: float) -> np.ndarray:
+    """``x = r·signal + (1 − r)·noise`` (the original study's stimulus)."""
+    return ratio * signal + (1.0 - ratio) * noise

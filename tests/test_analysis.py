@@ -1,0 +1,185 @@
+"""Estimators against a model whose answer is known, streaming invariants, and a real-model check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core import analysis
+from core.analysis import AnalysisSettings, Analyzer, class_images
+from core.data import Dataset
+from core.noise import NoiseSpec
+
+
+def synthetic_dataset(test_count: int = 500) -> Dataset:
+    rng = np.random.default_rng(0)
+    labels = np.arange(test_count) % 10
+    images = rng.integers(0, 120, (test_count, 28, 28)).astype(np.uint8)
+    for digit in range(10):  # a bright band per class, so classes differ
+        images[labels == digit, 2 * digit : 2 * digit + 3, :] = 230
+    return Dataset("mnist", rng.integers(0, 256, (100, 28, 28)).astype(np.uint8), np.arange(100) % 10,
+                   images, labels.astype(np.uint8), "synthetic", 0.0, tuple(str(d) for d in range(10)))
+
+
+def linear_softmax_model(kernel: np.ndarray, bias: np.ndarray):
+    import keras
+
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.layers[-1].set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
+    return model
+
+
+@pytest.fixture(scope="module")
+def known_model():
+    kernel = np.random.default_rng(42).normal(0, 0.12, (784, 10))
+    bias = -0.5 * kernel.sum(axis=0)  # balances the classes under noise of mean 0.5
+    return linear_softmax_model(kernel, bias), kernel
+
+
+@pytest.fixture(scope="module")
+def data() -> Dataset:
+    return synthetic_dataset()
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def test_softmax_and_regression_recover_known_weights(known_model, data) -> None:
+    model, kernel = known_model
+    state = Analyzer(model, data, "uniform").run(AnalysisSettings(NoiseSpec("uniform", seed=1)), 20_000)
+    truth = (kernel - kernel.mean(axis=1, keepdims=True)).T.reshape(10, 28, 28)
+    for estimator in ("softmax", "regression"):
+        images = class_images(state, estimator, "noise", data.test_images).centred
+        correlations = [_correlation(images[c], truth[c]) for c in range(10)]
+        assert min(correlations) >= 0.9, (estimator, correlations)
+    predicted = class_images(state, "predicted", "noise", data.test_images).centred
+    assert min(_correlation(predicted[c], truth[c]) for c in range(10)) >= 0.7
+
+
+def test_result_does_not_depend_on_chunk_size(known_model, data) -> None:
+    model, _ = known_model
+    settings = AnalysisSettings(NoiseSpec("pink", 0.2, seed=3), ratio=0.4)
+    a = Analyzer(model, data, "pink", chunk_size=1000).run(settings, 2500)
+    b = Analyzer(model, data, "pink", chunk_size=333).run(settings, 2500)
+    assert np.array_equal(a.sums.confusion, b.sums.confusion)
+    assert np.allclose(a.sums.noise_weighted, b.sums.noise_weighted, rtol=1e-6, atol=1e-4)
+    assert np.allclose(a.sums.index_weights, b.sums.index_weights, rtol=1e-6, atol=1e-5)
+    assert sorted(a.snapshots) == sorted(b.snapshots) == [100, 200, 500, 1000, 2000, 2500]
+
+
+def test_fewer_than_ten_samples(known_model, data) -> None:
+    model, _ = known_model
+    state = Analyzer(model, data, "uniform").run(AnalysisSettings(), 5)
+    images = class_images(state, "predicted", "noise", data.test_images)
+    assert state.n == 5 and images.empty.sum() >= 5
+    assert np.isnan(images.images[images.empty]).all() and np.isfinite(images.images[~images.empty]).all()
+    counts, _ = analysis.convergence(state, "softmax", "noise", data.test_images)
+    assert list(counts) == [5]
+    with pytest.raises(ValueError, match="at least 1"):
+        Analyzer(model, data, "uniform").run(AnalysisSettings(), 0)
+
+
+def test_ratio_one_averages_the_real_images(known_model, data) -> None:
+    model, _ = known_model
+    state = Analyzer(model, data, "uniform").run(AnalysisSettings(ratio=1.0), len(data.test_labels))
+    images = class_images(state, "truth", "input", data.test_images)
+    expected = np.stack([data.test_images[data.test_labels == c].mean(axis=0) / 255 for c in range(10)])
+    assert np.allclose(images.images, expected, atol=1e-6)
+    template = analysis.template_classify(images, data.test_images, data.test_labels,
+                                          data.train_images.mean(axis=0) / 255)
+    assert template.accuracy > 0.9
+
+
+def test_class_never_predicted_is_empty_not_zero(data) -> None:
+    bias = np.zeros(10)
+    bias[3] = 50.0  # the model always answers 3
+    model = linear_softmax_model(np.zeros((784, 10)), bias)
+    state = Analyzer(model, data, "uniform").run(AnalysisSettings(), 1000)
+    images = class_images(state, "predicted", "noise", data.test_images)
+    assert list(np.flatnonzero(~images.empty)) == [3]
+    assert np.isnan(images.images[images.empty]).all()
+    fed_back = analysis.fed_back_matrix(model, images)
+    assert np.isnan(fed_back[images.empty]).all() and analysis.self_classified(fed_back) == 1
+    template = analysis.template_classify(images, data.test_images, data.test_labels, data.test_images.mean(0))
+    assert set(template.predictions) == {3}
+    assert state.sums.weight_sum[:10].tolist() == [0, 0, 0, 1000, 0, 0, 0, 0, 0, 0]  # class bias
+    softmax = class_images(state, "softmax", "noise", data.test_images)
+    assert not softmax.empty.any()  # every class still gets a (tiny) weight
+
+
+def test_cancel_then_resume_equals_one_run(known_model, data) -> None:
+    model, _ = known_model
+    analyzer = Analyzer(model, data, "gaussian", chunk_size=400)
+    settings = AnalysisSettings(NoiseSpec("gaussian", 0.25, seed=9))
+    calls = []
+
+    def stop_after_two() -> bool:
+        calls.append(1)
+        return len(calls) > 2
+
+    partial = analyzer.run(settings, 3000, should_stop=stop_after_two)
+    assert partial.n == 200 and not partial.complete  # 100 + 100: chunks end at checkpoints 100 and 200
+    resumed = analyzer.run(settings, 3000, state=partial)
+    straight = analyzer.run(settings, 3000)
+    assert resumed.complete and np.allclose(resumed.sums.noise_weighted, straight.sums.noise_weighted, atol=1e-4)
+
+
+def test_growing_and_shrinking_reuse_earlier_work(known_model, data, monkeypatch) -> None:
+    model, _ = known_model
+    analyzer = Analyzer(model, data, "uniform", chunk_size=1000)
+    settings = AnalysisSettings(NoiseSpec(seed=2))
+    first = analyzer.run(settings, 2000)
+    computed = []
+    original = analyzer._add_chunk
+    monkeypatch.setattr(analyzer, "_add_chunk", lambda sums, s, count: (computed.append(count),
+                                                                        original(sums, s, count)))
+    grown = analyzer.run(settings, 4000, state=first)
+    assert sum(computed) == 2000  # only the new samples
+    direct = Analyzer(model, data, "uniform", chunk_size=1000).run(settings, 4000)
+    assert np.allclose(grown.sums.noise_weighted, direct.sums.noise_weighted, atol=1e-4)
+    computed.clear()
+    shrunk = analyzer.run(settings, 1000, state=grown)
+    assert computed == [] and shrunk.n == 1000
+    with pytest.raises(ValueError, match="other settings"):
+        analyzer.run(AnalysisSettings(NoiseSpec(seed=3)), 5000, state=grown)
+
+
+def test_z_scores_are_standard_normal_without_an_effect(data) -> None:
+    model = linear_softmax_model(np.zeros((784, 10)), np.zeros(10))
+    state = Analyzer(model, data, "uniform").run(AnalysisSettings(), 5000)
+    # Grouping by the signal's label is independent of the noise: z ~ N(0, 1) pixel by pixel.
+    z = analysis.z_scores(state, class_images(state, "truth", "noise", data.test_images))
+    assert 0.9 < np.std(z) < 1.1 and abs(np.mean(z)) < 0.05
+    # Equal logits give every sample the same weight: nothing to see, and no spurious significance.
+    for estimator in ("softmax", "regression"):
+        z = analysis.z_scores(state, class_images(state, estimator, "noise", data.test_images))
+        assert np.abs(z).max() < 0.01
+
+
+def test_bad_estimator_and_source(known_model, data) -> None:
+    model, _ = known_model
+    state = Analyzer(model, data, "uniform").run(AnalysisSettings(), 100)
+    with pytest.raises(ValueError, match="unknown estimator"):
+        class_images(state, "median", "noise", data.test_images)
+    with pytest.raises(ValueError, match="unknown averaged part"):
+        class_images(state, "truth", "label", data.test_images)
+
+
+def test_shipped_model_on_real_data(mnist) -> None:
+    from core.store import load_model
+
+    model, _ = load_model("lenet", "mnist")
+    analyzer = Analyzer(model, mnist, "uniform")
+    original = analyzer.run(AnalysisSettings(NoiseSpec(seed=0), ratio=0.7), 1000)
+    drawn = class_images(original, "truth", "input", mnist.test_images)
+    assert analysis.self_classified(analysis.fed_back_matrix(model, drawn)) == 10
+    stimuli_accuracy = np.trace(original.sums.confusion) / original.n
+    assert stimuli_accuracy > 0.9  # at r = 0.7 the digits still show through
+    pure = analyzer.run(AnalysisSettings(NoiseSpec(seed=0)), 20_000)
+    bias = pure.sums.weight_sum[:10] / pure.n
+    assert bias.max() > 0.3  # uniform noise is called mostly one class
+    softmax = class_images(pure, "softmax", "noise", mnist.test_images)
+    template = analysis.template_classify(softmax, mnist.test_images, mnist.test_labels, analyzer.mean_image)
+    assert template.accuracy > 0.2  # chance is 0.1

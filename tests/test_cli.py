@@ -1,0 +1,67 @@
+"""The command line as a user runs it: a real subprocess, real data, the shipped model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.config import PROJECT_ROOT
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=300, env=env)
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["train", "--arch", "vgg", "--dataset", "mnist"], "invalid choice: 'vgg'"),
+        (["train", "--arch", "lenet", "--dataset", "mnist", "--epochs", "0"], "must be at least 1"),
+        (["train", "--arch", "lenet", "--dataset", "mnist", "--seed", "x"], "expected a whole number"),
+        (["analyze", "--arch", "lenet", "--dataset", "mnist", "--ratio", "1.5", "--out", "x"], "between 0 and 1"),
+        (["analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "-3", "--out", "x"], "at least 1"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_nonzero_exit(args: list[str], expected: str) -> None:
+    done = run_cli(*args)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0] and "Traceback" not in done.stderr
+
+
+def test_sigma_with_uniform_noise_is_refused(tmp_path: Path, real_data_dir: Path) -> None:
+    done = run_cli("analyze", "--arch", "lenet", "--dataset", "mnist", "--noise", "uniform", "--sigma", "0.3",
+                   "--out", str(tmp_path))
+    assert done.returncode == 1 and "--sigma applies to" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_models_lists_shipped_models(real_data_dir: Path) -> None:
+    done = run_cli("models")
+    assert done.returncode == 0
+    assert "lenet-mnist" in done.stdout and "ok" in done.stdout and "%" in done.stdout
+
+
+def test_analyze_writes_every_file(tmp_path: Path, real_data_dir: Path) -> None:
+    out = tmp_path / "run"
+    done = run_cli("analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "3000", "--ratio", "0.7",
+                   "--noise", "gaussian", "--sigma", "0.3", "--estimator", "truth", "--average", "input",
+                   "--seed", "4", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    images = np.load(out / "class_images.npy")
+    assert images.dtype == np.float32 and images.shape == (10, 28, 28)
+    assert np.load(out / "counts.npy").shape == (10,)
+    assert len((out / "fed_back.csv").read_text().splitlines()) == 11
+    assert len((out / "template_confusion.csv").read_text().splitlines()) == 11
+    assert (out / "class_images.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["samples"] == 3000 and summary["settings"]["sigma"] == 0.3
+    assert 0.5 < summary["template_accuracy"] <= 1.0  # averaged inputs at r = 0.7 look like the digits
+    assert summary["images_per_second"] > 0 and summary["seconds"] > 0
+    assert summary["self_classified"] == 10

@@ -1,0 +1,170 @@
+"""IDX parsing and the three data sources: synthetic files for the edge cases, real data for known facts."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import data
+from core.config import DATA_DIR_ENV
+from core.data import DataUnavailableError, IdxFormatError, load_dataset, read_idx
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    payload = header + array.astype(np.uint8).tobytes()
+    if compress:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(payload))
+    else:
+        path.write_bytes(payload)
+    return path
+
+
+def write_dataset(folder: Path, n_train: int = 20, n_test: int = 10, compress: bool = True) -> None:
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_idx(folder / "train-images-idx3-ubyte", rng.integers(0, 256, (n_train, 28, 28)), compress)
+    write_idx(folder / "train-labels-idx1-ubyte", rng.integers(0, 10, n_train), compress)
+    write_idx(folder / "t10k-images-idx3-ubyte", rng.integers(0, 256, (n_test, 28, 28)), compress)
+    write_idx(folder / "t10k-labels-idx1-ubyte", rng.integers(0, 10, n_test), compress)
+
+
+@pytest.fixture
+def isolated_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No real data, an empty Keras home, and no network: the downloader is the one external part we replace."""
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+
+    def offline(name: str) -> None:
+        raise OSError("URL fetch failure: no network")
+
+    monkeypatch.setattr(data, "_SOURCES", (*data._SOURCES[:2], ("Keras download", offline)))
+    load_dataset.cache_clear()
+    yield tmp_path
+    load_dataset.cache_clear()
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_read_idx_round_trip(tmp_path: Path, compress: bool) -> None:
+    images = np.arange(3 * 28 * 28).reshape(3, 28, 28) % 256
+    path = write_idx(tmp_path / "x-idx3-ubyte", images, compress)
+    assert np.array_equal(read_idx(path, expected_ndim=3), images)
+
+
+@pytest.mark.parametrize(
+    "payload, problem",
+    [
+        (b"\x08\x03\x00\x00" + bytes(100), "bad magic"),
+        (bytes([0, 0, 0x0D, 3]) + bytes(12), "element type"),
+        (bytes([0, 0, 8, 1]) + (5).to_bytes(4, "big") + bytes(5), "1 dimensions, expected 3"),
+        (bytes([0, 0, 8, 3]) + b"".join((d).to_bytes(4, "big") for d in (2, 28, 28)) + bytes(100), "truncated"),
+        (b"", "bad magic"),
+    ],
+)
+def test_foreign_or_truncated_file_names_itself(tmp_path: Path, payload: bytes, problem: str) -> None:
+    path = tmp_path / "broken-idx3-ubyte"
+    path.write_bytes(payload)
+    with pytest.raises(IdxFormatError) as caught:
+        read_idx(path, expected_ndim=3)
+    assert str(path) in str(caught.value) and problem in str(caught.value)
+
+
+def test_truncated_gzip_is_reported(tmp_path: Path) -> None:
+    path = write_idx(tmp_path / "x-idx3-ubyte", np.zeros((4, 28, 28)))
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(IdxFormatError, match="truncated or not gzip"):
+        read_idx(path, expected_ndim=3)
+
+
+def test_count_mismatch_and_label_range(tmp_path: Path) -> None:
+    folder = tmp_path / "mnist"
+    write_dataset(folder)
+    write_idx(folder / "train-labels-idx1-ubyte", np.zeros(19))
+    with pytest.raises(IdxFormatError, match="20 images but 19 labels"):
+        data.load_idx_folder(folder)
+    write_idx(folder / "train-labels-idx1-ubyte", np.full(20, 12))
+    with pytest.raises(IdxFormatError, match="label 12 outside 0-9"):
+        data.load_idx_folder(folder)
+
+
+def test_data_dir_is_first_source_gz_or_plain(isolated_sources: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_dataset(isolated_sources / "data" / "mnist", compress=True)
+    write_dataset(isolated_sources / "data" / "fashion-mnist", n_train=30, compress=False)
+    monkeypatch.setenv(DATA_DIR_ENV, str(isolated_sources / "data"))
+    mnist = load_dataset("mnist")
+    fashion = load_dataset("fashion_mnist")
+    assert mnist.source == DATA_DIR_ENV and mnist.train_images.shape == (20, 28, 28)
+    assert fashion.train_images.shape == (30, 28, 28) and fashion.class_names[9] == "Ankle boot"
+    assert load_dataset("mnist") is mnist  # parsed once per process
+    (x_train, y_train), (x_test, y_test) = data.load_data("mnist")
+    assert x_train.dtype == np.uint8 and y_test.dtype == np.uint8 and x_test.shape == (10, 28, 28)
+
+
+def test_keras_cache_is_second_source(isolated_sources: Path) -> None:
+    cache = isolated_sources / "keras-home" / "datasets"
+    cache.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    np.savez(cache / "mnist.npz", x_train=rng.integers(0, 256, (12, 28, 28), dtype=np.uint8),
+             y_train=rng.integers(0, 10, 12, dtype=np.uint8), x_test=np.zeros((4, 28, 28), np.uint8),
+             y_test=np.zeros(4, np.uint8))
+    write_dataset(cache / "fashion-mnist")
+    assert load_dataset("mnist").source == "Keras cache"
+    assert load_dataset("fashion_mnist").source == "Keras cache"
+
+
+def test_every_failed_source_is_listed_with_the_fix(isolated_sources: Path) -> None:
+    with pytest.raises(DataUnavailableError) as caught:
+        load_dataset("fashion_mnist")
+    message = str(caught.value)
+    for expected in ("NOISELENS_DATA_DIR is not set", "Keras cache", "no network", "set NOISELENS_DATA_DIR",
+                     "connect to the internet once"):
+        assert expected in message
+
+
+def test_unknown_dataset() -> None:
+    with pytest.raises(ValueError, match="unknown dataset"):
+        load_dataset("cifar")
+
+
+# --- real data -----------------------------------------------------------------------------------------
+
+
+def test_mnist_known_facts(mnist) -> None:
+    assert mnist.train_images.shape == (60_000, 28, 28) and mnist.test_images.shape == (10_000, 28, 28)
+    assert mnist.train_images.dtype == np.uint8 and mnist.train_labels.dtype == np.uint8
+    assert mnist.train_images.mean() / 255 == pytest.approx(0.1307, abs=5e-5)
+    assert list(np.bincount(mnist.train_labels)[:3]) == [5923, 6742, 5958]
+    assert np.bincount(mnist.test_labels).sum() == 10_000
+    assert mnist.source == DATA_DIR_ENV
+    print(f"mnist load {mnist.load_seconds:.2f} s")
+
+
+def test_fashion_known_facts(fashion) -> None:
+    assert fashion.train_images.shape == (60_000, 28, 28) and fashion.test_images.shape == (10_000, 28, 28)
+    assert list(np.bincount(fashion.train_labels)) == [6000] * 10
+    assert list(np.bincount(fashion.test_labels)) == [1000] * 10
+    assert fashion.train_images.mean() / 255 == pytest.approx(0.2860, abs=5e-5)
+    assert fashion.class_names == ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                                   "Sneaker", "Bag", "Ankle boot")
+
+
+def test_damaged_real_idx_gives_clear_error(real_data_dir: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    copy = tmp_path / "data" / "mnist"
+    shutil.copytree(real_data_dir / "mnist", copy)
+    damaged = copy / "t10k-images-idx3-ubyte.gz"
+    # A gzip that decompresses cleanly but holds fewer images than its header promises.
+    damaged.write_bytes(gzip.compress(gzip.decompress(damaged.read_bytes())[:-784 * 3]))
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
+    load_dataset.cache_clear()
+    try:
+        with pytest.raises(IdxFormatError) as caught:
+            load_dataset("mnist")
+    finally:
+        load_dataset.cache_clear()
+    assert "t10k-images-idx3-ubyte.gz" in str(caught.value) and "truncated" in str(caught.value)

@@ -1,0 +1,54 @@
+"""The noise stream: same sample for the same index whatever the chunking, and the right statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.noise import NOISE_TYPES, NoiseSpec, mix, noise_samples, pink_filter
+
+MEAN_IMAGE = np.linspace(0, 1, 784).reshape(28, 28)
+
+
+@pytest.mark.parametrize("kind", list(NOISE_TYPES))
+def test_sample_depends_only_on_seed_and_index(kind: str) -> None:
+    spec = NoiseSpec(kind, 0.3, seed=7)
+    whole = noise_samples(spec, 0, 600, MEAN_IMAGE)
+    assert np.array_equal(noise_samples(spec, 250, 350, MEAN_IMAGE), whole[250:])
+    assert np.array_equal(noise_samples(spec, 0, 5, MEAN_IMAGE), whole[:5])
+    assert not np.array_equal(noise_samples(NoiseSpec(kind, 0.3, seed=8), 0, 5, MEAN_IMAGE), whole[:5])
+    assert whole.min() >= 0.0 and whole.max() <= 1.0 and whole.dtype == np.float32
+
+
+def test_statistics_of_each_type() -> None:
+    uniform = noise_samples(NoiseSpec("uniform"), 0, 2000)
+    assert uniform.mean() == pytest.approx(0.5, abs=0.01) and uniform.std() == pytest.approx(12**-0.5, abs=0.01)
+    gaussian = noise_samples(NoiseSpec("gaussian", 0.1), 0, 2000)
+    assert gaussian.mean() == pytest.approx(0.5, abs=0.01) and gaussian.std() == pytest.approx(0.1, abs=0.01)
+    base = noise_samples(NoiseSpec("base", 0.05), 0, 2000, MEAN_IMAGE)
+    inner = (MEAN_IMAGE > 0.2) & (MEAN_IMAGE < 0.8)  # away from the clipping
+    assert np.allclose(base.mean(axis=0)[inner], MEAN_IMAGE[inner], atol=0.01)
+
+
+def _neighbour_correlation(images: np.ndarray) -> float:
+    centred = images - images.mean()
+    return float((centred[:, :, 1:] * centred[:, :, :-1]).mean() / centred.var())
+
+
+def test_pink_noise_is_spatially_correlated_white_is_not() -> None:
+    pink = noise_samples(NoiseSpec("pink", 0.15), 0, 500)
+    white = noise_samples(NoiseSpec("gaussian", 0.15), 0, 500)
+    assert _neighbour_correlation(pink) > 0.5 and abs(_neighbour_correlation(white)) < 0.05
+    assert pink_filter()[0, 0] == 0.0 and np.mean(pink_filter() ** 2) == pytest.approx(1.0)
+
+
+def test_mix_ends() -> None:
+    signal, noise = np.ones(4), np.zeros(4)
+    assert np.array_equal(mix(signal, noise, 0.0), noise) and np.array_equal(mix(signal, noise, 1.0), signal)
+    assert np.allclose(mix(signal, noise, 0.7), 0.7)
+
+
+@pytest.mark.parametrize("bad", [dict(kind="plaid"), dict(sigma=-0.1), dict(sigma=2.0), dict(seed=-1)])
+def test_bad_specs_are_refused(bad: dict) -> None:
+    with pytest.raises(ValueError):
+        NoiseSpec(**bad)

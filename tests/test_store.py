@@ -1,0 +1,110 @@
+"""The model cache: hashes, atomic writes, damaged files rebuilt, one training under concurrency."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+from pathlib import Path
+
+import pytest
+
+from core import store
+
+QUICK = {"epochs": 1, "train_limit": 512, "batch_size": 128}
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "file.json"
+    target.write_text("old")
+
+    def broken(tmp: Path) -> None:
+        tmp.write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        store.atomic_write(target, broken)
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["file.json"]
+
+
+def test_missing_model_and_foreign_file(temp_cache: Path) -> None:
+    assert store.inspect_model("lenet", "mnist").state == "missing"
+    with pytest.raises(store.ModelMissingError):
+        store.load_model("lenet", "mnist")
+    store.model_path("lenet", "mnist").parent.mkdir(parents=True)
+    store.model_path("lenet", "mnist").write_bytes(b"not written by Noise Lens")
+    status = store.inspect_model("lenet", "mnist")
+    assert status.state == "damaged" and "no metadata" in status.problem
+
+
+def test_unknown_names_are_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown architecture"):
+        store.model_path("vgg", "mnist")
+    with pytest.raises(ValueError, match="unknown dataset"):
+        store.model_path("lenet", "cifar")
+
+
+def test_damaged_model_is_detected_reported_and_rebuilt(temp_cache: Path, mnist, caplog) -> None:
+    first = store.ensure_model("lenet", "mnist", **QUICK)
+    assert first.trained_now and first.rebuilt_because is None
+    meta = json.loads(store.metadata_path("lenet", "mnist").read_text())
+    for key in ("architecture", "dataset", "epochs", "seed", "test_accuracy", "training_seconds", "versions",
+                "created", "sha256"):
+        assert key in meta
+    assert meta["versions"]["keras"] >= "3.14"
+    again = store.ensure_model("lenet", "mnist", **QUICK)
+    assert not again.trained_now
+
+    path = store.model_path("lenet", "mnist")
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    assert store.inspect_model("lenet", "mnist").state == "damaged"
+    with pytest.raises(store.CacheDamagedError, match="does not match"):
+        store.load_model("lenet", "mnist")
+    rebuilt = store.ensure_model("lenet", "mnist", **QUICK)
+    assert rebuilt.trained_now and "does not match" in rebuilt.rebuilt_because
+    assert "damaged model cache" in caplog.text
+    assert store.inspect_model("lenet", "mnist").state == "ok"
+
+
+def test_file_with_matching_hash_that_does_not_load_is_not_served(temp_cache: Path) -> None:
+    path = store.model_path("lenet", "mnist")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"PK\x03\x04 this is no keras archive")
+    store.metadata_path("lenet", "mnist").write_text(json.dumps({"sha256": store.sha256_file(path)}))
+    with pytest.raises(store.CacheDamagedError, match="does not load"):
+        store.load_model("lenet", "mnist")
+
+
+def _ensure_in_child(cache: str, data_dir: str, queue) -> None:
+    import os
+
+    os.environ["NOISELENS_CACHE_DIR"] = cache
+    os.environ["NOISELENS_DATA_DIR"] = data_dir
+    from core import store as child_store
+
+    ready = child_store.ensure_model("lenet", "mnist", **QUICK)
+    queue.put((ready.trained_now, ready.metadata["sha256"]))
+
+
+def test_two_processes_train_once(temp_cache: Path, real_data_dir: Path) -> None:
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    workers = [context.Process(target=_ensure_in_child, args=(str(temp_cache), str(real_data_dir), queue))
+               for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    results = [queue.get(timeout=240) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    assert sorted(trained for trained, _ in results) == [False, True]
+    assert results[0][1] == results[1][1]
+
+
+def test_retrain_keeps_shipped_default_for_restore(temp_cache: Path, mnist) -> None:
+    shipped = store.train_and_save("lenet", "mnist", origin="shipped", **QUICK)
+    retrained = store.train_and_save("lenet", "mnist", seed=5, **QUICK)
+    assert retrained.metadata["origin"] == "trained here"
+    assert store.shipped_backup_available("lenet", "mnist")
+    restored = store.restore_shipped("lenet", "mnist")
+    assert restored["sha256"] == shipped.metadata["sha256"] and restored["origin"] == "shipped"
