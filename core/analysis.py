@@ -65,17 +65,21 @@ class Sums:
     weight_sum: np.ndarray  # (41,)
     weight_sq: np.ndarray  # (41,): Σ w², for the effective sample size of weighted averages
     noise_sumsq: np.ndarray  # (784,): Σ noise², for pixel-wise z-scores
-    index_weights: np.ndarray  # (10000, 41): weights summed per test image, to rebuild whole-input averages
+    # (10000, 41): weights summed per test image, to rebuild whole-input averages. None when r = 0: the
+    # input is then the noise itself, and the 3 MB per snapshot is saved.
+    index_weights: np.ndarray | None
     confusion: np.ndarray  # (10, 10): true class × predicted class on the stimuli
 
     @classmethod
-    def empty(cls, test_count: int) -> Sums:
+    def empty(cls, test_count: int, with_signal: bool = True) -> Sums:
+        index_weights = np.zeros((test_count, _WEIGHT_ROWS)) if with_signal else None
         return cls(0, np.zeros((_WEIGHT_ROWS, PIXELS)), np.zeros(_WEIGHT_ROWS), np.zeros(_WEIGHT_ROWS),
-                   np.zeros(PIXELS), np.zeros((test_count, _WEIGHT_ROWS)), np.zeros((10, 10), np.int64))
+                   np.zeros(PIXELS), index_weights, np.zeros((10, 10), np.int64))
 
     def copy(self) -> Sums:
+        index_weights = None if self.index_weights is None else self.index_weights.copy()
         return Sums(self.n, self.noise_weighted.copy(), self.weight_sum.copy(), self.weight_sq.copy(),
-                    self.noise_sumsq.copy(), self.index_weights.copy(), self.confusion.copy())
+                    self.noise_sumsq.copy(), index_weights, self.confusion.copy())
 
 
 @dataclass
@@ -102,7 +106,8 @@ class AnalysisState:
         if self.sums.n <= n_samples:
             return self
         if not usable:
-            return AnalysisState(self.settings, Sums.empty(self.sums.index_weights.shape[0]))
+            signal = self.sums.index_weights
+            return AnalysisState(self.settings, Sums.empty(0 if signal is None else len(signal), signal is not None))
         start = max(usable)
         kept = {n: s for n, s in self.snapshots.items() if n <= start}
         return AnalysisState(self.settings, self.snapshots[start].copy(), kept, seconds=0.0)
@@ -179,7 +184,7 @@ class Analyzer:
         self._step = step
 
     def start(self, settings: AnalysisSettings) -> AnalysisState:
-        return AnalysisState(settings, Sums.empty(self.test_count))
+        return AnalysisState(settings, Sums.empty(self.test_count, with_signal=settings.ratio > 0))
 
     def _add_chunk(self, sums: Sums, settings: AnalysisSettings, count: int) -> None:
         out = self._step(np.int64(sums.n), np.int32(count), np.int64(settings.noise.seed),
@@ -192,7 +197,7 @@ class Analyzer:
         sums.confusion += np.rint(out["confusion"].numpy()).astype(np.int64)
         # Weights per test image: the chunk covers consecutive indices, wrapping at the end of the test set.
         first = sums.n % self.test_count
-        done = 0
+        done = 0 if sums.index_weights is not None else count
         while done < count:
             span = min(count - done, self.test_count - first)
             sums.index_weights[first : first + span] += weights[done : done + span]
@@ -250,10 +255,10 @@ class ClassImages:
 
 def _source_sums(sums: Sums, settings: AnalysisSettings, test_images: np.ndarray, source: str) -> np.ndarray:
     """Σ w·(averaged part) for every weight row; the whole input is rebuilt from per-test-image weights."""
-    if source == "noise":
-        return sums.noise_weighted
-    if source != "input":
+    if source not in SOURCES:
         raise ValueError(f"unknown averaged part {source!r}; choose one of {', '.join(SOURCES)}")
+    if source == "noise" or sums.index_weights is None:  # at r = 0 the input is the noise
+        return sums.noise_weighted
     signal = test_images.reshape(len(test_images), PIXELS).astype(np.float64) / 255.0
     r = settings.ratio
     return r * (sums.index_weights.T @ signal) + (1.0 - r) * sums.noise_weighted

@@ -20,10 +20,18 @@ _DIVERGING_STOPS = np.array(
      [253, 219, 199], [244, 165, 130], [214, 96, 77], [178, 24, 43], [103, 0, 31]], dtype=np.float64)
 
 
-def symmetric_limit(images: np.ndarray) -> float:
-    """Colour limit so that zero sits at the centre of the diverging scale."""
+def symmetric_limit(images: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Colour limit that puts zero at the centre of the diverging scale.
+
+    Classes backed by under 1 % of the total weight are left out: a class seen twice is pure noise and would
+    otherwise wash out every well-measured image. Their pixels simply saturate.
+    """
+    if weights is not None and np.nansum(np.abs(weights)) > 0:
+        share = np.abs(np.nan_to_num(weights)) / np.nansum(np.abs(weights))
+        if (share >= 0.01).any():
+            images = images[share >= 0.01]
     finite = np.abs(images[np.isfinite(images)])
-    return float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    return float(np.percentile(finite, 99.5)) if finite.size and finite.max() > 0 else 1.0
 
 
 def diverging_rgb(image: np.ndarray, limit: float) -> np.ndarray:
@@ -36,14 +44,15 @@ def diverging_rgb(image: np.ndarray, limit: float) -> np.ndarray:
     return rgb.astype(np.uint8)
 
 
-def class_grid_png(images: np.ndarray, titles: Sequence[str], signed: bool = True, scale: int = 6) -> bytes:
+def class_grid_png(images: np.ndarray, titles: Sequence[str], signed: bool = True, scale: int = 6,
+                   weights: np.ndarray | None = None) -> bytes:
     """A 2 × 5 PNG grid of class images: diverging colours for signed images, grey for stimuli."""
     from PIL import Image, ImageDraw
 
     cell, label = 28 * scale, 16
     canvas = Image.new("RGB", (5 * (cell + 8) + 8, 2 * (cell + label + 8) + 8), "white")
     draw = ImageDraw.Draw(canvas)
-    limit = symmetric_limit(images)
+    limit = symmetric_limit(images, weights)
     finite = images[np.isfinite(images)]
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     for index, (image, title) in enumerate(zip(images, titles)):
@@ -59,3 +68,116 @@ def class_grid_png(images: np.ndarray, titles: Sequence[str], signed: bool = Tru
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+# --- Plotly figures for the dashboard -------------------------------------------------------------------
+
+
+def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool, colorbar_title: str,
+                        rows: int = 2, weights: np.ndarray | None = None) -> "go.Figure":
+    """Ten class images in a grid, sharing one colour axis (diverging at zero when ``signed``)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    columns = int(np.ceil(len(images) / rows))
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=list(titles), horizontal_spacing=0.02,
+                        vertical_spacing=0.08)
+    for index, image in enumerate(images):
+        fig.add_trace(go.Heatmap(z=image[::-1], coloraxis="coloraxis",
+                                 hovertemplate="x %{x}, y %{y}: %{z:.4f}<extra></extra>"),
+                      row=index // columns + 1, col=index % columns + 1)
+    if signed:
+        limit = symmetric_limit(images, weights)
+        coloraxis = dict(colorscale=DIVERGING, cmin=-limit, cmax=limit, cmid=0.0)
+    else:
+        coloraxis = dict(colorscale=GREY)
+    fig.update_layout(coloraxis={**coloraxis, "colorbar": {"title": {"text": colorbar_title}}},
+                      height=170 * rows + 60, margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_xaxes(showticklabels=False, constrain="domain")
+    fig.update_yaxes(showticklabels=False, scaleanchor="x", constrain="domain")
+    for axis_index in range(2, len(images) + 1):
+        fig.update_yaxes(scaleanchor=f"x{axis_index}", row=(axis_index - 1) // columns + 1,
+                         col=(axis_index - 1) % columns + 1)
+    return fig
+
+
+def probability_heatmap(matrix: np.ndarray, row_names: Sequence[str], column_names: Sequence[str],
+                        row_title: str, column_title: str, value_format: str = ".2f") -> "go.Figure":
+    """A 10 × 10 matrix of probabilities (or row fractions), values written in the cells."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Heatmap(
+        z=matrix, x=list(column_names), y=list(row_names), zmin=0.0, zmax=1.0, colorscale=SEQUENTIAL,
+        text=np.where(np.isnan(matrix), "–", np.vectorize(lambda v: format(v, value_format))(np.nan_to_num(matrix))),
+        texttemplate="%{text}", colorbar={"title": {"text": "probability"}},
+        hovertemplate=f"{row_title} %{{y}}<br>{column_title} %{{x}}<br>%{{z:.3f}}<extra></extra>"))
+    fig.update_layout(xaxis_title=column_title, yaxis_title=row_title, height=460,
+                      margin=dict(l=10, r=10, t=30, b=10))
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def confusion_heatmap(counts: np.ndarray, class_names: Sequence[str], row_title: str = "true class",
+                      column_title: str = "predicted class") -> "go.Figure":
+    """Counts shown as row fractions, so each row reads 'of the images of this class, how many went where'."""
+    totals = counts.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fractions = np.where(totals > 0, counts / np.where(totals > 0, totals, 1), np.nan)
+    return probability_heatmap(fractions, class_names, class_names, row_title, column_title)
+
+
+def bias_bar(counts: np.ndarray, class_names: Sequence[str], total: int) -> "go.Figure":
+    """How often the stimuli are called each class: the model's bias under noise."""
+    import plotly.graph_objects as go
+
+    share = counts / max(total, 1)
+    fig = go.Figure(go.Bar(x=list(class_names), y=share * 100, text=[f"{v:.1%}" for v in share],
+                           marker_color="#4575b4", hovertemplate="%{x}: %{y:.2f} %<extra></extra>"))
+    fig.update_layout(yaxis_title="share of stimuli (%)", xaxis_title="predicted class", height=300,
+                      margin=dict(l=10, r=10, t=10, b=10))
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def convergence_figure(counts: np.ndarray, correlations: np.ndarray) -> "go.Figure":
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Scatter(x=counts, y=correlations, mode="lines+markers",
+                               hovertemplate="N = %{x:,}<br>r = %{y:.3f}<extra></extra>"))
+    fig.update_layout(xaxis_title="samples so far (log scale)", yaxis_title="correlation with final images",
+                      xaxis_type="log", yaxis_range=[min(0.0, float(np.nanmin(correlations, initial=0))), 1.02],
+                      height=300, margin=dict(l=10, r=10, t=10, b=10))
+    return fig
+
+
+def stimuli_strip(images: np.ndarray, titles: Sequence[str]) -> "go.Figure":
+    """Example stimuli as the model sees them, on the fixed [0, 1] grey scale."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=len(images), subplot_titles=list(titles), horizontal_spacing=0.01)
+    for index, image in enumerate(images):
+        fig.add_trace(go.Heatmap(z=image[::-1], zmin=0, zmax=1, colorscale=GREY, showscale=False,
+                                 hovertemplate="%{z:.2f}<extra></extra>"), row=1, col=index + 1)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    fig.update_layout(height=150, margin=dict(l=0, r=0, t=30, b=0))
+    return fig
+
+
+def training_figure(history: dict[str, list[float]]) -> "go.Figure":
+    """Loss and accuracy per epoch, training and test."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["loss", "accuracy"])
+    for key, name, col in (("loss", "training", 1), ("val_loss", "test", 1), ("accuracy", "training", 2),
+                           ("val_accuracy", "test", 2)):
+        values = history.get(key, [])
+        if values:
+            fig.add_trace(go.Scatter(x=list(range(1, len(values) + 1)), y=values, mode="lines+markers",
+                                     name=f"{name} {key.replace('val_', '')}"), row=1, col=col)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10))
+    return fig

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from core.config import DATASETS, models_dir
 from core.models import ARCHITECTURES, ProgressCallback, TrainingResult, train
@@ -36,6 +36,10 @@ class CacheDamagedError(RuntimeError):
 
 class ModelMissingError(LookupError):
     """No usable cached model for this architecture and dataset."""
+
+
+class TrainingInProgress(RuntimeError):
+    """Another session or process is training this model right now."""
 
 
 def model_key(arch: str, dataset: str) -> str:
@@ -223,15 +227,25 @@ class ModelReady:
     rebuilt_because: str | None = None
 
 
-def train_and_save(arch: str, dataset: str, *, origin: str = "trained here",
+def train_and_save(arch: str, dataset: str, *, origin: str = "trained here", wait: bool = True,
                    on_progress: ProgressCallback | None = None,
                    should_stop: Callable[[], bool] | None = None, **train_kwargs: Any) -> ModelReady:
-    """Train under the model's lock and replace the cached copy; a second caller waits, then reuses it."""
-    with _lock(arch, dataset):
+    """Train under the model's lock and replace the cached copy.
+
+    With ``wait=False`` a second caller gets ``TrainingInProgress`` at once instead of training again later.
+    """
+    lock = _lock(arch, dataset)
+    try:
+        lock.acquire(timeout=-1 if wait else 0)
+    except Timeout:
+        raise TrainingInProgress(f"{model_key(arch, dataset)} is being trained by another session") from None
+    try:
         _back_up_shipped(arch, dataset)
         result = train(arch, dataset, on_progress=on_progress, should_stop=should_stop, **train_kwargs)
         record = save_model(result, arch, dataset, origin=origin)
         return ModelReady(result.model, record, trained_now=True)
+    finally:
+        lock.release()
 
 
 def ensure_model(arch: str, dataset: str, *, on_progress: ProgressCallback | None = None,

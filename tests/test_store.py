@@ -108,3 +108,13 @@ def test_retrain_keeps_shipped_default_for_restore(temp_cache: Path, mnist) -> N
     assert store.shipped_backup_available("lenet", "mnist")
     restored = store.restore_shipped("lenet", "mnist")
     assert restored["sha256"] == shipped.metadata["sha256"] and restored["origin"] == "shipped"
+
+
+def test_second_trainer_is_told_instead_of_training_again(temp_cache: Path) -> None:
+    from filelock import FileLock
+
+    held = FileLock(str(store.models_dir() / "lenet-mnist.lock"))
+    store.models_dir().mkdir(parents=True, exist_ok=True)
+    with held:
+        with pytest.raises(store.TrainingInProgress, match="being trained by another session"):
+            store.train_and_save("lenet", "mnist", wait=False, **QUICK)

@@ -1,0 +1,97 @@
+"""Classification images: what the model's decisions add to the noise, class by class."""
+
+import io
+
+import numpy as np
+import streamlit as st
+
+from core import analysis, plots
+from pages import glue
+
+dataset_name, arch = glue.page("Classification images")
+data = glue.data_or_stop(dataset_name)
+model, meta = glue.model_or_stop(arch, dataset_name)
+names = glue.class_names(dataset_name)
+
+
+def draw_images(state, controls: glue.Controls, target) -> tuple:
+    """The ten class images for the chosen grouping, as averages, kernels or z-scores."""
+    images = analysis.class_images(state, controls.estimator, controls.part, data.test_images)
+    signed = controls.part == "noise" or controls.estimator == "regression"
+    if controls.z_scores and controls.part == "noise":
+        shown, label = analysis.z_scores(state, images), "z-score"
+    elif signed:
+        shown, label = images.centred, "Δ from mean stimulus" if controls.estimator != "regression" else "covariance"
+    else:
+        shown, label = images.images, "pixel value"
+    titles = [f"{name} ({w:,.0f})" if not empty else f"{name}: never predicted"
+              for name, w, empty in zip(names, images.weights, images.empty)]
+    target.plotly_chart(plots.class_images_figure(shown, titles, signed, label, weights=images.weights),
+                        key=f"ci-{state.n}", config={"displaylogo": False})
+    return images, shown
+
+
+@st.fragment
+def explorer() -> None:
+    controls = glue.analysis_controls()
+    if controls.z_scores and controls.part != "noise":
+        st.info("z-scores are defined for noise averages: switch *Average* to the noise part to see them.")
+    if controls.ratio >= 1.0 and controls.part == "noise":
+        st.warning("At r = 1 no noise reaches the model, so the noise averages carry no information. "
+                   "Lower r or average the whole input.")
+    picture = st.empty()
+    progress = st.progress(0.0, text="starting…") if controls.n > 10_000 else None
+    if progress is not None:
+        st.caption("Large N: partial images appear as they accumulate. Move any control to stop and "
+                   "change course; work done so far is kept and reused.")
+    engine, state = glue.run_analysis(arch, dataset_name, meta["sha256"], controls, progress,
+                                      on_partial=lambda s: draw_images(s, controls, picture))
+    images, shown = draw_images(state, controls, picture)
+    st.caption(
+        f"**{state.n:,} stimuli.** Each panel is the average of the {glue.SOURCE_LABELS[controls.part]} over the "
+        f"stimuli grouped by *{glue.ESTIMATOR_LABELS[controls.estimator]}* (number in brackets: samples or weight). "
+        + ("Red = brighter than the average stimulus, blue = darker: the pixels that pushed the model "
+           "towards that class." if controls.part == "noise" or controls.estimator == "regression"
+           else "Grey scale as the model sees it: the original study's figure."))
+
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Class bias")
+        st.plotly_chart(plots.bias_bar(state.sums.weight_sum[:10], names, state.n), key="bias")
+        st.caption("How often the model called a stimulus each class. Pure uniform noise is sent mostly to one "
+                   "class: the model's default guess.")
+    with right:
+        st.subheader("Convergence")
+        counts, correlations = analysis.convergence(state, controls.estimator, controls.part, data.test_images)
+        st.plotly_chart(plots.convergence_figure(counts, correlations), key="convergence")
+        st.caption("Correlation of the class images after n samples with the final ones: when the curve "
+                   "flattens near 1, more samples will not change the picture much.")
+
+    st.subheader("Example stimuli")
+    examples = glue.example_stimuli(dataset_name, controls)
+    st.plotly_chart(plots.stimuli_strip(examples, [f"#{i + 1}" for i in range(len(examples))]), key="strip")
+    st.caption(f"The first stimuli of this stream: {controls.ratio:.2f} × test image + "
+               f"{1 - controls.ratio:.2f} × {controls.noise} noise, on the model's 0–1 input scale.")
+
+    st.subheader("Downloads")
+    fed_back = analysis.fed_back_matrix(model, images)
+    template = analysis.template_classify(images, data.test_images, data.test_labels, engine.mean_image)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, class_images=images.images.astype(np.float32), shown=shown.astype(np.float32),
+                        weights=images.weights, fed_back=fed_back, template_confusion=template.confusion,
+                        stimulus_confusion=state.sums.confusion, class_bias=state.sums.weight_sum[:10])
+    header = "," + ",".join(names)
+    csv = "\n".join([f"fed_back{header}"] + [f"{n}," + ",".join(f"{v:.6f}" for v in row)
+                                             for n, row in zip(names, fed_back)]
+                    + ["", f"template_confusion{header}"] + [f"{n}," + ",".join(str(int(v)) for v in row)
+                                                             for n, row in zip(names, template.confusion)])
+    stem = f"{arch}-{dataset_name}-{controls.estimator}-{controls.part}-N{state.n}-r{controls.ratio:g}-seed{controls.seed}"
+    a, b, c = st.columns(3)
+    signed = controls.part == "noise" or controls.estimator == "regression"
+    a.download_button("PNG of the grid", plots.class_grid_png(shown, names, signed=signed, weights=images.weights),
+                      f"{stem}.png", "image/png")
+    b.download_button("NPZ of the arrays", buffer.getvalue(), f"{stem}.npz", "application/octet-stream")
+    c.download_button("CSV of the matrices", csv, f"{stem}.csv", "text/csv")
+
+
+explorer()

@@ -1,0 +1,46 @@
+"""Compare: both architectures × both datasets under the same settings, as in the original README."""
+
+import streamlit as st
+
+from core import analysis, plots
+from core.config import DATASET_TITLES, DATASETS
+from core.models import ARCHITECTURES, SHIPPED_ARCHITECTURES
+from pages import glue
+
+glue.page("Compare architectures and datasets")
+st.caption("The same noise stream, seed and grouping for all four models. Differences come from the networks "
+           "and the data they learned, not from the stimuli.")
+
+
+@st.fragment
+def grid() -> None:
+    controls = glue.analysis_controls()
+    for dataset_name in DATASETS:
+        data = glue.data_or_stop(dataset_name)
+        names = glue.class_names(dataset_name)
+        columns = st.columns(len(SHIPPED_ARCHITECTURES))
+        for column, arch in zip(columns, SHIPPED_ARCHITECTURES):
+            with column:
+                st.subheader(f"{ARCHITECTURES[arch].title} · {DATASET_TITLES[dataset_name]}")
+                status = glue.model_status(arch, dataset_name)
+                if not status.usable:
+                    st.info("Not trained yet: train it on the Models page.")
+                    continue
+                model = glue.model(arch, dataset_name, status.metadata["sha256"])
+                progress = st.progress(0.0) if controls.n > 10_000 else None
+                _, state = glue.run_analysis(arch, dataset_name, status.metadata["sha256"], controls, progress)
+                images = analysis.class_images(state, controls.estimator, controls.part, data.test_images)
+                signed = controls.part == "noise" or controls.estimator == "regression"
+                shown = images.centred if signed else images.images
+                if controls.z_scores and controls.part == "noise":
+                    shown = analysis.z_scores(state, images)
+                st.plotly_chart(plots.class_images_figure(shown, names, signed, "value", weights=images.weights),
+                                key=f"ci-{arch}-{dataset_name}")
+                fed_back = analysis.fed_back_matrix(model, images)
+                st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted"),
+                                key=f"fb-{arch}-{dataset_name}")
+                st.caption(f"Self-classified {analysis.self_classified(fed_back)}/10; "
+                           f"model test accuracy {status.metadata['test_accuracy']:.2%}.")
+
+
+grid()

@@ -1,0 +1,53 @@
+"""Confusion heatmaps: the original study's fed-back matrix, the stimuli's confusion, the template classifier."""
+
+import numpy as np
+import streamlit as st
+
+from core import analysis, plots
+from pages import glue
+
+dataset_name, arch = glue.page("Confusion heatmaps")
+data = glue.data_or_stop(dataset_name)
+model, meta = glue.model_or_stop(arch, dataset_name)
+names = glue.class_names(dataset_name)
+
+
+@st.fragment
+def heatmaps() -> None:
+    controls = glue.analysis_controls(show_display=False)
+    progress = st.progress(0.0, text="starting…") if controls.n > 10_000 else None
+    engine, state = glue.run_analysis(arch, dataset_name, meta["sha256"], controls, progress)
+    images = analysis.class_images(state, controls.estimator, controls.part, data.test_images)
+
+    st.subheader("Fed-back softmax matrix (the original's figure)")
+    fed_back = analysis.fed_back_matrix(model, images)
+    st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class"),
+                    key="fed_back")
+    st.caption(f"Each row is one class image, stretched to the 0–1 input range and shown back to the model; "
+               f"the cells are the model's softmax. A bright diagonal means the model recognises its own "
+               f"classification images: **{analysis.self_classified(fed_back)}/10** here."
+               + (" Empty rows: classes the model never predicted." if images.empty.any() else ""))
+
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Stimuli: true class × predicted")
+        if controls.ratio > 0:
+            accuracy = np.trace(state.sums.confusion) / state.n
+            st.plotly_chart(plots.confusion_heatmap(state.sums.confusion, names), key="stimuli")
+            st.caption(f"Rows: the test image mixed into the stimulus; columns: the model's answer (row "
+                       f"fractions). At r = {controls.ratio:.2f} the model is right on **{accuracy:.1%}** of "
+                       f"{state.n:,} stimuli.")
+        else:
+            st.info("At r = 0 the stimuli contain no test image, so there is no true class to compare with. "
+                    "Raise r to see how noise confuses the model.")
+    with right:
+        st.subheader("Template classifier on the real test set")
+        template = analysis.template_classify(images, data.test_images, data.test_labels, engine.mean_image)
+        st.plotly_chart(plots.confusion_heatmap(template.confusion, names, column_title="template class"),
+                        key="template")
+        st.caption(f"Each of the 10,000 real test images is given the class whose classification image it "
+                   f"resembles most (cosine similarity after centring). Accuracy **{template.accuracy:.1%}** "
+                   f"(chance 10%): how much of the model's knowledge the class images capture.")
+
+
+heatmaps()

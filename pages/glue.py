@@ -1,0 +1,367 @@
+"""Streamlit glue, in one place: URL-bound controls, cached loaders, friendly errors.
+
+Every control is bound to a query parameter (``bind="query-params"``), so a copied link reproduces the view,
+seed included. Values in a link are checked here first, so a bad one is named on screen instead of silently
+dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from core.config import CLASS_NAMES, DATA_DIR_ENV, DATASET_TITLES, DATASETS
+from core.data import DataUnavailableError, IdxFormatError
+from core.models import ARCHITECTURES, SHIPPED_ARCHITECTURES
+from core.noise import DEFAULT_SIGMA, NOISE_TYPES, SIGMA_NOISE_TYPES
+
+SAMPLE_COUNTS = [100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000]
+ESTIMATOR_LABELS = {
+    "truth": "ground truth (original study)",
+    "predicted": "model's prediction",
+    "softmax": "softmax-weighted",
+    "regression": "regression kernel",
+}
+SOURCE_LABELS = {"input": "whole input (the original's figure)", "noise": "noise part (the analysis)"}
+CHUNK = 1024  # small batches keep the server's peak memory low; throughput is flat above ~1k here
+_STATE_SLOTS = 12  # analysis runs kept for reuse across reruns and sessions
+
+
+# --- URL-bound controls ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Param:
+    """One URL parameter: its default and how to check a value from a link."""
+
+    default: Any
+    parse: Callable[[str], Any]
+
+
+def _choice(options: list[str]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in options:
+            raise ValueError(f"choose one of {', '.join(options)}")
+        return text
+
+    return parse
+
+
+def _number(low: float, high: float, kind: type = float) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        value = kind(float(text)) if kind is float else int(text)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low:g} and {high:g}")
+        return value
+
+    return parse
+
+
+def _flag(text: str) -> bool:
+    if text.lower() not in ("true", "false"):
+        raise ValueError("must be true or false")
+    return text.lower() == "true"
+
+
+def _sample_count(text: str) -> int:
+    value = int(text)
+    if value not in SAMPLE_COUNTS:
+        raise ValueError("must be one of 100, 200, 500, 1,000, … 1,000,000")
+    return value
+
+
+PARAMS: dict[str, Param] = {
+    "dataset": Param("mnist", _choice(list(DATASETS))),
+    "arch": Param("lenet", _choice(list(SHIPPED_ARCHITECTURES))),
+    "n": Param(1_000, _sample_count),
+    "r": Param(0.7, _number(0.0, 1.0)),
+    "noise": Param("uniform", _choice(list(NOISE_TYPES))),
+    "sigma": Param(DEFAULT_SIGMA, _number(0.05, 0.5)),
+    "estimator": Param("truth", _choice(list(ESTIMATOR_LABELS))),
+    "part": Param("input", _choice(list(SOURCE_LABELS))),
+    "seed": Param(0, _number(0, 2**31 - 1, int)),
+    "z": Param(False, _flag),
+}
+
+
+def check_link() -> list[str]:
+    """Validate the query parameters of the link; return one note per value that was replaced by its default."""
+    notes = []
+    for key, param in PARAMS.items():
+        raw = st.query_params.get(key)
+        if raw is None:
+            continue
+        try:
+            param.parse(raw)
+        except (ValueError, TypeError) as err:
+            notes.append(f"`{key}={raw}` in the link is not valid ({err}); using {param.default}.")
+    return notes
+
+
+def show_link_notes() -> None:
+    """Show, once per page view, which link values were ignored."""
+    for note in st.session_state.pop("_link_notes", []):
+        st.warning(note, icon="🔗")
+
+
+def page(title: str) -> tuple[str, str]:
+    """Start a page: make sure the entry script drew the navigation, then title, link notes, selection.
+
+    With a ``pages/`` folder, the first run after the server starts may execute a page directly (Streamlit's
+    legacy multipage mode) until ``st.navigation`` has been called once; rerunning through app.py fixes it.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+    st.title(title)
+    show_link_notes()
+    return selection()
+
+
+def remember_link_notes() -> None:
+    if "_link_checked" not in st.session_state:
+        st.session_state["_link_checked"] = True
+        st.session_state["_link_notes"] = check_link()
+
+
+@dataclass(frozen=True)
+class Controls:
+    """The analysis settings as plain values, read from the widgets."""
+
+    n: int
+    ratio: float
+    noise: str
+    sigma: float
+    estimator: str
+    part: str
+    seed: int
+    z_scores: bool
+
+
+def analysis_controls(show_display: bool = True) -> Controls:
+    """Draw the analysis controls (bound to the URL) and return their values."""
+    first, second, third = st.columns(3)
+    with first:
+        # Bound widgets write their option labels into the link, so the options are plain short values.
+        n = st.select_slider("Samples N (log scale)", SAMPLE_COUNTS, value=PARAMS["n"].default, key="n",
+                             bind="query-params",
+                             help="How many noise stimuli to show the model. More samples, sharper images.")
+        ratio = st.slider("Signal ratio r", 0.0, 1.0, PARAMS["r"].default, 0.05, key="r", bind="query-params",
+                          help="x = r·test image + (1 − r)·noise. r = 0.7 as in the original; r = 0 is pure noise.")
+    with second:
+        noise = st.selectbox("Noise type", list(NOISE_TYPES), key="noise", bind="query-params",
+                             help="\n".join(f"- **{k}**: {v}" for k, v in NOISE_TYPES.items()))
+        sigma = st.slider("Noise σ", 0.05, 0.5, PARAMS["sigma"].default, 0.05, key="sigma", bind="query-params",
+                          disabled=noise not in SIGMA_NOISE_TYPES,
+                          help="Standard deviation of the Gaussian noise (gaussian, base and pink types).")
+        seed = st.number_input("Seed", 0, 2**31 - 1, PARAMS["seed"].default, 1, key="seed", bind="query-params",
+                               help="Same seed, same noise: a shared link shows exactly the same images.")
+    with third:
+        estimator = st.selectbox("Grouping (estimator)", list(ESTIMATOR_LABELS), key="estimator",
+                                 bind="query-params",
+                                 help="\n".join(f"- **{k}**: {v}" for k, v in ESTIMATOR_LABELS.items()))
+        part = st.radio("Average", list(SOURCE_LABELS), key="part", bind="query-params", horizontal=True,
+                        help="\n".join(f"- **{k}**: {v}" for k, v in SOURCE_LABELS.items()))
+        z_scores = False
+        if show_display:
+            z_scores = st.toggle("Show z-scores", key="z", bind="query-params",
+                                 help="Pixel-wise z-score of each noise class image: |z| > 3 is unlikely by chance.")
+    return Controls(int(n), float(ratio), noise, float(sigma), estimator, part, int(seed), bool(z_scores))
+
+
+def sidebar() -> tuple[str, str]:
+    """Shared sidebar: dataset and architecture (URL-bound), and that model's status."""
+    with st.sidebar:
+        dataset = st.selectbox("Dataset", list(DATASETS), key="dataset", bind="query-params",
+                               help="mnist: handwritten digits; fashion_mnist: Zalando clothing photos.")
+        arch = st.selectbox("Architecture", list(SHIPPED_ARCHITECTURES), key="arch", bind="query-params",
+                            help="\n".join(f"- **{a}**: {ARCHITECTURES[a].summary}" for a in SHIPPED_ARCHITECTURES))
+        model_status_panel(arch, dataset)
+    st.session_state["_selection"] = (dataset, arch)
+    return dataset, arch
+
+
+def selection() -> tuple[str, str]:
+    """The dataset and architecture chosen in the shared sidebar for this run."""
+    return st.session_state.get("_selection", (PARAMS["dataset"].default, PARAMS["arch"].default))
+
+
+# --- cached loaders ---------------------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner="Loading the dataset…")
+def dataset(name: str):
+    from core.data import load_dataset
+
+    return load_dataset(name)
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=8)
+def model(arch: str, dataset_name: str, sha256: str):
+    """The cached model; keyed by its hash so a retrained file is picked up at once."""
+    from core.store import load_model
+
+    return load_model(arch, dataset_name)[0]
+
+
+@st.cache_resource(show_spinner="Preparing the noise → model graph…", max_entries=16)
+def analyzer(arch: str, dataset_name: str, noise: str, sha256: str):
+    from core.analysis import Analyzer
+
+    return Analyzer(model(arch, dataset_name, sha256), dataset(dataset_name), noise, chunk_size=CHUNK)
+
+
+class _RunStore:
+    """Analysis runs shared by all sessions, so growing N continues where anyone stopped."""
+
+    def __init__(self) -> None:
+        self.states: OrderedDict[tuple, Any] = OrderedDict()
+        self.locks: dict[tuple, threading.Lock] = {}
+        self.guard = threading.Lock()
+
+    def lock(self, key: tuple) -> threading.Lock:
+        with self.guard:
+            return self.locks.setdefault(key, threading.Lock())
+
+    def get(self, key: tuple) -> Any:
+        with self.guard:
+            if key in self.states:
+                self.states.move_to_end(key)
+            return self.states.get(key)
+
+    def put(self, key: tuple, state: Any) -> None:
+        with self.guard:
+            self.states[key] = state
+            self.states.move_to_end(key)
+            while len(self.states) > _STATE_SLOTS:
+                self.states.popitem(last=False)
+
+
+@st.cache_resource
+def runs() -> _RunStore:
+    return _RunStore()
+
+
+# --- status and errors ------------------------------------------------------------------------------------
+
+
+def data_or_stop(name: str):
+    """The dataset, or a friendly panel explaining how to provide it (then the page stops)."""
+    try:
+        return dataset(name)
+    except DataUnavailableError as err:
+        st.error(f"**{DATASET_TITLES[name]} is not available on this machine.**", icon="📂")
+        st.markdown(
+            f"Noise Lens reads the four standard IDX files from the folder named by `{DATA_DIR_ENV}`, "
+            "then from Keras's cache (`~/.keras/datasets`), then tries to download them.\n\n"
+            f"- Offline: `export {DATA_DIR_ENV}=/path/to/datasets` with `mnist/` and `fashion-mnist/` inside, "
+            "then restart the app.\n- Online: restart once with internet access; Keras caches the files.")
+        with st.expander("What was tried"):
+            st.code(str(err), language=None)
+        st.stop()
+    except IdxFormatError as err:
+        st.error(f"A data file is damaged: {err}. Replace it and restart the app.", icon="📂")
+        st.stop()
+
+
+def model_status(arch: str, dataset_name: str):
+    from core.store import inspect_model
+
+    return inspect_model(arch, dataset_name)
+
+
+def model_status_panel(arch: str, dataset_name: str) -> None:
+    status = model_status(arch, dataset_name)
+    meta = status.metadata or {}
+    if status.usable:
+        origin = "shipped with Noise Lens" if meta.get("origin") == "shipped" else "trained here"
+        st.success(f"**{arch}-{dataset_name}**: {origin}, test accuracy {meta['test_accuracy']:.2%}", icon="✅")
+        return
+    if status.state == "damaged":
+        st.error(f"The cached model is damaged and will not be used: {status.problem}", icon="⚠️")
+    else:
+        st.info(f"**{arch}-{dataset_name}** is not trained yet.", icon="ℹ️")
+    st.page_link("pages/models.py", label="Train it on the Models page", icon="🏋️")
+
+
+def model_or_stop(arch: str, dataset_name: str) -> tuple[Any, dict]:
+    """The ready model and its metadata, or an offer to train it (then the page stops)."""
+    status = model_status(arch, dataset_name)
+    if not status.usable:
+        problem = "is damaged" if status.state == "damaged" else "is not trained yet"
+        st.warning(f"The {ARCHITECTURES[arch].title} model for {DATASET_TITLES[dataset_name]} {problem}.",
+                   icon="🏋️")
+        st.page_link("pages/models.py", label="Train it on the Models page", icon="🏋️")
+        st.stop()
+    meta = status.metadata or {}
+    return model(arch, dataset_name, meta["sha256"]), meta
+
+
+def class_names(dataset_name: str) -> tuple[str, ...]:
+    return CLASS_NAMES[dataset_name]
+
+
+# --- the analysis, live -----------------------------------------------------------------------------------
+
+
+def run_analysis(arch: str, dataset_name: str, sha256: str, controls: Controls, progress: Any | None = None,
+                 on_partial: Callable[[Any], None] | None = None, partial_every: float = 1.0):
+    """Grow the shared run for these settings to N, drawing progress and partial results on the way.
+
+    A Streamlit rerun (a control moved, Stop pressed) interrupts between chunks; what was computed is kept.
+    """
+    import time
+
+    from core.analysis import AnalysisSettings
+    from core.noise import NoiseSpec
+
+    sigma = controls.sigma if controls.noise in SIGMA_NOISE_TYPES else DEFAULT_SIGMA
+    settings = AnalysisSettings(NoiseSpec(controls.noise, sigma, controls.seed), controls.ratio)
+    key = (arch, dataset_name, sha256, settings)
+    store = runs()
+    engine = analyzer(arch, dataset_name, controls.noise, sha256)
+    last_draw = [time.perf_counter()]
+
+    def report(state: Any) -> None:
+        store.put(key, state)
+        if progress is not None:
+            progress.progress(min(state.n / controls.n, 1.0), text=f"{state.n:,} of {controls.n:,} stimuli")
+        if on_partial is not None and time.perf_counter() - last_draw[0] > partial_every and state.n < controls.n:
+            on_partial(state)
+            last_draw[0] = time.perf_counter()
+
+    with store.lock(key):
+        state = engine.run(settings, controls.n, state=store.get(key), on_progress=report)
+        store.put(key, state)
+    if progress is not None:
+        progress.empty()
+    return engine, state
+
+
+def example_stimuli(dataset_name: str, controls: Controls, count: int = 8) -> np.ndarray:
+    """The first stimuli of the stream exactly as the model sees them."""
+    from core.noise import NoiseSpec, mix, noise_samples
+
+    data = dataset(dataset_name)
+    sigma = controls.sigma if controls.noise in SIGMA_NOISE_TYPES else DEFAULT_SIGMA
+    noise = noise_samples(NoiseSpec(controls.noise, sigma, controls.seed), 0, count,
+                          data.train_images.mean(axis=0) / 255.0)
+    signal = data.test_images[:count] / 255.0
+    return mix(signal, noise, controls.ratio)
+
+
+def friendly(action: Callable[[], Any], what: str) -> Any:
+    """Run ``action``; a user-caused problem becomes one sentence in ``st.error`` instead of a traceback."""
+    try:
+        return action()
+    except (ValueError, LookupError, OSError) as err:
+        st.error(f"Could not {what}: {err}")
+        return None

@@ -1,0 +1,65 @@
+"""Home: what white-noise analysis is, and the original study's figures in one click."""
+
+import numpy as np
+import streamlit as st
+
+from core import analysis, plots
+from core.config import DATASET_TITLES
+from core.models import ARCHITECTURES
+from pages import glue
+
+dataset_name, arch = glue.page("🔍 Noise Lens")
+st.markdown("#### What does a convolutional network *see* in white noise?")
+data = glue.data_or_stop(dataset_name)
+
+text, picture = st.columns([3, 2])
+with text:
+    st.markdown(
+        "Psychophysicists have long asked people to find a letter in pure noise, then **averaged the noise "
+        "trials by the answer given**. The averages, called *classification images*, show the template "
+        "the observer was matching against (reverse correlation).\n\n"
+        "The same trick works on a neural network. The original study fed 1,000 images of "
+        "`0.7 · test image + 0.3 · uniform noise` to an AlexNet-style and a LeNet-style network, averaged them "
+        "per class, and fed the ten averages back to the network. Borji & Lin (*White Noise Analysis of Neural "
+        "Networks*, ICLR 2020) went further: they showed the model **pure noise**, grouped it by the model's own "
+        "answer, and used the ten averages as templates to classify real digits.\n\n"
+        "Use the sidebar to choose the dataset and the network, then the pages on the left: "
+        "**Classification images** (move the N slider and watch them sharpen), **Confusion heatmaps**, "
+        "**Compare** (all four models side by side) and **Models** (train your own).")
+with picture:
+    examples = data.test_images[:3] / 255.0
+    rng = np.random.default_rng(0)
+    noise = rng.random((3, 28, 28))
+    strip = np.stack([examples[0], noise[0], 0.7 * examples[0] + 0.3 * noise[0]])
+    st.plotly_chart(plots.stimuli_strip(strip, ["test image", "uniform noise", "r = 0.7 mix"]), key="explain")
+    st.caption("One stimulus of the original study: 70 % test image, 30 % uniform noise. With r = 0 the model "
+               "sees only the noise.")
+
+st.divider()
+st.subheader("Reproduce the original figures")
+st.caption(f"1,000 stimuli at r = 0.7 with uniform noise, grouped by the test image's true class, for the "
+           f"{ARCHITECTURES[arch].title} network on {DATASET_TITLES[dataset_name]}.")
+# A callback, not the button's return value: the request survives any rerun before the page draws it.
+st.button("Reproduce in one click", type="primary", key="reproduce",
+          on_click=lambda: st.session_state.update(reproduced=True))
+if st.session_state.get("reproduced"):
+    model, meta = glue.model_or_stop(arch, dataset_name)
+    original = glue.Controls(n=1_000, ratio=0.7, noise="uniform", sigma=0.2, estimator="truth", part="input",
+                             seed=0, z_scores=False)
+    with st.spinner("Showing 1,000 stimuli to the model…"):
+        _, state = glue.run_analysis(arch, dataset_name, meta["sha256"], original)
+    images = analysis.class_images(state, "truth", "input", data.test_images)
+    names = glue.class_names(dataset_name)
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(plots.class_images_figure(images.images, names, False, "pixel value"), key="orig-ci")
+        st.caption("The ten averaged stimuli. The noise averages out; the class shape remains.")
+    with right:
+        fed_back = analysis.fed_back_matrix(model, images)
+        st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class"),
+                        key="orig-fb")
+        st.caption(f"The original 10 × 10 figure: the model's softmax on each averaged image (rows). "
+                   f"{analysis.self_classified(fed_back)}/10 are recognised as their own class.")
+    st.page_link("pages/class_images.py", label="Now take the signal away: open Classification images at r = 0",
+                 icon="➡️", query_params={"r": "0.0", "estimator": "predicted", "part": "noise",
+                                          "dataset": dataset_name, "arch": arch, "n": "10000"})

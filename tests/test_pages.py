@@ -1,0 +1,116 @@
+"""Every page through Streamlit's AppTest: renders without exception, and a control changes the figure."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import PROJECT_ROOT
+
+APP = str(PROJECT_ROOT / "app.py")
+TIMEOUT = 240  # the first run imports TensorFlow and traces the analysis graph
+PAGES = ["pages/home.py", "pages/models.py", "pages/class_images.py", "pages/confusion.py", "pages/compare.py"]
+
+
+def open_page(page: str, **query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.switch_page(page)
+    at.run()
+    return at
+
+
+def figure_data(at: AppTest, index: int = 0) -> list:
+    return json.loads(at.get("plotly_chart")[index].proto.spec)["data"]
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders(page: str, real_data_dir) -> None:
+    at = open_page(page)
+    assert_clean(at)
+    assert at.title[0].value
+
+
+def test_class_images_redraw_when_a_control_moves(real_data_dir) -> None:
+    at = open_page("pages/class_images.py", n="500", r="0.0", estimator="predicted", part="noise")
+    assert_clean(at)
+    before = figure_data(at)
+    assert len(before) == 10  # ten class images
+    at.select_slider(key="n").set_value(2000).run()
+    assert_clean(at)
+    after = figure_data(at)
+    assert after != before
+    at.selectbox(key="estimator").set_value("softmax").run()
+    assert_clean(at)
+    assert figure_data(at) != after
+    at.toggle(key="z").set_value(True).run()
+    assert_clean(at)
+
+
+def test_confusion_heatmap_redraws(real_data_dir) -> None:
+    at = open_page("pages/confusion.py", n="500")
+    assert_clean(at)
+    before = figure_data(at)
+    at.slider(key="r").set_value(0.3).run()
+    assert_clean(at)
+    assert figure_data(at) != before
+
+
+def test_bad_link_values_fall_back_with_a_note(real_data_dir) -> None:
+    at = open_page("pages/class_images.py", n="12345", r="banana", noise="plaid", seed="7")
+    assert not at.exception
+    notes = " ".join(w.value for w in at.warning)
+    assert "n=12345" in notes and "r=banana" in notes and "noise=plaid" in notes
+    assert at.select_slider(key="n").value == 1000 and at.number_input(key="seed").value == 7
+
+
+def test_home_reproduces_the_original_figure(real_data_dir) -> None:
+    at = open_page("pages/home.py")
+    at.button(key="reproduce").click().run()
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) == 3  # explanation strip, class images, fed-back heatmap
+    assert "10/10" in " ".join(c.value for c in at.caption)
+
+
+def test_fashion_and_alexnet_from_the_sidebar(real_data_dir) -> None:
+    at = open_page("pages/class_images.py", n="200")
+    at.selectbox(key="dataset").set_value("fashion_mnist").run()
+    at.selectbox(key="arch").set_value("alexnet").run()
+    assert_clean(at)
+    assert "Ankle boot" in json.dumps(json.loads(at.get("plotly_chart")[0].proto.spec)["layout"])
+
+
+def test_missing_data_shows_a_friendly_panel(tmp_path, monkeypatch) -> None:
+    from core.data import load_dataset
+
+    monkeypatch.setenv("NOISELENS_DATA_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr("core.data._SOURCES", __import__("core.data").data._SOURCES[:2])  # no network here
+    from pages import glue
+
+    load_dataset.cache_clear()
+    glue.dataset.clear()
+    try:
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        at.switch_page("pages/class_images.py")
+        at.run()
+    finally:
+        load_dataset.cache_clear()
+        glue.dataset.clear()
+    assert not at.exception
+    assert "not available" in at.error[0].value
+    assert any("NOISELENS_DATA_DIR" in m.value for m in at.markdown)
+
+
+def test_missing_model_offers_training(temp_cache, real_data_dir) -> None:
+    at = open_page("pages/class_images.py")
+    assert not at.exception
+    assert "not trained yet" in " ".join(w.value for w in at.warning)
