@@ -79,6 +79,7 @@ def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = "") ->
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the cache from other users of a shared server
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

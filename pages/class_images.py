@@ -39,13 +39,22 @@ def explorer() -> None:
     if controls.ratio >= 1.0 and controls.part == "noise":
         st.warning("At r = 1 no noise reaches the model, so the noise averages carry no information. "
                    "Lower r or average the whole input.")
+    stopped = st.session_state.get("stopped_at") == controls
+    progress = None
+    if controls.n > 10_000:
+        button, note = st.columns([1, 6])
+        if stopped:
+            button.button("Continue", key="continue", on_click=lambda: st.session_state.pop("stopped_at", None))
+        else:
+            button.button("Stop", key="stop", on_click=lambda: st.session_state.update(stopped_at=controls))
+            progress = st.progress(0.0, text="starting…")
+        note.caption("Large N: partial images appear as they accumulate. Stop keeps what was computed; moving "
+                     "a control changes course, and work done so far is reused when you come back.")
     picture = st.empty()
-    progress = st.progress(0.0, text="starting…") if controls.n > 10_000 else None
-    if progress is not None:
-        st.caption("Large N: partial images appear as they accumulate. Move any control to stop and "
-                   "change course; work done so far is kept and reused.")
     engine, state = glue.run_analysis(arch, dataset_name, meta["sha256"], controls, progress,
-                                      on_partial=lambda s: draw_images(s, controls, picture))
+                                      on_partial=lambda s: draw_images(s, controls, picture), stopped=stopped)
+    if state.n < controls.n:
+        st.info(f"Stopped at {state.n:,} of {controls.n:,} stimuli. Press Continue to go on.")
     images, shown = draw_images(state, controls, picture)
     st.caption(
         f"**{state.n:,} stimuli.** Each panel is the average of the {glue.SOURCE_LABELS[controls.part]} over the "

@@ -313,10 +313,12 @@ def class_names(dataset_name: str) -> tuple[str, ...]:
 
 
 def run_analysis(arch: str, dataset_name: str, sha256: str, controls: Controls, progress: Any | None = None,
-                 on_partial: Callable[[Any], None] | None = None, partial_every: float = 1.0):
+                 on_partial: Callable[[Any], None] | None = None, partial_every: float = 1.0,
+                 stopped: bool = False):
     """Grow the shared run for these settings to N, drawing progress and partial results on the way.
 
     A Streamlit rerun (a control moved, Stop pressed) interrupts between chunks; what was computed is kept.
+    ``stopped`` shows what is there without computing more (if anything is there).
     """
     import time
 
@@ -338,6 +340,9 @@ def run_analysis(arch: str, dataset_name: str, sha256: str, controls: Controls, 
             on_partial(state)
             last_draw[0] = time.perf_counter()
 
+    kept = store.get(key)
+    if stopped and kept is not None:
+        return engine, kept.rewound_to(controls.n)
     with store.lock(key):
         state = engine.run(settings, controls.n, state=store.get(key), on_progress=report)
         store.put(key, state)

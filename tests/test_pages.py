@@ -114,3 +114,44 @@ def test_missing_model_offers_training(temp_cache, real_data_dir) -> None:
     at = open_page("pages/class_images.py")
     assert not at.exception
     assert "not trained yet" in " ".join(w.value for w in at.warning)
+
+
+def test_interrupted_run_keeps_its_work_and_stop_shows_it(real_data_dir) -> None:
+    """A rerun (Stop, or a control moved) interrupts between chunks; the partial sums stay and are reused."""
+    from core.store import inspect_model
+    from pages import glue
+
+    class Interrupted(Exception):
+        pass
+
+    class InterruptingBar:
+        calls = 0
+
+        def progress(self, *args, **kwargs) -> None:
+            InterruptingBar.calls += 1
+            if InterruptingBar.calls == 3:
+                raise Interrupted  # what Streamlit's StopException does at the next st call
+
+        def empty(self) -> None:
+            pass
+
+    controls = glue.Controls(n=20_000, ratio=0.0, noise="uniform", sigma=0.2, estimator="softmax",
+                             part="noise", seed=4242, z_scores=False)
+    sha = inspect_model("lenet", "mnist").metadata["sha256"]
+    with pytest.raises(Interrupted):
+        glue.run_analysis("lenet", "mnist", sha, controls, InterruptingBar())
+    _, partial = glue.run_analysis("lenet", "mnist", sha, controls, stopped=True)
+    assert partial.n == 500  # chunks end at the checkpoints 100, 200 and 500
+    _, done = glue.run_analysis("lenet", "mnist", sha, controls)
+    assert done.n == 20_000 and sorted(done.snapshots)[:3] == [100, 200, 500]
+
+
+def test_stop_and_continue_buttons(real_data_dir) -> None:
+    at = open_page("pages/class_images.py", n="20000")
+    assert_clean(at)
+    at.button(key="stop").click().run()
+    assert_clean(at)
+    assert at.button(key="continue")
+    at.button(key="continue").click().run()
+    assert_clean(at)
+    assert at.button(key="stop")

@@ -1,0 +1,94 @@
+"""End to end: a real `streamlit run app.py` server, every page in headless Chromium through Playwright."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.browser import chromium, streamlit_server, subplot_titles, svg_texts, wait_for_change, wait_until_idle
+
+# page -> (URL path, Plotly charts it shows when done)
+PAGES = {"home": ("", 1), "models": ("models", 2), "class_images": ("class_images", 4),
+         "confusion": ("confusion", 3), "compare": ("compare", 8)}
+SLIDER = '[data-testid="stSlider"] input[type="range"]'
+VIEWPORT = {"width": 1400, "height": 1000}
+
+
+@pytest.fixture(scope="module")
+def server(real_data_dir):
+    pytest.importorskip("playwright.sync_api")
+    with streamlit_server(real_data_dir) as (url, process):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    """Screenshots go to NOISELENS_SCREENSHOTS (README pictures) or a temporary folder."""
+    folder = Path(os.environ.get("NOISELENS_SCREENSHOTS") or tempfile.mkdtemp(prefix="noiselens-shots-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def assert_no_exception(page) -> None:
+    boxes = page.locator('[data-testid="stException"]')
+    assert boxes.count() == 0, boxes.first.inner_text()
+
+
+def test_every_page_renders(server, browser, shots) -> None:
+    page = browser.new_page(viewport=VIEWPORT)
+    for name, (path, charts) in PAGES.items():
+        started = time.perf_counter()
+        page.goto(f"{server}/{path}?n=1000")
+        wait_until_idle(page, charts)
+        assert_no_exception(page)
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+        print(f"{name}: rendered in {time.perf_counter() - started:.1f} s")
+    page.close()
+
+
+def test_slider_redraws_the_class_images(server, browser, shots) -> None:
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{server}/class_images?n=1000&r=0.0&estimator=predicted&part=noise")
+    wait_until_idle(page, charts=4)
+    before = subplot_titles(page)
+    assert len(before) == 10
+    page.locator(SLIDER).first.focus()  # N, a log-scale select slider
+    page.keyboard.press("ArrowRight")  # 1000 -> 2000
+    after = wait_for_change(lambda: subplot_titles(page), before)
+    wait_until_idle(page, charts=4)
+    assert len(after) == 10 and "n=2000" in page.url  # the link follows the control
+    assert_no_exception(page)
+    page.screenshot(path=str(shots / "class_images_after_slider.png"), full_page=True)
+    page.close()
+
+
+def test_fed_back_heatmap_redraws_and_link_reproduces_it(server, browser) -> None:
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{server}/confusion?n=1000&r=0.3&seed=5")
+    wait_until_idle(page, charts=3)
+    heatmap = page.locator('[data-testid="stPlotlyChart"]').first
+    before = svg_texts(heatmap)
+    page.locator(SLIDER).nth(1).focus()  # r
+    page.keyboard.press("ArrowRight")
+    wait_for_change(lambda: svg_texts(heatmap), before)
+    wait_until_idle(page, charts=3)
+    after = svg_texts(heatmap)
+    assert_no_exception(page)
+    shared = page.url
+    assert "r=0.35" in shared and "seed=5" in shared
+    other = browser.new_page(viewport=VIEWPORT)
+    other.goto(shared)
+    wait_until_idle(other, charts=3)
+    assert svg_texts(other.locator('[data-testid="stPlotlyChart"]').first) == after
+    other.close()
+    page.close()
