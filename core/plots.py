@@ -74,7 +74,7 @@ def class_grid_png(images: np.ndarray, titles: Sequence[str], signed: bool = Tru
 
 
 def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool, colorbar_title: str,
-                        rows: int = 2, weights: np.ndarray | None = None) -> "go.Figure":
+                        rows: int = 2, weights: np.ndarray | None = None, height: int | None = None) -> "go.Figure":
     """Ten class images in a grid, sharing one colour axis (diverging at zero when ``signed``)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -92,7 +92,7 @@ def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool,
     else:
         coloraxis = dict(colorscale=GREY)
     fig.update_layout(coloraxis={**coloraxis, "colorbar": {"title": {"text": colorbar_title}}},
-                      height=170 * rows + 60, margin=dict(l=10, r=10, t=40, b=10))
+                      height=height or 170 * rows + 60, margin=dict(l=10, r=10, t=40, b=10))
     fig.update_xaxes(showticklabels=False, constrain="domain")
     fig.update_yaxes(showticklabels=False, scaleanchor="x", constrain="domain")
     for axis_index in range(2, len(images) + 1):

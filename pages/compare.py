@@ -34,7 +34,8 @@ def grid() -> None:
                 shown = images.centred if signed else images.images
                 if controls.z_scores and controls.part == "noise":
                     shown = analysis.z_scores(state, images)
-                st.plotly_chart(plots.class_images_figure(shown, names, signed, "value", weights=images.weights),
+                st.plotly_chart(plots.class_images_figure(shown, names, signed, "value", weights=images.weights,
+                                                          height=290),
                                 key=f"ci-{arch}-{dataset_name}")
                 fed_back = analysis.fed_back_matrix(model, images)
                 st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted"),
