@@ -17,12 +17,12 @@ spec = ARCHITECTURES[arch]
 
 st.markdown(f"**{spec.title}** on **{DATASET_TITLES[dataset_name]}**: {spec.summary}.")
 if status.usable:
-    origin = "shipped with Noise Lens" if meta.get("origin") == "shipped" else "trained here"
+    origin = "shipped" if meta.get("origin") == "shipped" else "trained here"
     a, b, c, d = st.columns(4)
     a.metric("Test accuracy", f"{meta['test_accuracy']:.2%}")
     b.metric("Epochs", meta.get("epochs"))
     c.metric("Training time", f"{meta.get('training_seconds', 0):.0f} s")
-    d.metric("Origin", origin)
+    d.metric("Origin", origin, help="shipped: trained by the project and committed; trained here: on this machine")
     left, right = st.columns(2)
     with left:
         st.plotly_chart(plots.confusion_heatmap(pd.DataFrame(meta["test_confusion"]).to_numpy(), names),

@@ -155,3 +155,18 @@ def test_stop_and_continue_buttons(real_data_dir) -> None:
     at.button(key="continue").click().run()
     assert_clean(at)
     assert at.button(key="stop")
+
+
+def test_models_page_trains_a_missing_model(temp_cache, real_data_dir) -> None:
+    """The Train button runs a real (one-epoch) training and the page then shows the new model."""
+    from core.store import inspect_model
+
+    at = open_page("pages/models.py")
+    assert "not trained yet" in " ".join(i.value for i in at.info)
+    at.number_input[0].set_value(1)
+    at.button[0].click().run(timeout=600)
+    assert_clean(at)
+    status = inspect_model("lenet", "mnist")
+    assert status.usable and status.metadata["origin"] == "trained here" and status.metadata["epochs"] == 1
+    assert any(m.label == "Test accuracy" for m in at.metric)
+    assert status.metadata["test_accuracy"] > 0.95
