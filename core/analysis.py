@@ -215,7 +215,11 @@ class Analyzer:
             raise ValueError(f"the number of samples must be at least 1, got {n_samples}")
         if state is not None and state.settings != settings:
             raise ValueError("cannot resume a run made with other settings")
-        state = self.start(settings) if state is None else state.rewound_to(n_samples)
+        if state is None:
+            state = self.start(settings)
+        else:  # work on a copy: the caller's state stays as it was (another session may be showing it)
+            earlier = state.rewound_to(n_samples)
+            state = replace(earlier, sums=earlier.sums.copy(), snapshots=dict(earlier.snapshots))
         state = replace(state, target=n_samples)
         checkpoints = [p for p in checkpoint_series(n_samples) if p > state.n]
         started = time.perf_counter()

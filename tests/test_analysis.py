@@ -137,6 +137,7 @@ def test_growing_and_shrinking_reuse_earlier_work(known_model, data, monkeypatch
                                                                         original(sums, s, count)))
     grown = analyzer.run(settings, 4000, state=first)
     assert sum(computed) == 2000  # only the new samples
+    assert first.n == 2000  # the earlier state is left as it was
     direct = Analyzer(model, data, "uniform", chunk_size=1000).run(settings, 4000)
     assert np.allclose(grown.sums.noise_weighted, direct.sums.noise_weighted, atol=1e-4)
     computed.clear()
