@@ -150,45 +150,53 @@ class Analyzer:
         self.mean_image = data.train_images.mean(axis=0) / 255.0
         signal = tf.constant(data.test_images.reshape(self.test_count, PIXELS))  # uint8: 4× less memory
         labels = tf.constant(data.test_labels.astype(np.int32))
-        generate = noise_graph(noise_kind, self.mean_image)
+        generate = noise_graph(noise_kind, data.train_images)
         logits_of = logits_function(model)
         test_count = self.test_count
 
-        @tf.function(
-            input_signature=[tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.int32),
-                             tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.float32),
-                             tf.TensorSpec([], tf.float32)],
-            reduce_retracing=True,
-        )
-        def step(start: Any, count: Any, seed: Any, sigma: Any, ratio: Any) -> dict[str, Any]:
-            noise = generate(start, count, seed, sigma)
-            index = (start + tf.range(tf.cast(count, tf.int64))) % test_count
-            signal_part = tf.cast(tf.gather(signal, index), tf.float32) / 255.0
-            stimulus = noise + ratio * (signal_part - noise)  # r·signal + (1 − r)·noise
-            logits = logits_of(tf.reshape(stimulus, (-1, *IMAGE_SHAPE, 1)))
-            probs = tf.nn.softmax(logits)
-            predicted = tf.argmax(logits, axis=1, output_type=tf.int32)
-            truth = tf.gather(labels, index)
-            predicted_hot = tf.one_hot(predicted, NUM_CLASSES)
-            truth_hot = tf.one_hot(truth, NUM_CLASSES)
-            centred = logits - tf.reduce_mean(logits, axis=1, keepdims=True)
-            weights = tf.concat([predicted_hot, truth_hot, probs, centred, tf.ones_like(probs[:, :1])], axis=1)
-            return {
-                "noise_weighted": tf.matmul(weights, noise, transpose_a=True),
-                "weight_sq": tf.reduce_sum(tf.square(weights), axis=0),
-                "noise_sumsq": tf.reduce_sum(tf.square(noise), axis=0),
-                "weights": weights,
-                "confusion": tf.matmul(truth_hot, predicted_hot, transpose_a=True),
-            }
+        def build_step(with_signal: bool) -> Any:
+            """The graph for one chunk; at r = 0 it skips gathering and mixing the test images."""
 
-        self._step = step
+            @tf.function(
+                input_signature=[tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.int32),
+                                 tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.float32),
+                                 tf.TensorSpec([], tf.float32)],
+                reduce_retracing=True,
+            )
+            def step(start: Any, count: Any, seed: Any, sigma: Any, ratio: Any) -> dict[str, Any]:
+                noise = generate(start, count, seed, sigma)
+                index = (start + tf.range(tf.cast(count, tf.int64))) % test_count
+                stimulus = noise
+                if with_signal:  # r·signal + (1 − r)·noise, the 1/255 of the uint8 pixels folded into r
+                    pixels = tf.cast(tf.gather(signal, index), tf.float32)
+                    stimulus = (1.0 - ratio) * noise + (ratio / 255.0) * pixels
+                logits = logits_of(tf.reshape(stimulus, (-1, *IMAGE_SHAPE, 1)))
+                probs = tf.nn.softmax(logits)
+                predicted = tf.argmax(logits, axis=1, output_type=tf.int32)
+                truth = tf.gather(labels, index)
+                predicted_hot = tf.one_hot(predicted, NUM_CLASSES)
+                truth_hot = tf.one_hot(truth, NUM_CLASSES)
+                centred = logits - tf.reduce_mean(logits, axis=1, keepdims=True)
+                weights = tf.concat([predicted_hot, truth_hot, probs, centred, tf.ones_like(probs[:, :1])], axis=1)
+                return {
+                    "noise_weighted": tf.matmul(weights, noise, transpose_a=True),
+                    "weight_sq": tf.reduce_sum(tf.square(weights), axis=0),
+                    "noise_sumsq": tf.reduce_sum(tf.square(noise), axis=0),
+                    "weights": weights,
+                    "confusion": tf.matmul(truth_hot, predicted_hot, transpose_a=True),
+                }
+
+            return step
+
+        self._steps = {False: build_step(False), True: build_step(True)}
 
     def start(self, settings: AnalysisSettings) -> AnalysisState:
         return AnalysisState(settings, Sums.empty(self.test_count, with_signal=settings.ratio > 0))
 
     def _add_chunk(self, sums: Sums, settings: AnalysisSettings, count: int) -> None:
-        out = self._step(np.int64(sums.n), np.int32(count), np.int64(settings.noise.seed),
-                         np.float32(settings.noise.sigma), np.float32(settings.ratio))
+        step = self._steps[settings.ratio > 0]
+        out = step(np.int64(sums.n), np.int32(count), np.int64(settings.noise.seed),
+                   np.float32(settings.noise.sigma), np.float32(settings.ratio))
         weights = out["weights"].numpy().astype(np.float64)
         sums.noise_weighted += out["noise_weighted"].numpy()
         sums.weight_sum += weights.sum(axis=0)

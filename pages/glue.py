@@ -357,8 +357,7 @@ def example_stimuli(dataset_name: str, controls: Controls, count: int = 8) -> np
 
     data = dataset(dataset_name)
     sigma = controls.sigma if controls.noise in SIGMA_NOISE_TYPES else DEFAULT_SIGMA
-    noise = noise_samples(NoiseSpec(controls.noise, sigma, controls.seed), 0, count,
-                          data.train_images.mean(axis=0) / 255.0)
+    noise = noise_samples(NoiseSpec(controls.noise, sigma, controls.seed), 0, count, data.train_images)
     signal = data.test_images[:count] / 255.0
     return mix(signal, noise, controls.ratio)
 

@@ -8,15 +8,20 @@ import pytest
 from core.noise import NOISE_TYPES, NoiseSpec, mix, noise_samples, pink_filter
 
 MEAN_IMAGE = np.linspace(0, 1, 784).reshape(28, 28)
+# A training set whose mean is MEAN_IMAGE (to 8-bit precision) and whose pixels vary together in two patterns.
+_RNG = np.random.default_rng(5)
+_PATTERNS = np.stack([np.sin(np.linspace(0, 3, 784)), np.cos(np.linspace(0, 7, 784))])
+TRAIN = np.clip(np.rint((MEAN_IMAGE.reshape(1, -1) + 0.08 * _RNG.standard_normal((4000, 2)) @ _PATTERNS) * 255),
+                0, 255).astype(np.uint8).reshape(-1, 28, 28)
 
 
 @pytest.mark.parametrize("kind", list(NOISE_TYPES))
 def test_sample_depends_only_on_seed_and_index(kind: str) -> None:
     spec = NoiseSpec(kind, 0.3, seed=7)
-    whole = noise_samples(spec, 0, 600, MEAN_IMAGE)
-    assert np.array_equal(noise_samples(spec, 250, 350, MEAN_IMAGE), whole[250:])
-    assert np.array_equal(noise_samples(spec, 0, 5, MEAN_IMAGE), whole[:5])
-    assert not np.array_equal(noise_samples(NoiseSpec(kind, 0.3, seed=8), 0, 5, MEAN_IMAGE), whole[:5])
+    whole = noise_samples(spec, 0, 600, TRAIN)
+    assert np.array_equal(noise_samples(spec, 250, 350, TRAIN), whole[250:])
+    assert np.array_equal(noise_samples(spec, 0, 5, TRAIN), whole[:5])
+    assert not np.array_equal(noise_samples(NoiseSpec(kind, 0.3, seed=8), 0, 5, TRAIN), whole[:5])
     assert whole.min() >= 0.0 and whole.max() <= 1.0 and whole.dtype == np.float32
 
 
@@ -25,9 +30,19 @@ def test_statistics_of_each_type() -> None:
     assert uniform.mean() == pytest.approx(0.5, abs=0.01) and uniform.std() == pytest.approx(12**-0.5, abs=0.01)
     gaussian = noise_samples(NoiseSpec("gaussian", 0.1), 0, 2000)
     assert gaussian.mean() == pytest.approx(0.5, abs=0.01) and gaussian.std() == pytest.approx(0.1, abs=0.01)
-    base = noise_samples(NoiseSpec("base", 0.05), 0, 2000, MEAN_IMAGE)
+    base = noise_samples(NoiseSpec("base", 0.05), 0, 2000, TRAIN)
     inner = (MEAN_IMAGE > 0.2) & (MEAN_IMAGE < 0.8)  # away from the clipping
     assert np.allclose(base.mean(axis=0)[inner], MEAN_IMAGE[inner], atol=0.01)
+
+
+def test_data_noise_has_the_training_sets_mean_and_covariance() -> None:
+    noise = noise_samples(NoiseSpec("data", 0.1), 0, 4000, TRAIN).reshape(4000, -1)
+    pixels = TRAIN.reshape(len(TRAIN), -1) / 255.0
+    inner = ((MEAN_IMAGE > 0.3) & (MEAN_IMAGE < 0.7)).ravel()  # away from the clipping
+    assert np.allclose(noise.mean(axis=0)[inner], pixels.mean(axis=0)[inner], atol=0.01)
+    scale = 0.1 / np.sqrt(np.trace(np.cov(pixels, rowvar=False)) / 784)  # σ = 0.1 per pixel on average
+    expected = np.cov(pixels[:, inner], rowvar=False) * scale**2
+    assert np.allclose(np.cov(noise[:, inner], rowvar=False), expected, atol=0.002)
 
 
 def _neighbour_correlation(images: np.ndarray) -> float:
