@@ -66,6 +66,7 @@ def test_result_does_not_depend_on_chunk_size(known_model, data) -> None:
     assert np.array_equal(a.sums.confusion, b.sums.confusion)
     assert np.allclose(a.sums.noise_weighted, b.sums.noise_weighted, rtol=1e-6, atol=1e-4)
     assert np.allclose(a.sums.index_weights, b.sums.index_weights, rtol=1e-6, atol=1e-5)
+    assert np.allclose(a.sums.noise_sumsq, b.sums.noise_sumsq, rtol=1e-6)  # the same every-16th stimuli
     assert sorted(a.snapshots) == sorted(b.snapshots) == [100, 200, 500, 1000, 2000, 2500]
 
 
