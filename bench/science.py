@@ -1,0 +1,394 @@
+"""How good are the classification images? Template accuracy and fed-back self-classification.
+
+Run from the project root (long: run it in the background):
+
+    NOISELENS_DATA_DIR=/work/shared/datasets python bench/science.py [--samples 100000 1000000] [--quick]
+
+For every dataset × architecture × noise type of core.noise.NOISE_TYPES (uniform; gaussian, base, pink, data
+at σ = 0.2) ONE analysis run of the largest N is made with r = 0 (pure noise) and the noise part averaged; the
+smaller N are read from the run's snapshots, and all four estimators come from the same run. For each estimator and N:
+
+* template accuracy: the ten class images used as templates on the real test set (``template_classify``);
+* self-classification: how many of the ten class images the model assigns to their own class.
+
+Goals: best template accuracy ≥ 60 % on MNIST and ≥ 70 % on Fashion-MNIST, 10/10 self-classification.
+
+A second section compares ways of centring templates and test images (local variants, core is unchanged).
+Results go to bench/results/science.json and bench/results/science.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ESTIMATOR_ORDER = ("truth", "predicted", "softmax", "regression")
+GOALS = {"mnist": 0.60, "fashion_mnist": 0.70}
+PIXELS = 784
+
+
+def _core_version() -> str:
+    """The commit the measured code comes from, flagged when core/ has uncommitted edits."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "core"], cwd=ROOT, capture_output=True,
+                               text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (no git)"
+    return head + (" + uncommitted changes in core/" if dirty else "")
+
+
+def _command() -> str:
+    env = os.environ.get("NOISELENS_DATA_DIR")
+    prefix = f"NOISELENS_DATA_DIR={shlex.quote(env)} " if env else ""
+    words = [os.path.relpath(__file__, os.getcwd()), *sys.argv[1:]]
+    return prefix + "python " + " ".join(shlex.quote(a) for a in words)
+
+
+# --- template variants (local experiments; core.analysis.template_classify is variant "a") ----------------
+
+
+def _prepare_tests(test_images: np.ndarray, mean_image: np.ndarray, how: str) -> np.ndarray:
+    tests = test_images.reshape(len(test_images), PIXELS).astype(np.float64) / 255.0
+    if how == "dataset mean":
+        tests = tests - np.asarray(mean_image, np.float64).reshape(1, PIXELS)
+    elif how == "own mean":
+        tests = tests - tests.mean(axis=1, keepdims=True)
+    elif how != "raw":
+        raise ValueError(how)
+    return tests / np.maximum(np.linalg.norm(tests, axis=1, keepdims=True), 1e-12)
+
+
+def _classify(templates: np.ndarray, valid: np.ndarray, tests: np.ndarray, labels: np.ndarray,
+              normalise: bool = True) -> float:
+    """Cosine similarity of (already prepared) unit test vectors to each template; accuracy of the argmax.
+
+    ``normalise=False`` keeps the templates' lengths (a plain dot product: classes with stronger maps win more).
+    """
+    templates = np.nan_to_num(templates.reshape(10, PIXELS).astype(np.float64))
+    if normalise:
+        templates = templates / np.maximum(np.linalg.norm(templates, axis=1, keepdims=True), 1e-12)
+    similarity = tests @ templates.T
+    similarity[:, ~valid] = -np.inf
+    return float(np.mean(similarity.argmax(axis=1) == labels))
+
+
+def _across_class_centred(maps: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    flat = maps.reshape(10, PIXELS)
+    return flat - flat[valid].mean(axis=0)
+
+
+# name -> (description, template maker(images, z), test preparation[, normalise templates])
+VARIANTS: dict[str, tuple[str, Any, str] | tuple[str, Any, str, bool]] = {
+    "a core": ("core template_classify: templates centred across classes, tests minus dataset mean image",
+               lambda im, z: _across_class_centred(im.images, ~im.empty), "dataset mean"),
+    "b raw templates": ("templates not centred at all (raw class images), tests minus dataset mean",
+                        lambda im, z: im.images, "dataset mean"),
+    "b2 baseline-centred": ("templates minus the mean stimulus (ClassImages.centred), not across classes",
+                            lambda im, z: im.centred, "dataset mean"),
+    "c tests own mean": ("templates as (a), each test image minus its own mean pixel value",
+                         lambda im, z: _across_class_centred(im.images, ~im.empty), "own mean"),
+    "c2 tests raw": ("templates as (a), test images not centred",
+                     lambda im, z: _across_class_centred(im.images, ~im.empty), "raw"),
+    "d z-scores": ("z-score maps (core.analysis.z_scores) as templates, tests minus dataset mean",
+                   lambda im, z: z, "dataset mean"),
+    "d2 z-scores centred": ("z-score maps centred across classes, tests minus dataset mean",
+                            lambda im, z: _across_class_centred(z, ~im.empty), "dataset mean"),
+    "e dot product": ("templates and tests as (a) but templates not normalised to unit length (dot product)",
+                      lambda im, z: _across_class_centred(im.images, ~im.empty), "dataset mean", False),
+}
+
+
+def variant_accuracies(images: Any, z: np.ndarray, tests: dict[str, np.ndarray],
+                       labels: np.ndarray) -> dict[str, float]:
+    valid = ~images.empty
+    if not valid.any():
+        return {name: float("nan") for name in VARIANTS}
+    return {name: _classify(spec[1](images, z), valid, tests[spec[2]], labels, *spec[3:])
+            for name, spec in VARIANTS.items()}
+
+
+def self_classified_of(model: Any, maps: np.ndarray, empty: np.ndarray) -> int:
+    """Fed-back self-classification of arbitrary maps, rescaled to [0, 1] like core.fed_back_matrix does."""
+    from core.analysis import rescale_to_input, self_classified
+
+    probabilities = np.asarray(model(rescale_to_input(maps.reshape(10, 28, 28))[..., None], training=False),
+                               np.float64)
+    probabilities[empty] = np.nan
+    return self_classified(probabilities)
+
+
+# --- the measurement --------------------------------------------------------------------------------------
+
+
+def _load(arch: str, dataset: str) -> Any | None:
+    from core.store import CacheDamagedError, ModelMissingError, load_model
+
+    try:
+        return load_model(arch, dataset)[0]
+    except (ModelMissingError, CacheDamagedError) as err:
+        print(f"  skipped {arch}-{dataset}: {type(err).__name__}: {err}", flush=True)
+        return None
+
+
+def measure(arch: str, dataset: str, noise: str, sigma: float | None, samples: list[int], model: Any,
+            data: Any, seed: int) -> dict[str, Any]:
+    from core.analysis import (AnalysisSettings, Analyzer, class_images, fed_back_matrix, self_classified,
+                               template_classify, z_scores)
+    from core.noise import DEFAULT_SIGMA, NoiseSpec
+
+    spec = NoiseSpec(noise, sigma if sigma is not None else DEFAULT_SIGMA, seed)
+    analyzer = Analyzer(model, data, noise)
+    started = time.perf_counter()
+    last = [started]
+
+    def progress(state: Any) -> None:
+        now = time.perf_counter()
+        if now - last[0] > 60:
+            last[0] = now
+            print(f"    … {state.n:,} samples, {state.n / (now - started):,.0f}/s", flush=True)
+
+    state = analyzer.run(AnalysisSettings(spec, 0.0), max(samples), on_progress=progress)
+    seconds = time.perf_counter() - started
+    tests = {how: _prepare_tests(data.test_images, analyzer.mean_image, how)
+             for how in ("dataset mean", "own mean", "raw")}
+    record: dict[str, Any] = {"arch": arch, "dataset": dataset, "noise": noise,
+                              "sigma": None if noise == "uniform" else spec.sigma, "seed": seed,
+                              "seconds": round(seconds, 1), "rate": round(max(samples) / seconds),
+                              "noise_accuracy_of_model": float(np.trace(state.sums.confusion) / state.sums.n),
+                              "predicted_class_counts": state.sums.confusion.sum(axis=0).tolist(), "results": {}}
+    for n in samples:
+        sums = state.snapshots[n]
+        for estimator in ESTIMATOR_ORDER:
+            images = class_images(state, estimator, "noise", data.test_images, sums=sums)
+            core_result = template_classify(images, data.test_images, data.test_labels, analyzer.mean_image)
+            fed = fed_back_matrix(model, images)
+            z = z_scores(state, images, sums=sums)
+            variants = variant_accuracies(images, z, tests, data.test_labels)
+            assert np.isnan(variants["a core"]) or abs(variants["a core"] - core_result.accuracy) < 1e-9
+            record["results"][f"{estimator}@{n}"] = {
+                "estimator": estimator, "n": n, "accuracy": core_result.accuracy,
+                "self_classified": self_classified(fed), "empty_classes": int(images.empty.sum()),
+                "variants": variants,
+                "self_variants": {"raw class images (core)": self_classified(fed),
+                                  "centred on mean stimulus": self_classified_of(model, images.centred, images.empty),
+                                  "centred across classes": self_classified_of(
+                                      model, _across_class_centred(images.images, ~images.empty), images.empty),
+                                  "z-scores": self_classified_of(model, np.nan_to_num(z), images.empty)},
+            }
+    return record
+
+
+# --- report -----------------------------------------------------------------------------------------------
+
+
+def _pct(x: float) -> str:
+    return "  –  " if x is None or np.isnan(x) else f"{100 * x:5.1f}"
+
+
+def _noise_label(rec: dict[str, Any]) -> str:
+    return rec["noise"] if rec["sigma"] is None else f"{rec['noise']} σ={rec['sigma']:g}"
+
+
+def report(records: list[dict[str, Any]], samples: list[int], header: str) -> str:
+    out = [header, ""]
+    n_cols = " | ".join(f"acc @ {n:,}" for n in samples) + " | " + " | ".join(f"self @ {n:,}" for n in samples)
+    out.append(f"| dataset | arch | noise | estimator | {n_cols} |")
+    out.append("|" + "---|" * (4 + 2 * len(samples)))
+    for rec in records:
+        for estimator in ESTIMATOR_ORDER:
+            cells = [_pct(rec["results"][f"{estimator}@{n}"]["accuracy"]) for n in samples]
+            cells += [f"{rec['results'][f'{estimator}@{n}']['self_classified']}/10" for n in samples]
+            out.append(f"| {rec['dataset']} | {rec['arch']} | {_noise_label(rec)} | {estimator} | "
+                       + " | ".join(cells) + " |")
+    out += ["", "At r = 0 the stimuli carry no signal, so **truth** averages noise by a label it is independent of: "
+            "its "
+            "templates are random, and its row is the chance baseline for one random template set. Random template "
+            "sets spread widely (with the same noise stream as `gaussian` but seeds 1–4, truth at 1,000,000 gave "
+            "3–9 % on Fashion-MNIST; seed 0 happens to give 26 %), so differences of a few points between rows "
+            "are not meaningful.", "", "Run details (one run of the largest N per row group):", ""]
+    out.append("| dataset | arch | noise | seconds | images/s "
+               "| model accuracy on noise-only stimuli (chance ≈ 10 %) |")
+    out.append("|---|---|---|---|---|---|")
+    for rec in records:
+        out.append(f"| {rec['dataset']} | {rec['arch']} | {_noise_label(rec)} | {rec['seconds']} | {rec['rate']:,} | "
+                   f"{_pct(rec['noise_accuracy_of_model'])} |")
+
+    out += ["", "## Best per dataset (core template_classify)", ""]
+    for dataset in dict.fromkeys(r["dataset"] for r in records):
+        rows = [(res["accuracy"], res["self_classified"], rec, res) for rec in records if rec["dataset"] == dataset
+                for res in rec["results"].values()]
+        acc, self_c, rec, res = max(rows, key=lambda t: (t[0], t[1], t[3]["n"]))
+        goal = GOALS.get(dataset, 0)
+        perfect = sum(1 for r in rows if r[1] == 10)
+        best_self = max(r[1] for r in rows)
+        out.append(f"- **{dataset}**: {_pct(acc).strip()} % ({rec['arch']}, {_noise_label(rec)}, {res['estimator']}, "
+                   f"N = {res['n']:,}), self-classification {self_c}/10 — goal ≥ {goal:.0%}: "
+                   f"{'met' if acc >= goal else 'NOT met'}; 10/10 self-classification in {perfect} of {len(rows)} "
+                   f"rows (best {best_self}/10)")
+
+    out += ["", "## Extra: template-centring variants", ""]
+    for name, spec in VARIANTS.items():
+        out.append(f"- **{name}**: {spec[0]}")
+    n = max(samples)
+    informative = ("predicted", "softmax", "regression")
+    out += ["", f"At N = {n:,}, over estimators {', '.join(informative)} (truth at r = 0 carries no information). "
+            "Mean and best accuracy per dataset; 'wins' = rows (arch × noise × estimator) where the variant is "
+            "best or tied for best.", ""]
+    datasets = list(dict.fromkeys(r["dataset"] for r in records))
+    out.append("| variant | " + " | ".join(f"{d} mean | {d} best | {d} wins" for d in datasets) + " |")
+    out.append("|---|" + "---|---|---|" * len(datasets))
+    table: dict[str, dict[str, tuple[float, float, int]]] = {}
+    for dataset in datasets:
+        rows = [rec["results"][f"{e}@{n}"]["variants"] for rec in records if rec["dataset"] == dataset
+                for e in informative]
+        for name in VARIANTS:
+            values = np.array([row[name] for row in rows])
+            wins = sum(1 for row in rows if row[name] >= np.nanmax(list(row.values())) - 1e-12)
+            table.setdefault(name, {})[dataset] = (float(np.nanmean(values)), float(np.nanmax(values)), wins)
+    for name in VARIANTS:
+        cells = [f"{_pct(table[name][d][0])} | {_pct(table[name][d][1])} | {table[name][d][2]}" for d in datasets]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    out += ["", "Per estimator (mean over datasets × archs × noise types at N = " + f"{n:,}):", ""]
+    out.append("| variant | " + " | ".join(ESTIMATOR_ORDER) + " |")
+    out.append("|---|" + "---|" * len(ESTIMATOR_ORDER))
+    for name in VARIANTS:
+        cells = [_pct(float(np.nanmean([rec["results"][f"{e}@{n}"]["variants"][name] for rec in records])))
+                 for e in ESTIMATOR_ORDER]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    overall = {name: float(np.nanmean([table[name][d][0] for d in datasets])) for name in VARIANTS}
+    best = max(overall, key=overall.get)
+    out += ["", f"Best variant by mean accuracy (datasets weighted equally): **{best}** "
+            f"({_pct(overall[best]).strip()} % vs core {_pct(overall['a core']).strip()} %)."]
+    best_rows = []
+    for dataset in datasets:
+        candidates = [(rec["results"][f"{e}@{m}"]["variants"][v], rec, e, m, v) for rec in records
+                      if rec["dataset"] == dataset for e in ESTIMATOR_ORDER for m in samples for v in VARIANTS]
+        acc, rec, e, m, v = max(candidates, key=lambda t: -1 if np.isnan(t[0]) else t[0])
+        best_rows.append(f"- best single result on {dataset}: {_pct(acc).strip()} % with variant {v} "
+                         f"({rec['arch']}, {_noise_label(rec)}, {e}, N = {m:,})")
+    out += best_rows
+
+    out += ["", "### Self-classification of what is fed back", "",
+            "Core feeds back the raw class images (rescaled to [0, 1]). Alternatives, same rescaling: mean of "
+            f"self-classified count (of 10) and rows at 10/10, at N = {n:,}, estimators {', '.join(informative)}.", ""]
+    kinds = list(records[0]["results"][f"predicted@{n}"]["self_variants"])
+    out.append("| fed back | " + " | ".join(f"{d} mean | {d} rows 10/10" for d in datasets) + " |")
+    out.append("|---|" + "---|---|" * len(datasets))
+    for kind in kinds:
+        cells = []
+        for dataset in datasets:
+            vals = [rec["results"][f"{e}@{n}"]["self_variants"][kind] for rec in records
+                    if rec["dataset"] == dataset for e in informative]
+            cells.append(f"{np.mean(vals):.1f} | {sum(v == 10 for v in vals)}/{len(vals)}")
+        out.append(f"| {kind} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", type=int, nargs="+", default=None,
+                        help="sample counts; one run of the largest, smaller ones from its snapshots "
+                             "(each must be in 100, 200, 500, 1000, … or equal to the largest)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: tiny N, lenet on MNIST only")
+    parser.add_argument("--archs", nargs="+", default=None)
+    parser.add_argument("--datasets", nargs="+", default=None)
+    parser.add_argument("--noises", nargs="+", default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sigma", type=float, default=0.2, help="σ of gaussian, base and pink noise")
+    parser.add_argument("--report-only", metavar="JSON", default=None,
+                        help="rebuild the markdown report from a saved results file, without running anything")
+    parser.add_argument("--out", default=None, help="results file stem (default bench/results/science[_quick])")
+    args = parser.parse_args(argv)
+
+    if args.report_only:
+        saved = json.loads(Path(args.report_only).read_text())
+        text = report(saved["records"], saved["samples"],
+                      f"# Noise Lens science benchmark\n\n`{saved['command']}` (code: commit "
+                      f"{saved.get('code', '?')})\n\nTemplate accuracy (%) on the real "
+                      "test set and fed-back self-classification; r = 0, noise part averaged. "
+                      + (f"Total {saved['minutes']:.1f} min. " if "minutes" in saved else "")
+                      + f"(Report rebuilt from {Path(args.report_only).name}.)")
+        Path(args.report_only).with_suffix(".md").write_text(text + "\n")
+        print(text)
+        return 0
+
+    from core.analysis import checkpoint_series
+
+    samples = sorted(set(args.samples or ([1_000, 2_000] if args.quick else [100_000, 1_000_000])))
+    largest = samples[-1]
+    allowed = set(checkpoint_series(largest)) | {largest}
+    if not set(samples) <= allowed:
+        parser.error(f"sample counts must be snapshot points of the largest run: {sorted(allowed)}")
+    archs = args.archs or (["lenet"] if args.quick else ["lenet", "alexnet"])
+    datasets = args.datasets or (["mnist"] if args.quick else ["mnist", "fashion_mnist"])
+    from core.noise import NOISE_TYPES, SIGMA_NOISE_TYPES
+
+    noises = [(k, args.sigma if k in SIGMA_NOISE_TYPES else None) for k in NOISE_TYPES
+              if args.noises is None or k in args.noises]
+    stem = Path(args.out) if args.out else RESULTS / ("science_quick" if args.quick else "science")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+
+    command = _command()
+    version = _core_version()
+    print(f"$ {command}", flush=True)
+    print(f"code: commit {version}", flush=True)
+    import tensorflow as tf
+
+    from core.data import load_dataset
+
+    print(f"TensorFlow {tf.__version__}; samples {samples}; r = 0; averaged part: noise; seed {args.seed}", flush=True)
+    records: list[dict[str, Any]] = []
+    total_started = time.perf_counter()
+    for dataset in datasets:
+        data = load_dataset(dataset)
+        for arch in archs:
+            model = _load(arch, dataset)
+            if model is None:
+                continue
+            for noise, sigma in noises:
+                print(f"  {dataset} / {arch} / {noise}: {largest:,} samples …", flush=True)
+                rec = measure(arch, dataset, noise, sigma, samples, model, data, args.seed)
+                records.append(rec)
+                best = max(rec["results"].values(), key=lambda r: r["accuracy"])
+                print(f"    done in {rec['seconds']:.0f} s ({rec['rate']:,}/s); "
+                      f"best {best['estimator']}@{best['n']:,}: "
+                      f"{100 * best['accuracy']:.1f} %, self {best['self_classified']}/10", flush=True)
+                stem.with_suffix(".json").write_text(json.dumps(
+                    {"command": command, "code": version, "samples": samples, "records": records}, indent=1) + "\n")
+    if not records:
+        print("no model available: nothing measured")
+        return 1
+    minutes = (time.perf_counter() - total_started) / 60
+    stem.with_suffix(".json").write_text(json.dumps(
+        {"command": command, "code": version, "samples": samples, "minutes": round(minutes, 1),
+         "records": records}, indent=1) + "\n")
+    text = report(records, samples, f"# Noise Lens science benchmark\n\n`{command}` (code: commit {version})\n\n"
+                                    f"Template accuracy (%) on the real test set and fed-back self-classification; "
+                                    f"r = 0, noise part averaged. Total {minutes:.1f} min.")
+    stem.with_suffix(".md").write_text(text + "\n")
+    print("\n" + text)
+    print(f"\nwritten: {stem.with_suffix('.json')}, {stem.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
