@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench.provenance import command_line, core_version  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -42,25 +43,6 @@ GOALS = {"mnist": 0.60, "fashion_mnist": 0.70}
 PIXELS = 784
 
 
-def _core_version() -> str:
-    """The commit the measured code comes from, flagged when core/ has uncommitted edits."""
-    import subprocess
-
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "core"], cwd=ROOT, capture_output=True,
-                               text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (no git)"
-    return head + (" + uncommitted changes in core/" if dirty else "")
-
-
-def _command() -> str:
-    env = os.environ.get("NOISELENS_DATA_DIR")
-    prefix = f"NOISELENS_DATA_DIR={shlex.quote(env)} " if env else ""
-    words = [os.path.relpath(__file__, os.getcwd()), *sys.argv[1:]]
-    return prefix + "python " + " ".join(shlex.quote(a) for a in words)
 
 
 # --- template variants (local experiments; core.analysis.template_classify is variant "a") ----------------
@@ -347,8 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     stem = Path(args.out) if args.out else RESULTS / ("science_quick" if args.quick else "science")
     stem.parent.mkdir(parents=True, exist_ok=True)
 
-    command = _command()
-    version = _core_version()
+    command = command_line(__file__)
+    version = core_version()
     print(f"$ {command}", flush=True)
     print(f"code: commit {version}", flush=True)
     import tensorflow as tf

@@ -26,7 +26,6 @@ import gc
 import json
 import os
 import resource
-import shlex
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.provenance import command_line, core_version  # noqa: E402
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
@@ -46,25 +47,6 @@ INFERENCE_BATCH = 4096
 ORIGINAL_TIME_LIMIT = 180.0  # seconds: above this the original style is measured at a smaller N
 
 
-def _core_version() -> str:
-    """The commit the measured code comes from, flagged when core/ has uncommitted edits."""
-    import subprocess
-
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "core"], cwd=ROOT, capture_output=True,
-                               text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (no git)"
-    return head + (" + uncommitted changes in core/" if dirty else "")
-
-
-def _command() -> str:
-    env = os.environ.get("NOISELENS_DATA_DIR")
-    prefix = f"NOISELENS_DATA_DIR={shlex.quote(env)} " if env else ""
-    words = [os.path.relpath(__file__, os.getcwd()), *sys.argv[1:]]
-    return prefix + "python " + " ".join(shlex.quote(a) for a in words)
 
 
 def _load(arch: str, dataset: str) -> tuple[Any, str]:
@@ -247,8 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     rss_small, rss_large = (10_000, 30_000) if quick else (20_000, 1_000_000)
     archs = ("lenet", "alexnet")
 
-    print(f"$ {_command()}")
-    print(f"code: commit {_core_version()}")
+    print(f"$ {command_line(__file__)}")
+    print(f"code: commit {core_version()}")
     # The RSS child runs first, while this process is still small: Linux carries a process's peak RSS across
     # fork + exec into the child's ru_maxrss, so a child started after the big runs below would report their peak.
     contention = Contention()
@@ -307,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     print("   " + contention.report())
 
     # 2. the original study's style --------------------------------------------------------------------------
-    print(f"\n2. Speed-up over the original study's style (r = 0.7, numpy loop + predict(batch_size=32) + "
+    print("\n2. Speed-up over the original study's style (r = 0.7, numpy loop + predict(batch_size=32) + "
           "Python class means)")
     original_n: dict[str, int] = {}
     for arch in archs:

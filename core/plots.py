@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 DIVERGING = "RdBu_r"  # blue = darker than average, red = brighter than average
 SEQUENTIAL = "Blues"
