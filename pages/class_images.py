@@ -83,37 +83,26 @@ def explorer() -> None:
                f"{1 - controls.ratio:.2f} × {controls.noise} noise, on the model's 0–1 input scale.")
 
     st.subheader("Downloads")
-    st.caption("Files are made when you click, for exactly what is shown above.")
     signed = controls.part == "noise" or controls.estimator == "regression"
     stem = f"{arch}-{dataset_name}-{controls.estimator}-{controls.part}-N{state.n}-r{controls.ratio:g}-seed{controls.seed}"
-
-    def matrices():
-        fed_back = analysis.fed_back_matrix(model, images)
-        template = analysis.template_classify(images, data.test_images, data.test_labels, engine.mean_image)
-        return fed_back, template.confusion
-
-    def npz() -> bytes:
-        fed_back, template_confusion = matrices()
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, class_images=images.images.astype(np.float32), shown=shown.astype(np.float32),
-                            weights=images.weights, fed_back=fed_back, template_confusion=template_confusion,
-                            stimulus_confusion=state.sums.confusion, class_bias=state.sums.weight_sum[:10])
-        return buffer.getvalue()
-
-    def csv() -> str:
-        fed_back, template_confusion = matrices()
-        header = "," + ",".join(names)
-        return "\n".join([f"fed_back{header}"] + [f"{n}," + ",".join(f"{v:.6f}" for v in row)
-                                                 for n, row in zip(names, fed_back)]
-                         + ["", f"template_confusion{header}"]
-                         + [f"{n}," + ",".join(str(int(v)) for v in row) for n, row in zip(names, template_confusion)])
-
+    fed_back = analysis.fed_back_matrix(model, images)
+    template_confusion = analysis.template_classify(images, data.test_images, data.test_labels,
+                                                    engine.mean_image).confusion
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, class_images=images.images.astype(np.float32), shown=shown.astype(np.float32),
+                        weights=images.weights, fed_back=fed_back, template_confusion=template_confusion,
+                        stimulus_confusion=state.sums.confusion, class_bias=state.sums.weight_sum[:10])
+    header = "," + ",".join(names)
+    csv = "\n".join([f"fed_back{header}"] + [f"{n}," + ",".join(f"{v:.6f}" for v in row)
+                                             for n, row in zip(names, fed_back)]
+                    + ["", f"template_confusion{header}"]
+                    + [f"{n}," + ",".join(str(int(v)) for v in row) for n, row in zip(names, template_confusion)])
+    # Files are built with the page (not on click): a plain download needs no server round trip, so it works
+    # even while the server is busy with another session's run.
     a, b, c = st.columns(3)
-    # Callables: nothing is built on a redraw, only when a file is asked for.
-    a.download_button("PNG of the grid", lambda: plots.class_grid_png(shown, names, signed=signed,
-                                                                      weights=images.weights),
+    a.download_button("PNG of the grid", plots.class_grid_png(shown, names, signed=signed, weights=images.weights),
                       f"{stem}.png", "image/png", key="png")
-    b.download_button("NPZ of the arrays", npz, f"{stem}.npz", "application/octet-stream", key="npz")
+    b.download_button("NPZ of the arrays", buffer.getvalue(), f"{stem}.npz", "application/octet-stream", key="npz")
     c.download_button("CSV of the matrices", csv, f"{stem}.csv", "text/csv", key="csv")
 
 explorer()

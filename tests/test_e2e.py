@@ -71,7 +71,7 @@ def test_slider_redraws_the_class_images(server, browser, shots) -> None:
     page.screenshot(path=str(shots / "class_images_after_slider.png"), full_page=True)
     for label, magic in (("PNG of the grid", b"\x89PNG"), ("NPZ of the arrays", b"PK"),
                          ("CSV of the matrices", b"fed_back,")):
-        with page.expect_download(timeout=60_000) as download:
+        with page.expect_download(timeout=120_000) as download:
             page.get_by_role("button", name=label).click()
         assert Path(download.value.path()).read_bytes().startswith(magic), label
     page.close()
