@@ -43,7 +43,8 @@ def main() -> None:
             before = subplot_titles(page)
             clicked = time.perf_counter()
             seed.click()  # a new seed: a new noise stream, so 10,000 stimuli are really computed
-            wait_for_change(lambda: subplot_titles(page), before, poll=0.02)
+            wait_for_change(lambda: subplot_titles(page), before, poll=0.02,
+                            complete=lambda titles: len(titles) == 10)
             redraws.append(time.perf_counter() - clicked)
             wait_until_idle(page, charts=4)
         print(f"redraw after a control change at N = 10,000 (new seed, cold run, warm cache): "
@@ -53,7 +54,8 @@ def main() -> None:
             before = subplot_titles(page)
             clicked = time.perf_counter()
             page.locator('[data-testid="stNumberInputStepDown"]').first.click()
-            wait_for_change(lambda: subplot_titles(page), before, poll=0.02)
+            wait_for_change(lambda: subplot_titles(page), before, poll=0.02,
+                            complete=lambda titles: len(titles) == 10)
             redraws.append(time.perf_counter() - clicked)
             wait_until_idle(page, charts=4)
         print(f"redraw at N = 10,000 for settings seen before: median {statistics.median(redraws):.2f} s")

@@ -93,12 +93,15 @@ def subplot_titles(page, chart: int = 0) -> list[str]:
         "nodes => nodes.map(n => n.textContent)")
 
 
-def wait_for_change(read, before, timeout: float = 60, poll: float = 0.05):
-    """Poll ``read()`` until it differs from ``before``; return the new value."""
+def wait_for_change(read, before, timeout: float = 60, poll: float = 0.05, complete=bool):
+    """Poll ``read()`` until it differs from ``before`` and is ``complete``; return the new value.
+
+    ``complete`` skips the moment in between, when the old chart is gone and the new one not yet drawn.
+    """
     deadline = time.time() + timeout
     while time.time() < deadline:
         value = read()
-        if value != before:
+        if value != before and complete(value):
             return value
         time.sleep(poll)
     raise AssertionError("nothing changed on the page")

@@ -64,7 +64,7 @@ def test_slider_redraws_the_class_images(server, browser, shots) -> None:
     assert len(before) == 10
     page.locator(SLIDER).first.focus()  # N, a log-scale select slider
     page.keyboard.press("ArrowRight")  # 1000 -> 2000
-    after = wait_for_change(lambda: subplot_titles(page), before)
+    after = wait_for_change(lambda: subplot_titles(page), before, complete=lambda titles: len(titles) == 10)
     wait_until_idle(page, charts=4)
     assert len(after) == 10 and "n=2000" in page.url  # the link follows the control
     assert_no_exception(page)
