@@ -8,7 +8,7 @@ averaged part never re-runs the model. Only sums are kept: memory does not grow 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -272,6 +272,16 @@ class ClassImages:
         """Deviation from the average stimulus: what the model's decision added. Centred at zero."""
         return self.images - self.baseline
 
+    @property
+    def signed(self) -> bool:
+        """Noise averages and kernels are deviations (diverging scale); whole-input averages are stimuli (grey)."""
+        return self.source == "noise" or self.estimator == "regression"
+
+    @property
+    def display(self) -> np.ndarray:
+        """What to draw: the deviation for signed images, the averaged stimulus otherwise."""
+        return self.centred if self.signed else self.images
+
 
 def _source_sums(sums: Sums, settings: AnalysisSettings, test_images: np.ndarray, source: str) -> np.ndarray:
     """Σ w·(averaged part) for every weight row; the whole input is rebuilt from per-test-image weights."""
@@ -403,3 +413,11 @@ def convergence(state: AnalysisState, estimator: str, source: str, test_images: 
         counts.append(n)
         correlations.append(float(np.mean(per_class)) if per_class else np.nan)
     return np.asarray(counts), np.asarray(correlations)
+
+
+def matrix_csv(corner: str, column_names: Sequence[str], row_names: Sequence[str], matrix: np.ndarray,
+               value_format: str) -> str:
+    """A labelled 10 × 10 matrix as CSV, ``corner`` naming what the rows are."""
+    lines = [",".join([corner, *column_names])]
+    lines += [",".join([name, *(format(v, value_format) for v in row)]) for name, row in zip(row_names, matrix)]
+    return "\n".join(lines) + "\n"

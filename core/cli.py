@@ -99,15 +99,12 @@ def _analyze(args: argparse.Namespace) -> int:
     template = analysis.template_classify(images, data.test_images, data.test_labels, analyzer.mean_image)
     np.save(out / "class_images.npy", images.images.astype(np.float32))
     np.save(out / "counts.npy", images.weights)
-    header = ",".join(f"p_{name}" for name in data.class_names)
-    rows = [f"{name}," + ",".join(f"{v:.6f}" for v in row) for name, row in zip(data.class_names, fed_back)]
-    (out / "fed_back.csv").write_text("class_image," + header + "\n" + "\n".join(rows) + "\n")
-    rows = [f"{name}," + ",".join(str(int(v)) for v in row) for name, row in zip(data.class_names, template.confusion)]
+    names = data.class_names
+    (out / "fed_back.csv").write_text(
+        analysis.matrix_csv("class_image", [f"p_{n}" for n in names], names, fed_back, ".6f"))
     (out / "template_confusion.csv").write_text(
-        "true_class," + ",".join(f"pred_{n}" for n in data.class_names) + "\n" + "\n".join(rows) + "\n")
-    signed = args.average == "noise" or args.estimator == "regression"
-    (out / "class_images.png").write_bytes(
-        class_grid_png(images.centred if signed else images.images, data.class_names, signed=signed))
+        analysis.matrix_csv("true_class", [f"pred_{n}" for n in names], names, template.confusion, "d"))
+    (out / "class_images.png").write_bytes(class_grid_png(images.display, names, signed=images.signed))
     summary = {
         "settings": {"arch": args.arch, "dataset": args.dataset, "samples": args.samples, "ratio": args.ratio,
                      "noise": args.noise, "sigma": settings.noise.sigma, "estimator": args.estimator,

@@ -17,16 +17,15 @@ names = glue.class_names(dataset_name)
 def draw_images(state, controls: glue.Controls, target) -> tuple:
     """The ten class images for the chosen grouping, as averages, kernels or z-scores."""
     images = analysis.class_images(state, controls.estimator, controls.part, data.test_images)
-    signed = controls.part == "noise" or controls.estimator == "regression"
     if controls.z_scores and controls.part == "noise":
         shown, label = analysis.z_scores(state, images), "z-score"
-    elif signed:
-        shown, label = images.centred, "Δ from mean stimulus" if controls.estimator != "regression" else "covariance"
+    elif not images.signed:
+        shown, label = images.display, "pixel value"
     else:
-        shown, label = images.images, "pixel value"
+        shown, label = images.display, "covariance" if controls.estimator == "regression" else "Δ from mean stimulus"
     titles = [f"{name} ({w:,.0f})" if not empty else f"{name}: never predicted"
               for name, w, empty in zip(names, images.weights, images.empty)]
-    target.plotly_chart(plots.class_images_figure(shown, titles, signed, label, weights=images.weights),
+    target.plotly_chart(plots.class_images_figure(shown, titles, images.signed, label, weights=images.weights),
                         key=f"ci-{state.n}", config={"displaylogo": False})
     return images, shown
 
@@ -83,7 +82,6 @@ def explorer() -> None:
                f"{1 - controls.ratio:.2f} × {controls.noise} noise, on the model's 0–1 input scale.")
 
     st.subheader("Downloads")
-    signed = controls.part == "noise" or controls.estimator == "regression"
     stem = f"{arch}-{dataset_name}-{controls.estimator}-{controls.part}-N{state.n}-r{controls.ratio:g}-seed{controls.seed}"
     fed_back = analysis.fed_back_matrix(model, images)
     template_confusion = analysis.template_classify(images, data.test_images, data.test_labels,
@@ -92,16 +90,13 @@ def explorer() -> None:
     np.savez_compressed(buffer, class_images=images.images.astype(np.float32), shown=shown.astype(np.float32),
                         weights=images.weights, fed_back=fed_back, template_confusion=template_confusion,
                         stimulus_confusion=state.sums.confusion, class_bias=state.sums.weight_sum[:10])
-    header = "," + ",".join(names)
-    csv = "\n".join([f"fed_back{header}"] + [f"{n}," + ",".join(f"{v:.6f}" for v in row)
-                                             for n, row in zip(names, fed_back)]
-                    + ["", f"template_confusion{header}"]
-                    + [f"{n}," + ",".join(str(int(v)) for v in row) for n, row in zip(names, template_confusion)])
+    csv = (analysis.matrix_csv("fed_back", names, names, fed_back, ".6f") + "\n"
+           + analysis.matrix_csv("template_confusion", names, names, template_confusion, "d"))
     # Files are built with the page (not on click): a plain download needs no server round trip, so it works
     # even while the server is busy with another session's run.
     a, b, c = st.columns(3)
-    a.download_button("PNG of the grid", plots.class_grid_png(shown, names, signed=signed, weights=images.weights),
-                      f"{stem}.png", "image/png", key="png")
+    png = plots.class_grid_png(shown, names, signed=images.signed, weights=images.weights)
+    a.download_button("PNG of the grid", png, f"{stem}.png", "image/png", key="png")
     b.download_button("NPZ of the arrays", buffer.getvalue(), f"{stem}.npz", "application/octet-stream", key="npz")
     c.download_button("CSV of the matrices", csv, f"{stem}.csv", "text/csv", key="csv")
 

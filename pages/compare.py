@@ -30,12 +30,11 @@ def grid() -> None:
                 progress = st.progress(0.0) if controls.n > 10_000 else None
                 _, state = glue.run_analysis(arch, dataset_name, status.metadata["sha256"], controls, progress)
                 images = analysis.class_images(state, controls.estimator, controls.part, data.test_images)
-                signed = controls.part == "noise" or controls.estimator == "regression"
-                shown = images.centred if signed else images.images
+                shown = images.display
                 if controls.z_scores and controls.part == "noise":
                     shown = analysis.z_scores(state, images)
-                st.plotly_chart(plots.class_images_figure(shown, names, signed, "value", weights=images.weights,
-                                                          height=290),
+                st.plotly_chart(plots.class_images_figure(shown, names, images.signed, "value",
+                                                          weights=images.weights, height=290),
                                 key=f"ci-{arch}-{dataset_name}")
                 fed_back = analysis.fed_back_matrix(model, images)
                 st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted"),

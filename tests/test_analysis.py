@@ -185,3 +185,16 @@ def test_shipped_model_on_real_data(mnist) -> None:
     softmax = class_images(pure, "softmax", "noise", mnist.test_images)
     template = analysis.template_classify(softmax, mnist.test_images, mnist.test_labels, analyzer.mean_image)
     assert template.accuracy > 0.2  # chance is 0.1
+
+
+def test_display_follows_the_averaged_part(known_model, data) -> None:
+    model, _ = known_model
+    state = Analyzer(model, data, "uniform").run(AnalysisSettings(ratio=0.5), 500)
+    noise = class_images(state, "truth", "noise", data.test_images)
+    whole = class_images(state, "truth", "input", data.test_images)
+    kernel = class_images(state, "regression", "input", data.test_images)
+    assert noise.signed and np.array_equal(noise.display, noise.centred, equal_nan=True)
+    assert not whole.signed and np.array_equal(whole.display, whole.images, equal_nan=True)
+    assert kernel.signed
+    csv = analysis.matrix_csv("true_class", ["a", "b"], ["x", "y"], np.array([[1, 2], [3, 4]]), "d")
+    assert csv == "true_class,a,b\nx,1,2\ny,3,4\n"
