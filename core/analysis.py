@@ -7,8 +7,10 @@ averaged part never re-runs the model. Only sums are kept: memory does not grow 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -140,7 +142,11 @@ def logits_function(model: Any) -> Callable[[Any], Any]:
 class Analyzer:
     """The compiled stimulus → model → sums graph for one model, dataset and noise type."""
 
-    def __init__(self, model: Any, data: Dataset, noise_kind: str, chunk_size: int = DEFAULT_CHUNK):
+    def __init__(self, model: Any, data: Dataset, noise_kind: str, chunk_size: int = DEFAULT_CHUNK,
+                 executor: Executor | None = None):
+        """``executor``: a long-lived thread to run the graph on, for callers that start each request on a fresh
+        thread (a Streamlit run). There the first chunk of every run took 0.10 s instead of 0.013 s, mostly
+        TensorFlow rebuilding per-thread oneDNN kernel caches; on one long-lived thread it takes 0.05 s."""
         import tensorflow as tf
 
         if chunk_size < 1:
@@ -149,6 +155,7 @@ class Analyzer:
         self.data = data
         self.noise_kind = noise_kind
         self.chunk_size = chunk_size
+        self.executor = executor
         self.test_count = len(data.test_labels)
         self.mean_image = data.train_images.mean(axis=0) / 255.0
         signal = tf.constant(data.test_images.reshape(self.test_count, PIXELS))  # uint8: 4× less memory
@@ -203,17 +210,22 @@ class Analyzer:
 
     def _add_chunk(self, sums: Sums, settings: AnalysisSettings, count: int) -> None:
         step = self._steps[settings.ratio > 0]
-        out = step(np.int64(sums.n), np.int32(count), np.int64(settings.noise.seed),
-                   np.float32(settings.noise.sigma), np.float32(settings.ratio))
-        sums.noise_weighted += out["noise_weighted"].numpy()
-        sums.weight_sum += out["weight_sum"].numpy()
-        sums.weight_sq += out["weight_sq"].numpy()
-        sums.noise_sumsq += out["noise_sumsq"].numpy()
-        sums.confusion += np.rint(out["confusion"].numpy()).astype(np.int64)
+
+        def run_step() -> dict[str, np.ndarray]:
+            out = step(np.int64(sums.n), np.int32(count), np.int64(settings.noise.seed),
+                       np.float32(settings.noise.sigma), np.float32(settings.ratio))
+            return {name: value.numpy() for name, value in out.items()}
+
+        out = run_step() if self.executor is None else self.executor.submit(run_step).result()
+        sums.noise_weighted += out["noise_weighted"]
+        sums.weight_sum += out["weight_sum"]
+        sums.weight_sq += out["weight_sq"]
+        sums.noise_sumsq += out["noise_sumsq"]
+        sums.confusion += np.rint(out["confusion"]).astype(np.int64)
         # Weights per test image: the chunk covers consecutive indices, wrapping at the end of the test set.
         first = sums.n % self.test_count
         done = 0 if sums.index_weights is not None else count
-        weights = out["weights"].numpy().astype(np.float64) if "weights" in out else None
+        weights = out["weights"].astype(np.float64) if "weights" in out else None
         while done < count:
             span = min(count - done, self.test_count - first)
             sums.index_weights[first : first + span] += weights[done : done + span]
@@ -283,26 +295,37 @@ class ClassImages:
         return self.centred if self.signed else self.images
 
 
-def _source_sums(sums: Sums, settings: AnalysisSettings, test_images: np.ndarray, source: str) -> np.ndarray:
-    """Σ w·(averaged part) for every weight row; the whole input is rebuilt from per-test-image weights."""
+def _signal_matrix(test_images: np.ndarray) -> np.ndarray:
+    return test_images.reshape(len(test_images), PIXELS).astype(np.float64) / 255.0
+
+
+def _source_sums(sums: Sums, settings: AnalysisSettings, source: str, signal: Callable[[], np.ndarray]) -> np.ndarray:
+    """Σ w·(averaged part) for every weight row; the whole input is rebuilt from per-test-image weights.
+
+    ``signal`` gives the test images as an (N, 784) matrix in [0, 1], only when the whole input is needed.
+    """
     if source not in SOURCES:
         raise ValueError(f"unknown averaged part {source!r}; choose one of {', '.join(SOURCES)}")
     if source == "noise" or sums.index_weights is None:  # at r = 0 the input is the noise
         return sums.noise_weighted
-    signal = test_images.reshape(len(test_images), PIXELS).astype(np.float64) / 255.0
     r = settings.ratio
-    return r * (sums.index_weights.T @ signal) + (1.0 - r) * sums.noise_weighted
+    return r * (sums.index_weights.T @ signal()) + (1.0 - r) * sums.noise_weighted
 
 
 def class_images(state: AnalysisState, estimator: str, source: str, test_images: np.ndarray,
                  sums: Sums | None = None) -> ClassImages:
     """The ten classification images for one estimator and averaged part."""
+    return _class_images(state, estimator, source, lambda: _signal_matrix(test_images), sums)
+
+
+def _class_images(state: AnalysisState, estimator: str, source: str, signal: Callable[[], np.ndarray],
+                  sums: Sums | None = None) -> ClassImages:
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
     sums = state.sums if sums is None else sums
     if sums.n < 1:
         raise ValueError("no samples yet")
-    weighted = _source_sums(sums, state.settings, test_images, source)
+    weighted = _source_sums(sums, state.settings, source, signal)
     rows = _ROWS[estimator]
     mean = weighted[_ONES_ROW] / sums.n
     weight = sums.weight_sum[rows]
@@ -404,10 +427,11 @@ def template_classify(images: ClassImages, test_images: np.ndarray, test_labels:
 
 def convergence(state: AnalysisState, estimator: str, source: str, test_images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean correlation, over classes, of the class images at each snapshot with the final ones."""
-    final = class_images(state, estimator, source, test_images).centred.reshape(10, -1)
+    signal = functools.cache(lambda: _signal_matrix(test_images))  # converted once for all snapshots
+    final = _class_images(state, estimator, source, signal).centred.reshape(10, -1)
     counts, correlations = [], []
     for n in sorted(state.snapshots):
-        earlier = class_images(state, estimator, source, test_images, state.snapshots[n]).centred.reshape(10, -1)
+        earlier = _class_images(state, estimator, source, signal, state.snapshots[n]).centred.reshape(10, -1)
         per_class = [np.corrcoef(a, b)[0, 1] for a, b in zip(earlier, final)
                      if np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and a.std() > 0 and b.std() > 0]
         counts.append(n)

@@ -39,7 +39,7 @@ def explorer() -> None:
         st.warning("At r = 1 no noise reaches the model, so the noise averages carry no information. "
                    "Lower r or average the whole input.")
     stopped = st.session_state.get("stopped_at") == controls
-    progress = None
+    progress, picture, on_partial = None, st, None
     if controls.n > 10_000:
         button, note = st.columns([1, 6])
         if stopped:
@@ -49,9 +49,12 @@ def explorer() -> None:
             progress = st.progress(0.0, text="starting…")
         note.caption("Large N: partial images appear as they accumulate. Stop keeps what was computed; moving "
                      "a control changes course, and work done so far is reused when you come back.")
-    picture = st.empty()
+        picture = st.empty()  # redrawn in place with the partial sums
+        on_partial = lambda partial: draw_images(partial, controls, picture)  # noqa: E731
+    # Small N draws straight into the page: the old picture stays until the new one replaces it in place, with
+    # no blank frame and no jump of the page below.
     engine, state = glue.run_analysis(arch, dataset_name, meta["sha256"], controls, progress,
-                                      on_partial=lambda s: draw_images(s, controls, picture), stopped=stopped)
+                                      on_partial=on_partial, stopped=stopped)
     if state.n < controls.n:
         st.info(f"Stopped at {state.n:,} of {controls.n:,} stimuli. Press Continue to go on.")
     images, shown = draw_images(state, controls, picture)
