@@ -70,6 +70,41 @@ def test_result_does_not_depend_on_chunk_size(known_model, data) -> None:
     assert sorted(a.snapshots) == sorted(b.snapshots) == [100, 200, 500, 1000, 2000, 2500]
 
 
+def test_a_long_lived_graph_thread_gives_the_same_sums(known_model, data) -> None:
+    """The dashboard runs the graph on one worker thread; the numbers must not notice."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model, _ = known_model
+    settings = AnalysisSettings(NoiseSpec("uniform", seed=5), ratio=0.7)
+    direct = Analyzer(model, data, "uniform", chunk_size=700).run(settings, 1500)
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        threaded = Analyzer(model, data, "uniform", chunk_size=700, executor=worker).run(settings, 1500)
+    assert np.array_equal(direct.sums.noise_weighted, threaded.sums.noise_weighted)
+    assert np.array_equal(direct.sums.index_weights, threaded.sums.index_weights)
+    assert np.array_equal(direct.sums.confusion, threaded.sums.confusion)
+    for estimator in analysis.ESTIMATORS:
+        a = class_images(direct, estimator, "input", data.test_images).images
+        b = class_images(threaded, estimator, "input", data.test_images).images
+        assert np.array_equal(a, b, equal_nan=True)
+
+
+def test_whole_input_images_are_the_mix_of_their_parts(known_model, data) -> None:
+    """Whole-input averages are rebuilt from per-test-image weights: check them against r·signal + (1 − r)·noise
+    averaged directly, stimulus by stimulus."""
+    from core.noise import mix, noise_samples
+
+    model, _ = known_model
+    settings = AnalysisSettings(NoiseSpec("uniform", seed=2), ratio=0.6)
+    state = Analyzer(model, data, "uniform", chunk_size=128).run(settings, 300)
+    stimuli = mix(data.test_images[np.arange(300) % len(data.test_labels)] / 255.0,
+                  noise_samples(settings.noise, 0, 300, data.train_images), settings.ratio)
+    labels = data.test_labels[np.arange(300) % len(data.test_labels)]
+    truth = class_images(state, "truth", "input", data.test_images)
+    for digit in range(10):
+        assert np.allclose(truth.images[digit], stimuli[labels == digit].mean(axis=0), atol=1e-5)
+    assert np.allclose(truth.baseline, stimuli.mean(axis=0), atol=1e-5)
+
+
 def test_fewer_than_ten_samples(known_model, data) -> None:
     model, _ = known_model
     state = Analyzer(model, data, "uniform").run(AnalysisSettings(), 5)

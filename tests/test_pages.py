@@ -23,8 +23,12 @@ def open_page(page: str, **query: str) -> AppTest:
     return at
 
 
+def figure(at: AppTest, index: int = 0) -> dict:
+    return json.loads(at.get("plotly_chart")[index].proto.spec)
+
+
 def figure_data(at: AppTest, index: int = 0) -> list:
-    return json.loads(at.get("plotly_chart")[index].proto.spec)["data"]
+    return figure(at, index)["data"]
 
 
 def assert_clean(at: AppTest) -> None:
@@ -43,7 +47,7 @@ def test_class_images_redraw_when_a_control_moves(real_data_dir) -> None:
     at = open_page("pages/class_images.py", n="500", r="0.0", estimator="predicted", part="noise")
     assert_clean(at)
     before = figure_data(at)
-    assert len(before) == 10  # ten class images
+    assert len(before) == 1 and len(figure(at)["layout"]["annotations"]) == 10  # ten titled class images
     at.select_slider(key="n").set_value(2000).run()
     assert_clean(at)
     after = figure_data(at)

@@ -1,0 +1,61 @@
+"""Figure builders: the class-image mosaic puts every image where its title says, and the colour rules hold."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from core import plots
+
+
+def ten_images() -> np.ndarray:
+    """Image k is filled with k (and one marked pixel), so a misplaced tile is easy to see."""
+    images = np.repeat(np.arange(10, dtype=np.float64)[:, None, None], 28, axis=1).repeat(28, axis=2)
+    images[:, 3, 5] = -1.0
+    return images
+
+
+def test_mosaic_places_each_tile_and_leaves_gaps_empty() -> None:
+    canvas, corners = plots.mosaic(ten_images(), columns=5)
+    for index, (left, top) in enumerate(corners):
+        tile = canvas[top : top + 28, left : left + 28]
+        assert tile[3, 5] == -1.0 and np.all(np.delete(tile.ravel(), 3 * 28 + 5) == index)
+    assert np.isnan(canvas).sum() == canvas.size - 10 * 28 * 28  # everything else is background
+    assert corners[5][1] > corners[0][1] and corners[1][0] > corners[0][0]  # row-major, two rows
+
+
+def test_class_images_figure_is_one_heatmap_with_ten_titles_and_pixel_hover() -> None:
+    titles = [f"class {k}" for k in range(10)]
+    fig = plots.class_images_figure(ten_images() - 4.5, titles, signed=True, colorbar_title="Δ")
+    assert len(fig.data) == 1
+    heatmap = fig.data[0]
+    assert heatmap.zmid == 0.0 and heatmap.zmin == -heatmap.zmax  # diverging, centred at zero
+    assert [a.text for a in fig.layout.annotations] == titles
+    z, pixel = np.asarray(heatmap.z), np.asarray(heatmap.customdata)
+    top, left = np.argwhere(z == -5.5)[0]  # the marked pixel of tile 0 sits at (x 5, y 3) of its own image
+    assert tuple(pixel[top, left]) == (5, 3)
+    for annotation, (left, _) in zip(fig.layout.annotations, plots.mosaic(ten_images(), 5)[1]):
+        assert left <= annotation.x <= left + 27  # each title sits above its own tile
+
+
+def test_stimuli_strip_uses_the_fixed_input_scale() -> None:
+    strip = plots.stimuli_strip(np.random.default_rng(0).random((8, 28, 28)), [f"#{i}" for i in range(8)])
+    assert len(strip.data) == 1 and (strip.data[0].zmin, strip.data[0].zmax) == (0.0, 1.0)
+    assert len(strip.layout.annotations) == 8
+
+
+def test_symmetric_limit_ignores_classes_with_almost_no_weight() -> None:
+    images = np.zeros((10, 28, 28))
+    images[0] = 100.0  # a class seen once: pure noise, must not wash out the others
+    images[1:] = np.linspace(-1, 1, 784).reshape(28, 28)
+    weights = np.array([1, *[1000] * 9], dtype=float)
+    assert plots.symmetric_limit(images, weights) <= 1.0
+    assert plots.symmetric_limit(images) == 100.0
+
+
+def test_grid_png_is_a_real_png_of_the_expected_size() -> None:
+    png = plots.class_grid_png(ten_images(), [str(k) for k in range(10)], signed=True, scale=2)
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG" and image.size == (5 * (56 + 8) + 8, 2 * (56 + 16 + 8) + 8)
