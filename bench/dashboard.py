@@ -1,6 +1,6 @@
 """Dashboard figures in one run: first render, warm redraw at N = 10,000, server memory with everything loaded.
 
-    NOISELENS_DATA_DIR=../shared/datasets python bench/dashboard.py [--repeats 7]
+    NOISELENS_DATA_DIR=../shared/datasets python bench/dashboard.py [--repeats 7] [--quick]
 
 Redraw times are taken inside the page, from the pointer press on the seed's "+" button to the first frame
 painted after the class-image heatmap changed. Polling the page from Python every 20 ms instead cost about
@@ -73,7 +73,12 @@ def summary(seconds: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run for the tests: LeNet, N = 1,000, one redraw; the numbers mean nothing")
     args = parser.parse_args()
+    archs, n, datasets = (("lenet",), 1_000, ("mnist",)) if args.quick else (("lenet", "alexnet"), 10_000,
+                                                                            ("mnist", "fashion_mnist"))
+    repeats = 1 if args.quick else args.repeats
     data_dir = os.environ.get(DATA_DIR_ENV) or str(PROJECT_ROOT.parent / "shared" / "datasets")
     print(f"$ {command_line(__file__)}")
     print(f"code: commit {core_version()}")
@@ -87,22 +92,22 @@ def main() -> None:
 
         settings = {"defaults (r = 0.7, ground truth, whole input)": "",
                     "pure noise (r = 0, softmax, noise part)": "&r=0.0&estimator=softmax&part=noise"}
-        for arch in ("lenet", "alexnet"):
+        for arch in archs:
             for label, query in settings.items():
-                page.goto(f"{url}/class_images?n=10000&arch={arch}{query}")
+                page.goto(f"{url}/class_images?n={n}&arch={arch}{query}")
                 wait_until_idle(page, charts=4)
                 time.sleep(1.5)
-                # a new seed is a new noise stream: 10,000 stimuli really go through the model
-                new = timed_redraws(page, "stNumberInputStepUp", args.repeats)
-                print(f"{arch}, {label}: redraw after a new seed at N = 10,000: {summary(new)}")
-        seen = timed_redraws(page, "stNumberInputStepDown", 3)  # seeds computed above: the run store answers
-        print(f"alexnet, pure noise: redraw at N = 10,000 for a seed seen before: {summary(seen)}")
+                # a new seed is a new noise stream: N stimuli really go through the model
+                new = timed_redraws(page, "stNumberInputStepUp", repeats)
+                print(f"{arch}, {label}: redraw after a new seed at N = {n:,}: {summary(new)}")
+        seen = timed_redraws(page, "stNumberInputStepDown", min(3, repeats))  # computed above: the run store answers
+        print(f"{archs[-1]}, pure noise: redraw at N = {n:,} for a seed seen before: {summary(seen)}")
 
         print(f"server RSS after class images: {rss_mb(process):.0f} MB")
-        for dataset in ("mnist", "fashion_mnist"):
-            page.goto(f"{url}/compare?n=10000&dataset={dataset}")
+        for dataset in datasets:
+            page.goto(f"{url}/compare?n={n}&dataset={dataset}")
             wait_until_idle(page, charts=8)
-        print(f"server RSS with both datasets and all four models loaded (compare page, N = 10,000): "
+        print(f"server RSS with {' and '.join(datasets)} and their models loaded (compare page, N = {n:,}): "
               f"{rss_mb(process):.0f} MB (goal <= 1536 MB)")
 
 
