@@ -88,7 +88,8 @@ def svg_texts(chart) -> list[str]:
     return chart.locator("svg text").evaluate_all("nodes => nodes.map(n => n.textContent)")
 
 
-def subplot_titles(page, chart: int = 0) -> list[str]:
+def image_titles(page, chart: int = 0) -> list[str]:
+    """The titles written above the tiles of a class-image mosaic (Plotly annotations)."""
     return page.locator('[data-testid="stPlotlyChart"]').nth(chart).locator(".annotation-text").evaluate_all(
         "nodes => nodes.map(n => n.textContent)")
 

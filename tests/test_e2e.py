@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import chromium, streamlit_server, subplot_titles, svg_texts, wait_for_change, wait_until_idle
+from tests.browser import chromium, streamlit_server, image_titles, svg_texts, wait_for_change, wait_until_idle
 
 # page -> (URL path, Plotly charts it shows when done)
 PAGES = {"home": ("", 1), "models": ("models", 2), "class_images": ("class_images", 4),
@@ -60,11 +60,11 @@ def test_slider_redraws_the_class_images(server, browser, shots) -> None:
     page = browser.new_page(viewport=VIEWPORT)
     page.goto(f"{server}/class_images?n=1000&r=0.0&estimator=predicted&part=noise")
     wait_until_idle(page, charts=4)
-    before = subplot_titles(page)
+    before = image_titles(page)
     assert len(before) == 10
     page.locator(SLIDER).first.focus()  # N, a log-scale select slider
     page.keyboard.press("ArrowRight")  # 1000 -> 2000
-    after = wait_for_change(lambda: subplot_titles(page), before, complete=lambda titles: len(titles) == 10)
+    after = wait_for_change(lambda: image_titles(page), before, complete=lambda titles: len(titles) == 10)
     wait_until_idle(page, charts=4)
     assert len(after) == 10 and "n=2000" in page.url  # the link follows the control
     assert_no_exception(page)
