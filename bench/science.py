@@ -160,7 +160,7 @@ def measure(arch: str, dataset: str, noise: str, sigma: float | None, samples: l
     for n in samples:
         sums = state.snapshots[n]
         for estimator in ESTIMATOR_ORDER:
-            images = class_images(state, estimator, "noise", data.test_images, sums=sums)
+            images = class_images(state, estimator, "noise", sums=sums)
             core_result = template_classify(images, data.test_images, data.test_labels, analyzer.mean_image)
             fed = fed_back_matrix(model, images)
             z = z_scores(state, images, sums=sums)

@@ -7,7 +7,6 @@ averaged part never re-runs the model. Only sums are kept: memory does not grow 
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -70,21 +69,21 @@ class Sums:
     weight_sum: np.ndarray  # (41,)
     weight_sq: np.ndarray  # (41,): Σ w², for the effective sample size of weighted averages
     noise_sumsq: np.ndarray  # (784,): Σ noise² over stimuli whose index is a multiple of SPREAD_STRIDE
-    # (10000, 41): weights summed per test image, to rebuild whole-input averages. None when r = 0: the
-    # input is then the noise itself, and the 3 MB per snapshot is saved.
-    index_weights: np.ndarray | None
+    # (41, 784): Σ_i w_i · signal_i, the test-image part of each stimulus on the 0–1 scale, for whole-input
+    # averages. None when r = 0: the input is then the noise itself.
+    signal_weighted: np.ndarray | None
     confusion: np.ndarray  # (10, 10): true class × predicted class on the stimuli
 
     @classmethod
-    def empty(cls, test_count: int, with_signal: bool = True) -> Sums:
-        index_weights = np.zeros((test_count, _WEIGHT_ROWS)) if with_signal else None
+    def empty(cls, with_signal: bool = True) -> Sums:
+        signal_weighted = np.zeros((_WEIGHT_ROWS, PIXELS)) if with_signal else None
         return cls(0, np.zeros((_WEIGHT_ROWS, PIXELS)), np.zeros(_WEIGHT_ROWS), np.zeros(_WEIGHT_ROWS),
-                   np.zeros(PIXELS), index_weights, np.zeros((10, 10), np.int64))
+                   np.zeros(PIXELS), signal_weighted, np.zeros((10, 10), np.int64))
 
     def copy(self) -> Sums:
-        index_weights = None if self.index_weights is None else self.index_weights.copy()
+        signal_weighted = None if self.signal_weighted is None else self.signal_weighted.copy()
         return Sums(self.n, self.noise_weighted.copy(), self.weight_sum.copy(), self.weight_sq.copy(),
-                    self.noise_sumsq.copy(), index_weights, self.confusion.copy())
+                    self.noise_sumsq.copy(), signal_weighted, self.confusion.copy())
 
 
 @dataclass
@@ -111,8 +110,7 @@ class AnalysisState:
         if self.sums.n <= n_samples:
             return self
         if not usable:
-            signal = self.sums.index_weights
-            return AnalysisState(self.settings, Sums.empty(0 if signal is None else len(signal), signal is not None))
+            return AnalysisState(self.settings, Sums.empty(with_signal=self.sums.signal_weighted is not None))
         start = max(usable)
         kept = {n: s for n, s in self.snapshots.items() if n <= start}
         return AnalysisState(self.settings, self.snapshots[start].copy(), kept, seconds=0.0)
@@ -197,8 +195,8 @@ class Analyzer:
                     "noise_sumsq": tf.reduce_sum(tf.square(strided), axis=0),
                     "confusion": tf.matmul(truth_hot, predicted_hot, transpose_a=True),
                 }
-                if with_signal:  # per-sample weights, to rebuild whole-input averages on the host
-                    sums["weights"] = weights
+                if with_signal:  # whole-input averages are r·(Σ w·signal) + (1 − r)·(Σ w·noise)
+                    sums["signal_weighted"] = tf.matmul(weights, pixels, transpose_a=True) * (1.0 / 255.0)
                 return sums
 
             return step
@@ -206,7 +204,7 @@ class Analyzer:
         self._steps = {False: build_step(False), True: build_step(True)}
 
     def start(self, settings: AnalysisSettings) -> AnalysisState:
-        return AnalysisState(settings, Sums.empty(self.test_count, with_signal=settings.ratio > 0))
+        return AnalysisState(settings, Sums.empty(with_signal=settings.ratio > 0))
 
     def _add_chunk(self, sums: Sums, settings: AnalysisSettings, count: int) -> None:
         step = self._steps[settings.ratio > 0]
@@ -222,15 +220,8 @@ class Analyzer:
         sums.weight_sq += out["weight_sq"]
         sums.noise_sumsq += out["noise_sumsq"]
         sums.confusion += np.rint(out["confusion"]).astype(np.int64)
-        # Weights per test image: the chunk covers consecutive indices, wrapping at the end of the test set.
-        first = sums.n % self.test_count
-        done = 0 if sums.index_weights is not None else count
-        weights = out["weights"].astype(np.float64) if "weights" in out else None
-        while done < count:
-            span = min(count - done, self.test_count - first)
-            sums.index_weights[first : first + span] += weights[done : done + span]
-            done += span
-            first = 0
+        if sums.signal_weighted is not None:
+            sums.signal_weighted += out["signal_weighted"]
         sums.n += count
 
     def run(self, settings: AnalysisSettings, n_samples: int, state: AnalysisState | None = None,
@@ -295,41 +286,26 @@ class ClassImages:
         return self.centred if self.signed else self.images
 
 
-def _signal_matrix(test_images: np.ndarray) -> np.ndarray:
-    return test_images.reshape(len(test_images), PIXELS).astype(np.float64) / 255.0
-
-
-def _source_sums(sums: Sums, settings: AnalysisSettings, source: str, signal: Callable[[], np.ndarray],
-                 rows: list[int]) -> np.ndarray:
-    """Σ w·(averaged part) for the given weight rows; the whole input is rebuilt from per-test-image weights.
-
-    ``signal`` gives the test images as an (N, 784) matrix in [0, 1], only when the whole input is needed.
-    """
+def _source_sums(sums: Sums, settings: AnalysisSettings, source: str) -> np.ndarray:
+    """Σ w·(averaged part) for every weight row: the noise, or the whole input r·signal + (1 − r)·noise."""
     if source not in SOURCES:
         raise ValueError(f"unknown averaged part {source!r}; choose one of {', '.join(SOURCES)}")
-    if source == "noise" or sums.index_weights is None:  # at r = 0 the input is the noise
-        return sums.noise_weighted[rows]
+    if source == "noise" or sums.signal_weighted is None:  # at r = 0 the input is the noise
+        return sums.noise_weighted
     r = settings.ratio
-    return r * (sums.index_weights[:, rows].T @ signal()) + (1.0 - r) * sums.noise_weighted[rows]
+    return r * sums.signal_weighted + (1.0 - r) * sums.noise_weighted
 
 
-def class_images(state: AnalysisState, estimator: str, source: str, test_images: np.ndarray,
-                 sums: Sums | None = None) -> ClassImages:
+def class_images(state: AnalysisState, estimator: str, source: str, sums: Sums | None = None) -> ClassImages:
     """The ten classification images for one estimator and averaged part."""
-    return _class_images(state, estimator, source, lambda: _signal_matrix(test_images), sums)
-
-
-def _class_images(state: AnalysisState, estimator: str, source: str, signal: Callable[[], np.ndarray],
-                  sums: Sums | None = None) -> ClassImages:
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
     sums = state.sums if sums is None else sums
     if sums.n < 1:
         raise ValueError("no samples yet")
     rows = _ROWS[estimator]
-    # only the estimator's ten rows and the plain sum: rebuilding all 41 whole-input rows cost 4× the time
-    summed = _source_sums(sums, state.settings, source, signal, [*range(_WEIGHT_ROWS)[rows], _ONES_ROW])
-    weighted, mean = summed[:-1], summed[-1] / sums.n
+    summed = _source_sums(sums, state.settings, source)
+    weighted, mean = summed[rows], summed[_ONES_ROW] / sums.n
     weight = sums.weight_sum[rows]
     if estimator == "regression":
         # cov(z_c, x_p) = (Σ z_c x_p − Σ z_c · Σ x_p / n) / (n − 1)
@@ -427,13 +403,12 @@ def template_classify(images: ClassImages, test_images: np.ndarray, test_labels:
                           predictions)
 
 
-def convergence(state: AnalysisState, estimator: str, source: str, test_images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def convergence(state: AnalysisState, estimator: str, source: str) -> tuple[np.ndarray, np.ndarray]:
     """Mean correlation, over classes, of the class images at each snapshot with the final ones."""
-    signal = functools.cache(lambda: _signal_matrix(test_images))  # converted once for all snapshots
-    final = _class_images(state, estimator, source, signal).centred.reshape(10, -1)
+    final = class_images(state, estimator, source).centred.reshape(10, -1)
     counts, correlations = [], []
     for n in sorted(state.snapshots):
-        earlier = _class_images(state, estimator, source, signal, state.snapshots[n]).centred.reshape(10, -1)
+        earlier = class_images(state, estimator, source, state.snapshots[n]).centred.reshape(10, -1)
         per_class = [np.corrcoef(a, b)[0, 1] for a, b in zip(earlier, final)
                      if np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and a.std() > 0 and b.std() > 0]
         counts.append(n)

@@ -94,7 +94,7 @@ def _analyze(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     bar.close()
 
-    images = analysis.class_images(state, args.estimator, args.average, data.test_images)
+    images = analysis.class_images(state, args.estimator, args.average)
     fed_back = analysis.fed_back_matrix(model, images)
     template = analysis.template_classify(images, data.test_images, data.test_labels, analyzer.mean_image)
     np.save(out / "class_images.npy", images.images.astype(np.float32))

@@ -16,7 +16,7 @@ names = glue.class_names(dataset_name)
 
 def draw_images(state, controls: glue.Controls, target) -> tuple:
     """The ten class images for the chosen grouping, as averages, kernels or z-scores."""
-    images = analysis.class_images(state, controls.estimator, controls.part, data.test_images)
+    images = analysis.class_images(state, controls.estimator, controls.part)
     if controls.z_scores and controls.part == "noise":
         shown, label = analysis.z_scores(state, images), "z-score"
     elif not images.signed:
@@ -73,7 +73,7 @@ def explorer() -> None:
                    "class: the model's default guess.")
     with right:
         st.subheader("Convergence")
-        counts, correlations = analysis.convergence(state, controls.estimator, controls.part, data.test_images)
+        counts, correlations = analysis.convergence(state, controls.estimator, controls.part)
         st.plotly_chart(plots.convergence_figure(counts, correlations), key="convergence")
         st.caption("Correlation of the class images after n samples with the final ones: when the curve "
                    "flattens near 1, more samples will not change the picture much.")

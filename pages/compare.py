@@ -29,7 +29,7 @@ def grid() -> None:
                 model = glue.model(arch, dataset_name, status.metadata["sha256"])
                 progress = st.progress(0.0) if controls.n > 10_000 else None
                 _, state = glue.run_analysis(arch, dataset_name, status.metadata["sha256"], controls, progress)
-                images = analysis.class_images(state, controls.estimator, controls.part, data.test_images)
+                images = analysis.class_images(state, controls.estimator, controls.part)
                 shown = images.display
                 if controls.z_scores and controls.part == "noise":
                     shown = analysis.z_scores(state, images)

@@ -17,7 +17,7 @@ def heatmaps() -> None:
     controls = glue.analysis_controls(show_display=False)
     progress = st.progress(0.0, text="starting…") if controls.n > 10_000 else None
     engine, state = glue.run_analysis(arch, dataset_name, meta["sha256"], controls, progress)
-    images = analysis.class_images(state, controls.estimator, controls.part, data.test_images)
+    images = analysis.class_images(state, controls.estimator, controls.part)
 
     st.subheader("Fed-back softmax matrix (the original's figure)")
     fed_back = analysis.fed_back_matrix(model, images)

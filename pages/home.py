@@ -48,7 +48,7 @@ if st.session_state.get("reproduced"):
                              seed=0, z_scores=False)
     with st.spinner("Showing 1,000 stimuli to the model…"):
         _, state = glue.run_analysis(arch, dataset_name, meta["sha256"], original)
-    images = analysis.class_images(state, "truth", "input", data.test_images)
+    images = analysis.class_images(state, "truth", "input")
     names = glue.class_names(dataset_name)
     left, right = st.columns(2)
     with left:

@@ -51,10 +51,10 @@ def test_softmax_and_regression_recover_known_weights(known_model, data) -> None
     state = Analyzer(model, data, "uniform").run(AnalysisSettings(NoiseSpec("uniform", seed=1)), 20_000)
     truth = (kernel - kernel.mean(axis=1, keepdims=True)).T.reshape(10, 28, 28)
     for estimator in ("softmax", "regression"):
-        images = class_images(state, estimator, "noise", data.test_images).centred
+        images = class_images(state, estimator, "noise").centred
         correlations = [_correlation(images[c], truth[c]) for c in range(10)]
         assert min(correlations) >= 0.9, (estimator, correlations)
-    predicted = class_images(state, "predicted", "noise", data.test_images).centred
+    predicted = class_images(state, "predicted", "noise").centred
     assert min(_correlation(predicted[c], truth[c]) for c in range(10)) >= 0.7
 
 
@@ -65,7 +65,7 @@ def test_result_does_not_depend_on_chunk_size(known_model, data) -> None:
     b = Analyzer(model, data, "pink", chunk_size=333).run(settings, 2500)
     assert np.array_equal(a.sums.confusion, b.sums.confusion)
     assert np.allclose(a.sums.noise_weighted, b.sums.noise_weighted, rtol=1e-6, atol=1e-4)
-    assert np.allclose(a.sums.index_weights, b.sums.index_weights, rtol=1e-6, atol=1e-5)
+    assert np.allclose(a.sums.signal_weighted, b.sums.signal_weighted, rtol=1e-6, atol=1e-4)
     assert np.allclose(a.sums.noise_sumsq, b.sums.noise_sumsq, rtol=1e-6)  # the same every-16th stimuli
     assert sorted(a.snapshots) == sorted(b.snapshots) == [100, 200, 500, 1000, 2000, 2500]
 
@@ -80,26 +80,27 @@ def test_a_long_lived_graph_thread_gives_the_same_sums(known_model, data) -> Non
     with ThreadPoolExecutor(max_workers=1) as worker:
         threaded = Analyzer(model, data, "uniform", chunk_size=700, executor=worker).run(settings, 1500)
     assert np.array_equal(direct.sums.noise_weighted, threaded.sums.noise_weighted)
-    assert np.array_equal(direct.sums.index_weights, threaded.sums.index_weights)
+    assert np.array_equal(direct.sums.signal_weighted, threaded.sums.signal_weighted)
     assert np.array_equal(direct.sums.confusion, threaded.sums.confusion)
     for estimator in analysis.ESTIMATORS:
-        a = class_images(direct, estimator, "input", data.test_images).images
-        b = class_images(threaded, estimator, "input", data.test_images).images
+        a = class_images(direct, estimator, "input").images
+        b = class_images(threaded, estimator, "input").images
         assert np.array_equal(a, b, equal_nan=True)
 
 
 def test_whole_input_images_are_the_mix_of_their_parts(known_model, data) -> None:
-    """Whole-input averages are rebuilt from per-test-image weights: check them against r·signal + (1 − r)·noise
-    averaged directly, stimulus by stimulus."""
+    """Whole-input averages are r·(Σ w·signal) + (1 − r)·(Σ w·noise): check them against the stimuli
+    r·signal + (1 − r)·noise averaged directly, one by one, across a wrap of the test set."""
     from core.noise import mix, noise_samples
 
     model, _ = known_model
     settings = AnalysisSettings(NoiseSpec("uniform", seed=2), ratio=0.6)
-    state = Analyzer(model, data, "uniform", chunk_size=128).run(settings, 300)
-    stimuli = mix(data.test_images[np.arange(300) % len(data.test_labels)] / 255.0,
-                  noise_samples(settings.noise, 0, 300, data.train_images), settings.ratio)
-    labels = data.test_labels[np.arange(300) % len(data.test_labels)]
-    truth = class_images(state, "truth", "input", data.test_images)
+    count = len(data.test_labels) + 200  # the stream wraps round the test set
+    state = Analyzer(model, data, "uniform", chunk_size=128).run(settings, count)
+    stimuli = mix(data.test_images[np.arange(count) % len(data.test_labels)] / 255.0,
+                  noise_samples(settings.noise, 0, count, data.train_images), settings.ratio)
+    labels = data.test_labels[np.arange(count) % len(data.test_labels)]
+    truth = class_images(state, "truth", "input")
     for digit in range(10):
         assert np.allclose(truth.images[digit], stimuli[labels == digit].mean(axis=0), atol=1e-5)
     assert np.allclose(truth.baseline, stimuli.mean(axis=0), atol=1e-5)
@@ -108,10 +109,10 @@ def test_whole_input_images_are_the_mix_of_their_parts(known_model, data) -> Non
 def test_fewer_than_ten_samples(known_model, data) -> None:
     model, _ = known_model
     state = Analyzer(model, data, "uniform").run(AnalysisSettings(), 5)
-    images = class_images(state, "predicted", "noise", data.test_images)
+    images = class_images(state, "predicted", "noise")
     assert state.n == 5 and images.empty.sum() >= 5
     assert np.isnan(images.images[images.empty]).all() and np.isfinite(images.images[~images.empty]).all()
-    counts, _ = analysis.convergence(state, "softmax", "noise", data.test_images)
+    counts, _ = analysis.convergence(state, "softmax", "noise")
     assert list(counts) == [5]
     with pytest.raises(ValueError, match="at least 1"):
         Analyzer(model, data, "uniform").run(AnalysisSettings(), 0)
@@ -120,7 +121,7 @@ def test_fewer_than_ten_samples(known_model, data) -> None:
 def test_ratio_one_averages_the_real_images(known_model, data) -> None:
     model, _ = known_model
     state = Analyzer(model, data, "uniform").run(AnalysisSettings(ratio=1.0), len(data.test_labels))
-    images = class_images(state, "truth", "input", data.test_images)
+    images = class_images(state, "truth", "input")
     expected = np.stack([data.test_images[data.test_labels == c].mean(axis=0) / 255 for c in range(10)])
     assert np.allclose(images.images, expected, atol=1e-6)
     template = analysis.template_classify(images, data.test_images, data.test_labels,
@@ -133,7 +134,7 @@ def test_class_never_predicted_is_empty_not_zero(data) -> None:
     bias[3] = 50.0  # the model always answers 3
     model = linear_softmax_model(np.zeros((784, 10)), bias)
     state = Analyzer(model, data, "uniform").run(AnalysisSettings(), 1000)
-    images = class_images(state, "predicted", "noise", data.test_images)
+    images = class_images(state, "predicted", "noise")
     assert list(np.flatnonzero(~images.empty)) == [3]
     assert np.isnan(images.images[images.empty]).all()
     fed_back = analysis.fed_back_matrix(model, images)
@@ -141,7 +142,7 @@ def test_class_never_predicted_is_empty_not_zero(data) -> None:
     template = analysis.template_classify(images, data.test_images, data.test_labels, data.test_images.mean(0))
     assert set(template.predictions) == {3}
     assert state.sums.weight_sum[:10].tolist() == [0, 0, 0, 1000, 0, 0, 0, 0, 0, 0]  # class bias
-    softmax = class_images(state, "softmax", "noise", data.test_images)
+    softmax = class_images(state, "softmax", "noise")
     assert not softmax.empty.any()  # every class still gets a (tiny) weight
 
 
@@ -187,11 +188,11 @@ def test_z_scores_are_standard_normal_without_an_effect(data) -> None:
     model = linear_softmax_model(np.zeros((784, 10)), np.zeros(10))
     state = Analyzer(model, data, "uniform").run(AnalysisSettings(), 5000)
     # Grouping by the signal's label is independent of the noise: z ~ N(0, 1) pixel by pixel.
-    z = analysis.z_scores(state, class_images(state, "truth", "noise", data.test_images))
+    z = analysis.z_scores(state, class_images(state, "truth", "noise"))
     assert 0.9 < np.std(z) < 1.1 and abs(np.mean(z)) < 0.05
     # Equal logits give every sample the same weight: nothing to see, and no spurious significance.
     for estimator in ("softmax", "regression"):
-        z = analysis.z_scores(state, class_images(state, estimator, "noise", data.test_images))
+        z = analysis.z_scores(state, class_images(state, estimator, "noise"))
         assert np.abs(z).max() < 0.01
 
 
@@ -199,9 +200,9 @@ def test_bad_estimator_and_source(known_model, data) -> None:
     model, _ = known_model
     state = Analyzer(model, data, "uniform").run(AnalysisSettings(), 100)
     with pytest.raises(ValueError, match="unknown estimator"):
-        class_images(state, "median", "noise", data.test_images)
+        class_images(state, "median", "noise")
     with pytest.raises(ValueError, match="unknown averaged part"):
-        class_images(state, "truth", "label", data.test_images)
+        class_images(state, "truth", "label")
 
 
 def test_shipped_model_on_real_data(mnist) -> None:
@@ -210,14 +211,14 @@ def test_shipped_model_on_real_data(mnist) -> None:
     model, _ = load_model("lenet", "mnist")
     analyzer = Analyzer(model, mnist, "uniform")
     original = analyzer.run(AnalysisSettings(NoiseSpec(seed=0), ratio=0.7), 1000)
-    drawn = class_images(original, "truth", "input", mnist.test_images)
+    drawn = class_images(original, "truth", "input")
     assert analysis.self_classified(analysis.fed_back_matrix(model, drawn)) == 10
     stimuli_accuracy = np.trace(original.sums.confusion) / original.n
     assert stimuli_accuracy > 0.9  # at r = 0.7 the digits still show through
     pure = analyzer.run(AnalysisSettings(NoiseSpec(seed=0)), 20_000)
     bias = pure.sums.weight_sum[:10] / pure.n
     assert bias.max() > 0.3  # uniform noise is called mostly one class
-    softmax = class_images(pure, "softmax", "noise", mnist.test_images)
+    softmax = class_images(pure, "softmax", "noise")
     template = analysis.template_classify(softmax, mnist.test_images, mnist.test_labels, analyzer.mean_image)
     assert template.accuracy > 0.2  # chance is 0.1
 
@@ -225,9 +226,9 @@ def test_shipped_model_on_real_data(mnist) -> None:
 def test_display_follows_the_averaged_part(known_model, data) -> None:
     model, _ = known_model
     state = Analyzer(model, data, "uniform").run(AnalysisSettings(ratio=0.5), 500)
-    noise = class_images(state, "truth", "noise", data.test_images)
-    whole = class_images(state, "truth", "input", data.test_images)
-    kernel = class_images(state, "regression", "input", data.test_images)
+    noise = class_images(state, "truth", "noise")
+    whole = class_images(state, "truth", "input")
+    kernel = class_images(state, "regression", "input")
     assert noise.signed and np.array_equal(noise.display, noise.centred, equal_nan=True)
     assert not whole.signed and np.array_equal(whole.display, whole.images, equal_nan=True)
     assert kernel.signed
