@@ -50,6 +50,17 @@ def _neighbour_correlation(images: np.ndarray) -> float:
     return float((centred[:, :, 1:] * centred[:, :, :-1]).mean() / centred.var())
 
 
+def test_pink_noise_is_the_full_2d_filter_of_its_white_stream() -> None:
+    """Pink noise filters in rfft2d's half spectrum, half the work; it must equal the full complex 2-D filter."""
+    import tensorflow as tf
+
+    # Gaussian noise of tiny σ is 0.5 + σ·white, never clipped: it gives back the white stream pink noise filters.
+    white = (noise_samples(NoiseSpec("gaussian", 0.001, seed=4), 0, 200) - 0.5) / 0.001
+    full = tf.math.real(tf.signal.ifft2d(tf.signal.fft2d(tf.complex(white, 0.0)) * pink_filter())).numpy()
+    pink = noise_samples(NoiseSpec("pink", 0.15, seed=4), 0, 200)
+    assert np.allclose(pink, np.clip(0.5 + 0.15 * full, 0.0, 1.0), atol=1e-4)
+
+
 def test_pink_noise_is_spatially_correlated_white_is_not() -> None:
     pink = noise_samples(NoiseSpec("pink", 0.15), 0, 500)
     white = noise_samples(NoiseSpec("gaussian", 0.15), 0, 500)
