@@ -1,4 +1,4 @@
-"""Dashboard figures in one run: first render, warm redraw at N = 10,000, server memory with everything loaded.
+"""Dashboard figures in one run: first render, warm redraws at N = 10,000 (every noise type), server memory.
 
     NOISELENS_DATA_DIR=../shared/datasets python bench/dashboard.py [--repeats 7] [--quick]
 
@@ -22,6 +22,7 @@ import psutil  # noqa: E402
 
 from bench.provenance import command_line, core_version  # noqa: E402
 from core.config import DATA_DIR_ENV, PROJECT_ROOT  # noqa: E402
+from core.noise import NOISE_TYPES  # noqa: E402
 from tests.browser import chromium, streamlit_server, wait_until_idle  # noqa: E402
 
 # Arms a one-shot watch: the time of the next pointer press, and of the first painted frame after the class-image
@@ -92,6 +93,10 @@ def main() -> None:
 
         settings = {"defaults (r = 0.7, ground truth, whole input)": "",
                     "pure noise (r = 0, softmax, noise part)": "&r=0.0&estimator=softmax&part=noise"}
+        if not args.quick:  # the Gaussian family draws 4× the random words of 8-bit uniform noise, plus filtering
+            settings.update({f"{noise} noise (r = 0, softmax, noise part)":
+                             f"&noise={noise}&r=0.0&estimator=softmax&part=noise" for noise in NOISE_TYPES
+                             if noise != "uniform"})
         for arch in archs:
             for label, query in settings.items():
                 page.goto(f"{url}/class_images?n={n}&arch={arch}{query}")
@@ -101,7 +106,7 @@ def main() -> None:
                 new = timed_redraws(page, "stNumberInputStepUp", repeats)
                 print(f"{arch}, {label}: redraw after a new seed at N = {n:,}: {summary(new)}")
         seen = timed_redraws(page, "stNumberInputStepDown", min(3, repeats))  # computed above: the run store answers
-        print(f"{archs[-1]}, pure noise: redraw at N = {n:,} for a seed seen before: {summary(seen)}")
+        print(f"{archs[-1]}, {label}: redraw at N = {n:,} for a seed seen before: {summary(seen)}")
 
         print(f"server RSS after class images: {rss_mb(process):.0f} MB")
         for dataset in datasets:
