@@ -8,6 +8,7 @@ dropped.
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -361,6 +362,39 @@ def run_analysis(arch: str, dataset_name: str, sha256: str, controls: Controls, 
     if progress is not None:
         progress.empty()
     return engine, state
+
+
+def keep_tensorflow_warm() -> None:
+    """Stop Streamlit calling ``keras.backend.clear_session()`` after every script run; keep its matplotlib cleanup.
+
+    Streamlit does it for apps that build a model on every run. Ours are cached resources, and the call also
+    empties TensorFlow's kernel cache, so each redraw began by rebuilding the analysis graph's kernels: 45–60 ms
+    of every AlexNet redraw here. The one run that builds a model, training, clears Keras itself
+    (``release_training_graphs``). Does nothing if Streamlit renames the hook (a test watches for that).
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+
+    cleanup = getattr(script_runner, "_clean_problem_modules", None)
+    if cleanup is None or getattr(cleanup, "keeps_keras", False):
+        return
+
+    def clean_problem_modules() -> None:
+        if "matplotlib.pyplot" in sys.modules:
+            sys.modules["matplotlib.pyplot"].close("all")
+
+    clean_problem_modules.keeps_keras = True  # type: ignore[attr-defined]
+    script_runner._clean_problem_modules = clean_problem_modules
+
+
+keep_tensorflow_warm()  # on import: every page imports this module, also a page run without app.py
+
+
+def release_training_graphs() -> None:
+    """After training, what Streamlit did after every run: drop Keras's global state and TensorFlow's kernel
+    cache, which still hold the finished training's graphs."""
+    import keras
+
+    keras.backend.clear_session()
 
 
 @st.cache_resource(show_spinner=False)

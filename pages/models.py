@@ -74,6 +74,7 @@ if st.session_state.pop("train_request", False):
     except TrainingInProgress as err:
         st.warning(f"{err}. Wait for it to finish, then reload this page.")
     else:
+        glue.release_training_graphs()
         bar.empty()
         st.success(f"Trained: test accuracy {ready.metadata['test_accuracy']:.2%} in "
                    f"{ready.metadata['training_seconds']:.0f} s. The analysis pages now use this model.")

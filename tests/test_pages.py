@@ -161,10 +161,15 @@ def test_stop_and_continue_buttons(real_data_dir) -> None:
     assert at.button(key="stop")
 
 
-def test_models_page_trains_a_missing_model(temp_cache, real_data_dir) -> None:
-    """The Train button runs a real (one-epoch) training and the page then shows the new model."""
+def test_models_page_trains_a_missing_model(temp_cache, real_data_dir, monkeypatch) -> None:
+    """The Train button runs a real (one-epoch) training and the page then shows the new model; Keras state left
+    by the training is cleared once (Streamlit's own after-run clearing is off)."""
+    import keras
+
     from core.store import inspect_model
 
+    clear_session, cleared = keras.backend.clear_session, []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda: cleared.append(clear_session()))
     at = open_page("pages/models.py")
     assert "not trained yet" in " ".join(i.value for i in at.info)
     at.number_input[0].set_value(1)
@@ -174,3 +179,17 @@ def test_models_page_trains_a_missing_model(temp_cache, real_data_dir) -> None:
     assert status.usable and status.metadata["origin"] == "trained here" and status.metadata["epochs"] == 1
     assert any(m.label == "Test accuracy" for m in at.metric)
     assert status.metadata["test_accuracy"] > 0.95
+    assert len(cleared) == 1
+
+
+def test_streamlit_keeps_keras_and_tensorflow_warm_between_runs(real_data_dir, monkeypatch) -> None:
+    """Streamlit calls keras.backend.clear_session() after every run; that emptied TensorFlow's kernel cache, so
+    every redraw rebuilt the analysis graph's kernels (45–60 ms of an AlexNet redraw). pages/glue.py stops it."""
+    import keras
+
+    cleared = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda *args, **kwargs: cleared.append(args))
+    at = open_page("pages/class_images.py", n="200")
+    at.number_input(key="seed").increment().run()
+    assert_clean(at)
+    assert cleared == []
