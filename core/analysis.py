@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -140,11 +139,7 @@ def logits_function(model: Any) -> Callable[[Any], Any]:
 class Analyzer:
     """The compiled stimulus → model → sums graph for one model, dataset and noise type."""
 
-    def __init__(self, model: Any, data: Dataset, noise_kind: str, chunk_size: int = DEFAULT_CHUNK,
-                 executor: Executor | None = None):
-        """``executor``: a long-lived thread to run the graph on, for callers that start each request on a fresh
-        thread (a Streamlit run). There the first chunk of every run took 0.10 s instead of 0.013 s, mostly
-        TensorFlow rebuilding per-thread oneDNN kernel caches; on one long-lived thread it takes 0.05 s."""
+    def __init__(self, model: Any, data: Dataset, noise_kind: str, chunk_size: int = DEFAULT_CHUNK):
         import tensorflow as tf
 
         if chunk_size < 1:
@@ -153,7 +148,6 @@ class Analyzer:
         self.data = data
         self.noise_kind = noise_kind
         self.chunk_size = chunk_size
-        self.executor = executor
         self.test_count = len(data.test_labels)
         self.mean_image = data.train_images.mean(axis=0) / 255.0
         signal = tf.constant(data.test_images.reshape(self.test_count, PIXELS))  # uint8: 4× less memory
@@ -209,12 +203,9 @@ class Analyzer:
     def _add_chunk(self, sums: Sums, settings: AnalysisSettings, count: int) -> None:
         step = self._steps[settings.ratio > 0]
 
-        def run_step() -> dict[str, np.ndarray]:
-            out = step(np.int64(sums.n), np.int32(count), np.int64(settings.noise.seed),
-                       np.float32(settings.noise.sigma), np.float32(settings.ratio))
-            return {name: value.numpy() for name, value in out.items()}
-
-        out = run_step() if self.executor is None else self.executor.submit(run_step).result()
+        out = {name: value.numpy() for name, value in
+               step(np.int64(sums.n), np.int32(count), np.int64(settings.noise.seed),
+                    np.float32(settings.noise.sigma), np.float32(settings.ratio)).items()}
         sums.noise_weighted += out["noise_weighted"]
         sums.weight_sum += out["weight_sum"]
         sums.weight_sq += out["weight_sq"]

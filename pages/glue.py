@@ -12,7 +12,6 @@ import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,16 +218,7 @@ def model(arch: str, dataset_name: str, sha256: str):
 def analyzer(arch: str, dataset_name: str, noise: str, sha256: str):
     from core.analysis import Analyzer
 
-    return Analyzer(model(arch, dataset_name, sha256), dataset(dataset_name), noise, chunk_size=CHUNK,
-                    executor=graph_thread())
-
-
-@st.cache_resource
-def graph_thread() -> ThreadPoolExecutor:
-    """One long-lived thread for every analysis graph. Streamlit starts each run on a fresh thread, where the
-    first chunk took 0.10 s instead of 0.013 s (TensorFlow rebuilding per-thread kernel caches); here it takes
-    0.05 s. Chunks from concurrent sessions take turns on it; each chunk already uses both cores."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="noiselens-graph")
+    return Analyzer(model(arch, dataset_name, sha256), dataset(dataset_name), noise, chunk_size=CHUNK)
 
 
 class _RunStore:

@@ -70,24 +70,6 @@ def test_result_does_not_depend_on_chunk_size(known_model, data) -> None:
     assert sorted(a.snapshots) == sorted(b.snapshots) == [100, 200, 500, 1000, 2000, 2500]
 
 
-def test_a_long_lived_graph_thread_gives_the_same_sums(known_model, data) -> None:
-    """The dashboard runs the graph on one worker thread; the numbers must not notice."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    model, _ = known_model
-    settings = AnalysisSettings(NoiseSpec("uniform", seed=5), ratio=0.7)
-    direct = Analyzer(model, data, "uniform", chunk_size=700).run(settings, 1500)
-    with ThreadPoolExecutor(max_workers=1) as worker:
-        threaded = Analyzer(model, data, "uniform", chunk_size=700, executor=worker).run(settings, 1500)
-    assert np.array_equal(direct.sums.noise_weighted, threaded.sums.noise_weighted)
-    assert np.array_equal(direct.sums.signal_weighted, threaded.sums.signal_weighted)
-    assert np.array_equal(direct.sums.confusion, threaded.sums.confusion)
-    for estimator in analysis.ESTIMATORS:
-        a = class_images(direct, estimator, "input").images
-        b = class_images(threaded, estimator, "input").images
-        assert np.array_equal(a, b, equal_nan=True)
-
-
 def test_whole_input_images_are_the_mix_of_their_parts(known_model, data) -> None:
     """Whole-input averages are r·(Σ w·signal) + (1 − r)·(Σ w·noise): check them against the stimuli
     r·signal + (1 − r)·noise averaged directly, one by one, across a wrap of the test set."""
