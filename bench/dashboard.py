@@ -5,6 +5,10 @@
 Redraw times are taken inside the page, from the pointer press on the seed's "+" button to the first frame
 painted after the class-image heatmap changed. Polling the page from Python every 20 ms instead cost about
 0.4 s of this 2-core machine's CPU per redraw, and the browser shares the machine with the server.
+
+The network alone on the same N stimuli (pure inference, no server) is measured in this process before and after
+the browser runs: the floor under every redraw. This machine's speed drifts by ~20 % over a day, so the time on
+top of that floor is the figure to compare between runs.
 """
 
 from __future__ import annotations
@@ -71,6 +75,18 @@ def summary(seconds: list[float]) -> str:
     return f"median {statistics.median(seconds):.2f} s, all {', '.join(f'{s:.2f}' for s in seconds)}"
 
 
+def network_seconds(archs: tuple[str, ...], n: int) -> dict[str, float]:
+    """Seconds the network alone needs for ``n`` stimuli (median of 3), with the machine to itself."""
+    from bench.speed import InferenceBench
+    from core.store import load_model
+
+    floors = {}
+    for arch in archs:
+        bench = InferenceBench(load_model(arch, "mnist")[0])
+        floors[arch] = statistics.median(n / bench.rate(n) for _ in range(3))
+    return floors
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -83,6 +99,8 @@ def main() -> None:
     data_dir = os.environ.get(DATA_DIR_ENV) or str(PROJECT_ROOT.parent / "shared" / "datasets")
     print(f"$ {command_line(__file__)}")
     print(f"code: commit {core_version()}")
+    floor_before = network_seconds(archs, n)
+    medians: dict[tuple[str, str], float] = {}
     with streamlit_server(data_dir) as (url, server), chromium() as browser:
         process = psutil.Process(server.pid)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -104,6 +122,7 @@ def main() -> None:
                 time.sleep(1.5)
                 # a new seed is a new noise stream: N stimuli really go through the model
                 new = timed_redraws(page, "stNumberInputStepUp", repeats)
+                medians[arch, label] = statistics.median(new)
                 print(f"{arch}, {label}: redraw after a new seed at N = {n:,}: {summary(new)}")
         seen = timed_redraws(page, "stNumberInputStepDown", min(3, repeats))  # computed above: the run store answers
         print(f"{archs[-1]}, {label}: redraw at N = {n:,} for a seed seen before: {summary(seen)}")
@@ -114,6 +133,13 @@ def main() -> None:
             wait_until_idle(page, charts=8)
         print(f"server RSS with {' and '.join(datasets)} and their models loaded (compare page, N = {n:,}): "
               f"{rss_mb(process):.0f} MB (goal <= 1536 MB)")
+    floor_after = network_seconds(archs, n)
+    floor = {arch: (floor_before[arch] + floor_after[arch]) / 2 for arch in archs}
+    print(f"network alone on {n:,} stimuli (pure inference, batch 4,096, no server), before / after the browser "
+          f"runs: " + "; ".join(f"{a} {floor_before[a]:.2f} / {floor_after[a]:.2f} s" for a in archs))
+    print("redraw median = network alone (mean of before and after) + the rest:")
+    for (arch, label), median in medians.items():
+        print(f"  {arch}, {label}: {median:.2f} s = {floor[arch]:.2f} + {median - floor[arch]:.2f} s")
 
 
 if __name__ == "__main__":
