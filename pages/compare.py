@@ -16,7 +16,7 @@ st.caption("The same noise stream, seed and grouping for all four models. Differ
 def grid() -> None:
     controls = glue.analysis_controls()
     for dataset_name in DATASETS:
-        data = glue.data_or_stop(dataset_name)
+        glue.data_or_stop(dataset_name)  # a friendly panel, and stop, if this dataset is missing
         names = glue.class_names(dataset_name)
         columns = st.columns(len(SHIPPED_ARCHITECTURES))
         for column, arch in zip(columns, SHIPPED_ARCHITECTURES):
