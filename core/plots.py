@@ -101,12 +101,11 @@ def tiled_heatmap(images: np.ndarray, titles: Sequence[str], columns: int, colou
     import plotly.graph_objects as go
 
     canvas, corners = mosaic(np.asarray(images, dtype=np.float32), columns)  # float32: half the bytes sent
-    rows, cols = np.indices(canvas.shape)
-    pixel = np.full((*canvas.shape, 2), -1, dtype=np.int8)  # (x, y) inside the tile under the cursor
     tile_height, tile_width = images.shape[1:]
+    in_tile = np.stack(np.indices((tile_height, tile_width))[::-1], axis=-1)  # (x, y) of each pixel of a tile
+    pixel = np.full((*canvas.shape, 2), -1, dtype=np.int8)  # (x, y) inside the tile under the cursor
     for left, top in corners:
-        pixel[top : top + tile_height, left : left + tile_width, 0] = cols[:tile_height, :tile_width]
-        pixel[top : top + tile_height, left : left + tile_width, 1] = rows[:tile_height, :tile_width]
+        pixel[top : top + tile_height, left : left + tile_width] = in_tile
     fig = go.Figure(go.Heatmap(z=canvas, customdata=pixel, hoverongaps=False, **colour,
                                hovertemplate=f"pixel (%{{customdata[0]}}, %{{customdata[1]}}): "
                                              f"%{{z:{value_format}}}<extra></extra>"))
