@@ -116,10 +116,10 @@ def test_template_classifier_picks_the_template_of_highest_cosine_similarity(kno
     model, _ = known_model
     state = Analyzer(model, data, "uniform").run(AnalysisSettings(NoiseSpec(seed=6), ratio=0.3), 2000)
     mean_image = data.train_images.mean(axis=0) / 255
+    tests = data.test_images.reshape(len(data.test_images), -1) / 255 - mean_image.reshape(1, -1)
     for estimator in ("truth", "softmax", "regression"):
         images = class_images(state, estimator, "noise")
         templates = images.images.reshape(10, -1) - images.images.reshape(10, -1).mean(axis=0)
-        tests = data.test_images.reshape(len(data.test_images), -1) / 255 - mean_image.reshape(1, -1)
         cosine = (tests @ templates.T) / np.outer(np.linalg.norm(tests, axis=1), np.linalg.norm(templates, axis=1))
         result = analysis.template_classify(images, data.test_images, data.test_labels, mean_image)
         assert np.array_equal(result.predictions, cosine.argmax(axis=1)), estimator

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import chromium, streamlit_server, image_titles, svg_texts, wait_for_change, wait_until_idle
+from tests.browser import chromium, image_titles, streamlit_server, svg_texts, wait_for_change, wait_until_idle
 
 # page -> (URL path, Plotly charts it shows when done)
 PAGES = {"home": ("", 1), "models": ("models", 2), "class_images": ("class_images", 4),
