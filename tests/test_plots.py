@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 from PIL import Image
@@ -38,6 +39,8 @@ def test_class_images_figure_is_one_heatmap_with_ten_titles_and_pixel_hover() ->
     assert tuple(pixel[top, left]) == (5, 3)
     for annotation, (left, _) in zip(fig.layout.annotations, plots.mosaic(ten_images(), 5)[1]):
         assert left <= annotation.x <= left + 27  # each title sits above its own tile
+    sent = json.loads(fig.to_json())["data"][0]
+    assert sent["z"]["dtype"] == "f4" and sent["customdata"]["dtype"] == "i1"  # packed, and half the bytes of f8
 
 
 def test_stimuli_strip_uses_the_fixed_input_scale() -> None:
