@@ -128,6 +128,19 @@ def page(title: str) -> tuple[str, str]:
     return selection()
 
 
+# Streamlit dims every element the running script has not redrawn yet, starting 0.5 s into the run. A live redraw
+# at N = 10,000 takes about a second, so the picture dimmed and snapped back on every move of a control, and in a
+# browser without GPU compositing the fade took about 0.1 s of CPU from the redraw itself. From 1 s on, slow runs
+# (large N, the Compare page) still dim; live ones stay steady. The selector is Streamlit's DOM, watched by the
+# end-to-end test.
+STEADY_REDRAWS_CSS = '[data-testid="stElementContainer"][data-stale="true"] { transition-delay: 1s !important; }'
+
+
+def steady_live_redraws() -> None:
+    """Dim stale elements only once a run has taken a second (see ``STEADY_REDRAWS_CSS``)."""
+    st.html(f"<style>{STEADY_REDRAWS_CSS}</style>")
+
+
 def remember_link_notes() -> None:
     if "_link_checked" not in st.session_state:
         st.session_state["_link_checked"] = True

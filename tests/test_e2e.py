@@ -77,6 +77,24 @@ def test_slider_redraws_the_class_images(server, browser, shots) -> None:
     page.close()
 
 
+def test_stale_elements_dim_only_after_a_second(server, browser) -> None:
+    """Streamlit's containers still carry ``data-stale``, and a stale one waits 1 s before fading: a live redraw
+    does not flicker (``glue.STEADY_REDRAWS_CSS``)."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{server}/class_images?n=1000")
+    wait_until_idle(page, charts=4)
+    count, delay = page.evaluate("""() => {
+      const containers = [...document.querySelectorAll('[data-testid="stElementContainer"][data-stale="false"]')];
+      const probe = containers[containers.length - 1];
+      probe.setAttribute('data-stale', 'true');
+      const delay = getComputedStyle(probe).transitionDelay;
+      probe.setAttribute('data-stale', 'false');
+      return [containers.length, delay];
+    }""")
+    assert count > 0 and delay == "1s"
+    page.close()
+
+
 def test_fed_back_heatmap_redraws_and_link_reproduces_it(server, browser) -> None:
     page = browser.new_page(viewport=VIEWPORT)
     page.goto(f"{server}/confusion?n=1000&r=0.3&seed=5")
