@@ -24,6 +24,8 @@ ESTIMATORS: dict[str, str] = {
     "softmax": "every sample weighted by the model's probability of each class",
     "regression": "first-order kernel: covariance of the centred logits with the noise",
 }
+# Grouped by the label of the signal image: these class images need the stimuli and the labels, not the model.
+MODEL_FREE_ESTIMATORS = frozenset({"truth"})
 SOURCES: dict[str, str] = {
     "noise": "the noise part of each stimulus (the analysis)",
     "input": "the whole input r·signal + (1 − r)·noise (what the original drew)",
@@ -94,6 +96,9 @@ class AnalysisState:
     snapshots: dict[int, Sums] = field(default_factory=dict)
     target: int = 0
     seconds: float = 0.0
+    # Made without the model (``Analyzer.ground_truth_run``): only MODEL_FREE_ESTIMATORS' rows and the plain pixel
+    # sums are filled; the model's rows are NaN and the stimulus confusion is empty.
+    model_free: bool = False
 
     @property
     def n(self) -> int:
@@ -156,8 +161,9 @@ class Analyzer:
         logits_of = logits_function(model)
         test_count = self.test_count
 
-        def build_step(with_signal: bool) -> Any:
-            """The graph for one chunk; at r = 0 it skips gathering and mixing the test images."""
+        def build_step(with_signal: bool, with_model: bool = True) -> Any:
+            """The graph for one chunk; at r = 0 it skips gathering and mixing the test images. Without the
+            model it fills only the ground-truth and plain sums (the model's weight rows are NaN)."""
 
             @tf.function(
                 input_signature=[tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.int32),
@@ -172,14 +178,16 @@ class Analyzer:
                 if with_signal:  # r·signal + (1 − r)·noise, the 1/255 of the uint8 pixels folded into r
                     pixels = tf.cast(tf.gather(signal, index), tf.float32)
                     stimulus = (1.0 - ratio) * noise + (ratio / 255.0) * pixels
-                logits = logits_of(tf.reshape(stimulus, (-1, *IMAGE_SHAPE, 1)))
-                probs = tf.nn.softmax(logits)
-                predicted = tf.argmax(logits, axis=1, output_type=tf.int32)
-                truth = tf.gather(labels, index)
-                predicted_hot = tf.one_hot(predicted, NUM_CLASSES)
-                truth_hot = tf.one_hot(truth, NUM_CLASSES)
-                centred = logits - tf.reduce_mean(logits, axis=1, keepdims=True)
-                weights = tf.concat([predicted_hot, truth_hot, probs, centred, tf.ones_like(probs[:, :1])], axis=1)
+                truth_hot = tf.one_hot(tf.gather(labels, index), NUM_CLASSES)
+                if with_model:
+                    logits = logits_of(tf.reshape(stimulus, (-1, *IMAGE_SHAPE, 1)))
+                    probs = tf.nn.softmax(logits)
+                    predicted_hot = tf.one_hot(tf.argmax(logits, axis=1, output_type=tf.int32), NUM_CLASSES)
+                    centred = logits - tf.reduce_mean(logits, axis=1, keepdims=True)
+                else:
+                    predicted_hot = probs = centred = tf.fill(tf.shape(truth_hot), np.float32(np.nan))
+                weights = tf.concat([predicted_hot, truth_hot, probs, centred, tf.ones_like(truth_hot[:, :1])],
+                                    axis=1)
                 first_strided = (SPREAD_STRIDE - start % SPREAD_STRIDE) % SPREAD_STRIDE
                 strided = noise[tf.cast(first_strided, tf.int32)::SPREAD_STRIDE]
                 sums = {
@@ -187,21 +195,23 @@ class Analyzer:
                     "weight_sum": tf.reduce_sum(weights, axis=0),
                     "weight_sq": tf.reduce_sum(tf.square(weights), axis=0),
                     "noise_sumsq": tf.reduce_sum(tf.square(strided), axis=0),
-                    "confusion": tf.matmul(truth_hot, predicted_hot, transpose_a=True),
                 }
+                if with_model:
+                    sums["confusion"] = tf.matmul(truth_hot, predicted_hot, transpose_a=True)
                 if with_signal:  # whole-input averages are r·(Σ w·signal) + (1 − r)·(Σ w·noise)
                     sums["signal_weighted"] = tf.matmul(weights, pixels, transpose_a=True) * (1.0 / 255.0)
                 return sums
 
             return step
 
-        self._steps = {False: build_step(False), True: build_step(True)}
+        self._steps = {(with_signal, with_model): build_step(with_signal, with_model)
+                       for with_signal in (False, True) for with_model in (False, True)}
 
     def start(self, settings: AnalysisSettings) -> AnalysisState:
         return AnalysisState(settings, Sums.empty(with_signal=settings.ratio > 0))
 
-    def _add_chunk(self, sums: Sums, settings: AnalysisSettings, count: int) -> None:
-        step = self._steps[settings.ratio > 0]
+    def _add_chunk(self, sums: Sums, settings: AnalysisSettings, count: int, with_model: bool = True) -> None:
+        step = self._steps[settings.ratio > 0, with_model]
 
         out = {name: value.numpy() for name, value in
                step(np.int64(sums.n), np.int32(count), np.int64(settings.noise.seed),
@@ -210,10 +220,30 @@ class Analyzer:
         sums.weight_sum += out["weight_sum"]
         sums.weight_sq += out["weight_sq"]
         sums.noise_sumsq += out["noise_sumsq"]
-        sums.confusion += np.rint(out["confusion"]).astype(np.int64)
+        if with_model:
+            sums.confusion += np.rint(out["confusion"]).astype(np.int64)
         if sums.signal_weighted is not None:
             sums.signal_weighted += out["signal_weighted"]
         sums.n += count
+
+    def ground_truth_run(self, settings: AnalysisSettings, n_samples: int) -> AnalysisState:
+        """The same stimuli grouped by their signal's label, without the model: the ground-truth class images.
+
+        Generating the noise is a few per cent of a pass through the model, so the dashboard draws the original
+        study's figure from this first and runs the model after it. Only ``class_images(…, "truth", …)`` and
+        its z-scores may be taken from the result.
+        """
+        if n_samples < 1:
+            raise ValueError(f"the number of samples must be at least 1, got {n_samples}")
+        state = replace(self.start(settings), target=n_samples, model_free=True)
+        while state.n < n_samples:  # the chunks of ``run``: the same sums, to the last bit
+            self._add_chunk(state.sums, settings, self._next_chunk(state.n, n_samples), with_model=False)
+        return state
+
+    def _next_chunk(self, done: int, n_samples: int) -> int:
+        """Stimuli in the next chunk: up to the chunk size, never across a convergence checkpoint."""
+        boundary = next((p for p in checkpoint_series(n_samples) if p > done), n_samples)
+        return min(self.chunk_size, boundary - done)
 
     def run(self, settings: AnalysisSettings, n_samples: int, state: AnalysisState | None = None,
             on_progress: ProgressCallback | None = None,
@@ -225,19 +255,20 @@ class Analyzer:
             raise ValueError(f"the number of samples must be at least 1, got {n_samples}")
         if state is not None and state.settings != settings:
             raise ValueError("cannot resume a run made with other settings")
+        if state is not None and state.model_free:
+            raise ValueError("cannot resume a run made without the model")
         if state is None:
             state = self.start(settings)
         else:  # work on a copy: the caller's state stays as it was (another session may be showing it)
             earlier = state.rewound_to(n_samples)
             state = replace(earlier, sums=earlier.sums.copy(), snapshots=dict(earlier.snapshots))
         state = replace(state, target=n_samples)
-        checkpoints = [p for p in checkpoint_series(n_samples) if p > state.n]
+        checkpoints = checkpoint_series(n_samples)
         started = time.perf_counter()
         while state.n < n_samples:
             if should_stop is not None and should_stop():
                 break
-            boundary = next((p for p in checkpoints if p > state.n), n_samples)
-            self._add_chunk(state.sums, settings, min(self.chunk_size, boundary - state.n))
+            self._add_chunk(state.sums, settings, self._next_chunk(state.n, n_samples))
             if state.n in checkpoints or state.n == n_samples:
                 state.snapshots[state.n] = state.sums.copy()
             if on_progress is not None:
@@ -291,6 +322,8 @@ def class_images(state: AnalysisState, estimator: str, source: str, sums: Sums |
     """The ten classification images for one estimator and averaged part."""
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
+    if state.model_free and estimator not in MODEL_FREE_ESTIMATORS:
+        raise ValueError(f"the {estimator!r} class images need the model; this run was made without it")
     sums = state.sums if sums is None else sums
     if sums.n < 1:
         raise ValueError("no samples yet")

@@ -88,6 +88,27 @@ def test_whole_input_images_are_the_mix_of_their_parts(known_model, data) -> Non
     assert np.allclose(truth.baseline, stimuli.mean(axis=0), atol=1e-5)
 
 
+def test_ground_truth_run_is_the_full_runs_truth_without_the_model(known_model, data) -> None:
+    """The dashboard draws ground-truth images from a pass without the model, before the model's pass: they must
+    be the model pass's images to the bit, and nothing that needs the model may come out of it."""
+    model, _ = known_model
+    engine = Analyzer(model, data, "uniform", chunk_size=256)
+    for ratio in (0.6, 0.0):
+        settings = AnalysisSettings(NoiseSpec("uniform", seed=4), ratio=ratio)
+        free, full = engine.ground_truth_run(settings, 1200), engine.run(settings, 1200)
+        for source in ("input", "noise"):
+            a, b = class_images(free, "truth", source), class_images(full, "truth", source)
+            assert np.array_equal(a.images, b.images) and np.array_equal(a.weights, b.weights)
+        noise = class_images(free, "truth", "noise")
+        assert np.array_equal(analysis.z_scores(free, noise), analysis.z_scores(full, noise))
+        assert np.isnan(free.sums.noise_weighted[:10]).all() and not free.sums.confusion.any()
+        for estimator in ("predicted", "softmax", "regression"):
+            with pytest.raises(ValueError, match="need the model"):
+                class_images(free, estimator, "noise")
+        with pytest.raises(ValueError, match="without the model"):
+            engine.run(settings, 2000, state=free)
+
+
 def test_fewer_than_ten_samples(known_model, data) -> None:
     model, _ = known_model
     state = Analyzer(model, data, "uniform").run(AnalysisSettings(), 5)
