@@ -53,12 +53,18 @@ def explorer() -> None:
         picture = st.empty()  # redrawn in place with the partial sums
         on_partial = lambda partial: draw_images(partial, controls, picture)  # noqa: E731
     # Small N draws straight into the page: the old picture stays until the new one replaces it in place, with
-    # no blank frame and no jump of the page below.
+    # no blank frame and no jump of the page below. Ground-truth images need no model: they are drawn before it
+    # runs, and the model's pass then fills the rest of the page.
+    drawn = None
+    if controls.n <= 10_000 and controls.estimator in analysis.MODEL_FREE_ESTIMATORS:
+        preview = glue.ground_truth_preview(arch, dataset_name, meta["sha256"], controls)
+        if preview is not None:
+            drawn = draw_images(preview, controls, picture)
     engine, state = glue.run_analysis(arch, dataset_name, meta["sha256"], controls, progress,
                                       on_partial=on_partial, stopped=stopped)
     if state.n < controls.n:
         st.info(f"Stopped at {state.n:,} of {controls.n:,} stimuli. Press Continue to go on.")
-    images, shown = draw_images(state, controls, picture)
+    images, shown = drawn or draw_images(state, controls, picture)
     st.caption(
         f"**{state.n:,} stimuli.** Each panel is the average of the {glue.SOURCE_LABELS[controls.part]} over the "
         f"stimuli grouped by *{glue.ESTIMATOR_LABELS[controls.estimator]}* (number in brackets: samples or weight). "

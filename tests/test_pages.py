@@ -59,6 +59,17 @@ def test_class_images_redraw_when_a_control_moves(real_data_dir) -> None:
     assert_clean(at)
 
 
+def test_ground_truth_picture_drawn_before_the_model_is_the_final_one(real_data_dir) -> None:
+    """A new stream's ground-truth images are drawn from the pass without the model; once the model's run is
+    stored, the same view is drawn from that run: the two pictures must be identical."""
+    at = open_page("pages/class_images.py", n="1000", seed="424242")
+    assert_clean(at)
+    first = figure_data(at)
+    at.run()  # the shared run now holds these stimuli: no preview
+    assert_clean(at)
+    assert figure_data(at) == first
+
+
 def test_confusion_heatmap_redraws(real_data_dir) -> None:
     at = open_page("pages/confusion.py", n="500")
     assert_clean(at)
