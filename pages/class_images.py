@@ -41,7 +41,7 @@ def explorer() -> None:
                    "Lower r or average the whole input.")
     stopped = st.session_state.get("stopped_at") == controls
     progress, picture, on_partial = None, st, None
-    if controls.n > 10_000:
+    if controls.n > glue.LIVE_N:
         button, note = st.columns([1, 6])
         if stopped:
             button.button("Continue", key="continue", on_click=lambda: st.session_state.pop("stopped_at", None))
@@ -55,11 +55,8 @@ def explorer() -> None:
     # Small N draws straight into the page: the old picture stays until the new one replaces it in place, with
     # no blank frame and no jump of the page below. Ground-truth images need no model: they are drawn before it
     # runs, and the model's pass then fills the rest of the page.
-    drawn = None
-    if controls.n <= 10_000 and controls.estimator in analysis.MODEL_FREE_ESTIMATORS:
-        preview = glue.ground_truth_preview(arch, dataset_name, meta["sha256"], controls)
-        if preview is not None:
-            drawn = draw_images(preview, controls, picture)
+    preview = glue.ground_truth_preview(arch, dataset_name, meta["sha256"], controls)
+    drawn = None if preview is None else draw_images(preview, controls, picture)
     engine, state = glue.run_analysis(arch, dataset_name, meta["sha256"], controls, progress,
                                       on_partial=on_partial, stopped=stopped)
     if state.n < controls.n:

@@ -27,7 +27,7 @@ def grid() -> None:
                     st.info("Not trained yet: train it on the Models page.")
                     continue
                 model = glue.model(arch, dataset_name, status.metadata["sha256"])
-                progress = st.progress(0.0) if controls.n > 10_000 else None
+                progress = st.progress(0.0) if controls.n > glue.LIVE_N else None
                 _, state = glue.run_analysis(arch, dataset_name, status.metadata["sha256"], controls, progress)
                 images = analysis.class_images(state, controls.estimator, controls.part)
                 shown = images.display

@@ -12,13 +12,8 @@ model, meta = glue.model_or_stop(arch, dataset_name)
 names = glue.class_names(dataset_name)
 
 
-@st.fragment
-def heatmaps() -> None:
-    controls = glue.analysis_controls(show_display=False)
-    progress = st.progress(0.0, text="starting…") if controls.n > 10_000 else None
-    engine, state = glue.run_analysis(arch, dataset_name, meta["sha256"], controls, progress)
-    images = analysis.class_images(state, controls.estimator, controls.part)
-
+def fed_back_heatmap(images: analysis.ClassImages) -> None:
+    """The original's figure: the class images shown back to the model."""
     st.subheader("Fed-back softmax matrix (the original's figure)")
     fed_back = analysis.fed_back_matrix(model, images)
     st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class"),
@@ -27,6 +22,20 @@ def heatmaps() -> None:
                f"the cells are the model's softmax. A bright diagonal means the model recognises its own "
                f"classification images: **{analysis.self_classified(fed_back)}/10** here."
                + (" Empty rows: classes the model never predicted." if images.empty.any() else ""))
+
+
+@st.fragment
+def heatmaps() -> None:
+    controls = glue.analysis_controls(show_display=False)
+    progress = st.progress(0.0, text="starting…") if controls.n > glue.LIVE_N else None
+    # Ground-truth class images need no model: their fed-back matrix (ten images through it) comes first.
+    preview = glue.ground_truth_preview(arch, dataset_name, meta["sha256"], controls)
+    if preview is not None:
+        fed_back_heatmap(analysis.class_images(preview, controls.estimator, controls.part))
+    engine, state = glue.run_analysis(arch, dataset_name, meta["sha256"], controls, progress)
+    images = analysis.class_images(state, controls.estimator, controls.part)
+    if preview is None:
+        fed_back_heatmap(images)
 
     left, right = st.columns(2)
     with left:

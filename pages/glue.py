@@ -32,6 +32,7 @@ ESTIMATOR_LABELS = {
 }
 SOURCE_LABELS = {"input": "whole input (the original's figure)", "noise": "noise part (the analysis)"}
 CHUNK = 1024  # small batches keep the server's peak memory low; throughput is flat above ~1k here
+LIVE_N = 10_000  # up to here a redraw is live (about a second); above it, progress, partial images and Stop
 _STATE_SLOTS = 12  # analysis runs kept for reuse across reruns and sessions
 
 
@@ -373,8 +374,13 @@ def analysis_settings(controls: Controls):
 
 
 def ground_truth_preview(arch: str, dataset_name: str, sha256: str, controls: Controls):
-    """The ground-truth class images' sums for these settings, made without the model (about 40 ms for 10,000
-    stimuli here, against 0.5–0.8 s through it); None when the shared run already holds N stimuli."""
+    """For a live redraw of ground-truth images, their sums made without the model (about 40 ms for 10,000
+    stimuli here, against 0.5–0.8 s through it), to draw before the model runs. None for other estimators, above
+    ``LIVE_N``, or when the shared run already holds N stimuli."""
+    from core.analysis import MODEL_FREE_ESTIMATORS
+
+    if controls.estimator not in MODEL_FREE_ESTIMATORS or controls.n > LIVE_N:
+        return None
     settings = analysis_settings(controls)
     kept = runs().get((arch, dataset_name, sha256, settings))
     if kept is not None and kept.n >= controls.n:

@@ -59,10 +59,12 @@ def test_class_images_redraw_when_a_control_moves(real_data_dir) -> None:
     assert_clean(at)
 
 
-def test_ground_truth_picture_drawn_before_the_model_is_the_final_one(real_data_dir) -> None:
-    """A new stream's ground-truth images are drawn from the pass without the model; once the model's run is
-    stored, the same view is drawn from that run: the two pictures must be identical."""
-    at = open_page("pages/class_images.py", n="1000", seed="424242")
+@pytest.mark.parametrize(("page", "seed"), [("pages/class_images.py", "424242"), ("pages/confusion.py", "434343")])
+def test_ground_truth_picture_drawn_before_the_model_is_the_final_one(page: str, seed: str, real_data_dir) -> None:
+    """A new stream's ground-truth images (and their fed-back matrix) are drawn from the pass without the model;
+    once the model's run is stored, the same view is drawn from that run: the two figures must be identical.
+    Each page gets a seed of its own: runs are shared by every session of the process."""
+    at = open_page(page, n="1000", seed=seed)
     assert_clean(at)
     first = figure_data(at)
     at.run()  # the shared run now holds these stimuli: no preview
