@@ -64,19 +64,21 @@ def rss_mb(process: psutil.Process) -> float:
     return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
 
 
-def timed_redraws(page, button: str, repeats: int) -> tuple[list[float], list[float]]:
-    """Seconds from pressing ``button`` to the new class images on screen, and to the whole page redrawn."""
+def timed_redraws(page, button: str, repeats: int, charts: int = 4,
+                  whole_page: bool = True) -> tuple[list[float], list[float]]:
+    """Seconds from pressing ``button`` to the first chart redrawn, and (``whole_page``) to the last one."""
     picture, whole = [], []
+    done = "window.noiseLensPainted > 0" + (" && window.noiseLensComplete > 0" if whole_page else "")
     for _ in range(repeats):
         page.evaluate(WATCH_REDRAW)
         page.locator(f'[data-testid="{button}"]').first.click()
-        page.wait_for_function("() => window.noiseLensPainted > 0 && window.noiseLensComplete > 0", polling=100,
-                               timeout=60_000)
+        page.wait_for_function(f"() => {done}", polling=100, timeout=60_000)
         pressed, painted, complete = page.evaluate(
             "[window.noiseLensPressed, window.noiseLensPainted, window.noiseLensComplete]")
         picture.append((painted - pressed) / 1000)
-        whole.append((complete - pressed) / 1000)
-        wait_until_idle(page, charts=4)
+        if whole_page:
+            whole.append((complete - pressed) / 1000)
+        wait_until_idle(page, charts=charts)
         time.sleep(1.5)  # a student reads the picture before the next move
     return picture, whole
 
@@ -137,6 +139,13 @@ def main() -> None:
                       f"whole page {summary(whole)}")
         seen, _ = timed_redraws(page, "stNumberInputStepDown", min(3, repeats))  # the run store answers
         print(f"{archs[-1]}, {label}: redraw at N = {n:,} for a seed seen before: picture {summary(seen)}")
+        for arch in archs:  # noise averages: their fed-back softmax changes with the seed (digit-like ones saturate)
+            page.goto(f"{url}/confusion?n={n}&arch={arch}&part=noise")
+            wait_until_idle(page, charts=3)
+            time.sleep(1.5)
+            fed_back, _ = timed_redraws(page, "stNumberInputStepUp", repeats, charts=3, whole_page=False)
+            print(f"{arch}, confusion page, fed-back matrix of ground-truth noise images (r = 0.7): redraw after "
+                  f"a new seed at N = {n:,}: {summary(fed_back)}")
 
         print(f"server RSS after class images: {rss_mb(process):.0f} MB")
         for dataset in datasets:
