@@ -147,7 +147,7 @@ def main() -> None:
             print(f"{arch}, confusion page, fed-back matrix of ground-truth noise images (r = 0.7): redraw after "
                   f"a new seed at N = {n:,}: {summary(fed_back)}")
 
-        print(f"server RSS after class images: {rss_mb(process):.0f} MB")
+        print(f"server RSS after the class-image and confusion redraws: {rss_mb(process):.0f} MB")
         for dataset in datasets:
             page.goto(f"{url}/compare?n={n}&dataset={dataset}")
             wait_until_idle(page, charts=8)
