@@ -18,12 +18,7 @@ names = glue.class_names(dataset_name)
 def draw_images(state, controls: glue.Controls, target) -> tuple:
     """The ten class images for the chosen grouping, as averages, kernels or z-scores."""
     images = analysis.class_images(state, controls.estimator, controls.part)
-    if controls.z_scores and controls.part == "noise":
-        shown, label = analysis.z_scores(state, images), "z-score"
-    elif not images.signed:
-        shown, label = images.display, "pixel value"
-    else:
-        shown, label = images.display, "covariance" if controls.estimator == "regression" else "Δ from mean stimulus"
+    shown, label = glue.shown_images(state, images, controls)
     titles = [f"{name} ({w:,.0f})" if not empty else f"{name}: never predicted"
               for name, w, empty in zip(names, images.weights, images.empty)]
     target.plotly_chart(plots.class_images_figure(shown, titles, images.signed, label, weights=images.weights),
@@ -34,11 +29,6 @@ def draw_images(state, controls: glue.Controls, target) -> tuple:
 @st.fragment
 def explorer() -> None:
     controls = glue.analysis_controls()
-    if controls.z_scores and controls.part != "noise":
-        st.info("z-scores are defined for noise averages: switch *Average* to the noise part to see them.")
-    if controls.ratio >= 1.0 and controls.part == "noise":
-        st.warning("At r = 1 no noise reaches the model, so the noise averages carry no information. "
-                   "Lower r or average the whole input.")
     stopped = st.session_state.get("stopped_at") == controls
     progress, picture, on_partial = None, st, None
     if controls.n > glue.LIVE_N:

@@ -30,10 +30,8 @@ def grid() -> None:
                 progress = st.progress(0.0) if controls.n > glue.LIVE_N else None
                 _, state = glue.run_analysis(arch, dataset_name, status.metadata["sha256"], controls, progress)
                 images = analysis.class_images(state, controls.estimator, controls.part)
-                shown = images.display
-                if controls.z_scores and controls.part == "noise":
-                    shown = analysis.z_scores(state, images)
-                st.plotly_chart(plots.class_images_figure(shown, names, images.signed, "value",
+                shown, label = glue.shown_images(state, images, controls)
+                st.plotly_chart(plots.class_images_figure(shown, names, images.signed, label,
                                                           weights=images.weights, height=290),
                                 key=f"ci-{arch}-{dataset_name}")
                 fed_back = analysis.fed_back_matrix(model, images)

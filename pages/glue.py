@@ -163,7 +163,8 @@ class Controls:
 
 
 def analysis_controls(show_display: bool = True) -> Controls:
-    """Draw the analysis controls (bound to the URL) and return their values."""
+    """Draw the analysis controls (bound to the URL) and return their values; settings that show nothing
+    meaningful get a note under the controls, on every page that has them."""
     first, second, third = st.columns(3)
     with first:
         # Bound widgets write their option labels into the link, so the options are plain short values.
@@ -190,6 +191,11 @@ def analysis_controls(show_display: bool = True) -> Controls:
         if show_display:
             z_scores = st.toggle("Show z-scores", key="z", bind="query-params",
                                  help="Pixel-wise z-score of each noise class image: |z| > 3 is unlikely by chance.")
+    if z_scores and part != "noise":
+        st.info("z-scores are defined for noise averages: switch *Average* to the noise part to see them.")
+    if ratio >= 1.0 and part == "noise":
+        st.warning("At r = 1 no noise reaches the model, so the noise averages carry no information. "
+                   "Lower r or average the whole input.")
     return Controls(int(n), float(ratio), noise, float(sigma), estimator, part, int(seed), bool(z_scores))
 
 
@@ -371,6 +377,18 @@ def analysis_settings(controls: Controls):
 
     sigma = controls.sigma if controls.noise in SIGMA_NOISE_TYPES else DEFAULT_SIGMA
     return AnalysisSettings(NoiseSpec(controls.noise, sigma, controls.seed), controls.ratio)
+
+
+def shown_images(state: Any, images: Any, controls: Controls) -> tuple[np.ndarray, str]:
+    """What a class-image picture shows, and its colour bar's label: z-scores (noise averages only), grey
+    levels, or signed deviations and kernels."""
+    from core.analysis import z_scores
+
+    if controls.z_scores and controls.part == "noise":
+        return z_scores(state, images), "z-score"
+    if not images.signed:
+        return images.display, "pixel value"
+    return images.display, "covariance" if controls.estimator == "regression" else "Δ from mean stimulus"
 
 
 def ground_truth_preview(arch: str, dataset_name: str, sha256: str, controls: Controls):

@@ -81,6 +81,29 @@ def test_confusion_heatmap_redraws(real_data_dir) -> None:
     assert figure_data(at) != before
 
 
+def colour_bar_title(at: AppTest, index: int = 0) -> str:
+    return figure_data(at, index)[0]["colorbar"]["title"]["text"]
+
+
+def test_compare_shows_and_labels_z_scores_like_the_class_images_page(real_data_dir) -> None:
+    at = open_page("pages/compare.py", n="100", r="0.0", estimator="predicted", part="noise")
+    assert_clean(at)
+    assert colour_bar_title(at) == "Δ from mean stimulus"
+    before = figure_data(at)
+    at.toggle(key="z").set_value(True).run()
+    assert_clean(at)
+    assert colour_bar_title(at) == "z-score" and figure_data(at) != before
+    at.radio(key="part").set_value("input").run()  # z-scores exist for noise averages only: say so
+    assert_clean(at)
+    assert colour_bar_title(at) == "pixel value" and "z-scores are defined for noise averages" in at.info[0].value
+
+
+def test_noise_averages_at_r_1_get_a_warning_on_the_confusion_page(real_data_dir) -> None:
+    at = open_page("pages/confusion.py", n="100", r="1.0", part="noise")
+    assert not at.exception
+    assert any("At r = 1 no noise reaches the model" in w.value for w in at.warning)
+
+
 def test_bad_link_values_fall_back_with_a_note(real_data_dir) -> None:
     at = open_page("pages/class_images.py", n="12345", r="banana", noise="plaid", seed="7")
     assert not at.exception
