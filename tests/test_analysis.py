@@ -66,7 +66,7 @@ def test_result_does_not_depend_on_chunk_size(known_model, data) -> None:
     assert np.array_equal(a.sums.confusion, b.sums.confusion)
     assert np.allclose(a.sums.noise_weighted, b.sums.noise_weighted, rtol=1e-6, atol=1e-4)
     assert np.allclose(a.sums.signal_weighted, b.sums.signal_weighted, rtol=1e-6, atol=1e-4)
-    assert np.allclose(a.sums.noise_sumsq, b.sums.noise_sumsq, rtol=1e-6)  # the same every-16th stimuli
+    assert np.allclose(a.sums.noise_sumsq, b.sums.noise_sumsq, rtol=1e-6)
     assert sorted(a.snapshots) == sorted(b.snapshots) == [100, 200, 500, 1000, 2000, 2500]
 
 
@@ -212,6 +212,18 @@ def test_z_scores_are_standard_normal_without_an_effect(data) -> None:
     for estimator in ("softmax", "regression"):
         z = analysis.z_scores(state, class_images(state, estimator, "noise"))
         assert np.abs(z).max() < 0.01
+
+
+@pytest.mark.parametrize("noise", ["uniform", "gaussian", "base", "pink", "data"])
+@pytest.mark.parametrize("n", [100, 1000])
+def test_z_scores_stay_standard_normal_at_small_n(data, noise: str, n: int) -> None:
+    """The pixel spread once came from every 16th stimulus: at n = 1,000 some pixels' variance went negative
+    and their |z| reached 10⁵."""
+    model = linear_softmax_model(np.zeros((784, 10)), np.zeros(10))
+    state = Analyzer(model, data, noise).run(AnalysisSettings(NoiseSpec(noise, seed=5)), n)
+    z = analysis.z_scores(state, class_images(state, "truth", "noise"))
+    varying = np.abs(z) > 0  # data noise is constant on the pixels the training images never use
+    assert 0.8 < np.std(z[varying]) < 1.2 and np.abs(z).max() < 7
 
 
 def test_bad_estimator_and_source(known_model, data) -> None:
