@@ -29,14 +29,16 @@ def draw_images(state, controls: glue.Controls, target) -> tuple:
 @st.fragment
 def explorer() -> None:
     controls = glue.analysis_controls()
-    stopped = st.session_state.get("stopped_at") == controls
-    progress, picture, on_partial = None, st, None
+    complete = glue.stored_stimuli(arch, dataset_name, meta["sha256"], controls) >= controls.n
+    stopped = st.session_state.get("stopped_at") == controls and not complete
+    progress, picture, on_partial, stop = None, st, None, None
     if controls.n > glue.LIVE_N:
         button, note = st.columns([1, 6])
         if stopped:
             button.button("Continue", key="continue", on_click=lambda: st.session_state.pop("stopped_at", None))
-        else:
-            button.button("Stop", key="stop", on_click=lambda: st.session_state.update(stopped_at=controls))
+        elif not complete:
+            stop = button.empty()  # removed when the run completes: nothing is left to stop
+            stop.button("Stop", key="stop", on_click=lambda: st.session_state.update(stopped_at=controls))
             progress = st.progress(0.0, text="starting…")
         note.caption("Large N: partial images appear as they accumulate. Stop keeps what was computed; moving "
                      "a control changes course, and work done so far is reused when you come back.")
@@ -49,6 +51,8 @@ def explorer() -> None:
     drawn = None if preview is None else draw_images(preview, controls, picture)
     engine, state = glue.run_analysis(arch, dataset_name, meta["sha256"], controls, progress,
                                       on_partial=on_partial, stopped=stopped)
+    if stop is not None:
+        stop.empty()
     if state.n < controls.n:
         st.info(f"Stopped at {state.n:,} of {controls.n:,} stimuli. Press Continue to go on.")
     images, shown = drawn or draw_images(state, controls, picture)

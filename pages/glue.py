@@ -339,8 +339,8 @@ def run_analysis(arch: str, dataset_name: str, sha256: str, controls: Controls, 
                  stopped: bool = False):
     """Grow the shared run for these settings to N, drawing progress and partial results on the way.
 
-    A Streamlit rerun (a control moved, Stop pressed) interrupts between chunks; what was computed is kept.
-    ``stopped`` shows what is there without computing more (if anything is there).
+    A control moved or Stop pressed ends the run between chunks (``rerun_waiting``) and starts the rerun at
+    once; what was computed is kept. ``stopped`` shows what is there without computing more (if anything is).
     """
     import time
 
@@ -362,12 +362,40 @@ def run_analysis(arch: str, dataset_name: str, sha256: str, controls: Controls, 
     if stopped and kept is not None:
         return engine, kept.rewound_to(controls.n)
     with store.lock(key):
-        state = engine.run(settings, controls.n, state=store.get(key), on_progress=report)
+        state = engine.run(settings, controls.n, state=store.get(key), on_progress=report,
+                           should_stop=rerun_waiting)
         store.put(key, state)
+    if state.n < controls.n:
+        make_way_for_the_waiting_rerun()
     settle_heap((arch, dataset_name, controls.noise, sha256, settings.ratio > 0))
     if progress is not None:
         progress.empty()
     return engine, state
+
+
+def rerun_waiting() -> bool:
+    """Whether this session has a rerun waiting: a control moved or a button pressed since this run began.
+
+    Streamlit does not interrupt a fragment's run for the fragment's own widgets: their rerun waits until the run
+    ends, so at N = 1,000,000 Stop, or a new seed, waited a minute. The analysis asks this between chunks.
+    It reads a private field of Streamlit's; a test fails if a new Streamlit renames it.
+    """
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    requests = getattr(get_script_run_ctx(), "script_requests", None)
+    return getattr(getattr(requests, "_state", None), "name", None) in ("RERUN", "STOP")
+
+
+def make_way_for_the_waiting_rerun() -> None:
+    """End this run, cut short by ``rerun_waiting``, so the waiting rerun starts now and nothing stale is drawn.
+
+    ``st.rerun`` folds into the waiting request, keeping the user's new widget values; a fragment-scoped one
+    is what lets Streamlit end a fragment's run for it.
+    """
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    st.rerun(scope="fragment" if ctx is not None and ctx.fragment_ids_this_run else "app")
 
 
 def analysis_settings(controls: Controls):
@@ -399,11 +427,16 @@ def ground_truth_preview(arch: str, dataset_name: str, sha256: str, controls: Co
 
     if controls.estimator not in MODEL_FREE_ESTIMATORS or controls.n > LIVE_N:
         return None
-    settings = analysis_settings(controls)
-    kept = runs().get((arch, dataset_name, sha256, settings))
-    if kept is not None and kept.n >= controls.n:
+    if stored_stimuli(arch, dataset_name, sha256, controls) >= controls.n:
         return None
-    return analyzer(arch, dataset_name, controls.noise, sha256).ground_truth_run(settings, controls.n)
+    return analyzer(arch, dataset_name, controls.noise, sha256).ground_truth_run(analysis_settings(controls),
+                                                                                  controls.n)
+
+
+def stored_stimuli(arch: str, dataset_name: str, sha256: str, controls: Controls) -> int:
+    """How many stimuli of this stream the shared run store already holds (any session may have run them)."""
+    kept = runs().get((arch, dataset_name, sha256, analysis_settings(controls)))
+    return 0 if kept is None else kept.n
 
 
 def keep_tensorflow_warm() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -114,4 +115,38 @@ def test_fed_back_heatmap_redraws_and_link_reproduces_it(server, browser) -> Non
     wait_until_idle(other, charts=3)
     assert svg_texts(other.locator('[data-testid="stPlotlyChart"]').first) == after
     other.close()
+    page.close()
+
+
+def stimuli_done(page) -> int:
+    """The count on the large-N progress bar ("12,288 of 1,000,000 stimuli"), or -1 while there is none."""
+    bar = page.locator('[data-testid="stProgress"]')
+    counted = re.match(r"\s*([\d,]+) of", bar.first.inner_text()) if bar.count() else None
+    return int(counted.group(1).replace(",", "")) if counted else -1
+
+
+def test_stop_and_a_moved_control_take_effect_during_a_long_run(server, browser) -> None:
+    """Streamlit lets a fragment's own widgets wait until the running script ends; at N = 1,000,000 that was a
+    minute. Stop must end the run within seconds, Continue resume it, and a new seed start the new stream."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{server}/class_images?n=1000000&r=0.0&estimator=predicted&part=noise&seed=9091")
+    page.get_by_role("button", name="Stop").wait_for(timeout=120_000)
+    wait_for_change(lambda: stimuli_done(page) > 20_000, False, timeout=120)
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_role("button", name="Continue").wait_for(timeout=5_000)
+    stopped_at = page.locator('[data-testid="stAlert"]').filter(has_text="Stopped at").inner_text()
+    assert "of 1,000,000 stimuli" in stopped_at
+    assert_no_exception(page)
+
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("button", name="Stop").wait_for(timeout=5_000)
+    resumed = wait_for_change(lambda: stimuli_done(page), -1, complete=lambda n: n > 0, timeout=30)
+    assert resumed < 1_000_000
+
+    page.locator('[data-testid="stNumberInputStepUp"]').first.click()  # seed 9091 -> 9092: a new stream
+    wait_for_change(lambda: "seed=9092" in page.url, False, timeout=5)
+    restarted = wait_for_change(lambda: stimuli_done(page), stimuli_done(page), complete=lambda n: 0 < n < resumed,
+                                timeout=10)
+    assert restarted < resumed and page.locator("input[type=number]").first.input_value() == "9092"
+    assert_no_exception(page)
     page.close()
