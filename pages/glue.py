@@ -56,12 +56,20 @@ def _choice(options: list[str]) -> Callable[[str], str]:
     return parse
 
 
+def _plain(number: float) -> str:
+    """2147483647 as 2,147,483,647 rather than 2.14748e+09."""
+    return f"{int(number):,}" if float(number).is_integer() else f"{number:g}"
+
+
 def _number(low: float, high: float, kind: type = float) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
-        value = kind(float(text)) if kind is float else int(text)
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low:g} and {high:g}")
-        return value
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError("must be a number") from None
+        if not low <= value <= high:  # NaN fails this too
+            raise ValueError(f"must be between {_plain(low)} and {_plain(high)}")
+        return value if kind is float else int(value)  # as Streamlit's number input reads its link: 1.5 → 1
 
     return parse
 
@@ -73,7 +81,10 @@ def _flag(text: str) -> bool:
 
 
 def _sample_count(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError("must be a whole number") from None
     if value not in SAMPLE_COUNTS:
         raise ValueError("must be one of 100, 200, 500, 1,000, … 1,000,000")
     return value
@@ -93,17 +104,34 @@ PARAMS: dict[str, Param] = {
 }
 
 
+def _link_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+ANALYSIS_KEYS = ("n", "r", "noise", "sigma", "seed", "estimator", "part", "z")
+
+
 def check_link() -> list[str]:
-    """Validate the query parameters of the link; return one note per value that was replaced by its default."""
+    """Validate the query parameters of the link and adopt them as the session's settings; return one note per
+    value that was replaced by its default.
+
+    Putting the values in session state, rather than leaving them to the URL binding, keeps them when the
+    student opens another page: values a widget took from the link were dropped on the first page switch.
+    """
     notes = []
     for key, param in PARAMS.items():
         raw = st.query_params.get(key)
         if raw is None:
             continue
         try:
-            param.parse(raw)
+            value = param.parse(raw)
         except (ValueError, TypeError) as err:
-            notes.append(f"`{key}={raw}` in the link is not valid ({err}); using {param.default}.")
+            st.session_state[key] = param.default
+            notes.append(f"`{key}={raw}` in the link is not valid ({err}); using {_link_text(param.default)}.")
+            continue
+        st.session_state[key] = value
+        if type(value) is int and float(raw) != value:
+            notes.append(f"`{key}={raw}` in the link is not a whole number; using {value}.")
     return notes
 
 
@@ -162,9 +190,31 @@ class Controls:
     z_scores: bool
 
 
+def carry_settings_to_this_page() -> None:
+    """Keep the session's settings, and their link, when the student opens another page.
+
+    Streamlit 1.67 dropped values a widget took from the link on the first page switch, and the new page's
+    link came without them. So the values are adopted here as this page's (re-set in session state, which
+    widgets read), and on arrival at a page the missing ones are written back into its link, before the
+    widgets bind to it (Streamlit forbids writing a bound parameter afterwards).
+    """
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    context = get_script_run_ctx()
+    this_page = getattr(context, "page_script_hash", None)
+    arrived = st.session_state.get("_controls_page") != this_page
+    st.session_state["_controls_page"] = this_page
+    for key in ANALYSIS_KEYS:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+            if arrived and key not in st.query_params and st.session_state[key] != PARAMS[key].default:
+                st.query_params[key] = _link_text(st.session_state[key])
+
+
 def analysis_controls(show_display: bool = True) -> Controls:
     """Draw the analysis controls (bound to the URL) and return their values; settings that show nothing
     meaningful get a note under the controls, on every page that has them."""
+    carry_settings_to_this_page()
     first, second, third = st.columns(3)
     with first:
         # Bound widgets write their option labels into the link, so the options are plain short values.

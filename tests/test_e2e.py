@@ -7,6 +7,7 @@ import re
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -148,5 +149,27 @@ def test_stop_and_a_moved_control_take_effect_during_a_long_run(server, browser)
     restarted = wait_for_change(lambda: stimuli_done(page), stimuli_done(page), complete=lambda n: 0 < n < resumed,
                                 timeout=10)
     assert restarted < resumed and page.locator("input[type=number]").first.input_value() == "9092"
+    assert_no_exception(page)
+    page.close()
+
+
+def test_a_shared_links_settings_follow_the_student_to_other_pages(server, browser) -> None:
+    """Opening a link and then another page keeps the link's settings (they were reset on the first switch)."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{server}/class_images?n=2000&r=0.0&estimator=predicted&part=noise&seed=3")
+    wait_until_idle(page, charts=4)
+    for title, path, charts in (("Confusion heatmaps", "confusion", 2), ("Compare", "compare", 8)):
+        page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).click()
+        page.wait_for_url(f"**/{path}**")
+        wait_until_idle(page, charts)  # at r = 0 the Confusion page has no stimulus matrix: two charts
+        link = parse_qs(urlparse(page.url).query)
+        assert {key: link.get(key, ["missing"])[0] for key in ("n", "estimator", "part", "seed")} == \
+            {"n": "2000", "estimator": "predicted", "part": "noise", "seed": "3"}, (title, page.url)
+        assert float(link["r"][0]) == 0.0
+        assert page.locator("input[type=number]").first.input_value() == "3"
+        assert_no_exception(page)
+    page.locator('[data-testid="stNumberInputStepUp"]').first.click()  # the controls still work after the switch
+    wait_for_change(lambda: "seed=4" in page.url, False, timeout=30)
+    wait_until_idle(page, charts=8)
     assert_no_exception(page)
     page.close()

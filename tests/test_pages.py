@@ -112,6 +112,17 @@ def test_bad_link_values_fall_back_with_a_note(real_data_dir) -> None:
     assert at.select_slider(key="n").value == 1000 and at.number_input(key="seed").value == 7
 
 
+def test_a_bad_link_value_is_named_in_plain_words_and_really_replaced(real_data_dir) -> None:
+    at = open_page("pages/class_images.py", n="abc", seed="1.5", z="maybe", sigma="9")
+    assert not at.exception
+    notes = " ".join(w.value for w in at.warning)
+    assert "`n=abc` in the link is not valid (must be a whole number); using 1000." in notes
+    assert "`seed=1.5` in the link is not a whole number; using 1." in notes
+    assert "`z=maybe` in the link is not valid (must be true or false); using false." in notes
+    assert "`sigma=9` in the link is not valid (must be between 0.05 and 0.5); using 0.2." in notes
+    assert "int()" not in notes and at.number_input(key="seed").value == 1  # the note's value is the one used
+
+
 def test_home_reproduces_the_original_figure(real_data_dir) -> None:
     at = open_page("pages/home.py")
     at.button(key="reproduce").click().run()
