@@ -24,16 +24,24 @@ _DIVERGING_STOPS = np.array(
      [253, 219, 199], [244, 165, 130], [214, 96, 77], [178, 24, 43], [103, 0, 31]], dtype=np.float64)
 
 
+SCARCE_SHARE = 0.01  # classes backed by less of the total weight than this are mostly noise
+
+
+def scarce(weights: np.ndarray) -> np.ndarray:
+    """Classes backed by under ``SCARCE_SHARE`` of the total weight (e.g. predicted twice in 10,000 stimuli)."""
+    magnitude = np.abs(np.nan_to_num(np.asarray(weights, dtype=float)))
+    total = magnitude.sum()
+    return magnitude / total < SCARCE_SHARE if total > 0 else np.zeros(len(magnitude), bool)
+
+
 def symmetric_limit(images: np.ndarray, weights: np.ndarray | None = None) -> float:
     """Colour limit that puts zero at the centre of the diverging scale.
 
-    Classes backed by under 1 % of the total weight are left out: a class seen twice is pure noise and would
-    otherwise wash out every well-measured image. Their pixels simply saturate.
+    Scarce classes are left out: a class seen twice is pure noise and would otherwise wash out every
+    well-measured image. Their pixels simply saturate (the page marks them).
     """
-    if weights is not None and np.nansum(np.abs(weights)) > 0:
-        share = np.abs(np.nan_to_num(weights)) / np.nansum(np.abs(weights))
-        if (share >= 0.01).any():
-            images = images[share >= 0.01]
+    if weights is not None and not scarce(weights).all():
+        images = images[~scarce(weights)]
     finite = np.abs(images[np.isfinite(images)])
     return float(np.percentile(finite, 99.5)) if finite.size and finite.max() > 0 else 1.0
 
@@ -131,14 +139,15 @@ def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool,
 
 
 def probability_heatmap(matrix: np.ndarray, row_names: Sequence[str], column_names: Sequence[str],
-                        row_title: str, column_title: str, value_format: str = ".2f") -> "go.Figure":
+                        row_title: str, column_title: str, value_format: str = ".2f",
+                        colour_title: str = "probability") -> "go.Figure":
     """A 10 × 10 matrix of probabilities (or row fractions), values written in the cells."""
     import plotly.graph_objects as go
 
     fig = go.Figure(go.Heatmap(
         z=matrix, x=list(column_names), y=list(row_names), zmin=0.0, zmax=1.0, colorscale=SEQUENTIAL,
         text=np.where(np.isnan(matrix), "–", np.vectorize(lambda v: format(v, value_format))(np.nan_to_num(matrix))),
-        texttemplate="%{text}", colorbar={"title": {"text": "probability"}},
+        texttemplate="%{text}", colorbar={"title": {"text": colour_title}},
         hovertemplate=f"{row_title} %{{y}}<br>{column_title} %{{x}}<br>%{{z:.3f}}<extra></extra>"))
     fig.update_layout(xaxis_title=column_title, yaxis_title=row_title, height=460,
                       margin=dict(l=10, r=10, t=30, b=10))
@@ -153,7 +162,8 @@ def confusion_heatmap(counts: np.ndarray, class_names: Sequence[str], row_title:
     totals = counts.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         fractions = np.where(totals > 0, counts / np.where(totals > 0, totals, 1), np.nan)
-    return probability_heatmap(fractions, class_names, class_names, row_title, column_title)
+    return probability_heatmap(fractions, class_names, class_names, row_title, column_title,
+                               colour_title="fraction of row")
 
 
 def bias_bar(counts: np.ndarray, class_names: Sequence[str], total: int) -> "go.Figure":

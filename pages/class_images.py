@@ -19,11 +19,36 @@ def draw_images(state, controls: glue.Controls, target) -> tuple:
     """The ten class images for the chosen grouping, as averages, kernels or z-scores."""
     images = analysis.class_images(state, controls.estimator, controls.part)
     shown, label = glue.shown_images(state, images, controls)
-    titles = [f"{name} ({w:,.0f})" if not empty else f"{name}: never predicted"
-              for name, w, empty in zip(names, images.weights, images.empty)]
-    target.plotly_chart(plots.class_images_figure(shown, titles, images.signed, label, weights=images.weights),
+    target.plotly_chart(plots.class_images_figure(shown, glue.panel_titles(names, images), images.signed, label,
+                                                  weights=images.weights),
                         key=f"ci-{state.n}", config={"displaylogo": False})
     return images, shown
+
+
+WEIGHT_MEANINGS = {"truth": "samples", "predicted": "samples", "softmax": "total probability"}
+
+
+def picture_caption(n: int, images: analysis.ClassImages, controls: glue.Controls) -> str:
+    """What the panels are, what the bracketed numbers count, and how to read the colours."""
+    if controls.estimator == "regression":
+        what = ("Each panel is one class's first-order kernel: the covariance of its centred logit with each noise "
+                "pixel (number in brackets: Σ logit²).")
+    else:
+        what = (f"Each panel is the average of the {glue.SOURCE_LABELS[controls.part]} over the stimuli grouped by "
+                f"*{glue.ESTIMATOR_LABELS[controls.estimator]}* (number in brackets: "
+                f"{WEIGHT_MEANINGS[controls.estimator]}).")
+    if controls.z_scores and controls.part == "noise":
+        reading = ("Shown as z-scores: how many standard errors each pixel lies above (red) or below (blue) the "
+                   "average stimulus; |z| > 3 is unlikely by chance.")
+    elif images.signed:
+        reading = ("Red = brighter than the average stimulus, blue = darker: the pixels that pushed the model "
+                   "towards that class.")
+    else:
+        reading = "Grey scale stretched to the images' own range: the original study's figure."
+    scarce = plots.scarce(images.weights) & ~images.empty
+    few = (" Panels marked *too few* rest on under 1 % of the total: mostly noise, so they saturate and are left "
+           "out of the colour scale." if images.signed and scarce.any() else "")
+    return f"**{n:,} stimuli.** {what} {reading}{few}"
 
 
 @st.fragment
@@ -56,25 +81,22 @@ def explorer() -> None:
     if state.n < controls.n:
         st.info(f"Stopped at {state.n:,} of {controls.n:,} stimuli. Press Continue to go on.")
     images, shown = drawn or draw_images(state, controls, picture)
-    st.caption(
-        f"**{state.n:,} stimuli.** Each panel is the average of the {glue.SOURCE_LABELS[controls.part]} over the "
-        f"stimuli grouped by *{glue.ESTIMATOR_LABELS[controls.estimator]}* (number in brackets: samples or weight). "
-        + ("Red = brighter than the average stimulus, blue = darker: the pixels that pushed the model "
-           "towards that class." if controls.part == "noise" or controls.estimator == "regression"
-           else "Grey scale as the model sees it: the original study's figure."))
+    st.caption(picture_caption(state.n, images, controls))
 
     left, right = st.columns(2)
     with left:
         st.subheader("Class bias")
         st.plotly_chart(plots.bias_bar(state.sums.weight_sum[:10], names, state.n), key="bias")
-        st.caption("How often the model called a stimulus each class. Pure uniform noise is sent mostly to one "
-                   "class: the model's default guess.")
+        st.caption("How often the model called a stimulus each class."
+                   + (" Pure noise often goes mostly to one or two classes: the model's default guesses."
+                      if controls.ratio == 0 else ""))
     with right:
         st.subheader("Convergence")
         counts, correlations = analysis.convergence(state, controls.estimator, controls.part)
         st.plotly_chart(plots.convergence_figure(counts, correlations), key="convergence")
-        st.caption("Correlation of the class images after n samples with the final ones: when the curve "
-                   "flattens near 1, more samples will not change the picture much.")
+        st.caption("Correlation of the class images after n samples with the final ones (so the last point is 1 "
+                   "by construction): when the curve reaches 1 well before the end, more samples will not change "
+                   "the picture much.")
 
     st.subheader("Example stimuli")
     examples = glue.example_stimuli(dataset_name, controls)
@@ -93,8 +115,10 @@ def download_buttons(images, shown: np.ndarray, state, controls: glue.Controls, 
     every redraw, on the CPU the browser needs to draw the new picture. Streamlit runs a callable ``data`` in its
     own thread on the click; ``on_click="ignore"`` keeps that click from rerunning the page.
     """
-    stem = (f"{arch}-{dataset_name}-{controls.estimator}-{controls.part}-N{state.n}-r{controls.ratio:g}"
-            f"-seed{controls.seed}")
+    settings = glue.analysis_settings(controls).noise  # σ only where the noise type has one
+    noise = settings.kind + (f"{settings.sigma:g}" if settings.kind in glue.SIGMA_NOISE_TYPES else "")
+    stem = (f"{arch}-{dataset_name}-{noise}-{controls.estimator}-{controls.part}-N{state.n}-r{controls.ratio:g}"
+            f"-seed{controls.seed}" + ("-z" if controls.z_scores and controls.part == "noise" else ""))
 
     @functools.cache
     def matrices() -> tuple[np.ndarray, np.ndarray]:
@@ -105,9 +129,11 @@ def download_buttons(images, shown: np.ndarray, state, controls: glue.Controls, 
     def npz() -> bytes:
         fed_back, template_confusion = matrices()
         buffer = io.BytesIO()
+        # At r = 0 no test image is in the stimuli: there is no true class, so no stimulus confusion either.
+        stimuli = {"stimulus_confusion": state.sums.confusion} if controls.ratio > 0 else {}
         np.savez_compressed(buffer, class_images=images.images.astype(np.float32), shown=shown.astype(np.float32),
                             weights=images.weights, fed_back=fed_back, template_confusion=template_confusion,
-                            stimulus_confusion=state.sums.confusion, class_bias=state.sums.weight_sum[:10])
+                            class_bias=state.sums.weight_sum[:10], **stimuli)
         return buffer.getvalue()
 
     def csv() -> str:

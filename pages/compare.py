@@ -31,7 +31,8 @@ def grid() -> None:
                 _, state = glue.run_analysis(arch, dataset_name, status.metadata["sha256"], controls, progress)
                 images = analysis.class_images(state, controls.estimator, controls.part)
                 shown, label = glue.shown_images(state, images, controls)
-                st.plotly_chart(plots.class_images_figure(shown, names, images.signed, label,
+                st.plotly_chart(plots.class_images_figure(shown, glue.panel_titles(names, images, counts=False),
+                                                          images.signed, label,
                                                           weights=images.weights, height=290),
                                 key=f"ci-{arch}-{dataset_name}")
                 fed_back = analysis.fed_back_matrix(model, images)

@@ -243,6 +243,10 @@ def analysis_controls(show_display: bool = True) -> Controls:
                                  help="Pixel-wise z-score of each noise class image: |z| > 3 is unlikely by chance.")
     if z_scores and part != "noise":
         st.info("z-scores are defined for noise averages: switch *Average* to the noise part to see them.")
+    if ratio == 0 and estimator == "truth":
+        st.info("At r = 0 the stimuli hold no test image, so grouping by the ground truth sorts pure noise by an "
+                "unrelated label: ten averages of noise that mean nothing. Group by the model's prediction, "
+                "softmax or regression to see what the model sees.")
     if ratio >= 1.0 and part == "noise":
         st.warning("At r = 1 no noise reaches the model, so the noise averages carry no information. "
                    "Lower r or average the whole input.")
@@ -467,6 +471,23 @@ def shown_images(state: Any, images: Any, controls: Controls) -> tuple[np.ndarra
     if not images.signed:
         return images.display, "pixel value"
     return images.display, "covariance" if controls.estimator == "regression" else "Δ from mean stimulus"
+
+
+def panel_titles(names: tuple[str, ...], images: Any, counts: bool = True) -> list[str]:
+    """Class names over the panels, with the samples or weight behind each (``counts``); empty classes and, on a
+    diverging scale, scarce ones (saturated, left out of the colour scale) are marked."""
+    from core.plots import scarce
+
+    few = scarce(images.weights) if images.signed else np.zeros(len(names), bool)
+    titles = []
+    for name, weight, empty, scarce_class in zip(names, images.weights, images.empty, few):
+        if empty:
+            titles.append(f"{name}: never predicted" if counts else f"{name}: none")
+        elif counts:
+            titles.append(f"{name} ({weight:,.0f}, too few)" if scarce_class else f"{name} ({weight:,.0f})")
+        else:
+            titles.append(f"{name} (too few)" if scarce_class else name)
+    return titles
 
 
 def ground_truth_preview(arch: str, dataset_name: str, sha256: str, controls: Controls):

@@ -22,7 +22,7 @@ with text:
         "`0.7 · test image + 0.3 · uniform noise` to an AlexNet-style and a LeNet-style network, averaged them "
         "per class, and fed the ten averages back to the network. Borji & Lin (*White Noise Analysis of Neural "
         "Networks*, ICLR 2020) went further: they showed the model **pure noise**, grouped it by the model's own "
-        "answer, and used the ten averages as templates to classify real digits.\n\n"
+        "answer, and used the ten averages as templates to classify the real test images.\n\n"
         "Use the sidebar to choose the dataset and the network, then the pages on the left: "
         "**Classification images** (move the N slider and watch them sharpen), **Confusion heatmaps**, "
         "**Compare** (all four models side by side) and **Models** (train your own).")

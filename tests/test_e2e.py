@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import numpy as np
 import pytest
 
 from tests.browser import chromium, image_titles, streamlit_server, svg_texts, wait_for_change, wait_until_idle
@@ -71,11 +72,16 @@ def test_slider_redraws_the_class_images(server, browser, shots) -> None:
     assert len(after) == 10 and "n=2000" in page.url  # the link follows the control
     assert_no_exception(page)
     page.screenshot(path=str(shots / "class_images_after_slider.png"), full_page=True)
+    files = {}
     for label, magic in (("PNG of the grid", b"\x89PNG"), ("NPZ of the arrays", b"PK"),
                          ("CSV of the matrices", b"fed_back,")):
         with page.expect_download(timeout=120_000) as download:
             page.get_by_role("button", name=label).click()
-        assert Path(download.value.path()).read_bytes().startswith(magic), label
+        files[label] = Path(download.value.path())
+        assert files[label].read_bytes().startswith(magic), label
+        assert "-uniform-predicted-noise-N2000-r0-seed0." in download.value.suggested_filename  # what is shown
+    with np.load(files["NPZ of the arrays"]) as arrays:  # r = 0: no true class, so no stimulus confusion
+        assert "stimulus_confusion" not in arrays and arrays["class_images"].shape == (10, 28, 28)
     page.close()
 
 

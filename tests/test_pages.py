@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -102,6 +103,38 @@ def test_noise_averages_at_r_1_get_a_warning_on_the_confusion_page(real_data_dir
     at = open_page("pages/confusion.py", n="100", r="1.0", part="noise")
     assert not at.exception
     assert any("At r = 1 no noise reaches the model" in w.value for w in at.warning)
+
+
+def test_captions_follow_the_grouping_and_the_display(real_data_dir) -> None:
+    at = open_page("pages/class_images.py", n="500", r="0.0", estimator="regression", part="noise")
+    assert_clean(at)
+    caption = at.caption[0].value
+    assert "first-order kernel" in caption and "Σ logit²" in caption and "average of the" not in caption
+    at.selectbox(key="estimator").set_value("softmax").run()
+    at.toggle(key="z").set_value(True).run()
+    caption = at.caption[0].value
+    assert "total probability" in caption and "z-scores" in caption and "|z| > 3" in caption
+
+
+def test_ground_truth_grouping_of_pure_noise_is_flagged(real_data_dir) -> None:
+    at = open_page("pages/class_images.py", n="100", r="0.0")
+    assert not at.exception
+    assert any("grouping by the ground truth sorts pure noise" in note.value for note in at.info)
+
+
+def test_panel_titles_mark_empty_and_scarce_classes() -> None:
+    from types import SimpleNamespace
+
+    from pages import glue
+
+    images = SimpleNamespace(weights=np.array([4000.0, 3000, 2000, 900, 50, 30, 15, 3, 2, 0]), signed=True,
+                             empty=np.array([False] * 9 + [True]))
+    names = tuple("0123456789")
+    titles = glue.panel_titles(names, images)
+    assert titles[0] == "0 (4,000)" and titles[7] == "7 (3, too few)" and titles[9] == "9: never predicted"
+    assert glue.panel_titles(names, images, counts=False)[7] == "7 (too few)"
+    grey = SimpleNamespace(**{**vars(images), "signed": False})  # a grey scale does not saturate: no mark
+    assert glue.panel_titles(names, grey)[7] == "7 (3)"
 
 
 def test_bad_link_values_fall_back_with_a_note(real_data_dir) -> None:

@@ -58,6 +58,20 @@ def test_symmetric_limit_ignores_classes_with_almost_no_weight() -> None:
     assert plots.symmetric_limit(images) == 100.0
 
 
+def test_scarce_classes_are_those_under_one_percent_of_the_weight() -> None:
+    weights = np.array([5000.0, 4000.0, 900.0, 150.0, 30.0, 10.0, 0.0, 0.0, 0.0, np.nan])
+    assert plots.scarce(weights).tolist() == [False, False, False, False, True, True, True, True, True, True]
+    assert not plots.scarce(np.zeros(10)).any()  # nothing to compare with: nothing is scarce
+
+
+def test_confusion_heatmap_says_its_colours_are_row_fractions() -> None:
+    counts = np.diag(np.arange(1, 11))
+    figure = plots.confusion_heatmap(counts, [str(d) for d in range(10)])
+    assert figure.data[0].colorbar.title.text == "fraction of row"
+    assert plots.probability_heatmap(np.eye(10), list("abcdefghij"), list("abcdefghij"), "r", "c") \
+        .data[0].colorbar.title.text == "probability"
+
+
 def test_grid_png_is_a_real_png_of_the_expected_size() -> None:
     png = plots.class_grid_png(ten_images(), [str(k) for k in range(10)], signed=True, scale=2)
     image = Image.open(io.BytesIO(png))
