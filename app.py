@@ -13,6 +13,7 @@ navigation = st.navigation([
     st.Page("pages/confusion.py", title="Confusion heatmaps", icon="🟦"),
     st.Page("pages/compare.py", title="Compare", icon="🔀"),
 ])
+glue.note_page(navigation.url_path)
 glue.steady_live_redraws()
 glue.remember_link_notes()
 glue.sidebar()

@@ -85,7 +85,7 @@ def class_grid_png(images: np.ndarray, titles: Sequence[str], signed: bool = Tru
 # --- Plotly figures for the dashboard -------------------------------------------------------------------
 
 
-def mosaic(images: np.ndarray, columns: int, gap: int = 2, title_band: int = 6) -> tuple[np.ndarray, np.ndarray]:
+def mosaic(images: np.ndarray, columns: int, gap: int = 2, title_band: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """Tile images on one NaN canvas (NaN draws as background), a title band above each row.
 
     Returns the canvas and, for each tile, the (column, row) of its top-left pixel. The dashboard draws the
@@ -124,6 +124,11 @@ def tiled_heatmap(images: np.ndarray, titles: Sequence[str], columns: int, colou
         layout=dict(annotations=titles_above, height=height, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
                     xaxis=dict(visible=False, constrain="domain"),
                     yaxis=dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")))
+
+
+# Height of a 2 × 5 grid in half a wide page (Home, Compare): there the column's width would otherwise bind, leaving
+# the grid small under a full-height colour bar, its second row's titles over the first row's images.
+HALF_WIDTH_GRID = 250
 
 
 def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool, colorbar_title: str,

@@ -33,7 +33,7 @@ def grid() -> None:
                 shown, label = glue.shown_images(state, images, controls)
                 st.plotly_chart(plots.class_images_figure(shown, glue.panel_titles(names, images, counts=False),
                                                           images.signed, label,
-                                                          weights=images.weights, height=290),
+                                                          weights=images.weights, height=plots.HALF_WIDTH_GRID),
                                 key=f"ci-{arch}-{dataset_name}")
                 fed_back = analysis.fed_back_matrix(model, images)
                 st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted"),

@@ -50,7 +50,7 @@ def heatmaps() -> None:
             st.info("At r = 0 the stimuli contain no test image, so there is no true class to compare with. "
                     "Raise r to see how noise confuses the model.")
     with right:
-        st.subheader("Template classifier on the real test set")
+        st.subheader("Template classifier: test set")
         template = analysis.template_classify(images, data.test_images, data.test_labels, engine.mean_image)
         st.plotly_chart(plots.confusion_heatmap(template.confusion, names, column_title="template class"),
                         key="template")

@@ -190,6 +190,14 @@ class Controls:
     z_scores: bool
 
 
+def note_page(url_path: str) -> None:
+    """Called by app.py on every full run: remember that the student has just arrived at another page (read once,
+    by ``carry_settings_to_this_page``; fragment reruns never pass here)."""
+    if st.session_state.get("_page") != url_path:
+        st.session_state["_page"] = url_path
+        st.session_state["_arrived"] = True
+
+
 def carry_settings_to_this_page() -> None:
     """Keep the session's settings, and their link, when the student opens another page.
 
@@ -198,13 +206,14 @@ def carry_settings_to_this_page() -> None:
     widgets read), and on arrival at a page the missing ones are written back into its link, before the
     widgets bind to it (Streamlit forbids writing a bound parameter afterwards).
     """
-    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
-
-    context = get_script_run_ctx()
-    this_page = getattr(context, "page_script_hash", None)
-    arrived = st.session_state.get("_controls_page") != this_page
-    st.session_state["_controls_page"] = this_page
+    arrived = st.session_state.pop("_arrived", False)  # once per page visit (see ``note_page``)
     for key in ANALYSIS_KEYS:
+        if arrived and key in st.query_params:  # a link to this page (e.g. Home's "take the signal away") wins
+            try:
+                st.session_state[key] = PARAMS[key].parse(st.query_params[key])
+                continue
+            except (ValueError, TypeError):
+                pass
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
             if arrived and key not in st.query_params and st.session_state[key] != PARAMS[key].default:

@@ -52,7 +52,8 @@ if st.session_state.get("reproduced"):
     names = glue.class_names(dataset_name)
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(plots.class_images_figure(images.images, names, False, "pixel value"), key="orig-ci")
+        st.plotly_chart(plots.class_images_figure(images.images, names, False, "pixel value",
+                                                  height=plots.HALF_WIDTH_GRID), key="orig-ci")
         st.caption("The ten averaged stimuli. The noise averages out; the class shape remains.")
     with right:
         fed_back = analysis.fed_back_matrix(model, images)
@@ -61,5 +62,4 @@ if st.session_state.get("reproduced"):
         st.caption(f"The original 10 × 10 figure: the model's softmax on each averaged image (rows). "
                    f"{analysis.self_classified(fed_back)}/10 are recognised as their own class.")
     st.page_link("pages/class_images.py", label="Now take the signal away: open Classification images at r = 0",
-                 icon="➡️", query_params={"r": "0.0", "estimator": "predicted", "part": "noise",
-                                          "dataset": dataset_name, "arch": arch, "n": "10000"})
+                 icon="➡️", query_params={"r": "0.0", "estimator": "predicted", "part": "noise", "n": "10000"})

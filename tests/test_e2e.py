@@ -179,3 +179,22 @@ def test_a_shared_links_settings_follow_the_student_to_other_pages(server, brows
     wait_until_idle(page, charts=8)
     assert_no_exception(page)
     page.close()
+
+
+def test_homes_link_takes_the_signal_away_whatever_was_set_before(server, browser) -> None:
+    """Home's link opens Classification images at r = 0, grouped by prediction, even after the student set
+    other values there; the dataset chosen in the sidebar comes along, once."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{server}/class_images?n=1000&r=0.3&dataset=fashion_mnist")
+    wait_until_idle(page, charts=4)
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Home").click()
+    page.get_by_role("button", name="Reproduce in one click").click()
+    page.get_by_role("link", name="Now take the signal away").click()
+    page.wait_for_url("**/class_images**")
+    wait_until_idle(page, charts=4)
+    link = parse_qs(urlparse(page.url).query)
+    assert float(link["r"][0]) == 0.0 and link["estimator"] == ["predicted"] and link["n"] == ["10000"], page.url
+    assert link["dataset"] == ["fashion_mnist"], page.url
+    assert "Ankle boot" in " ".join(image_titles(page))
+    assert_no_exception(page)
+    page.close()
