@@ -130,7 +130,11 @@ def check_link() -> list[str]:
             notes.append(f"`{key}={raw}` in the link is not valid ({err}); using {_link_text(param.default)}.")
             continue
         st.session_state[key] = value
-        if type(value) is int and float(raw) != value:
+        if len(st.query_params.get_all(key)) > 1:
+            notes.append(f"`{key}` appears {len(st.query_params.get_all(key))} times in the link; using the last, "
+                         f"{_link_text(value)}.")
+            st.query_params[key] = raw  # one value, before any widget binds to it: the link stays true
+        elif type(value) is int and float(raw) != value:
             notes.append(f"`{key}={raw}` in the link is not a whole number; using {value}.")
     return notes
 

@@ -105,6 +105,15 @@ def test_noise_averages_at_r_1_get_a_warning_on_the_confusion_page(real_data_dir
     assert any("At r = 1 no noise reaches the model" in w.value for w in at.warning)
 
 
+def test_a_repeated_link_value_is_named_and_the_last_one_used(real_data_dir) -> None:
+    at = open_page("pages/class_images.py", seed=["5", "9"], r=["0.5", "0.2"])
+    assert not at.exception
+    notes = [w.value for w in at.warning]
+    assert "`seed` appears 2 times in the link; using the last, 9." in notes
+    assert "`r` appears 2 times in the link; using the last, 0.2." in notes
+    assert at.number_input(key="seed").value == 9 and at.slider(key="r").value == 0.2
+
+
 def test_captions_follow_the_grouping_and_the_display(real_data_dir) -> None:
     at = open_page("pages/class_images.py", n="500", r="0.0", estimator="regression", part="noise")
     assert_clean(at)
