@@ -426,11 +426,13 @@ def template_classify(images: ClassImages, test_images: np.ndarray, test_labels:
 
 
 def convergence(state: AnalysisState, estimator: str, source: str) -> tuple[np.ndarray, np.ndarray]:
-    """Mean correlation, over classes, of the class images at each snapshot with the final ones."""
+    """Mean correlation, over classes, of the class images at each snapshot with the current ones; the current
+    count is the last point (1 by construction), also for a run stopped between snapshots."""
     final = class_images(state, estimator, source).centred.reshape(10, -1)
     counts, correlations = [], []
-    for n in sorted(state.snapshots):
-        earlier = class_images(state, estimator, source, state.snapshots[n]).centred.reshape(10, -1)
+    points = {**state.snapshots, state.n: state.sums}
+    for n in sorted(points):
+        earlier = class_images(state, estimator, source, points[n]).centred.reshape(10, -1)
         per_class = [np.corrcoef(a, b)[0, 1] for a, b in zip(earlier, final)
                      if np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and a.std() > 0 and b.std() > 0]
         counts.append(n)

@@ -104,7 +104,7 @@ def mosaic(images: np.ndarray, columns: int, gap: int = 2, title_band: int = 8) 
 
 
 def tiled_heatmap(images: np.ndarray, titles: Sequence[str], columns: int, colour: dict, height: int,
-                  value_format: str = ".4f") -> "go.Figure":
+                  value_format: str = ".4f", title_size: int = 12) -> "go.Figure":
     """Images side by side as one heatmap, each titled; hover gives the pixel inside its own image."""
     import plotly.graph_objects as go
 
@@ -115,7 +115,7 @@ def tiled_heatmap(images: np.ndarray, titles: Sequence[str], columns: int, colou
     for left, top in corners:
         pixel[top : top + tile_height, left : left + tile_width] = in_tile
     titles_above = [dict(x=left + (tile_width - 1) / 2, y=top - 0.6, text=title, showarrow=False, yanchor="bottom",
-                         font={"size": 12}) for (left, top), title in zip(corners, titles)]
+                         font={"size": title_size}) for (left, top), title in zip(corners, titles)]
     # One layout, not ten add_annotation calls: Plotly validates per call, 12 ms of every redraw.
     return go.Figure(
         go.Heatmap(z=canvas, customdata=pixel, hoverongaps=False, **colour,
@@ -132,15 +132,19 @@ HALF_WIDTH_GRID = 250
 
 
 def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool, colorbar_title: str,
-                        rows: int = 2, weights: np.ndarray | None = None, height: int | None = None) -> "go.Figure":
-    """Ten class images in a grid, sharing one colour axis (diverging at zero when ``signed``)."""
+                        rows: int = 2, weights: np.ndarray | None = None, height: int | None = None,
+                        least_limit: float = 0.0) -> "go.Figure":
+    """Ten class images in a grid, sharing one colour axis (diverging at zero when ``signed``, spanning at least
+    ±``least_limit``: z-scores use 3, so chance-level maps look pale instead of as strong as real effects)."""
     if signed:
-        limit = symmetric_limit(images, weights)
+        limit = max(symmetric_limit(images, weights), least_limit)
         colour = dict(colorscale=DIVERGING, zmin=-limit, zmax=limit, zmid=0.0)
     else:
         colour = dict(colorscale=GREY)
-    colour["colorbar"] = {"title": {"text": colorbar_title}}
-    return tiled_heatmap(images, titles, int(np.ceil(len(images) / rows)), colour, height or 170 * rows + 60)
+    compact = height is not None and height <= HALF_WIDTH_GRID  # smaller type, so long class names fit
+    colour["colorbar"] = {"title": {"text": colorbar_title, "font": {"size": 11 if compact else 14}}}
+    return tiled_heatmap(images, titles, int(np.ceil(len(images) / rows)), colour, height or 170 * rows + 60,
+                         title_size=10 if compact else 12)
 
 
 def probability_heatmap(matrix: np.ndarray, row_names: Sequence[str], column_names: Sequence[str],

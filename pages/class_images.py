@@ -18,36 +18,48 @@ names = glue.class_names(dataset_name)
 def draw_images(state, controls: glue.Controls, target) -> tuple:
     """The ten class images for the chosen grouping, as averages, kernels or z-scores."""
     images = analysis.class_images(state, controls.estimator, controls.part)
-    shown, label = glue.shown_images(state, images, controls)
-    target.plotly_chart(plots.class_images_figure(shown, glue.panel_titles(names, images), images.signed, label,
-                                                  weights=images.weights),
-                        key=f"ci-{state.n}", config={"displaylogo": False})
+    figure, shown = glue.class_images_figure(state, images, controls, names)
+    target.plotly_chart(figure, key=f"ci-{state.n}", config={"displaylogo": False})
     return images, shown
 
 
-WEIGHT_MEANINGS = {"truth": "samples", "predicted": "samples", "softmax": "total probability"}
+GROUPINGS = {  # how the stimuli behind each panel were chosen, and what the bracketed number counts
+    "truth": ("grouped by the true class of their test image", "samples"),
+    "predicted": ("grouped by the model's prediction", "samples"),
+    "softmax": ("each counted towards every class by the model's probability for it", "total probability"),
+}
 
 
 def picture_caption(n: int, images: analysis.ClassImages, controls: glue.Controls) -> str:
     """What the panels are, what the bracketed numbers count, and how to read the colours."""
+    z = controls.z_scores and controls.part == "noise"
     if controls.estimator == "regression":
-        what = ("Each panel is one class's first-order kernel: the covariance of its centred logit with each noise "
-                "pixel (number in brackets: Σ logit²).")
+        what = ("Each panel is one class's first-order kernel: the covariance of its centred logit with each pixel "
+                f"of the {glue.SOURCE_LABELS[controls.part]} (number in brackets: Σ logit²).")
     else:
-        what = (f"Each panel is the average of the {glue.SOURCE_LABELS[controls.part]} over the stimuli grouped by "
-                f"*{glue.ESTIMATOR_LABELS[controls.estimator]}* (number in brackets: "
-                f"{WEIGHT_MEANINGS[controls.estimator]}).")
-    if controls.z_scores and controls.part == "noise":
+        grouping, counted = GROUPINGS[controls.estimator]
+        what = (f"Each panel is the average of the {glue.SOURCE_LABELS[controls.part]} over the stimuli "
+                f"{grouping} (number in brackets: {counted}).")
+    if z and controls.estimator == "regression":
+        reading = ("Shown as z-scores: each pixel's correlation with the logit times √n; |z| > 3 happens by chance "
+                   "for about 2 of a panel's 784 pixels.")
+    elif z:
         reading = ("Shown as z-scores: how many standard errors each pixel lies above (red) or below (blue) the "
-                   "average stimulus; |z| > 3 is unlikely by chance.")
-    elif images.signed:
+                   "average stimulus; |z| > 3 happens by chance for about 2 of a panel's 784 pixels.")
+    elif not images.signed:
+        reading = "Grey scale stretched to the images' own range: the original study's figure."
+    elif controls.estimator == "truth":
+        reading = ("The noise is drawn independently of the test image, so these panels hold no class: they show "
+                   "what chance alone draws, a baseline for the model's groupings.")
+    else:
         reading = ("Red = brighter than the average stimulus, blue = darker: the pixels that pushed the model "
                    "towards that class.")
-    else:
-        reading = "Grey scale stretched to the images' own range: the original study's figure."
-    scarce = plots.scarce(images.weights) & ~images.empty
-    few = (" Panels marked *too few* rest on under 1 % of the total: mostly noise, so they saturate and are left "
-           "out of the colour scale." if images.signed and scarce.any() else "")
+    scarce = plots.scarce(images.weights) & ~images.empty if glue.marks_scarce(images) else np.zeros(10, bool)
+    few = ""
+    if scarce.any():
+        few = (" Panels marked *too few* rest on under 1 % of the total: mostly noise"
+               + (", so their z-scores stay small." if z else ", so they saturate and are left out of the colour "
+                  "scale."))
     return f"**{n:,} stimuli.** {what} {reading}{few}"
 
 
@@ -94,8 +106,8 @@ def explorer() -> None:
         st.subheader("Convergence")
         counts, correlations = analysis.convergence(state, controls.estimator, controls.part)
         st.plotly_chart(plots.convergence_figure(counts, correlations), key="convergence")
-        st.caption("Correlation of the class images after n samples with the final ones (so the last point is 1 "
-                   "by construction): when the curve reaches 1 well before the end, more samples will not change "
+        st.caption("Correlation of the class images after n samples with the current ones (so the last point is "
+                   "1 by construction): when the curve reaches 1 well before the end, more samples will not change "
                    "the picture much.")
 
     st.subheader("Example stimuli")

@@ -30,11 +30,9 @@ def grid() -> None:
                 progress = st.progress(0.0) if controls.n > glue.LIVE_N else None
                 _, state = glue.run_analysis(arch, dataset_name, status.metadata["sha256"], controls, progress)
                 images = analysis.class_images(state, controls.estimator, controls.part)
-                shown, label = glue.shown_images(state, images, controls)
-                st.plotly_chart(plots.class_images_figure(shown, glue.panel_titles(names, images, counts=False),
-                                                          images.signed, label,
-                                                          weights=images.weights, height=plots.HALF_WIDTH_GRID),
-                                key=f"ci-{arch}-{dataset_name}")
+                figure, _ = glue.class_images_figure(state, images, controls, names, counts=False,
+                                                     height=plots.HALF_WIDTH_GRID)
+                st.plotly_chart(figure, key=f"ci-{arch}-{dataset_name}")
                 fed_back = analysis.fed_back_matrix(model, images)
                 st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted"),
                                 key=f"fb-{arch}-{dataset_name}")

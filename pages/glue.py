@@ -211,6 +211,7 @@ def carry_settings_to_this_page() -> None:
     widgets bind to it (Streamlit forbids writing a bound parameter afterwards).
     """
     arrived = st.session_state.pop("_arrived", False)  # once per page visit (see ``note_page``)
+    missing = {}
     for key in ANALYSIS_KEYS:
         if arrived and key in st.query_params:  # a link to this page (e.g. Home's "take the signal away") wins
             try:
@@ -221,7 +222,9 @@ def carry_settings_to_this_page() -> None:
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
             if arrived and key not in st.query_params and st.session_state[key] != PARAMS[key].default:
-                st.query_params[key] = _link_text(st.session_state[key])
+                missing[key] = _link_text(st.session_state[key])
+    if missing:  # one change of the address, so one step in the browser's history
+        st.query_params.update(missing)
 
 
 def analysis_controls(show_display: bool = True) -> Controls:
@@ -241,7 +244,7 @@ def analysis_controls(show_display: bool = True) -> Controls:
                              help="\n".join(f"- **{k}**: {v}" for k, v in NOISE_TYPES.items()))
         sigma = st.slider("Noise σ", 0.05, 0.5, PARAMS["sigma"].default, 0.05, key="sigma", bind="query-params",
                           disabled=noise not in SIGMA_NOISE_TYPES,
-                          help="Standard deviation of the Gaussian noise (gaussian, base and pink types).")
+                          help="Standard deviation of the Gaussian noise (gaussian, base, pink and data types).")
         seed = st.number_input("Seed", 0, 2**31 - 1, PARAMS["seed"].default, 1, key="seed", bind="query-params",
                                help="Same seed, same noise: a shared link shows exactly the same images.")
     with third:
@@ -486,12 +489,31 @@ def shown_images(state: Any, images: Any, controls: Controls) -> tuple[np.ndarra
     return images.display, "covariance" if controls.estimator == "regression" else "Δ from mean stimulus"
 
 
+def class_images_figure(state: Any, images: Any, controls: Controls, names: tuple[str, ...], counts: bool = True,
+                        height: int | None = None) -> tuple[Any, np.ndarray]:
+    """The picture of a page, and the array it shows: values, colour bar, titles and scale chosen the same way on
+    every page."""
+    from core.plots import class_images_figure as figure
+
+    shown, label = shown_images(state, images, controls)
+    z = label == "z-score"
+    return figure(shown, panel_titles(names, images, counts), images.signed, label, height=height,
+                  weights=images.weights if marks_scarce(images) and not z else None,
+                  least_limit=3.0 if z else 0.0), shown
+
+
+def marks_scarce(images: Any) -> bool:
+    """Averages on a diverging scale: a class behind few samples is mostly noise. Not kernels: every stimulus
+    feeds every class's regression kernel."""
+    return bool(images.signed) and images.estimator != "regression"
+
+
 def panel_titles(names: tuple[str, ...], images: Any, counts: bool = True) -> list[str]:
     """Class names over the panels, with the samples or weight behind each (``counts``); empty classes and, on a
     diverging scale, scarce ones (saturated, left out of the colour scale) are marked."""
     from core.plots import scarce
 
-    few = scarce(images.weights) if images.signed else np.zeros(len(names), bool)
+    few = scarce(images.weights) if marks_scarce(images) else np.zeros(len(names), bool)
     titles = []
     for name, weight, empty, scarce_class in zip(names, images.weights, images.empty, few):
         if empty:

@@ -62,4 +62,5 @@ if st.session_state.get("reproduced"):
         st.caption(f"The original 10 × 10 figure: the model's softmax on each averaged image (rows). "
                    f"{analysis.self_classified(fed_back)}/10 are recognised as their own class.")
     st.page_link("pages/class_images.py", label="Now take the signal away: open Classification images at r = 0",
-                 icon="➡️", query_params={"r": "0.0", "estimator": "predicted", "part": "noise", "n": "10000"})
+                 icon="➡️", query_params={"r": "0.0", "estimator": "predicted", "part": "noise", "n": "10000",
+                                          "noise": "uniform", "seed": "0", "z": "false"})

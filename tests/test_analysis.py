@@ -226,6 +226,13 @@ def test_z_scores_stay_standard_normal_at_small_n(data, noise: str, n: int) -> N
     assert 0.8 < np.std(z[varying]) < 1.2 and np.abs(z).max() < 7
 
 
+def test_convergence_ends_at_the_current_count_even_between_snapshots(known_model, data) -> None:
+    model, _ = known_model
+    state = Analyzer(model, data, "uniform", chunk_size=256).run(AnalysisSettings(), 1500)  # snapshots end at 1,000
+    counts, correlations = analysis.convergence(state, "softmax", "noise")
+    assert counts.tolist() == [100, 200, 500, 1000, 1500] and correlations[-1] == pytest.approx(1.0)
+
+
 def test_bad_estimator_and_source(known_model, data) -> None:
     model, _ = known_model
     state = Analyzer(model, data, "uniform").run(AnalysisSettings(), 100)

@@ -123,6 +123,11 @@ def test_captions_follow_the_grouping_and_the_display(real_data_dir) -> None:
     at.toggle(key="z").set_value(True).run()
     caption = at.caption[0].value
     assert "total probability" in caption and "z-scores" in caption and "|z| > 3" in caption
+    assert figure(at)["data"][0]["zmax"] >= 3  # chance-level z-scores look pale, not as strong as real effects
+    at.selectbox(key="estimator").set_value("truth").run()
+    at.toggle(key="z").set_value(False).run()
+    at.slider(key="r").set_value(0.7).run()
+    assert "hold no class" in at.caption[0].value and "pushed the model" not in at.caption[0].value
 
 
 def test_ground_truth_grouping_of_pure_noise_is_flagged(real_data_dir) -> None:
@@ -137,13 +142,15 @@ def test_panel_titles_mark_empty_and_scarce_classes() -> None:
     from pages import glue
 
     images = SimpleNamespace(weights=np.array([4000.0, 3000, 2000, 900, 50, 30, 15, 3, 2, 0]), signed=True,
-                             empty=np.array([False] * 9 + [True]))
+                             empty=np.array([False] * 9 + [True]), estimator="predicted")
     names = tuple("0123456789")
     titles = glue.panel_titles(names, images)
     assert titles[0] == "0 (4,000)" and titles[7] == "7 (3, too few)" and titles[9] == "9: never predicted"
     assert glue.panel_titles(names, images, counts=False)[7] == "7 (too few)"
     grey = SimpleNamespace(**{**vars(images), "signed": False})  # a grey scale does not saturate: no mark
     assert glue.panel_titles(names, grey)[7] == "7 (3)"
+    kernels = SimpleNamespace(**{**vars(images), "estimator": "regression"})  # every stimulus feeds every kernel
+    assert glue.panel_titles(names, kernels)[7] == "7 (3)"
 
 
 def test_bad_link_values_fall_back_with_a_note(real_data_dir) -> None:
