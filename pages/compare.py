@@ -9,7 +9,8 @@ from pages import glue
 
 glue.page("Compare architectures and datasets")
 st.caption("The same noise stream, seed and grouping for all four models. Differences come from the networks "
-           "and the data they learned, not from the stimuli.")
+           "and the data they learned, not from the stimuli. A blank panel is a class the model never predicted; "
+           "a * marks a class behind under 1 % of the samples, mostly noise.")
 
 
 @st.fragment

@@ -510,18 +510,19 @@ def marks_scarce(images: Any) -> bool:
 
 def panel_titles(names: tuple[str, ...], images: Any, counts: bool = True) -> list[str]:
     """Class names over the panels, with the samples or weight behind each (``counts``); empty classes and, on a
-    diverging scale, scarce ones (saturated, left out of the colour scale) are marked."""
+    diverging scale, scarce ones (saturated, left out of the colour scale) are marked. Without counts (small
+    grids) only a * marks scarce classes."""
     from core.plots import scarce
 
     few = scarce(images.weights) if marks_scarce(images) else np.zeros(len(names), bool)
     titles = []
     for name, weight, empty, scarce_class in zip(names, images.weights, images.empty, few):
-        if empty:
-            titles.append(f"{name}: never predicted" if counts else f"{name}: none")
-        elif counts:
-            titles.append(f"{name} ({weight:,.0f}, too few)" if scarce_class else f"{name} ({weight:,.0f})")
+        if not counts:  # small grids: the name alone fits; blank panels and * are explained in the page's caption
+            titles.append(f"{name}*" if scarce_class and not empty else name)
+        elif empty:
+            titles.append(f"{name}: never predicted")
         else:
-            titles.append(f"{name} (too few)" if scarce_class else name)
+            titles.append(f"{name} ({weight:,.0f}, too few)" if scarce_class else f"{name} ({weight:,.0f})")
     return titles
 
 
