@@ -429,12 +429,13 @@ def run_analysis(arch: str, dataset_name: str, sha256: str, controls: Controls, 
             last_draw[0] = time.perf_counter()
 
     kept = store.get(key)
-    if stopped and kept is not None:
+    if stopped and kept is not None and kept.n > 0:
         return engine, kept.rewound_to(controls.n)
     with store.lock(key):
         state = engine.run(settings, controls.n, state=store.get(key), on_progress=report,
                            should_stop=rerun_waiting)
-        store.put(key, state)
+        if state.n > 0:  # a run cut short before its first chunk has nothing to keep or show
+            store.put(key, state)
     if state.n < controls.n:
         make_way_for_the_waiting_rerun()
     settle_heap((arch, dataset_name, controls.noise, sha256, settings.ratio > 0))

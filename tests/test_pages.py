@@ -254,6 +254,20 @@ def test_a_complete_run_offers_neither_stop_nor_continue(real_data_dir) -> None:
     assert "stop" not in keys and "continue" not in keys and not at.info
 
 
+def test_a_run_cut_short_before_its_first_chunk_is_not_kept(real_data_dir, monkeypatch) -> None:
+    """A rerun already waiting when the analysis starts ends it at once: an empty state must not be stored,
+    or Stop would then try to draw images of zero stimuli."""
+    from core.store import inspect_model
+    from pages import glue
+
+    monkeypatch.setattr(glue, "rerun_waiting", lambda: True)
+    controls = glue.Controls(n=20_000, ratio=0.0, noise="uniform", sigma=0.2, estimator="softmax",
+                             part="noise", seed=515151, z_scores=False)
+    sha = inspect_model("lenet", "mnist").metadata["sha256"]
+    _, state = glue.run_analysis("lenet", "mnist", sha, controls)
+    assert state.n == 0 and glue.runs().get(("lenet", "mnist", sha, glue.analysis_settings(controls))) is None
+
+
 def test_rerun_waiting_reads_streamlits_pending_request(monkeypatch) -> None:
     """``glue.rerun_waiting`` reads a private field of Streamlit's request queue: this fails if it is renamed."""
     from streamlit.runtime.scriptrunner_utils.script_requests import RerunData, ScriptRequests
