@@ -40,8 +40,9 @@ def symmetric_limit(images: np.ndarray, weights: np.ndarray | None = None) -> fl
     Scarce classes are left out: a class seen twice is pure noise and would otherwise wash out every
     well-measured image. Their pixels simply saturate (the page marks them).
     """
-    if weights is not None and not scarce(weights).all():
-        images = images[~scarce(weights)]
+    few = None if weights is None else scarce(weights)
+    if few is not None and not few.all():
+        images = images[~few]
     finite = np.abs(images[np.isfinite(images)])
     return float(np.percentile(finite, 99.5)) if finite.size and finite.max() > 0 else 1.0
 

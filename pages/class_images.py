@@ -32,7 +32,7 @@ GROUPINGS = {  # how the stimuli behind each panel were chosen, and what the bra
 
 def picture_caption(n: int, images: analysis.ClassImages, controls: glue.Controls) -> str:
     """What the panels are, what the bracketed numbers count, and how to read the colours."""
-    z = controls.z_scores and controls.part == "noise"
+    z = controls.shows_z_scores
     if controls.estimator == "regression":
         what = ("Each panel is one class's first-order kernel: the covariance of its centred logit with each pixel "
                 f"of the {glue.SOURCE_LABELS[controls.part]} (number in brackets: Σ logit²).")
@@ -54,9 +54,8 @@ def picture_caption(n: int, images: analysis.ClassImages, controls: glue.Control
     else:
         reading = ("Red = brighter than the average stimulus, blue = darker: the pixels that pushed the model "
                    "towards that class.")
-    scarce = plots.scarce(images.weights) & ~images.empty if glue.marks_scarce(images) else np.zeros(10, bool)
     few = ""
-    if scarce.any():
+    if glue.scarce_classes(images).any():
         few = (" Panels marked *too few* rest on under 1 % of the total: mostly noise"
                + (", so their z-scores stay small." if z else ", so they saturate and are left out of the colour "
                   "scale."))
@@ -130,7 +129,7 @@ def download_buttons(images, shown: np.ndarray, state, controls: glue.Controls, 
     settings = glue.analysis_settings(controls).noise  # σ only where the noise type has one
     noise = settings.kind + (f"{settings.sigma:g}" if settings.kind in glue.SIGMA_NOISE_TYPES else "")
     stem = (f"{arch}-{dataset_name}-{noise}-{controls.estimator}-{controls.part}-N{state.n}-r{controls.ratio:g}"
-            f"-seed{controls.seed}" + ("-z" if controls.z_scores and controls.part == "noise" else ""))
+            f"-seed{controls.seed}" + ("-z" if controls.shows_z_scores else ""))
 
     @functools.cache
     def matrices() -> tuple[np.ndarray, np.ndarray]:

@@ -193,6 +193,11 @@ class Controls:
     seed: int
     z_scores: bool
 
+    @property
+    def shows_z_scores(self) -> bool:
+        """z-scores are defined for noise averages only; the toggle does nothing on whole-input averages."""
+        return self.z_scores and self.part == "noise"
+
 
 def note_page(url_path: str) -> None:
     """Called by app.py on every full run: remember that the student has just arrived at another page (read once,
@@ -483,7 +488,7 @@ def shown_images(state: Any, images: Any, controls: Controls) -> tuple[np.ndarra
     levels, or signed deviations and kernels."""
     from core.analysis import z_scores
 
-    if controls.z_scores and controls.part == "noise":
+    if controls.shows_z_scores:
         return z_scores(state, images), "z-score"
     if not images.signed:
         return images.display, "pixel value"
@@ -497,7 +502,7 @@ def class_images_figure(state: Any, images: Any, controls: Controls, names: tupl
     from core.plots import class_images_figure as figure
 
     shown, label = shown_images(state, images, controls)
-    z = label == "z-score"
+    z = controls.shows_z_scores
     return figure(shown, panel_titles(names, images, counts), images.signed, label, height=height,
                   weights=images.weights if marks_scarce(images) and not z else None,
                   least_limit=3.0 if z else 0.0), shown
@@ -509,17 +514,23 @@ def marks_scarce(images: Any) -> bool:
     return bool(images.signed) and images.estimator != "regression"
 
 
+def scarce_classes(images: Any) -> np.ndarray:
+    """The classes marked *too few*: predicted at all, yet behind under 1 % of the weight (see ``marks_scarce``)."""
+    from core.plots import scarce
+
+    if not marks_scarce(images):
+        return np.zeros(len(images.weights), bool)
+    return scarce(images.weights) & ~np.asarray(images.empty, bool)
+
+
 def panel_titles(names: tuple[str, ...], images: Any, counts: bool = True) -> list[str]:
     """Class names over the panels, with the samples or weight behind each (``counts``); empty classes and, on a
     diverging scale, scarce ones (saturated, left out of the colour scale) are marked. Without counts (small
     grids) only a * marks scarce classes."""
-    from core.plots import scarce
-
-    few = scarce(images.weights) if marks_scarce(images) else np.zeros(len(names), bool)
     titles = []
-    for name, weight, empty, scarce_class in zip(names, images.weights, images.empty, few):
+    for name, weight, empty, scarce_class in zip(names, images.weights, images.empty, scarce_classes(images)):
         if not counts:  # small grids: the name alone fits; blank panels and * are explained in the page's caption
-            titles.append(f"{name}*" if scarce_class and not empty else name)
+            titles.append(f"{name}*" if scarce_class else name)
         elif empty:
             titles.append(f"{name}: never predicted")
         else:
