@@ -11,6 +11,7 @@ from core.config import PROJECT_ROOT
 
 
 @pytest.mark.parametrize("script, expected", [("bench/speed.py", "ratio"), ("bench/science.py", "self"),
+                                              ("bench/layers.py", "32 filters"),
                                               ("bench/dashboard.py", "whole-page redraw median = network alone")])
 def test_benchmark_smoke_run(script: str, expected: str, real_data_dir, tmp_path) -> None:
     extra = ["--out", str(tmp_path / "science")] if "science" in script else []

@@ -82,6 +82,10 @@ def test_shipped_model_meets_its_target(arch: str, dataset: str, real_data_dir) 
     assert model_path(arch, dataset).stat().st_size <= 2_000_000
     model, meta = load_model(arch, dataset)
     assert meta["origin"] == "shipped" and meta["train_limit"] is None
+    registered = build_model(arch)  # the shipped file was trained from the registry's current layers
+    assert _layer_kinds(model) == _layer_kinds(registered)
+    assert [tuple(w.shape) for w in model.weights] == [tuple(w.shape) for w in registered.weights]
+    assert meta["parameters"] == registered.count_params()
     data = load_dataset(dataset)
     accuracy, confusion = evaluate(model, data.test_images, data.test_labels)
     assert accuracy >= TARGETS[(arch, dataset)]
