@@ -111,11 +111,12 @@ def first_layer_width(repeats: int, stimuli: Any) -> list[str]:
     for _ in range(max(3, repeats // 5)):
         for width, net in nets.items():
             times[width].append(milliseconds(lambda x, net=net: net(x, training=False), stimuli, 5))
-    ratios = [wide / shipped for shipped, wide in zip(times[widths[0]], times[32], strict=True)]
+    ratios = [wide / narrow for narrow, wide in zip(times[widths[0]], times[32], strict=True)]
     seconds = {w: statistics.median(t) * STIMULI / len(stimuli) / 1e3 for w, t in times.items()}
-    return [f"AlexNet-style, {STIMULI:,} stimuli: {widths[0]} first-layer filters (shipped) {seconds[widths[0]]:.3f} s, "
+    shipped = widths[0]
+    return [f"AlexNet-style, {STIMULI:,} stimuli: {shipped} first-layer filters (shipped) {seconds[shipped]:.3f} s, "
             f"32 filters {seconds[32]:.3f} s; ratio {statistics.median(ratios):.2f} (median of {len(ratios)} "
-            f"interleaved pairs; parameters {nets[widths[0]].count_params():,} and {nets[32].count_params():,})"]
+            f"interleaved pairs; parameters {nets[shipped].count_params():,} and {nets[32].count_params():,})"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -302,6 +302,19 @@ class ClassImages:
         """What to draw: the deviation for signed images, the averaged stimulus otherwise."""
         return self.centred if self.signed else self.images
 
+    @property
+    def marks_scarce(self) -> bool:
+        """Averages on a diverging scale: a class behind few samples is mostly noise, left out of the colour scale
+        and marked. Not kernels: every stimulus feeds every class's regression kernel."""
+        return self.signed and self.estimator != "regression"
+
+    @property
+    def display_unit(self) -> str:
+        """What the values of ``display`` are, for a colour bar."""
+        if not self.signed:
+            return "pixel value"
+        return "covariance" if self.estimator == "regression" else "Δ from mean stimulus"
+
 
 def _source_sums(sums: Sums, settings: AnalysisSettings, source: str) -> np.ndarray:
     """Σ w·(averaged part) for every weight row: the noise, or the whole input r·signal + (1 − r)·noise."""

@@ -104,7 +104,10 @@ def _analyze(args: argparse.Namespace) -> int:
         analysis.matrix_csv("class_image", [f"p_{n}" for n in names], names, fed_back, ".6f"))
     (out / "template_confusion.csv").write_text(
         analysis.matrix_csv("true_class", [f"pred_{n}" for n in names], names, template.confusion, "d"))
-    (out / "class_images.png").write_bytes(class_grid_png(images.display, names, signed=images.signed))
+    titles = [f"{name} (empty)" if empty else name for name, empty in zip(names, images.empty)]
+    (out / "class_images.png").write_bytes(class_grid_png(
+        images.display, titles, images.signed, label=images.display_unit,
+        weights=images.weights if images.marks_scarce else None))
     summary = {
         "settings": {"arch": args.arch, "dataset": args.dataset, "samples": args.samples, "ratio": args.ratio,
                      "noise": args.noise, "sigma": settings.noise.sigma, "estimator": args.estimator,

@@ -57,27 +57,54 @@ def diverging_rgb(image: np.ndarray, limit: float) -> np.ndarray:
     return rgb.astype(np.uint8)
 
 
+def colour_range(images: np.ndarray, signed: bool, weights: np.ndarray | None = None,
+                 least_limit: float = 0.0) -> tuple[float, float]:
+    """The ends of a class-image picture's colour scale, the same on screen and in the PNG: ±limit around zero
+    when ``signed`` (at least ±``least_limit``), else the images' own range."""
+    if signed:
+        limit = max(symmetric_limit(images, weights), least_limit)
+        return -limit, limit
+    finite = images[np.isfinite(images)]
+    return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+
+
+# Pillow's built-in font has no Greek letters and no minus sign.
+_PNG_TEXT = str.maketrans({"Δ": "delta", "σ": "sigma", "−": "-", "²": "^2"})
+
+
 def class_grid_png(images: np.ndarray, titles: Sequence[str], signed: bool = True, scale: int = 6,
-                   weights: np.ndarray | None = None) -> bytes:
-    """A 2 × 5 PNG grid of class images: diverging colours for signed images, grey for stimuli."""
+                   weights: np.ndarray | None = None, label: str = "", least_limit: float = 0.0) -> bytes:
+    """A 2 × 5 PNG grid of class images over its colour scale: diverging colours for signed images, grey for
+    stimuli. ``titles`` are written as given (the caller marks empty or scarce classes); ``weights`` and
+    ``least_limit`` scale the colours as ``colour_range`` does for the dashboard's figure."""
     from PIL import Image, ImageDraw
 
-    cell, label = 28 * scale, 16
-    canvas = Image.new("RGB", (5 * (cell + 8) + 8, 2 * (cell + label + 8) + 8), "white")
+    cell, band, gap, bar = 28 * scale, 16, 8, 12
+    grid_bottom = 2 * (cell + band + gap) + gap
+    canvas = Image.new("RGB", (5 * (cell + gap) + gap, grid_bottom + bar + 2 * band), "white")
     draw = ImageDraw.Draw(canvas)
-    limit = symmetric_limit(images, weights)
-    finite = images[np.isfinite(images)]
-    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    for index, (image, title) in enumerate(zip(images, titles)):
+    low, high = colour_range(images, signed, weights, least_limit)
+
+    def colours(values: np.ndarray) -> np.ndarray:
         if signed:
-            rgb = diverging_rgb(image, limit)
-        else:
-            grey = np.clip((np.nan_to_num(image, nan=low) - low) / max(high - low, 1e-12) * 255, 0, 255)
-            rgb = np.repeat(grey.astype(np.uint8)[..., None], 3, axis=2)
-        tile = Image.fromarray(rgb).resize((cell, cell), Image.NEAREST)
-        x, y = 8 + (index % 5) * (cell + 8), 8 + (index // 5) * (cell + label + 8)
-        draw.text((x, y), title if np.isfinite(image).all() else f"{title} (empty)", fill="black")
-        canvas.paste(tile, (x, y + label))
+            return diverging_rgb(values, high)
+        grey = np.clip((np.nan_to_num(values, nan=low) - low) / max(high - low, 1e-12) * 255, 0, 255)
+        return np.repeat(grey.astype(np.uint8)[..., None], 3, axis=2)
+
+    for index, (image, title) in enumerate(zip(images, titles)):
+        x, y = gap + (index % 5) * (cell + gap), gap + (index // 5) * (cell + band + gap)
+        draw.text((x, y), title.translate(_PNG_TEXT), fill="black")
+        canvas.paste(Image.fromarray(colours(image)).resize((cell, cell), Image.NEAREST), (x, y + band))
+    # the colour scale under the middle three columns: its ends (and 0 when signed) below it, then its label
+    left, width = gap + cell + gap, 3 * cell + 2 * gap
+    ramp = np.repeat(np.linspace(low, high, width)[None, :], bar, axis=0)
+    canvas.paste(Image.fromarray(colours(ramp)), (left, grid_bottom))
+    ticks = [(low, 0.0), (high, 1.0)] + ([(0.0, 0.5)] if signed else [])
+    for value, where in ticks:
+        text = f"{value:.3g}".translate(_PNG_TEXT)
+        draw.text((left + where * (width - draw.textlength(text)), grid_bottom + bar + 1), text, fill="black")
+    text = label.translate(_PNG_TEXT)
+    draw.text((left + (width - draw.textlength(text)) / 2, grid_bottom + bar + band), text, fill="black")
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")
     return buffer.getvalue()
@@ -138,8 +165,8 @@ def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool,
     """Ten class images in a grid, sharing one colour axis (diverging at zero when ``signed``, spanning at least
     ±``least_limit``: z-scores use 3, so chance-level maps look pale instead of as strong as real effects)."""
     if signed:
-        limit = max(symmetric_limit(images, weights), least_limit)
-        colour = dict(colorscale=DIVERGING, zmin=-limit, zmax=limit, zmid=0.0)
+        low, high = colour_range(images, signed, weights, least_limit)
+        colour = dict(colorscale=DIVERGING, zmin=low, zmax=high, zmid=0.0)
     else:
         colour = dict(colorscale=GREY)
     compact = height is not None and height <= HALF_WIDTH_GRID  # smaller type, so long class names fit

@@ -153,7 +153,7 @@ def download_buttons(images, shown: np.ndarray, state, controls: glue.Controls, 
                 + analysis.matrix_csv("template_confusion", names, names, template_confusion, "d"))
 
     def png() -> bytes:
-        return plots.class_grid_png(shown, names, signed=images.signed, weights=images.weights)
+        return glue.class_images_png(shown, images, controls, names)
 
     a, b, c = st.columns(3)
     a.download_button("PNG of the grid", png, f"{stem}.png", "image/png", key="png", on_click="ignore")

@@ -488,11 +488,19 @@ def shown_images(state: Any, images: Any, controls: Controls) -> tuple[np.ndarra
     levels, or signed deviations and kernels."""
     from core.analysis import z_scores
 
-    if controls.shows_z_scores:
-        return z_scores(state, images), "z-score"
-    if not images.signed:
-        return images.display, "pixel value"
-    return images.display, "covariance" if controls.estimator == "regression" else "Δ from mean stimulus"
+    shown = z_scores(state, images) if controls.shows_z_scores else images.display
+    return shown, colour_label(images, controls)
+
+
+def colour_label(images: Any, controls: Controls) -> str:
+    return "z-score" if controls.shows_z_scores else images.display_unit
+
+
+def colour_scaling(images: Any, controls: Controls) -> dict[str, Any]:
+    """How a class-image picture's colours are scaled, the same on screen and in the PNG: z-scores span at least
+    ±3; averages leave scarce classes out of the scale."""
+    z = controls.shows_z_scores
+    return {"weights": images.weights if images.marks_scarce and not z else None, "least_limit": 3.0 if z else 0.0}
 
 
 def class_images_figure(state: Any, images: Any, controls: Controls, names: tuple[str, ...], counts: bool = True,
@@ -502,23 +510,24 @@ def class_images_figure(state: Any, images: Any, controls: Controls, names: tupl
     from core.plots import class_images_figure as figure
 
     shown, label = shown_images(state, images, controls)
-    z = controls.shows_z_scores
     return figure(shown, panel_titles(names, images, counts), images.signed, label, height=height,
-                  weights=images.weights if marks_scarce(images) and not z else None,
-                  least_limit=3.0 if z else 0.0), shown
+                  **colour_scaling(images, controls)), shown
 
 
-def marks_scarce(images: Any) -> bool:
-    """Averages on a diverging scale: a class behind few samples is mostly noise. Not kernels: every stimulus
-    feeds every class's regression kernel."""
-    return bool(images.signed) and images.estimator != "regression"
+def class_images_png(shown: np.ndarray, images: Any, controls: Controls, names: tuple[str, ...]) -> bytes:
+    """The picture ``class_images_figure`` drew, as a PNG with the same titles, colours and colour scale."""
+    from core.plots import class_grid_png
+
+    return class_grid_png(shown, panel_titles(names, images), images.signed, label=colour_label(images, controls),
+                          **colour_scaling(images, controls))
 
 
 def scarce_classes(images: Any) -> np.ndarray:
-    """The classes marked *too few*: predicted at all, yet behind under 1 % of the weight (see ``marks_scarce``)."""
+    """The classes marked *too few*: predicted at all, yet behind under 1 % of the weight (where
+    ``ClassImages.marks_scarce``)."""
     from core.plots import scarce
 
-    if not marks_scarce(images):
+    if not images.marks_scarce:
         return np.zeros(len(images.weights), bool)
     return scarce(images.weights) & ~np.asarray(images.empty, bool)
 

@@ -137,19 +137,21 @@ def test_ground_truth_grouping_of_pure_noise_is_flagged(real_data_dir) -> None:
 
 
 def test_panel_titles_mark_empty_and_scarce_classes() -> None:
-    from types import SimpleNamespace
-
+    from core.analysis import ClassImages
     from pages import glue
 
-    images = SimpleNamespace(weights=np.array([4000.0, 3000, 2000, 900, 50, 30, 15, 3, 2, 0]), signed=True,
-                             empty=np.array([False] * 9 + [True]), estimator="predicted")
+    def images(estimator: str = "predicted", source: str = "noise") -> ClassImages:
+        return ClassImages(estimator, source, np.zeros((10, 28, 28)), np.zeros((28, 28)),
+                           weights=np.array([4000.0, 3000, 2000, 900, 50, 30, 15, 3, 2, 0]),
+                           empty=np.array([False] * 9 + [True]), n=10_000)
+
     names = tuple("0123456789")
-    titles = glue.panel_titles(names, images)
+    titles = glue.panel_titles(names, images())
     assert titles[0] == "0 (4,000)" and titles[7] == "7 (3, too few)" and titles[9] == "9: never predicted"
-    assert glue.panel_titles(names, images, counts=False)[7:] == ["7*", "8*", "9"]  # the caption explains them
-    grey = SimpleNamespace(**{**vars(images), "signed": False})  # a grey scale does not saturate: no mark
+    assert glue.panel_titles(names, images(), counts=False)[7:] == ["7*", "8*", "9"]  # the caption explains them
+    grey = images(source="input")  # whole-input averages are on a grey scale, which does not saturate: no mark
     assert glue.panel_titles(names, grey)[7] == "7 (3)"
-    kernels = SimpleNamespace(**{**vars(images), "estimator": "regression"})  # every stimulus feeds every kernel
+    kernels = images(estimator="regression")  # every stimulus feeds every kernel
     assert glue.panel_titles(names, kernels)[7] == "7 (3)"
 
 

@@ -75,4 +75,43 @@ def test_confusion_heatmap_says_its_colours_are_row_fractions() -> None:
 def test_grid_png_is_a_real_png_of_the_expected_size() -> None:
     png = plots.class_grid_png(ten_images(), [str(k) for k in range(10)], signed=True, scale=2)
     image = Image.open(io.BytesIO(png))
-    assert image.format == "PNG" and image.size == (5 * (56 + 8) + 8, 2 * (56 + 16 + 8) + 8)
+    grid_height = 2 * (56 + 16 + 8) + 8
+    assert image.format == "PNG" and image.size == (5 * (56 + 8) + 8, grid_height + 12 + 2 * 16)
+
+
+def _grid_png(images: np.ndarray, signed: bool = True, **scaling) -> np.ndarray:
+    png = plots.class_grid_png(images, [str(k) for k in range(10)], signed=signed, scale=2, label="z-score",
+                               **scaling)
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+
+
+def _colour_bar(pixels: np.ndarray) -> np.ndarray:
+    """The middle row of the colour scale strip under the grid (scale 2: tiles of 56 px, gaps of 8)."""
+    top = 2 * (56 + 16 + 8) + 8
+    return pixels[top + 6, 8 + 56 + 8 : 8 + 56 + 8 + 3 * 56 + 2 * 8]
+
+
+def test_grid_png_carries_its_colour_scale() -> None:
+    bar = _colour_bar(_grid_png(ten_images() - 4.5))
+    assert tuple(bar[0]) == tuple(plots._DIVERGING_STOPS[0]) and tuple(bar[-1]) == tuple(plots._DIVERGING_STOPS[-1])
+    assert np.abs(bar[len(bar) // 2] - 247).max() <= 12  # zero sits at the middle, in the scale's white
+    grey = _colour_bar(_grid_png(ten_images() + 1.0, signed=False))
+    assert tuple(grey[0]) == (0, 0, 0) and tuple(grey[-1]) == (255, 255, 255)
+
+
+def test_grid_png_scales_z_scores_like_the_page() -> None:
+    """Chance-level z-scores (|z| < 1) on a scale spanning at least ±3 stay pale, as in the dashboard's figure."""
+    faint = np.random.default_rng(0).uniform(-1, 1, (10, 28, 28))
+    tile = (slice(8 + 16, 8 + 16 + 56), slice(8, 8 + 56))
+    own_scale = _grid_png(faint)[tile]
+    from_three = _grid_png(faint, least_limit=3.0)[tile]
+    assert np.abs(from_three - 247).max() < np.abs(own_scale - 247).max() / 2
+
+
+def test_grid_png_leaves_scarce_classes_out_of_the_scale() -> None:
+    images = np.random.default_rng(1).uniform(-0.1, 0.1, (10, 28, 28))
+    images[9] *= 100  # a class seen twice: pure noise, and huge
+    weights = np.array([1000.0] * 9 + [2.0])
+    tile = (slice(8 + 16, 8 + 16 + 56), slice(8, 8 + 56))
+    assert np.abs(_grid_png(images, weights=weights)[tile] - 247).max() > \
+        2 * np.abs(_grid_png(images)[tile] - 247).max()
