@@ -32,6 +32,13 @@ class Architecture:
     layers: tuple[LayerSpec, ...]
     shipped: bool = True
 
+    @property
+    def widths(self) -> str:
+        """Filters per conv layer and units per hidden dense layer, read from the layers, for the Models page."""
+        filters = [str(options["filters"]) for kind, options in self.layers if kind == "Conv2D"]
+        units = [str(options["units"]) for kind, options in self.layers if kind == "Dense"][:-1]
+        return f"{', '.join(filters)} filters; {', '.join(units)} hidden units"
+
 
 ARCHITECTURES: dict[str, Architecture] = {
     "lenet": Architecture(

@@ -15,7 +15,8 @@ status = glue.model_status(arch, dataset_name)
 meta = status.metadata or {}
 spec = ARCHITECTURES[arch]
 
-st.markdown(f"**{spec.title}** on **{DATASET_TITLES[dataset_name]}**: {spec.summary}.")
+st.markdown(f"**{spec.title}** on **{DATASET_TITLES[dataset_name]}**: {spec.summary} ({spec.widths}"
+            + (f", {meta['parameters']:,} parameters" if status.usable and "parameters" in meta else "") + ").")
 if status.usable:
     origin = "shipped" if meta.get("origin") == "shipped" else "trained here"
     a, b, c, d = st.columns(4)

@@ -28,6 +28,11 @@ def test_lenet_and_alexnet_follow_the_original_study() -> None:
         assert "Lambda" not in kinds
 
 
+def test_widths_are_read_from_the_layers() -> None:
+    assert ARCHITECTURES["alexnet"].widths == "16, 64, 128 filters; 256, 128 hidden units"
+    assert ARCHITECTURES["lenet"].widths == "32, 64 filters; 128, 84 hidden units"
+
+
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_input_output_and_size(arch: str) -> None:
     model = build_model(arch)

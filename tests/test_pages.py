@@ -306,6 +306,13 @@ def test_models_page_trains_a_missing_model(temp_cache, real_data_dir, monkeypat
     assert len(cleared) == 1
 
 
+def test_models_page_says_the_layer_widths_and_parameters(real_data_dir) -> None:
+    at = open_page("pages/models.py", arch="alexnet")
+    assert_clean(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert "16, 64, 128 filters; 256, 128 hidden units, 412,650 parameters" in text
+
+
 def test_streamlit_keeps_keras_and_tensorflow_warm_between_runs(real_data_dir, monkeypatch) -> None:
     """Streamlit calls keras.backend.clear_session() after every run; that emptied TensorFlow's kernel cache, so
     every redraw rebuilt the analysis graph's kernels (45–60 ms of an AlexNet redraw). pages/glue.py stops it."""
