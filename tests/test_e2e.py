@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
+from PIL import Image
 import pytest
 
 from tests.browser import chromium, image_titles, streamlit_server, svg_texts, wait_for_change, wait_until_idle
@@ -80,6 +81,8 @@ def test_slider_redraws_the_class_images(server, browser, shots) -> None:
         files[label] = Path(download.value.path())
         assert files[label].read_bytes().startswith(magic), label
         assert "-uniform-predicted-noise-N2000-r0-seed0." in download.value.suggested_filename  # what is shown
+    with Image.open(files["PNG of the grid"]) as grid:  # the grid over its colour scale (plots.class_grid_png)
+        assert grid.size == (5 * (168 + 8) + 8, 2 * (168 + 16 + 8) + 8 + 12 + 2 * 16)
     with np.load(files["NPZ of the arrays"]) as arrays:  # r = 0: no true class, so no stimulus confusion
         assert "stimulus_confusion" not in arrays and arrays["class_images"].shape == (10, 28, 28)
     page.close()
