@@ -523,8 +523,8 @@ def class_images_png(shown: np.ndarray, images: Any, controls: Controls, names: 
 
 
 def scarce_classes(images: Any) -> np.ndarray:
-    """The classes marked *too few*: predicted at all, yet behind under 1 % of the weight (where
-    ``ClassImages.marks_scarce``)."""
+    """The classes marked *too few*: predicted at all, yet behind under 1 % of the weight (only on pictures
+    where ``ClassImages.marks_scarce``)."""
     from core.plots import scarce
 
     if not images.marks_scarce:
