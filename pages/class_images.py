@@ -66,18 +66,13 @@ def picture_caption(n: int, images: analysis.ClassImages, controls: glue.Control
 def explorer() -> None:
     controls = glue.analysis_controls()
     complete = glue.stored_stimuli(arch, dataset_name, meta["sha256"], controls) >= controls.n
-    stopped = st.session_state.get("stopped_at") == controls and not complete
-    progress, picture, on_partial, stop = None, st, None, None
+    stopped, stop = glue.stop_or_continue(
+        controls, complete, "Large N: partial images appear as they accumulate. Stop keeps what was computed; "
+        "moving a control changes course, and work done so far is reused when you come back.")
+    progress, picture, on_partial = None, st, None
     if controls.n > glue.LIVE_N:
-        button, note = st.columns([1, 6])
-        if stopped:
-            button.button("Continue", key="continue", on_click=lambda: st.session_state.pop("stopped_at", None))
-        elif not complete:
-            stop = button.empty()  # removed when the run completes: nothing is left to stop
-            stop.button("Stop", key="stop", on_click=lambda: st.session_state.update(stopped_at=controls))
+        if stop is not None:
             progress = st.progress(0.0, text="starting…")
-        note.caption("Large N: partial images appear as they accumulate. Stop keeps what was computed; moving "
-                     "a control changes course, and work done so far is reused when you come back.")
         picture = st.empty()  # redrawn in place with the partial sums
         on_partial = lambda partial: draw_images(partial, controls, picture)  # noqa: E731
     # Small N draws straight into the page: the old picture stays until the new one replaces it in place, with

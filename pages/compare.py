@@ -16,6 +16,13 @@ st.caption("The same noise stream, seed and grouping for all four models. Differ
 @st.fragment
 def grid() -> None:
     controls = glue.analysis_controls()
+    statuses = {(arch, dataset_name): glue.model_status(arch, dataset_name)
+                for dataset_name in DATASETS for arch in SHIPPED_ARCHITECTURES}
+    complete = all(glue.stored_stimuli(arch, dataset_name, status.metadata["sha256"], controls) >= controls.n
+                   for (arch, dataset_name), status in statuses.items() if status.usable)
+    stopped, stop = glue.stop_or_continue(
+        controls, complete, "Large N: the four models run one after the other, each with its progress bar. Stop "
+        "keeps what was computed and shows it; Continue goes on from there.")
     for dataset_name in DATASETS:
         glue.data_or_stop(dataset_name)  # a friendly panel, and stop, if this dataset is missing
         names = glue.class_names(dataset_name)
@@ -23,13 +30,17 @@ def grid() -> None:
         for column, arch in zip(columns, SHIPPED_ARCHITECTURES):
             with column:
                 st.subheader(f"{ARCHITECTURES[arch].title} · {DATASET_TITLES[dataset_name]}")
-                status = glue.model_status(arch, dataset_name)
+                status = statuses[arch, dataset_name]
                 if not status.usable:
                     st.info("Not trained yet: train it on the Models page.")
                     continue
-                model = glue.model(arch, dataset_name, status.metadata["sha256"])
-                progress = st.progress(0.0) if controls.n > glue.LIVE_N else None
-                _, state = glue.run_analysis(arch, dataset_name, status.metadata["sha256"], controls, progress)
+                sha256 = status.metadata["sha256"]
+                if stopped and glue.stored_stimuli(arch, dataset_name, sha256, controls) == 0:
+                    st.info("Stopped before this model's run began. Press Continue to go on.")
+                    continue
+                model = glue.model(arch, dataset_name, sha256)
+                progress = st.progress(0.0) if stop is not None else None
+                _, state = glue.run_analysis(arch, dataset_name, sha256, controls, progress, stopped=stopped)
                 images = analysis.class_images(state, controls.estimator, controls.part)
                 figure, _ = glue.class_images_figure(state, images, controls, names, counts=False,
                                                      height=plots.HALF_WIDTH_GRID)
@@ -37,8 +48,11 @@ def grid() -> None:
                 fed_back = analysis.fed_back_matrix(model, images)
                 st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted"),
                                 key=f"fb-{arch}-{dataset_name}")
-                st.caption(f"Self-classified {analysis.self_classified(fed_back)}/10; "
+                stopped_at = "" if state.n >= controls.n else f"Stopped at {state.n:,} of {controls.n:,} stimuli. "
+                st.caption(f"{stopped_at}Self-classified {analysis.self_classified(fed_back)}/10; "
                            f"model test accuracy {status.metadata['test_accuracy']:.2%}.")
+    if stop is not None:
+        stop.empty()
 
 
 grid()

@@ -561,6 +561,26 @@ def ground_truth_preview(arch: str, dataset_name: str, sha256: str, controls: Co
                                                                                   controls.n)
 
 
+def stop_or_continue(controls: Controls, complete: bool, note: str) -> tuple[bool, Any | None]:
+    """Above the live range: Stop while the run is in progress, Continue once it was stopped, and ``note``.
+
+    Returns whether the view is stopped (show what is stored, compute nothing) and the Stop button's slot, to
+    empty when the run completes: nothing is left to stop then.
+    """
+    if controls.n <= LIVE_N:
+        return False, None
+    stopped = st.session_state.get("stopped_at") == controls and not complete
+    button, caption = st.columns([1, 6])
+    stop = None
+    if stopped:
+        button.button("Continue", key="continue", on_click=lambda: st.session_state.pop("stopped_at", None))
+    elif not complete:
+        stop = button.empty()
+        stop.button("Stop", key="stop", on_click=lambda: st.session_state.update(stopped_at=controls))
+    caption.caption(note)
+    return stopped, stop
+
+
 def stored_stimuli(arch: str, dataset_name: str, sha256: str, controls: Controls) -> int:
     """How many stimuli of this stream the shared run store already holds (any session may have run them)."""
     kept = runs().get((arch, dataset_name, sha256, analysis_settings(controls)))

@@ -162,6 +162,23 @@ def test_stop_and_a_moved_control_take_effect_during_a_long_run(server, browser)
     page.close()
 
 
+def test_compare_stops_within_seconds_during_a_long_run(server, browser) -> None:
+    """Compare's four runs at N = 1,000,000 take minutes: Stop ends them, keeps the first model's partial images
+    and says which models have not run."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{server}/compare?n=1000000&r=0.0&estimator=predicted&part=noise&seed=9093")
+    page.get_by_role("button", name="Stop").wait_for(timeout=120_000)
+    wait_for_change(lambda: stimuli_done(page) > 20_000, False, timeout=120)
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_role("button", name="Continue").wait_for(timeout=5_000)
+    page.get_by_text(re.compile(r"Stopped at [\d,]+ of 1,000,000 stimuli")).wait_for(timeout=30_000)
+    not_run = page.locator('[data-testid="stAlert"]').filter(has_text="Stopped before this model's run began")
+    assert not_run.count() == 3
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 2  # the first model's images and heatmap
+    assert_no_exception(page)
+    page.close()
+
+
 def test_a_shared_links_settings_follow_the_student_to_other_pages(server, browser) -> None:
     """Opening a link and then another page keeps the link's settings (they were reset on the first switch)."""
     page = browser.new_page(viewport=VIEWPORT)

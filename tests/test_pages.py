@@ -256,6 +256,27 @@ def test_a_complete_run_offers_neither_stop_nor_continue(real_data_dir) -> None:
     assert "stop" not in keys and "continue" not in keys and not at.info
 
 
+def test_compare_can_be_stopped_and_continued(real_data_dir) -> None:
+    """Compare runs four models one after the other; stopped, it shows what is stored and computes nothing."""
+    from pages import glue
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    link = {"n": "20000", "r": "0.0", "estimator": "softmax", "part": "noise", "seed": "31337"}
+    for key, value in link.items():
+        at.query_params[key] = value
+    at.session_state["stopped_at"] = glue.Controls(n=20_000, ratio=0.0, noise="uniform", sigma=0.2,
+                                                   estimator="softmax", part="noise", seed=31337, z_scores=False)
+    at.switch_page("pages/compare.py")
+    at.run()
+    assert_clean(at)
+    assert [i.value for i in at.info] == ["Stopped before this model's run began. Press Continue to go on."] * 4
+    assert not at.get("plotly_chart") and {b.key for b in at.button} >= {"continue"}
+    at.button(key="continue").click().run(timeout=300)
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) == 8 and not at.info
+    assert not {"stop", "continue"} & {b.key for b in at.button}  # complete: nothing to stop or continue
+
+
 def test_a_run_cut_short_before_its_first_chunk_is_not_kept(real_data_dir, monkeypatch) -> None:
     """A rerun already waiting when the analysis starts ends it at once: an empty state must not be stored,
     or Stop would then try to draw images of zero stimuli."""
