@@ -135,15 +135,23 @@ def stimuli_done(page) -> int:
     return int(counted.group(1).replace(",", "")) if counted else -1
 
 
-def test_stop_and_a_moved_control_take_effect_during_a_long_run(server, browser) -> None:
-    """Streamlit lets a fragment's own widgets wait until the running script ends; at N = 1,000,000 that was a
-    minute. Stop must end the run within seconds, Continue resume it, and a new seed start the new stream."""
+def stopped_during_a_long_run(browser, url: str):
+    """A page opened at ``url`` (N = 1,000,000), Stop pressed once the run is past 20,000 stimuli, and Continue
+    up within 5 s."""
     page = browser.new_page(viewport=VIEWPORT)
-    page.goto(f"{server}/class_images?n=1000000&r=0.0&estimator=predicted&part=noise&seed=9091")
+    page.goto(url)
     page.get_by_role("button", name="Stop").wait_for(timeout=120_000)
     wait_for_change(lambda: stimuli_done(page) > 20_000, False, timeout=120)
     page.get_by_role("button", name="Stop").click()
     page.get_by_role("button", name="Continue").wait_for(timeout=5_000)
+    return page
+
+
+def test_stop_and_a_moved_control_take_effect_during_a_long_run(server, browser) -> None:
+    """Streamlit lets a fragment's own widgets wait until the running script ends; at N = 1,000,000 that was a
+    minute. Stop must end the run within seconds, Continue resume it, and a new seed start the new stream."""
+    page = stopped_during_a_long_run(browser, f"{server}/class_images?n=1000000&r=0.0&estimator=predicted"
+                                              "&part=noise&seed=9091")
     stopped_at = page.locator('[data-testid="stAlert"]').filter(has_text="Stopped at").inner_text()
     assert "of 1,000,000 stimuli" in stopped_at
     assert_no_exception(page)
@@ -165,12 +173,8 @@ def test_stop_and_a_moved_control_take_effect_during_a_long_run(server, browser)
 def test_compare_stops_within_seconds_during_a_long_run(server, browser) -> None:
     """Compare's four runs at N = 1,000,000 take minutes: Stop ends them, keeps the first model's partial images
     and says which models have not run."""
-    page = browser.new_page(viewport=VIEWPORT)
-    page.goto(f"{server}/compare?n=1000000&r=0.0&estimator=predicted&part=noise&seed=9093")
-    page.get_by_role("button", name="Stop").wait_for(timeout=120_000)
-    wait_for_change(lambda: stimuli_done(page) > 20_000, False, timeout=120)
-    page.get_by_role("button", name="Stop").click()
-    page.get_by_role("button", name="Continue").wait_for(timeout=5_000)
+    page = stopped_during_a_long_run(browser, f"{server}/compare?n=1000000&r=0.0&estimator=predicted&part=noise"
+                                              "&seed=9093")
     page.get_by_text(re.compile(r"Stopped at [\d,]+ of 1,000,000 stimuli")).wait_for(timeout=30_000)
     not_run = page.locator('[data-testid="stAlert"]').filter(has_text="Stopped before this model's run began")
     assert not_run.count() == 3
