@@ -178,7 +178,9 @@ def test_compare_stops_within_seconds_during_a_long_run(server, browser) -> None
     page.get_by_text(re.compile(r"Stopped at [\d,]+ of 1,000,000 stimuli")).wait_for(timeout=30_000)
     not_run = page.locator('[data-testid="stAlert"]').filter(has_text="Stopped before this model's run began")
     assert not_run.count() == 3
-    assert page.locator('[data-testid="stPlotlyChart"]').count() == 2  # the first model's images and heatmap
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    charts.nth(1).wait_for(timeout=30_000)  # Plotly charts mount after the text around them
+    assert charts.count() == 2  # the first model's images and heatmap
     assert_no_exception(page)
     page.close()
 
