@@ -51,14 +51,12 @@ def layer_flops(layer: Any) -> int:
 
 
 def blocks(model: Any) -> list[list[Any]]:
-    """The model cut before each conv layer and before the first dense layer: conv → pool blocks, dense head."""
+    """The model cut before each conv layer and before the Flatten: conv → pool blocks, then the dense head."""
     import keras
 
     cut: list[list[Any]] = []
     for layer in model.layers:
-        starts_block = isinstance(layer, keras.layers.Conv2D) or (
-            isinstance(layer, keras.layers.Flatten) and not isinstance(cut[-1][0], keras.layers.Flatten))
-        if starts_block or not cut:
+        if not cut or isinstance(layer, (keras.layers.Conv2D, keras.layers.Flatten)):
             cut.append([])
         cut[-1].append(layer)
     return cut

@@ -52,8 +52,9 @@ if st.session_state.get("reproduced"):
     names = glue.class_names(dataset_name)
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(plots.class_images_figure(images.images, names, False, "pixel value",
-                                                  height=plots.HALF_WIDTH_GRID), key="orig-ci")
+        figure, _ = glue.class_images_figure(state, images, original, names, counts=False,
+                                             height=plots.HALF_WIDTH_GRID)
+        st.plotly_chart(figure, key="orig-ci")
         st.caption("The ten averaged stimuli. The noise averages out; the class shape remains.")
     with right:
         fed_back = analysis.fed_back_matrix(model, images)
