@@ -270,3 +270,24 @@ def ensure_model(arch: str, dataset: str, *, on_progress: ProgressCallback | Non
         result = train(arch, dataset, on_progress=on_progress, should_stop=should_stop, **train_kwargs)
         record = save_model(result, arch, dataset)
         return ModelReady(result.model, record, trained_now=True, rebuilt_because=reason)
+
+
+def publish_model(result: TrainingResult, arch: str, dataset: str, *, origin: str = "published from the app",
+                  wait: bool = True) -> dict[str, Any]:
+    """Make a model trained in one session the server-wide cached copy (the UI lets only the teacher do this).
+
+    The shipped default is kept aside first, so ``restore_shipped`` can put it back; ``wait=False`` raises
+    ``TrainingInProgress`` at once if another session or process holds the model's lock.
+    """
+    if getattr(result.model, "name", arch) != arch:  # a UI slip must not put one network under another's name
+        raise ValueError(f"the model is {result.model.name!r}, not {arch!r}")
+    lock = _lock(arch, dataset)
+    try:
+        lock.acquire(timeout=-1 if wait else 0)
+    except Timeout:
+        raise TrainingInProgress(f"{model_key(arch, dataset)} is being trained by another session") from None
+    try:
+        _back_up_shipped(arch, dataset)
+        return save_model(result, arch, dataset, origin=origin)
+    finally:
+        lock.release()
