@@ -2,21 +2,10 @@
 
 import streamlit as st
 
-from pages import glue
+from ui import frame
 
 st.set_page_config(page_title="Noise Lens", page_icon="🔍", layout="wide")
-
-navigation = st.navigation([
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/models.py", title="Models", icon="🏋️"),
-    st.Page("pages/class_images.py", title="Classification images", icon="🖼️"),
-    st.Page("pages/confusion.py", title="Confusion heatmaps", icon="🟦"),
-    st.Page("pages/compare.py", title="Compare", icon="🔀"),
-])
-glue.note_page(navigation.url_path)
-glue.steady_live_redraws()
-glue.remember_link_notes()
-glue.sidebar()
-with st.sidebar:
-    st.caption("Every control is stored in the page address: copy the link to share exactly this view.")
-navigation.run()
+frame.install()
+page = frame.navigation()
+frame.frame(page.url_path)
+page.run()

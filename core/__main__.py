@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("models", help="list cached models with accuracy and status")
 
-    from core.analysis import ESTIMATORS, SOURCES
+    from core.analysis import ESTIMATORS, PARTS
     from core.noise import NOISE_TYPES
 
     analyze = commands.add_parser("analyze", help="classification images for one model")
@@ -70,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--noise", choices=list(NOISE_TYPES), default="uniform")
     analyze.add_argument("--sigma", type=_nonnegative_float, default=None, help="σ for gaussian/base noise")
     analyze.add_argument("--estimator", choices=list(ESTIMATORS), default="predicted")
-    analyze.add_argument("--average", choices=list(SOURCES), default="noise",
-                         help="with r > 0: average the noise part or the whole input")
+    analyze.add_argument("--part", "--average", dest="part", choices=list(PARTS), default="noise",
+                         help="with r > 0: average the noise part or the whole input (--average: the old name)")
     analyze.add_argument("--seed", type=_seed, default=0)
     analyze.add_argument("--out", required=True, help="output folder")
     return parser

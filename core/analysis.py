@@ -18,17 +18,34 @@ from core.config import IMAGE_SHAPE, NUM_CLASSES
 from core.data import Dataset
 from core.noise import PIXELS, NoiseSpec, noise_graph
 
-ESTIMATORS: dict[str, str] = {
-    "truth": "average by the ground-truth label of the signal image (the original study)",
-    "predicted": "average by the model's predicted label (reverse correlation)",
-    "softmax": "every sample weighted by the model's probability of each class",
-    "regression": "first-order kernel: covariance of the centred logits with the noise",
+@dataclass(frozen=True)
+class Term:
+    """One word of the shared vocabulary: a short label for menus and an explanation for help and captions."""
+
+    label: str
+    explanation: str
+    grouping: str = ""  # for averages: how the stimuli behind a panel were chosen
+    weight_unit: str = ""  # what the number in a panel's title counts
+
+
+ESTIMATORS: dict[str, Term] = {
+    "truth": Term("ground truth (original study)",
+                  "average by the ground-truth label of the signal image (the original study)",
+                  "grouped by the true class of their test image", "samples"),
+    "predicted": Term("model's prediction", "average by the model's predicted label (reverse correlation)",
+                      "grouped by the model's prediction", "samples"),
+    "softmax": Term("softmax-weighted", "every sample weighted by the model's probability of each class",
+                    "each counted towards every class by the model's probability for it", "total probability"),
+    "regression": Term("regression kernel", "first-order kernel: covariance of the centred logits with the noise",
+                       weight_unit="Σ logit²"),
 }
 # Grouped by the label of the signal image: these class images need the stimuli and the labels, not the model.
 MODEL_FREE_ESTIMATORS = frozenset({"truth"})
-SOURCES: dict[str, str] = {
-    "noise": "the noise part of each stimulus (the analysis)",
-    "input": "the whole input r·signal + (1 − r)·noise (what the original drew)",
+#: The part of each stimulus that is averaged (one word everywhere: code, link, page and CLI).
+PARTS: dict[str, Term] = {
+    "input": Term("whole input (the original's figure)",
+                  "the whole input r·signal + (1 − r)·noise (what the original drew)"),
+    "noise": Term("noise part (the analysis)", "the noise part of each stimulus (the analysis)"),
 }
 # Row blocks of the accumulated weight matrix; the last row is all ones (plain pixel sums).
 _ROWS = {"predicted": slice(0, 10), "truth": slice(10, 20), "softmax": slice(20, 30), "regression": slice(30, 40)}
@@ -102,6 +119,18 @@ class AnalysisState:
         return self.sums.n
 
     @property
+    def class_bias(self) -> np.ndarray:
+        """How many stimuli the model called each class (NaN rows for a run made without the model)."""
+        return self.sums.weight_sum[_ROWS["predicted"]]
+
+    @property
+    def stimulus_accuracy(self) -> float | None:
+        """Share of stimuli the model gave their test image's class; None at r = 0, where there is no such class."""
+        if self.settings.ratio == 0 or self.n == 0:
+            return None
+        return float(np.trace(self.sums.confusion) / self.n)
+
+    @property
     def complete(self) -> bool:
         return self.sums.n >= self.target
 
@@ -117,7 +146,8 @@ class AnalysisState:
         return AnalysisState(self.settings, self.snapshots[start].copy(), kept, seconds=0.0)
 
 
-ProgressCallback = Callable[[AnalysisState], None]
+#: Called after every chunk with the growing run (a progress bar, a partial picture).
+RunProgressCallback = Callable[[AnalysisState], None]
 
 
 def logits_function(model: Any) -> Callable[[Any], Any]:
@@ -241,7 +271,7 @@ class Analyzer:
         return min(self.chunk_size, boundary - done)
 
     def run(self, settings: AnalysisSettings, n_samples: int, state: AnalysisState | None = None,
-            on_progress: ProgressCallback | None = None,
+            on_progress: RunProgressCallback | None = None,
             should_stop: Callable[[], bool] | None = None) -> AnalysisState:
         """Grow (or rewind) ``state`` to ``n_samples`` stimuli; chunking never changes the stimuli."""
         import time
@@ -280,7 +310,7 @@ class ClassImages:
     """Ten classification images in input units, and what stands behind each."""
 
     estimator: str
-    source: str
+    part: str
     images: np.ndarray  # (10, 28, 28); NaN for an empty class
     baseline: np.ndarray  # (28, 28): the same quantity averaged over all samples (zeros for regression)
     weights: np.ndarray  # (10,): samples (or probability mass, or Σ logit²) behind each class
@@ -295,7 +325,7 @@ class ClassImages:
     @property
     def signed(self) -> bool:
         """Noise averages and kernels are deviations (diverging scale); whole-input averages are stimuli (grey)."""
-        return self.source == "noise" or self.estimator == "regression"
+        return self.part == "noise" or self.estimator == "regression"
 
     @property
     def display(self) -> np.ndarray:
@@ -316,17 +346,17 @@ class ClassImages:
         return "covariance" if self.estimator == "regression" else "Δ from mean stimulus"
 
 
-def _source_sums(sums: Sums, settings: AnalysisSettings, source: str) -> np.ndarray:
+def _part_sums(sums: Sums, settings: AnalysisSettings, part: str) -> np.ndarray:
     """Σ w·(averaged part) for every weight row: the noise, or the whole input r·signal + (1 − r)·noise."""
-    if source not in SOURCES:
-        raise ValueError(f"unknown averaged part {source!r}; choose one of {', '.join(SOURCES)}")
-    if source == "noise" or sums.signal_weighted is None:  # at r = 0 the input is the noise
+    if part not in PARTS:
+        raise ValueError(f"unknown averaged part {part!r}; choose one of {', '.join(PARTS)}")
+    if part == "noise" or sums.signal_weighted is None:  # at r = 0 the input is the noise
         return sums.noise_weighted
     r = settings.ratio
     return r * sums.signal_weighted + (1.0 - r) * sums.noise_weighted
 
 
-def class_images(state: AnalysisState, estimator: str, source: str, sums: Sums | None = None) -> ClassImages:
+def class_images(state: AnalysisState, estimator: str, part: str, sums: Sums | None = None) -> ClassImages:
     """The ten classification images for one estimator and averaged part."""
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
@@ -336,19 +366,19 @@ def class_images(state: AnalysisState, estimator: str, source: str, sums: Sums |
     if sums.n < 1:
         raise ValueError("no samples yet")
     rows = _ROWS[estimator]
-    summed = _source_sums(sums, state.settings, source)
+    summed = _part_sums(sums, state.settings, part)
     weighted, mean = summed[rows], summed[_ONES_ROW] / sums.n
     weight = sums.weight_sum[rows]
     if estimator == "regression":
         # cov(z_c, x_p) = (Σ z_c x_p − Σ z_c · Σ x_p / n) / (n − 1)
         kernel = (weighted - np.outer(weight, mean)) / max(sums.n - 1, 1)
-        return ClassImages(estimator, source, kernel.reshape(10, *IMAGE_SHAPE), np.zeros(IMAGE_SHAPE),
+        return ClassImages(estimator, part, kernel.reshape(10, *IMAGE_SHAPE), np.zeros(IMAGE_SHAPE),
                            sums.weight_sq[rows], np.zeros(10, bool), sums.n)
     empty = weight <= 0
     with np.errstate(invalid="ignore", divide="ignore"):
         averages = weighted / weight[:, None]
     averages[empty] = np.nan
-    return ClassImages(estimator, source, averages.reshape(10, *IMAGE_SHAPE), mean.reshape(IMAGE_SHAPE),
+    return ClassImages(estimator, part, averages.reshape(10, *IMAGE_SHAPE), mean.reshape(IMAGE_SHAPE),
                        weight, empty, sums.n)
 
 
@@ -359,7 +389,7 @@ def z_scores(state: AnalysisState, images: ClassImages, sums: Sums | None = None
     σ_pixel comes from all n stimuli: from every 16th, as it once was, E[x²] − E[x]² went negative for some
     pixels at n = 1,000 and their |z| reached 10⁵.
     """
-    if images.source != "noise":
+    if images.part != "noise":
         raise ValueError("z-scores are defined for noise averages only")
     sums = state.sums if sums is None else sums
     n = sums.n
@@ -438,14 +468,14 @@ def template_classify(images: ClassImages, test_images: np.ndarray, test_labels:
                           predictions)
 
 
-def convergence(state: AnalysisState, estimator: str, source: str) -> tuple[np.ndarray, np.ndarray]:
+def convergence(state: AnalysisState, estimator: str, part: str) -> tuple[np.ndarray, np.ndarray]:
     """Mean correlation, over classes, of the class images at each snapshot with the current ones; the current
     count is the last point (1 by construction), also for a run stopped between snapshots."""
-    final = class_images(state, estimator, source).centred.reshape(10, -1)
+    final = class_images(state, estimator, part).centred.reshape(10, -1)
     counts, correlations = [], []
     points = {**state.snapshots, state.n: state.sums}
     for n in sorted(points):
-        earlier = class_images(state, estimator, source, points[n]).centred.reshape(10, -1)
+        earlier = class_images(state, estimator, part, points[n]).centred.reshape(10, -1)
         per_class = [np.corrcoef(a, b)[0, 1] for a, b in zip(earlier, final)
                      if np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and a.std() > 0 and b.std() > 0]
         counts.append(n)

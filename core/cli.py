@@ -69,7 +69,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from core import analysis
     from core.data import load_dataset
     from core.noise import DEFAULT_SIGMA, NoiseSpec, SIGMA_NOISE_TYPES
-    from core.plots import class_grid_png
+    from core.picture import picture
     from core.store import CacheDamagedError, ModelMissingError, load_model
 
     if args.sigma is not None and args.noise not in SIGMA_NOISE_TYPES:
@@ -94,7 +94,7 @@ def _analyze(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     bar.close()
 
-    images = analysis.class_images(state, args.estimator, args.average)
+    images = analysis.class_images(state, args.estimator, args.part)
     fed_back = analysis.fed_back_matrix(model, images)
     template = analysis.template_classify(images, data.test_images, data.test_labels, analyzer.mean_image)
     np.save(out / "class_images.npy", images.images.astype(np.float32))
@@ -104,20 +104,17 @@ def _analyze(args: argparse.Namespace) -> int:
         analysis.matrix_csv("class_image", [f"p_{n}" for n in names], names, fed_back, ".6f"))
     (out / "template_confusion.csv").write_text(
         analysis.matrix_csv("true_class", [f"pred_{n}" for n in names], names, template.confusion, "d"))
-    titles = [f"{name} (empty)" if empty else name for name, empty in zip(names, images.empty)]
-    (out / "class_images.png").write_bytes(class_grid_png(
-        images.display, titles, images.signed, label=images.display_unit,
-        weights=images.weights if images.marks_scarce else None))
+    (out / "class_images.png").write_bytes(picture(state, images, False, names).png())  # as the page draws it
     summary = {
         "settings": {"arch": args.arch, "dataset": args.dataset, "samples": args.samples, "ratio": args.ratio,
                      "noise": args.noise, "sigma": settings.noise.sigma, "estimator": args.estimator,
-                     "average": args.average, "seed": args.seed},
+                     "part": args.part, "seed": args.seed},
         "model_test_accuracy": meta.get("test_accuracy"),
         "template_accuracy": template.accuracy,
         "self_classified": analysis.self_classified(fed_back),
         "empty_classes": [data.class_names[i] for i in np.flatnonzero(images.empty)],
-        "class_bias": state.sums.weight_sum[:10].astype(int).tolist(),
-        "stimulus_accuracy": float(np.trace(state.sums.confusion) / state.n) if args.ratio > 0 else None,
+        "class_bias": state.class_bias.astype(int).tolist(),
+        "stimulus_accuracy": state.stimulus_accuracy,
         "seconds": round(seconds, 3),
         "images_per_second": round(state.n / seconds, 1),
     }

@@ -7,46 +7,44 @@ import numpy as np
 import streamlit as st
 
 from core import analysis, plots
-from pages import glue
+from core.analysis import ESTIMATORS, PARTS
+from core.link import Controls
+from core.noise import SIGMA_NOISE_TYPES
+from core.picture import Picture, picture
+from ui import controls as ui_controls, live, resources
+from ui.frame import start_page
 
-dataset_name, arch = glue.page("Classification images")
-data = glue.data_or_stop(dataset_name)
-model, meta = glue.model_or_stop(arch, dataset_name)
-names = glue.class_names(dataset_name)
+dataset_name, arch = start_page("Classification images")
+data = resources.data_or_stop(dataset_name)
+model, meta = resources.model_or_stop(arch, dataset_name)
+names = resources.class_names(dataset_name)
 
 
-def draw_images(state, controls: glue.Controls, target) -> tuple:
+def draw_images(state, controls: Controls, target) -> tuple[analysis.ClassImages, Picture]:
     """The ten class images for the chosen grouping, as averages, kernels or z-scores."""
     images = analysis.class_images(state, controls.estimator, controls.part)
-    figure, shown = glue.class_images_figure(state, images, controls, names)
-    target.plotly_chart(figure, key=f"ci-{state.n}", config={"displaylogo": False})
+    shown = picture(state, images, controls.shows_z_scores, names)
+    target.plotly_chart(shown.figure(), key=f"ci-{state.n}", config={"displaylogo": False})
     return images, shown
 
 
-GROUPINGS = {  # how the stimuli behind each panel were chosen, and what the bracketed number counts
-    "truth": ("grouped by the true class of their test image", "samples"),
-    "predicted": ("grouped by the model's prediction", "samples"),
-    "softmax": ("each counted towards every class by the model's probability for it", "total probability"),
-}
-
-
-def picture_caption(n: int, images: analysis.ClassImages, controls: glue.Controls) -> str:
+def picture_caption(n: int, shown: Picture, controls: Controls) -> str:
     """What the panels are, what the bracketed numbers count, and how to read the colours."""
     z = controls.shows_z_scores
     if controls.estimator == "regression":
         what = ("Each panel is one class's first-order kernel: the covariance of its centred logit with each pixel "
-                f"of the {glue.SOURCE_LABELS[controls.part]} (number in brackets: Σ logit²).")
+                f"of the {PARTS[controls.part].label} (number in brackets: Σ logit²).")
     else:
-        grouping, counted = GROUPINGS[controls.estimator]
-        what = (f"Each panel is the average of the {glue.SOURCE_LABELS[controls.part]} over the stimuli "
-                f"{grouping} (number in brackets: {counted}).")
+        term = ESTIMATORS[controls.estimator]
+        what = (f"Each panel is the average of the {PARTS[controls.part].label} over the stimuli "
+                f"{term.grouping} (number in brackets: {term.weight_unit}).")
     if z and controls.estimator == "regression":
         reading = ("Shown as z-scores: each pixel's correlation with the logit times √n; |z| > 3 happens by chance "
                    "for about 2 of a panel's 784 pixels.")
     elif z:
         reading = ("Shown as z-scores: how many standard errors each pixel lies above (red) or below (blue) the "
                    "average stimulus; |z| > 3 happens by chance for about 2 of a panel's 784 pixels.")
-    elif not images.signed:
+    elif not shown.signed:
         reading = "Grey scale stretched to the images' own range: the original study's figure."
     elif controls.estimator == "truth":
         reading = ("The noise is drawn independently of the test image, so these panels hold no class: they show "
@@ -55,7 +53,7 @@ def picture_caption(n: int, images: analysis.ClassImages, controls: glue.Control
         reading = ("Red = brighter than the average stimulus, blue = darker: the pixels that pushed the model "
                    "towards that class.")
     few = ""
-    if glue.scarce_classes(images).any():
+    if shown.scarce.any():
         few = (" Panels marked *too few* rest on under 1 % of the total: mostly noise"
                + (", so their z-scores stay small." if z else ", so they saturate and are left out of the colour "
                   "scale."))
@@ -64,35 +62,35 @@ def picture_caption(n: int, images: analysis.ClassImages, controls: glue.Control
 
 @st.fragment
 def explorer() -> None:
-    controls = glue.analysis_controls()
-    complete = glue.stored_stimuli(arch, dataset_name, meta["sha256"], controls) >= controls.n
-    stopped, stop = glue.stop_or_continue(
+    controls = ui_controls.analysis_controls()
+    complete = live.stored_stimuli(arch, dataset_name, meta["sha256"], controls) >= controls.n
+    stopped, stop = live.stop_or_continue(
         controls, complete, "Large N: partial images appear as they accumulate. Stop keeps what was computed; "
         "moving a control changes course, and work done so far is reused when you come back.")
-    progress, picture, on_partial = None, st, None
-    if controls.n > glue.LIVE_N:
+    progress, target, on_partial = None, st, None
+    if controls.n > live.LIVE_N:
         if stop is not None:
             progress = st.progress(0.0, text="starting…")
-        picture = st.empty()  # redrawn in place with the partial sums
-        on_partial = lambda partial: draw_images(partial, controls, picture)  # noqa: E731
+        target = st.empty()  # redrawn in place with the partial sums
+        on_partial = lambda partial: draw_images(partial, controls, target)  # noqa: E731
     # Small N draws straight into the page: the old picture stays until the new one replaces it in place, with
     # no blank frame and no jump of the page below. Ground-truth images need no model: they are drawn before it
     # runs, and the model's pass then fills the rest of the page.
-    preview = glue.ground_truth_preview(arch, dataset_name, meta["sha256"], controls)
-    drawn = None if preview is None else draw_images(preview, controls, picture)
-    engine, state = glue.run_analysis(arch, dataset_name, meta["sha256"], controls, progress,
+    preview = live.ground_truth_preview(arch, dataset_name, meta["sha256"], controls)
+    drawn = None if preview is None else draw_images(preview, controls, target)
+    engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress,
                                       on_partial=on_partial, stopped=stopped)
     if stop is not None:
         stop.empty()
     if state.n < controls.n:
         st.info(f"Stopped at {state.n:,} of {controls.n:,} stimuli. Press Continue to go on.")
-    images, shown = drawn or draw_images(state, controls, picture)
-    st.caption(picture_caption(state.n, images, controls))
+    images, shown = drawn or draw_images(state, controls, target)
+    st.caption(picture_caption(state.n, shown, controls))
 
     left, right = st.columns(2)
     with left:
         st.subheader("Class bias")
-        st.plotly_chart(plots.bias_bar(state.sums.weight_sum[:10], names, state.n), key="bias")
+        st.plotly_chart(plots.bias_bar(state.class_bias, names, state.n), key="bias")
         st.caption("How often the model called a stimulus each class."
                    + (" Pure noise often goes mostly to one or two classes: the model's default guesses."
                       if controls.ratio == 0 else ""))
@@ -105,7 +103,7 @@ def explorer() -> None:
                    "the picture much.")
 
     st.subheader("Example stimuli")
-    examples = glue.example_stimuli(dataset_name, controls)
+    examples = live.example_stimuli(dataset_name, controls)
     st.plotly_chart(plots.stimuli_strip(examples, [f"#{i + 1}" for i in range(len(examples))]), key="strip")
     st.caption(f"The first stimuli of this stream: {controls.ratio:.2f} × test image + "
                f"{1 - controls.ratio:.2f} × {controls.noise} noise, on the model's 0–1 input scale.")
@@ -114,15 +112,15 @@ def explorer() -> None:
     download_buttons(images, shown, state, controls, engine.mean_image)
 
 
-def download_buttons(images, shown: np.ndarray, state, controls: glue.Controls, mean_image: np.ndarray) -> None:
+def download_buttons(images, shown: Picture, state, controls: Controls, mean_image: np.ndarray) -> None:
     """PNG, NPZ and CSV of what is on screen, made when a button is pressed.
 
     Building them with the page (fed-back matrix, template classifier, compression, PNG) took about 0.1 s of
     every redraw, on the CPU the browser needs to draw the new picture. Streamlit runs a callable ``data`` in its
     own thread on the click; ``on_click="ignore"`` keeps that click from rerunning the page.
     """
-    settings = glue.analysis_settings(controls).noise  # σ only where the noise type has one
-    noise = settings.kind + (f"{settings.sigma:g}" if settings.kind in glue.SIGMA_NOISE_TYPES else "")
+    settings = controls.settings.noise  # σ only where the noise type has one
+    noise = settings.kind + (f"{settings.sigma:g}" if settings.kind in SIGMA_NOISE_TYPES else "")
     stem = (f"{arch}-{dataset_name}-{noise}-{controls.estimator}-{controls.part}-N{state.n}-r{controls.ratio:g}"
             f"-seed{controls.seed}" + ("-z" if controls.shows_z_scores else ""))
 
@@ -137,9 +135,9 @@ def download_buttons(images, shown: np.ndarray, state, controls: glue.Controls, 
         buffer = io.BytesIO()
         # At r = 0 no test image is in the stimuli: there is no true class, so no stimulus confusion either.
         stimuli = {"stimulus_confusion": state.sums.confusion} if controls.ratio > 0 else {}
-        np.savez_compressed(buffer, class_images=images.images.astype(np.float32), shown=shown.astype(np.float32),
+        np.savez_compressed(buffer, class_images=images.images.astype(np.float32), shown=shown.values.astype(np.float32),
                             weights=images.weights, fed_back=fed_back, template_confusion=template_confusion,
-                            class_bias=state.sums.weight_sum[:10], **stimuli)
+                            class_bias=state.class_bias, **stimuli)
         return buffer.getvalue()
 
     def csv() -> str:
@@ -148,7 +146,7 @@ def download_buttons(images, shown: np.ndarray, state, controls: glue.Controls, 
                 + analysis.matrix_csv("template_confusion", names, names, template_confusion, "d"))
 
     def png() -> bytes:
-        return glue.class_images_png(shown, images, controls, names)
+        return shown.png()
 
     a, b, c = st.columns(3)
     a.download_button("PNG of the grid", png, f"{stem}.png", "image/png", key="png", on_click="ignore")

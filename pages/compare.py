@@ -5,9 +5,11 @@ import streamlit as st
 from core import analysis, plots
 from core.config import DATASET_TITLES, DATASETS
 from core.models import ARCHITECTURES, SHIPPED_ARCHITECTURES
-from pages import glue
+from core.picture import picture
+from ui import controls as ui_controls, live, resources
+from ui.frame import start_page
 
-glue.page("Compare architectures and datasets")
+start_page("Compare architectures and datasets")
 st.caption("The same noise stream, seed and grouping for all four models. Differences come from the networks "
            "and the data they learned, not from the stimuli. A blank panel is a class the model never predicted; "
            "a * marks a class behind under 1 % of the samples, mostly noise.")
@@ -15,17 +17,17 @@ st.caption("The same noise stream, seed and grouping for all four models. Differ
 
 @st.fragment
 def grid() -> None:
-    controls = glue.analysis_controls()
-    statuses = {(arch, dataset_name): glue.model_status(arch, dataset_name)
+    controls = ui_controls.analysis_controls()
+    statuses = {(arch, dataset_name): resources.model_status(arch, dataset_name)
                 for dataset_name in DATASETS for arch in SHIPPED_ARCHITECTURES}
-    complete = all(glue.stored_stimuli(arch, dataset_name, status.metadata["sha256"], controls) >= controls.n
+    complete = all(live.stored_stimuli(arch, dataset_name, status.metadata["sha256"], controls) >= controls.n
                    for (arch, dataset_name), status in statuses.items() if status.usable)
-    stopped, stop = glue.stop_or_continue(
+    stopped, stop = live.stop_or_continue(
         controls, complete, "Large N: the four models run one after the other, each with its progress bar. Stop "
         "keeps what was computed and shows it; Continue goes on from there.")
     for dataset_name in DATASETS:
-        glue.data_or_stop(dataset_name)  # a friendly panel, and stop, if this dataset is missing
-        names = glue.class_names(dataset_name)
+        resources.data_or_stop(dataset_name)  # a friendly panel, and stop, if this dataset is missing
+        names = resources.class_names(dataset_name)
         columns = st.columns(len(SHIPPED_ARCHITECTURES))
         for column, arch in zip(columns, SHIPPED_ARCHITECTURES):
             with column:
@@ -35,16 +37,15 @@ def grid() -> None:
                     st.info("Not trained yet: train it on the Models page.")
                     continue
                 sha256 = status.metadata["sha256"]
-                if stopped and glue.stored_stimuli(arch, dataset_name, sha256, controls) == 0:
+                if stopped and live.stored_stimuli(arch, dataset_name, sha256, controls) == 0:
                     st.info("Stopped before this model's run began. Press Continue to go on.")
                     continue
-                model = glue.model(arch, dataset_name, sha256)
+                model = resources.model(arch, dataset_name, sha256)
                 progress = st.progress(0.0) if stop is not None else None
-                _, state = glue.run_analysis(arch, dataset_name, sha256, controls, progress, stopped=stopped)
+                _, state = live.run_analysis(arch, dataset_name, sha256, controls, progress, stopped=stopped)
                 images = analysis.class_images(state, controls.estimator, controls.part)
-                figure, _ = glue.class_images_figure(state, images, controls, names, counts=False,
-                                                     height=plots.HALF_WIDTH_GRID)
-                st.plotly_chart(figure, key=f"ci-{arch}-{dataset_name}")
+                shown = picture(state, images, controls.shows_z_scores, names, counts=False)
+                st.plotly_chart(shown.figure(height=plots.HALF_WIDTH_GRID), key=f"ci-{arch}-{dataset_name}")
                 fed_back = analysis.fed_back_matrix(model, images)
                 st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted"),
                                 key=f"fb-{arch}-{dataset_name}")

@@ -1,15 +1,15 @@
 """Confusion heatmaps: the original study's fed-back matrix, the stimuli's confusion, the template classifier."""
 
-import numpy as np
 import streamlit as st
 
 from core import analysis, plots
-from pages import glue
+from ui import controls as ui_controls, live, resources
+from ui.frame import start_page
 
-dataset_name, arch = glue.page("Confusion heatmaps")
-data = glue.data_or_stop(dataset_name)
-model, meta = glue.model_or_stop(arch, dataset_name)
-names = glue.class_names(dataset_name)
+dataset_name, arch = start_page("Confusion heatmaps")
+data = resources.data_or_stop(dataset_name)
+model, meta = resources.model_or_stop(arch, dataset_name)
+names = resources.class_names(dataset_name)
 
 
 def fed_back_heatmap(images: analysis.ClassImages) -> None:
@@ -26,13 +26,13 @@ def fed_back_heatmap(images: analysis.ClassImages) -> None:
 
 @st.fragment
 def heatmaps() -> None:
-    controls = glue.analysis_controls(show_display=False)
-    progress = st.progress(0.0, text="starting…") if controls.n > glue.LIVE_N else None
+    controls = ui_controls.analysis_controls(show_display=False)
+    progress = st.progress(0.0, text="starting…") if controls.n > live.LIVE_N else None
     # Ground-truth class images need no model: their fed-back matrix (ten images through it) comes first.
-    preview = glue.ground_truth_preview(arch, dataset_name, meta["sha256"], controls)
+    preview = live.ground_truth_preview(arch, dataset_name, meta["sha256"], controls)
     if preview is not None:
         fed_back_heatmap(analysis.class_images(preview, controls.estimator, controls.part))
-    engine, state = glue.run_analysis(arch, dataset_name, meta["sha256"], controls, progress)
+    engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress)
     images = analysis.class_images(state, controls.estimator, controls.part)
     if preview is None:
         fed_back_heatmap(images)
@@ -40,8 +40,8 @@ def heatmaps() -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("Stimuli: true class × predicted")
-        if controls.ratio > 0:
-            accuracy = np.trace(state.sums.confusion) / state.n
+        if state.stimulus_accuracy is not None:
+            accuracy = state.stimulus_accuracy
             st.plotly_chart(plots.confusion_heatmap(state.sums.confusion, names), key="stimuli")
             st.caption(f"Rows: the test image mixed into the stimulus; columns: the model's answer (row "
                        f"fractions). At r = {controls.ratio:.2f} the model is right on **{accuracy:.1%}** of "

@@ -5,14 +5,22 @@ import streamlit as st
 
 from core import analysis, plots
 from core.config import DATASET_TITLES
+from core.link import default_controls, link_text
 from core.models import ARCHITECTURES
-from pages import glue
+from core.picture import picture
+from ui import live, resources
+from ui.frame import start_page
 
-dataset_name, arch = glue.page("🔍 Noise Lens")
+ORIGINAL = default_controls(n=1_000, ratio=0.7, noise="uniform", estimator="truth", part="input", seed=0)
+# The link's values for step 2 of the walkthrough: the same noise stream, now alone and grouped by the model.
+TAKE_THE_SIGNAL_AWAY = {"r": 0.0, "estimator": "predicted", "part": "noise", "n": 10_000, "noise": "uniform",
+                        "seed": 0, "z": False}
+
+dataset_name, arch = start_page("🔍 Noise Lens")
 st.markdown("#### What does a convolutional network *see* in white noise?")
-data = glue.data_or_stop(dataset_name)
+data = resources.data_or_stop(dataset_name)
 
-text, picture = st.columns([3, 2])
+text, illustration = st.columns([3, 2])
 with text:
     st.markdown(
         "Psychophysicists have long asked people to find a letter in pure noise, then **averaged the noise "
@@ -26,11 +34,10 @@ with text:
         "Use the sidebar to choose the dataset and the network, then the pages on the left: "
         "**Classification images** (move the N slider and watch them sharpen), **Confusion heatmaps**, "
         "**Compare** (all four models side by side) and **Models** (train your own).")
-with picture:
-    examples = data.test_images[:3] / 255.0
-    rng = np.random.default_rng(0)
-    noise = rng.random((3, 28, 28))
-    strip = np.stack([examples[0], noise[0], 0.7 * examples[0] + 0.3 * noise[0]])
+with illustration:
+    first_noise = live.example_stimuli(dataset_name, default_controls(ratio=0.0, noise="uniform", seed=0), 1)[0]
+    mixed = live.example_stimuli(dataset_name, ORIGINAL, 1)[0]  # the first stimulus of the original figure
+    strip = np.stack([data.test_images[0] / 255.0, first_noise, mixed])
     st.plotly_chart(plots.stimuli_strip(strip, ["test image", "uniform noise", "r = 0.7 mix"]), key="explain")
     st.caption("One stimulus of the original study: 70 % test image, 30 % uniform noise. With r = 0 the model "
                "sees only the noise.")
@@ -43,18 +50,15 @@ st.caption(f"1,000 stimuli at r = 0.7 with uniform noise, grouped by the test im
 st.button("Reproduce in one click", type="primary", key="reproduce",
           on_click=lambda: st.session_state.update(reproduced=True))
 if st.session_state.get("reproduced"):
-    model, meta = glue.model_or_stop(arch, dataset_name)
-    original = glue.Controls(n=1_000, ratio=0.7, noise="uniform", sigma=0.2, estimator="truth", part="input",
-                             seed=0, z_scores=False)
+    model, meta = resources.model_or_stop(arch, dataset_name)
     with st.spinner("Showing 1,000 stimuli to the model…"):
-        _, state = glue.run_analysis(arch, dataset_name, meta["sha256"], original)
+        _, state = live.run_analysis(arch, dataset_name, meta["sha256"], ORIGINAL)
     images = analysis.class_images(state, "truth", "input")
-    names = glue.class_names(dataset_name)
+    names = resources.class_names(dataset_name)
     left, right = st.columns(2)
     with left:
-        figure, _ = glue.class_images_figure(state, images, original, names, counts=False,
-                                             height=plots.HALF_WIDTH_GRID)
-        st.plotly_chart(figure, key="orig-ci")
+        shown = picture(state, images, ORIGINAL.shows_z_scores, names, counts=False)
+        st.plotly_chart(shown.figure(height=plots.HALF_WIDTH_GRID), key="orig-ci")
         st.caption("The ten averaged stimuli. The noise averages out; the class shape remains.")
     with right:
         fed_back = analysis.fed_back_matrix(model, images)
@@ -63,5 +67,4 @@ if st.session_state.get("reproduced"):
         st.caption(f"The original 10 × 10 figure: the model's softmax on each averaged image (rows). "
                    f"{analysis.self_classified(fed_back)}/10 are recognised as their own class.")
     st.page_link("pages/class_images.py", label="Now take the signal away: open Classification images at r = 0",
-                 icon="➡️", query_params={"r": "0.0", "estimator": "predicted", "part": "noise", "n": "10000",
-                                          "noise": "uniform", "seed": "0", "z": "false"})
+                 icon="➡️", query_params={key: link_text(value) for key, value in TAKE_THE_SIGNAL_AWAY.items()})

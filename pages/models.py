@@ -6,12 +6,13 @@ import streamlit as st
 from core import plots
 from core.config import DATASET_TITLES
 from core.models import ARCHITECTURES, SHIPPED_ARCHITECTURES
-from pages import glue
+from ui import controls as ui_controls, live, resources
+from ui.frame import start_page
 
-dataset_name, arch = glue.page("Models")
-data = glue.data_or_stop(dataset_name)
-names = glue.class_names(dataset_name)
-status = glue.model_status(arch, dataset_name)
+dataset_name, arch = start_page("Models")
+data = resources.data_or_stop(dataset_name)
+names = resources.class_names(dataset_name)
+status = resources.model_status(arch, dataset_name)
 meta = status.metadata or {}
 spec = ARCHITECTURES[arch]
 
@@ -75,7 +76,7 @@ if st.session_state.pop("train_request", False):
     except TrainingInProgress as err:
         st.warning(f"{err}. Wait for it to finish, then reload this page.")
     else:
-        glue.release_training_graphs()
+        resources.release_training_graphs()
         bar.empty()
         st.success(f"Trained: test accuracy {ready.metadata['test_accuracy']:.2%} in "
                    f"{ready.metadata['training_seconds']:.0f} s. The analysis pages now use this model.")
@@ -87,7 +88,7 @@ if shipped_backup_available(arch, dataset_name) and meta.get("origin") != "shipp
     st.button("Restore the shipped default", key="restore",
               on_click=lambda: st.session_state.update(restore_request=True))
     if st.session_state.pop("restore_request", False):
-        glue.friendly(lambda: restore_shipped(arch, dataset_name), "restore the shipped model")
+        resources.friendly(lambda: restore_shipped(arch, dataset_name), "restore the shipped model")
         st.rerun()
 
 st.subheader("Cached models")

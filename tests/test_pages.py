@@ -136,25 +136,6 @@ def test_ground_truth_grouping_of_pure_noise_is_flagged(real_data_dir) -> None:
     assert any("grouping by the ground truth sorts pure noise" in note.value for note in at.info)
 
 
-def test_panel_titles_mark_empty_and_scarce_classes() -> None:
-    from core.analysis import ClassImages
-    from pages import glue
-
-    def images(estimator: str = "predicted", source: str = "noise") -> ClassImages:
-        return ClassImages(estimator, source, np.zeros((10, 28, 28)), np.zeros((28, 28)),
-                           weights=np.array([4000.0, 3000, 2000, 900, 50, 30, 15, 3, 2, 0]),
-                           empty=np.array([False] * 9 + [True]), n=10_000)
-
-    names = tuple("0123456789")
-    titles = glue.panel_titles(names, images())
-    assert titles[0] == "0 (4,000)" and titles[7] == "7 (3, too few)" and titles[9] == "9: never predicted"
-    assert glue.panel_titles(names, images(), counts=False)[7:] == ["7*", "8*", "9"]  # the caption explains them
-    grey = images(source="input")  # whole-input averages are on a grey scale, which does not saturate: no mark
-    assert glue.panel_titles(names, grey)[7] == "7 (3)"
-    kernels = images(estimator="regression")  # every stimulus feeds every kernel
-    assert glue.panel_titles(names, kernels)[7] == "7 (3)"
-
-
 def test_bad_link_values_fall_back_with_a_note(real_data_dir) -> None:
     at = open_page("pages/class_images.py", n="12345", r="banana", noise="plaid", seed="7")
     assert not at.exception
@@ -196,17 +177,18 @@ def test_missing_data_shows_a_friendly_panel(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("NOISELENS_DATA_DIR", str(tmp_path / "nowhere"))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setattr("core.data._SOURCES", __import__("core.data").data._SOURCES[:2])  # no network here
-    from pages import glue
+    from core.link import Controls
+    from ui import resources
 
     load_dataset.cache_clear()
-    glue.dataset.clear()
+    resources.dataset.clear()
     try:
         at = AppTest.from_file(APP, default_timeout=TIMEOUT)
         at.switch_page("pages/class_images.py")
         at.run()
     finally:
         load_dataset.cache_clear()
-        glue.dataset.clear()
+        resources.dataset.clear()
     assert not at.exception
     assert "not available" in at.error[0].value
     assert any("NOISELENS_DATA_DIR" in m.value for m in at.markdown)
@@ -216,36 +198,6 @@ def test_missing_model_offers_training(temp_cache, real_data_dir) -> None:
     at = open_page("pages/class_images.py")
     assert not at.exception
     assert "not trained yet" in " ".join(w.value for w in at.warning)
-
-
-def test_interrupted_run_keeps_its_work_and_stop_shows_it(real_data_dir) -> None:
-    """A rerun (Stop, or a control moved) interrupts between chunks; the partial sums stay and are reused."""
-    from core.store import inspect_model
-    from pages import glue
-
-    class Interrupted(Exception):
-        pass
-
-    class InterruptingBar:
-        calls = 0
-
-        def progress(self, *args, **kwargs) -> None:
-            InterruptingBar.calls += 1
-            if InterruptingBar.calls == 3:
-                raise Interrupted  # what Streamlit's StopException does at the next st call
-
-        def empty(self) -> None:
-            pass
-
-    controls = glue.Controls(n=20_000, ratio=0.0, noise="uniform", sigma=0.2, estimator="softmax",
-                             part="noise", seed=4242, z_scores=False)
-    sha = inspect_model("lenet", "mnist").metadata["sha256"]
-    with pytest.raises(Interrupted):
-        glue.run_analysis("lenet", "mnist", sha, controls, InterruptingBar())
-    _, partial = glue.run_analysis("lenet", "mnist", sha, controls, stopped=True)
-    assert partial.n == 500  # chunks end at the checkpoints 100, 200 and 500
-    _, done = glue.run_analysis("lenet", "mnist", sha, controls)
-    assert done.n == 20_000 and sorted(done.snapshots)[:3] == [100, 200, 500]
 
 
 def test_a_complete_run_offers_neither_stop_nor_continue(real_data_dir) -> None:
@@ -258,13 +210,14 @@ def test_a_complete_run_offers_neither_stop_nor_continue(real_data_dir) -> None:
 
 def test_compare_can_be_stopped_and_continued(real_data_dir) -> None:
     """Compare runs four models one after the other; stopped, it shows what is stored and computes nothing."""
-    from pages import glue
+    from core.link import Controls
+    from ui import resources
 
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     link = {"n": "20000", "r": "0.0", "estimator": "softmax", "part": "noise", "seed": "31337"}
     for key, value in link.items():
         at.query_params[key] = value
-    at.session_state["stopped_at"] = glue.Controls(n=20_000, ratio=0.0, noise="uniform", sigma=0.2,
+    at.session_state["stopped_at"] = Controls(n=20_000, ratio=0.0, noise="uniform", sigma=0.2,
                                                    estimator="softmax", part="noise", seed=31337, z_scores=False)
     at.switch_page("pages/compare.py")
     at.run()
@@ -275,35 +228,6 @@ def test_compare_can_be_stopped_and_continued(real_data_dir) -> None:
     assert_clean(at)
     assert len(at.get("plotly_chart")) == 8 and not at.info
     assert not {"stop", "continue"} & {b.key for b in at.button}  # complete: nothing to stop or continue
-
-
-def test_a_run_cut_short_before_its_first_chunk_is_not_kept(real_data_dir, monkeypatch) -> None:
-    """A rerun already waiting when the analysis starts ends it at once: an empty state must not be stored,
-    or Stop would then try to draw images of zero stimuli."""
-    from core.store import inspect_model
-    from pages import glue
-
-    monkeypatch.setattr(glue, "rerun_waiting", lambda: True)
-    controls = glue.Controls(n=20_000, ratio=0.0, noise="uniform", sigma=0.2, estimator="softmax",
-                             part="noise", seed=515151, z_scores=False)
-    sha = inspect_model("lenet", "mnist").metadata["sha256"]
-    _, state = glue.run_analysis("lenet", "mnist", sha, controls)
-    assert state.n == 0 and glue.runs().get(("lenet", "mnist", sha, glue.analysis_settings(controls))) is None
-
-
-def test_rerun_waiting_reads_streamlits_pending_request(monkeypatch) -> None:
-    """``glue.rerun_waiting`` reads a private field of Streamlit's request queue: this fails if it is renamed."""
-    from streamlit.runtime.scriptrunner_utils.script_requests import RerunData, ScriptRequests
-
-    from pages import glue
-
-    requests = ScriptRequests()
-    context = type("Context", (), {"script_requests": requests})()
-    monkeypatch.setattr("streamlit.runtime.scriptrunner_utils.script_run_context.get_script_run_ctx",
-                        lambda *args, **kwargs: context)
-    assert not glue.rerun_waiting()
-    requests.request_rerun(RerunData(fragment_id_queue=["explorer"]))  # a control inside a fragment moved
-    assert glue.rerun_waiting()
 
 
 def test_models_page_trains_a_missing_model(temp_cache, real_data_dir, monkeypatch) -> None:
@@ -332,16 +256,3 @@ def test_models_page_says_the_layer_widths_and_parameters(real_data_dir) -> None
     assert_clean(at)
     text = " ".join(m.value for m in at.markdown)
     assert "16, 64, 128 filters; 256, 128 hidden units, 412,650 parameters" in text
-
-
-def test_streamlit_keeps_keras_and_tensorflow_warm_between_runs(real_data_dir, monkeypatch) -> None:
-    """Streamlit calls keras.backend.clear_session() after every run; that emptied TensorFlow's kernel cache, so
-    every redraw rebuilt the analysis graph's kernels (45–60 ms of an AlexNet redraw). pages/glue.py stops it."""
-    import keras
-
-    cleared = []
-    monkeypatch.setattr(keras.backend, "clear_session", lambda *args, **kwargs: cleared.append(args))
-    at = open_page("pages/class_images.py", n="200")
-    at.number_input(key="seed").increment().run()
-    assert_clean(at)
-    assert cleared == []

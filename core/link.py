@@ -1,0 +1,123 @@
+"""The link schema: every setting of a view as URL parameters and back (the ``state.ts`` of Noise Lens).
+
+A copied link reproduces the view, seed included. Values from a link are parsed here first, so a bad one is named
+on screen instead of silently dropped. No Streamlit here: ``ui/link_sync.py`` applies the schema to a session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from core.analysis import AnalysisSettings, ESTIMATORS, PARTS
+from core.config import DATASETS
+from core.models import SHIPPED_ARCHITECTURES
+from core.noise import DEFAULT_SIGMA, NOISE_TYPES, SIGMA_NOISE_TYPES, NoiseSpec
+
+SAMPLE_COUNTS = [100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One URL parameter: its default and how to check a value from a link."""
+
+    default: Any
+    parse: Callable[[str], Any]
+
+
+def _choice(options: list[str]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in options:
+            raise ValueError(f"choose one of {', '.join(options)}")
+        return text
+
+    return parse
+
+
+def _plain(number: float) -> str:
+    """2147483647 as 2,147,483,647 rather than 2.14748e+09."""
+    return f"{int(number):,}" if float(number).is_integer() else f"{number:g}"
+
+
+def _number(low: float, high: float, kind: type = float) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError("must be a number") from None
+        if not low <= value <= high:  # NaN fails this too
+            raise ValueError(f"must be between {_plain(low)} and {_plain(high)}")
+        return value if kind is float else int(value)  # as Streamlit's number input reads its link: 1.5 → 1
+
+    return parse
+
+
+def _flag(text: str) -> bool:
+    if text.lower() not in ("true", "false"):
+        raise ValueError("must be true or false")
+    return text.lower() == "true"
+
+
+def _sample_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError("must be a whole number") from None
+    if value not in SAMPLE_COUNTS:
+        raise ValueError("must be one of 100, 200, 500, 1,000, … 1,000,000")
+    return value
+
+
+PARAMS: dict[str, Param] = {
+    "dataset": Param("mnist", _choice(list(DATASETS))),
+    "arch": Param("lenet", _choice(list(SHIPPED_ARCHITECTURES))),
+    "n": Param(1_000, _sample_count),
+    "r": Param(0.7, _number(0.0, 1.0)),
+    "noise": Param("uniform", _choice(list(NOISE_TYPES))),
+    "sigma": Param(DEFAULT_SIGMA, _number(0.05, 0.5)),
+    "estimator": Param("truth", _choice(list(ESTIMATORS))),
+    "part": Param("input", _choice(list(PARTS))),
+    "seed": Param(0, _number(0, 2**31 - 1, int)),
+    "z": Param(False, _flag),
+}
+#: The parameters of the analysis controls, which follow the student from page to page.
+ANALYSIS_KEYS = ("n", "r", "noise", "sigma", "seed", "estimator", "part", "z")
+
+
+def link_text(value: Any) -> str:
+    """A value as it is written in a link: ``true``, ``0.7``, ``10000``."""
+    return str(value).lower() if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+@dataclass(frozen=True)
+class Controls:
+    """The analysis settings as plain values, read from the widgets or a link."""
+
+    n: int
+    ratio: float
+    noise: str
+    sigma: float
+    estimator: str
+    part: str
+    seed: int
+    z_scores: bool
+
+    @property
+    def shows_z_scores(self) -> bool:
+        """z-scores are defined for noise averages only; the toggle does nothing on whole-input averages."""
+        return self.z_scores and self.part == "noise"
+
+    @property
+    def settings(self) -> AnalysisSettings:
+        """The stimulus stream these controls describe (σ only where the noise type has one)."""
+        sigma = self.sigma if self.noise in SIGMA_NOISE_TYPES else DEFAULT_SIGMA
+        return AnalysisSettings(NoiseSpec(self.noise, sigma, self.seed), self.ratio)
+
+
+def default_controls(**changes: Any) -> Controls:
+    """The controls of a fresh link, with ``changes``: e.g. the original study's figure."""
+    values = {"n": PARAMS["n"].default, "ratio": PARAMS["r"].default, "noise": PARAMS["noise"].default,
+              "sigma": PARAMS["sigma"].default, "estimator": PARAMS["estimator"].default,
+              "part": PARAMS["part"].default, "seed": PARAMS["seed"].default, "z_scores": PARAMS["z"].default}
+    return Controls(**{**values, **changes})

@@ -1,0 +1,106 @@
+"""Analysis runs shared by every session of the server: one computation per distinct setting.
+
+When thirty students open the same link at once, the first session runs the model and the other 29 wait for that
+run and reuse it (single-flight), watching its progress; different links run side by side. Runs are kept in a
+small LRU, so growing N continues where anyone stopped and a seed seen before redraws without the model.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from core.analysis import AnalysisSettings, AnalysisState, RunProgressCallback
+
+RUN_SLOTS = 12  # analysis runs kept for reuse across reruns and sessions
+_FOLLOW_EVERY = 0.1  # seconds between a waiting session's looks at the leader's progress
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """What makes two runs the same stimuli through the same network."""
+
+    arch: str
+    dataset: str
+    model_id: str  # the model file's SHA-256, or a session model's own id
+    settings: AnalysisSettings
+
+
+class Engine(Protocol):
+    def start(self, settings: AnalysisSettings) -> AnalysisState: ...
+
+    def run(self, settings: AnalysisSettings, n_samples: int, state: AnalysisState | None = None,
+            on_progress: RunProgressCallback | None = None,
+            should_stop: Callable[[], bool] | None = None) -> AnalysisState: ...
+
+
+class RunStore:
+    """A thread-safe LRU of runs with one lock per run: whoever holds it computes, the others follow."""
+
+    def __init__(self, slots: int = RUN_SLOTS) -> None:
+        self.slots = slots
+        self.stimuli_computed = 0  # through the model, by every session: what single-flight saves
+        self._states: OrderedDict[RunKey, AnalysisState] = OrderedDict()
+        self._locks: dict[RunKey, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, key: RunKey) -> AnalysisState | None:
+        with self._guard:
+            if key in self._states:
+                self._states.move_to_end(key)
+            return self._states.get(key)
+
+    def stored_stimuli(self, key: RunKey) -> int:
+        kept = self.get(key)
+        return 0 if kept is None else kept.n
+
+    def put(self, key: RunKey, state: AnalysisState) -> None:
+        with self._guard:
+            self._states[key] = state
+            self._states.move_to_end(key)
+            while len(self._states) > self.slots:
+                evicted, _ = self._states.popitem(last=False)
+                self._locks.pop(evicted, None)
+
+    def _lock(self, key: RunKey) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def grow(self, key: RunKey, engine: Engine, n_samples: int, on_progress: RunProgressCallback | None = None,
+             should_stop: Callable[[], bool] | None = None) -> AnalysisState:
+        """The run for ``key`` grown to ``n_samples`` stimuli, computed once however many sessions ask.
+
+        A session that finds the run being computed waits for it, reporting the leader's progress, and then
+        reuses it; if ``should_stop`` turns true while it waits, it returns what is stored so far. A run cut short
+        before its first chunk is not kept (there is nothing to show of it).
+        """
+        lock = self._lock(key)
+        shown = -1
+        while not lock.acquire(timeout=_FOLLOW_EVERY):
+            kept = self.get(key)
+            if kept is not None and kept.n != shown and on_progress is not None:
+                shown = kept.n
+                on_progress(kept)
+            if should_stop is not None and should_stop():
+                return kept.rewound_to(n_samples) if kept is not None else engine.start(key.settings)
+        try:
+            kept = self.get(key)
+            counted = [0 if kept is None else kept.rewound_to(n_samples).n]  # where the run resumes
+
+            def report(state: AnalysisState) -> None:
+                with self._guard:
+                    self.stimuli_computed += state.n - counted[0]
+                counted[0] = state.n
+                self.put(key, state)
+                if on_progress is not None:
+                    on_progress(state)
+
+            state = engine.run(key.settings, n_samples, state=kept, on_progress=report, should_stop=should_stop)
+            if state.n > 0:
+                self.put(key, state)
+            return state
+        finally:
+            lock.release()

@@ -1,0 +1,48 @@
+"""The live run: interrupted runs keep their work, Stop shows it, and an empty run is never stored."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.link import Controls
+from core.runs import RunKey
+from core.store import inspect_model
+from ui import live, resources
+
+
+def test_interrupted_run_keeps_its_work_and_stop_shows_it(real_data_dir) -> None:
+    """A rerun (Stop, or a control moved) interrupts between chunks; the partial sums stay and are reused."""
+    class Interrupted(Exception):
+        pass
+
+    class InterruptingBar:
+        calls = 0
+
+        def progress(self, *args, **kwargs) -> None:
+            InterruptingBar.calls += 1
+            if InterruptingBar.calls == 3:
+                raise Interrupted  # what Streamlit's StopException does at the next st call
+
+        def empty(self) -> None:
+            pass
+
+    controls = Controls(n=20_000, ratio=0.0, noise="uniform", sigma=0.2, estimator="softmax",
+                             part="noise", seed=4242, z_scores=False)
+    sha = inspect_model("lenet", "mnist").metadata["sha256"]
+    with pytest.raises(Interrupted):
+        live.run_analysis("lenet", "mnist", sha, controls, InterruptingBar())
+    _, partial = live.run_analysis("lenet", "mnist", sha, controls, stopped=True)
+    assert partial.n == 500  # chunks end at the checkpoints 100, 200 and 500
+    _, done = live.run_analysis("lenet", "mnist", sha, controls)
+    assert done.n == 20_000 and sorted(done.snapshots)[:3] == [100, 200, 500]
+
+
+def test_a_run_cut_short_before_its_first_chunk_is_not_kept(real_data_dir, monkeypatch) -> None:
+    """A rerun already waiting when the analysis starts ends it at once: an empty state must not be stored,
+    or Stop would then try to draw images of zero stimuli."""
+    monkeypatch.setattr("ui.streamlit_internals.rerun_waiting", lambda: True)
+    controls = Controls(n=20_000, ratio=0.0, noise="uniform", sigma=0.2, estimator="softmax",
+                             part="noise", seed=515151, z_scores=False)
+    sha = inspect_model("lenet", "mnist").metadata["sha256"]
+    _, state = live.run_analysis("lenet", "mnist", sha, controls)
+    assert state.n == 0 and resources.runs().get(RunKey("lenet", "mnist", sha, controls.settings)) is None

@@ -1,0 +1,97 @@
+"""Guards for every touch of Streamlit's private internals (listed in ui/streamlit_internals.py): each fails
+loudly if a Streamlit upgrade changes what it relies on."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from core.config import PROJECT_ROOT
+from ui import streamlit_internals
+
+APP = str(PROJECT_ROOT / "app.py")
+
+
+def test_rerun_waiting_reads_streamlits_pending_request(monkeypatch) -> None:
+    """``streamlit_internals.rerun_waiting`` reads a private field of Streamlit's request queue: this fails if it is renamed."""
+    from streamlit.runtime.scriptrunner_utils.script_requests import RerunData, ScriptRequests
+
+    requests = ScriptRequests()
+    context = type("Context", (), {"script_requests": requests})()
+    monkeypatch.setattr("streamlit.runtime.scriptrunner_utils.script_run_context.get_script_run_ctx",
+                        lambda *args, **kwargs: context)
+    assert not streamlit_internals.rerun_waiting()
+    requests.request_rerun(RerunData(fragment_id_queue=["explorer"]))  # a control inside a fragment moved
+    assert streamlit_internals.rerun_waiting()
+
+
+def test_streamlit_keeps_keras_and_tensorflow_warm_between_runs(real_data_dir, monkeypatch) -> None:
+    """Streamlit calls keras.backend.clear_session() after every run; that emptied TensorFlow's kernel cache, so
+    every redraw rebuilt the analysis graph's kernels (45–60 ms of an AlexNet redraw). ui/streamlit_internals.py stops it."""
+    import keras
+
+    cleared = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda *args, **kwargs: cleared.append(args))
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.query_params["n"] = "200"
+    at.switch_page("pages/class_images.py")
+    at.run()
+    at.number_input(key="seed").increment().run()
+    assert not at.exception and not at.error
+    assert cleared == []
+
+
+def test_the_legacy_pages_flag_is_where_the_quarantine_expects_it() -> None:
+    """``disable_legacy_pages`` clears a class-wide flag; a run reads it to choose the legacy ``pages/`` mode."""
+    import inspect
+
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import script_runner
+
+    assert hasattr(PagesManager, "uses_pages_directory")
+    assert "PagesManager.uses_pages_directory" in inspect.getsource(script_runner.ScriptRunner)
+    before = PagesManager.uses_pages_directory
+    try:
+        PagesManager.uses_pages_directory = True
+        streamlit_internals.disable_legacy_pages()
+        assert PagesManager.uses_pages_directory is False
+    finally:
+        PagesManager.uses_pages_directory = before
+
+
+def test_a_legacy_run_lists_the_entry_file_as_a_page(tmp_path) -> None:
+    """``in_legacy_run`` tells the legacy mode by the entry file among the run's pages: Streamlit's legacy runner
+    must still register it, and the pages manager must still give each page's ``script_path``."""
+    import inspect
+
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import script_runner
+
+    assert "_create_page(resolved_main_script_path" in inspect.getsource(script_runner._mpa_v1)
+    entry = tmp_path / "app.py"
+    entry.write_text("")
+    manager = PagesManager(str(entry))
+    manager._set_pages({"a": {"page_script_hash": "a", "page_name": "app", "icon": "", "script_path": str(entry)}})
+    context = type("Context", (), {"pages_manager": manager})()
+    import streamlit.runtime.scriptrunner_utils.script_run_context as run_context
+
+    original = run_context.get_script_run_ctx
+    run_context.get_script_run_ctx = lambda *args, **kwargs: context
+    try:
+        assert streamlit_internals.in_legacy_run(entry)
+        manager._set_pages({"b": {"page_script_hash": "b", "page_name": "home", "icon": "",
+                                  "script_path": str(tmp_path / "pages" / "home.py")}})
+        assert not streamlit_internals.in_legacy_run(entry)
+    finally:
+        run_context.get_script_run_ctx = original
+
+
+def test_the_run_context_still_has_the_fields_the_quarantine_reads() -> None:
+    import dataclasses
+
+    from streamlit.runtime.scriptrunner import script_runner
+    from streamlit.runtime.scriptrunner_utils.script_run_context import ScriptRunContext
+
+    fields = {field.name for field in dataclasses.fields(ScriptRunContext)}
+    assert {"pages_manager", "script_requests", "fragment_ids_this_run"} <= fields
+    assert callable(getattr(script_runner, "_clean_problem_modules", None))
+    assert streamlit_internals.STREAMLIT_CHECKED  # the version named in the module's docstring

@@ -1,0 +1,73 @@
+"""The widgets: the shared sidebar (dataset, architecture) and the analysis controls, each bound to the link."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.analysis import ESTIMATORS, PARTS
+from core.config import DATASETS
+from core.link import PARAMS, SAMPLE_COUNTS, Controls
+from core.models import ARCHITECTURES, SHIPPED_ARCHITECTURES
+from core.noise import NOISE_TYPES, SIGMA_NOISE_TYPES
+from ui.link_sync import carry_settings_to_this_page
+
+
+def _help(table: dict) -> str:
+    return "\n".join(f"- **{key}**: {getattr(value, 'label', value)}" for key, value in table.items())
+
+
+def analysis_controls(show_display: bool = True) -> Controls:
+    """Draw the analysis controls (bound to the URL) and return their values; settings that show nothing
+    meaningful get a note under the controls, on every page that has them."""
+    carry_settings_to_this_page()
+    first, second, third = st.columns(3)
+    with first:
+        # Bound widgets write their option labels into the link, so the options are plain short values.
+        n = st.select_slider("Samples N (log scale)", SAMPLE_COUNTS, value=PARAMS["n"].default, key="n",
+                             bind="query-params",
+                             help="How many noise stimuli to show the model. More samples, sharper images.")
+        ratio = st.slider("Signal ratio r", 0.0, 1.0, PARAMS["r"].default, 0.05, key="r", bind="query-params",
+                          help="x = r·test image + (1 − r)·noise. r = 0.7 as in the original; r = 0 is pure noise.")
+    with second:
+        noise = st.selectbox("Noise type", list(NOISE_TYPES), key="noise", bind="query-params",
+                             help=_help(NOISE_TYPES))
+        sigma = st.slider("Noise σ", 0.05, 0.5, PARAMS["sigma"].default, 0.05, key="sigma", bind="query-params",
+                          disabled=noise not in SIGMA_NOISE_TYPES,
+                          help="Standard deviation of the Gaussian noise (gaussian, base, pink and data types).")
+        seed = st.number_input("Seed", 0, 2**31 - 1, PARAMS["seed"].default, 1, key="seed", bind="query-params",
+                               help="Same seed, same noise: a shared link shows exactly the same images.")
+    with third:
+        estimator = st.selectbox("Grouping (estimator)", list(ESTIMATORS), key="estimator", bind="query-params",
+                                 help=_help(ESTIMATORS))
+        part = st.radio("Averaged part", list(PARTS), key="part", bind="query-params", horizontal=True,
+                        help=_help(PARTS))
+        z_scores = False
+        if show_display:
+            z_scores = st.toggle("Show z-scores", key="z", bind="query-params",
+                                 help="Pixel-wise z-score of each noise class image: |z| > 3 is unlikely by chance.")
+    if z_scores and part != "noise":
+        st.info("z-scores are defined for noise averages: switch *Averaged part* to the noise part to see them.")
+    if ratio == 0 and estimator == "truth":
+        st.info("At r = 0 the stimuli hold no test image, so grouping by the ground truth sorts pure noise by an "
+                "unrelated label: ten averages of noise that mean nothing. Group by the model's prediction, "
+                "softmax or regression to see what the model sees.")
+    if ratio >= 1.0 and part == "noise":
+        st.warning("At r = 1 no noise reaches the model, so the noise averages carry no information. "
+                   "Lower r or average the whole input.")
+    return Controls(int(n), float(ratio), noise, float(sigma), estimator, part, int(seed), bool(z_scores))
+
+
+def sidebar_selectors() -> tuple[str, str]:
+    """Dataset and architecture (URL-bound), drawn in the sidebar; remembered for the page of this run."""
+    with st.sidebar:
+        dataset = st.selectbox("Dataset", list(DATASETS), key="dataset", bind="query-params",
+                               help="mnist: handwritten digits; fashion_mnist: Zalando clothing photos.")
+        arch = st.selectbox("Architecture", list(SHIPPED_ARCHITECTURES), key="arch", bind="query-params",
+                            help="\n".join(f"- **{a}**: {ARCHITECTURES[a].summary}" for a in SHIPPED_ARCHITECTURES))
+    st.session_state["_selection"] = (dataset, arch)
+    return dataset, arch
+
+
+def selection() -> tuple[str, str]:
+    """The dataset and architecture chosen in the shared sidebar for this run."""
+    return st.session_state.get("_selection", (PARAMS["dataset"].default, PARAMS["arch"].default))

@@ -1,0 +1,71 @@
+"""The frame around every page: the navigation, the shared sidebar, and the start of each page.
+
+app.py declares the pages with ``st.navigation`` and draws them as links in the shared sidebar. The pages live in
+``pages/``, which Streamlit would also read as a legacy multipage folder; ``start_page`` makes sure no page is
+ever drawn that way, even on a freshly started server that a whole class opens at once.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.config import PROJECT_ROOT
+from ui import controls, link_sync, resources, streamlit_internals
+
+ENTRY_FILE = PROJECT_ROOT / "app.py"
+PAGES = (  # file, title, icon; the first is the default
+    ("pages/home.py", "Home", "🏠"),
+    ("pages/models.py", "Models", "🏋️"),
+    ("pages/class_images.py", "Classification images", "🖼️"),
+    ("pages/confusion.py", "Confusion heatmaps", "🟦"),
+    ("pages/compare.py", "Compare", "🔀"),
+)
+
+
+def install() -> None:
+    """Process-wide settings, made once by app.py on every run (each is idempotent)."""
+    streamlit_internals.disable_legacy_pages()
+    streamlit_internals.keep_tensorflow_warm()
+
+
+def navigation() -> st.navigation:
+    """Declare the pages and draw them as links at the top of the sidebar.
+
+    The built-in menu is hidden (``client.showSidebarNavigation = false`` in .streamlit/config.toml): that also
+    hides the menu of Streamlit's legacy ``pages/`` mode, so a run started in it shows nothing before
+    ``start_page`` reroutes it.
+    """
+    pages = [st.Page(file, title=title, icon=icon, default=index == 0)
+             for index, (file, title, icon) in enumerate(PAGES)]
+    current = st.navigation(pages, position="hidden")
+    with st.sidebar:
+        with st.container(key="app-navigation"):
+            for page in pages:
+                st.page_link(page)
+    return current
+
+
+def frame(url_path: str) -> None:
+    """Everything app.py draws around the page."""
+    link_sync.note_page(url_path)
+    st.html(f"<style>{streamlit_internals.STEADY_REDRAWS_CSS}</style>")
+    link_sync.remember_link_notes()
+    dataset, arch = controls.sidebar_selectors()
+    with st.sidebar:
+        resources.model_status_panel(arch, dataset)
+        st.caption("Every control is stored in the page address: copy the link to share exactly this view.")
+
+
+def start_page(title: str) -> tuple[str, str]:
+    """Start a page: title, link notes, and the sidebar's dataset and architecture.
+
+    A run that Streamlit started in its legacy ``pages/`` mode (possible only for sessions that began before the
+    server's first ``st.navigation`` call) executes this page without app.py; it is sent through app.py at once,
+    before anything is drawn.
+    """
+    if streamlit_internals.in_legacy_run(ENTRY_FILE):
+        install()  # app.py's settings, which this run skipped
+        st.rerun()
+    st.title(title)
+    link_sync.show_link_notes()
+    return controls.selection()

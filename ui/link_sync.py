@@ -1,0 +1,82 @@
+"""The link and the session's settings, kept in step: a shared link sets the view, and the settings follow the
+student from page to page (with the page's address updated to match)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.link import ANALYSIS_KEYS, PARAMS, link_text
+
+
+def check_link() -> list[str]:
+    """Validate the query parameters of the link and adopt them as the session's settings; return one note per
+    value that was replaced by its default.
+
+    Putting the values in session state, rather than leaving them to the URL binding, keeps them when the
+    student opens another page: values a widget took from the link were dropped on the first page switch.
+    """
+    notes = []
+    for key, param in PARAMS.items():
+        raw = st.query_params.get(key)
+        if raw is None:
+            continue
+        try:
+            value = param.parse(raw)
+        except (ValueError, TypeError) as err:
+            st.session_state[key] = param.default
+            notes.append(f"`{key}={raw}` in the link is not valid ({err}); using {link_text(param.default)}.")
+            continue
+        st.session_state[key] = value
+        if len(st.query_params.get_all(key)) > 1:
+            notes.append(f"`{key}` appears {len(st.query_params.get_all(key))} times in the link; using the last, "
+                         f"{link_text(value)}.")
+            st.query_params[key] = raw  # one value, before any widget binds to it: the link stays true
+        elif type(value) is int and float(raw) != value:
+            notes.append(f"`{key}={raw}` in the link is not a whole number; using {value}.")
+    return notes
+
+
+def remember_link_notes() -> None:
+    """On a session's first run, adopt its link and keep the notes for the page to show."""
+    if "_link_checked" not in st.session_state:
+        st.session_state["_link_checked"] = True
+        st.session_state["_link_notes"] = check_link()
+
+
+def show_link_notes() -> None:
+    """Show, once per page view, which link values were ignored."""
+    for note in st.session_state.pop("_link_notes", []):
+        st.warning(note, icon="🔗")
+
+
+def note_page(url_path: str) -> None:
+    """Called by app.py on every full run: remember that the student has just arrived at another page (read once,
+    by ``carry_settings_to_this_page``; fragment reruns never pass here)."""
+    if st.session_state.get("_page") != url_path:
+        st.session_state["_page"] = url_path
+        st.session_state["_arrived"] = True
+
+
+def carry_settings_to_this_page() -> None:
+    """Keep the session's settings, and their link, when the student opens another page.
+
+    Streamlit 1.67 dropped values a widget took from the link on the first page switch, and the new page's
+    link came without them. So the values are adopted here as this page's (re-set in session state, which
+    widgets read), and on arrival at a page the missing ones are written back into its link, before the
+    widgets bind to it (Streamlit forbids writing a bound parameter afterwards).
+    """
+    arrived = st.session_state.pop("_arrived", False)  # once per page visit (see ``note_page``)
+    missing = {}
+    for key in ANALYSIS_KEYS:
+        if arrived and key in st.query_params:  # a link to this page (e.g. Home's "take the signal away") wins
+            try:
+                st.session_state[key] = PARAMS[key].parse(st.query_params[key])
+                continue
+            except (ValueError, TypeError):
+                pass
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+            if arrived and key not in st.query_params and st.session_state[key] != PARAMS[key].default:
+                missing[key] = link_text(st.session_state[key])
+    if missing:  # one change of the address, so one step in the browser's history
+        st.query_params.update(missing)

@@ -1,0 +1,154 @@
+"""Datasets, models and analysis engines, loaded once per server and shared; their status panels and the
+friendly messages a page shows instead of a traceback.
+
+A model a visitor trained lives in that visitor's session only (``ui.session_models``); every other model comes
+from the server's cache, checked against its SHA-256.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from core.config import CLASS_NAMES, DATA_DIR_ENV, DATASET_TITLES
+from core.data import DataUnavailableError, IdxFormatError
+from core.models import ARCHITECTURES
+from core.runs import RunStore
+from ui import session_models
+
+CHUNK = 1024  # small batches keep the server's peak memory low; throughput is flat above ~1k here
+
+
+@st.cache_resource(show_spinner="Loading the dataset…")
+def dataset(name: str):
+    from core.data import load_dataset
+
+    return load_dataset(name)
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=8)
+def model(arch: str, dataset_name: str, sha256: str):
+    """The cached model; keyed by its hash so a newly published file is picked up at once."""
+    from core.store import load_model
+
+    return load_model(arch, dataset_name)[0]
+
+
+@st.cache_resource(show_spinner="Preparing the noise → model graph…", max_entries=16)
+def _shared_analyzer(arch: str, dataset_name: str, noise: str, sha256: str):
+    from core.analysis import Analyzer
+
+    return Analyzer(model(arch, dataset_name, sha256), dataset(dataset_name), noise, chunk_size=CHUNK)
+
+
+def analyzer(arch: str, dataset_name: str, noise: str, model_id: str):
+    """The stimulus → model → sums engine for a model: shared by all sessions, or this session's own."""
+    own = session_models.get(arch, dataset_name)
+    if own is not None and own.model_id == model_id:
+        return own.analyzer(noise, lambda: dataset(dataset_name), CHUNK)
+    return _shared_analyzer(arch, dataset_name, noise, model_id)
+
+
+@st.cache_resource
+def runs() -> RunStore:
+    """Analysis runs shared by every session of this server (single-flight per setting)."""
+    return RunStore()
+
+
+def data_or_stop(name: str):
+    """The dataset, or a friendly panel explaining how to provide it (then the page stops)."""
+    try:
+        return dataset(name)
+    except DataUnavailableError as err:
+        st.error(f"**{DATASET_TITLES[name]} is not available on this machine.**", icon="📂")
+        st.markdown(
+            f"Noise Lens reads the four standard IDX files from the folder named by `{DATA_DIR_ENV}`, "
+            "then from Keras's cache (`~/.keras/datasets`), then tries to download them.\n\n"
+            f"- Offline: `export {DATA_DIR_ENV}=/path/to/datasets` with `mnist/` and `fashion-mnist/` inside, "
+            "then restart the app.\n- Online: restart once with internet access; Keras caches the files.")
+        with st.expander("What was tried"):
+            st.code(str(err), language=None)
+        st.stop()
+    except IdxFormatError as err:
+        st.error(f"A data file is damaged: {err}. Replace it and restart the app.", icon="📂")
+        st.stop()
+
+
+def model_status(arch: str, dataset_name: str):
+    """The server's cached model for this pair, checked against its recorded hash."""
+    from core.store import inspect_model
+
+    return inspect_model(arch, dataset_name)
+
+
+def model_status_panel(arch: str, dataset_name: str) -> None:
+    """The sidebar's line about the model the pages use: this session's own, or the server's."""
+    own = session_models.get(arch, dataset_name)
+    if own is not None:
+        st.success(f"**{arch}-{dataset_name}**: {own.description}. Only you see it; it is gone when you close "
+                   "the tab.", icon="🧪")
+        return
+    status = model_status(arch, dataset_name)
+    meta = status.metadata or {}
+    if status.usable:
+        origin = "shipped with Noise Lens" if meta.get("origin") == "shipped" else "published on this server"
+        st.success(f"**{arch}-{dataset_name}**: {origin}, test accuracy {meta['test_accuracy']:.2%}", icon="✅")
+        return
+    if status.state == "damaged":
+        st.error(f"The cached model is damaged and will not be used: {status.problem}", icon="⚠️")
+    else:
+        st.info(f"**{arch}-{dataset_name}** is not trained yet.", icon="ℹ️")
+    st.page_link("pages/models.py", label="Train it on the Models page", icon="🏋️")
+
+
+def model_or_stop(arch: str, dataset_name: str) -> tuple[Any, dict]:
+    """The model the pages use (this session's own, else the server's) and its metadata, whose ``sha256``
+    identifies it; or an offer to train it (then the page stops)."""
+    own = session_models.get(arch, dataset_name)
+    if own is not None:
+        return own.model, own.metadata
+    status = model_status(arch, dataset_name)
+    if not status.usable:
+        problem = "is damaged" if status.state == "damaged" else "is not trained yet"
+        st.warning(f"The {ARCHITECTURES[arch].title} model for {DATASET_TITLES[dataset_name]} {problem}.",
+                   icon="🏋️")
+        st.page_link("pages/models.py", label="Train it on the Models page", icon="🏋️")
+        st.stop()
+    meta = status.metadata or {}
+    return model(arch, dataset_name, meta["sha256"]), meta
+
+
+def class_names(dataset_name: str) -> tuple[str, ...]:
+    return CLASS_NAMES[dataset_name]
+
+
+def friendly(action: Callable[[], Any], what: str) -> Any:
+    """Run ``action``; a user-caused problem becomes one sentence in ``st.error`` instead of a traceback."""
+    try:
+        return action()
+    except (ValueError, LookupError, OSError) as err:
+        st.error(f"Could not {what}: {err}")
+        return None
+
+
+def release_training_graphs() -> None:
+    """After training, what Streamlit did after every run: drop Keras's global state and TensorFlow's kernel
+    cache, which still hold the finished training's graphs."""
+    import keras
+
+    keras.backend.clear_session()
+
+
+@st.cache_resource(show_spinner=False)
+def settle_heap(engine_key: tuple) -> None:
+    """Once per traced analysis graph, exempt everything loaded so far from the cyclic garbage collector.
+
+    Streamlit runs a full collection after every script run. Over the ~400,000 long-lived objects of
+    TensorFlow, Keras and the traced graphs it took 0.14 s, which a student feels as lag on the next slider
+    move; once they are frozen it takes under a millisecond. Frozen objects are still freed by reference counting.
+    """
+    gc.collect()
+    gc.freeze()

@@ -1,0 +1,70 @@
+"""Models a visitor trained from the app: used by that visitor's pages only, gone when the session ends.
+
+On a shared server a visitor's training must not change what the rest of the class sees, so it is kept in the
+session's memory (one model per architecture and dataset, a few MB each) and never written to ``cache/models``.
+Publishing one server-wide needs the teacher key (the Models page).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import streamlit as st
+
+_KEY = "_session_models"
+
+
+@dataclass
+class SessionModel:
+    """A model trained in this session, with the record the pages show and its analysis engines."""
+
+    arch: str
+    dataset: str
+    result: Any  # core.models.TrainingResult
+    model_id: str = field(default_factory=lambda: f"session-{uuid.uuid4().hex}")
+    _analyzers: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model(self) -> Any:
+        return self.result.model
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        result = self.result
+        return {"sha256": self.model_id, "origin": "your model", "epochs": result.epochs_run,
+                "test_accuracy": result.test_accuracy, "test_confusion": result.confusion.tolist(),
+                "history": result.history, "training_seconds": round(result.seconds, 2),
+                "parameters": int(result.model.count_params()), **{f"setting_{k}": v for k, v in
+                                                                  result.settings.items()}}
+
+    @property
+    def description(self) -> str:
+        epochs = self.result.epochs_run
+        return f"your model, {epochs} epoch{'s' if epochs != 1 else ''}, {self.result.test_accuracy:.1%}"
+
+    def analyzer(self, noise: str, data: Callable[[], Any], chunk_size: int) -> Any:
+        """This model's engine for a noise type, built once per session."""
+        if noise not in self._analyzers:
+            from core.analysis import Analyzer
+
+            self._analyzers[noise] = Analyzer(self.model, data(), noise, chunk_size=chunk_size)
+        return self._analyzers[noise]
+
+
+def get(arch: str, dataset: str) -> SessionModel | None:
+    return st.session_state.get(_KEY, {}).get((arch, dataset))
+
+
+def keep(arch: str, dataset: str, result: Any) -> SessionModel:
+    """Use ``result`` for this session's pages from now on (replacing an earlier one of this session)."""
+    models = st.session_state.setdefault(_KEY, {})
+    models[(arch, dataset)] = SessionModel(arch, dataset, result)
+    return models[(arch, dataset)]
+
+
+def drop(arch: str, dataset: str) -> None:
+    """Go back to the server's model."""
+    st.session_state.get(_KEY, {}).pop((arch, dataset), None)

@@ -1,0 +1,88 @@
+"""Every touch of Streamlit's private internals, in one place. Checked against Streamlit 1.67.0.
+
+Each touch has a guard test in ``tests/test_streamlit_internals.py`` that fails loudly if an upgrade changes it:
+
+1. ``PagesManager.uses_pages_directory`` (``streamlit.runtime.pages_manager``): a class-wide flag, set when the
+   first session starts if a ``pages/`` folder sits beside the entry file, cleared by the first ``st.navigation``
+   call. While it is set, every run of every session executes the page file directly (Streamlit's legacy
+   ``pages/`` mode: its own sidebar, no app.py, no shared controls). On a fresh server, sessions that start
+   before the first ``st.navigation`` call all fell into it. ``disable_legacy_pages`` clears it as soon as any of
+   our code is imported; ``in_legacy_run`` tells, per run, whether this run was started in legacy mode anyway.
+2. ``ScriptRunContext.pages_manager.get_pages()``: the pages of this session's run, read by ``in_legacy_run``.
+3. ``ScriptRunContext.script_requests._state``: whether a rerun (a moved control, Stop) is waiting. Streamlit does
+   not interrupt a fragment's run for the fragment's own widgets, so a long analysis asks between chunks.
+4. ``ScriptRunContext.fragment_ids_this_run``: whether this run is a fragment's, to end it with a
+   fragment-scoped ``st.rerun``.
+5. ``script_runner._clean_problem_modules``: replaced so Streamlit stops calling ``keras.backend.clear_session()``
+   after every run, which emptied TensorFlow's kernel cache (45–60 ms of every AlexNet redraw).
+6. The CSS in ``STEADY_REDRAWS_CSS`` is written against Streamlit's DOM (``data-testid="stElementContainer"``,
+   ``data-stale``); the end-to-end test watches it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+STREAMLIT_CHECKED = "1.67.0"
+
+# Streamlit dims every element the running script has not redrawn yet, starting 0.5 s into the run. A live redraw
+# takes about a second, so the picture dimmed and snapped back on every move of a control. From 1 s on, slow runs
+# still dim; live ones stay steady.
+STEADY_REDRAWS_CSS = '[data-testid="stElementContainer"][data-stale="true"] { transition-delay: 1s !important; }'
+
+
+def disable_legacy_pages() -> None:
+    """Tell Streamlit this app declares its pages with ``st.navigation``, so no run uses the legacy mode."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False
+
+
+def _context():
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    return get_script_run_ctx()
+
+
+def in_legacy_run(entry_file: Path) -> bool:
+    """Whether this session's current run is Streamlit's legacy ``pages/`` mode, which lists the entry file itself
+    as a page (app.py's ``st.navigation`` never does)."""
+    ctx = _context()
+    manager = getattr(ctx, "pages_manager", None)
+    if manager is None:
+        return False
+    return any(Path(page.get("script_path", "")).resolve() == entry_file.resolve()
+               for page in manager.get_pages().values())
+
+
+def rerun_waiting() -> bool:
+    """Whether this session has a rerun waiting: a control moved or a button pressed since this run began."""
+    requests = getattr(_context(), "script_requests", None)
+    return getattr(getattr(requests, "_state", None), "name", None) in ("RERUN", "STOP")
+
+
+def in_fragment_run() -> bool:
+    ctx = _context()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
+
+
+def keep_tensorflow_warm() -> None:
+    """Stop Streamlit calling ``keras.backend.clear_session()`` after every script run; keep its matplotlib cleanup.
+
+    Streamlit does it for apps that build a model on every run. Ours are cached resources. The one run that builds
+    a model, training, clears Keras itself (``ui.resources.release_training_graphs``). Does nothing if Streamlit
+    renames the hook (a guard test watches for that).
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+
+    cleanup = getattr(script_runner, "_clean_problem_modules", None)
+    if cleanup is None or getattr(cleanup, "keeps_keras", False):
+        return
+
+    def clean_problem_modules() -> None:
+        if "matplotlib.pyplot" in sys.modules:
+            sys.modules["matplotlib.pyplot"].close("all")
+
+    clean_problem_modules.keeps_keras = True  # type: ignore[attr-defined]
+    script_runner._clean_problem_modules = clean_problem_modules
