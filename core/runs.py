@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from core.analysis import AnalysisSettings, AnalysisState, RunProgressCallback
@@ -94,7 +94,8 @@ class RunStore:
                 with self._guard:
                     self.stimuli_computed += state.n - counted[0]
                 counted[0] = state.n
-                self.put(key, state)
+                # A copy: the run goes on adding to ``state`` while followers draw what is stored.
+                self.put(key, replace(state, sums=state.sums.copy(), snapshots=dict(state.snapshots)))
                 if on_progress is not None:
                     on_progress(state)
 

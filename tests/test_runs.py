@@ -1,0 +1,100 @@
+"""The shared run store: one computation per distinct setting, however many sessions ask at once."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from core.analysis import AnalysisSettings, Analyzer
+from core.noise import NoiseSpec
+from core.runs import RunKey, RunStore
+
+
+@pytest.fixture(scope="module")
+def engine(mnist):
+    from core.store import load_model
+
+    model, _ = load_model("lenet", "mnist")
+    return Analyzer(model, mnist, "uniform", chunk_size=256)
+
+
+def count_chunks(engine: Analyzer, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every chunk that goes through the model, by any thread: the analysis passes."""
+    counted: list[int] = []
+    add_chunk = engine._add_chunk
+
+    def counting(sums, settings, count, with_model=True):
+        if with_model:
+            counted.append(count)
+        return add_chunk(sums, settings, count, with_model)
+
+    monkeypatch.setattr(engine, "_add_chunk", counting)
+    return counted
+
+
+def ask_at_once(store: RunStore, engine: Analyzer, keys: list[RunKey], n: int) -> list:
+    """One thread per key (a session each), all released together."""
+    start, results = threading.Barrier(len(keys)), [None] * len(keys)
+
+    def session(index: int) -> None:
+        start.wait()
+        results[index] = store.grow(keys[index], engine, n)
+
+    threads = [threading.Thread(target=session, args=(i,)) for i in range(len(keys))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+def test_thirty_sessions_on_one_link_run_the_model_once(engine, monkeypatch) -> None:
+    chunks = count_chunks(engine, monkeypatch)
+    store = RunStore()
+    key = RunKey("lenet", "mnist", "sha", AnalysisSettings(NoiseSpec("uniform", seed=90210), 0.0))
+    results = ask_at_once(store, engine, [key] * 30, 1_000)
+    assert sum(chunks) == 1_000  # one pass of 1,000 stimuli, not thirty
+    assert store.stimuli_computed == 1_000
+    assert all(state.n == 1_000 for state in results)
+    reference = results[0].sums.noise_weighted
+    assert all((state.sums.noise_weighted == reference).all() for state in results)  # the same run for all
+
+
+def test_different_links_each_run_once(engine, monkeypatch) -> None:
+    chunks = count_chunks(engine, monkeypatch)
+    store = RunStore()
+    keys = [RunKey("lenet", "mnist", "sha", AnalysisSettings(NoiseSpec("uniform", seed=seed), 0.0))
+            for seed in (1, 2, 3) for _ in range(4)]  # three links, four sessions each
+    results = ask_at_once(store, engine, keys, 500)
+    assert sum(chunks) == 3 * 500 and store.stimuli_computed == 3 * 500
+    assert len({results[i].sums.noise_weighted.tobytes() for i in range(len(keys))}) == 3
+
+
+def test_a_waiting_session_follows_the_leaders_progress_and_can_leave(engine) -> None:
+    """A session waiting for someone else's run sees its progress, and a rerun of its own (should_stop) lets it
+    go with what is stored instead of waiting for the end."""
+    store = RunStore()
+    key = RunKey("lenet", "mnist", "sha", AnalysisSettings(NoiseSpec("uniform", seed=777), 0.0))
+    leader_started, leave = threading.Event(), threading.Event()
+
+    def slow_leader_progress(state) -> None:
+        leader_started.set()
+        leave.wait(timeout=30)  # holds the run until the follower has seen it and left
+
+    leader = threading.Thread(target=store.grow, args=(key, engine, 2_000, slow_leader_progress))
+    leader.start()
+    assert leader_started.wait(timeout=60)
+    seen: list[int] = []
+    state = store.grow(key, engine, 2_000, on_progress=lambda s: seen.append(s.n), should_stop=lambda: bool(seen))
+    leave.set()
+    leader.join(timeout=120)
+    assert seen and 0 < state.n < 2_000 and store.get(key).n == 2_000
+
+
+def test_the_store_keeps_the_latest_runs_only() -> None:
+    store = RunStore(slots=2)
+    keys = [RunKey("lenet", "mnist", "sha", AnalysisSettings(NoiseSpec("uniform", seed=s), 0.0)) for s in range(3)]
+    for key in keys:
+        store.put(key, object())  # type: ignore[arg-type]
+    assert store.get(keys[0]) is None and store.get(keys[2]) is not None
