@@ -1,4 +1,4 @@
-"""Models: train, inspect and restore the networks behind the analysis."""
+"""Models: inspect the network behind the analysis, train your own, and (with the teacher key) share it."""
 
 import pandas as pd
 import streamlit as st
@@ -6,25 +6,30 @@ import streamlit as st
 from core import plots
 from core.config import DATASET_TITLES
 from core.models import ARCHITECTURES, SHIPPED_ARCHITECTURES
-from ui import controls as ui_controls, live, resources
+from core.training_queue import VISITOR_MAX_EPOCHS, TicketClosed
+from ui import resources, session_models, training
 from ui.frame import start_page
+
+TRAIN_IMAGES = [2_000, 5_000, 10_000, 30_000, 60_000]
 
 dataset_name, arch = start_page("Models")
 data = resources.data_or_stop(dataset_name)
 names = resources.class_names(dataset_name)
+own = session_models.get(arch, dataset_name)
 status = resources.model_status(arch, dataset_name)
-meta = status.metadata or {}
+meta = own.metadata if own else (status.metadata or {}) if status.usable else {}
 spec = ARCHITECTURES[arch]
 
 st.markdown(f"**{spec.title}** on **{DATASET_TITLES[dataset_name]}**: {spec.summary} ({spec.widths}"
-            + (f", {meta['parameters']:,} parameters" if status.usable and "parameters" in meta else "") + ").")
-if status.usable:
-    origin = "shipped" if meta.get("origin") == "shipped" else "trained here"
+            + (f", {meta['parameters']:,} parameters" if "parameters" in meta else "") + ").")
+if meta:
+    origin = {"shipped": "shipped", "your model": "yours"}.get(meta.get("origin"), "published here")
     a, b, c, d = st.columns(4)
     a.metric("Test accuracy", f"{meta['test_accuracy']:.2%}")
     b.metric("Epochs", meta.get("epochs"))
     c.metric("Training time", f"{meta.get('training_seconds', 0):.0f} s")
-    d.metric("Origin", origin, help="shipped: trained by the project and committed; trained here: on this machine")
+    d.metric("Origin", origin, help="shipped: trained by the project and committed; yours: trained in this "
+             "browser tab, used by your pages only; published here: shared on this server with the teacher key")
     left, right = st.columns(2)
     with left:
         st.plotly_chart(plots.confusion_heatmap(pd.DataFrame(meta["test_confusion"]).to_numpy(), names),
@@ -36,33 +41,42 @@ if status.usable:
             st.plotly_chart(plots.training_figure(meta["history"]), key="history")
             st.caption("Loss and accuracy after each epoch, on the training batches and on the test set.")
 elif status.state == "damaged":
-    st.error(f"The cached model is damaged and is not used: {status.problem}. Train it again below.")
+    st.error(f"The server's model is damaged and is not used: {status.problem}. Train one below.")
 else:
-    st.info("This model is not trained yet. Train it below: a LeNet-style epoch takes about 20 s here.")
+    st.info("The server has no model for this pair yet. Train one below: it is yours until you close the tab.")
+if own:
+    st.button("Use the server's model again", key="drop-own", on_click=lambda: session_models.drop(arch, dataset_name))
 
-st.subheader("Train")
+st.subheader("Train your own")
+st.caption(f"Your model is used by your pages only, never by the other visitors, and is gone when you close the tab. "
+           f"One training runs at a time on this server; up to {VISITOR_MAX_EPOCHS} epochs each, so nobody waits "
+           f"for hours. A LeNet-style epoch over 60,000 images takes 20 s to a few minutes, depending on the machine.")
 with st.form("train"):
-    a, b, c, d = st.columns(4)
-    epochs = a.number_input("Epochs", 1, 50, 5, help="Passes over the 60,000 training images.")
-    batch_size = b.select_slider("Batch size", [32, 64, 128, 256, 512], 128)
-    seed = c.number_input("Seed", 0, 2**31 - 1, 0, help="Same seed, same training run.")
-    augment = d.checkbox("Light augmentation", help="Random shifts of up to 8 % during training.")
-    st.form_submit_button("Train" if not status.usable else "Retrain", type="primary",
-                          on_click=lambda: st.session_state.update(train_request=True))
+    a, b, c, d, e = st.columns(5)
+    a.number_input("Epochs", 1, VISITOR_MAX_EPOCHS, 2, key="train-epochs", help="Passes over the training images.")
+    b.select_slider("Training images", TRAIN_IMAGES, 10_000, key="train-images",
+                    help="The first N of the 60,000: fewer train faster, more learn better.")
+    c.select_slider("Batch size", [32, 64, 128, 256, 512], 128, key="train-batch")
+    d.number_input("Seed", 0, 2**31 - 1, 0, key="train-seed", help="Same seed, same training run.")
+    e.checkbox("Light augmentation", key="train-augment", help="Random shifts of up to 8 % during training.")
+    st.form_submit_button("Train", type="primary", on_click=lambda: training.request_training(arch, dataset_name, {
+        "epochs": st.session_state["train-epochs"], "train_limit": st.session_state["train-images"],
+        "batch_size": st.session_state["train-batch"], "seed": st.session_state["train-seed"],
+        "augment": st.session_state["train-augment"]}))
 
-if st.session_state.pop("train_request", False):
-    from core.store import TrainingInProgress, train_and_save
 
-    bar = st.progress(0.0, text="starting…")
-    chart = st.empty()
+def train_now(ticket) -> None:
+    """Train in this run, with progress; Cancel (or any other click) ends it and frees the queue."""
+    st.button("Cancel training", key="cancel-training", on_click=training.cancel_request)
+    bar, chart = st.progress(0.0, text="starting…"), st.empty()
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_accuracy": []}
 
     def report(progress) -> None:
         done = ((progress.epoch - 1) * progress.batches + progress.batch) / (progress.epochs * progress.batches)
         if progress.epoch_done:
-            history["loss"].append(progress.loss)
-            history["accuracy"].append(progress.accuracy)
-            history["val_accuracy"].append(progress.val_accuracy or float("nan"))
+            for key, value in (("loss", progress.loss), ("accuracy", progress.accuracy),
+                               ("val_accuracy", progress.val_accuracy or float("nan"))):
+                history[key].append(value)
             chart.plotly_chart(plots.training_figure(history), key=f"live-{progress.epoch}")
         elif progress.batch % 25:
             return
@@ -70,45 +84,70 @@ if st.session_state.pop("train_request", False):
                                           f"{progress.batches} · loss {progress.loss:.3f} · accuracy "
                                           f"{progress.accuracy:.1%}")
 
+    trained = training.train_in_session(ticket, report)
+    resources.release_training_graphs()
+    st.session_state["_trained_note"] = f"Trained: {trained.description}. Your pages now use it."
+    st.rerun()
+
+
+@st.fragment(run_every=1.0)
+def waiting_in_line(ticket) -> None:
+    """Redraw the place in the queue every second; when the turn comes, train in a full run of the page."""
     try:
-        ready = train_and_save(arch, dataset_name, wait=False, on_progress=report, epochs=int(epochs),
-                               seed=int(seed), batch_size=int(batch_size), augment=augment)
-    except TrainingInProgress as err:
-        st.warning(f"{err}. Wait for it to finish, then reload this page.")
+        if training.my_turn(ticket):
+            st.rerun(scope="app")
+    except TicketClosed:
+        st.warning("Your place in the queue lapsed. Press Train again.")
+        return
+    st.info(training.queue_note(ticket), icon="⏳")
+    st.button("Cancel", key="cancel-waiting", on_click=training.cancel_request)
+
+
+if note := st.session_state.pop("_trained_note", None):
+    st.success(note)
+if (ticket := training.pending_ticket()) is not None:
+    try:
+        turn = ticket.state == "running" or training.my_turn(ticket)
+    except TicketClosed:
+        turn = None
+        st.warning("Your place in the queue lapsed. Press Train again.")
+    if turn:
+        train_now(ticket)
+    elif turn is not None:
+        waiting_in_line(ticket)
+
+st.subheader("The server's model (teacher)")
+if training.teacher_key() is None:
+    st.info("No teacher key is set on this server, so nobody changes the server's models from the app; every "
+            "visitor's training stays in their own tab. The owner of the machine trains shared models with "
+            "`python -m core train`, or sets a key (README: *Streamlit Community Cloud*).", icon="🔒")
+elif given := st.text_input("Teacher key", type="password", key="teacher-key",
+                            help="Set by whoever deployed this app. It unlocks publishing and restoring."):
+    if not training.teacher_unlocked(given):
+        st.error("That key is not right.")
     else:
-        resources.release_training_graphs()
-        bar.empty()
-        st.success(f"Trained: test accuracy {ready.metadata['test_accuracy']:.2%} in "
-                   f"{ready.metadata['training_seconds']:.0f} s. The analysis pages now use this model.")
-        st.rerun()
+        from core.store import shipped_backup_available
 
-from core.store import list_models, restore_shipped, shipped_backup_available  # noqa: E402
+        # Callbacks, not the buttons' return values: the request survives any rerun before the page draws it.
+        if own:
+            st.button("Publish your model for everyone", key="publish",
+                      on_click=lambda: training.publish_own(arch, dataset_name))
+        if shipped_backup_available(arch, dataset_name) and (status.metadata or {}).get("origin") != "shipped":
+            st.button("Restore the shipped default", key="restore",
+                      on_click=lambda: training.restore_default(arch, dataset_name))
+training.show_teacher_note()
 
-if shipped_backup_available(arch, dataset_name) and meta.get("origin") != "shipped":
-    st.button("Restore the shipped default", key="restore",
-              on_click=lambda: st.session_state.update(restore_request=True))
-    if st.session_state.pop("restore_request", False):
-        resources.friendly(lambda: restore_shipped(arch, dataset_name), "restore the shipped model")
-        st.rerun()
-
-st.subheader("Cached models")
+st.subheader("Models on this server")
 rows = []
-for entry in list_models():
+for entry in resources.list_models():
     if entry.arch not in SHIPPED_ARCHITECTURES and entry.state == "missing":
         continue  # alexnet_original: trained from the command line only (see the caption)
     record = entry.metadata or {}
-    rows.append({
-        "model": f"{entry.arch}-{entry.dataset}",
-        "status": entry.state,
-        "test accuracy": record.get("test_accuracy"),
-        "epochs": record.get("epochs"),
-        "seed": record.get("seed"),
-        "training s": record.get("training_seconds"),
-        "parameters": record.get("parameters"),
-        "size MB": (record.get("file_bytes") or 0) / 1e6 or None,
-        "origin": record.get("origin"),
-        "created": record.get("created"),
-    })
+    rows.append({"model": f"{entry.arch}-{entry.dataset}", "status": entry.state,
+                 "test accuracy": record.get("test_accuracy"), "epochs": record.get("epochs"),
+                 "seed": record.get("seed"), "training s": record.get("training_seconds"),
+                 "parameters": record.get("parameters"), "size MB": (record.get("file_bytes") or 0) / 1e6 or None,
+                 "origin": record.get("origin"), "created": record.get("created")})
 st.dataframe(pd.DataFrame(rows), hide_index=True,
              column_config={"test accuracy": st.column_config.NumberColumn(format="percent")})
 st.caption("Only files whose SHA-256 matches the record Noise Lens wrote beside them are ever loaded. The "

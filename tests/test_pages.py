@@ -228,31 +228,3 @@ def test_compare_can_be_stopped_and_continued(real_data_dir) -> None:
     assert_clean(at)
     assert len(at.get("plotly_chart")) == 8 and not at.info
     assert not {"stop", "continue"} & {b.key for b in at.button}  # complete: nothing to stop or continue
-
-
-def test_models_page_trains_a_missing_model(temp_cache, real_data_dir, monkeypatch) -> None:
-    """The Train button runs a real (one-epoch) training and the page then shows the new model; Keras state left
-    by the training is cleared once (Streamlit's own after-run clearing is off)."""
-    import keras
-
-    from core.store import inspect_model
-
-    clear_session, cleared = keras.backend.clear_session, []
-    monkeypatch.setattr(keras.backend, "clear_session", lambda: cleared.append(clear_session()))
-    at = open_page("pages/models.py")
-    assert "not trained yet" in " ".join(i.value for i in at.info)
-    at.number_input[0].set_value(1)
-    at.button[0].click().run(timeout=600)
-    assert_clean(at)
-    status = inspect_model("lenet", "mnist")
-    assert status.usable and status.metadata["origin"] == "trained here" and status.metadata["epochs"] == 1
-    assert any(m.label == "Test accuracy" for m in at.metric)
-    assert status.metadata["test_accuracy"] > 0.95
-    assert len(cleared) == 1
-
-
-def test_models_page_says_the_layer_widths_and_parameters(real_data_dir) -> None:
-    at = open_page("pages/models.py", arch="alexnet")
-    assert_clean(at)
-    text = " ".join(m.value for m in at.markdown)
-    assert "16, 64, 128 filters; 256, 128 hidden units, 412,650 parameters" in text

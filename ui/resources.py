@@ -152,3 +152,10 @@ def settle_heap(engine_key: tuple) -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def list_models():
+    """Every model file the server has, with its state."""
+    from core.store import list_models as every_model
+
+    return every_model()

@@ -1,0 +1,128 @@
+"""The Models page on a shared server: a visitor's training is theirs alone, server-wide changes need the teacher
+key, and trainings queue one at a time."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import PROJECT_ROOT, models_dir
+from core.training_queue import TRAINING_QUEUE, VISITOR_MAX_EPOCHS, TrainingRequest
+
+APP = str(PROJECT_ROOT / "app.py")
+TIMEOUT = 300
+
+
+def open_page(page: str, **query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.switch_page(page)
+    at.run()
+    return at
+
+
+def server_files() -> dict[str, str]:
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(models_dir().rglob("*"))
+            if path.is_file() and path.suffix in (".keras", ".json")}
+
+
+def sidebar_text(at: AppTest) -> str:
+    return " ".join(element.value for kind in ("success", "info", "warning", "error")
+                    for element in at.sidebar.get(kind))
+
+
+def train_own(at: AppTest, images: int = 2_000) -> AppTest:
+    at.number_input(key="train-epochs").set_value(1)
+    at.select_slider(key="train-images").set_value(images)
+    at.button[0].click().run(timeout=TIMEOUT)  # the form's Train
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_a_visitors_training_is_seen_by_that_session_only(real_data_dir) -> None:
+    """Two sessions: the one that trains uses its own model everywhere; the other keeps the shipped model, and no
+    file under cache/models changes."""
+    before = server_files()
+    visitor = train_own(open_page("pages/models.py"), images=10_000)
+    assert "your model, 1 epoch" in sidebar_text(visitor)
+    assert any(m.label == "Origin" and m.value == "yours" for m in visitor.metric)
+    accuracy = float(next(m.value for m in visitor.metric if m.label == "Test accuracy").rstrip("%")) / 100
+    assert 0.8 < accuracy < 0.99  # a real (short) training, not the shipped model's 99.36 %
+    visitor.switch_page("pages/class_images.py").run()
+    assert "your model" in sidebar_text(visitor) and not visitor.exception
+
+    classmate = open_page("pages/class_images.py")
+    assert "shipped with Noise Lens, test accuracy 99.36%" in sidebar_text(classmate)
+    assert not classmate.exception
+    assert server_files() == before  # no visitor action touched the server's models
+    visitor.button(key="drop-own").click().run() if visitor.button else None
+
+
+def test_with_no_key_nobody_changes_the_servers_models(real_data_dir, monkeypatch) -> None:
+    monkeypatch.delenv("NOISELENS_TEACHER_KEY", raising=False)
+    at = open_page("pages/models.py")
+    assert any("No teacher key is set on this server" in i.value for i in at.info)
+    assert not [t for t in at.text_input if t.key == "teacher-key"]
+    assert "publish" not in {b.key for b in at.button} and "restore" not in {b.key for b in at.button}
+
+
+def test_a_wrong_key_gets_a_plain_message_and_is_not_echoed(real_data_dir, monkeypatch) -> None:
+    monkeypatch.setenv("NOISELENS_TEACHER_KEY", "correct horse battery staple")
+    at = open_page("pages/models.py")
+    at.text_input(key="teacher-key").input("not the key").run()
+    assert [e.value for e in at.error] == ["That key is not right."]
+    page_text = " ".join(str(e.value) for kind in ("markdown", "caption", "info", "error", "warning", "success")
+                         for e in at.get(kind))
+    assert "correct horse" not in page_text and "not the key" not in page_text
+
+
+def test_the_teacher_publishes_and_restores(temp_cache, real_data_dir, monkeypatch) -> None:
+    from core import store
+
+    store.train_and_save("lenet", "mnist", origin="shipped", epochs=1, train_limit=512)  # this cache's default
+    shipped = store.inspect_model("lenet", "mnist").metadata["sha256"]
+    monkeypatch.setenv("NOISELENS_TEACHER_KEY", "s3cret")
+    teacher = train_own(open_page("pages/models.py"))
+    teacher.text_input(key="teacher-key").input("s3cret").run()
+    teacher.button(key="publish").click().run()
+    assert not teacher.exception and not teacher.error
+    assert any("Published: every visitor's pages now use this model" in s.value for s in teacher.success)
+    published = store.inspect_model("lenet", "mnist")
+    assert published.usable and published.metadata["origin"] == "published from the app"
+    assert published.metadata["sha256"] != shipped
+    assert "published on this server" in sidebar_text(open_page("pages/class_images.py"))  # every session
+    teacher.button(key="restore").click().run()
+    assert store.inspect_model("lenet", "mnist").metadata["sha256"] == shipped
+
+
+def test_a_second_training_waits_its_turn_and_can_cancel(real_data_dir) -> None:
+    running = TRAINING_QUEUE.take(TrainingRequest("alexnet", "mnist", 5, 60_000))  # someone else's training
+    try:
+        assert TRAINING_QUEUE.wait_for_turn(running, timeout=5)
+        at = open_page("pages/models.py")
+        at.button[0].click().run()
+        assert not at.exception
+        waiting = [i.value for i in at.info if "ahead of yours" in i.value]
+        assert waiting and waiting[0].startswith("1 training ahead of yours, about")
+        assert len(TRAINING_QUEUE.lineup()) == 2
+        at.button(key="cancel-waiting").click().run()
+        assert not [i for i in at.info if "ahead of yours" in i.value]
+        assert TRAINING_QUEUE.lineup() == (running.request,)  # the place was given up
+    finally:
+        TRAINING_QUEUE.release(running)
+
+
+def test_models_page_says_the_layer_widths_and_parameters(real_data_dir) -> None:
+    at = open_page("pages/models.py", arch="alexnet")
+    assert not at.exception and not at.error
+    text = " ".join(m.value for m in at.markdown)
+    assert "16, 64, 128 filters; 256, 128 hidden units, 412,650 parameters" in text
+
+
+def test_visitors_cannot_ask_for_more_epochs_than_the_cap(real_data_dir) -> None:
+    at = open_page("pages/models.py")
+    epochs = at.number_input(key="train-epochs").proto
+    assert epochs.has_max and epochs.max == VISITOR_MAX_EPOCHS and epochs.min == 1

@@ -1,0 +1,124 @@
+"""Training from the app on a shared server: one training at a time, the visitor's model kept in the session,
+and server-wide changes only with the teacher key.
+
+The queue's ticket lives in the session while it waits, so the page can redraw its place every second (a
+fragment with ``run_every``) and offer Cancel; a session that goes away stops polling and its ticket expires.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from core.teacher_key import SECRETS_NAME, configured_key, key_matches
+from core.training_queue import TRAINING_QUEUE, TicketClosed, TrainingRequest
+from ui import session_models
+
+_TICKET = "_training_ticket"
+_SETTINGS = "_training_settings"
+
+
+def teacher_key() -> str | None:
+    """The key the deployer set (``st.secrets["teacher_key"]``, else ``NOISELENS_TEACHER_KEY``), or None."""
+    try:
+        secret = st.secrets.get(SECRETS_NAME)
+    except Exception:  # noqa: BLE001 - no secrets file at all is the common case, not an error
+        secret = None
+    return configured_key(secret)
+
+
+def teacher_unlocked(given: str) -> bool:
+    return key_matches(given, teacher_key())
+
+
+def request_training(arch: str, dataset: str, settings: dict[str, Any]) -> None:
+    """Join the queue (button callback); the page's waiting fragment takes it from here."""
+    cancel_request()
+    request = TrainingRequest(arch, dataset, int(settings["epochs"]), int(settings["train_limit"]))
+    st.session_state[_TICKET] = TRAINING_QUEUE.take(request)
+    st.session_state[_SETTINGS] = settings
+
+
+def cancel_request() -> None:
+    ticket = st.session_state.pop(_TICKET, None)
+    if ticket is not None:
+        TRAINING_QUEUE.cancel(ticket)
+        TRAINING_QUEUE.release(ticket)
+
+
+def pending_ticket() -> Any | None:
+    return st.session_state.get(_TICKET)
+
+
+def queue_note(ticket: Any) -> str:
+    """'2 trainings ahead of yours, about 3 minutes' for a waiting ticket."""
+    status = TRAINING_QUEUE.status(ticket)
+    ahead = f"{status.ahead} training{'s' if status.ahead != 1 else ''} ahead of yours"
+    minutes = status.wait_seconds / 60
+    wait = f"about {minutes:.0f} minute{'s' if round(minutes) != 1 else ''}" if minutes >= 1 else "under a minute"
+    return f"{ahead}, {wait} (a rough estimate{'' if status.measured else ' until one has been timed here'})."
+
+
+def my_turn(ticket: Any) -> bool:
+    """Whether the waiting ticket may train now (a short look, so the page can redraw)."""
+    try:
+        return TRAINING_QUEUE.wait_for_turn(ticket, timeout=0.2)
+    except TicketClosed:
+        st.session_state.pop(_TICKET, None)
+        raise
+
+
+def train_in_session(ticket: Any, on_progress: Any) -> Any:
+    """Train the ticket's request now and keep the model in this session only; the queue is freed in any case."""
+    from core.models import train
+
+    settings = st.session_state.pop(_SETTINGS)
+    request = ticket.request
+    completed = False
+    try:
+        result = train(request.arch, request.dataset, on_progress=on_progress, should_stop=ticket.should_stop,
+                       **settings)
+        completed = True
+    finally:
+        st.session_state.pop(_TICKET, None)
+        TRAINING_QUEUE.release(ticket, completed=completed)
+    return session_models.keep(request.arch, request.dataset, result)
+
+
+def _teacher_note(kind: str, text: str) -> None:
+    st.session_state["_teacher_note"] = (kind, text)
+
+
+def show_teacher_note() -> None:
+    """The outcome of the last publish or restore, once."""
+    if note := st.session_state.pop("_teacher_note", None):
+        getattr(st, note[0])(note[1])
+
+
+def publish_own(arch: str, dataset: str) -> None:
+    """Button callback: make this session's model the server's (the page shows it only behind the key)."""
+    from core.store import publish_model
+
+    own = session_models.get(arch, dataset)
+    if own is None:
+        return
+    try:
+        record = publish_model(own.result, arch, dataset, wait=False)
+    except (ValueError, OSError, RuntimeError) as err:
+        _teacher_note("error", f"Could not publish the model: {err}")
+        return
+    session_models.drop(arch, dataset)
+    _teacher_note("success", f"Published: every visitor's pages now use this model ({record['test_accuracy']:.2%}).")
+
+
+def restore_default(arch: str, dataset: str) -> None:
+    """Button callback: put the shipped default back for everyone."""
+    from core.store import restore_shipped
+
+    try:
+        record = restore_shipped(arch, dataset)
+    except (LookupError, OSError, RuntimeError) as err:
+        _teacher_note("error", f"Could not restore the shipped model: {err}")
+        return
+    _teacher_note("success", f"Restored the shipped model ({record['test_accuracy']:.2%}) for everyone.")
