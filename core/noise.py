@@ -1,12 +1,15 @@
 """Noise stimuli, generated inside TensorFlow from one counter-based random stream.
 
-Sample ``i`` of a stream is always the same 784 numbers for a given seed: its Philox counter is ``i · 784/4``.
-So a run can be cut into chunks of any size, resumed, or grown from N to 2N with identical stimuli.
+Sample ``i`` of a stream is always the same 784 numbers for a given seed, to the bit: its Philox counter is
+``i · 784/4``, every step after that is elementwise or an exact integer product (see ``_exact_linear_map``). So a
+run can be cut into chunks of any size, resumed, or grown from N to 2N with identical stimuli.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -55,6 +58,68 @@ def pink_filter() -> np.ndarray:
     amplitude = np.zeros_like(radius)
     amplitude[radius > 0] = 1.0 / radius[radius > 0]
     return (amplitude / np.sqrt(np.mean(amplitude**2))).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def pink_matrix() -> np.ndarray:
+    """The 784×784 matrix ``P`` with ``white @ P`` = each white image filtered circularly by ``pink_filter()``.
+
+    ``P[j, k] = h[k − j]`` (indices mod 28 on both axes), ``h`` the filter's impulse response.
+    """
+    kernel = np.fft.ifft2(pink_filter().astype(np.float64)).real
+    rows, columns = np.divmod(np.arange(PIXELS), IMAGE_SHAPE[1])
+    matrix = kernel[(rows[None, :] - rows[:, None]) % IMAGE_SHAPE[0],
+                    (columns[None, :] - columns[:, None]) % IMAGE_SHAPE[1]]
+    matrix.setflags(write=False)  # cached and shared
+    return matrix
+
+
+# Correlated noise (pink, data) is ``white @ M`` for a fixed 784×784 matrix M. A float32 matrix product rounds
+# differently with the batch shape and the CPU (blocking, FMA, SIMD width, summation order): sample i changed with
+# the chunk it fell in. So the product is made exact: the white values are put on the grid 2^-16 and M is scaled by
+# a power of two to integers of at most 2^20; both are carried as float64 integers. Every product and every
+# partial sum is then an integer below 784 · 8·2^16 · 2^20 < 2^53, exact in float64 in any order, so the product
+# is the same bit for bit on every IEEE-754 CPU. Scaling back by a power of two is exact; the cast to float32
+# rounds once, elementwise. The grids move a sample by less than 10⁻⁴ σ from the float32 product they replaced.
+_WHITE_LIMIT = 8.0  # Box–Muller from u ≥ 1e-7 never exceeds 5.7: the clip changes nothing, it bounds the integers
+_WHITE_BITS = 16
+_MATRIX_BITS = 20
+assert PIXELS * _WHITE_LIMIT * 2**_WHITE_BITS * 2**_MATRIX_BITS < 2**53
+
+
+@dataclass(frozen=True)
+class IntegerMatrix:
+    """A 784×784 matrix as float64 integers of at most 2^20 and a power of two: ``M ≈ integers · 2^-exponent``."""
+
+    integers: np.ndarray
+    exponent: int
+
+    @classmethod
+    def of(cls, matrix: np.ndarray) -> IntegerMatrix:
+        largest = float(np.abs(matrix).max())
+        # largest < 2^e, so the scaled entries stay within 2^20 (rounding may reach it, never pass it)
+        exponent = _MATRIX_BITS - (int(np.frexp(largest)[1]) if largest > 0 else 0)
+        return cls(np.rint(np.ldexp(np.asarray(matrix, np.float64), exponent)), exponent)
+
+
+@lru_cache(maxsize=1)
+def _pink_integer_matrix() -> IntegerMatrix:
+    return IntegerMatrix.of(pink_matrix())
+
+
+def _exact_linear_map(matrix: IntegerMatrix) -> Callable[[Any], Any]:
+    """TensorFlow code ``white -> white @ M`` in float32, exact on the white grid (see above): the same for every
+    sample whatever the batch. A float64 product costs ~3× a float32 one here; exactness comes first."""
+    import tensorflow as tf
+
+    integers = tf.constant(matrix.integers, tf.float64)
+    scale = 2.0 ** -(_WHITE_BITS + matrix.exponent)
+
+    def apply(white: Any) -> Any:
+        grid = tf.round(tf.clip_by_value(white, -_WHITE_LIMIT, _WHITE_LIMIT) * 2.0**_WHITE_BITS)
+        return tf.cast(tf.matmul(tf.cast(grid, tf.float64), integers) * scale, tf.float32)
+
+    return apply
 
 
 def _philox(op: Any, seed: Any, start: Any, count: Any) -> Any:
@@ -117,28 +182,25 @@ def noise_graph(kind: str, train_images: np.ndarray | None = None) -> Any:
 
     NoiseSpec(kind)  # validates the type
     normal = tf.raw_ops.StatelessRandomNormalV2
+    centre: Any = 0.5  # gaussian and pink noise lie around mid-grey; base and data around the mean training image
+    correlate = _exact_linear_map(_pink_integer_matrix()) if kind == "pink" else None
     if kind in DATA_NOISE_TYPES:
         if train_images is None:
             raise ValueError(f"{kind} noise needs the training images")
         mean_image, root = training_statistics(train_images)
-        base = tf.constant(mean_image.reshape(1, PIXELS))
-        covariance_root = tf.constant(root)
-    # The 1/f filter is real and symmetric, so a real image stays real: the half spectrum of rfft2d is enough.
-    half_amplitude = tf.constant(pink_filter()[:, : IMAGE_SHAPE[1] // 2 + 1], tf.complex64)
+        centre = tf.constant(mean_image.reshape(1, PIXELS))
+        if kind == "data":
+            correlate = _exact_linear_map(IntegerMatrix.of(root))
 
     def generate(start: Any, count: Any, seed: Any, sigma: Any) -> Any:
+        # Besides the exact product every step is elementwise (Philox words, Box–Muller, one multiply, one add,
+        # clip), each a separate kernel rounding each element once, whatever the batch. Nothing here is
+        # XLA-compiled, so no multiply and add are fused into an FMA (tests/test_noise.py checks the traced graph).
         if kind == "uniform":
             return _uniform_grey_levels(seed, start, count)
         white = _philox(normal, seed, start, count)
-        if kind == "gaussian":
-            return tf.clip_by_value(0.5 + sigma * white, 0.0, 1.0)
-        if kind == "base":
-            return tf.clip_by_value(base + sigma * white, 0.0, 1.0)
-        if kind == "data":
-            return tf.clip_by_value(base + sigma * tf.matmul(white, covariance_root), 0.0, 1.0)
-        images = tf.reshape(white, (-1, *IMAGE_SHAPE))
-        shaped = tf.signal.irfft2d(tf.signal.rfft2d(images) * half_amplitude, fft_length=IMAGE_SHAPE)
-        return tf.clip_by_value(0.5 + sigma * tf.reshape(shaped, (-1, PIXELS)), 0.0, 1.0)
+        shaped = white if correlate is None else correlate(white)  # pink and data: one exact linear map
+        return tf.clip_by_value(centre + sigma * shaped, 0.0, 1.0)
 
     return generate
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.noise import NOISE_TYPES, NoiseSpec, mix, noise_samples, pink_filter
+from core.noise import (NOISE_TYPES, IntegerMatrix, NoiseSpec, mix, noise_graph, noise_samples, pink_filter,
+                        pink_matrix, training_statistics)
 
 MEAN_IMAGE = np.linspace(0, 1, 784).reshape(28, 28)
 # A training set whose mean is MEAN_IMAGE (to 8-bit precision) and whose pixels vary together in two patterns.
@@ -15,14 +16,79 @@ TRAIN = np.clip(np.rint((MEAN_IMAGE.reshape(1, -1) + 0.08 * _RNG.standard_normal
                 0, 255).astype(np.uint8).reshape(-1, 28, 28)
 
 
+# (first start, chunk size, chunks): sizes that are not multiples of each other, starts aligned to none of them.
+CHUNKINGS = [(3, 1, 4), (11, 7, 4), (123, 250, 3), (333, 4096, 1)]
+
+
 @pytest.mark.parametrize("kind", list(NOISE_TYPES))
 def test_sample_depends_only_on_seed_and_index(kind: str) -> None:
+    """Bit for bit: a float32 matrix product of the whole batch once made data noise depend on the chunk."""
     spec = NoiseSpec(kind, 0.3, seed=7)
     whole = noise_samples(spec, 0, 600, TRAIN)
     assert np.array_equal(noise_samples(spec, 250, 350, TRAIN), whole[250:])
     assert np.array_equal(noise_samples(spec, 0, 5, TRAIN), whole[:5])
     assert not np.array_equal(noise_samples(NoiseSpec(kind, 0.3, seed=8), 0, 5, TRAIN), whole[:5])
     assert whole.min() >= 0.0 and whole.max() <= 1.0 and whole.dtype == np.float32
+    uninterrupted = noise_samples(spec, 0, 333 + 4096, TRAIN)
+    assert np.array_equal(uninterrupted[:600], whole)
+    for first, size, chunks in CHUNKINGS:
+        for start in range(first, first + size * chunks, size):
+            chunk = noise_samples(spec, start, size, TRAIN)
+            assert np.array_equal(chunk, uninterrupted[start : start + size]), (start, size)
+
+
+@pytest.mark.parametrize("kind", list(NOISE_TYPES))
+def test_traced_graph_gives_the_eager_stream(kind: str) -> None:
+    """The Analyzer draws the noise inside tf.function, where Grappler rewrites the graph: no rewrite (a fused
+    multiply–add, another product kernel) may change a bit of any sample."""
+    import tensorflow as tf
+
+    signature = [tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int64),
+                 tf.TensorSpec([], tf.float32)]  # as in core.analysis.Analyzer
+    traced = tf.function(noise_graph(kind, TRAIN), input_signature=signature)
+    eager = noise_samples(NoiseSpec(kind, 0.3, seed=7), 0, 700, TRAIN).reshape(700, -1)
+    for start, count in ((0, 700), (123, 250), (5, 1), (411, 289)):
+        rows = traced(np.int64(start), np.int32(count), np.int64(7), np.float32(0.3)).numpy()
+        assert np.array_equal(rows, eager[start : start + count]), (start, count)
+
+
+def _philox_stream(seed: int, start: int, count: int, uniform: bool = False) -> np.ndarray:
+    """The documented stream: sample i is Philox counter i · 196 of the seed (as standard normal floats), or
+    i · 49 for uniform noise, whose 8-bit grey levels are the bytes of 196 32-bit words."""
+    import tensorflow as tf
+
+    philox = tf.random.Algorithm.PHILOX.value
+    if uniform:
+        words = tf.raw_ops.StatelessRandomUniformFullIntV2(
+            shape=[count, 196], key=np.array([seed], np.uint64), counter=np.array([start * 49, 0], np.uint64),
+            alg=philox, dtype=tf.uint32).numpy()
+        return words.view(np.uint8).reshape(count, 784)
+    return tf.raw_ops.StatelessRandomNormalV2(
+        shape=[count, 784], key=np.array([seed], np.uint64), counter=np.array([start * 196, 0], np.uint64),
+        alg=philox).numpy()
+
+
+@pytest.mark.parametrize("kind", list(NOISE_TYPES))
+def test_noise_is_its_definition_computed_independently(kind: str) -> None:
+    """Rebuilt in numpy from the Philox stream: elementwise float32 steps, each rounded once, and for correlated
+    noise the product of the white grid (2⁻¹⁶) with the integer matrix, done by numpy's BLAS instead of
+    TensorFlow's, in another order. Exact integers agree in any order; a rounded product would not, to the bit."""
+    sigma, start, count = np.float32(0.3), 57, 300
+    drawn = noise_samples(NoiseSpec(kind, float(sigma), seed=7), start, count, TRAIN).reshape(count, -1)
+    if kind == "uniform":
+        grey = _philox_stream(7, start, count, uniform=True)
+        assert np.array_equal(drawn, grey.astype(np.float32) * np.float32(1 / 255))
+        return
+    white = _philox_stream(7, start, count)
+    shaped = white
+    if kind in ("pink", "data"):
+        matrix = IntegerMatrix.of(pink_matrix() if kind == "pink" else training_statistics(TRAIN)[1])
+        assert np.array_equal(matrix.integers, np.rint(matrix.integers)) and np.abs(matrix.integers).max() <= 2**20
+        grid = np.rint(np.clip(white, -8, 8) * 2.0**16).astype(np.float64)
+        shaped = np.ldexp(grid @ matrix.integers, -16 - matrix.exponent).astype(np.float32)
+    centre = training_statistics(TRAIN)[0].reshape(1, -1) if kind in ("base", "data") else np.float32(0.5)
+    expected = np.clip(centre + sigma * shaped, 0.0, 1.0)
+    assert expected.dtype == np.float32 and np.array_equal(drawn, expected)
 
 
 def test_statistics_of_each_type() -> None:
@@ -51,7 +117,7 @@ def _neighbour_correlation(images: np.ndarray) -> float:
 
 
 def test_pink_noise_is_the_full_2d_filter_of_its_white_stream() -> None:
-    """Pink noise filters in rfft2d's half spectrum, half the work; it must equal the full complex 2-D filter."""
+    """Pink noise is an exact integer product with a 784×784 matrix; it must equal the full complex 2-D filter."""
     import tensorflow as tf
 
     # Gaussian noise of tiny σ is 0.5 + σ·white, never clipped: it gives back the white stream pink noise filters.
