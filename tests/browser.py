@@ -7,10 +7,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from core.config import PROJECT_ROOT
@@ -106,3 +107,111 @@ def wait_for_change(read, before, timeout: float = 60, poll: float = 0.05, compl
             return value
         time.sleep(poll)
     raise AssertionError("nothing changed on the page")
+
+
+# Many sessions at once (tests/test_deep_links.py, bench/load.py): Playwright's async API opens every page at the
+# same moment from one thread; its sync API cannot, and is not safe to share between threads.
+
+APP_PAGES = ("Home", "Models", "Classification images", "Confusion heatmaps", "Compare")  # app.py's links
+# Installed with context.add_init_script, before the page's first byte: records every moment Streamlit's legacy
+# pages/ navigation shows in the sidebar (its nav element, or a link to the support modules "app" or "glue"), and
+# any page title drawn while app.py's navigation is missing (a page run without app.py), however briefly.
+# MutationObserver sees every added node, even one removed in the same frame.
+LEGACY_NAVIGATION_WATCH = """(() => {
+  const seen = window.noiseLensLegacyNavigation = [];
+  const note = (what) => { if (!seen.includes(what)) seen.push(what); };
+  const check = (node) => {
+    const element = node.nodeType === 1 ? node : node.parentElement;
+    if (!element || element.closest('[data-testid="stPlotlyChart"]')) return;
+    if (element.closest('[data-testid^="stSidebarNav"]')
+        || (node.nodeType === 1 && node.querySelector('[data-testid^="stSidebarNav"]'))) note('stSidebarNav');
+    if (node.nodeType === 1 && (node.matches('h1') || node.querySelector('h1'))
+        && !document.querySelector('.st-key-app-navigation')) note('title without app.py navigation');
+    const links = node.nodeType === 1 ? [...node.querySelectorAll('a')] : [];
+    if (element.closest('a')) links.push(element.closest('a'));
+    for (const link of links) {
+      const text = link.textContent.trim();
+      if (/^(app|glue)$/i.test(text) && link.closest('[data-testid="stSidebar"]')) note('sidebar link: ' + text);
+    }
+  };
+  new MutationObserver((records) => {
+    for (const record of records) {
+      if (record.type === 'characterData') check(record.target);
+      for (const node of record.addedNodes) check(node);
+    }
+  }).observe(document, {subtree: true, childList: true, characterData: true});
+})();"""
+# The condition of ``wait_until_idle``, evaluated inside the page.
+IDLE = """(charts) => {
+  const drawn = document.querySelector('[data-testid="stPlotlyChart"] .main-svg') !== null
+    && document.querySelectorAll('[data-testid="stPlotlyChart"]').length >= charts;
+  return (drawn || document.querySelector('[data-testid="stException"]') !== null)
+    && document.querySelector('[data-testid="stStatusWidget"]') === null;
+}"""
+
+
+@asynccontextmanager
+async def async_chromium() -> AsyncIterator[object]:
+    """Headless Chromium driven through Playwright's async API."""
+    from playwright.async_api import async_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"Chromium not found at {CHROMIUM}: apt-get install chromium")
+    async with async_playwright() as driver:
+        browser = await driver.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def wait_until_idle_async(page, charts: int = 1, timeout: float = 240) -> None:
+    """``wait_until_idle`` for a page of the async API; the browser polls, so many pages can wait at once."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        await page.wait_for_function(IDLE, arg=charts, polling=250, timeout=timeout * 1000)
+    except PlaywrightTimeout:
+        raise AssertionError(f"the page did not finish drawing {charts} charts in {timeout} s") from None
+
+
+async def frame_problems(page, title: str, seed: int | None = None) -> list[str]:
+    """What is wrong with the frame of an async page that has finished drawing: its title, app.py's navigation
+    links, the sidebar's selectors, exception boxes, the link's seed in the Seed control (``seed``), and any
+    moment of legacy navigation (needs ``LEGACY_NAVIGATION_WATCH``). Empty when all is right."""
+    problems = []
+    heading = await page.locator("h1").first.inner_text() if await page.locator("h1").count() else None
+    if heading is None or title not in heading:
+        problems.append(f"title {heading!r}, expected {title!r}")
+    links = await page.locator(".st-key-app-navigation a p").all_inner_texts()
+    if tuple(text.strip() for text in links) != APP_PAGES:
+        problems.append(f"navigation links {links}")
+    labels = {text.strip() for text in
+              await page.locator('[data-testid="stSidebar"] [data-testid="stWidgetLabel"]').all_inner_texts()}
+    if not {"Dataset", "Architecture"} <= labels:
+        problems.append(f"sidebar selectors {sorted(labels)}")
+    for box in await page.locator('[data-testid="stException"]').all_inner_texts():
+        problems.append(f"exception box: {box[:300]}")
+    if seed is not None:
+        field = page.get_by_label("Seed", exact=True)
+        shown = await field.first.input_value() if await field.count() else None
+        if shown != str(seed):
+            problems.append(f"Seed control shows {shown!r}, the link says {seed}")
+    seen = await page.evaluate("window.noiseLensLegacyNavigation || null")
+    if seen is None:
+        problems.append("legacy-navigation watch not installed")
+    elif seen:
+        problems.append(f"legacy navigation appeared: {seen}")
+    return problems
+
+
+def collect_output(process: subprocess.Popen) -> list[str]:
+    """The lines a ``streamlit_server`` process prints, read in a thread (so a full pipe never stalls it)."""
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
