@@ -48,9 +48,10 @@ PARTS: dict[str, Term] = {
     "noise": Term("noise part (the analysis)", "the noise part of each stimulus (the analysis)"),
 }
 # Row blocks of the accumulated weight matrix; the last row is all ones (plain pixel sums).
-_ROWS = {"predicted": slice(0, 10), "truth": slice(10, 20), "softmax": slice(20, 30), "regression": slice(30, 40)}
-_ONES_ROW = 40
-_WEIGHT_ROWS = 41
+_ROWS = {name: slice(block * NUM_CLASSES, (block + 1) * NUM_CLASSES)
+         for block, name in enumerate(("predicted", "truth", "softmax", "regression"))}
+_ONES_ROW = 4 * NUM_CLASSES
+_WEIGHT_ROWS = _ONES_ROW + 1
 DEFAULT_CHUNK = 4096
 
 
@@ -93,7 +94,7 @@ class Sums:
     def empty(cls, with_signal: bool = True) -> Sums:
         signal_weighted = np.zeros((_WEIGHT_ROWS, PIXELS)) if with_signal else None
         return cls(0, np.zeros((_WEIGHT_ROWS, PIXELS)), np.zeros(_WEIGHT_ROWS), np.zeros(_WEIGHT_ROWS),
-                   np.zeros(PIXELS), signal_weighted, np.zeros((10, 10), np.int64))
+                   np.zeros(PIXELS), signal_weighted, np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64))
 
     def copy(self) -> Sums:
         signal_weighted = None if self.signal_weighted is None else self.signal_weighted.copy()
@@ -168,6 +169,58 @@ def logits_function(model: Any) -> Callable[[Any], Any]:
     return lambda x: tf.math.log(tf.maximum(model(x, training=False), 1e-30))
 
 
+def _weights(truth_hot: Any, logits: Any | None) -> dict[str, Any]:
+    """The weight rows of one chunk (see ``_ROWS``); without the model its rows are NaN."""
+    import tensorflow as tf
+
+    if logits is None:
+        predicted_hot = probs = centred = tf.fill(tf.shape(truth_hot), np.float32(np.nan))
+    else:
+        probs = tf.nn.softmax(logits)
+        predicted_hot = tf.one_hot(tf.argmax(logits, axis=1, output_type=tf.int32), NUM_CLASSES)
+        centred = logits - tf.reduce_mean(logits, axis=1, keepdims=True)
+    weights = tf.concat([predicted_hot, truth_hot, probs, centred, tf.ones_like(truth_hot[:, :1])], axis=1)
+    return {"weights": weights, "predicted_hot": predicted_hot}
+
+
+def _chunk_step(generate: Any, logits_of: Any | None, signal: Any, labels: Any, with_signal: bool) -> Any:
+    """The traced graph for one chunk: stimuli in, weighted sums out. At r = 0 it skips gathering and mixing the
+    test images; without ``logits_of`` it fills only the ground-truth and plain sums."""
+    import tensorflow as tf
+
+    test_count = int(labels.shape[0])
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int64),
+                         tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.float32)],
+        reduce_retracing=True,
+    )
+    def step(start: Any, count: Any, seed: Any, sigma: Any, ratio: Any) -> dict[str, Any]:
+        noise = generate(start, count, seed, sigma)
+        index = (start + tf.range(tf.cast(count, tf.int64))) % test_count
+        stimulus = noise
+        if with_signal:  # r·signal + (1 − r)·noise, the 1/255 of the uint8 pixels folded into r
+            pixels = tf.cast(tf.gather(signal, index), tf.float32)
+            stimulus = (1.0 - ratio) * noise + (ratio / 255.0) * pixels
+        truth_hot = tf.one_hot(tf.gather(labels, index), NUM_CLASSES)
+        logits = None if logits_of is None else logits_of(tf.reshape(stimulus, (-1, *IMAGE_SHAPE, 1)))
+        rows = _weights(truth_hot, logits)
+        weights = rows["weights"]
+        sums = {
+            "noise_weighted": tf.matmul(weights, noise, transpose_a=True),
+            "weight_sum": tf.reduce_sum(weights, axis=0),
+            "weight_sq": tf.reduce_sum(tf.square(weights), axis=0),
+            "noise_sumsq": tf.reduce_sum(tf.square(noise), axis=0),
+        }
+        if logits is not None:
+            sums["confusion"] = tf.matmul(truth_hot, rows["predicted_hot"], transpose_a=True)
+        if with_signal:  # whole-input averages are r·(Σ w·signal) + (1 − r)·(Σ w·noise)
+            sums["signal_weighted"] = tf.matmul(weights, pixels, transpose_a=True) * (1.0 / 255.0)
+        return sums
+
+    return step
+
+
 class Analyzer:
     """The compiled stimulus → model → sums graph for one model, dataset and noise type."""
 
@@ -176,60 +229,14 @@ class Analyzer:
 
         if chunk_size < 1:
             raise ValueError("chunk size must be at least 1")
-        self.model = model
-        self.data = data
-        self.noise_kind = noise_kind
         self.chunk_size = chunk_size
-        self.test_count = len(data.test_labels)
         self.mean_image = data.train_images.mean(axis=0) / 255.0
-        signal = tf.constant(data.test_images.reshape(self.test_count, PIXELS))  # uint8: 4× less memory
+        signal = tf.constant(data.test_images.reshape(len(data.test_labels), PIXELS))  # uint8: 4× less memory
         labels = tf.constant(data.test_labels.astype(np.int32))
         generate = noise_graph(noise_kind, data.train_images)
         logits_of = logits_function(model)
-        test_count = self.test_count
-
-        def build_step(with_signal: bool, with_model: bool = True) -> Any:
-            """The graph for one chunk; at r = 0 it skips gathering and mixing the test images. Without the
-            model it fills only the ground-truth and plain sums (the model's weight rows are NaN)."""
-
-            @tf.function(
-                input_signature=[tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.int32),
-                                 tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.float32),
-                                 tf.TensorSpec([], tf.float32)],
-                reduce_retracing=True,
-            )
-            def step(start: Any, count: Any, seed: Any, sigma: Any, ratio: Any) -> dict[str, Any]:
-                noise = generate(start, count, seed, sigma)
-                index = (start + tf.range(tf.cast(count, tf.int64))) % test_count
-                stimulus = noise
-                if with_signal:  # r·signal + (1 − r)·noise, the 1/255 of the uint8 pixels folded into r
-                    pixels = tf.cast(tf.gather(signal, index), tf.float32)
-                    stimulus = (1.0 - ratio) * noise + (ratio / 255.0) * pixels
-                truth_hot = tf.one_hot(tf.gather(labels, index), NUM_CLASSES)
-                if with_model:
-                    logits = logits_of(tf.reshape(stimulus, (-1, *IMAGE_SHAPE, 1)))
-                    probs = tf.nn.softmax(logits)
-                    predicted_hot = tf.one_hot(tf.argmax(logits, axis=1, output_type=tf.int32), NUM_CLASSES)
-                    centred = logits - tf.reduce_mean(logits, axis=1, keepdims=True)
-                else:
-                    predicted_hot = probs = centred = tf.fill(tf.shape(truth_hot), np.float32(np.nan))
-                weights = tf.concat([predicted_hot, truth_hot, probs, centred, tf.ones_like(truth_hot[:, :1])],
-                                    axis=1)
-                sums = {
-                    "noise_weighted": tf.matmul(weights, noise, transpose_a=True),
-                    "weight_sum": tf.reduce_sum(weights, axis=0),
-                    "weight_sq": tf.reduce_sum(tf.square(weights), axis=0),
-                    "noise_sumsq": tf.reduce_sum(tf.square(noise), axis=0),
-                }
-                if with_model:
-                    sums["confusion"] = tf.matmul(truth_hot, predicted_hot, transpose_a=True)
-                if with_signal:  # whole-input averages are r·(Σ w·signal) + (1 − r)·(Σ w·noise)
-                    sums["signal_weighted"] = tf.matmul(weights, pixels, transpose_a=True) * (1.0 / 255.0)
-                return sums
-
-            return step
-
-        self._steps = {(with_signal, with_model): build_step(with_signal, with_model)
+        self._steps = {(with_signal, with_model): _chunk_step(generate, logits_of if with_model else None, signal,
+                                                              labels, with_signal)
                        for with_signal in (False, True) for with_model in (False, True)}
 
     def start(self, settings: AnalysisSettings) -> AnalysisState:
@@ -372,13 +379,13 @@ def class_images(state: AnalysisState, estimator: str, part: str, sums: Sums | N
     if estimator == "regression":
         # cov(z_c, x_p) = (Σ z_c x_p − Σ z_c · Σ x_p / n) / (n − 1)
         kernel = (weighted - np.outer(weight, mean)) / max(sums.n - 1, 1)
-        return ClassImages(estimator, part, kernel.reshape(10, *IMAGE_SHAPE), np.zeros(IMAGE_SHAPE),
-                           sums.weight_sq[rows], np.zeros(10, bool), sums.n)
+        return ClassImages(estimator, part, kernel.reshape(NUM_CLASSES, *IMAGE_SHAPE), np.zeros(IMAGE_SHAPE),
+                           sums.weight_sq[rows], np.zeros(NUM_CLASSES, bool), sums.n)
     empty = weight <= 0
     with np.errstate(invalid="ignore", divide="ignore"):
         averages = weighted / weight[:, None]
     averages[empty] = np.nan
-    return ClassImages(estimator, part, averages.reshape(10, *IMAGE_SHAPE), mean.reshape(IMAGE_SHAPE),
+    return ClassImages(estimator, part, averages.reshape(NUM_CLASSES, *IMAGE_SHAPE), mean.reshape(IMAGE_SHAPE),
                        weight, empty, sums.n)
 
 
@@ -431,7 +438,7 @@ def fed_back_matrix(model: Any, images: ClassImages) -> np.ndarray:
 def self_classified(fed_back: np.ndarray) -> int:
     """How many class images the model assigns to their own class."""
     valid = ~np.isnan(fed_back).any(axis=1)
-    return int(np.sum(np.argmax(np.nan_to_num(fed_back, nan=-1.0), axis=1)[valid] == np.arange(10)[valid]))
+    return int(np.sum(np.argmax(np.nan_to_num(fed_back, nan=-1.0), axis=1)[valid] == np.arange(NUM_CLASSES)[valid]))
 
 
 @dataclass(frozen=True)
@@ -453,7 +460,7 @@ def template_classify(images: ClassImages, test_images: np.ndarray, test_labels:
     from core.models import confusion_matrix
 
     valid = ~images.empty
-    templates = images.images.reshape(10, PIXELS)
+    templates = images.images.reshape(NUM_CLASSES, PIXELS)
     if not valid.any():
         raise ValueError("no class has a classification image yet")
     templates = templates - templates[valid].mean(axis=0)
@@ -471,11 +478,11 @@ def template_classify(images: ClassImages, test_images: np.ndarray, test_labels:
 def convergence(state: AnalysisState, estimator: str, part: str) -> tuple[np.ndarray, np.ndarray]:
     """Mean correlation, over classes, of the class images at each snapshot with the current ones; the current
     count is the last point (1 by construction), also for a run stopped between snapshots."""
-    final = class_images(state, estimator, part).centred.reshape(10, -1)
+    final = class_images(state, estimator, part).centred.reshape(NUM_CLASSES, -1)
     counts, correlations = [], []
     points = {**state.snapshots, state.n: state.sums}
     for n in sorted(points):
-        earlier = class_images(state, estimator, part, points[n]).centred.reshape(10, -1)
+        earlier = class_images(state, estimator, part, points[n]).centred.reshape(NUM_CLASSES, -1)
         per_class = [np.corrcoef(a, b)[0, 1] for a, b in zip(earlier, final)
                      if np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and a.std() > 0 and b.std() > 0]
         counts.append(n)
@@ -486,6 +493,8 @@ def convergence(state: AnalysisState, estimator: str, part: str) -> tuple[np.nda
 def matrix_csv(corner: str, column_names: Sequence[str], row_names: Sequence[str], matrix: np.ndarray,
                value_format: str) -> str:
     """A labelled 10 × 10 matrix as CSV, ``corner`` naming what the rows are."""
-    lines = [",".join([corner, *column_names])]
-    lines += [",".join([name, *(format(v, value_format) for v in row)]) for name, row in zip(row_names, matrix)]
-    return "\n".join(lines) + "\n"
+    import pandas as pd
+
+    table = pd.DataFrame(matrix, index=pd.Index(list(row_names), name=corner), columns=list(column_names))
+    return table.to_csv(float_format=f"%{value_format}" if value_format != "d" else None, na_rep="nan",
+                        lineterminator="\n")

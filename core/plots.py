@@ -6,6 +6,7 @@ probabilities and counts use one sequential scale.
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -18,10 +19,16 @@ if TYPE_CHECKING:
 DIVERGING = "RdBu_r"  # blue = darker than average, red = brighter than average
 SEQUENTIAL = "Blues"
 GREY = "gray"
-# Anchor colours of RdBu_r (ColorBrewer), for the PNG renderer that runs without Plotly.
-_DIVERGING_STOPS = np.array(
-    [[5, 48, 97], [33, 102, 172], [67, 147, 195], [146, 197, 222], [209, 229, 240], [247, 247, 247],
-     [253, 219, 199], [244, 165, 130], [214, 96, 77], [178, 24, 43], [103, 0, 31]], dtype=np.float64)
+_LEVELS = 256  # colours in the PNG's lookup table of the diverging scale
+
+
+@functools.cache
+def _diverging_table() -> np.ndarray:
+    """The diverging scale as 256 RGB rows, sampled by Plotly itself so the PNG matches the screen."""
+    from plotly.colors import sample_colorscale, unlabel_rgb
+
+    colours = sample_colorscale(DIVERGING, np.linspace(0.0, 1.0, _LEVELS), colortype="rgb")
+    return np.rint(np.array([unlabel_rgb(colour) for colour in colours])).astype(np.uint8)
 
 
 SCARCE_SHARE = 0.01  # classes backed by less of the total weight than this are mostly noise
@@ -49,12 +56,10 @@ def symmetric_limit(images: np.ndarray, weights: np.ndarray | None = None) -> fl
 
 def diverging_rgb(image: np.ndarray, limit: float) -> np.ndarray:
     """Map values in [−limit, limit] to RdBu_r colours; NaN becomes light grey."""
-    position = np.clip((np.nan_to_num(image) / limit + 1.0) / 2.0, 0.0, 1.0) * (len(_DIVERGING_STOPS) - 1)
-    low = np.floor(position).astype(int).clip(0, len(_DIVERGING_STOPS) - 2)
-    frac = (position - low)[..., None]
-    rgb = _DIVERGING_STOPS[low] * (1 - frac) + _DIVERGING_STOPS[low + 1] * frac
+    position = np.clip((np.nan_to_num(image) / limit + 1.0) / 2.0, 0.0, 1.0)
+    rgb = _diverging_table()[np.rint(position * (_LEVELS - 1)).astype(int)]
     rgb[np.isnan(image)] = 200
-    return rgb.astype(np.uint8)
+    return rgb
 
 
 def colour_range(images: np.ndarray, signed: bool, weights: np.ndarray | None = None,
@@ -183,8 +188,7 @@ def probability_heatmap(matrix: np.ndarray, row_names: Sequence[str], column_nam
 
     fig = go.Figure(go.Heatmap(
         z=matrix, x=list(column_names), y=list(row_names), zmin=0.0, zmax=1.0, colorscale=SEQUENTIAL,
-        text=np.where(np.isnan(matrix), "–", np.vectorize(lambda v: format(v, value_format))(np.nan_to_num(matrix))),
-        texttemplate="%{text}", colorbar={"title": {"text": colour_title}},
+        texttemplate=f"%{{z:{value_format}}}", colorbar={"title": {"text": colour_title}},
         hovertemplate=f"{row_title} %{{y}}<br>{column_title} %{{x}}<br>%{{z:.3f}}<extra></extra>"))
     fig.update_layout(xaxis_title=column_title, yaxis_title=row_title, height=460,
                       margin=dict(l=10, r=10, t=30, b=10))
