@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -59,32 +61,55 @@ def _models(_: argparse.Namespace) -> int:
     return 0
 
 
+def _output_folder(path: str) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserFacingError(f"cannot create output folder {out}: {err.strerror}") from err
+    return out
+
+
+def _model_or_explain(arch: str, dataset: str) -> tuple[Any, dict[str, Any]]:
+    from core.store import CacheDamagedError, ModelMissingError, load_model
+
+    try:
+        return load_model(arch, dataset)
+    except (ModelMissingError, CacheDamagedError) as err:
+        raise UserFacingError(f"{err}; train it first: python -m core train --arch {arch} --dataset {dataset}") \
+            from err
+
+
+def _write_results(out: Path, state: Any, images: Any, fed_back: Any, template: Any, names: tuple[str, ...]) -> None:
+    """The arrays, the two matrices and the picture, as the page's downloads have them."""
+    import numpy as np
+
+    from core.analysis import matrix_csv
+    from core.picture import picture
+
+    np.save(out / "class_images.npy", images.images.astype(np.float32))
+    np.save(out / "counts.npy", images.weights)
+    (out / "fed_back.csv").write_text(matrix_csv("class_image", [f"p_{n}" for n in names], names, fed_back, ".6f"))
+    (out / "template_confusion.csv").write_text(
+        matrix_csv("true_class", [f"pred_{n}" for n in names], names, template.confusion, "d"))
+    (out / "class_images.png").write_bytes(picture(state, images, False, names).png())  # as the page draws it
+
+
 def _analyze(args: argparse.Namespace) -> int:
     import json
     import time
-    from pathlib import Path
 
     import numpy as np
 
     from core import analysis
     from core.data import load_dataset
     from core.noise import DEFAULT_SIGMA, NoiseSpec, SIGMA_NOISE_TYPES
-    from core.picture import picture
-    from core.store import CacheDamagedError, ModelMissingError, load_model
 
     if args.sigma is not None and args.noise not in SIGMA_NOISE_TYPES:
         raise UserFacingError(f"--sigma applies to {', '.join(sorted(SIGMA_NOISE_TYPES))} noise, not {args.noise}")
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UserFacingError(f"cannot create output folder {out}: {err.strerror}") from err
+    out = _output_folder(args.out)
     data = load_dataset(args.dataset)
-    try:
-        model, meta = load_model(args.arch, args.dataset)
-    except (ModelMissingError, CacheDamagedError) as err:
-        raise UserFacingError(f"{err}; train it first: python -m core train --arch {args.arch} "
-                              f"--dataset {args.dataset}") from err
+    model, meta = _model_or_explain(args.arch, args.dataset)
     settings = analysis.AnalysisSettings(
         NoiseSpec(args.noise, DEFAULT_SIGMA if args.sigma is None else args.sigma, args.seed), args.ratio)
     analyzer = analysis.Analyzer(model, data, args.noise)
@@ -97,14 +122,7 @@ def _analyze(args: argparse.Namespace) -> int:
     images = analysis.class_images(state, args.estimator, args.part)
     fed_back = analysis.fed_back_matrix(model, images)
     template = analysis.template_classify(images, data.test_images, data.test_labels, analyzer.mean_image)
-    np.save(out / "class_images.npy", images.images.astype(np.float32))
-    np.save(out / "counts.npy", images.weights)
-    names = data.class_names
-    (out / "fed_back.csv").write_text(
-        analysis.matrix_csv("class_image", [f"p_{n}" for n in names], names, fed_back, ".6f"))
-    (out / "template_confusion.csv").write_text(
-        analysis.matrix_csv("true_class", [f"pred_{n}" for n in names], names, template.confusion, "d"))
-    (out / "class_images.png").write_bytes(picture(state, images, False, names).png())  # as the page draws it
+    _write_results(out, state, images, fed_back, template, data.class_names)
     summary = {
         "settings": {"arch": args.arch, "dataset": args.dataset, "samples": args.samples, "ratio": args.ratio,
                      "noise": args.noise, "sigma": settings.noise.sigma, "estimator": args.estimator,

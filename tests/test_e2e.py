@@ -90,7 +90,7 @@ def test_slider_redraws_the_class_images(server, browser, shots) -> None:
 
 def test_stale_elements_dim_only_after_a_second(server, browser) -> None:
     """Streamlit's containers still carry ``data-stale``, and a stale one waits 1 s before fading: a live redraw
-    does not flicker (``glue.STEADY_REDRAWS_CSS``)."""
+    does not flicker (``ui.streamlit_internals.STEADY_REDRAWS_CSS``)."""
     page = browser.new_page(viewport=VIEWPORT)
     page.goto(f"{server}/class_images?n=1000")
     wait_until_idle(page, charts=4)
@@ -191,7 +191,7 @@ def test_a_shared_links_settings_follow_the_student_to_other_pages(server, brows
     page.goto(f"{server}/class_images?n=2000&r=0.0&estimator=predicted&part=noise&seed=3")
     wait_until_idle(page, charts=4)
     for title, path, charts in (("Confusion heatmaps", "confusion", 2), ("Compare", "compare", 8)):
-        page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).click()
+        page.locator('.st-key-app-navigation a').filter(has_text=title).click()
         page.wait_for_url(f"**/{path}**")
         wait_until_idle(page, charts)  # at r = 0 the Confusion page has no stimulus matrix: two charts
         link = parse_qs(urlparse(page.url).query)
@@ -215,7 +215,7 @@ def test_homes_link_takes_the_signal_away_whatever_was_set_before(server, browse
     page = browser.new_page(viewport=VIEWPORT)
     page.goto(f"{server}/class_images?n=1000&r=0.3&noise=pink&seed=9&dataset=fashion_mnist")
     wait_until_idle(page, charts=4)
-    page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Home").click()
+    page.locator('.st-key-app-navigation a').filter(has_text="Home").click()
     page.get_by_role("button", name="Reproduce in one click").click()
     page.get_by_role("link", name="Now take the signal away").click()
     page.wait_for_url("**/class_images**")
@@ -227,3 +227,38 @@ def test_homes_link_takes_the_signal_away_whatever_was_set_before(server, browse
     assert "Ankle boot" in " ".join(image_titles(page))
     assert_no_exception(page)
     page.close()
+
+
+def sidebar_status(page) -> str:
+    return page.locator('[data-testid="stSidebar"] [data-testid="stAlert"]').first.inner_text()
+
+
+def test_one_visitors_training_leaves_the_classmates_model_alone(server, browser) -> None:
+    """Two students at once: one trains on the Models page, the other keeps working with the shipped model, which
+    is still what every other session (and a fresh one) is served."""
+    trainer = browser.new_context(viewport=VIEWPORT).new_page()
+    classmate = browser.new_context(viewport=VIEWPORT).new_page()
+    classmate.goto(f"{server}/class_images?n=1000&seed=17")
+    wait_until_idle(classmate, charts=4)
+    shipped = sidebar_status(classmate)
+    assert "shipped with Noise Lens, test accuracy 99.36%" in shipped
+    trainer.goto(f"{server}/models")
+    wait_until_idle(trainer, charts=2)
+    trainer.get_by_role("spinbutton", name="Epochs").fill("1")
+    trainer.locator(SLIDER).first.focus()  # training images: the fewest, 2,000
+    trainer.keyboard.press("Home")
+    trainer.get_by_role("button", name="Train", exact=True).click()
+    trainer.get_by_text("Trained: your model, 1 epoch").wait_for(timeout=300_000)
+    assert "your model, 1 epoch" in sidebar_status(trainer)
+    assert_no_exception(trainer)
+    classmate.locator('[data-testid="stNumberInputStepUp"]').first.click()  # the classmate goes on working
+    wait_for_change(lambda: "seed=18" in classmate.url, False, timeout=30)
+    wait_until_idle(classmate, charts=4)
+    assert sidebar_status(classmate) == shipped
+    late = browser.new_context(viewport=VIEWPORT).new_page()
+    late.goto(f"{server}/models")
+    wait_until_idle(late, charts=2)
+    assert "shipped with Noise Lens, test accuracy 99.36%" in sidebar_status(late)
+    for page in (trainer, classmate, late):
+        assert_no_exception(page)
+        page.context.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import PROJECT_ROOT, models_dir

@@ -2,39 +2,11 @@
 
 from __future__ import annotations
 
-import json
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.config import PROJECT_ROOT
-
-APP = str(PROJECT_ROOT / "app.py")
-TIMEOUT = 240  # the first run imports TensorFlow and traces the analysis graph
-PAGES = ["pages/home.py", "pages/models.py", "pages/class_images.py", "pages/confusion.py", "pages/compare.py"]
-
-
-def open_page(page: str, **query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.switch_page(page)
-    at.run()
-    return at
-
-
-def figure(at: AppTest, index: int = 0) -> dict:
-    return json.loads(at.get("plotly_chart")[index].proto.spec)
-
-
-def figure_data(at: AppTest, index: int = 0) -> list:
-    return figure(at, index)["data"]
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+from tests.apptest import APP, PAGES, TIMEOUT, assert_clean, figure, figure_data, open_page
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -99,21 +71,6 @@ def test_compare_shows_and_labels_z_scores_like_the_class_images_page(real_data_
     assert colour_bar_title(at) == "pixel value" and "z-scores are defined for noise averages" in at.info[0].value
 
 
-def test_noise_averages_at_r_1_get_a_warning_on_the_confusion_page(real_data_dir) -> None:
-    at = open_page("pages/confusion.py", n="100", r="1.0", part="noise")
-    assert not at.exception
-    assert any("At r = 1 no noise reaches the model" in w.value for w in at.warning)
-
-
-def test_a_repeated_link_value_is_named_and_the_last_one_used(real_data_dir) -> None:
-    at = open_page("pages/class_images.py", seed=["5", "9"], r=["0.5", "0.2"])
-    assert not at.exception
-    notes = [w.value for w in at.warning]
-    assert "`seed` appears 2 times in the link; using the last, 9." in notes
-    assert "`r` appears 2 times in the link; using the last, 0.2." in notes
-    assert at.number_input(key="seed").value == 9 and at.slider(key="r").value == 0.2
-
-
 def test_captions_follow_the_grouping_and_the_display(real_data_dir) -> None:
     at = open_page("pages/class_images.py", n="500", r="0.0", estimator="regression", part="noise")
     assert_clean(at)
@@ -130,74 +87,12 @@ def test_captions_follow_the_grouping_and_the_display(real_data_dir) -> None:
     assert "hold no class" in at.caption[0].value and "pushed the model" not in at.caption[0].value
 
 
-def test_ground_truth_grouping_of_pure_noise_is_flagged(real_data_dir) -> None:
-    at = open_page("pages/class_images.py", n="100", r="0.0")
-    assert not at.exception
-    assert any("grouping by the ground truth sorts pure noise" in note.value for note in at.info)
-
-
-def test_bad_link_values_fall_back_with_a_note(real_data_dir) -> None:
-    at = open_page("pages/class_images.py", n="12345", r="banana", noise="plaid", seed="7")
-    assert not at.exception
-    notes = " ".join(w.value for w in at.warning)
-    assert "n=12345" in notes and "r=banana" in notes and "noise=plaid" in notes
-    assert at.select_slider(key="n").value == 1000 and at.number_input(key="seed").value == 7
-
-
-def test_a_bad_link_value_is_named_in_plain_words_and_really_replaced(real_data_dir) -> None:
-    at = open_page("pages/class_images.py", n="abc", seed="1.5", z="maybe", sigma="9")
-    assert not at.exception
-    notes = " ".join(w.value for w in at.warning)
-    assert "`n=abc` in the link is not valid (must be a whole number); using 1000." in notes
-    assert "`seed=1.5` in the link is not a whole number; using 1." in notes
-    assert "`z=maybe` in the link is not valid (must be true or false); using false." in notes
-    assert "`sigma=9` in the link is not valid (must be between 0.05 and 0.5); using 0.2." in notes
-    assert "int()" not in notes and at.number_input(key="seed").value == 1  # the note's value is the one used
-
-
 def test_home_reproduces_the_original_figure(real_data_dir) -> None:
     at = open_page("pages/home.py")
     at.button(key="reproduce").click().run()
     assert_clean(at)
     assert len(at.get("plotly_chart")) == 3  # explanation strip, class images, fed-back heatmap
     assert "10/10" in " ".join(c.value for c in at.caption)
-
-
-def test_fashion_and_alexnet_from_the_sidebar(real_data_dir) -> None:
-    at = open_page("pages/class_images.py", n="200")
-    at.selectbox(key="dataset").set_value("fashion_mnist").run()
-    at.selectbox(key="arch").set_value("alexnet").run()
-    assert_clean(at)
-    assert "Ankle boot" in json.dumps(json.loads(at.get("plotly_chart")[0].proto.spec)["layout"])
-
-
-def test_missing_data_shows_a_friendly_panel(tmp_path, monkeypatch) -> None:
-    from core.data import load_dataset
-
-    monkeypatch.setenv("NOISELENS_DATA_DIR", str(tmp_path / "nowhere"))
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setattr("core.data._SOURCES", __import__("core.data").data._SOURCES[:2])  # no network here
-    from core.link import Controls
-    from ui import resources
-
-    load_dataset.cache_clear()
-    resources.dataset.clear()
-    try:
-        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-        at.switch_page("pages/class_images.py")
-        at.run()
-    finally:
-        load_dataset.cache_clear()
-        resources.dataset.clear()
-    assert not at.exception
-    assert "not available" in at.error[0].value
-    assert any("NOISELENS_DATA_DIR" in m.value for m in at.markdown)
-
-
-def test_missing_model_offers_training(temp_cache, real_data_dir) -> None:
-    at = open_page("pages/class_images.py")
-    assert not at.exception
-    assert "not trained yet" in " ".join(w.value for w in at.warning)
 
 
 def test_a_complete_run_offers_neither_stop_nor_continue(real_data_dir) -> None:
@@ -211,7 +106,6 @@ def test_a_complete_run_offers_neither_stop_nor_continue(real_data_dir) -> None:
 def test_compare_can_be_stopped_and_continued(real_data_dir) -> None:
     """Compare runs four models one after the other; stopped, it shows what is stored and computes nothing."""
     from core.link import Controls
-    from ui import resources
 
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     link = {"n": "20000", "r": "0.0", "estimator": "softmax", "part": "noise", "seed": "31337"}

@@ -1,0 +1,35 @@
+"""AppTest helpers shared by the page tests and the tests of the ui modules."""
+
+from __future__ import annotations
+
+import json
+
+from streamlit.testing.v1 import AppTest
+
+from core.config import PROJECT_ROOT
+
+APP = str(PROJECT_ROOT / "app.py")
+TIMEOUT = 240  # the first run imports TensorFlow and traces the analysis graph
+PAGES = ["pages/home.py", "pages/models.py", "pages/class_images.py", "pages/confusion.py", "pages/compare.py"]
+
+
+def open_page(page: str, **query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.switch_page(page)
+    at.run()
+    return at
+
+
+def figure(at: AppTest, index: int = 0) -> dict:
+    return json.loads(at.get("plotly_chart")[index].proto.spec)
+
+
+def figure_data(at: AppTest, index: int = 0) -> list:
+    return figure(at, index)["data"]
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]

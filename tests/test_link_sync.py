@@ -1,0 +1,34 @@
+"""A shared link sets the view: its values are checked, bad ones named on screen and replaced, repeated
+ones resolved (ui/link_sync.py with the schema of core/link.py)."""
+
+from __future__ import annotations
+
+from tests.apptest import open_page
+
+
+def test_a_repeated_link_value_is_named_and_the_last_one_used(real_data_dir) -> None:
+    at = open_page("pages/class_images.py", seed=["5", "9"], r=["0.5", "0.2"])
+    assert not at.exception
+    notes = [w.value for w in at.warning]
+    assert "`seed` appears 2 times in the link; using the last, 9." in notes
+    assert "`r` appears 2 times in the link; using the last, 0.2." in notes
+    assert at.number_input(key="seed").value == 9 and at.slider(key="r").value == 0.2
+
+
+def test_bad_link_values_fall_back_with_a_note(real_data_dir) -> None:
+    at = open_page("pages/class_images.py", n="12345", r="banana", noise="plaid", seed="7")
+    assert not at.exception
+    notes = " ".join(w.value for w in at.warning)
+    assert "n=12345" in notes and "r=banana" in notes and "noise=plaid" in notes
+    assert at.select_slider(key="n").value == 1000 and at.number_input(key="seed").value == 7
+
+
+def test_a_bad_link_value_is_named_in_plain_words_and_really_replaced(real_data_dir) -> None:
+    at = open_page("pages/class_images.py", n="abc", seed="1.5", z="maybe", sigma="9")
+    assert not at.exception
+    notes = " ".join(w.value for w in at.warning)
+    assert "`n=abc` in the link is not valid (must be a whole number); using 1000." in notes
+    assert "`seed=1.5` in the link is not a whole number; using 1." in notes
+    assert "`z=maybe` in the link is not valid (must be true or false); using false." in notes
+    assert "`sigma=9` in the link is not valid (must be between 0.05 and 0.5); using 0.2." in notes
+    assert "int()" not in notes and at.number_input(key="seed").value == 1  # the note's value is the one used
