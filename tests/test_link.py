@@ -1,0 +1,44 @@
+"""The link schema, without Streamlit: every parameter parses its own values and refuses others in plain words."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.link import ANALYSIS_KEYS, PARAMS, Controls, default_controls, link_text
+from core.noise import DEFAULT_SIGMA
+
+
+@pytest.mark.parametrize(("key", "text", "value"), [("n", "10000", 10_000), ("r", "0.35", 0.35), ("seed", "1.5", 1),
+                                                    ("z", "TRUE", True), ("estimator", "softmax", "softmax"),
+                                                    ("part", "noise", "noise"), ("dataset", "fashion_mnist",
+                                                                                 "fashion_mnist")])
+def test_good_values_parse(key: str, text: str, value) -> None:
+    assert PARAMS[key].parse(text) == value
+
+
+@pytest.mark.parametrize(("key", "text", "reason"), [("n", "12345", "one of 100"), ("n", "abc", "whole number"),
+                                                     ("r", "nan", "between 0 and 1"), ("r", "x", "a number"),
+                                                     ("seed", "-1", "between 0 and 2,147,483,647"),
+                                                     ("z", "maybe", "true or false"), ("noise", "plaid", "one of")])
+def test_bad_values_are_refused_in_plain_words(key: str, text: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        PARAMS[key].parse(text)
+
+
+def test_every_default_survives_its_own_link() -> None:
+    for param in PARAMS.values():
+        assert param.parse(link_text(param.default)) == param.default
+    assert set(ANALYSIS_KEYS) < set(PARAMS)
+
+
+def test_controls_name_their_stimulus_stream() -> None:
+    pink = default_controls(noise="pink", sigma=0.3, seed=5, ratio=0.0)
+    assert pink.settings.noise.sigma == 0.3 and pink.settings.noise.seed == 5 and pink.settings.ratio == 0.0
+    uniform = default_controls(noise="uniform", sigma=0.3)  # σ does not apply: the same stream as any other σ
+    assert uniform.settings == default_controls(noise="uniform").settings
+    assert uniform.settings.noise.sigma == DEFAULT_SIGMA
+
+
+def test_z_scores_only_on_noise_averages() -> None:
+    assert Controls(1000, 0.0, "uniform", 0.2, "predicted", "noise", 0, True).shows_z_scores
+    assert not Controls(1000, 0.0, "uniform", 0.2, "predicted", "input", 0, True).shows_z_scores
