@@ -174,12 +174,23 @@ def evaluate(model: Any, images: np.ndarray, labels: np.ndarray) -> tuple[float,
 
 
 def _make_callback(on_progress: ProgressCallback | None, should_stop: Callable[[], bool] | None,
-                   epochs: int, batches: int) -> Any:
+                   epochs: int, batches: int, x_test: np.ndarray, y_test: np.ndarray) -> Any:
+    """Reports progress, stops on request, and scores the test set after each finished epoch.
+
+    Scoring here rather than through ``fit(validation_data=…)`` keeps the last epoch's predictions (the final
+    model's), so ``train`` needs no second pass over the test set for its accuracy and confusion matrix, and a
+    cancelled epoch is not scored at all.
+    """
     import keras
 
     class _Reporter(keras.callbacks.Callback):
         epoch = 0
         cancelled = False
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.history: dict[str, list[float]] = {}
+            self.test_predicted: np.ndarray | None = None
 
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             self.epoch = epoch + 1
@@ -194,11 +205,20 @@ def _make_callback(on_progress: ProgressCallback | None, should_stop: Callable[[
                 self.model.stop_training = True
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            logs = logs or {}
+            if self.cancelled:  # the epoch was cut short and train() raises: nothing to score or report
+                return
+            probabilities = predict_probabilities(self.model, x_test)
+            self.test_predicted = probabilities.argmax(axis=1)
+            # Keras's sparse categorical cross-entropy: probabilities clipped to [1e-7, 1 - 1e-7].
+            picked = np.clip(probabilities[np.arange(len(y_test)), y_test], 1e-7, 1 - 1e-7)
+            logs = {**(logs or {}), "val_loss": float(-np.log(picked).mean()),
+                    "val_accuracy": float((self.test_predicted == y_test).mean())}
+            for key, value in logs.items():
+                self.history.setdefault(key, []).append(float(value))
             if on_progress is not None:
                 on_progress(TrainProgress(epoch + 1, epochs, batches, batches,
                                           float(logs.get("loss", np.nan)), float(logs.get("accuracy", np.nan)),
-                                          epoch_done=True, val_accuracy=logs.get("val_accuracy")))
+                                          epoch_done=True, val_accuracy=logs["val_accuracy"]))
 
     return _Reporter()
 
@@ -246,10 +266,9 @@ def train(
         pipeline = pipeline.map(lambda x, y: (shift(x, training=True), y))
     pipeline = pipeline.prefetch(2)
 
-    reporter = _make_callback(on_progress, should_stop, epochs, batches)
+    reporter = _make_callback(on_progress, should_stop, epochs, batches, x_test, y_test)
     started = time.perf_counter()
-    fit = model.fit(pipeline, epochs=epochs, validation_data=(x_test, y_test), validation_batch_size=2048,
-                    callbacks=[reporter], shuffle=False, verbose=0)
+    model.fit(pipeline, epochs=epochs, callbacks=[reporter], shuffle=False, verbose=0)
     seconds = time.perf_counter() - started
     if reporter.cancelled:
         raise TrainingCancelled(f"training of {arch} on {dataset} was stopped at epoch {reporter.epoch}")
@@ -257,8 +276,10 @@ def train(
     # A fresh uncompiled copy carries the weights without optimizer state: smaller file, nothing to unpickle.
     clean = build_model(arch)
     clean.set_weights(model.get_weights())
-    accuracy, confusion = evaluate(clean, data.test_images, data.test_labels)
-    history = {key: [float(v) for v in values] for key, values in fit.history.items()}
+    # The last epoch's scoring saw these very weights: its predictions are the final model's.
+    predicted = reporter.test_predicted
+    accuracy, confusion = float((predicted == y_test).mean()), confusion_matrix(y_test, predicted)
+    history = reporter.history
     return TrainingResult(
         model=clean,
         history=history,
