@@ -15,7 +15,8 @@ import os
 import platform
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -228,12 +229,11 @@ class ModelReady:
     rebuilt_because: str | None = None
 
 
-def train_and_save(arch: str, dataset: str, *, origin: str = "trained here", wait: bool = True,
-                   on_progress: ProgressCallback | None = None,
-                   should_stop: Callable[[], bool] | None = None, **train_kwargs: Any) -> ModelReady:
-    """Train under the model's lock and replace the cached copy.
+@contextmanager
+def _replacing(arch: str, dataset: str, wait: bool) -> Iterator[None]:
+    """Hold the model's lock with the shipped default set aside, to replace the cached copy.
 
-    With ``wait=False`` a second caller gets ``TrainingInProgress`` at once instead of training again later.
+    With ``wait=False`` a second caller gets ``TrainingInProgress`` at once instead of replacing it again later.
     """
     lock = _lock(arch, dataset)
     try:
@@ -242,11 +242,22 @@ def train_and_save(arch: str, dataset: str, *, origin: str = "trained here", wai
         raise TrainingInProgress(f"{model_key(arch, dataset)} is being trained by another session") from None
     try:
         _back_up_shipped(arch, dataset)
+        yield
+    finally:
+        lock.release()
+
+
+def train_and_save(arch: str, dataset: str, *, origin: str = "trained here", wait: bool = True,
+                   on_progress: ProgressCallback | None = None,
+                   should_stop: Callable[[], bool] | None = None, **train_kwargs: Any) -> ModelReady:
+    """Train under the model's lock and replace the cached copy.
+
+    With ``wait=False`` a second caller gets ``TrainingInProgress`` at once instead of training again later.
+    """
+    with _replacing(arch, dataset, wait):
         result = train(arch, dataset, on_progress=on_progress, should_stop=should_stop, **train_kwargs)
         record = save_model(result, arch, dataset, origin=origin)
         return ModelReady(result.model, record, trained_now=True)
-    finally:
-        lock.release()
 
 
 def ensure_model(arch: str, dataset: str, *, on_progress: ProgressCallback | None = None,
@@ -281,13 +292,5 @@ def publish_model(result: TrainingResult, arch: str, dataset: str, *, origin: st
     """
     if getattr(result.model, "name", arch) != arch:  # a UI slip must not put one network under another's name
         raise ValueError(f"the model is {result.model.name!r}, not {arch!r}")
-    lock = _lock(arch, dataset)
-    try:
-        lock.acquire(timeout=-1 if wait else 0)
-    except Timeout:
-        raise TrainingInProgress(f"{model_key(arch, dataset)} is being trained by another session") from None
-    try:
-        _back_up_shipped(arch, dataset)
+    with _replacing(arch, dataset, wait):
         return save_model(result, arch, dataset, origin=origin)
-    finally:
-        lock.release()

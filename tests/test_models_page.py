@@ -7,20 +7,11 @@ import hashlib
 
 from streamlit.testing.v1 import AppTest
 
-from core.config import PROJECT_ROOT, models_dir
+from core.config import models_dir
 from core.training_queue import TRAINING_QUEUE, VISITOR_MAX_EPOCHS, TrainingRequest
+from tests.apptest import open_page
 
-APP = str(PROJECT_ROOT / "app.py")
-TIMEOUT = 300
-
-
-def open_page(page: str, **query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.switch_page(page)
-    at.run()
-    return at
+TIMEOUT = 300  # a page run that trains a model
 
 
 def server_files() -> dict[str, str]:
