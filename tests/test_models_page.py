@@ -36,11 +36,11 @@ def test_a_visitors_training_is_seen_by_that_session_only(real_data_dir) -> None
     """Two sessions: the one that trains uses its own model everywhere; the other keeps the shipped model, and no
     file under cache/models changes."""
     before = server_files()
-    visitor = train_own(open_page("pages/models.py"), images=10_000)
+    visitor = train_own(open_page("pages/models.py"))
     assert "your model, 1 epoch" in sidebar_text(visitor)
     assert any(m.label == "Origin" and m.value == "yours" for m in visitor.metric)
     accuracy = float(next(m.value for m in visitor.metric if m.label == "Test accuracy").rstrip("%")) / 100
-    assert 0.8 < accuracy < 0.99  # a real (short) training, not the shipped model's 99.36 %
+    assert 0.2 < accuracy < 0.95  # a real (short: 2,000 images) training, not the shipped model's 99.36 %
     visitor.switch_page("pages/class_images.py").run()
     assert "your model" in sidebar_text(visitor) and not visitor.exception
 
