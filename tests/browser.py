@@ -191,7 +191,7 @@ async def frame_problems(page, title: str, seed: int | None = None) -> list[str]
     if not {"Dataset", "Architecture"} <= labels:
         problems.append(f"sidebar selectors {sorted(labels)}")
     for box in await page.locator('[data-testid="stException"]').all_inner_texts():
-        problems.append(f"exception box: {box[:300]}")
+        problems.append(f"exception box: {box.strip().splitlines()[0][:300] if box.strip() else ''}")
     if seed is not None:
         field = page.get_by_label("Seed", exact=True)
         shown = await field.first.input_value() if await field.count() else None
