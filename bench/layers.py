@@ -97,18 +97,18 @@ def block_table(model: Any, stimuli: Any, repeats: int) -> list[str]:
     return rows
 
 
-def first_layer_width(repeats: int, stimuli: Any) -> list[str]:
+def first_layer_width(pairs: int, repeats: int, stimuli: Any) -> list[str]:
     """The AlexNet-style net with its shipped first-layer width and with 32 filters (the width it had before):
-    seconds per 10,000 stimuli, measured in interleaved pairs."""
+    seconds per 10,000 stimuli, measured in ``pairs`` interleaved pairs of ``repeats`` calls each."""
     from core.models import ARCHITECTURES, build_layers
 
     (kind, options), *rest = ARCHITECTURES["alexnet"].layers
     widths = (options["filters"], 32)
     nets = {w: build_layers(f"alexnet_first_{w}", ((kind, {**options, "filters": w}), *rest)) for w in widths}
     times: dict[int, list[float]] = {w: [] for w in widths}
-    for _ in range(max(3, repeats // 5)):
+    for _ in range(pairs):
         for width, net in nets.items():
-            times[width].append(milliseconds(lambda x, net=net: net(x, training=False), stimuli, 5))
+            times[width].append(milliseconds(lambda x, net=net: net(x, training=False), stimuli, repeats))
     ratios = [wide / narrow for narrow, wide in zip(times[widths[0]], times[32], strict=True)]
     seconds = {w: statistics.median(t) * STIMULI / len(stimuli) / 1e3 for w, t in times.items()}
     shipped = widths[0]
@@ -120,9 +120,12 @@ def first_layer_width(repeats: int, stimuli: Any) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=25)
-    parser.add_argument("--quick", action="store_true", help="smoke run: 3 repeats, small batch; numbers mean nothing")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: one call of each, one pair, a batch of 16; numbers mean nothing")
     args = parser.parse_args(argv)
-    repeats, batch = (3, 64) if args.quick else (args.repeats, BATCH)
+    # Tracing each block's graph, not the calls, is what --quick spends its time on: one timed call each is enough.
+    repeats, batch, pairs, pair_repeats = (1, 16, 1, 1) if args.quick else (args.repeats, BATCH,
+                                                                              max(3, args.repeats // 5), 5)
     print(f"$ {command_line(__file__)}")
     print(f"code: commit {core_version()}")
     import tensorflow as tf
@@ -138,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         whole = milliseconds(lambda x, model=model: model(x, training=False), stimuli, repeats)
         print(f"{'whole model':<40} {whole:9.2f}")
     print()
-    print("\n".join(first_layer_width(repeats, stimuli)))
+    print("\n".join(first_layer_width(pairs, pair_repeats, stimuli)))
     return 0
 
 

@@ -132,7 +132,9 @@ def _load(arch: str, dataset: str) -> Any | None:
 
 
 def measure(arch: str, dataset: str, noise: str, sigma: float | None, samples: list[int], model: Any,
-            data: Any, seed: int) -> dict[str, Any]:
+            data: Any, seed: int, tests: dict[str, np.ndarray]) -> dict[str, Any]:
+    """One run of the largest N; ``tests`` holds the test set prepared for the variants, filled by the first run on
+    a dataset and reused by the others (it depends on the dataset only)."""
     from core.analysis import (AnalysisSettings, Analyzer, class_images, fed_back_matrix, self_classified,
                                template_classify, z_scores)
     from core.noise import DEFAULT_SIGMA, NoiseSpec
@@ -150,8 +152,9 @@ def measure(arch: str, dataset: str, noise: str, sigma: float | None, samples: l
 
     state = analyzer.run(AnalysisSettings(spec, 0.0), max(samples), on_progress=progress)
     seconds = time.perf_counter() - started
-    tests = {how: _prepare_tests(data.test_images, analyzer.mean_image, how)
-             for how in ("dataset mean", "own mean", "raw")}
+    if not tests:
+        tests.update({how: _prepare_tests(data.test_images, analyzer.mean_image, how)
+                      for how in ("dataset mean", "own mean", "raw")})
     record: dict[str, Any] = {"arch": arch, "dataset": dataset, "noise": noise,
                               "sigma": None if noise == "uniform" else spec.sigma, "seed": seed,
                               "seconds": round(seconds, 1), "rate": round(max(samples) / seconds),
@@ -290,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, nargs="+", default=None,
                         help="sample counts; one run of the largest, smaller ones from its snapshots "
                              "(each must be in 100, 200, 500, 1000, … or equal to the largest)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: tiny N, lenet on MNIST only")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: N = 100 and 200, lenet on MNIST, uniform and data noise only")
     parser.add_argument("--archs", nargs="+", default=None)
     parser.add_argument("--datasets", nargs="+", default=None)
     parser.add_argument("--noises", nargs="+", default=None)
@@ -315,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from core.analysis import checkpoint_series
 
-    samples = sorted(set(args.samples or ([1_000, 2_000] if args.quick else [100_000, 1_000_000])))
+    # --quick: the two smallest counts, so the smaller one is still read from a snapshot of the larger run.
+    samples = sorted(set(args.samples or ([100, 200] if args.quick else [100_000, 1_000_000])))
     largest = samples[-1]
     allowed = set(checkpoint_series(largest)) | {largest}
     if not set(samples) <= allowed:
@@ -324,8 +329,11 @@ def main(argv: list[str] | None = None) -> int:
     datasets = args.datasets or (["mnist"] if args.quick else ["mnist", "fashion_mnist"])
     from core.noise import NOISE_TYPES, SIGMA_NOISE_TYPES
 
+    # --quick: one noise without σ and the one built from the training set's covariance, so both kinds of row are
+    # made and reported (tests/test_analysis.py runs every noise type through Analyzer).
+    chosen = args.noises or (["uniform", "data"] if args.quick else None)
     noises = [(k, args.sigma if k in SIGMA_NOISE_TYPES else None) for k in NOISE_TYPES
-              if args.noises is None or k in args.noises]
+              if chosen is None or k in chosen]
     stem = Path(args.out) if args.out else RESULTS / ("science_quick" if args.quick else "science")
     stem.parent.mkdir(parents=True, exist_ok=True)
 
@@ -342,13 +350,14 @@ def main(argv: list[str] | None = None) -> int:
     total_started = time.perf_counter()
     for dataset in datasets:
         data = load_dataset(dataset)
+        tests: dict[str, np.ndarray] = {}
         for arch in archs:
             model = _load(arch, dataset)
             if model is None:
                 continue
             for noise, sigma in noises:
                 print(f"  {dataset} / {arch} / {noise}: {largest:,} samples …", flush=True)
-                rec = measure(arch, dataset, noise, sigma, samples, model, data, args.seed)
+                rec = measure(arch, dataset, noise, sigma, samples, model, data, args.seed, tests)
                 records.append(rec)
                 best = max(rec["results"].values(), key=lambda r: r["accuracy"])
                 print(f"    done in {rec['seconds']:.0f} s ({rec['rate']:,}/s); "

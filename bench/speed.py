@@ -16,7 +16,8 @@ Three measurements, all in one process so they share the machine's state:
 3. Peak RSS growth from N = 20,000 to N = 1,000,000 (fresh runs, one after the other, in one child process
    that does nothing else, so the other measurements' peaks cannot hide the growth). Goal: ≤ 100 MB.
 
-``--quick`` is a smoke run with tiny N (seconds, for the test suite): its numbers mean nothing.
+``--quick`` is a smoke run for the test suite: every step above at the smallest sizes that still cross a snapshot
+point and take more than one batch (N = 1,024, inference batch 512, one repeat); its numbers mean nothing.
 """
 
 from __future__ import annotations
@@ -117,12 +118,13 @@ class Contention:
 
 
 class InferenceBench:
-    """Pure model throughput: one traced call on a constant (4096, 28, 28, 1) float32 batch."""
+    """Pure model throughput: one traced call on a constant (batch, 28, 28, 1) float32 batch (4096 unless told)."""
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, batch: int = INFERENCE_BATCH):
         import tensorflow as tf
 
-        x = tf.constant(np.random.default_rng(0).random((INFERENCE_BATCH, 28, 28, 1), dtype=np.float32))
+        self.batch = batch
+        x = tf.constant(np.random.default_rng(0).random((batch, 28, 28, 1), dtype=np.float32))
 
         @tf.function
         def infer() -> Any:
@@ -132,11 +134,11 @@ class InferenceBench:
         self._infer().numpy()  # trace
 
     def rate(self, n: int) -> float:
-        calls = max(1, round(n / INFERENCE_BATCH))
+        calls = max(1, round(n / self.batch))
         started = time.perf_counter()
         for _ in range(calls):
             self._infer().numpy()
-        return calls * INFERENCE_BATCH / (time.perf_counter() - started)
+        return calls * self.batch / (time.perf_counter() - started)
 
 
 class PipelineBench:
@@ -222,11 +224,14 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.stdout.reconfigure(line_buffering=True)
     quick = args.quick
-    n_pipe = 8_192 if quick else 100_000
+    # --quick: the smallest sizes that still run every step: two inference calls, pipeline runs and warm-ups that
+    # cross a snapshot point (100, 200, 500, …), two predict batches of 32, an RSS child with two fresh runs.
+    n_pipe = 1_024 if quick else 100_000
+    inference_batch = 512 if quick else INFERENCE_BATCH
     repeats = args.repeats or (1 if quick else 5)
-    warmup = 2_000 if quick else 10_000
-    n_original = 300 if quick else 100_000
-    rss_small, rss_large = (10_000, 30_000) if quick else (20_000, 1_000_000)
+    warmup = 200 if quick else 10_000
+    n_original = 64 if quick else 100_000
+    rss_small, rss_large = (200, 1_000) if quick else (20_000, 1_000_000)
     archs = ("lenet", "alexnet")
 
     print(f"$ {command_line(__file__)}")
@@ -255,9 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  model {arch}-mnist: {notes[arch]}")
 
     # 1. pipeline vs pure inference, interleaved -------------------------------------------------------------
-    print(f"\n1. Analyzer.run vs pure inference, N = {n_pipe:,}, uniform noise; {repeats} interleaved repeats "
-          "(rates in images/s)")
-    infer = {a: InferenceBench(models[a]) for a in archs}
+    print(f"\n1. Analyzer.run vs pure inference (batch {inference_batch:,}), N = {n_pipe:,}, uniform noise; "
+          f"{repeats} interleaved repeats (rates in images/s)")
+    infer = {a: InferenceBench(models[a], inference_batch) for a in archs}
     pipe = {a: PipelineBench(models[a], data, warmup) for a in archs}
     rates: dict[tuple[str, str], list[float]] = {}
     contention = Contention()
