@@ -2,6 +2,10 @@
 
     NOISELENS_DATA_DIR=../shared/datasets python bench/dashboard.py [--repeats 7] [--quick]
 
+``--quick`` (the test suite's smoke run) does the least that still runs the whole measurement: the network alone
+once before and once after, a fresh server's first render, then one page (class images, LeNet, pure noise,
+N = 1,000), one redraw, no reading pauses, and the server's RSS. Its numbers mean nothing.
+
 Redraw times are taken inside the page, from the pointer press on the seed's "+" button to the first frame
 painted after the class-image heatmap changed (the picture), and after the example-stimuli strip, the page's
 last chart, changed (the whole page). Polling the page from Python every 20 ms instead cost about 0.4 s of this
@@ -27,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psutil  # noqa: E402
 
 from bench.provenance import command_line, core_version  # noqa: E402
+from bench.speed import INFERENCE_BATCH  # noqa: E402
 from core.config import DATA_DIR_ENV, PROJECT_ROOT  # noqa: E402
 from core.noise import NOISE_TYPES  # noqa: E402
 from tests.browser import chromium, streamlit_server, wait_until_idle  # noqa: E402
@@ -64,9 +69,11 @@ def rss_mb(process: psutil.Process) -> float:
     return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
 
 
-def timed_redraws(page, button: str, repeats: int, charts: int = 4,
-                  whole_page: bool = True) -> tuple[list[float], list[float]]:
-    """Seconds from pressing ``button`` to the first chart redrawn, and (``whole_page``) to the last one."""
+def timed_redraws(page, button: str, repeats: int, charts: int = 4, whole_page: bool = True,
+                  pause: float = 1.5) -> tuple[list[float], list[float]]:
+    """Seconds from pressing ``button`` to the first chart redrawn, and (``whole_page``) to the last one.
+
+    ``pause``: seconds a student reads the picture before the next move."""
     picture, whole = [], []
     done = "window.noiseLensPainted > 0" + (" && window.noiseLensComplete > 0" if whole_page else "")
     for _ in range(repeats):
@@ -79,7 +86,7 @@ def timed_redraws(page, button: str, repeats: int, charts: int = 4,
         if whole_page:
             whole.append((complete - pressed) / 1000)
         wait_until_idle(page, charts=charts)
-        time.sleep(1.5)  # a student reads the picture before the next move
+        time.sleep(pause)
     return picture, whole
 
 
@@ -87,15 +94,15 @@ def summary(seconds: list[float]) -> str:
     return f"median {statistics.median(seconds):.2f} s, all {', '.join(f'{s:.2f}' for s in seconds)}"
 
 
-def network_seconds(archs: tuple[str, ...], n: int) -> dict[str, float]:
-    """Seconds the network alone needs for ``n`` stimuli (median of 3), with the machine to itself."""
+def network_seconds(archs: tuple[str, ...], n: int, batch: int, repeats: int = 3) -> dict[str, float]:
+    """Seconds the network alone needs for ``n`` stimuli (median of ``repeats``), with the machine to itself."""
     from bench.speed import InferenceBench
     from core.store import load_model
 
     floors = {}
     for arch in archs:
-        bench = InferenceBench(load_model(arch, "mnist")[0])
-        floors[arch] = statistics.median(n / bench.rate(n) for _ in range(3))
+        bench = InferenceBench(load_model(arch, "mnist")[0], batch)
+        floors[arch] = statistics.median(n / bench.rate(n) for _ in range(repeats))
     return floors
 
 
@@ -103,15 +110,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run for the tests: LeNet, N = 1,000, one redraw; the numbers mean nothing")
+                        help="smoke run for the tests: one page (LeNet, N = 1,000), one redraw, no pauses; the "
+                             "numbers mean nothing")
     args = parser.parse_args()
-    archs, n, datasets = (("lenet",), 1_000, ("mnist",)) if args.quick else (("lenet", "alexnet"), 10_000,
-                                                                            ("mnist", "fashion_mnist"))
-    repeats = 1 if args.quick else args.repeats
+    quick = args.quick
+    archs, n, datasets = (("lenet",), 1_000, ("mnist",)) if quick else (("lenet", "alexnet"), 10_000,
+                                                                       ("mnist", "fashion_mnist"))
+    repeats = 1 if quick else args.repeats
+    pause = 0.0 if quick else 1.5  # seconds a student reads the picture before the next move
+    # The network alone: batches of 4,096 like the speed benchmark, or all N at once when N is smaller.
+    batch, floor_repeats = min(n, INFERENCE_BATCH), 1 if quick else 3
     data_dir = os.environ.get(DATA_DIR_ENV) or str(PROJECT_ROOT.parent / "shared" / "datasets")
     print(f"$ {command_line(__file__)}")
     print(f"code: commit {core_version()}")
-    floor_before = network_seconds(archs, n)
+    floor_before = network_seconds(archs, n, batch, floor_repeats)
     medians: dict[tuple[str, str], float] = {}
     with streamlit_server(data_dir) as (url, server), chromium() as browser:
         process = psutil.Process(server.pid)
@@ -121,9 +133,11 @@ def main() -> None:
         wait_until_idle(page, charts=4)
         print(f"first render (fresh server, class images, N = 1,000): {time.perf_counter() - started:.1f} s")
 
-        settings = {"defaults (r = 0.7, ground truth: no model needed, whole input)": "",
-                    "pure noise (r = 0, softmax, noise part)": "&r=0.0&estimator=softmax&part=noise"}
-        if not args.quick:  # the Gaussian family draws 4× the random words of 8-bit uniform noise, plus filtering
+        defaults = "defaults (r = 0.7, ground truth: no model needed, whole input)"
+        settings = {defaults: "", "pure noise (r = 0, softmax, noise part)": "&r=0.0&estimator=softmax&part=noise"}
+        if quick:  # one redraw: of the setting that sends the N stimuli through the model
+            del settings[defaults]
+        else:  # the Gaussian family draws 4× the random words of 8-bit uniform noise, plus filtering
             settings.update({f"{noise} noise (r = 0, softmax, noise part)":
                              f"&noise={noise}&r=0.0&estimator=softmax&part=noise" for noise in NOISE_TYPES
                              if noise != "uniform"})
@@ -131,31 +145,35 @@ def main() -> None:
             for label, query in settings.items():
                 page.goto(f"{url}/class_images?n={n}&arch={arch}{query}")
                 wait_until_idle(page, charts=4)
-                time.sleep(1.5)
+                time.sleep(pause)
                 # a new seed is a new noise stream: N stimuli really go through the model
-                new, whole = timed_redraws(page, "stNumberInputStepUp", repeats)
+                new, whole = timed_redraws(page, "stNumberInputStepUp", repeats, pause=pause)
                 medians[arch, label] = statistics.median(whole)
                 print(f"{arch}, {label}: redraw after a new seed at N = {n:,}: picture {summary(new)}; "
                       f"whole page {summary(whole)}")
-        seen, _ = timed_redraws(page, "stNumberInputStepDown", min(3, repeats))  # the run store answers
-        print(f"{archs[-1]}, {label}: redraw at N = {n:,} for a seed seen before: picture {summary(seen)}")
-        for arch in archs:  # noise averages: their fed-back softmax changes with the seed (digit-like ones saturate)
-            page.goto(f"{url}/confusion?n={n}&arch={arch}&part=noise")
-            wait_until_idle(page, charts=3)
-            time.sleep(1.5)
-            fed_back, _ = timed_redraws(page, "stNumberInputStepUp", repeats, charts=3, whole_page=False)
-            print(f"{arch}, confusion page, fed-back matrix of ground-truth noise images (r = 0.7): redraw after "
-                  f"a new seed at N = {n:,}: {summary(fed_back)}")
+        if quick:
+            print(f"server RSS after the class-image redraw: {rss_mb(process):.0f} MB")
+        else:
+            seen, _ = timed_redraws(page, "stNumberInputStepDown", min(3, repeats))  # the run store answers
+            print(f"{archs[-1]}, {label}: redraw at N = {n:,} for a seed seen before: picture {summary(seen)}")
+            # noise averages: their fed-back softmax changes with the seed (digit-like ones saturate)
+            for arch in archs:
+                page.goto(f"{url}/confusion?n={n}&arch={arch}&part=noise")
+                wait_until_idle(page, charts=3)
+                time.sleep(pause)
+                fed_back, _ = timed_redraws(page, "stNumberInputStepUp", repeats, charts=3, whole_page=False)
+                print(f"{arch}, confusion page, fed-back matrix of ground-truth noise images (r = 0.7): redraw "
+                      f"after a new seed at N = {n:,}: {summary(fed_back)}")
 
-        print(f"server RSS after the class-image and confusion redraws: {rss_mb(process):.0f} MB")
-        for dataset in datasets:
-            page.goto(f"{url}/compare?n={n}&dataset={dataset}")
-            wait_until_idle(page, charts=8)
-        print(f"server RSS with {' and '.join(datasets)} and their models loaded (compare page, N = {n:,}): "
-              f"{rss_mb(process):.0f} MB (goal <= 1536 MB)")
-    floor_after = network_seconds(archs, n)
+            print(f"server RSS after the class-image and confusion redraws: {rss_mb(process):.0f} MB")
+            for dataset in datasets:
+                page.goto(f"{url}/compare?n={n}&dataset={dataset}")
+                wait_until_idle(page, charts=8)
+            print(f"server RSS with {' and '.join(datasets)} and their models loaded (compare page, N = {n:,}): "
+                  f"{rss_mb(process):.0f} MB (goal <= 1536 MB)")
+    floor_after = network_seconds(archs, n, batch, floor_repeats)
     floor = {arch: (floor_before[arch] + floor_after[arch]) / 2 for arch in archs}
-    print(f"network alone on {n:,} stimuli (pure inference, batch 4,096, no server), before / after the browser "
+    print(f"network alone on {n:,} stimuli (pure inference, batch {batch:,}, no server), before / after the browser "
           f"runs: " + "; ".join(f"{a} {floor_before[a]:.2f} / {floor_after[a]:.2f} s" for a in archs))
     print("whole-page redraw median = network alone (mean of before and after) + the rest:")
     for (arch, label), median in medians.items():
