@@ -50,7 +50,7 @@ def test_models_lists_shipped_models(real_data_dir: Path) -> None:
 
 def test_analyze_writes_every_file(tmp_path: Path, real_data_dir: Path) -> None:
     out = tmp_path / "run"
-    done = run_cli("analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "3000", "--ratio", "0.7",
+    done = run_cli("analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "1000", "--ratio", "0.7",
                    "--noise", "gaussian", "--sigma", "0.3", "--estimator", "truth", "--average", "input",
                    "--seed", "4", "--out", str(out))
     assert done.returncode == 0, done.stderr
@@ -61,7 +61,7 @@ def test_analyze_writes_every_file(tmp_path: Path, real_data_dir: Path) -> None:
     assert len((out / "template_confusion.csv").read_text().splitlines()) == 11
     assert (out / "class_images.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["settings"]["samples"] == 3000 and summary["settings"]["sigma"] == 0.3
+    assert summary["settings"]["samples"] == 1000 and summary["settings"]["sigma"] == 0.3
     assert 0.5 < summary["template_accuracy"] <= 1.0  # averaged inputs at r = 0.7 look like the digits
     assert summary["images_per_second"] > 0 and summary["seconds"] > 0
     assert summary["self_classified"] == 10
