@@ -23,9 +23,14 @@ PAGES = (  # file, title, icon; the first is the default
 
 
 def install() -> None:
-    """Process-wide settings, made once by app.py on every run (each is idempotent)."""
+    """Process-wide settings, made by app.py at the start of every run (each is idempotent).
+
+    A legacy-mode run of the home page executes app.py itself as that page: its own ``st.navigation`` then replaces
+    the legacy menu (hidden anyway), so it draws the real frame and needs no reroute.
+    """
     streamlit_internals.disable_legacy_pages()
     streamlit_internals.keep_tensorflow_warm()
+    resources.load_tensorflow()
 
 
 def navigation() -> st.navigation:

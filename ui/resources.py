@@ -8,6 +8,7 @@ from the server's cache, checked against its SHA-256.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,25 @@ from core.runs import RunStore
 from ui import session_models
 
 CHUNK = 1024  # small batches keep the server's peak memory low; throughput is flat above ~1k here
+_IMPORT_LOCK = threading.Lock()
+_TENSORFLOW_READY = threading.Event()
+
+
+def load_tensorflow() -> None:
+    """Import TensorFlow and Keras once, one session at a time, before any page needs them.
+
+    ``core`` imports them where they are first used. On a fresh server ten sessions opening different pages did so
+    at the same moment from different modules; Python's import machinery found a deadlock among the half-loaded
+    modules and every later import of TensorFlow failed (``Registering two gradient with name 'ReduceDataset'``)
+    until the server restarted.
+    """
+    if _TENSORFLOW_READY.is_set():  # not sys.modules: a module is listed there while it is still half-loaded
+        return
+    with _IMPORT_LOCK:
+        import keras.saving  # noqa: F401 - also imports tensorflow
+        import tensorflow  # noqa: F401
+
+        _TENSORFLOW_READY.set()
 
 
 @st.cache_resource(show_spinner="Loading the dataset…")
