@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import shutil
 from pathlib import Path
 
 import pytest
 
 from core import store
+from core.config import PROJECT_ROOT
+
+SHIPPED_MODELS = PROJECT_ROOT / "cache" / "models"
 
 # Two batches: a real training, as small as the cache's bookkeeping needs (the test set is still scored in full).
 QUICK = {"epochs": 1, "train_limit": 256, "batch_size": 128}
@@ -103,7 +107,12 @@ def test_two_processes_train_once(temp_cache: Path, real_data_dir: Path) -> None
 
 
 def test_retrain_keeps_shipped_default_for_restore(temp_cache: Path, mnist) -> None:
-    shipped = store.train_and_save("lenet", "mnist", origin="shipped", **QUICK)
+    # The real shipped default, copied into the private cache (one training fewer than making a stand-in for it).
+    store.models_dir().mkdir(parents=True)
+    for source in (SHIPPED_MODELS / "lenet-mnist.keras", SHIPPED_MODELS / "lenet-mnist.json"):
+        shutil.copyfile(source, store.models_dir() / source.name)
+    shipped = store.inspect_model("lenet", "mnist")
+    assert shipped.state == "ok" and shipped.metadata["origin"] == "shipped"
     retrained = store.train_and_save("lenet", "mnist", seed=5, **QUICK)
     assert retrained.metadata["origin"] == "trained here"
     assert store.shipped_backup_available("lenet", "mnist")
