@@ -78,6 +78,7 @@ def test_augmented_training_runs(mnist) -> None:
     assert result.test_accuracy > 0.3 and result.settings["augment"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", SHIPPED_ARCHITECTURES)
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_shipped_model_meets_its_target(arch: str, dataset: str, real_data_dir) -> None:

@@ -92,6 +92,7 @@ def _ensure_in_child(cache: str, data_dir: str, queue) -> None:
     queue.put((ready.trained_now, ready.metadata["sha256"]))
 
 
+@pytest.mark.slow
 def test_two_processes_train_once(temp_cache: Path, real_data_dir: Path) -> None:
     context = mp.get_context("spawn")
     queue = context.Queue()
