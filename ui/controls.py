@@ -20,23 +20,21 @@ def analysis_controls(show_display: bool = True) -> Controls:
     """Draw the analysis controls (bound to the URL) and return their values; settings that show nothing
     meaningful get a note under the controls, on every page that has them."""
     carry_settings_to_this_page()
-    for key in ("n", "r", "sigma", "seed"):  # defaults through session state, which the link sync also writes:
-        st.session_state.setdefault(key, PARAMS[key].default)  # a widget given both warns on every run
     first, second, third = st.columns(3)
     with first:
         # Bound widgets write their option labels into the link, so the options are plain short values.
-        n = st.select_slider("Samples N (log scale)", SAMPLE_COUNTS, key="n",
+        n = st.select_slider("Samples N (log scale)", SAMPLE_COUNTS, value=PARAMS["n"].default, key="n",
                              bind="query-params",
                              help="How many noise stimuli to show the model. More samples, sharper images.")
-        ratio = st.slider("Signal ratio r", 0.0, 1.0, step=0.05, key="r", bind="query-params",
+        ratio = st.slider("Signal ratio r", 0.0, 1.0, PARAMS["r"].default, 0.05, key="r", bind="query-params",
                           help="x = r·test image + (1 − r)·noise. r = 0.7 as in the original; r = 0 is pure noise.")
     with second:
         noise = st.selectbox("Noise type", list(NOISE_TYPES), key="noise", bind="query-params",
                              help=_help(NOISE_TYPES))
-        sigma = st.slider("Noise σ", 0.05, 0.5, step=0.05, key="sigma", bind="query-params",
+        sigma = st.slider("Noise σ", 0.05, 0.5, PARAMS["sigma"].default, 0.05, key="sigma", bind="query-params",
                           disabled=noise not in SIGMA_NOISE_TYPES,
                           help="Standard deviation of the Gaussian noise (gaussian, base, pink and data types).")
-        seed = st.number_input("Seed", 0, 2**31 - 1, step=1, key="seed", bind="query-params",
+        seed = st.number_input("Seed", 0, 2**31 - 1, PARAMS["seed"].default, 1, key="seed", bind="query-params",
                                help="Same seed, same noise: a shared link shows exactly the same images.")
     with third:
         estimator = st.selectbox("Grouping (estimator)", list(ESTIMATORS), key="estimator", bind="query-params",
