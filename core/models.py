@@ -144,7 +144,6 @@ class TrainingResult:
     confusion: np.ndarray  # (10, 10) counts, rows = true class, columns = predicted class
     seconds: float
     epochs_run: int
-    cancelled: bool = False
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -223,6 +222,31 @@ def _make_callback(on_progress: ProgressCallback | None, should_stop: Callable[[
     return _Reporter()
 
 
+def _compiled(arch: str, steps: int) -> Any:
+    """A fresh network with Adam on a cosine learning-rate decay over ``steps`` batches."""
+    import keras
+
+    model = build_model(arch)
+    schedule = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=max(1, steps))
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def _training_batches(x_train: np.ndarray, y_train: np.ndarray, batch_size: int, seed: int, augment: bool) -> Any:
+    """Shuffled (seeded) batches, lightly shifted when ``augment``."""
+    import keras
+    import tensorflow as tf
+
+    pipeline = tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(
+        len(x_train), seed=seed, reshuffle_each_iteration=True
+    ).batch(batch_size)
+    if augment:
+        shift = keras.layers.RandomTranslation(0.08, 0.08, fill_mode="constant", seed=seed)
+        pipeline = pipeline.map(lambda x, y: (shift(x, training=True), y))
+    return pipeline.prefetch(2)
+
+
 def train(
     arch: str,
     dataset: str,
@@ -239,7 +263,6 @@ def train(
     ``train_limit`` trains on the first N training images (quick tests); the test set is always complete.
     """
     import keras
-    import tensorflow as tf
 
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
@@ -252,19 +275,9 @@ def train(
     y_test = data.test_labels.astype(np.int32)
 
     keras.utils.set_random_seed(seed)
-    model = build_model(arch)
     batches = int(np.ceil(len(x_train) / batch_size))
-    schedule = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=max(1, epochs * batches))
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-
-    pipeline = tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(
-        len(x_train), seed=seed, reshuffle_each_iteration=True
-    ).batch(batch_size)
-    if augment:
-        shift = keras.layers.RandomTranslation(0.08, 0.08, fill_mode="constant", seed=seed)
-        pipeline = pipeline.map(lambda x, y: (shift(x, training=True), y))
-    pipeline = pipeline.prefetch(2)
+    model = _compiled(arch, epochs * batches)
+    pipeline = _training_batches(x_train, y_train, batch_size, seed, augment)
 
     reporter = _make_callback(on_progress, should_stop, epochs, batches, x_test, y_test)
     started = time.perf_counter()
@@ -291,6 +304,3 @@ def train(
                   "train_limit": train_limit},
     )
 
-
-def parameter_count(arch: str) -> int:
-    return int(build_model(arch).count_params())
