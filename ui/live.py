@@ -13,7 +13,7 @@ import streamlit as st
 from core.analysis import MODEL_FREE_ESTIMATORS
 from core.link import Controls
 from core.runs import RunKey
-from ui import resources, streamlit_internals
+from ui import resources, session_models, streamlit_internals
 
 LIVE_N = 10_000  # up to here a redraw is live (about a second); above it, progress, partial images and Stop
 
@@ -51,7 +51,7 @@ def run_analysis(arch: str, dataset_name: str, model_id: str, controls: Controls
                        should_stop=streamlit_internals.rerun_waiting)
     if state.n < controls.n:
         make_way_for_the_waiting_rerun()
-    if not model_id.startswith("session-"):  # a session's own model must stay collectable when it ends
+    if not session_models.is_session_model(model_id):  # a session's own model must stay collectable when it ends
         resources.settle_heap((arch, dataset_name, controls.noise, model_id, controls.ratio > 0))
     if progress is not None:
         progress.empty()

@@ -15,6 +15,7 @@ from typing import Any
 import streamlit as st
 
 _KEY = "_session_models"
+_ID_PREFIX = "session-"
 
 
 @dataclass
@@ -24,7 +25,7 @@ class SessionModel:
     arch: str
     dataset: str
     result: Any  # core.models.TrainingResult
-    model_id: str = field(default_factory=lambda: f"session-{uuid.uuid4().hex}")
+    model_id: str = field(default_factory=lambda: f"{_ID_PREFIX}{uuid.uuid4().hex}")
     _analyzers: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -52,6 +53,11 @@ class SessionModel:
 
             self._analyzers[noise] = Analyzer(self.model, data(), noise, chunk_size=chunk_size)
         return self._analyzers[noise]
+
+
+def is_session_model(model_id: str) -> bool:
+    """Whether a model id names a session's own model (not a file on the server)."""
+    return model_id.startswith(_ID_PREFIX)
 
 
 def get(arch: str, dataset: str) -> SessionModel | None:
