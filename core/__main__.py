@@ -1,4 +1,4 @@
-"""Command line: ``python -m core train|models|analyze``. Bad arguments give one line and exit code 2."""
+"""Command line: ``python -m core train|models|analyze|attack``. Bad arguments give one line and exit code 2."""
 
 from __future__ import annotations
 
@@ -74,6 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
                          help="with r > 0: average the noise part or the whole input (--average: the old name)")
     analyze.add_argument("--seed", type=_seed, default=0)
     analyze.add_argument("--out", required=True, help="output folder")
+
+    attack = commands.add_parser("attack", help="CI-injection attack: targeted success rate against the blend γ")
+    attack.add_argument("--arch", required=True, choices=list(ARCHITECTURES))
+    attack.add_argument("--dataset", required=True, choices=list(DATASETS))
+    attack.add_argument("--samples", type=_positive_int, default=200_000, help="stimuli behind the class images")
+    attack.add_argument("--ratio", type=_ratio, default=0.0)
+    attack.add_argument("--noise", choices=list(NOISE_TYPES), default="uniform")
+    attack.add_argument("--sigma", type=_nonnegative_float, default=None)
+    attack.add_argument("--estimator", choices=list(ESTIMATORS), default="softmax")
+    attack.add_argument("--part", choices=list(PARTS), default="noise")
+    attack.add_argument("--seed", type=_seed, default=0)
+    attack.add_argument("--subset", type=_in_range(int, 1, 10_000), default=500,
+                        help="noise inputs and test images each (model passes: about 360 per input)")
+    attack.add_argument("--out", required=True, help="output folder")
     return parser
 
 

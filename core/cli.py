@@ -142,7 +142,71 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "models": _models, "analyze": _analyze}
+def _attack(args: argparse.Namespace) -> int:
+    """Class images from one run, then the γ sweep of the CI-injection attack against the class-mean baseline."""
+    import json
+    import time
+
+    import numpy as np
+
+    from core import analysis, attack
+    from core.data import load_dataset
+    from core.noise import DEFAULT_SIGMA, NoiseSpec, SIGMA_NOISE_TYPES
+    from core.plots_attack import curves_png
+
+    if args.sigma is not None and args.noise not in SIGMA_NOISE_TYPES:
+        raise UserFacingError(f"--sigma applies to {', '.join(sorted(SIGMA_NOISE_TYPES))} noise, not {args.noise}")
+    out = _output_folder(args.out)
+    data = load_dataset(args.dataset)
+    model, meta = _model_or_explain(args.arch, args.dataset)
+    settings = analysis.AnalysisSettings(
+        NoiseSpec(args.noise, DEFAULT_SIGMA if args.sigma is None else args.sigma, args.seed), args.ratio)
+    bar = tqdm(total=args.samples, unit="img", unit_scale=True, file=sys.stderr, desc="stimuli")
+    started = time.perf_counter()
+    state = analysis.Analyzer(model, data, args.noise).run(settings, args.samples,
+                                                          on_progress=lambda s: bar.update(s.n - bar.n))
+    analysis_seconds = time.perf_counter() - started
+    bar.close()
+    images = analysis.class_images(state, args.estimator, args.part)
+    means = attack.class_mean_images(data.train_images, data.train_labels)
+    inputs = attack.attack_inputs(settings.noise, data.train_images, data.test_images, data.test_labels,
+                                  args.subset, args.subset)
+    bar = tqdm(total=len(attack.GAMMAS), unit="γ", file=sys.stderr, desc="attack")
+    started = time.perf_counter()
+    curves = attack.attack_sweep(model, images.images, means, *inputs,
+                                 on_progress=lambda done: bar.update(round(done * bar.total) - bar.n))
+    attack_seconds = time.perf_counter() - started
+    bar.close()
+
+    table = attack.curves_table(curves)
+    (out / "attack_curves.csv").write_text(attack.curves_csv(curves))
+    (out / "attack_per_target.csv").write_text(
+        attack.per_target_table(curves, data.class_names).to_csv(index=False, float_format="%.4f", lineterminator="\n"))
+    np.save(out / "templates.npy", attack.attack_templates(images.images, means))
+    title = (f"{args.arch}-{args.dataset}: {args.estimator} {args.part} class images, N = {args.samples:,}, "
+             f"r = {args.ratio:g}, {args.noise} noise, seed {args.seed}")
+    (out / "attack.png").write_bytes(curves_png(curves, title))
+    summary = {
+        "settings": {"arch": args.arch, "dataset": args.dataset, "samples": args.samples, "ratio": args.ratio,
+                     "noise": args.noise, "sigma": settings.noise.sigma, "estimator": args.estimator,
+                     "part": args.part, "seed": args.seed, "subset": args.subset,
+                     "noise_inputs_from_stimulus": attack.NOISE_START},
+        "model_test_accuracy": meta.get("test_accuracy"),
+        "empty_classes": [data.class_names[i] for i in np.flatnonzero(images.empty)],
+        "curves": {column: [round(float(v), 6) for v in table[column]] for column in table.columns},
+        "analysis_seconds": round(analysis_seconds, 3),
+        "attack_seconds": round(attack_seconds, 3),
+    }
+    (out / "attack.json").write_text(json.dumps(summary, indent=2) + "\n")
+    at = {g: int(np.flatnonzero(np.isclose(curves.gammas, g))[0]) for g in (0.5, 1.0)}
+    print("targeted success at γ = 0.5 / 1.0: " + "; ".join(
+        f"{template} → {source} {curves.targeted(template, source)[at[0.5]]:.3f} / "
+        f"{curves.targeted(template, source)[at[1.0]]:.3f}" for template in attack.TEMPLATES
+        for source in attack.SOURCES) + f"; wrote {out}/")
+    return 0
+
+
+COMMANDS = {"train": _train, "models": _models, "analyze": _analyze, "attack": _attack}
 
 
 def run(args: argparse.Namespace) -> int:
