@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.analysis import AnalysisSettings, ESTIMATORS, PARTS
+from core.attack import GAMMAS, SUBSETS
 from core.config import DATASETS
 from core.models import SHIPPED_ARCHITECTURES
 from core.noise import DEFAULT_SIGMA, NOISE_TYPES, SIGMA_NOISE_TYPES, NoiseSpec
 
+ATTACK_GAMMAS = tuple(float(g) for g in GAMMAS)  # the attack page's γ slider: 0, 0.1, …, 1
 SAMPLE_COUNTS = [100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000]
 
 
@@ -69,6 +71,21 @@ def _sample_count(text: str) -> int:
     return value
 
 
+def _grid(values: tuple) -> Callable[[str], Any]:
+    """One of a slider's fixed values (γ = 0, 0.1, …, 1; subset sizes), returned as the slider's own value."""
+    def parse(text: str) -> Any:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError("must be a number") from None
+        for option in values:
+            if abs(value - option) < 1e-9:
+                return option
+        raise ValueError(f"must be one of {', '.join(_plain(v) for v in values)}")
+
+    return parse
+
+
 PARAMS: dict[str, Param] = {
     "dataset": Param("mnist", _choice(list(DATASETS))),
     "arch": Param("lenet", _choice(list(SHIPPED_ARCHITECTURES))),
@@ -80,6 +97,10 @@ PARAMS: dict[str, Param] = {
     "part": Param("input", _choice(list(PARTS))),
     "seed": Param(0, _number(0, 2**31 - 1, int)),
     "z": Param(False, _flag),
+    # Attack page: the target class of the example images, their blend weight γ, and the inputs per source.
+    "target": Param(0, _number(0, 9, int)),
+    "gamma": Param(0.5, _grid(ATTACK_GAMMAS)),
+    "subset": Param(100, _grid(SUBSETS)),
 }
 #: The parameters of the analysis controls, which follow the student from page to page.
 ANALYSIS_KEYS = ("n", "r", "noise", "sigma", "seed", "estimator", "part", "z")
