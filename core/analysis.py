@@ -389,6 +389,27 @@ def class_images(state: AnalysisState, estimator: str, part: str, sums: Sums | N
                        weight, empty, sums.n)
 
 
+@dataclass(frozen=True)
+class RegressionMeans:
+    """The means a regression kernel leaves out, for a linear read-out's intercept (core/readout.py)."""
+
+    logits: np.ndarray  # (10,): mean centred logits
+    noise: np.ndarray  # (784,): mean noise
+    stimulus: np.ndarray  # (784,): mean whole input r·signal + (1 − r)·noise, on the 0–1 scale
+
+
+def regression_means(state: AnalysisState, sums: Sums | None = None) -> RegressionMeans:
+    """Mean centred logits, mean noise and mean stimulus of a run made with the model."""
+    if state.model_free:
+        raise ValueError("the regression means need the model; this run was made without it")
+    sums = state.sums if sums is None else sums
+    if sums.n < 1:
+        raise ValueError("no samples yet")
+    stimulus = _part_sums(sums, state.settings, "input")[_ONES_ROW] / sums.n
+    return RegressionMeans(sums.weight_sum[_ROWS["regression"]] / sums.n, sums.noise_weighted[_ONES_ROW] / sums.n,
+                           stimulus)
+
+
 def z_scores(state: AnalysisState, images: ClassImages, sums: Sums | None = None) -> np.ndarray:
     """Pixel-wise z-scores of the noise class images against the no-effect hypothesis.
 
