@@ -1,4 +1,4 @@
-"""Command line: ``python -m core train|models|analyze|attack``. Bad arguments give one line and exit code 2."""
+"""Command line: ``python -m core train|models|analyze|attack|sta``. Bad arguments give one line and exit code 2."""
 
 from __future__ import annotations
 
@@ -88,6 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--subset", type=_in_range(int, 1, 10_000), default=500,
                         help="noise inputs and test images each (model passes: about 360 per input)")
     attack.add_argument("--out", required=True, help="output folder")
+
+    sta = commands.add_parser("sta", help="receptive fields: spike-triggered averages of the convolutional units")
+    sta.add_argument("--arch", required=True, choices=list(ARCHITECTURES))
+    sta.add_argument("--dataset", required=True, choices=list(DATASETS))
+    sta.add_argument("--samples", type=_positive_int, default=10_000)
+    sta.add_argument("--noise", choices=list(NOISE_TYPES), default="uniform")
+    sta.add_argument("--sigma", type=_nonnegative_float, default=None, help="σ for gaussian/base/pink/data noise")
+    sta.add_argument("--seed", type=_seed, default=0)
+    sta.add_argument("--layers", nargs="+", default=None, metavar="convK",
+                     help="only these convolutional layers (conv1 conv2 …); the network runs only as deep as needed")
+    sta.add_argument("--out", required=True, help="output folder")
     return parser
 
 
