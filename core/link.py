@@ -101,6 +101,9 @@ PARAMS: dict[str, Param] = {
     "target": Param(0, _number(0, 9, int)),
     "gamma": Param(0.5, _grid(ATTACK_GAMMAS)),
     "subset": Param(100, _grid(SUBSETS)),
+    # Receptive fields page: the convolutional layer whose units are shown (conv3 exists in AlexNet only; on LeNet
+    # the page says so and shows its last layer).
+    "layer": Param("conv1", _choice(["conv1", "conv2", "conv3"])),
 }
 #: The parameters of the analysis controls, which follow the student from page to page.
 ANALYSIS_KEYS = ("n", "r", "noise", "sigma", "seed", "estimator", "part", "z")
