@@ -29,8 +29,9 @@ def _line_figure(curves: AttackCurves, series: list[tuple[str, str, np.ndarray, 
 
     fig = go.Figure()
     for name, colour, values, dash in series:
-        fig.add_trace(go.Scatter(x=curves.gammas, y=values, mode="lines+markers", name=name,
-                                 line=dict(color=colour, dash=dash),
+        # plain lists: eleven points need no binary array encoding, and the page's numbers stay readable
+        fig.add_trace(go.Scatter(x=curves.gammas.tolist(), y=np.asarray(values).tolist(), mode="lines+markers",
+                                 name=name, line=dict(color=colour, dash=dash),
                                  hovertemplate=f"{name}<br>γ = %{{x:.1f}}<br>%{{y:.1%}}<extra></extra>"))
     if chance:
         fig.add_hline(y=CHANCE, line=dict(color="grey", dash="dot"), annotation_text="chance 0.1",

@@ -192,3 +192,27 @@ def test_cli_writes_the_curves(tmp_path: Path, real_data_dir: Path) -> None:
     assert len((out / "attack_per_target.csv").read_text().splitlines()) == 441
     assert (out / "attack.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert np.load(out / "templates.npy").shape == (2, 10, 28, 28)
+
+
+@pytest.mark.slow
+def test_attack_page(real_data_dir: Path) -> None:
+    """The page from a link: four success curves, two accuracy curves, the examples at the link's γ and target;
+    moving γ redraws the examples without a new sweep."""
+    from tests.apptest import assert_clean, figure_data, open_page
+
+    at = open_page("pages/attack.py", n="1000", r="0", estimator="softmax", part="noise", subset="100",
+                   target="3", gamma="0.7")
+    assert_clean(at)
+    success, accuracy = figure_data(at, 0), figure_data(at, 1)
+    assert [trace["name"] for trace in success] == ["class images → pure noise", "class images → test images",
+                                                    "class means → pure noise", "class means → test images"]
+    assert all(len(trace["y"]) == 11 and all(0 <= v <= 1 for v in trace["y"]) for trace in success + accuracy)
+    assert success[3]["y"][-1] == 1.0  # LeNet gives every mean digit its class
+    assert accuracy[0]["y"][0] >= 0.97  # γ = 0: the first 100 test images, untouched
+    assert any("γ = 0.7, target 3" in h.value for h in at.subheader)
+    memo = at.session_state["_attack_curves"]
+    assert len(memo) == 1
+    at.select_slider(key="gamma").set_value(0.9).run()
+    assert_clean(at)
+    assert any("γ = 0.9, target 3" in h.value for h in at.subheader)
+    assert len(at.session_state["_attack_curves"]) == 1 and figure_data(at, 0) == success

@@ -1,0 +1,134 @@
+"""Attack: blend a class's classification image into noise or test images and watch the model follow it."""
+
+import numpy as np
+import streamlit as st
+
+from core import analysis, attack, plots
+from core.attack import TEMPLATES
+from core.link import ATTACK_GAMMAS, PARAMS
+from core.models import predict_probabilities
+from core.plots_attack import accuracy_figure, curve_name, success_figure
+from ui import controls as ui_controls, live, resources
+from ui.frame import start_page
+
+# Borji & Lin's reference: class images from 200,000 softmax-weighted pure uniform-noise stimuli.
+REFERENCE = {"r": 0.0, "estimator": "softmax", "part": "noise", "n": 200_000, "noise": "uniform", "seed": 0,
+             "z": False}
+EXAMPLES = 4  # attacked inputs shown per source
+
+dataset_name, arch = start_page("Attack")
+data = resources.data_or_stop(dataset_name)
+model, meta = resources.model_or_stop(arch, dataset_name)
+names = resources.class_names(dataset_name)
+
+
+def attack_controls() -> tuple[int, float, int]:
+    """The target class and γ of the example images, and the inputs per source of the sweep (all in the link)."""
+    first, second, third = st.columns(3)
+    target = first.number_input("Target class k", 0, 9, PARAMS["target"].default, 1, key="target",
+                                bind="query-params", help="\n".join(f"- **{k}**: {n}" for k, n in enumerate(names)))
+    gamma = second.select_slider("Blend weight γ (examples)", ATTACK_GAMMAS, PARAMS["gamma"].default, key="gamma",
+                                 bind="query-params", help="x' = (1 − γ)·input + γ·template of class k")
+    subset = third.select_slider("Inputs per source", attack.SUBSETS, PARAMS["subset"].default, key="subset",
+                                 bind="query-params",
+                                 help="Noise inputs and test images each. Every input costs 9 × 20 passes "
+                                      "through the model per source: more inputs, smoother curves, longer wait.")
+    return int(target), float(gamma), int(subset)
+
+
+def sweep(images: analysis.ClassImages, inputs: tuple, key: tuple) -> attack.AttackCurves:
+    """The γ sweep, kept in the session for its settings: moving γ or the target redraws only the examples."""
+    memo = st.session_state.setdefault("_attack_curves", {})
+    if key not in memo:
+        bar = st.progress(0.0, text="blending the templates into the inputs…")
+        means = attack.class_mean_images(data.train_images, data.train_labels)
+        memo[key] = attack.attack_sweep(model, images.images, means, *inputs,
+                                        on_progress=lambda done: bar.progress(done, text=f"γ sweep: {done:.0%}"))
+        bar.empty()
+        while len(memo) > 4:  # a few settings to come back to, not every one ever tried
+            memo.pop(next(iter(memo)))
+    return memo[key]
+
+
+def example_strips(images: analysis.ClassImages, inputs: tuple, target: int, gamma: float) -> None:
+    """The first attacked inputs of each source at the chosen γ and target, titled with the model's answer."""
+    noise, tests, _ = inputs
+    templates = attack.attack_templates(images.images, attack.class_mean_images(data.train_images,
+                                                                                data.train_labels))
+    rows = [(t, np.concatenate([attack.examples(noise, templates[i, target], gamma, EXAMPLES),
+                                attack.examples(tests, templates[i, target], gamma, EXAMPLES)]))
+            for i, t in enumerate(TEMPLATES)]
+    answers = predict_probabilities(model, np.concatenate([r for _, r in rows])).argmax(axis=1).reshape(2, -1)
+    for (template, strip), answer in zip(rows, answers):
+        titles = [f"{'noise' if j < EXAMPLES else 'test'} → {names[a]}" + (" ✓" if a == target else "")
+                  for j, a in enumerate(answer)]
+        st.markdown(f"**{curve_name(template)}** blended into noise (left) and test images (right)")
+        st.plotly_chart(plots.stimuli_strip(strip, titles), key=f"examples-{template}")
+
+
+@st.fragment
+def attack_page() -> None:
+    controls = ui_controls.analysis_controls(show_display=False)
+    target, gamma, subset = attack_controls()
+    st.button("Use the reference run: 200,000 pure uniform-noise stimuli, softmax-weighted, noise part",
+              icon="🎯", key="reference", on_click=lambda: st.session_state.update(REFERENCE))
+    progress = st.progress(0.0, text="starting…") if controls.n > live.LIVE_N else None
+    engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress)
+    images = analysis.class_images(state, controls.estimator, controls.part)
+    try:
+        inputs = attack.attack_inputs(controls.settings.noise, data.train_images, data.test_images,
+                                      data.test_labels, subset, subset)
+    except ValueError as err:
+        st.error(f"Cannot build the attack's inputs: {err}")
+        return
+    key = (arch, dataset_name, meta["sha256"], controls.settings, state.n, controls.estimator, controls.part, subset)
+    curves = sweep(images, inputs, key)
+    g = ATTACK_GAMMAS.index(0.5)
+
+    st.subheader("Targeted success rate against γ")
+    st.plotly_chart(success_figure(curves), key="success")
+    empty = [names[k] for k in np.flatnonzero(images.empty)]
+    st.markdown(
+        f"Each input is blended with the template of a target class k, `x' = (1 − γ)·input + γ·template_k`, and "
+        f"the curve shows the share of the blends the model calls k, averaged over the ten targets "
+        f"({subset:,} {controls.noise}-noise inputs and the first {subset:,} test images, each blended with every "
+        f"target; dotted: chance, 0.1). Solid lines use the **classification images** of the controls above "
+        f"({state.n:,} stimuli, {analysis.ESTIMATORS[controls.estimator].label}, "
+        f"{analysis.PARTS[controls.part].label}), dashed lines the **class-mean images** (the mean training image "
+        f"of each class), both stretched to the 0–1 input range. Red: the inputs are pure noise; blue: real test "
+        f"images, which resist until their own digit is outweighed. At γ = 0 the rate is the model's base rate; at "
+        f"γ = 1 the input *is* the template, so the rate is the share of templates the model gives their own class. "
+        f"A solid curve that climbs as fast as the dashed one means the noise averages carry what the model "
+        f"responds to. At γ = 0.5 here: class images {curves.targeted('class_images', 'noise')[g]:.0%} on noise, "
+        f"{curves.targeted('class_images', 'test')[g]:.0%} on test images; class means "
+        f"{curves.targeted('class_means', 'noise')[g]:.0%} and {curves.targeted('class_means', 'test')[g]:.0%}."
+        + (f" No class image for {', '.join(empty)} (never predicted): flat grey stands in." if empty else ""))
+    if controls.ratio > 0 and (controls.estimator == "truth" or controls.part == "input"):
+        st.info("These class images average the test images themselves (ground-truth grouping or the whole "
+                "input at r > 0), so they are close to the class means. The attack asks more of noise averages: "
+                "press *Use the reference run* above.")
+
+    st.subheader("Untargeted: test accuracy against γ")
+    st.plotly_chart(accuracy_figure(curves), key="accuracy")
+    st.markdown("The same blends of the test images, scored against their true labels: how fast a template "
+                "drowns the digit. The curves fall from the model's accuracy at γ = 0 to about 0.1 at γ = 1, where "
+                "every input is the template and only the test images of its class can be right. The γ at which a "
+                "curve crosses half the starting accuracy is where the template starts to win.")
+
+    st.subheader(f"Examples at γ = {gamma:.1f}, target {target} ({names[target]})")
+    example_strips(images, inputs, target, gamma)
+    st.caption("Each picture is one attacked input on the model's 0–1 scale; its title is the model's answer (✓: "
+               "the target). Move γ and the target class above: the curves stay, only these are redrawn.")
+
+    st.subheader("Downloads")
+    stem = (f"attack-{arch}-{dataset_name}-{controls.noise}-{controls.estimator}-{controls.part}-N{state.n}"
+            f"-r{controls.ratio:g}-seed{controls.seed}-subset{subset}")
+    left, right = st.columns(2)
+    left.download_button("CSV of the curves", attack.curves_csv(curves), f"{stem}.csv", "text/csv", key="csv",
+                         on_click="ignore")
+    right.download_button("CSV per target class", lambda: attack.per_target_table(curves, names).to_csv(
+        index=False, float_format="%.4f", lineterminator="\n"), f"{stem}-per-target.csv", "text/csv",
+        key="csv-targets", on_click="ignore")
+
+
+attack_page()
