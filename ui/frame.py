@@ -19,6 +19,8 @@ PAGES = (  # file, title, icon; the first is the default
     ("pages/class_images.py", "Classification images", "🖼️"),
     ("pages/confusion.py", "Confusion heatmaps", "🟦"),
     ("pages/compare.py", "Compare", "🔀"),
+    ("pages/attack.py", "Attack", "🎯"),
+    ("pages/receptive_fields.py", "Receptive fields", "🔬"),
 )
 
 
