@@ -213,7 +213,7 @@ def _sta(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from core import sta
+    from core import plots_sta, sta
     from core.data import load_dataset
     from core.noise import DATA_NOISE_TYPES, DEFAULT_SIGMA, NoiseSpec, SIGMA_NOISE_TYPES
 
@@ -233,7 +233,7 @@ def _sta(args: argparse.Namespace) -> int:
         np.save(out / f"sta_{field.layer}.npy", result.sta(field.layer).astype(np.float32))
         np.save(out / f"mean_patch_{field.layer}.npy", result.mean_patch(field.layer).astype(np.float32))
         centred = result.centred_sta(field.layer)
-        (out / f"sta_{field.layer}.png").write_bytes(sta.units_grid_png(centred, [str(c) for c in range(len(centred))]))
+        (out / f"sta_{field.layer}.png").write_bytes(plots_sta.units_grid_png(centred))
         layers[field.layer] = {"keras_name": field.keras_name, "channels": field.channels, "size": list(field.size),
                                "top": field.top, "left": field.left, "position": list(field.position),
                                "firing_rate": [round(float(v), 6) for v in result.firing_rate(field.layer)]}
@@ -245,7 +245,7 @@ def _sta(args: argparse.Namespace) -> int:
     if "conv1" in result.sums:
         kernels = sta.conv_kernels(model)
         np.save(out / "weights_conv1.npy", kernels.astype(np.float32))
-        (out / "weights_conv1.png").write_bytes(sta.units_grid_png(kernels, [str(c) for c in range(len(kernels))]))
+        (out / "weights_conv1.png").write_bytes(plots_sta.units_grid_png(kernels))
         correlations = sta.weight_correlations(result.centred_sta("conv1"), kernels)
         summary["conv1_weight_correlation"] = {
             "mean": round(float(np.nanmean(correlations)), 6), "min": round(float(np.nanmin(correlations)), 6),

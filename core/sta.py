@@ -268,14 +268,7 @@ class STAEngine:
         return result
 
 
-# --- Downloads and pictures ----------------------------------------------------------------------------------
-
-
-def per_unit_scaled(images: np.ndarray) -> np.ndarray:
-    """Each image divided by its own largest |value|, so weak and strong units show their patterns alike."""
-    peak = np.nanmax(np.abs(images.reshape(len(images), -1)), axis=1, initial=0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(peak[:, None, None] > 0, images / peak[:, None, None], np.nan)
+# --- Downloads ----------------------------------------------------------------------------------
 
 
 def units_csv(result: STAResult, layer: str, correlations: np.ndarray | None = None) -> str:
@@ -299,34 +292,3 @@ def npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, np.asarray(array, np.float32))
     return buffer.getvalue()
-
-
-def units_grid_png(images: np.ndarray, titles: Sequence[str], columns: int = 16, cell: int = 48) -> bytes:
-    """A PNG grid of per-unit-scaled signed images (diverging colours, NaN grey), one titled cell per unit."""
-    from PIL import Image, ImageDraw
-
-    from core.plots import diverging_rgb
-
-    scaled = per_unit_scaled(images)
-    band, gap = 12, 4
-    rows = math.ceil(len(images) / columns)
-    canvas = Image.new("RGB", (columns * (cell + gap) + gap, rows * (cell + band + gap) + gap), "white")
-    draw = ImageDraw.Draw(canvas)
-    for index, (image, title) in enumerate(zip(scaled, titles)):
-        x, y = gap + (index % columns) * (cell + gap), gap + (index // columns) * (cell + band + gap)
-        draw.text((x, y), title, fill="black")
-        canvas.paste(Image.fromarray(diverging_rgb(image, 1.0)).resize((cell, cell), Image.NEAREST), (x, y + band))
-    buffer = io.BytesIO()
-    canvas.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def units_figure(images: np.ndarray, titles: Sequence[str], columns: int = 8, colorbar_title: str = "") -> Any:
-    """The page's grid: per-unit-scaled signed images on the one diverging scale, each titled."""
-    from core.plots import DIVERGING, tiled_heatmap
-
-    scaled = per_unit_scaled(images)
-    rows = math.ceil(len(images) / columns)
-    colour = {"colorscale": DIVERGING, "zmin": -1.0, "zmax": 1.0, "zmid": 0.0,
-              "colorbar": {"title": {"text": colorbar_title}}}
-    return tiled_heatmap(scaled, titles, columns, colour, height=90 * rows + 40, value_format=".2f", title_size=10)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core import sta
-from core.models import ARCHITECTURES, build_layers, build_model
+from core.models import build_layers, build_model
 from core.noise import NoiseSpec
 
 
@@ -177,7 +177,9 @@ def test_downloads_carry_the_numbers() -> None:
     np.testing.assert_allclose(table[[f"p_{r}_{c}" for r in range(5) for c in range(5)]].to_numpy(),
                                result.centred_sta("conv1").reshape(3, -1), rtol=1e-5, atol=1e-9)
     assert np.load(io.BytesIO(sta.npy_bytes(result.sta("conv1")))).shape == (3, 5, 5)
-    assert sta.units_grid_png(kernels, ["a", "b", "c"]).startswith(b"\x89PNG")
+    from core.plots_sta import units_grid_png
+
+    assert units_grid_png(kernels, ["a", "b", "c"]).startswith(b"\x89PNG")
 
 
 def test_cli_writes_the_stas(tmp_path, real_data_dir, capsys) -> None:
@@ -212,3 +214,27 @@ def test_cli_bad_arguments_give_one_line(argv, tmp_path, real_data_dir, capsys) 
     err = capsys.readouterr().err.strip()
     assert code in (1, 2) and len(err.splitlines()) == 1 and "error" in err, err
     assert code == 2 or argv[0] in ("--layers", "--sigma")  # parsed fine, refused by the command: 1
+
+
+@pytest.mark.slow
+def test_receptive_fields_page(real_data_dir) -> None:
+    """The page from a link: the layer's STA grid, the weights beside it, the check's bars; the layer selector
+    changes the grid without a new pass; a layer LeNet lacks is named and replaced."""
+    from tests.apptest import assert_clean, figure_data, open_page
+
+    at = open_page("pages/receptive_fields.py", n="1000", seed="5", noise="gaussian", sigma="0.25", layer="conv1")
+    assert_clean(at)
+    assert at.title[0].value == "Receptive fields"
+    sta_grid, weights_grid, bars = figure_data(at, 0), figure_data(at, 1), figure_data(at, 2)
+    assert len(bars[0]["y"]) == 32 and np.nanmean(np.array(bars[0]["y"], float)) > 0.9  # LeNet's 32 conv1 units
+    assert sta_grid != weights_grid
+    assert {b.proto.label for b in at.get("download_button")} >= {"STAs (CSV)", "Correlations (CSV)"}
+    at.selectbox(key="layer").set_value("conv2").run()
+    assert_clean(at)
+    assert figure_data(at, 0) != sta_grid and figure_data(at, 2) == bars  # the same pass: the same check
+    assert "14×14 input patch" in at.caption[0].value  # conv2's field, named under its grid
+
+    at = open_page("pages/receptive_fields.py", n="200", layer="conv3")  # LeNet has two conv layers
+    assert not at.exception
+    assert any("no conv3" in info.value for info in at.info)
+    assert at.selectbox(key="layer").value == "conv2"

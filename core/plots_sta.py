@@ -1,0 +1,65 @@
+"""Pictures of receptive fields: unit grids on the one diverging scale, and the STA–weight correlations."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from core.plots import DIVERGING, diverging_rgb, tiled_heatmap
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+
+def per_unit_scaled(images: np.ndarray) -> np.ndarray:
+    """Each image divided by its own largest |value|, so weak and strong units show their patterns alike."""
+    peak = np.nanmax(np.abs(images.reshape(len(images), -1)), axis=1, initial=0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(peak[:, None, None] > 0, images / peak[:, None, None], np.nan)
+
+
+def units_grid_png(images: np.ndarray, titles: Sequence[str] | None = None, columns: int = 16, cell: int = 48) -> bytes:
+    """A PNG grid of per-unit-scaled signed images (diverging colours, NaN grey), one cell per unit, titled by
+    ``titles`` or the unit's number."""
+    from PIL import Image, ImageDraw
+
+    scaled = per_unit_scaled(images)
+    band, gap = 12, 4
+    rows = math.ceil(len(images) / columns)
+    canvas = Image.new("RGB", (columns * (cell + gap) + gap, rows * (cell + band + gap) + gap), "white")
+    draw = ImageDraw.Draw(canvas)
+    for index, (image, title) in enumerate(zip(scaled, titles or [str(i) for i in range(len(images))])):
+        x, y = gap + (index % columns) * (cell + gap), gap + (index // columns) * (cell + band + gap)
+        draw.text((x, y), title, fill="black")
+        canvas.paste(Image.fromarray(diverging_rgb(image, 1.0)).resize((cell, cell), Image.NEAREST), (x, y + band))
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def units_figure(images: np.ndarray, titles: Sequence[str], columns: int = 8, colorbar_title: str = "") -> "go.Figure":
+    """The page's grid: per-unit-scaled signed images on the one diverging scale, each titled."""
+    scaled = per_unit_scaled(images)
+    rows = math.ceil(len(images) / columns)
+    colour = {"colorscale": DIVERGING, "zmin": -1.0, "zmax": 1.0, "zmid": 0.0,
+              "colorbar": {"title": {"text": colorbar_title}}}
+    return tiled_heatmap(scaled, titles, columns, colour, height=90 * rows + 40, value_format=".2f", title_size=10)
+
+
+def correlation_bar(correlations: np.ndarray, firing_rate: np.ndarray) -> "go.Figure":
+    """Each first-layer unit's STA–weight correlation; hover adds how often the unit fired."""
+    import plotly.graph_objects as go
+
+    units = np.arange(len(correlations))
+    fig = go.Figure(go.Bar(x=units.tolist(), y=correlations.tolist(), customdata=firing_rate.tolist(),
+                           marker_color="#4575b4",
+                           hovertemplate="unit %{x}: r = %{y:.4f}, fired on %{customdata:.1%} of stimuli"
+                                         "<extra></extra>"))
+    fig.update_layout(yaxis_title="correlation of STA with weights", xaxis_title="conv1 unit", height=280,
+                      yaxis_range=[min(0.0, float(np.nanmin(correlations, initial=0.0))) - 0.05, 1.05],
+                      margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    return fig

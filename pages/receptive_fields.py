@@ -1,0 +1,135 @@
+"""Receptive fields: what each convolutional unit responds to, read from noise (spike-triggered averages)."""
+
+import numpy as np
+import streamlit as st
+
+from core import plots_sta, sta
+from core.link import PARAMS, SAMPLE_COUNTS
+from core.noise import DATA_NOISE_TYPES, DEFAULT_SIGMA, NOISE_TYPES, SIGMA_NOISE_TYPES, NoiseSpec
+from ui import live, resources, streamlit_internals
+from ui.frame import start_page
+from ui.link_sync import carry_settings_to_this_page
+
+dataset_name, arch = start_page("Receptive fields")
+data = resources.data_or_stop(dataset_name)
+model, meta = resources.model_or_stop(arch, dataset_name)
+STORED_RESULTS = 64  # each is under 1 MB (AlexNet's 128 units × 18 × 18 float64 is the largest part)
+
+st.markdown(
+    "Every convolutional unit looks at a small patch of the image, its **receptive field**. Show the network "
+    "pure noise and average the patches each unit saw, weighting each by how strongly the unit answered: "
+    "this **spike-triggered average** (STA) is the pattern that drives the unit, read from its behaviour "
+    "alone (Borji & Lin, 2020). For the first layer the answer is known, since a unit there is a weighted sum "
+    "of its pixels followed by a ReLU: under white noise its STA should be its weights. The correlation "
+    "between the two is the page's built-in check. Deeper units see larger fields and are no longer linear: "
+    "their STAs show what they pick up from the layers below.")
+
+
+@st.cache_resource(show_spinner="Preparing the noise → units graph…", max_entries=8)
+def sta_engine(arch: str, dataset_name: str, noise: str, sha256: str, _model) -> sta.STAEngine:
+    """The compiled pass for one model and noise type, shared by every session."""
+    return sta.STAEngine(_model, noise, data.train_images if noise in DATA_NOISE_TYPES else None)
+
+
+@st.cache_resource(show_spinner=False)
+def computed() -> dict:
+    """STA results by (model sha256, noise, σ, seed, N), shared by every session of the server."""
+    return {}
+
+
+def spike_triggered_averages(spec: NoiseSpec, n: int) -> sta.STAResult:
+    """The STAs of every convolutional layer, computed once per model and setting, with a progress bar; a moved
+    control ends the pass between chunks (nothing partial is stored)."""
+    key = (arch, dataset_name, meta["sha256"], spec, n)
+    store = computed()
+    if key in store:
+        return store[key]
+    engine = sta_engine(arch, dataset_name, spec.kind, meta["sha256"], model)
+    progress = st.progress(0.0, text="starting…")
+    try:
+        result = engine.run(spec, n, on_progress=lambda done: progress.progress(done / n, f"{done:,} of {n:,} stimuli"),
+                            should_stop=streamlit_internals.rerun_waiting)
+    except sta.STAStopped:
+        live.make_way_for_the_waiting_rerun()
+    progress.empty()
+    while len(store) >= STORED_RESULTS:
+        store.pop(next(iter(store)), None)
+    store[key] = result
+    return result
+
+
+carry_settings_to_this_page()
+fields = sta.receptive_fields(model)
+layers = [f.layer for f in fields]
+if st.session_state.get("layer", PARAMS["layer"].default) not in layers:
+    st.info(f"The {arch} network has no {st.session_state['layer']}; showing its last layer, {layers[-1]}.")
+    st.session_state["layer"] = layers[-1]
+
+first, second, third = st.columns(3)
+with first:
+    layer = st.selectbox("Layer", layers, key="layer", bind="query-params",
+                         help="Which convolutional layer's units to show. Deeper layers see larger patches: "
+                         + ", ".join(f"{f.layer} {f.size[0]}×{f.size[1]} pixels" for f in fields) + ".")
+    n = st.select_slider("Samples N (log scale)", SAMPLE_COUNTS, value=PARAMS["n"].default, key="n",
+                         bind="query-params", help="How many noise stimuli to show the network.")
+with second:
+    noise = st.selectbox("Noise type", list(NOISE_TYPES), key="noise", bind="query-params",
+                         help="\n".join(f"- **{k}**: {v}" for k, v in NOISE_TYPES.items()))
+    sigma = st.slider("Noise σ", 0.05, 0.5, PARAMS["sigma"].default, 0.05, key="sigma", bind="query-params",
+                      disabled=noise not in SIGMA_NOISE_TYPES, help="Standard deviation of the Gaussian noise.")
+with third:
+    seed = st.number_input("Seed", 0, 2**31 - 1, PARAMS["seed"].default, 1, key="seed", bind="query-params",
+                           help="Same seed, same noise as on the other pages.")
+if noise not in ("uniform", "gaussian"):
+    st.info(f"{noise.capitalize()} noise is not white: a unit's STA is then its weights seen through the noise's "
+            "own correlations (smoothed, or shaped like the data), so the first-layer check below is expected "
+            "to fall. Uniform or Gaussian noise gives the clean check.")
+
+spec = NoiseSpec(noise, float(sigma) if noise in SIGMA_NOISE_TYPES else DEFAULT_SIGMA, int(seed))
+result = resources.friendly(lambda: spike_triggered_averages(spec, int(n)), "compute the receptive fields")
+if result is None:
+    st.stop()
+field = result.field(layer)
+centred = result.centred_sta(layer)
+firing = result.firing_rate(layer)
+kernels = sta.conv_kernels(model)
+correlations = sta.weight_correlations(result.centred_sta("conv1"), kernels)
+silent = int((firing == 0).sum())
+
+left, right = st.columns([3, 2] if layer != "conv1" else [1, 1])
+with left:
+    st.subheader(f"{layer}: spike-triggered averages")
+    st.plotly_chart(plots_sta.units_figure(centred, [str(c) for c in range(len(centred))],
+                                           columns=8, colorbar_title="STA (per unit)"), key="sta_grid")
+    st.caption(
+        f"**{result.n:,} stimuli, {field.channels} units.** Each tile is one channel's unit at the centre of the "
+        f"{field.map_shape[0]}×{field.map_shape[1]} map: the activation-weighted average of the "
+        f"{field.size[0]}×{field.size[1]} input patch it sees (pixels {field.top}–{field.top + field.size[0] - 1} "
+        "down and across), minus the plain average patch. Red pixels, brighter than average, drive the unit; "
+        "blue ones, darker than average, drive it too. Each tile is scaled to its own strongest pixel, so "
+        "compare patterns, not strengths; hover for the values."
+        + (f" Grey tiles: {silent} units that never fired on this noise, so they have no average." if silent else ""))
+    st.download_button("STAs (CSV)", sta.units_csv(result, layer, correlations if layer == "conv1" else None),
+                       f"sta_{arch}_{dataset_name}_{layer}.csv", "text/csv", key="sta_csv")
+    st.download_button("STAs (NPY, before subtracting the mean patch)", sta.npy_bytes(result.sta(layer)),
+                       f"sta_{arch}_{dataset_name}_{layer}.npy", "application/octet-stream", key="sta_npy")
+with right:
+    st.subheader("conv1: weights")
+    st.plotly_chart(plots_sta.units_figure(kernels, [str(c) for c in range(len(kernels))], columns=8,
+                                           colorbar_title="weight (per unit)"), key="weights_grid")
+    st.caption(f"The first layer's {len(kernels)} kernels as the network learned them, on the same colour scale "
+               "and the same per-unit scaling. Set the layer to conv1 and each STA tile sits beside its kernel: "
+               "under white noise they should look the same.")
+    st.download_button("Weights (NPY)", sta.npy_bytes(kernels), f"weights_{arch}_{dataset_name}_conv1.npy",
+                       "application/octet-stream", key="weights_npy")
+
+st.subheader("The built-in check: conv1 STA against its weights")
+st.plotly_chart(plots_sta.correlation_bar(correlations, result.firing_rate("conv1")), key="correlations")
+st.caption(
+    f"One bar per first-layer unit: the correlation of its STA with its weights over the "
+    f"{kernels.shape[1]}×{kernels.shape[2]} pixels. Mean **{np.nanmean(correlations):.4f}**, lowest "
+    f"{np.nanmin(correlations):.4f}. A ReLU unit under white noise has an STA proportional to its weights, so "
+    "bars near 1 say the STA reads the unit correctly; they rise towards 1 as N grows. Correlated noise (pink, "
+    "data) or a unit that rarely fires lowers them.")
+st.download_button("Correlations (CSV)", sta.units_csv(result, "conv1", correlations),
+                   f"sta_{arch}_{dataset_name}_conv1.csv", "text/csv", key="correlations_csv")
