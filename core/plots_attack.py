@@ -61,7 +61,7 @@ def curves_png(curves: AttackCurves, title: str = "") -> bytes:
     from PIL import Image, ImageDraw
 
     panel, pad, gap = 360, 44, 30
-    width, height = 2 * (panel + pad) + gap + 10, panel + 2 * pad + 90
+    width, height = 2 * (panel + pad) + gap + 10, panel + 2 * pad + 60
     canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
     draw.text((pad, 6), title, fill="black")

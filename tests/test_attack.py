@@ -142,11 +142,11 @@ def test_lenet_at_gamma_one_is_the_fed_back_self_classification(mnist) -> None:
 
     model, _ = load_model("lenet", "mnist")
     settings = analysis.AnalysisSettings(NoiseSpec("uniform", seed=0), 0.0)
-    state = analysis.Analyzer(model, mnist, "uniform").run(settings, 2_000)
+    state = analysis.Analyzer(model, mnist, "uniform").run(settings, 1_000)
     images = analysis.class_images(state, "softmax", "noise")
     means = attack.class_mean_images(mnist.train_images, mnist.train_labels)
     noise, tests, labels = attack.attack_inputs(settings.noise, mnist.train_images, mnist.test_images,
-                                                mnist.test_labels, 20, 100)
+                                                mnist.test_labels, 10, 50)
     curves = attack_sweep(model, images.images, means, noise, tests, labels)
     self_classified = analysis.self_classified(analysis.fed_back_matrix(model, images))
     assert curves.targeted("class_images", "noise")[-1] == pytest.approx(self_classified / 10)
