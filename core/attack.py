@@ -25,6 +25,7 @@ SOURCES = {"noise": "pure noise", "test": "test images"}
 #: The attack's noise inputs start this far into the stream (10¹² stimuli): never the stimuli behind the class
 #: images, which would otherwise be "attacked" with the very noise they were averaged from.
 NOISE_START = 2**40
+INPUTS_PER_CALL = 1_000  # inputs blended with all 20 templates per model call
 SUBSETS = (100, 200, 500, 1_000)  # inputs per source; each costs 9 × 40 model passes per input
 
 #: Called after each batch of model passes with the share of the sweep done.
@@ -107,11 +108,13 @@ def attack_sweep(model: Any, class_images: np.ndarray, class_means: np.ndarray, 
             success[:, :, g] = (answer == targets)[:, None, :]
             accuracy[:, g] = (answer[..., None] == labels).mean(axis=-1)
         else:
-            for t in range(len(TEMPLATES)):  # one batch per template set: 10 × (noise + test) images
-                answer = _predicted(model, blend(both[None], templates[t][:, None], gamma))  # (10 targets, inputs)
-                for s, part in enumerate(np.split(answer, [len(sources[0])], axis=1)):
-                    success[t, s, g] = (part == targets[:, None]).mean(axis=1)
-                accuracy[t, g] = (answer[:, len(sources[0]):] == labels[None, :]).mean(axis=1)
+            # few model calls (each traces the model anew), each at most 20 × INPUTS_PER_CALL images (63 MB)
+            answer = np.concatenate([_predicted(model, blend(both[None, None, i : i + INPUTS_PER_CALL],
+                                                             templates[:, :, None], gamma))
+                                     for i in range(0, len(both), INPUTS_PER_CALL)], axis=2)  # (2, 10, inputs)
+            for s, part in enumerate(np.split(answer, [len(sources[0])], axis=2)):
+                success[:, s, g] = (part == targets[:, None]).mean(axis=2)
+            accuracy[:, g] = (answer[:, :, len(sources[0]):] == labels).mean(axis=2)
         done += 1
         if on_progress is not None:
             on_progress(done / steps)

@@ -111,6 +111,21 @@ def test_every_point_of_every_curve_on_the_known_model(block_model) -> None:
     assert long.shape == (2 * 2 * 11 * 10, 6) and long["success"].between(0, 1).all()
 
 
+def test_the_curves_do_not_depend_on_how_the_inputs_are_batched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inputs are sent to the model in batches of INPUTS_PER_CALL; a stand-in model (answers from the pixels)
+    checks that the batch boundary, here inside the test images, changes nothing."""
+    monkeypatch.setattr(attack, "_predicted", lambda model, images: (
+        images.reshape(*images.shape[:-2], -1)[..., :10].sum(axis=-1) * 7).astype(int) % 10)
+    rng = np.random.default_rng(0)
+    args = (rng.random((10, 28, 28)), rng.random((10, 28, 28)), rng.random((37, 28, 28), np.float32),
+            rng.random((41, 28, 28), np.float32), rng.integers(0, 10, 41))
+    whole = attack_sweep(None, *args)
+    monkeypatch.setattr(attack, "INPUTS_PER_CALL", 5)
+    batched = attack_sweep(None, *args)
+    assert np.array_equal(whole.success, batched.success) and np.array_equal(whole.accuracy, batched.accuracy)
+    assert 0.0 < whole.targeted("class_images", "test")[5] < 1.0  # the stand-in gives mixed answers
+
+
 def test_attack_inputs_come_from_far_down_the_noise_stream(mnist) -> None:
     from core.noise import NoiseSpec, noise_samples
 
