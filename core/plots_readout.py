@@ -1,0 +1,39 @@
+"""Figures of the whitened-kernel page: accuracy against the ridge strength."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+# The three accuracies, one colour each, the same in the curve and in the page's text.
+ACCURACY_SERIES = {"raw_template": ("raw kernel, template rule", "#888888"),
+                   "whitened_template": ("whitened kernel, template rule", "#1f77b4"),
+                   "readout": ("linear read-out", "#d62728")}
+
+
+def ridge_curve(ridges: Sequence[float], accuracies: dict[str, np.ndarray], chosen: float,
+                model_accuracy: float | None = None) -> "go.Figure":
+    """Test accuracy of each rule against the ridge strength (categorical axis: 0 has no place on a log one)."""
+    import plotly.graph_objects as go
+
+    labels = [f"{r:g}" for r in ridges]
+    fig = go.Figure()
+    for key, values in accuracies.items():
+        name, colour = ACCURACY_SERIES[key]
+        fig.add_trace(go.Scatter(x=labels, y=100 * np.asarray(values), mode="lines+markers", name=name,
+                                 line={"color": colour}, hovertemplate="λ = %{x}: %{y:.1f} %<extra>" + name
+                                 + "</extra>"))
+    fig.add_hline(y=10, line_dash="dot", line_color="grey", annotation_text="chance")
+    if model_accuracy is not None:
+        fig.add_hline(y=100 * model_accuracy, line_dash="dash", line_color="black", annotation_text="the network")
+    fig.add_vline(x=labels.index(f"{chosen:g}"), line_color="#bbbbbb")
+    fig.update_layout(xaxis_title="ridge strength λ (× mean pixel variance)", yaxis_title="test accuracy (%)",
+                      yaxis_range=[0, 100], height=360, margin=dict(l=10, r=10, t=30, b=10),
+                      legend=dict(orientation="h", y=1.12))
+    fig.update_xaxes(type="category")
+    return fig

@@ -1,0 +1,248 @@
+"""The whitened kernel and the network's linear read-out under noise.
+
+The regression class images are ``C = Cov(noise, logits)``. Under correlated noise (``pink``, ``data``) C mixes
+the network's template with the noise's own correlations: C = Σ·W for a linear network ``logits = W·x + b``.
+Whitening, ``K = (Σ + λ·s·I)⁻¹·C``, is least-squares regression of the logits on the noise and recovers W; the
+ridge λ (relative to ``s``, the mean pixel variance) tames directions in which the noise hardly varies. With the
+mean logits and the mean stimulus it gives an intercept, and ``argmax_k (K_k·x + b_k)`` is the answer of the
+network's best linear approximation under that noise.
+
+Σ is the covariance of the noise as the network received it, after clipping to [0, 1]: exact for independent
+pixels (``uniform``, ``gaussian``, ``base``), measured once per noise type and σ from a fixed sample for ``pink``
+and ``data`` (clipping a correlated Gaussian has no handy closed form).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from core.analysis import AnalysisState, ClassImages, Sums, class_images, regression_means, template_classify
+from core.config import IMAGE_SHAPE, NUM_CLASSES
+from core.noise import DATA_NOISE_TYPES, NOISE_TYPES, PIXELS, noise_graph, training_statistics
+
+#: Ridge strengths offered (relative to the mean pixel variance of the noise); 0 is plain least squares.
+RIDGE_CHOICES: tuple[float, ...] = (0.0, 0.001, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+DEFAULT_RIDGE = 0.1
+#: Stimuli behind a measured covariance. Pink noise is stationary, so every one of its 784 lags is averaged over
+#: all positions and a few thousand stimuli suffice; data noise is not, and each entry needs its own samples.
+COVARIANCE_SAMPLES = {"pink": 4_096, "data": 32_768}
+_COVARIANCE_SEED = 2**32 - 1  # any seed serves: Σ is a property of the noise type, not of one stream
+_CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class NoiseCovariance:
+    """Mean and covariance of one noise type at one σ, with its eigendecomposition for the ridge solves."""
+
+    mean: np.ndarray  # (784,)
+    covariance: np.ndarray  # (784, 784)
+    eigenvalues: np.ndarray  # (784,), ascending, ≥ 0
+    eigenvectors: np.ndarray  # (784, 784), columns
+    how: str  # "exact" or "measured from N stimuli"
+
+    @property
+    def scale(self) -> float:
+        """Mean pixel variance: the unit of the ridge strength."""
+        return float(max(np.mean(self.eigenvalues), 1e-12))
+
+    @property
+    def condition(self) -> float:
+        """Largest over smallest eigenvalue (inf when the noise never varies along some direction)."""
+        smallest = float(self.eigenvalues[0])
+        return math.inf if smallest <= 1e-12 * float(self.eigenvalues[-1]) else float(self.eigenvalues[-1]) / smallest
+
+
+def _normal_cdf(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.vectorize(math.erf)(z / math.sqrt(2.0)))
+
+
+def clipped_normal_moments(centre: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of clip(centre + σ·ε, 0, 1), ε standard normal, pixel by pixel (exact)."""
+    centre = np.asarray(centre, np.float64)
+    if sigma <= 0:
+        return np.clip(centre, 0.0, 1.0), np.zeros_like(centre)
+    a, b = (0.0 - centre) / sigma, (1.0 - centre) / sigma
+    pdf_a, pdf_b = np.exp(-a**2 / 2) / math.sqrt(2 * math.pi), np.exp(-b**2 / 2) / math.sqrt(2 * math.pi)
+    cdf_a, cdf_b = _normal_cdf(a), _normal_cdf(b)
+    inside = cdf_b - cdf_a
+    # E[ε; a<ε<b] = φ(a) − φ(b), E[ε²; a<ε<b] = Φ(b) − Φ(a) + a·φ(a) − b·φ(b); above 1 the value is 1
+    first = centre * inside + sigma * (pdf_a - pdf_b) + (1.0 - cdf_b)
+    second = (centre**2 * inside + 2 * centre * sigma * (pdf_a - pdf_b)
+              + sigma**2 * (inside + a * pdf_a - b * pdf_b) + (1.0 - cdf_b))
+    return first, np.maximum(second - first**2, 0.0)
+
+
+def _exact_moments(kind: str, sigma: float, train_images: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (diagonal) covariance of the noise types with independent pixels."""
+    if kind == "uniform":  # the 256 grey levels k/255
+        levels = np.arange(256) / 255.0
+        return np.full(PIXELS, levels.mean()), np.diag(np.full(PIXELS, levels.var()))
+    centre = np.full(PIXELS, 0.5)
+    if kind == "base":
+        centre = training_statistics(train_images)[0].reshape(PIXELS).astype(np.float64)
+    mean, variance = clipped_normal_moments(centre, sigma)
+    return mean, np.diag(variance)
+
+
+def _measured_moments(kind: str, sigma: float, train_images: np.ndarray | None, samples: int,
+                      on_progress: Callable[[float], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of ``samples`` stimuli of the project's own noise stream, summed in float64."""
+    generate = noise_graph(kind, train_images)
+    total, outer, done = np.zeros(PIXELS), np.zeros((PIXELS, PIXELS)), 0
+    reference = None  # a rough mean, subtracted before the float32 product so that nothing cancels
+    while done < samples:
+        count = min(_CHUNK, samples - done)
+        chunk = np.asarray(generate(np.int64(done), np.int32(count), np.int64(_COVARIANCE_SEED), np.float32(sigma)))
+        if reference is None:
+            reference = chunk.mean(axis=0)
+        shifted = chunk - reference
+        total += shifted.sum(axis=0, dtype=np.float64)
+        outer += shifted.T @ shifted  # float32 within a chunk, float64 across chunks
+        done += count
+        if on_progress is not None:
+            on_progress(done / samples)
+    shift = total / samples
+    covariance = (outer - samples * np.outer(shift, shift)) / (samples - 1)
+    mean = reference + shift
+    if kind == "pink":  # stationary on the torus (centre 0.5 everywhere, clipping pixelwise): average each lag
+        covariance = _circulant_average(covariance)
+        mean = np.full(PIXELS, mean.mean())
+    return mean, covariance
+
+
+def _circulant_average(covariance: np.ndarray) -> np.ndarray:
+    """The circulant matrix whose every lag (dy, dx) mod 28 holds the mean of that lag's entries."""
+    rows, columns = np.divmod(np.arange(PIXELS), IMAGE_SHAPE[1])
+    lag = (((rows[None, :] - rows[:, None]) % IMAGE_SHAPE[0]) * IMAGE_SHAPE[1]
+           + (columns[None, :] - columns[:, None]) % IMAGE_SHAPE[1])
+    per_lag = np.bincount(lag.ravel(), covariance.ravel(), PIXELS) / np.bincount(lag.ravel(), minlength=PIXELS)
+    return per_lag[lag]
+
+
+_COVARIANCES: dict[tuple[str, float, int, int], tuple[Any, NoiseCovariance]] = {}
+
+
+def _cache_key(kind: str, sigma: float, train_images: np.ndarray | None,
+               samples: int | None) -> tuple[str, float, int, int]:
+    if kind not in NOISE_TYPES:
+        raise ValueError(f"unknown noise type {kind!r}; choose one of {', '.join(NOISE_TYPES)}")
+    if kind in DATA_NOISE_TYPES and train_images is None:
+        raise ValueError(f"{kind} noise needs the training images")
+    sigma = 0.0 if kind == "uniform" else float(np.float32(sigma))
+    return kind, sigma, id(train_images) if kind in DATA_NOISE_TYPES else 0, samples or COVARIANCE_SAMPLES.get(kind, 0)
+
+
+def covariance_is_ready(kind: str, sigma: float, train_images: np.ndarray | None = None,
+                        samples: int | None = None) -> bool:
+    """Whether ``noise_covariance`` answers at once (exact, or measured earlier in this process)."""
+    key = _cache_key(kind, sigma, train_images, samples)
+    return key in _COVARIANCES or kind not in COVARIANCE_SAMPLES
+
+
+def noise_covariance(kind: str, sigma: float, train_images: np.ndarray | None = None, samples: int | None = None,
+                     on_progress: Callable[[float], None] | None = None) -> NoiseCovariance:
+    """Σ of the clipped noise, computed once per noise type, σ, training set and sample count (kept in memory);
+    measuring it (pink, data) takes seconds, reported to ``on_progress`` as the share done."""
+    key = _cache_key(kind, sigma, train_images, samples)
+    kind, sigma, _, samples = key
+    if key not in _COVARIANCES:
+        if kind in COVARIANCE_SAMPLES:
+            mean, covariance = _measured_moments(kind, sigma, train_images, samples, on_progress)
+            how = f"measured from {samples:,} stimuli"
+        else:
+            mean, covariance = _exact_moments(kind, sigma, train_images)
+            how = "exact"
+        eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+        # The training images are kept in the entry so that their id cannot be reused by another array.
+        _COVARIANCES[key] = (train_images, NoiseCovariance(mean, covariance, np.clip(eigenvalues, 0.0, None),
+                                                           eigenvectors, how))
+    return _COVARIANCES[key][1]
+
+
+def whiten(kernel: np.ndarray, covariance: NoiseCovariance, ridge: float) -> np.ndarray:
+    """``(Σ + ridge·s·I)⁻¹ · kernel`` for kernels ``(k, 784)``; ridge 0 is the pseudo-inverse (zero variance
+    directions get zero weight)."""
+    if ridge < 0:
+        raise ValueError(f"the ridge strength must be ≥ 0, got {ridge}")
+    shrunk = covariance.eigenvalues + ridge * covariance.scale
+    inverse = np.where(shrunk > 1e-10 * covariance.eigenvalues[-1], 1.0 / np.maximum(shrunk, 1e-300), 0.0)
+    flat = np.asarray(kernel, np.float64).reshape(len(kernel), PIXELS)
+    return ((flat @ covariance.eigenvectors) * inverse) @ covariance.eigenvectors.T
+
+
+@dataclass(frozen=True)
+class LinearReadout:
+    """The network's best linear approximation under the noise: logits ≈ weights · x + intercept, x in [0, 1]."""
+
+    weights: np.ndarray  # (10, 784): the whitened kernel, in logit units per unit of input
+    intercept: np.ndarray  # (10,)
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        """Approximate (centred) logits of images given as uint8 0–255 or floats in [0, 1], any leading shape."""
+        scale = 1.0 / 255.0 if np.asarray(images).dtype == np.uint8 else 1.0
+        pixels = np.asarray(images, np.float32).reshape(len(images), PIXELS) * np.float32(scale)
+        return pixels @ self.weights.T.astype(np.float32) + self.intercept.astype(np.float32)
+
+    def classify(self, images: np.ndarray) -> np.ndarray:
+        return self.logits(images).argmax(axis=1)
+
+
+def raw_kernel(state: AnalysisState, sums: Sums | None = None) -> ClassImages:
+    """The black-box kernel Cov(noise, centred logits): the regression class images of the noise part."""
+    return class_images(state, "regression", "noise", sums)
+
+
+def linear_readout(state: AnalysisState, covariance: NoiseCovariance, ridge: float,
+                   sums: Sums | None = None) -> LinearReadout:
+    """Whitened kernel and intercept from a run's sums.
+
+    The noise enters the stimulus as (1 − r)·noise, so the weights on the input are K / (1 − r); the intercept
+    makes the read-out's mean equal the mean (centred) logits at the mean stimulus.
+    """
+    ratio = state.settings.ratio
+    if ratio >= 1.0:
+        raise ValueError("at r = 1 the stimuli hold no noise: there is nothing to regress on")
+    weights = whiten(raw_kernel(state, sums).images.reshape(NUM_CLASSES, PIXELS), covariance, ridge) / (1.0 - ratio)
+    means = regression_means(state, sums)
+    return LinearReadout(weights, means.logits - weights @ means.stimulus)
+
+
+def whitened_images(raw: ClassImages, readout: LinearReadout) -> ClassImages:
+    """The whitened kernel as class images (same estimator and part), for the template rule and the pictures."""
+    return replace(raw, images=readout.weights.reshape(NUM_CLASSES, *IMAGE_SHAPE))
+
+
+@dataclass(frozen=True)
+class ReadoutAccuracies:
+    """Accuracy on the real test set of the raw kernel and the whitened kernel as templates, and of the read-out."""
+
+    raw_template: float
+    whitened_template: float
+    readout: float
+    readout_predictions: np.ndarray
+
+
+def readout_accuracies(state: AnalysisState, covariance: NoiseCovariance, ridge: float, test_images: np.ndarray,
+                       test_labels: np.ndarray, mean_image: np.ndarray,
+                       sums: Sums | None = None) -> ReadoutAccuracies:
+    """The three accuracies of one run at one ridge strength."""
+    raw = raw_kernel(state, sums)
+    readout = linear_readout(state, covariance, ridge, sums)
+    predictions = readout.classify(test_images)
+    return ReadoutAccuracies(
+        template_classify(raw, test_images, test_labels, mean_image).accuracy,
+        template_classify(whitened_images(raw, readout), test_images, test_labels, mean_image).accuracy,
+        float(np.mean(predictions == test_labels)), predictions)
+
+
+def kernel_correlation(kernel: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each kernel row with the reference row (e.g. a linear model's true weights)."""
+    a = np.asarray(kernel, np.float64).reshape(len(kernel), -1)
+    b = np.asarray(reference, np.float64).reshape(len(reference), -1)
+    a, b = a - a.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
+    return (a * b).sum(axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-300)
