@@ -15,6 +15,7 @@ from core.attack import GAMMAS, SUBSETS
 from core.config import DATASETS
 from core.models import SHIPPED_ARCHITECTURES
 from core.noise import DEFAULT_SIGMA, NOISE_TYPES, SIGMA_NOISE_TYPES, NoiseSpec
+from core.readout import DEFAULT_RIDGE, RIDGE_CHOICES
 
 ATTACK_GAMMAS = tuple(float(g) for g in GAMMAS)  # the attack page's γ slider: 0, 0.1, …, 1
 SAMPLE_COUNTS = [100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000]
@@ -104,6 +105,8 @@ PARAMS: dict[str, Param] = {
     # Receptive fields page: the convolutional layer whose units are shown (conv3 exists in AlexNet only; on LeNet
     # the page says so and shows its last layer).
     "layer": Param("conv1", _choice(["conv1", "conv2", "conv3"])),
+    # Whitened kernels page: the ridge strength λ of (Σ + λ·s·I)⁻¹.
+    "ridge": Param(DEFAULT_RIDGE, _grid(RIDGE_CHOICES)),
 }
 #: The parameters of the analysis controls, which follow the student from page to page.
 ANALYSIS_KEYS = ("n", "r", "noise", "sigma", "seed", "estimator", "part", "z")
