@@ -140,10 +140,12 @@ def test_engine_limits_and_stop() -> None:
         only_first.run(NoiseSpec("gaussian"), 10)
 
 
-# First-layer STA–weight correlation of the shipped models at N = 10,000 (python -m core sta … --layers conv1):
-# per-model means 0.998–0.9995 under uniform noise, lowest single unit 0.98 (lenet-fashion_mnist). 0.95 for the
-# mean and 0.9 for every unit leave room for the 3×3 kernels' 9-pixel correlations at N = 5,000, and a wrong
-# patch (one pixel off, or the kernel transposed) falls far below (checked below).
+# First-layer STA–weight correlation of the shipped MNIST models under uniform noise, seed 0, N = 5,000 (this test's
+# run): mean 0.9965 (LeNet) and 0.9990 (AlexNet), lowest unit 0.9927 and 0.9974; at N = 10,000 (python -m core sta)
+# 0.9984 and 0.9995. Every unit there fires on at least 14 % of the stimuli. A wrong patch falls far below: the
+# weights transposed give a mean of 0.07 and 0.05, shifted by one pixel 0.43 and 0.05. So 0.95 for the mean and 0.9
+# for every unit. (Fashion-MNIST's LeNet has units that fire once in 10,000 stimuli; their STAs are one noise patch,
+# so no per-unit bound holds there at this N.)
 SHIPPED_MEAN_CORRELATION = 0.95
 SHIPPED_UNIT_CORRELATION = 0.9
 
@@ -157,9 +159,10 @@ def test_shipped_first_layer_sta_matches_its_weights(arch: str, real_data_dir) -
     kernels = sta.conv_kernels(model)
     correlations = sta.weight_correlations(result.centred_sta("conv1"), kernels)
     assert np.nanmean(correlations) > SHIPPED_MEAN_CORRELATION and np.nanmin(correlations) > SHIPPED_UNIT_CORRELATION
-    # The check has teeth: the transposed weights (rows and columns swapped) do not pass it.
+    # The check has teeth: the weights transposed, or one pixel off, do not pass it.
     transposed = sta.weight_correlations(result.centred_sta("conv1"), np.swapaxes(kernels, 1, 2))
-    assert np.nanmean(transposed) < SHIPPED_MEAN_CORRELATION - 0.1
+    shifted = sta.weight_correlations(result.centred_sta("conv1"), np.roll(kernels, 1, axis=2))
+    assert np.nanmean(transposed) < 0.5 and np.nanmean(shifted) < 0.5
 
 
 def test_downloads_carry_the_numbers() -> None:
