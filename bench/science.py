@@ -13,6 +13,12 @@ smaller N are read from the run's snapshots, and all four estimators come from t
 
 Goals: best template accuracy ≥ 60 % on MNIST and ≥ 70 % on Fashion-MNIST, 10/10 self-classification.
 
+Whitened kernel and linear read-out (core/readout.py): from the same run, the regression kernel whitened with the
+noise's covariance, (Σ + λ·s·I)⁻¹·kernel, used as templates (cosine rule) and as a linear read-out
+argmax_k (K_k·x + b_k). λ is chosen per rule on 10,000 training images (never on the test set) from
+core.readout.RIDGE_CHOICES; the test accuracy at that λ is reported. Goals (issue 15): template or read-out
+accuracy ≥ 80 % on MNIST and ≥ 70 % on Fashion-MNIST at N ≤ 1,000,000.
+
 A second section compares ways of centring templates and test images (local variants, core is unchanged).
 Results go to bench/results/science.json and bench/results/science.md.
 """
@@ -40,6 +46,9 @@ import numpy as np  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 ESTIMATOR_ORDER = ("truth", "predicted", "softmax", "regression")
 GOALS = {"mnist": 0.60, "fashion_mnist": 0.70}
+READOUT_GOALS = {"mnist": 0.80, "fashion_mnist": 0.70}
+VALIDATION_IMAGES = 10_000  # the first training images choose λ; the test set only measures
+QUICK_RIDGES = (0.0, 0.1, 1.0)
 PIXELS = 784
 
 
@@ -118,6 +127,72 @@ def self_classified_of(model: Any, maps: np.ndarray, empty: np.ndarray) -> int:
     return self_classified(probabilities)
 
 
+# --- whitened kernel and linear read-out -------------------------------------------------------------------
+
+
+def measure_readout(state: Any, samples: list[int], data: Any, mean_image: np.ndarray,
+                    ridges: tuple[float, ...]) -> dict[str, Any]:
+    """Per N: raw-kernel template accuracy, and the whitened template and read-out accuracies at the λ each rule
+    scores best with on the validation images (every λ's figures are kept too)."""
+    from core import readout
+
+    noise = state.settings.noise
+    started = time.perf_counter()
+    covariance = readout.noise_covariance(noise.kind, noise.sigma, data.train_images)
+    results: dict[str, Any] = {"covariance": covariance.how, "condition": covariance.condition,
+                               "covariance_seconds": round(time.perf_counter() - started, 1)}
+    validation = (data.train_images[:VALIDATION_IMAGES], data.train_labels[:VALIDATION_IMAGES])
+    for n in samples:
+        sums = state.snapshots[n]
+        per_ridge = {}
+        for ridge in ridges:
+            test = readout.readout_accuracies(state, covariance, ridge, data.test_images, data.test_labels,
+                                              mean_image, sums)
+            check = readout.readout_accuracies(state, covariance, ridge, *validation, mean_image, sums)
+            per_ridge[f"{ridge:g}"] = {"test": {"whitened_template": test.whitened_template, "readout": test.readout},
+                                       "validation": {"whitened_template": check.whitened_template,
+                                                      "readout": check.readout},
+                                       "raw_template": test.raw_template}
+        chosen = {}
+        for rule in ("whitened_template", "readout"):
+            best = max(per_ridge, key=lambda r: (per_ridge[r]["validation"][rule], -float(r)))
+            chosen[rule] = {"ridge": float(best), "accuracy": per_ridge[best]["test"][rule]}
+        results[str(n)] = {"raw_template": next(iter(per_ridge.values()))["raw_template"], "chosen": chosen,
+                           "per_ridge": per_ridge}
+    return results
+
+
+def readout_report(records: list[dict[str, Any]], samples: list[int]) -> list[str]:
+    """The whitened-kernel section of the report (absent for results saved before it existed)."""
+    rows = [rec for rec in records if "readout" in rec]
+    if not rows:
+        return []
+    out = ["", "## Whitened kernel and linear read-out", "",
+           "Test accuracy (%) of the regression kernel as templates (raw), the whitened kernel as templates, and "
+           "the linear read-out argmax_k (K_k·x + b_k); λ (× mean pixel variance) chosen per rule on "
+           f"{VALIDATION_IMAGES:,} training images.", "",
+           "| dataset | arch | noise | N | raw kernel | whitened kernel (λ) | linear read-out (λ) | Σ |",
+           "|---|---|---|---|---|---|---|---|"]
+    best: dict[str, tuple[float, str]] = {}
+    for rec in rows:
+        for n in samples:
+            result = rec["readout"][str(n)]
+            template, linear = result["chosen"]["whitened_template"], result["chosen"]["readout"]
+            out.append(f"| {rec['dataset']} | {rec['arch']} | {_noise_label(rec)} | {n:,} | "
+                       f"{_pct(result['raw_template'])} | {_pct(template['accuracy'])} ({template['ridge']:g}) | "
+                       f"{_pct(linear['accuracy'])} ({linear['ridge']:g}) | {rec['readout']['covariance']} |")
+            for rule, chosen in (("whitened template", template), ("linear read-out", linear)):
+                label = (f"{rule}, {rec['arch']}, {_noise_label(rec)}, N = {n:,}, λ = {chosen['ridge']:g}")
+                if chosen["accuracy"] > best.get(rec["dataset"], (-1.0, ""))[0]:
+                    best[rec["dataset"]] = (chosen["accuracy"], label)
+    out += ["", "Best per dataset (whitened template or read-out):", ""]
+    for dataset, (accuracy, label) in best.items():
+        goal = READOUT_GOALS.get(dataset, 0)
+        out.append(f"- **{dataset}**: {_pct(accuracy).strip()} % ({label}) — goal ≥ {goal:.0%}: "
+                   f"{'met' if accuracy >= goal else 'NOT met'}")
+    return out
+
+
 # --- the measurement --------------------------------------------------------------------------------------
 
 
@@ -132,7 +207,8 @@ def _load(arch: str, dataset: str) -> Any | None:
 
 
 def measure(arch: str, dataset: str, noise: str, sigma: float | None, samples: list[int], model: Any,
-            data: Any, seed: int, tests: dict[str, np.ndarray]) -> dict[str, Any]:
+            data: Any, seed: int, tests: dict[str, np.ndarray],
+            ridges: tuple[float, ...] | None = None) -> dict[str, Any]:
     """One run of the largest N; ``tests`` holds the test set prepared for the variants, filled by the first run on
     a dataset and reused by the others (it depends on the dataset only)."""
     from core.analysis import (AnalysisSettings, Analyzer, class_images, fed_back_matrix, self_classified,
@@ -179,6 +255,8 @@ def measure(arch: str, dataset: str, noise: str, sigma: float | None, samples: l
                                       model, _across_class_centred(images.images, ~images.empty), images.empty),
                                   "z-scores": self_classified_of(model, np.nan_to_num(z), images.empty)},
             }
+    if ridges:
+        record["readout"] = measure_readout(state, samples, data, analyzer.mean_image, ridges)
     return record
 
 
@@ -229,6 +307,8 @@ def report(records: list[dict[str, Any]], samples: list[int], header: str) -> st
                    f"N = {res['n']:,}), self-classification {self_c}/10 — goal ≥ {goal:.0%}: "
                    f"{'met' if acc >= goal else 'NOT met'}; 10/10 self-classification in {perfect} of {len(rows)} "
                    f"rows (best {best_self}/10)")
+
+    out += readout_report(records, samples)
 
     out += ["", "## Extra: template-centring variants", ""]
     for name, spec in VARIANTS.items():
@@ -300,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--noises", nargs="+", default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sigma", type=float, default=0.2, help="σ of gaussian, base and pink noise")
+    parser.add_argument("--ridges", type=float, nargs="*", default=None,
+                        help="ridge strengths tried for the whitened kernel (default: core.readout.RIDGE_CHOICES; "
+                             f"--quick: {', '.join(f'{r:g}' for r in QUICK_RIDGES)}); none to skip the section")
     parser.add_argument("--report-only", metavar="JSON", default=None,
                         help="rebuild the markdown report from a saved results file, without running anything")
     parser.add_argument("--out", default=None, help="results file stem (default bench/results/science[_quick])")
@@ -334,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     chosen = args.noises or (["uniform", "gaussian"] if args.quick else None)
     noises = [(k, args.sigma if k in SIGMA_NOISE_TYPES else None) for k in NOISE_TYPES
               if chosen is None or k in chosen]
+    from core.readout import RIDGE_CHOICES
+
+    ridges = tuple(args.ridges) if args.ridges is not None else QUICK_RIDGES if args.quick else RIDGE_CHOICES
     stem = Path(args.out) if args.out else RESULTS / ("science_quick" if args.quick else "science")
     stem.parent.mkdir(parents=True, exist_ok=True)
 
@@ -357,12 +443,18 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             for noise, sigma in noises:
                 print(f"  {dataset} / {arch} / {noise}: {largest:,} samples …", flush=True)
-                rec = measure(arch, dataset, noise, sigma, samples, model, data, args.seed, tests)
+                rec = measure(arch, dataset, noise, sigma, samples, model, data, args.seed, tests, ridges)
                 records.append(rec)
                 best = max(rec["results"].values(), key=lambda r: r["accuracy"])
                 print(f"    done in {rec['seconds']:.0f} s ({rec['rate']:,}/s); "
                       f"best {best['estimator']}@{best['n']:,}: "
                       f"{100 * best['accuracy']:.1f} %, self {best['self_classified']}/10", flush=True)
+                if "readout" in rec:
+                    template, linear = (rec["readout"][str(largest)]["chosen"][rule]
+                                        for rule in ("whitened_template", "readout"))
+                    print(f"    whitened kernel @{largest:,}: template {100 * template['accuracy']:.1f} % "
+                          f"(λ {template['ridge']:g}), linear read-out {100 * linear['accuracy']:.1f} % "
+                          f"(λ {linear['ridge']:g})", flush=True)
                 stem.with_suffix(".json").write_text(json.dumps(
                     {"command": command, "code": version, "samples": samples, "records": records}, indent=1) + "\n")
     if not records:
