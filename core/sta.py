@@ -277,9 +277,9 @@ def units_csv(result: STAResult, layer: str, correlations: np.ndarray | None = N
     import pandas as pd
 
     centred = result.centred_sta(layer)
+    contrast = np.sqrt(np.mean(centred.reshape(len(centred), -1) ** 2, axis=1))  # NaN for a silent unit
     table = pd.DataFrame({"unit": np.arange(len(centred)), "firing_rate": result.firing_rate(layer),
-                          "activation_sum": result.sums[layer].activation,
-                          "sta_contrast": np.sqrt(np.nanmean(centred.reshape(len(centred), -1) ** 2, axis=1))})
+                          "activation_sum": result.sums[layer].activation, "sta_contrast": contrast})
     if correlations is not None:
         table["weight_correlation"] = correlations
     height, width = centred.shape[1:]

@@ -95,6 +95,8 @@ firing = result.firing_rate(layer)
 kernels = sta.conv_kernels(model)
 correlations = sta.weight_correlations(result.centred_sta("conv1"), kernels)
 silent = int((firing == 0).sum())
+first_firing = result.firing_rate("conv1")
+rare, first_silent = int(((first_firing > 0) & (first_firing < 0.001)).sum()), int((first_firing == 0).sum())
 
 left, right = st.columns([3, 2] if layer != "conv1" else [1, 1])
 with left:
@@ -105,8 +107,8 @@ with left:
         f"**{result.n:,} stimuli, {field.channels} units.** Each tile is one channel's unit at the centre of the "
         f"{field.map_shape[0]}×{field.map_shape[1]} map: the activation-weighted average of the "
         f"{field.size[0]}×{field.size[1]} input patch it sees (pixels {field.top}–{field.top + field.size[0] - 1} "
-        "down and across), minus the plain average patch. Red pixels, brighter than average, drive the unit; "
-        "blue ones, darker than average, drive it too. Each tile is scaled to its own strongest pixel, so "
+        "down and across), minus the plain average patch. Red: the unit answers more when these pixels are "
+        "brighter than average; blue: when they are darker. Each tile is scaled to its own strongest pixel, so "
         "compare patterns, not strengths; hover for the values."
         + (f" Grey tiles: {silent} units that never fired on this noise, so they have no average." if silent else ""))
     st.download_button("STAs (CSV)", sta.units_csv(result, layer, correlations if layer == "conv1" else None),
@@ -124,12 +126,15 @@ with right:
                        "application/octet-stream", key="weights_npy")
 
 st.subheader("The built-in check: conv1 STA against its weights")
-st.plotly_chart(plots_sta.correlation_bar(correlations, result.firing_rate("conv1")), key="correlations")
+st.plotly_chart(plots_sta.correlation_bar(correlations, first_firing), key="correlations")
 st.caption(
     f"One bar per first-layer unit: the correlation of its STA with its weights over the "
     f"{kernels.shape[1]}×{kernels.shape[2]} pixels. Mean **{np.nanmean(correlations):.4f}**, lowest "
     f"{np.nanmin(correlations):.4f}. A ReLU unit under white noise has an STA proportional to its weights, so "
     "bars near 1 say the STA reads the unit correctly; they rise towards 1 as N grows. Correlated noise (pink, "
-    "data) or a unit that rarely fires lowers them.")
+    "data) lowers them, and so does a unit that rarely fires: its STA averages only the few patches that woke "
+    "it (hover a bar for its firing rate)."
+    + (f" Here {rare} of {len(correlations)} units fired on fewer than 0.1 % of the stimuli." if rare else "")
+    + (f" {first_silent} never fired: no bar." if first_silent else ""))
 st.download_button("Correlations (CSV)", sta.units_csv(result, "conv1", correlations),
                    f"sta_{arch}_{dataset_name}_conv1.csv", "text/csv", key="correlations_csv")
