@@ -65,6 +65,17 @@ def test_templates_are_stretched_to_zero_one_exactly() -> None:
     assert np.all(attack_templates(empty, means)[0, 3] == 0.5)
 
 
+def test_link_parameters_of_the_page() -> None:
+    from core.link import PARAMS
+
+    assert PARAMS["gamma"].parse("0.3") == 0.3 and PARAMS["gamma"].parse("1") == 1.0
+    assert PARAMS["subset"].parse("500") == 500 and PARAMS["target"].parse("9") == 9
+    for key, text, message in [("gamma", "0.35", "one of 0, 0.1"), ("gamma", "x", "a number"),
+                               ("subset", "300", "one of 100, 200, 500, 1,000"), ("target", "10", "between 0 and 9")]:
+        with pytest.raises(ValueError, match=message):
+            PARAMS[key].parse(text)
+
+
 def test_class_means_are_the_mean_training_image_of_each_class() -> None:
     images = np.zeros((4, 28, 28), np.uint8)
     images[0], images[1], images[2] = 255, 51, 102
