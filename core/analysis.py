@@ -8,6 +8,7 @@ averaged part never re-runs the model. Only sums are kept: memory does not grow 
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 
 from core.config import IMAGE_SHAPE, NUM_CLASSES
 from core.data import Dataset
-from core.noise import PIXELS, NoiseSpec, noise_graph
+from core.noise import PIXELS, SIGMA_NOISE_TYPES, NoiseSpec, gaussian_covariance, noise_graph
 
 @dataclass(frozen=True)
 class Term:
@@ -38,7 +39,17 @@ ESTIMATORS: dict[str, Term] = {
                     "each counted towards every class by the model's probability for it", "total probability"),
     "regression": Term("regression kernel", "first-order kernel: covariance of the centred logits with the noise",
                        weight_unit="Σ logit²"),
+    "gradient": Term("gradient kernel (Stein, white-box)",
+                     "Σ·E[∇ logit]: the regression kernel from the model's own input gradients (Stein's lemma); "
+                     "needs the model's gradients, and Gaussian-family noise",
+                     weight_unit="stimuli"),
 }
+#: Kernels, not averages: every stimulus feeds every class (signed, never scarce, in covariance units).
+KERNEL_ESTIMATORS = frozenset({"regression", "gradient"})
+#: Estimators that need the model's input gradients: a run made with them costs a backward pass per class.
+GRADIENT_ESTIMATORS = frozenset({"gradient"})
+GRADIENT_CHUNK = 256  # stimuli per chunk of a gradient run: ten backward passes hold ten times the activations
+MIN_CHUNK, MIN_GRADIENT_CHUNK = 100, 10  # the smallest chunks a time budget may ask for
 # Grouped by the label of the signal image: these class images need the stimuli and the labels, not the model.
 MODEL_FREE_ESTIMATORS = frozenset({"truth"})
 #: The part of each stimulus that is averaged (one word everywhere: code, link, page and CLI).
@@ -70,10 +81,14 @@ class AnalysisSettings:
 
     noise: NoiseSpec = NoiseSpec()
     ratio: float = 0.0
+    gradients: bool = False  # also sum the model's input gradients (the Stein estimator); Gaussian noise only
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.ratio <= 1.0:
             raise ValueError(f"signal ratio r must be between 0 and 1, got {self.ratio}")
+        if self.gradients and self.noise.kind not in SIGMA_NOISE_TYPES:
+            raise ValueError(f"the gradient estimator needs Gaussian-family noise "
+                             f"({', '.join(sorted(SIGMA_NOISE_TYPES))}), not {self.noise.kind!r}")
 
 
 @dataclass
@@ -89,17 +104,26 @@ class Sums:
     # averages. None when r = 0: the input is then the noise itself.
     signal_weighted: np.ndarray | None
     confusion: np.ndarray  # (10, 10): true class × predicted class on the stimuli
+    # Runs with gradients only (else None): (10, 784) Σ_i ∂(centred logit)/∂noise_i, the Stein estimator's sum, and
+    # the same sum times the noise's covariance Σ, which makes it comparable with the regression kernel.
+    gradient: np.ndarray | None = None
+    stein: np.ndarray | None = None
 
     @classmethod
-    def empty(cls, with_signal: bool = True) -> Sums:
+    def empty(cls, with_signal: bool = True, with_gradients: bool = False) -> Sums:
         signal_weighted = np.zeros((_WEIGHT_ROWS, PIXELS)) if with_signal else None
+        gradient = np.zeros((NUM_CLASSES, PIXELS)) if with_gradients else None
+        stein = np.zeros((NUM_CLASSES, PIXELS)) if with_gradients else None
         return cls(0, np.zeros((_WEIGHT_ROWS, PIXELS)), np.zeros(_WEIGHT_ROWS), np.zeros(_WEIGHT_ROWS),
-                   np.zeros(PIXELS), signal_weighted, np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64))
+                   np.zeros(PIXELS), signal_weighted, np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64), gradient, stein)
 
     def copy(self) -> Sums:
-        signal_weighted = None if self.signal_weighted is None else self.signal_weighted.copy()
+        def copied(array: np.ndarray | None) -> np.ndarray | None:
+            return None if array is None else array.copy()
+
         return Sums(self.n, self.noise_weighted.copy(), self.weight_sum.copy(), self.weight_sq.copy(),
-                    self.noise_sumsq.copy(), signal_weighted, self.confusion.copy())
+                    self.noise_sumsq.copy(), copied(self.signal_weighted), self.confusion.copy(),
+                    copied(self.gradient), copied(self.stein))
 
 
 @dataclass
@@ -141,7 +165,8 @@ class AnalysisState:
         if self.sums.n <= n_samples:
             return self
         if not usable:
-            return AnalysisState(self.settings, Sums.empty(with_signal=self.sums.signal_weighted is not None))
+            return AnalysisState(self.settings, Sums.empty(with_signal=self.sums.signal_weighted is not None,
+                                                           with_gradients=self.sums.gradient is not None))
         start = max(usable)
         kept = {n: s for n, s in self.snapshots.items() if n <= start}
         return AnalysisState(self.settings, self.snapshots[start].copy(), kept, seconds=0.0)
@@ -183,9 +208,23 @@ def _weights(truth_hot: Any, logits: Any | None) -> dict[str, Any]:
     return {"weights": weights, "predicted_hot": predicted_hot}
 
 
-def _chunk_step(generate: Any, logits_of: Any | None, signal: Any, labels: Any, with_signal: bool) -> Any:
+def _noise_gradients(tape: Any, totals: list[Any], noise: Any) -> Any:
+    """(10, 784): Σ over the chunk of each centred logit's gradient with respect to the Gaussian behind the noise.
+
+    Each class's logits are summed over the chunk first, so this is one backward pass per class, not a Jacobian
+    per stimulus. A clipped pixel (exactly 0 or 1) passes no gradient back to its Gaussian value.
+    """
+    import tensorflow as tf
+
+    inside = tf.cast((noise > 0.0) & (noise < 1.0), tf.float32)
+    return tf.stack([tf.reduce_sum(tape.gradient(total, noise) * inside, axis=0) for total in totals])
+
+
+def _chunk_step(generate: Any, logits_of: Any | None, signal: Any, labels: Any, with_signal: bool,
+                gradients: bool = False) -> Any:
     """The traced graph for one chunk: stimuli in, weighted sums out. At r = 0 it skips gathering and mixing the
-    test images; without ``logits_of`` it fills only the ground-truth and plain sums."""
+    test images; without ``logits_of`` it fills only the ground-truth and plain sums; with ``gradients`` it also
+    sums the model's input gradients (the Stein estimator)."""
     import tensorflow as tf
 
     test_count = int(labels.shape[0])
@@ -198,12 +237,19 @@ def _chunk_step(generate: Any, logits_of: Any | None, signal: Any, labels: Any, 
     def step(start: Any, count: Any, seed: Any, sigma: Any, ratio: Any) -> dict[str, Any]:
         noise = generate(start, count, seed, sigma)
         index = (start + tf.range(tf.cast(count, tf.int64))) % test_count
-        stimulus = noise
-        if with_signal:  # r·signal + (1 − r)·noise, the 1/255 of the uint8 pixels folded into r
-            pixels = tf.cast(tf.gather(signal, index), tf.float32)
-            stimulus = (1.0 - ratio) * noise + (ratio / 255.0) * pixels
+        tape = tf.GradientTape(persistent=True, watch_accessed_variables=False) if gradients else nullcontext()
+        with tape:
+            if gradients:
+                tape.watch(noise)
+            stimulus = noise
+            if with_signal:  # r·signal + (1 − r)·noise, the 1/255 of the uint8 pixels folded into r
+                pixels = tf.cast(tf.gather(signal, index), tf.float32)
+                stimulus = (1.0 - ratio) * noise + (ratio / 255.0) * pixels
+            logits = None if logits_of is None else logits_of(tf.reshape(stimulus, (-1, *IMAGE_SHAPE, 1)))
+            if gradients:  # each class's centred logits summed over the chunk, on the tape
+                centred = logits - tf.reduce_mean(logits, axis=1, keepdims=True)
+                totals = tf.unstack(tf.reduce_sum(centred, axis=0), num=NUM_CLASSES)
         truth_hot = tf.one_hot(tf.gather(labels, index), NUM_CLASSES)
-        logits = None if logits_of is None else logits_of(tf.reshape(stimulus, (-1, *IMAGE_SHAPE, 1)))
         rows = _weights(truth_hot, logits)
         weights = rows["weights"]
         sums = {
@@ -216,6 +262,8 @@ def _chunk_step(generate: Any, logits_of: Any | None, signal: Any, labels: Any, 
             sums["confusion"] = tf.matmul(truth_hot, rows["predicted_hot"], transpose_a=True)
         if with_signal:  # whole-input averages are r·(Σ w·signal) + (1 − r)·(Σ w·noise)
             sums["signal_weighted"] = tf.matmul(weights, pixels, transpose_a=True) * (1.0 / 255.0)
+        if gradients:
+            sums["gradient"] = _noise_gradients(tape, totals, noise)
         return sums
 
     return step
@@ -224,26 +272,43 @@ def _chunk_step(generate: Any, logits_of: Any | None, signal: Any, labels: Any, 
 class Analyzer:
     """The compiled stimulus → model → sums graph for one model, dataset and noise type."""
 
-    def __init__(self, model: Any, data: Dataset, noise_kind: str, chunk_size: int = DEFAULT_CHUNK):
+    def __init__(self, model: Any, data: Dataset, noise_kind: str, chunk_size: int = DEFAULT_CHUNK,
+                 chunk_seconds: float | None = None):
+        """``chunk_seconds``: size each chunk to take about this long at the speed measured so far (up to
+        ``chunk_size``), so a live picture can be redrawn between chunks on a slow machine as on a fast one. The
+        sums then match fixed chunks to rounding, not to the bit; leave it None for bit-exact reruns (the CLI)."""
         import tensorflow as tf
 
         if chunk_size < 1:
             raise ValueError("chunk size must be at least 1")
         self.chunk_size = chunk_size
+        self.chunk_seconds = chunk_seconds
+        self._speeds: dict[bool, float] = {}  # stimuli per second through the model, without and with gradients
         self.mean_image = data.train_images.mean(axis=0) / 255.0
         signal = tf.constant(data.test_images.reshape(len(data.test_labels), PIXELS))  # uint8: 4× less memory
         labels = tf.constant(data.test_labels.astype(np.int32))
         generate = noise_graph(noise_kind, data.train_images)
         logits_of = logits_function(model)
-        self._steps = {(with_signal, with_model): _chunk_step(generate, logits_of if with_model else None, signal,
-                                                              labels, with_signal)
-                       for with_signal in (False, True) for with_model in (False, True)}
+        # Traced on first use only: most analyzers never run the gradient graphs.
+        self._steps = {(with_signal, with_model, gradients): _chunk_step(
+            generate, logits_of if with_model else None, signal, labels, with_signal, gradients)
+            for with_signal in (False, True) for with_model in (False, True)
+            for gradients in ((False, True) if with_model else (False,))}
+        self._train_images = data.train_images
+        self._covariances: dict[float, np.ndarray] = {}
 
     def start(self, settings: AnalysisSettings) -> AnalysisState:
-        return AnalysisState(settings, Sums.empty(with_signal=settings.ratio > 0))
+        return AnalysisState(settings, Sums.empty(with_signal=settings.ratio > 0, with_gradients=settings.gradients))
+
+    def noise_covariance(self, settings: AnalysisSettings) -> np.ndarray:
+        """Σ of the Gaussian behind this run's noise (before clipping), kept per σ."""
+        sigma = float(np.float32(settings.noise.sigma))
+        if sigma not in self._covariances:
+            self._covariances[sigma] = gaussian_covariance(settings.noise.kind, sigma, self._train_images)
+        return self._covariances[sigma]
 
     def _add_chunk(self, sums: Sums, settings: AnalysisSettings, count: int, with_model: bool = True) -> None:
-        step = self._steps[settings.ratio > 0, with_model]
+        step = self._steps[settings.ratio > 0, with_model, settings.gradients and with_model]
 
         out = {name: value.numpy() for name, value in
                step(np.int64(sums.n), np.int32(count), np.int64(settings.noise.seed),
@@ -256,6 +321,9 @@ class Analyzer:
             sums.confusion += np.rint(out["confusion"]).astype(np.int64)
         if sums.signal_weighted is not None:
             sums.signal_weighted += out["signal_weighted"]
+        if sums.gradient is not None and with_model:
+            sums.gradient += out["gradient"]
+            sums.stein += out["gradient"] @ self.noise_covariance(settings)  # Σ symmetric: (Σ·g)ᵀ = gᵀ·Σ
         sums.n += count
 
     def ground_truth_run(self, settings: AnalysisSettings, n_samples: int) -> AnalysisState:
@@ -269,13 +337,27 @@ class Analyzer:
             raise ValueError(f"the number of samples must be at least 1, got {n_samples}")
         state = replace(self.start(settings), target=n_samples, model_free=True)
         while state.n < n_samples:  # the chunks of ``run``: the same sums, to the last bit
-            self._add_chunk(state.sums, settings, self._next_chunk(state.n, n_samples), with_model=False)
+            self._add_chunk(state.sums, settings, self._next_chunk(state.n, n_samples, settings), with_model=False)
         return state
 
-    def _next_chunk(self, done: int, n_samples: int) -> int:
-        """Stimuli in the next chunk: up to the chunk size, never across a convergence checkpoint."""
+    def _next_chunk(self, done: int, n_samples: int, settings: AnalysisSettings) -> int:
+        """Stimuli in the next chunk: up to the chunk size (smaller with gradients), never across a checkpoint."""
         boundary = next((p for p in checkpoint_series(n_samples) if p > done), n_samples)
-        return min(self.chunk_size, boundary - done)
+        size = min(self.chunk_size, GRADIENT_CHUNK) if settings.gradients else self.chunk_size
+        speed = self._speeds.get(settings.gradients)
+        if self.chunk_seconds is not None and speed is not None:
+            smallest = MIN_GRADIENT_CHUNK if settings.gradients else MIN_CHUNK
+            size = max(smallest, min(size, int(speed * self.chunk_seconds)))
+        return min(size, boundary - done)
+
+    def _measure(self, settings: AnalysisSettings, count: int, seconds: float) -> None:
+        """Keep a smoothed speed of the model pass, for ``chunk_seconds`` (tiny chunks say more about overheads)."""
+        if self.chunk_seconds is None or seconds <= 0 or count < (MIN_GRADIENT_CHUNK if settings.gradients else
+                                                                   MIN_CHUNK):
+            return
+        measured = count / seconds
+        earlier = self._speeds.get(settings.gradients, measured)
+        self._speeds[settings.gradients] = 0.5 * (earlier + measured)
 
     def run(self, settings: AnalysisSettings, n_samples: int, state: AnalysisState | None = None,
             on_progress: RunProgressCallback | None = None,
@@ -300,7 +382,10 @@ class Analyzer:
         while state.n < n_samples:
             if should_stop is not None and should_stop():
                 break
-            self._add_chunk(state.sums, settings, self._next_chunk(state.n, n_samples))
+            count = self._next_chunk(state.n, n_samples, settings)
+            chunk_started = time.perf_counter()
+            self._add_chunk(state.sums, settings, count)
+            self._measure(settings, count, time.perf_counter() - chunk_started)
             if state.n in checkpoints or state.n == n_samples:
                 state.snapshots[state.n] = state.sums.copy()
             if on_progress is not None:
@@ -323,6 +408,7 @@ class ClassImages:
     weights: np.ndarray  # (10,): samples (or probability mass, or Σ logit²) behind each class
     empty: np.ndarray  # (10,) bool: classes with no sample, e.g. never predicted
     n: int
+    unit: str = ""  # what the values are, where the estimator alone does not say (the whitened gradient kernel)
 
     @property
     def centred(self) -> np.ndarray:
@@ -332,7 +418,7 @@ class ClassImages:
     @property
     def signed(self) -> bool:
         """Noise averages and kernels are deviations (diverging scale); whole-input averages are stimuli (grey)."""
-        return self.part == "noise" or self.estimator == "regression"
+        return self.part == "noise" or self.estimator in KERNEL_ESTIMATORS
 
     @property
     def display(self) -> np.ndarray:
@@ -343,14 +429,16 @@ class ClassImages:
     def marks_scarce(self) -> bool:
         """Averages on a diverging scale: a class behind few samples is mostly noise, left out of the colour scale
         and marked. Not kernels: every stimulus feeds every class's regression kernel."""
-        return self.signed and self.estimator != "regression"
+        return self.signed and self.estimator not in KERNEL_ESTIMATORS
 
     @property
     def display_unit(self) -> str:
         """What the values of ``display`` are, for a colour bar."""
         if not self.signed:
             return "pixel value"
-        return "covariance" if self.estimator == "regression" else "Δ from mean stimulus"
+        if self.unit:
+            return self.unit
+        return "covariance" if self.estimator in KERNEL_ESTIMATORS else "Δ from mean stimulus"
 
 
 def _part_sums(sums: Sums, settings: AnalysisSettings, part: str) -> np.ndarray:
@@ -372,6 +460,8 @@ def class_images(state: AnalysisState, estimator: str, part: str, sums: Sums | N
     sums = state.sums if sums is None else sums
     if sums.n < 1:
         raise ValueError("no samples yet")
+    if estimator in GRADIENT_ESTIMATORS:
+        return gradient_kernel(state, sums)
     rows = _ROWS[estimator]
     summed = _part_sums(sums, state.settings, part)
     weighted, mean = summed[rows], summed[_ONES_ROW] / sums.n
@@ -387,6 +477,25 @@ def class_images(state: AnalysisState, estimator: str, part: str, sums: Sums | N
     averages[empty] = np.nan
     return ClassImages(estimator, part, averages.reshape(NUM_CLASSES, *IMAGE_SHAPE), mean.reshape(IMAGE_SHAPE),
                        weight, empty, sums.n)
+
+
+def gradient_kernel(state: AnalysisState, sums: Sums | None = None, whitened: bool = False) -> ClassImages:
+    """The Stein estimator: Σ·E[∂ logit/∂noise], the first-order kernel the regression estimator measures from the
+    outside, here from the model's own gradients (white-box); ``whitened``: E[∂ logit/∂noise] itself, the kernel
+    with the noise's correlations taken out.
+
+    Exact for the Gaussian before clipping; the regression kernel is of the clipped noise, so the two differ where
+    clipping is frequent. Only the noise part has a Gaussian behind it: these are kernels of the noise.
+    """
+    sums = state.sums if sums is None else sums
+    if sums.gradient is None:
+        raise ValueError("the gradient kernel needs a run made with the model's gradients (gradients=True)")
+    if sums.n < 1:
+        raise ValueError("no samples yet")
+    kernel = (sums.gradient if whitened else sums.stein) / sums.n
+    return ClassImages("gradient", "noise", kernel.reshape(NUM_CLASSES, *IMAGE_SHAPE), np.zeros(IMAGE_SHAPE),
+                       np.full(NUM_CLASSES, float(sums.n)), np.zeros(NUM_CLASSES, bool), sums.n,
+                       "logit per unit of noise" if whitened else "")
 
 
 @dataclass(frozen=True)
@@ -419,6 +528,8 @@ def z_scores(state: AnalysisState, images: ClassImages, sums: Sums | None = None
     """
     if images.part != "noise":
         raise ValueError("z-scores are defined for noise averages only")
+    if images.estimator in GRADIENT_ESTIMATORS:
+        raise ValueError("z-scores are defined for the black-box estimators only")
     sums = state.sums if sums is None else sums
     n = sums.n
     mean = sums.noise_weighted[_ONES_ROW] / n

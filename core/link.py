@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.analysis import AnalysisSettings, ESTIMATORS, PARTS
+from core.analysis import GRADIENT_ESTIMATORS, AnalysisSettings, ESTIMATORS, PARTS
 from core.attack import GAMMAS, SUBSETS
 from core.config import DATASETS
 from core.models import SHIPPED_ARCHITECTURES
@@ -132,14 +132,16 @@ class Controls:
 
     @property
     def shows_z_scores(self) -> bool:
-        """z-scores are defined for noise averages only; the toggle does nothing on whole-input averages."""
-        return self.z_scores and self.part == "noise"
+        """z-scores are defined for the black-box noise averages and kernels; the toggle does nothing elsewhere."""
+        return self.z_scores and self.part == "noise" and self.estimator not in GRADIENT_ESTIMATORS
 
     @property
     def settings(self) -> AnalysisSettings:
-        """The stimulus stream these controls describe (σ only where the noise type has one)."""
+        """The stimulus stream these controls describe (σ only where the noise type has one), with the model's
+        gradients where the estimator needs them."""
         sigma = self.sigma if self.noise in SIGMA_NOISE_TYPES else DEFAULT_SIGMA
-        return AnalysisSettings(NoiseSpec(self.noise, sigma, self.seed), self.ratio)
+        return AnalysisSettings(NoiseSpec(self.noise, sigma, self.seed), self.ratio,
+                                gradients=self.estimator in GRADIENT_ESTIMATORS)
 
 
 def default_controls(**changes: Any) -> Controls:

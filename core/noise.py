@@ -172,6 +172,25 @@ def training_statistics(train_images: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return mean, root
 
 
+def gaussian_covariance(kind: str, sigma: float, train_images: np.ndarray | None = None) -> np.ndarray:
+    """Σ of the Gaussian noise before clipping, (784, 784): σ²·MᵀM for ``white @ M`` (pink, data), σ²·I otherwise.
+
+    Stein's lemma turns the model's input gradients into the regression kernel with it. Uniform noise has no
+    Gaussian behind it, so it has no such Σ.
+    """
+    if kind not in SIGMA_NOISE_TYPES:
+        raise ValueError(f"{kind!r} noise is not Gaussian: choose one of {', '.join(sorted(SIGMA_NOISE_TYPES))}")
+    if kind == "pink":
+        matrix = pink_matrix()
+    elif kind == "data":
+        if train_images is None:
+            raise ValueError("data noise needs the training images")
+        matrix = training_statistics(train_images)[1].astype(np.float64)
+    else:
+        return float(np.float32(sigma)) ** 2 * np.eye(PIXELS)  # σ as the graph has it, in float32
+    return float(np.float32(sigma)) ** 2 * (matrix.T @ matrix)
+
+
 def noise_graph(kind: str, train_images: np.ndarray | None = None) -> Any:
     """TensorFlow code ``(start, count, seed, sigma) -> (count, 784)`` float32 noise in [0, 1].
 

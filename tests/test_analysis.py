@@ -271,3 +271,43 @@ def test_display_follows_the_averaged_part(known_model, data) -> None:
     assert kernel.signed
     csv = analysis.matrix_csv("true_class", ["a", "b"], ["x", "y"], np.array([[1, 2], [3, 4]]), "d")
     assert csv == "true_class,a,b\nx,1,2\ny,3,4\n"
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "pink"])
+def test_gradient_kernel_is_sigma_times_the_known_weights(known_model, data, kind: str) -> None:
+    """Stein's lemma on a linear model: ∂ logit/∂noise is (1 − r)·W (centred over classes) for every stimulus,
+    so E[∇] is exact from any N and Σ·E[∇] is the regression kernel's limit. σ = 0.05: no pixel is clipped."""
+    model, kernel = known_model
+    sigma, ratio = 0.05, 0.3
+    settings = AnalysisSettings(NoiseSpec(kind, sigma, seed=9), ratio, gradients=True)
+    engine = Analyzer(model, data, kind)
+    state = engine.run(settings, 300)
+    centred = (kernel - kernel.mean(axis=1, keepdims=True)).T  # (10, 784)
+    whitened = analysis.gradient_kernel(state, whitened=True).images.reshape(10, 784)
+    assert np.allclose(whitened, (1 - ratio) * centred, rtol=1e-4, atol=1e-6)
+    covariance = engine.noise_covariance(settings)
+    stein = class_images(state, "gradient", "input")  # a kernel of the noise, whatever part is asked for
+    assert stein.part == "noise" and stein.signed and not stein.marks_scarce
+    assert np.allclose(stein.images.reshape(10, 784), (1 - ratio) * centred @ covariance, rtol=1e-4, atol=1e-9)
+    # and the black-box regression kernel of the same stream converges to it
+    black_box = Analyzer(model, data, kind).run(AnalysisSettings(NoiseSpec(kind, sigma, seed=9), ratio), 20_000)
+    regression = class_images(black_box, "regression", "noise").images.reshape(10, 784)
+    assert np.mean([_correlation(regression[c], stein.images[c]) for c in range(10)]) > 0.9
+
+
+def test_gradient_runs_need_gaussian_noise_and_keep_their_sums_through_snapshots(known_model, data) -> None:
+    with pytest.raises(ValueError, match="Gaussian"):
+        AnalysisSettings(NoiseSpec("uniform", seed=1), gradients=True)
+    model, _ = known_model
+    settings = AnalysisSettings(NoiseSpec("gaussian", 0.2, 2), gradients=True)
+    state = Analyzer(model, data, "gaussian").run(settings, 700)
+    earlier = state.rewound_to(500)  # the snapshot at 500 carries the gradient sums too
+    assert earlier.n == 500 and earlier.sums.gradient is not None
+    fresh = Analyzer(model, data, "gaussian", chunk_size=77).run(settings, 500)
+    assert np.allclose(class_images(earlier, "gradient", "noise").images,
+                       class_images(fresh, "gradient", "noise").images, rtol=1e-5, atol=1e-9)
+    with pytest.raises(ValueError, match="gradients"):
+        analysis.gradient_kernel(Analyzer(model, data, "gaussian").run(
+            AnalysisSettings(NoiseSpec("gaussian", 0.2, 2)), 100))
+    with pytest.raises(ValueError, match="black-box"):
+        analysis.z_scores(state, class_images(state, "gradient", "noise"))
