@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from core import analysis, plots
-from core.analysis import ESTIMATORS, PARTS
+from core.analysis import ESTIMATORS, GRADIENT_ESTIMATORS, PARTS
 from core.link import Controls
 from core.noise import SIGMA_NOISE_TYPES
 from core.picture import Picture, picture
@@ -20,11 +20,12 @@ model, meta = resources.model_or_stop(arch, dataset_name)
 names = resources.class_names(dataset_name)
 
 
-def draw_images(state, controls: Controls, target) -> tuple[analysis.ClassImages, Picture]:
-    """The ten class images for the chosen grouping, as averages, kernels or z-scores."""
+def draw_images(state, controls: Controls, target, draw: int = 0) -> tuple[analysis.ClassImages, Picture]:
+    """The ten class images for the chosen grouping, as averages, kernels or z-scores (``draw`` numbers the
+    redraws of one page run, partial pictures included, so each has a key of its own)."""
     images = analysis.class_images(state, controls.estimator, controls.part)
     shown = picture(state, images, controls.shows_z_scores, names)
-    target.plotly_chart(shown.figure(), key=f"ci-{state.n}", config={"displaylogo": False})
+    target.plotly_chart(shown.figure(), key=f"ci-{draw}", config={"displaylogo": False})
     return images, shown
 
 
@@ -34,6 +35,11 @@ def picture_caption(n: int, shown: Picture, controls: Controls) -> str:
     if controls.estimator == "regression":
         what = ("Each panel is one class's first-order kernel: the covariance of its centred logit with each pixel "
                 f"of the {PARTS[controls.part].label} (number in brackets: Σ logit²).")
+    elif controls.estimator in GRADIENT_ESTIMATORS:
+        what = ("Each panel is one class's first-order kernel of the noise, Σ·E[∇ logit], from the model's own "
+                "input gradients (white-box; Stein's lemma): the same quantity as the regression kernel, from far "
+                "fewer stimuli. Exact for the Gaussian before clipping; pixels clipped at 0 or 1 bend it, so it is "
+                "approximate where the noise is often clipped (large σ, base noise on dark pixels).")
     else:
         term = ESTIMATORS[controls.estimator]
         what = (f"Each panel is the average of the {PARTS[controls.part].label} over the stimuli "
@@ -65,42 +71,47 @@ def explorer() -> None:
     controls = ui_controls.analysis_controls()
     complete = live.stored_stimuli(arch, dataset_name, meta["sha256"], controls) >= controls.n
     stopped, stop = live.stop_or_continue(
-        controls, complete, "Large N: partial images appear as they accumulate. Stop keeps what was computed; "
-        "moving a control changes course, and work done so far is reused when you come back.")
-    progress, target, on_partial = None, st, None
-    if controls.n > live.LIVE_N:
-        if stop is not None:
-            progress = st.progress(0.0, text="starting…")
-        target = st.empty()  # redrawn in place with the partial sums
-        on_partial = lambda partial: draw_images(partial, controls, target)  # noqa: E731
-    # Small N draws straight into the page: the old picture stays until the new one replaces it in place, with
-    # no blank frame and no jump of the page below. Ground-truth images need no model: they are drawn before it
-    # runs, and the model's pass then fills the rest of the page.
+        controls, complete, "Large N: Stop keeps what was computed; moving a control changes course, and work "
+        "done so far is reused when you come back.")
+    # One path for every N: the picture and the charts under it are drawn from the first chunk of stimuli on and
+    # redrawn in place as the sums grow; the old picture stays until the new one replaces it.
+    progress, target, caption = st.empty(), st.empty(), st.empty()
+    left, right = st.columns(2)
+    left.subheader("Class bias")
+    bias = left.empty()
+    left.caption("How often the model called a stimulus each class."
+                 + (" Pure noise often goes mostly to one or two classes: the model's default guesses."
+                    if controls.ratio == 0 else ""))
+    right.subheader("Convergence")
+    curve = right.empty()
+    right.caption("Correlation of the class images after n samples with the current ones (so the last point is 1 "
+                  "by construction): when the curve reaches 1 well before the end, more samples will not change the "
+                  "picture much.")
+    draws = iter(range(1_000_000))
+
+    def draw(state, charts: bool = True) -> tuple[analysis.ClassImages, Picture]:
+        number = next(draws)
+        drawn = draw_images(state, controls, target, number)
+        caption.caption(picture_caption(state.n, drawn[1], controls))
+        if charts:
+            bias.plotly_chart(plots.bias_bar(state.class_bias, names, state.n), key=f"bias-{number}")
+            counts, correlations = analysis.convergence(state, controls.estimator, controls.part)
+            curve.plotly_chart(plots.convergence_figure(counts, correlations), key=f"convergence-{number}")
+        return drawn
+
+    # Ground-truth images need no model: they are drawn before it runs.
     preview = live.ground_truth_preview(arch, dataset_name, meta["sha256"], controls)
-    drawn = None if preview is None else draw_images(preview, controls, target)
-    engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress,
-                                      on_partial=on_partial, stopped=stopped)
+    if preview is not None:
+        draw(preview, charts=False)
+    engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress, on_partial=draw,
+                                      stopped=stopped)
     if stop is not None:
         stop.empty()
     if state.n < controls.n:
         st.info(f"Stopped at {state.n:,} of {controls.n:,} stimuli. Press Continue to go on.")
-    images, shown = drawn or draw_images(state, controls, target)
-    st.caption(picture_caption(state.n, shown, controls))
-
-    left, right = st.columns(2)
-    with left:
-        st.subheader("Class bias")
-        st.plotly_chart(plots.bias_bar(state.class_bias, names, state.n), key="bias")
-        st.caption("How often the model called a stimulus each class."
-                   + (" Pure noise often goes mostly to one or two classes: the model's default guesses."
-                      if controls.ratio == 0 else ""))
-    with right:
-        st.subheader("Convergence")
-        counts, correlations = analysis.convergence(state, controls.estimator, controls.part)
-        st.plotly_chart(plots.convergence_figure(counts, correlations), key="convergence")
-        st.caption("Correlation of the class images after n samples with the current ones (so the last point is "
-                   "1 by construction): when the curve reaches 1 well before the end, more samples will not change "
-                   "the picture much.")
+    images, shown = draw(state)
+    if controls.estimator in GRADIENT_ESTIMATORS:
+        whitened_kernel(state)
 
     st.subheader("Example stimuli")
     examples = live.example_stimuli(dataset_name, controls)
@@ -110,6 +121,19 @@ def explorer() -> None:
 
     st.subheader("Downloads")
     download_buttons(images, shown, state, controls, engine.mean_image)
+
+
+def whitened_kernel(state) -> None:
+    """E[∂ logit/∂noise]: the gradient kernel with the noise's own correlations taken out."""
+    st.subheader("Whitened kernel: E[∇ logit]")
+    whitened = analysis.gradient_kernel(state, whitened=True)
+    shown = picture(state, whitened, False, names)
+    st.plotly_chart(shown.figure(), key="whitened", config={"displaylogo": False})
+    st.caption("The average gradient of each class's centred logit with respect to the noise: how much the logit "
+               "moves per unit of noise in each pixel, whatever the noise's correlations. The picture above is this "
+               "times the noise's covariance Σ (Stein's lemma), which is what the black-box regression kernel "
+               "measures: for white noise (gaussian, base) the two differ only by σ², for pink and data noise Σ "
+               "blurs the picture above into the noise's own shapes.")
 
 
 def download_buttons(images, shown: Picture, state, controls: Controls, mean_image: np.ndarray) -> None:

@@ -20,21 +20,22 @@ def test_interrupted_run_keeps_its_work_and_stop_shows_it(real_data_dir) -> None
 
         def progress(self, *args, **kwargs) -> None:
             InterruptingBar.calls += 1
-            if InterruptingBar.calls == 3:
-                raise Interrupted  # what Streamlit's StopException does at the next st call
+            raise Interrupted  # what Streamlit's StopException does at the next st call
 
         def empty(self) -> None:
             pass
 
-    controls = Controls(n=20_000, ratio=0.0, noise="uniform", sigma=0.2, estimator="softmax",
-                             part="noise", seed=4242, z_scores=False)
+    controls = Controls(n=10_000, ratio=0.0, noise="uniform", sigma=0.2, estimator="softmax",
+                        part="noise", seed=4242, z_scores=False)
     sha = inspect_model("lenet", "mnist").metadata["sha256"]
     with pytest.raises(Interrupted):
         live.run_analysis("lenet", "mnist", sha, controls, InterruptingBar())
+    assert InterruptingBar.calls == 1  # the first partial progress, drawn while the worker ran
     _, partial = live.run_analysis("lenet", "mnist", sha, controls, stopped=True)
-    assert partial.n == 500  # chunks end at the checkpoints 100, 200 and 500
+    assert 0 < partial.n < 10_000  # the worker stopped at a chunk's end: what it did is kept
+    assert partial.n == resources.runs().stored_stimuli(RunKey("lenet", "mnist", sha, controls.settings))
     _, done = live.run_analysis("lenet", "mnist", sha, controls)
-    assert done.n == 20_000 and sorted(done.snapshots)[:3] == [100, 200, 500]
+    assert done.n == 10_000 and sorted(done.snapshots)[:3] == [100, 200, 500]
 
 
 def test_a_run_cut_short_before_its_first_chunk_is_not_kept(real_data_dir, monkeypatch) -> None:
@@ -46,3 +47,24 @@ def test_a_run_cut_short_before_its_first_chunk_is_not_kept(real_data_dir, monke
     sha = inspect_model("lenet", "mnist").metadata["sha256"]
     _, state = live.run_analysis("lenet", "mnist", sha, controls)
     assert state.n == 0 and resources.runs().get(RunKey("lenet", "mnist", sha, controls.settings)) is None
+
+
+def test_partial_pictures_follow_the_growing_run_and_the_last_is_the_full_run(real_data_dir) -> None:
+    """The one live path: partial states come, in order, from the store's copies while the worker adds chunks;
+    the run returned is complete and matches what the store keeps."""
+    controls = Controls(n=10_000, ratio=0.0, noise="uniform", sigma=0.2, estimator="predicted", part="noise",
+                        seed=616161, z_scores=False)
+    sha = inspect_model("lenet", "mnist").metadata["sha256"]
+    seen: list[int] = []
+
+    class Bar:
+        def progress(self, value: float, text: str) -> None:
+            assert text.endswith("of 10,000 stimuli")
+
+        def empty(self) -> None:
+            pass
+
+    _, state = live.run_analysis("lenet", "mnist", sha, controls, Bar(), on_partial=lambda s: seen.append(s.n))
+    assert seen, "no partial picture while 10,000 stimuli went through the model"
+    assert seen == sorted(set(seen)) and 0 < seen[0] < 10_000 and seen[-1] < 10_000
+    assert state.n == 10_000 == resources.runs().stored_stimuli(RunKey("lenet", "mnist", sha, controls.settings))

@@ -122,3 +122,19 @@ def test_compare_can_be_stopped_and_continued(real_data_dir) -> None:
     assert_clean(at)
     assert len(at.get("plotly_chart")) == 8 and not at.info
     assert not {"stop", "continue"} & {b.key for b in at.button}  # complete: nothing to stop or continue
+
+
+def test_gradient_grouping_draws_both_kernels_and_is_refused_for_uniform_noise(real_data_dir) -> None:
+    at = open_page("pages/class_images.py", estimator="gradient", noise="gaussian", n="100", seed="777")
+    assert_clean(at)
+    assert any("Whitened kernel" in header.value for header in at.subheader)
+    assert any("Stein" in caption.value and "clipped" in caption.value for caption in at.caption)
+    kernel, whitened = figure_data(at, 0)[0]["z"], None
+    for index in range(len(at.get("plotly_chart"))):
+        if figure(at, index)["data"][0].get("colorbar", {}).get("title", {}).get("text") == "logit per unit of noise":
+            whitened = figure_data(at, index)[0]["z"]
+    assert whitened is not None and kernel != whitened
+    at = open_page("pages/class_images.py", estimator="gradient", noise="uniform", n="100", seed="777")
+    assert_clean(at)
+    assert any("not Gaussian" in warning.value for warning in at.warning)
+    assert not any("Whitened kernel" in header.value for header in at.subheader)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.analysis import ESTIMATORS, PARTS
+from core.analysis import ESTIMATORS, GRADIENT_ESTIMATORS, PARTS
 from core.config import DATASETS
 from core.link import PARAMS, SAMPLE_COUNTS, Controls
 from core.models import ARCHITECTURES, SHIPPED_ARCHITECTURES
@@ -51,6 +51,14 @@ def analysis_controls(show_display: bool = True) -> Controls:
         st.info("At r = 0 the stimuli hold no test image, so grouping by the ground truth sorts pure noise by an "
                 "unrelated label: ten averages of noise that mean nothing. Group by the model's prediction, "
                 "softmax or regression to see what the model sees.")
+    if estimator in GRADIENT_ESTIMATORS and noise not in SIGMA_NOISE_TYPES:
+        st.warning(f"The gradient kernel rests on Stein's lemma, which holds for Gaussian noise; {noise} noise is not "
+                   f"Gaussian. Showing the black-box regression kernel instead: pick gaussian, base, pink or data "
+                   f"noise for the gradient kernel.")
+        estimator = "regression"
+    elif estimator in GRADIENT_ESTIMATORS and part != "noise":
+        st.info("The gradient kernel is a kernel of the noise (only the noise has a Gaussian behind it): it is "
+                "shown for the noise part whatever *Averaged part* says.")
     if ratio >= 1.0 and part == "noise":
         st.warning("At r = 1 no noise reaches the model, so the noise averages carry no information. "
                    "Lower r or average the whole input.")

@@ -3,6 +3,7 @@ let Stop or any moved control end it between chunks (what was computed is kept).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,10 +13,11 @@ import streamlit as st
 
 from core.analysis import MODEL_FREE_ESTIMATORS
 from core.link import Controls
+from core.pacing import RedrawPacing
 from core.runs import RunKey
 from ui import resources, session_models, streamlit_internals
 
-LIVE_N = 10_000  # up to here a redraw is live (about a second); above it, progress, partial images and Stop
+LIVE_N = 10_000  # above this, a run also offers Stop (and Continue): it may take a while on a slow machine
 
 
 def run_key(arch: str, dataset_name: str, model_id: str, controls: Controls) -> RunKey:
@@ -28,27 +30,22 @@ def stored_stimuli(arch: str, dataset_name: str, model_id: str, controls: Contro
 
 
 def run_analysis(arch: str, dataset_name: str, model_id: str, controls: Controls, progress: Any | None = None,
-                 on_partial: Callable[[Any], None] | None = None, partial_every: float = 1.0,
-                 stopped: bool = False):
+                 on_partial: Callable[[Any], None] | None = None, stopped: bool = False):
     """Grow the shared run for these settings to N, once for every session that asks, drawing progress and
-    partial results on the way. ``stopped`` shows what is there without computing more (if anything is)."""
+    partial results on the way. ``stopped`` shows what is there without computing more (if anything is).
+
+    The model's pass runs in a worker thread while this (the script's) thread draws: a partial picture then costs
+    the pass no time, only a little CPU. Partial pictures are paced by ``core.pacing`` (the first at once unless
+    the run is about to end, then a few a second) and drawn from the store's copy of the run, never from the
+    state the worker is adding to. A moved control stops the worker at its next chunk.
+    """
     key = run_key(arch, dataset_name, model_id, controls)
     store = resources.runs()
     engine = resources.analyzer(arch, dataset_name, controls.noise, model_id)
-    last_draw = [time.perf_counter()]
-
-    def report(state: Any) -> None:
-        if progress is not None:
-            progress.progress(min(state.n / controls.n, 1.0), text=f"{state.n:,} of {controls.n:,} stimuli")
-        if on_partial is not None and time.perf_counter() - last_draw[0] > partial_every and state.n < controls.n:
-            on_partial(state)
-            last_draw[0] = time.perf_counter()
-
     kept = store.get(key)
     if stopped and kept is not None and kept.n > 0:
         return engine, kept.rewound_to(controls.n)
-    state = store.grow(key, engine, controls.n, on_progress=report,
-                       should_stop=streamlit_internals.rerun_waiting)
+    state = _grow_while_drawing(key, engine, controls.n, progress, on_partial)
     if state.n < controls.n:
         make_way_for_the_waiting_rerun()
     if not session_models.is_session_model(model_id):  # a session's own model must stay collectable when it ends
@@ -56,6 +53,54 @@ def run_analysis(arch: str, dataset_name: str, model_id: str, controls: Controls
     if progress is not None:
         progress.empty()
     return engine, state
+
+
+def _grow_while_drawing(key: RunKey, engine: Any, n_samples: int, progress: Any | None,
+                        on_partial: Callable[[Any], None] | None):
+    """``RunStore.grow`` in a worker thread; this thread draws progress and partial pictures until it ends."""
+    store = resources.runs()
+    stop, changed = threading.Event(), threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:  # no Streamlit calls in here: this thread has no script context
+        try:
+            outcome["state"] = store.grow(key, engine, n_samples, on_progress=lambda _: changed.set(),
+                                          should_stop=stop.is_set)
+        except BaseException as error:  # handed to the script thread, which raises it
+            outcome["error"] = error
+        finally:
+            changed.set()
+
+    worker = threading.Thread(target=work, name="noise-lens-run", daemon=True)
+    pacing, shown = RedrawPacing(time.perf_counter()), 0
+    if streamlit_internals.rerun_waiting():  # a control moved before the run began: no chunk at all
+        stop.set()
+    worker.start()
+    try:
+        while worker.is_alive():
+            changed.wait(timeout=pacing.every / 2)
+            changed.clear()
+            if streamlit_internals.rerun_waiting():
+                stop.set()
+            partial = store.get(key)
+            now = time.perf_counter()
+            if (partial is None or partial.n == shown or not worker.is_alive()
+                    or not pacing.due(now, partial.n, n_samples)):
+                continue
+            partial = partial.rewound_to(n_samples)
+            shown = partial.n
+            if progress is not None:
+                progress.progress(min(partial.n / n_samples, 1.0), text=f"{partial.n:,} of {n_samples:,} stimuli")
+            if on_partial is not None:
+                on_partial(partial)
+            pacing.drawn(time.perf_counter())
+    finally:  # also when Streamlit ends this script run early: the worker stops at its next chunk
+        if worker.is_alive():
+            stop.set()
+        worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["state"]
 
 
 def make_way_for_the_waiting_rerun() -> None:

@@ -17,6 +17,7 @@ import streamlit as st
 from core.config import CLASS_NAMES, DATA_DIR_ENV, DATASET_TITLES
 from core.data import DataUnavailableError, IdxFormatError
 from core.models import ARCHITECTURES
+from core.pacing import CHUNK_SECONDS
 from core.runs import RunStore
 from ui import session_models
 
@@ -61,7 +62,8 @@ def model(arch: str, dataset_name: str, sha256: str):
 def _shared_analyzer(arch: str, dataset_name: str, noise: str, sha256: str):
     from core.analysis import Analyzer
 
-    return Analyzer(model(arch, dataset_name, sha256), dataset(dataset_name), noise, chunk_size=CHUNK)
+    return Analyzer(model(arch, dataset_name, sha256), dataset(dataset_name), noise, chunk_size=CHUNK,
+                    chunk_seconds=CHUNK_SECONDS)
 
 
 def analyzer(arch: str, dataset_name: str, noise: str, model_id: str):

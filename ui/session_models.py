@@ -14,6 +14,8 @@ from typing import Any
 
 import streamlit as st
 
+from core.pacing import CHUNK_SECONDS
+
 _KEY = "_session_models"
 _ID_PREFIX = "session-"
 
@@ -51,7 +53,8 @@ class SessionModel:
         if noise not in self._analyzers:
             from core.analysis import Analyzer
 
-            self._analyzers[noise] = Analyzer(self.model, data(), noise, chunk_size=chunk_size)
+            self._analyzers[noise] = Analyzer(self.model, data(), noise, chunk_size=chunk_size,
+                                              chunk_seconds=CHUNK_SECONDS)
         return self._analyzers[noise]
 
 

@@ -1,0 +1,31 @@
+"""Redraw pacing: a picture at once after a change, then a few a second, none just before the end."""
+
+from __future__ import annotations
+
+from core.pacing import RedrawPacing
+
+
+def test_first_partial_picture_comes_at_once_when_the_run_will_take_a_while() -> None:
+    pacing = RedrawPacing(started=0.0, every=0.25)
+    assert pacing.due(now=0.04, done=100, total=10_000)  # 4 s to go at this speed
+
+
+def test_a_run_about_to_end_draws_only_its_final_picture() -> None:
+    """A fast machine: 10,000 stimuli in 0.1 s. No stutter of partial pictures."""
+    pacing = RedrawPacing(started=0.0, every=0.25)
+    assert not pacing.due(now=0.001, done=100, total=10_000)  # 0.099 s to go
+    assert not pacing.due(now=0.1, done=10_000, total=10_000)  # done: the final picture is the caller's
+
+
+def test_partial_pictures_are_spaced_by_the_interval() -> None:
+    pacing = RedrawPacing(started=0.0, every=0.25)
+    pacing.drawn(0.05)
+    assert not pacing.due(now=0.2, done=500, total=10_000)
+    assert pacing.due(now=0.31, done=800, total=10_000)
+    pacing.drawn(0.32)
+    assert not pacing.due(now=0.5, done=1_200, total=10_000)
+    assert pacing.due(now=0.58, done=1_400, total=10_000)
+
+
+def test_nothing_to_draw_before_the_first_chunk() -> None:
+    assert not RedrawPacing(started=0.0).due(now=1.0, done=0, total=1_000)
