@@ -28,21 +28,27 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import ndimage, optimize, stats
 
 from core.analysis import _ROWS, AnalysisState, ClassImages, z_scores
 from core.config import IMAGE_SHAPE
 from core.noise import PIXELS
+
+# scipy is imported inside the functions: it takes seconds to load, and core.link imports this module's constants.
 
 ALPHA = 0.05  # family-wise, two-sided
 INFOVAL_THRESHOLD = 1.96
 MAD_SCALE = 1.4826  # MAD of a normal law × 1.4826 = its standard deviation
 DEFAULT_SMOOTHING = 1.5  # pixels (σ of the Gaussian kernel)
 DEFAULT_PRIMARY = 2.7  # the cluster test's primary threshold, as in Stat4Ci
+#: The page's sliders. Below σ = 1 pixel the cluster test is too strict (family-wise rate 1.8 % at σ = 0.5).
+SMOOTHING_CHOICES: tuple[float, ...] = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
+PRIMARY_CHOICES: tuple[float, ...] = (2.3, 2.5, 2.7, 3.0, 3.3)
 #: Noise types whose pixels are correlated: random field theory does not hold for them here (see above).
 CORRELATED_NOISE = frozenset({"pink", "data"})
+#: Groupings whose class images are weighted sums of the noise with known weights (not the gradient estimators).
+TESTABLE_ESTIMATORS = ("truth", "predicted", "softmax", "regression")
 SIMULATED_FIELDS = 10_000  # null fields behind a simulated threshold: its family-wise rate is within ±0.5 %
-_CLUSTER_STRUCTURE = ndimage.generate_binary_structure(2, 1)  # 4-connected pixels form a cluster
+_CLUSTER_STRUCTURE = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)  # 4-connected pixels form a cluster
 
 
 # --- infoVal --------------------------------------------------------------------------------------------------
@@ -87,6 +93,8 @@ def response_gram(state: AnalysisState, estimator: str) -> np.ndarray:
 def analytic_reference(gram_trace: float, gram_square_trace: float, eigenvalues: np.ndarray) -> NormReference:
     """Median and MAD of ‖CI‖ when ‖CI‖² = Σ ν_m χ²₁ with ν the eigenvalues of G ⊗ Σ, by a scaled chi-square
     g·χ²_h with the same mean and variance (g = tr G² tr Σ² / (tr G tr Σ), h = mean / g)."""
+    from scipy import optimize, stats
+
     mean = gram_trace * float(np.sum(eigenvalues))
     variance = 2.0 * gram_square_trace * float(np.sum(eigenvalues**2))
     scale = variance / (2.0 * mean)
@@ -224,6 +232,8 @@ def null_unit_z(state: AnalysisState, images: ClassImages) -> np.ndarray:
 @lru_cache(maxsize=8)
 def smoothing_matrix(sigma: float) -> np.ndarray:
     """The 784 × 784 Gaussian smoothing of a 28 × 28 map (zero outside the image; symmetric)."""
+    from scipy import ndimage
+
     basis = np.eye(PIXELS).reshape(PIXELS, *IMAGE_SHAPE)
     matrix = ndimage.gaussian_filter(basis, sigma, mode="constant", axes=(1, 2)).reshape(PIXELS, PIXELS)
     matrix.setflags(write=False)
@@ -261,6 +271,8 @@ def fwhm(sigma: float) -> float:
 def expected_euler(threshold: float, sigma: float, shape: tuple[int, int] = IMAGE_SHAPE) -> float:
     """E[Euler characteristic] of the excursion set above ``threshold`` of a smooth Gaussian field on a
     rectangle (Worsley et al. 1996): resels R0 = 1, R1 = half the perimeter / FWHM, R2 = area / FWHM²."""
+    from scipy import stats
+
     width = fwhm(sigma)
     area, half_perimeter = shape[0] * shape[1], shape[0] + shape[1]
     decay = math.exp(-threshold**2 / 2.0)
@@ -271,11 +283,15 @@ def expected_euler(threshold: float, sigma: float, shape: tuple[int, int] = IMAG
 
 
 def bonferroni_threshold(alpha: float = ALPHA, pixels: int = PIXELS) -> float:
+    from scipy import stats
+
     return float(stats.norm.isf(alpha / (2 * pixels)))
 
 
 def rft_threshold(sigma: float, alpha: float = ALPHA, shape: tuple[int, int] = IMAGE_SHAPE) -> float:
     """|z| above which a pixel is significant: E[EC] = α/2 in each tail."""
+    from scipy import optimize
+
     return optimize.brentq(lambda t: expected_euler(t, sigma, shape) - alpha / 2, 1.0, 40.0)
 
 
@@ -283,6 +299,8 @@ def rft_cluster_size(primary: float, sigma: float, alpha: float = ALPHA,
                      shape: tuple[int, int] = IMAGE_SHAPE) -> int:
     """Fewest pixels a cluster above ``primary`` (or below −primary) needs (Friston et al. 1994, D = 2):
     P(max size ≥ k) = 1 − exp(−E[m] e^{−k/E[n]}) = α/2 per tail, E[m] = E[EC], E[n] = area·P(Z > u)/E[m]."""
+    from scipy import stats
+
     clusters = expected_euler(primary, sigma, shape)
     mean_size = shape[0] * shape[1] * stats.norm.sf(primary) / clusters
     size = mean_size * (math.log(clusters) - math.log(-math.log(1 - alpha / 2)))
@@ -329,6 +347,8 @@ def null_fields(correlation: np.ndarray | None, sigma: float, count: int, seed: 
 
 def largest_clusters(maps: np.ndarray, primary: float) -> np.ndarray:
     """Size of the largest cluster above ``primary`` or below −primary, map by map (one labelling for all)."""
+    from scipy import ndimage
+
     structure = np.zeros((3, 3, 3), bool)
     structure[1] = _CLUSTER_STRUCTURE  # never across maps
     largest = np.zeros(len(maps), np.int64)
@@ -392,6 +412,8 @@ class SignificantRegions:
 
 def cluster_mask(smoothed: np.ndarray, primary: float, minimum: int) -> np.ndarray:
     """Pixels of clusters (above ``primary`` or below −primary) of at least ``minimum`` pixels, map by map."""
+    from scipy import ndimage
+
     mask = np.zeros(smoothed.shape, bool)
     for index, image in enumerate(smoothed):
         for excursion in (image > primary, image < -primary):

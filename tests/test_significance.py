@@ -132,7 +132,7 @@ def test_calibration_on_pink_noise_needs_simulated_thresholds() -> None:
 
 def test_simulated_thresholds_agree_with_field_theory_for_white_noise() -> None:
     simulated = sig.simulated_thresholds(None, 2.0, 2.7, count=4_000, seed=5)
-    theory = sig.field_theory_thresholds(2.0, 2.7)
+    theory = sig.field_theory_thresholds(1.5, 3.0)
     assert simulated.pixel == pytest.approx(theory.pixel, abs=0.15)
     assert abs(simulated.cluster_size - theory.cluster_size) <= 3
 
@@ -217,3 +217,47 @@ def test_null_info_values_are_near_zero_and_empty_classes_have_none() -> None:
                              [str(c) for c in range(10)]).values
     assert np.isnan(values[9]) and np.isfinite(values[:9]).all() and np.isfinite(values[-1])
     assert np.all(np.abs(values[:9]) < 3.5) and abs(values[-1]) < 3.5
+
+
+# --- the page -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_page_outlines_regions_tests_and_follows_its_sliders(real_data_dir) -> None:
+    from tests.apptest import assert_clean, figure_data, open_page
+
+    at = open_page("pages/significance.py", n="1000", r="0", estimator="predicted", part="noise", primary="3")
+    assert_clean(at)
+    assert at.select_slider(key="smooth").value == 1.5 and at.select_slider(key="primary").value == 3.0
+    regions = figure_data(at, 0)
+    assert [trace["type"] for trace in regions] == ["heatmap", "scatter", "scatter"]
+    assert [trace["name"] for trace in regions[1:]] == ["cluster test", "pixel test"]
+    assert len(regions[2]["x"]) > 0  # the model's answers to pure noise do have significant pixels
+    theory = sig.field_theory_thresholds(1.5, 3.0)
+    assert any(f"|z| > **{theory.pixel:.2f}**" in md.value and f"**{theory.cluster_size} pixels**" in md.value
+               for md in at.markdown)
+    table = at.dataframe[0].value
+    assert list(table["class image"])[-1] == "all classes"
+    # LeNet answers pure noise mostly with 8 and 3: those two images are far more than chance (about 6 here),
+    # the set less so (the classes seen a few times are mostly noise and dilute it)
+    assert list(table["class image"][table["infoVal"] > sig.INFOVAL_THRESHOLD]) == ["3", "8"]
+    assert table["pixel_test_pixels"].iloc[-1] > 50
+    bars = figure_data(at, 2)[0]
+    assert bars["type"] == "bar" and len(bars["x"]) == 11
+    at.select_slider(key="smooth").set_value(3.0).run()
+    assert_clean(at)
+    wider = sig.field_theory_thresholds(3.0, 3.0)
+    assert any(f"**{wider.cluster_size} pixels**" in md.value for md in at.markdown)
+    at.radio(key="part").set_value("input").run()
+    assert_clean(at)
+    assert any("noise" in info.value for info in at.info) and not at.get("plotly_chart")
+
+
+def test_link_parameters_of_the_page() -> None:
+    from core.link import PARAMS
+
+    assert PARAMS["smooth"].parse("3") == 3.0 and PARAMS["primary"].parse("2.70") == 2.7
+    assert PARAMS["smooth"].default == sig.DEFAULT_SMOOTHING and PARAMS["primary"].default == sig.DEFAULT_PRIMARY
+    for key, bad in (("smooth", "0.5"), ("smooth", "x"), ("primary", "9")):
+        with pytest.raises(ValueError):
+            PARAMS[key].parse(bad)

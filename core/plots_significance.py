@@ -1,0 +1,99 @@
+"""Figures of the significance tests: class images with their significant regions outlined, and infoVal bars.
+
+The outlines follow pixel edges (no interpolated contour can claim a pixel that did not pass), drawn over the same
+tiled heatmap as every other class-image grid (``core.plots``), so colours and layout match the other pages.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from core.plots import class_grid_png, class_images_figure, mosaic
+from core.significance import INFOVAL_THRESHOLD, InfoValues
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+#: How each test's regions are outlined, on screen and in the PNG.
+OUTLINES = {"pixel": ("pixel test", "black", "solid"), "cluster": ("cluster test", "#00a651", "dot")}
+_COLUMNS = 5
+
+
+def outline_segments(mask: np.ndarray) -> list[tuple[float, float, float, float]]:
+    """Edges between pixels inside and outside ``mask`` (rows, columns), as (x0, y0, x1, y1) in pixel units,
+    pixel (r, c) spanning [c − ½, c + ½] × [r − ½, r + ½]."""
+    padded = np.pad(np.asarray(mask, bool), 1)
+    segments = []
+    rows, columns = np.nonzero(padded[1:-1, :-1] != padded[1:-1, 1:])  # between column c − 1 and c
+    segments += [(c - 0.5, r - 0.5, c - 0.5, r + 0.5) for r, c in zip(rows, columns)]
+    rows, columns = np.nonzero(padded[:-1, 1:-1] != padded[1:, 1:-1])  # between row r − 1 and r
+    segments += [(c - 0.5, r - 0.5, c + 0.5, r - 0.5) for r, c in zip(rows, columns)]
+    return segments
+
+
+def _outline_trace(masks: np.ndarray, name: str, colour: str, dash: str) -> "go.Scatter":
+    import plotly.graph_objects as go
+
+    _, corners = mosaic(np.zeros(masks.shape, np.float32), _COLUMNS)
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for mask, (left, top) in zip(masks, corners):
+        for x0, y0, x1, y1 in outline_segments(mask):
+            xs += [left + x0, left + x1, None]
+            ys += [top + y0, top + y1, None]
+    return go.Scatter(x=xs, y=ys, mode="lines", name=name, hoverinfo="skip",
+                      line=dict(color=colour, width=2 if dash == "solid" else 2.5, dash=dash))
+
+
+def significance_figure(values: np.ndarray, titles: Sequence[str], colour_label: str, pixel: np.ndarray,
+                        cluster: np.ndarray, least_limit: float = 0.0,
+                        weights: np.ndarray | None = None) -> "go.Figure":
+    """Signed class images (or z-maps) with the pixel test's regions outlined solid black and the cluster test's
+    dotted green."""
+    figure = class_images_figure(values, titles, True, colour_label, weights=weights, least_limit=least_limit)
+    for masks, key in ((cluster, "cluster"), (pixel, "pixel")):
+        figure.add_trace(_outline_trace(masks, *OUTLINES[key]))
+    figure.update_layout(showlegend=True, legend=dict(orientation="h", yanchor="top", y=0.0, x=0.0))
+    return figure
+
+
+def info_value_figure(info: InfoValues) -> "go.Figure":
+    """infoVal per class image and for the set, with the 1.96 line: bars above it are more informative than
+    class images from random responses."""
+    import plotly.graph_objects as go
+
+    colours = ["#08519c" if s else "#9ecae1" for s in info.significant]
+    figure = go.Figure(go.Bar(x=info.names, y=np.nan_to_num(info.values, nan=0.0), marker_color=colours,
+                              customdata=np.stack([info.norms, info.medians], axis=1),
+                              hovertemplate="%{x}: infoVal %{y:.2f}<br>‖CI‖ %{customdata[0]:.4f}, "
+                                            "reference median %{customdata[1]:.4f}<extra></extra>"))
+    figure.add_hline(y=INFOVAL_THRESHOLD, line=dict(color="#d62728", dash="dash"),
+                     annotation_text=f"{INFOVAL_THRESHOLD} (p < 0.05, one-sided)", annotation_position="top left")
+    figure.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), yaxis_title="infoVal (z)",
+                         xaxis=dict(type="category"), plot_bgcolor="white")
+    return figure
+
+
+def significance_png(values: np.ndarray, titles: Sequence[str], label: str, pixel: np.ndarray,
+                     cluster: np.ndarray, least_limit: float = 0.0, scale: int = 6) -> bytes:
+    """The PNG grid of ``core.plots.class_grid_png`` with the two tests' outlines drawn on it."""
+    from PIL import Image, ImageDraw
+
+    canvas = Image.open(io.BytesIO(class_grid_png(values, titles, True, scale, label=label,
+                                                  least_limit=least_limit))).convert("RGB")
+    draw = ImageDraw.Draw(canvas)
+    cell, band, gap = 28 * scale, 16, 8  # class_grid_png's layout
+    for masks, key in ((cluster, "cluster"), (pixel, "pixel")):
+        _, colour, dash = OUTLINES[key]
+        for index, mask in enumerate(masks):
+            left, top = gap + (index % 5) * (cell + gap), gap + (index // 5) * (cell + band + gap) + band
+            for x0, y0, x1, y1 in outline_segments(mask):
+                ends = [(left + (x + 0.5) * scale, top + (y + 0.5) * scale) for x, y in ((x0, y0), (x1, y1))]
+                draw.line(ends, fill=colour, width=1 if dash == "solid" else 2)
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG")
+    return buffer.getvalue()

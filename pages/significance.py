@@ -1,0 +1,144 @@
+"""Significance: which class images, and which of their pixels, differ from what random responses draw."""
+
+import streamlit as st
+
+from core import analysis, plots_significance, readout, significance
+from core.link import PARAMS
+from core.noise import SIGMA_NOISE_TYPES
+from core.picture import Z_LEAST_LIMIT, panel_titles, scarce_classes
+from ui import controls as ui_controls, live, resources
+from ui.frame import start_page
+
+dataset_name, arch = start_page("Significance")
+data = resources.data_or_stop(dataset_name)
+model, meta = resources.model_or_stop(arch, dataset_name)
+names = resources.class_names(dataset_name)
+
+
+def use_the_noise_part() -> None:
+    st.session_state.update(part="noise")
+
+
+def covariance_of(controls) -> readout.NoiseCovariance:
+    """Σ of the noise (the Whitened kernels page's, shared), measured with a progress bar the first time."""
+    sigma = controls.settings.noise.sigma
+    if readout.covariance_is_ready(controls.noise, sigma, data.train_images):
+        return readout.noise_covariance(controls.noise, sigma, data.train_images)
+    bar = st.progress(0.0, text="measuring the noise covariance (once per noise type and σ on this server)…")
+    covariance = readout.noise_covariance(controls.noise, sigma, data.train_images,
+                                          on_progress=lambda done: bar.progress(done))
+    bar.empty()
+    return covariance
+
+
+def method_note(thresholds: significance.Thresholds, noise: str) -> str:
+    t = thresholds
+    if t.method == "simulation":
+        how = (f"**{noise}** noise has correlated pixels, for which random field theory does not hold on a 28 × 28 "
+               f"image (its pixel threshold, |z| > {t.field_theory:.2f}, would find too little, its cluster size "
+               f"too much), so both thresholds were simulated: 10,000 Gaussian null maps with this noise's own "
+               f"pixel correlations, smoothed the same way.")
+    else:
+        how = (f"Random field theory for a smooth Gaussian field on the 28 × 28 image (FWHM = "
+               f"{significance.fwhm(t.smoothing):.2f} pixels): |z| > {t.field_theory:.2f}, or Bonferroni's "
+               f"{t.bonferroni:.2f} if that is lower; cluster size from Friston et al. (1994).")
+    return (f"**Pixel test:** |z| > **{t.pixel:.2f}**. **Cluster test:** at least **{t.cluster_size} pixels** "
+            f"beyond |z| = {t.primary:g}. Both at p = 0.05 family-wise per image, two-sided. {how}")
+
+
+@st.fragment
+def tests() -> None:
+    controls = ui_controls.analysis_controls(show_display=False)
+    left, right = st.columns(2)
+    smoothing = left.select_slider(
+        "Smoothing σ (pixels)", significance.SMOOTHING_CHOICES, value=PARAMS["smooth"].default, key="smooth",
+        bind="query-params", format_func=lambda value: f"{value:g}",
+        help="σ of the Gaussian that smooths each z-map before the tests. Larger σ finds broad regions and "
+             "misses fine ones; it also lowers the thresholds (fewer independent regions to test).")
+    primary = right.select_slider(
+        "Cluster-forming threshold |z|", significance.PRIMARY_CHOICES, value=PARAMS["primary"].default,
+        key="primary", bind="query-params", format_func=lambda value: f"{value:g}",
+        help="The cluster test looks at connected regions beyond ±this z. Lower: larger, weaker regions "
+             "(which then must be larger to count). 2.7 as in Stat4Ci.")
+    if controls.part != "noise":
+        st.info("The tests compare the **noise** class images with those that random responses would give; "
+                "whole-input averages contain the test images themselves, whose spread is not the noise's. "
+                "Switch *Averaged part* to the noise part.")
+        st.button("Switch to the noise part", on_click=use_the_noise_part, key="use_noise")
+        return
+    if controls.ratio >= 1.0:
+        st.warning("At r = 1 no noise reaches the model: the noise class images carry nothing to test. Lower r.")
+        return
+    if controls.estimator not in significance.TESTABLE_ESTIMATORS:
+        st.info(f"The tests need class images that are weighted sums of the noise: choose one of "
+                f"{', '.join(significance.TESTABLE_ESTIMATORS)} as the *Grouping*.")
+        return
+    progress = st.progress(0.0, text="starting…") if controls.n > live.LIVE_N else None
+    _, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress)
+    images = analysis.class_images(state, controls.estimator, "noise")
+    covariance = covariance_of(controls)
+    with st.spinner("Finding the thresholds (simulated once per noise, σ and threshold on this server)…"):
+        regions = significance.significant_regions(state, images, controls.noise, covariance.covariance,
+                                                   smoothing, primary)
+    info = significance.info_values(state, images, covariance.eigenvalues, names)
+    pixel_counts, cluster_counts = regions.counts()
+    titles = panel_titles(names, images)
+
+    st.subheader("Where the class images differ from chance")
+    st.plotly_chart(plots_significance.significance_figure(
+        images.display, titles, images.display_unit, regions.pixel, regions.cluster,
+        weights=images.weights if images.marks_scarce else None), key="regions")
+    truth_note = (" Grouped by the ground truth, the noise is independent of the label, so every region found "
+                  "here is a false alarm: a built-in check (about 1 image in 20 may show one)."
+                  if controls.estimator == "truth" else "")
+    st.caption(f"The {state.n:,} stimuli's noise class images, as on the *Classification images* page. "
+               "**Solid black** outlines pixels whose smoothed z-score passes the pixel test; **dotted green** "
+               "outlines clusters that pass the cluster test. Both control the chance of *any* false region "
+               "in an image at 5 %: what is outlined is unlikely to be noise, what is not may still be real but "
+               f"too weak for {state.n:,} stimuli.{truth_note}"
+               + (" Panels marked *too few* rest on very few stimuli." if scarce_classes(images).any() else ""))
+    st.markdown(method_note(regions.thresholds, controls.noise))
+
+    st.subheader("Smoothed z-maps")
+    st.plotly_chart(plots_significance.significance_figure(
+        regions.smoothed, titles, "smoothed z", regions.pixel, regions.cluster, least_limit=Z_LEAST_LIMIT),
+        key="z_maps")
+    st.caption(f"What the tests look at: each z-map (how many standard errors a pixel lies from the mean "
+               f"stimulus) smoothed with a Gaussian of σ = {smoothing:g} pixels and scaled back to unit variance "
+               f"under the null, pixel by pixel (less weight reaches the border; correlated noise adds variance). "
+               f"Red = brighter than the mean stimulus, blue = darker.")
+
+    st.subheader("infoVal: is each class image more than chance?")
+    chart, table = st.columns([3, 2])
+    chart.plotly_chart(plots_significance.info_value_figure(info), key="infoval")
+    shown = info.table().assign(pixel_test_pixels=list(pixel_counts) + [int(pixel_counts.sum())],
+                                cluster_test_pixels=list(cluster_counts) + [int(cluster_counts.sum())])
+    table.dataframe(shown[["class image", "infoVal", "pixel_test_pixels", "cluster_test_pixels"]],
+                    hide_index=True, column_config={"infoVal": st.column_config.NumberColumn(format="%.2f")})
+    set_note = ("" if controls.estimator in ("truth", "predicted") else
+                " The set's value needs the classes' cross terms of the weights, which the run does not keep for "
+                f"{controls.estimator} weights: it is left out.")
+    st.caption(f"infoVal (rcicr) = (‖CI‖ − median of the reference) / (1.4826 × its MAD): the norm of a class "
+               f"image measured against class images made from the same number of stimuli with random responses "
+               f"(the same class counts or weights). The reference is computed, not simulated: such an image is "
+               f"a weighted sum of the noise, so its squared norm follows a generalised chi-square law fixed by "
+               f"the noise's covariance Σ ({covariance.how}). Above the dashed line (1.96) an image is more "
+               f"informative than chance; near 0 it is what random answers give.{set_note}")
+
+    st.subheader("Downloads")
+    settings = controls.settings.noise
+    noise = settings.kind + (f"{settings.sigma:g}" if settings.kind in SIGMA_NOISE_TYPES else "")
+    stem = (f"{arch}-{dataset_name}-{noise}-{controls.estimator}-noise-N{state.n}-r{controls.ratio:g}"
+            f"-seed{controls.seed}-smooth{smoothing:g}-primary{primary:g}")
+    a, b, c = st.columns(3)
+    a.download_button("CSV of infoVal and counts", shown.to_csv(index=False, lineterminator="\n"),
+                      f"{stem}-infoval.csv", "text/csv", key="csv_infoval", on_click="ignore")
+    b.download_button("CSV of the maps", lambda: significance.regions_table(regions, names).to_csv(
+        index=False, float_format="%.4f", lineterminator="\n"), f"{stem}-maps.csv", "text/csv", key="csv_maps",
+        on_click="ignore")
+    c.download_button("PNG of the outlined images", lambda: plots_significance.significance_png(
+        images.display, titles, images.display_unit, regions.pixel, regions.cluster), f"{stem}.png", "image/png",
+        key="png", on_click="ignore")
+
+
+tests()
