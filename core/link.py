@@ -16,6 +16,7 @@ from core.config import DATASETS
 from core.models import SHIPPED_ARCHITECTURES
 from core.noise import DEFAULT_SIGMA, NOISE_TYPES, SIGMA_NOISE_TYPES, NoiseSpec
 from core.readout import DEFAULT_RIDGE, RIDGE_CHOICES
+from core.significance import DEFAULT_PRIMARY, DEFAULT_SMOOTHING, PRIMARY_CHOICES, SMOOTHING_CHOICES
 
 ATTACK_GAMMAS = tuple(float(g) for g in GAMMAS)  # the attack page's γ slider: 0, 0.1, …, 1
 SAMPLE_COUNTS = [100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000]
@@ -107,6 +108,9 @@ PARAMS: dict[str, Param] = {
     "layer": Param("conv1", _choice(["conv1", "conv2", "conv3"])),
     # Whitened kernels page: the ridge strength λ of (Σ + λ·s·I)⁻¹.
     "ridge": Param(DEFAULT_RIDGE, _grid(RIDGE_CHOICES)),
+    # Significance page: σ (pixels) of the Gaussian that smooths the z-maps, and the cluster-forming |z|.
+    "smooth": Param(DEFAULT_SMOOTHING, _grid(SMOOTHING_CHOICES)),
+    "primary": Param(DEFAULT_PRIMARY, _grid(PRIMARY_CHOICES)),
 }
 #: The parameters of the analysis controls, which follow the student from page to page.
 ANALYSIS_KEYS = ("n", "r", "noise", "sigma", "seed", "estimator", "part", "z")
