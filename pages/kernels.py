@@ -1,0 +1,127 @@
+"""Whitened kernels: the regression kernel with the noise's own correlations taken out, and the network's linear
+read-out under that noise."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import plots, plots_readout, readout
+from core.link import PARAMS
+from core.noise import SIGMA_NOISE_TYPES
+from ui import controls as ui_controls, live, resources
+from ui.frame import start_page
+
+dataset_name, arch = start_page("Whitened kernels")
+data = resources.data_or_stop(dataset_name)
+model, meta = resources.model_or_stop(arch, dataset_name)
+names = resources.class_names(dataset_name)
+
+
+def use_the_kernel() -> None:
+    st.session_state.update(estimator="regression", part="noise")
+
+
+def covariance_of(controls) -> readout.NoiseCovariance:
+    """Σ of the noise, measured with a progress bar the first time this server needs it (kept in memory)."""
+    sigma = controls.settings.noise.sigma
+    if not readout.covariance_is_ready(controls.noise, sigma, data.train_images):
+        bar = st.progress(0.0, text="measuring the noise covariance (once per noise type and σ on this server)…")
+        covariance = readout.noise_covariance(controls.noise, sigma, data.train_images,
+                                              on_progress=lambda done: bar.progress(done))
+        bar.empty()
+        return covariance
+    return readout.noise_covariance(controls.noise, sigma, data.train_images)
+
+
+def kernel_csv(raw: np.ndarray, whitened: np.ndarray, intercept: np.ndarray) -> str:
+    """One row per class and pixel: raw kernel, whitened kernel; the read-out's intercept per class."""
+    rows, columns = np.divmod(np.arange(784), 28)
+    table = pd.DataFrame({"class": np.repeat(list(names), 784), "row": np.tile(rows, 10),
+                          "column": np.tile(columns, 10), "raw_kernel": raw.reshape(-1),
+                          "whitened_kernel": whitened.reshape(-1), "intercept": np.repeat(intercept, 784)})
+    return table.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+
+
+@st.fragment
+def kernels() -> None:
+    controls = ui_controls.analysis_controls(show_display=False)
+    ridge = st.select_slider("Ridge strength λ", readout.RIDGE_CHOICES, value=PARAMS["ridge"].default, key="ridge",
+                             bind="query-params", format_func=lambda value: f"{value:g}",
+                             help="Σ + λ·s·I is inverted instead of Σ (s: the noise's mean pixel variance). "
+                                  "0 is plain least squares; larger λ trusts directions in which the noise "
+                                  "hardly varies less, and shrinks the read-out towards the class bias.")
+    if controls.estimator != "regression" or controls.part != "noise":
+        st.info("A whitened kernel is a regression of the logits on the **noise**: it needs the regression sums "
+                "(*Grouping* = regression) and the noise part (*Averaged part* = noise). Averages grouped by a "
+                "label, or averages of the whole input, have no Σ⁻¹ to apply.")
+        st.button("Switch to the regression kernel of the noise part", on_click=use_the_kernel, key="use_kernel")
+        return
+    if controls.ratio >= 1.0:
+        st.warning("At r = 1 no noise reaches the model: there is nothing to regress the logits on. Lower r.")
+        return
+    progress = st.progress(0.0, text="starting…") if controls.n > live.LIVE_N else None
+    engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress)
+    covariance = covariance_of(controls)
+    raw = readout.raw_kernel(state)
+    fitted = readout.linear_readout(state, covariance, ridge)
+    whitened = readout.whitened_images(raw, fitted)
+
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Raw kernel (black box)")
+        st.plotly_chart(plots.class_images_figure(raw.images, names, True, "covariance", height=plots.HALF_WIDTH_GRID),
+                        key="raw")
+        st.caption("Cov(noise, centred logit) per class: the regression class images. For a linear network "
+                   "this is Σ·W, the weights W seen through the noise's own correlations: under pink or data "
+                   "noise it is smeared into blobs whatever the network does.")
+    with right:
+        st.subheader("Whitened kernel")
+        st.plotly_chart(plots.class_images_figure(whitened.images, names, True, "logit per unit input",
+                                                  height=plots.HALF_WIDTH_GRID), key="whitened")
+        st.caption(f"(Σ + λ·s·I)⁻¹ · raw kernel, λ = {ridge:g}: the least-squares weights of each logit on the "
+                   "pixels, in logit per unit of input. Red pixels raise the class's logit, blue ones lower it. "
+                   "Under white noise (uniform, gaussian) it is the raw kernel rescaled; under correlated noise "
+                   "it is sharper, and noisier where the noise hardly varies.")
+
+    # Three rules on the real test set, and how they move with λ (each point: one whitening, 10,000 images).
+    curves = {key: [] for key in plots_readout.ACCURACY_SERIES}
+    for value in readout.RIDGE_CHOICES:
+        accuracies = readout.readout_accuracies(state, covariance, value, data.test_images, data.test_labels,
+                                                engine.mean_image)
+        for key in curves:
+            curves[key].append(getattr(accuracies, key))
+        if value == ridge:
+            chosen = accuracies
+    first, second, third, fourth = st.columns(4)
+    first.metric("Raw kernel, template rule", f"{chosen.raw_template:.1%}")
+    second.metric("Whitened, template rule", f"{chosen.whitened_template:.1%}")
+    third.metric("Linear read-out", f"{chosen.readout:.1%}")
+    fourth.metric("The network itself", f"{meta['test_accuracy']:.1%}" if "test_accuracy" in meta else "–")
+    st.caption("Accuracy on the 10,000 real test images. *Template rule*: each image gets the class whose kernel "
+               "it resembles most (cosine similarity after centring, as on the other pages). *Linear read-out*: "
+               "argmax over classes of whitened kernel · image + intercept, the answer of the network's best "
+               "linear approximation under this noise; the intercept makes it right on average over the stimuli, "
+               "so it carries the model's class bias on noise.")
+    st.subheader("Accuracy against the ridge strength")
+    st.plotly_chart(plots_readout.ridge_curve(readout.RIDGE_CHOICES, {k: np.array(v) for k, v in curves.items()},
+                                              ridge, meta.get("test_accuracy")), key="ridge_curve")
+    st.caption(f"{state.n:,} stimuli, Σ {covariance.how}, condition number "
+               + ("∞ (some directions never vary: λ = 0 gives them zero weight)" if np.isinf(covariance.condition)
+                  else f"{covariance.condition:,.0f}")
+               + ". The grey line is the raw kernel (λ does not touch it). Where the whitened curve rises above "
+               "it, the noise's correlations were hiding part of the network's template. Too small a λ lets "
+               "the estimation noise in the rarely-varying directions through; too large a λ turns the whitened "
+               "kernel back into the raw one.")
+
+    settings = controls.settings.noise
+    noise = settings.kind + (f"{settings.sigma:g}" if settings.kind in SIGMA_NOISE_TYPES else "")
+    stem = f"{arch}-{dataset_name}-{noise}-N{state.n}-r{controls.ratio:g}-seed{controls.seed}-ridge{ridge:g}"
+    a, b = st.columns(2)
+    a.download_button("CSV of both kernels", lambda: kernel_csv(raw.images, whitened.images, fitted.intercept),
+                      f"{stem}-kernels.csv", "text/csv", key="kernels_csv", on_click="ignore")
+    curve_table = pd.DataFrame({"ridge": readout.RIDGE_CHOICES, **curves}).to_csv(index=False, lineterminator="\n")
+    b.download_button("CSV of the accuracies", curve_table, f"{stem}-accuracies.csv", "text/csv", key="curve_csv",
+                      on_click="ignore")
+
+
+kernels()
