@@ -19,8 +19,10 @@ PAGES = (  # file, title, icon; the first is the default
     ("pages/class_images.py", "Classification images", "🖼️"),
     ("pages/confusion.py", "Confusion heatmaps", "🟦"),
     ("pages/compare.py", "Compare", "🔀"),
+    ("pages/kernels.py", "Whitened kernels", "🧮"),
     ("pages/attack.py", "Attack", "🎯"),
     ("pages/receptive_fields.py", "Receptive fields", "🔬"),
+    ("pages/significance.py", "Significance", "📏"),
 )
 
 
