@@ -95,6 +95,44 @@ def _write_results(out: Path, state: Any, images: Any, fed_back: Any, template: 
     (out / "class_images.png").write_bytes(picture(state, images, False, names).png())  # as the page draws it
 
 
+def _write_significance(out: Path, state: Any, images: Any, data: Any, names: tuple[str, ...]) -> dict[str, Any] | None:
+    """infoVal and the pixel and cluster tests (core/significance.py, the page's defaults) for noise class images:
+    significance.json, significance_maps.npz and significance.png; None where they are not defined."""
+    import json
+
+    import numpy as np
+
+    from core import readout, significance
+    from core.picture import panel_titles
+    from core.plots_significance import significance_png
+
+    if images.part != "noise" or images.estimator not in significance.TESTABLE_ESTIMATORS \
+            or state.settings.ratio >= 1.0:
+        return None
+    noise = state.settings.noise
+    covariance = readout.noise_covariance(noise.kind, noise.sigma, data.train_images)
+    info = significance.info_values(state, images, covariance.eigenvalues, names)
+    regions = significance.significant_regions(state, images, noise.kind, covariance.covariance)
+    pixels, clusters = regions.counts()
+    np.savez_compressed(out / "significance_maps.npz", smoothed_z=regions.smoothed.astype(np.float32),
+                        pixel_test=regions.pixel, cluster_test=regions.cluster)
+    (out / "significance.png").write_bytes(significance_png(images.display, panel_titles(names, images),
+                                                            images.display_unit, regions.pixel, regions.cluster))
+    result = {
+        "thresholds": {key: value for key, value in regions.thresholds.__dict__.items()},
+        "info_value_reference": f"generalised chi-square from the noise covariance ({covariance.how})",
+        "classes": [{"class": name, "norm": norm, "info_value": value, "pixel_test_pixels": int(p),
+                     "cluster_test_pixels": int(c)}
+                    for name, norm, value, p, c in zip(names, info.norms, info.values, pixels, clusters)],
+        "set_info_value": info.values[-1],
+    }
+    text = json.dumps(result, indent=2, default=float).replace("NaN", "null")
+    (out / "significance.json").write_text(text + "\n")
+    return {"info_values": [None if np.isnan(v) else round(float(v), 3) for v in info.values[:-1]],
+            "set_info_value": None if np.isnan(info.values[-1]) else round(float(info.values[-1]), 3),
+            "pixel_test_pixels": pixels.astype(int).tolist(), "cluster_test_pixels": clusters.astype(int).tolist()}
+
+
 def _analyze(args: argparse.Namespace) -> int:
     import json
     import time
@@ -136,6 +174,7 @@ def _analyze(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 3),
         "images_per_second": round(state.n / seconds, 1),
     }
+    summary["significance"] = _write_significance(out, state, images, data, data.class_names)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"template accuracy {template.accuracy:.2%}, self-classified {summary['self_classified']}/10, "
           f"{summary['images_per_second']:,.0f} images/s; wrote {out}/")
@@ -252,6 +291,7 @@ def _sta(args: argparse.Namespace) -> int:
             "per_unit": [None if np.isnan(v) else round(float(v), 6) for v in correlations]}
         message = (f"conv1 STA–weight correlation: mean {np.nanmean(correlations):.4f}, "
                    f"lowest {np.nanmin(correlations):.4f} ({len(correlations)} units); " + message)
+    summary["significance"] = _write_significance(out, state, images, data, data.class_names)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(message)
     return 0

@@ -261,3 +261,25 @@ def test_link_parameters_of_the_page() -> None:
     for key, bad in (("smooth", "0.5"), ("smooth", "x"), ("primary", "9")):
         with pytest.raises(ValueError):
             PARAMS[key].parse(bad)
+
+
+@pytest.mark.slow
+def test_analyze_writes_the_tests_beside_the_class_images(tmp_path, real_data_dir) -> None:
+    import json
+
+    from core.__main__ import main
+
+    out = tmp_path / "run"
+    assert main(["analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "1000", "--ratio", "0",
+                 "--estimator", "predicted", "--part", "noise", "--out", str(out)]) == 0
+    result = json.loads((out / "significance.json").read_text())
+    assert result["thresholds"]["method"] == "random field theory"
+    assert result["thresholds"]["pixel"] == pytest.approx(sig.field_theory_thresholds(1.5, 2.7).pixel)
+    above = [c["class"] for c in result["classes"] if c["info_value"] is not None and c["info_value"] > 1.96]
+    assert above == ["3", "8"]  # as on the page, from the same stimuli
+    maps = np.load(out / "significance_maps.npz")
+    assert maps["pixel_test"].shape == (10, 28, 28) and maps["pixel_test"].sum() > 50
+    assert [c["pixel_test_pixels"] for c in result["classes"]] == maps["pixel_test"].sum(axis=(1, 2)).tolist()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["significance"]["pixel_test_pixels"] == maps["pixel_test"].sum(axis=(1, 2)).tolist()
+    assert (out / "significance.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
