@@ -1,0 +1,363 @@
+"""How many stimuli, and how much wall time, does each kernel estimator need to converge? Black-box vs Stein.
+
+Run from the project root (long: run it in the background):
+
+    NOISELENS_DATA_DIR=/work/shared/datasets python bench/stein.py [--archs lenet] [--datasets mnist]
+        [--noises gaussian] [--reference-samples 1000000] [--quick]
+
+For each architecture × dataset × noise (gaussian and data, σ = 0.2, r = 0), the reference is the black-box
+regression kernel of ONE run of ``--reference-samples`` stimuli (seed 0). Two estimators then race to a mean
+(over classes) correlation of ``--target`` (0.95) with it, each from its own independent seed:
+
+* black-box: ``class_images(state, "regression", "noise")`` (seed 1), capped at the reference's N;
+* gradient (Stein, white-box): ``class_images(state, "gradient", "noise")`` = Σ·E[∇ centred logit] (seed 2).
+
+Each race is one growing ``Analyzer.run``, compared with the reference at its snapshots (10, 20, 50 — made by
+resuming — then the run's own checkpoints 100, 200, 500, 1000, …), and stopped at the first that gets there. Its
+wall time is the run's own, warm (every graph is traced before any timing), without the comparisons. The ratios
+black-box / gradient of stimuli and of time are the result (goal: ≥ 100× and ≥ 20×). A count is the first snapshot
+at or above the target, so it is an upper bound within a factor 2–2.5 (the 1-2-5 grid).
+
+Also: template accuracy (``template_classify`` on the real test set) of the gradient kernel at the count where it
+got there and at 1,000, beside the black-box kernel's at the reference N (the science table's rows). Printed with
+the machine's float32 GEMM speed (start and end), the load average and the network-alone speeds.
+Results go to bench/results/stein.json and bench/results/stein.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.provenance import command_line, core_version  # noqa: E402
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SEEDS = {"reference": 0, "blackbox": 1, "gradient": 2, "warm-up": 99}
+EARLY_POINTS = (10, 20, 50)  # below the runs' first checkpoint (100): reached by resuming, so still snapshots
+TEMPLATE_N = 1000  # the gradient kernel's template accuracy is also given here
+GOALS = {"stimuli": 100.0, "time": 20.0}
+
+
+def gemm_gflops(size: int = 2048, repeats: int = 10) -> float:
+    """This machine's float32 matrix-product speed now (the working rules' one-liner)."""
+    a = np.random.rand(size, size).astype("f")
+    a @ a
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ a
+    return repeats * 2 * size**3 / (time.perf_counter() - started) / 1e9
+
+
+def load_average() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def mean_correlation(images: np.ndarray, reference: np.ndarray) -> float:
+    """Mean over classes of the Pearson correlation of two (10, 28, 28) kernels (as core.analysis.convergence)."""
+    pairs = zip(images.reshape(len(images), -1), reference.reshape(len(reference), -1))
+    return float(np.mean([np.corrcoef(a, b)[0, 1] for a, b in pairs]))
+
+
+@dataclass
+class Race:
+    """One estimator's run towards the target correlation with the reference."""
+
+    estimator: str
+    seed: int
+    cap: int
+    reached: int | None = None  # stimuli at the first snapshot at or above the target; None: not by ``cap``
+    seconds: float | None = None  # the run's wall time up to that snapshot (comparisons excluded)
+    curve: list[tuple[int, float, float]] = field(default_factory=list)  # (n, correlation, seconds)
+
+    @property
+    def best(self) -> float:
+        return max((c for _, c, _ in self.curve), default=float("nan"))
+
+    @property
+    def spent(self) -> tuple[int, float]:
+        """(stimuli, seconds) this race used: to the target, or everything up to the cap."""
+        if self.reached is not None:
+            return self.reached, float(self.seconds)
+        n, _, seconds = self.curve[-1]
+        return n, seconds
+
+
+def race(analyzer: Any, settings: Any, estimator: str, reference: np.ndarray, cap: int, target: float,
+         seed: int) -> tuple[Race, Any]:
+    """Grow one run until its ``estimator`` kernel correlates ``target`` with ``reference``, or ``cap`` stimuli."""
+    from core.analysis import class_images
+
+    record = Race(estimator, seed, cap)
+    checking = 0.0  # time spent comparing, taken out of the run's time
+    started = time.perf_counter()
+
+    def check(state: Any) -> None:
+        nonlocal checking
+        if state.n not in state.snapshots or any(n == state.n for n, _, _ in record.curve):
+            return
+        now = time.perf_counter()
+        correlation = mean_correlation(class_images(state, estimator, "noise").images, reference)
+        record.curve.append((state.n, correlation, now - started - checking))
+        if correlation >= target and record.reached is None:
+            record.reached, record.seconds = state.n, now - started - checking
+        checking += time.perf_counter() - now
+
+    state = None
+    for stage in [p for p in EARLY_POINTS if p < cap] + [cap]:
+        state = analyzer.run(settings, stage, state, on_progress=check,
+                             should_stop=lambda: record.reached is not None)
+        if record.reached is not None:
+            break
+    return record, state
+
+
+def template_accuracy(state: Any, estimator: str, n: int, data: Any, mean_image: np.ndarray,
+                      whitened: bool = False) -> float:
+    from core.analysis import class_images, gradient_kernel, template_classify
+
+    sums = state.snapshots[n] if n in state.snapshots else state.sums
+    assert sums.n == n, (sums.n, n)
+    images = gradient_kernel(state, sums, whitened=True) if whitened else class_images(state, estimator, "noise",
+                                                                                         sums)
+    return template_classify(images, data.test_images, data.test_labels, mean_image).accuracy
+
+
+def network_speeds(analyzer: Any, noise: Any, forward_n: int, gradient_n: int) -> dict[str, float]:
+    """Stimuli per second through the analysis pass alone (warm), without and with the gradients."""
+    from core.analysis import AnalysisSettings
+
+    speeds = {}
+    for name, gradients, n in (("forward", False, forward_n), ("gradient", True, gradient_n)):
+        state = analyzer.run(AnalysisSettings(noise, 0.0, gradients=gradients), n)
+        speeds[name] = n / state.seconds
+    return speeds
+
+
+def measure(arch: str, dataset: str, noise_kind: str, model: Any, data: Any, args: argparse.Namespace) -> dict:
+    from core.analysis import AnalysisSettings, Analyzer, class_images
+    from core.noise import NoiseSpec
+
+    def settings(role: str, gradients: bool = False) -> AnalysisSettings:
+        return AnalysisSettings(NoiseSpec(noise_kind, args.sigma, SEEDS[role]), 0.0, gradients=gradients)
+
+    analyzer = Analyzer(model, data, noise_kind)
+    # Warm: trace both graphs, compute Σ, and meet the chunk sizes of a race once (TensorFlow's CPU kernels set
+    # themselves up per batch shape: a run's first chunk of a new size was twice as slow as the next).
+    for gradients, n in ((False, args.warm_up), (True, args.warm_up // 5)):
+        race(analyzer, settings("warm-up", gradients), "gradient" if gradients else "regression",
+             np.random.default_rng(0).standard_normal((10, 28, 28)), n, 2.0, SEEDS["warm-up"])
+    speeds = network_speeds(analyzer, NoiseSpec(noise_kind, args.sigma, SEEDS["warm-up"]),
+                            args.speed_samples, max(args.speed_samples // 20, 256))
+    print(f"    network alone: {speeds['forward']:,.0f} stimuli/s forward, {speeds['gradient']:,.0f} stimuli/s "
+          f"with gradients", flush=True)
+
+    n_ref = args.reference_samples
+    reference_state = analyzer.run(settings("reference"), n_ref)
+    reference = class_images(reference_state, "regression", "noise").images
+    print(f"    reference: black-box regression kernel, N = {n_ref:,}, seed {SEEDS['reference']}, "
+          f"{reference_state.seconds:.1f} s", flush=True)
+
+    gradient, gradient_state = race(analyzer, settings("gradient", True), "gradient", reference,
+                                    args.gradient_cap, args.target, SEEDS["gradient"])
+    print(f"    gradient: {_reached(gradient)}", flush=True)
+    blackbox, _ = race(analyzer, settings("blackbox"), "regression", reference, n_ref, args.target,
+                       SEEDS["blackbox"])
+    print(f"    black-box: {_reached(blackbox)}", flush=True)
+
+    if gradient_state.n < TEMPLATE_N:  # on to 1,000 for the template row (untimed: the race is over)
+        gradient_state = analyzer.run(gradient_state.settings, TEMPLATE_N, gradient_state)
+    mean_image = analyzer.mean_image
+    templates = {"blackbox_at_reference": template_accuracy(reference_state, "regression", n_ref, data, mean_image),
+                 f"gradient_at_{TEMPLATE_N}": template_accuracy(gradient_state, "gradient", TEMPLATE_N, data,
+                                                                mean_image),
+                 f"whitened_gradient_at_{TEMPLATE_N}": template_accuracy(gradient_state, "gradient", TEMPLATE_N,
+                                                                         data, mean_image, whitened=True)}
+    if gradient.reached is not None:
+        templates["gradient_at_reached"] = template_accuracy(gradient_state, "gradient", gradient.reached, data,
+                                                             mean_image)
+    return {"arch": arch, "dataset": dataset, "noise": noise_kind, "sigma": args.sigma,
+            "reference_samples": n_ref, "reference_seconds": round(reference_state.seconds, 2),
+            "speeds": {k: round(v, 1) for k, v in speeds.items()}, "load": load_average(),
+            "gradient": asdict(gradient), "blackbox": asdict(blackbox), "templates": templates,
+            **ratios(blackbox, gradient)}
+
+
+def ratios(blackbox: Race, gradient: Race) -> dict[str, Any]:
+    """Black-box / gradient, in stimuli and seconds. A black-box that never got there gives a lower bound (its
+    whole run); a gradient that never got there gives no ratio."""
+    if gradient.reached is None:
+        return {"stimuli_ratio": None, "time_ratio": None, "bound": "gradient not reached"}
+    stimuli, seconds = blackbox.spent
+    return {"stimuli_ratio": stimuli / gradient.reached, "time_ratio": seconds / gradient.seconds,
+            "bound": "exact" if blackbox.reached is not None else "lower bound (black-box not reached)"}
+
+
+def _reached(record: Race) -> str:
+    if record.reached is None:
+        n, _, seconds = record.curve[-1]
+        return f"not reached by {n:,} stimuli ({seconds:.1f} s; best correlation {record.best:.3f})"
+    return f"{record.reached:,} stimuli, {record.seconds:.2f} s (correlation {record.curve[-1][1]:.3f})"
+
+
+def _science_regression(rec: dict) -> float | None:
+    """The science table's black-box regression accuracy for the same configuration, if it has one at this N."""
+    path = RESULTS / "science.json"
+    if not path.exists():
+        return None
+    for row in json.loads(path.read_text()).get("records", []):
+        if (row.get("arch"), row.get("dataset"), row.get("noise")) == (rec["arch"], rec["dataset"], rec["noise"]):
+            found = row.get("results", {}).get(f"regression@{rec['reference_samples']}")
+            return None if found is None else found.get("accuracy")
+    return None
+
+
+def _ratio_cell(value: float | None, rec: dict) -> str:
+    if value is None:
+        return "—"
+    return ("≥ " if rec["bound"].startswith("lower") else "") + f"{value:,.0f}×"
+
+
+def report(records: list[dict], header: str, target: float) -> str:
+    def count(race_: dict) -> str:
+        return f"{race_['reached']:,}" if race_["reached"] is not None else \
+            f"not reached by {race_['curve'][-1][0]:,} (best r {max(c for _, c, _ in race_['curve']):.3f})"
+
+    def seconds(race_: dict) -> str:
+        return f"{race_['seconds']:.2f}" if race_["reached"] is not None else f"({race_['curve'][-1][2]:.1f})"
+
+    out = [header, "",
+           f"Stimuli and wall time each estimator needed to reach a mean correlation of {target} with the reference "
+           "(black-box regression kernel, seed 0); a count is the first snapshot (10, 20, 50, 100, 200, 500, …) at "
+           "or above it. Times in brackets: the whole run that never got there.", "",
+           "| arch | dataset | noise | black-box stimuli | black-box s | gradient stimuli | gradient s | "
+           "stimuli ratio | time ratio | forward /s | gradient /s |",
+           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for rec in records:
+        out.append(f"| {rec['arch']} | {rec['dataset']} | {rec['noise']} σ={rec['sigma']:g} | "
+                   f"{count(rec['blackbox'])} | {seconds(rec['blackbox'])} | {count(rec['gradient'])} | "
+                   f"{seconds(rec['gradient'])} | {_ratio_cell(rec['stimuli_ratio'], rec)} | "
+                   f"{_ratio_cell(rec['time_ratio'], rec)} | {rec['speeds']['forward']:,.0f} | "
+                   f"{rec['speeds']['gradient']:,.0f} |")
+    met = [r for r in records if r["stimuli_ratio"] is not None and r["stimuli_ratio"] >= GOALS["stimuli"]
+           and r["time_ratio"] >= GOALS["time"]]
+    out += ["", f"Goal (≥ {GOALS['stimuli']:.0f}× fewer stimuli and ≥ {GOALS['time']:.0f}× less wall time): met in "
+                f"{len(met)} of {len(records)} configurations."]
+    out += ["", "Template accuracy (%) on the real test set (core template_classify), noise part, r = 0: rows for "
+                "the science table (bench/results/science.md; its regression row at the same N comes from the "
+                "same seed-0 run, shown for comparison).", "",
+            "| dataset | arch | noise | estimator | N | acc | science.md |", "|---|---|---|---|---:|---:|---:|"]
+    for rec in records:
+        noise = f"{rec['noise']} σ={rec['sigma']:g}"
+        science = _science_regression(rec)
+        rows = [("regression (black-box)", rec["reference_samples"], rec["templates"]["blackbox_at_reference"],
+                 "—" if science is None else f"{100 * science:.1f}")]
+        if rec["gradient"]["reached"] is not None:
+            rows.append((f"gradient (Stein), at {target}", rec["gradient"]["reached"],
+                         rec["templates"]["gradient_at_reached"], ""))
+        rows += [("gradient (Stein)", TEMPLATE_N, rec["templates"][f"gradient_at_{TEMPLATE_N}"], ""),
+                 ("whitened gradient E[∇]", TEMPLATE_N, rec["templates"][f"whitened_gradient_at_{TEMPLATE_N}"], "")]
+        for estimator, n, accuracy, science_cell in rows:
+            out.append(f"| {rec['dataset']} | {rec['arch']} | {noise} | {estimator} | {n:,} | "
+                       f"{100 * accuracy:.1f} | {science_cell} |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: reference N = 2,000, lenet on MNIST, gaussian noise, target 0.8")
+    parser.add_argument("--archs", nargs="+", default=None, help="default: the shipped architectures")
+    parser.add_argument("--datasets", nargs="+", default=None, help="default: mnist fashion_mnist")
+    parser.add_argument("--noises", nargs="+", default=None, help="default: gaussian data")
+    parser.add_argument("--reference-samples", type=int, default=None,
+                        help="N of the reference black-box run, and the black-box race's cap (default 1,000,000)")
+    parser.add_argument("--gradient-cap", type=int, default=None,
+                        help="stimuli after which the gradient race gives up (default 20,000)")
+    parser.add_argument("--target", type=float, default=None, help="mean correlation to reach (default 0.95)")
+    parser.add_argument("--sigma", type=float, default=0.2)
+    parser.add_argument("--speed-samples", type=int, default=None,
+                        help="stimuli of the network-alone speed run (a twentieth, at least 256, with gradients)")
+    parser.add_argument("--warm-up", type=int, default=None,
+                        help="stimuli of the untimed warm-up race (a fifth of them with gradients)")
+    parser.add_argument("--out", default=None, help="results file stem (default bench/results/stein[_quick])")
+    args = parser.parse_args(argv)
+    from core.models import SHIPPED_ARCHITECTURES
+    from core.noise import SIGMA_NOISE_TYPES
+
+    args.reference_samples = args.reference_samples or (2_000 if args.quick else 1_000_000)
+    args.gradient_cap = args.gradient_cap or (500 if args.quick else 20_000)
+    args.target = args.target or (0.8 if args.quick else 0.95)
+    args.speed_samples = args.speed_samples or (1_000 if args.quick else 50_000)
+    args.warm_up = args.warm_up or (500 if args.quick else 10_000)
+    archs = args.archs or (["lenet"] if args.quick else list(SHIPPED_ARCHITECTURES))
+    datasets = args.datasets or (["mnist"] if args.quick else ["mnist", "fashion_mnist"])
+    noises = args.noises or (["gaussian"] if args.quick else ["gaussian", "data"])
+    if not set(noises) <= SIGMA_NOISE_TYPES:
+        parser.error(f"the gradient estimator needs Gaussian-family noise: {', '.join(sorted(SIGMA_NOISE_TYPES))}")
+    stem = Path(args.out) if args.out else RESULTS / ("stein_quick" if args.quick else "stein")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+
+    command, version = command_line(__file__), core_version()
+    gemm_start, load_start = gemm_gflops(), load_average()
+    print(f"$ {command}\ncode: commit {version}", flush=True)
+    print(f"float32 GEMM {gemm_start:.1f} GFLOP/s; load average {load_start}", flush=True)
+    print(f"reference N {args.reference_samples:,}; target {args.target}; gradient cap {args.gradient_cap:,}; "
+          f"σ {args.sigma:g}, r = 0, noise part", flush=True)
+    from core.data import load_dataset
+    from core.store import CacheDamagedError, ModelMissingError, load_model
+
+    records: list[dict] = []
+    started = time.perf_counter()
+
+    def save(extra: dict) -> None:
+        stem.with_suffix(".json").write_text(json.dumps(
+            {"command": command, "code": version, "target": args.target, "gemm_start": round(gemm_start, 1),
+             "load_start": load_start, **extra, "records": records}, indent=1) + "\n")
+
+    for dataset in datasets:
+        data = load_dataset(dataset)
+        for arch in archs:
+            try:
+                model = load_model(arch, dataset)[0]
+            except (ModelMissingError, CacheDamagedError) as err:
+                print(f"  skipped {arch}-{dataset}: {err}", flush=True)
+                continue
+            for noise in noises:
+                print(f"  {arch} / {dataset} / {noise} σ={args.sigma:g} (load {load_average()})", flush=True)
+                rec = measure(arch, dataset, noise, model, data, args)
+                records.append(rec)
+                print(f"    ratios black-box / gradient: stimuli {_ratio_cell(rec['stimuli_ratio'], rec)}, "
+                      f"time {_ratio_cell(rec['time_ratio'], rec)} ({rec['bound']})", flush=True)
+                save({})
+    if not records:
+        print("no model available: nothing measured")
+        return 1
+    gemm_end, load_end = gemm_gflops(), load_average()
+    minutes = (time.perf_counter() - started) / 60
+    save({"gemm_end": round(gemm_end, 1), "load_end": load_end, "minutes": round(minutes, 1)})
+    header = (f"# Noise Lens: black-box vs gradient (Stein) kernel\n\n`{command}` (code: commit {version}); "
+              f"{minutes:.1f} min. float32 GEMM {gemm_start:.1f} GFLOP/s at the start, {gemm_end:.1f} at the end; "
+              f"load average {load_start} at the start, {load_end} at the end (2 shared cores).")
+    text = report(records, header, args.target)
+    stem.with_suffix(".md").write_text(text + "\n")
+    print("\n" + text)
+    print(f"\nwritten: {stem.with_suffix('.json')}, {stem.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
