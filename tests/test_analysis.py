@@ -242,6 +242,7 @@ def test_bad_estimator_and_source(known_model, data) -> None:
         class_images(state, "truth", "label")
 
 
+@pytest.mark.slow  # tens of thousands of stimuli through a shipped model
 def test_shipped_model_on_real_data(mnist) -> None:
     from core.store import load_model
 

@@ -48,6 +48,7 @@ def test_models_lists_shipped_models(real_data_dir: Path) -> None:
     assert "lenet-mnist" in done.stdout and "ok" in done.stdout and "%" in done.stdout
 
 
+@pytest.mark.slow  # a fresh TensorFlow process
 def test_analyze_writes_every_file(tmp_path: Path, real_data_dir: Path) -> None:
     out = tmp_path / "run"
     done = run_cli("analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "1000", "--ratio", "0.7",

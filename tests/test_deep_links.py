@@ -17,6 +17,8 @@ import pytest
 from tests.browser import (LEGACY_NAVIGATION_WATCH, async_chromium, collect_output, frame_problems,
                            streamlit_server, wait_until_idle_async)
 
+pytestmark = pytest.mark.slow  # a fresh server and ten Chromium contexts at once: about two minutes here
+
 VIEWPORT = {"width": 1400, "height": 1000}
 SERVER_ERROR = re.compile(r"Traceback|^[A-Za-z_][\w.]*(Error|Exception): ")  # a rich traceback's last line, too
 # link -> (page title, Plotly charts when done). Small N: the point is the frame, not the analysis.

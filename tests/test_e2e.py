@@ -15,6 +15,8 @@ import pytest
 
 from tests.browser import chromium, image_titles, streamlit_server, svg_texts, wait_for_change, wait_until_idle
 
+pytestmark = pytest.mark.slow  # a real Streamlit server and headless Chromium: minutes on a slow machine
+
 # page -> (URL path, Plotly charts it shows when done)
 PAGES = {"home": ("", 1), "models": ("models", 2), "class_images": ("class_images", 4),
          "confusion": ("confusion", 3), "compare": ("compare", 8)}

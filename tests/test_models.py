@@ -60,6 +60,7 @@ def test_short_real_training_beats_chance_and_reports_progress(mnist) -> None:
     assert getattr(result.model, "optimizer", None) is None  # saved models carry no optimizer state
 
 
+@pytest.mark.slow  # two trainings, each scored on the whole test set
 def test_training_is_reproducible_for_a_seed(mnist) -> None:
     # Four batches: enough for the seeded initialisation, shuffling and dropout to all shape the weights.
     first = train("lenet", "mnist", epochs=1, seed=11, train_limit=512)
@@ -73,6 +74,7 @@ def test_training_can_be_cancelled(mnist) -> None:
         train("lenet", "mnist", epochs=3, train_limit=2048, should_stop=lambda: True)
 
 
+@pytest.mark.slow  # an AlexNet training
 def test_augmented_training_runs(mnist) -> None:
     result = train("alexnet", "mnist", epochs=1, seed=0, train_limit=2048, augment=True)
     assert result.test_accuracy > 0.3 and result.settings["augment"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
 from streamlit.testing.v1 import AppTest
 
 from core.config import models_dir
@@ -32,6 +34,7 @@ def train_own(at: AppTest, images: int = 2_000) -> AppTest:
     return at
 
 
+@pytest.mark.slow  # a training in the page
 def test_a_visitors_training_is_seen_by_that_session_only(real_data_dir) -> None:
     """Two sessions: the one that trains uses its own model everywhere; the other keeps the shipped model, and no
     file under cache/models changes."""
@@ -69,6 +72,7 @@ def test_a_wrong_key_gets_a_plain_message_and_is_not_echoed(real_data_dir, monke
     assert "correct horse" not in page_text and "not the key" not in page_text
 
 
+@pytest.mark.slow  # a training in the page, then a publish and a restore
 def test_the_teacher_publishes_and_restores(temp_cache, real_data_dir, monkeypatch) -> None:
     from core import store
 

@@ -9,7 +9,9 @@ from streamlit.testing.v1 import AppTest
 from tests.apptest import APP, PAGES, TIMEOUT, assert_clean, figure, figure_data, open_page
 
 
-@pytest.mark.parametrize("page", PAGES)
+# The Attack page sweeps 11 blends × 4 curves of its inputs through the model on its first run.
+@pytest.mark.parametrize("page", [pytest.param(page, marks=pytest.mark.slow) if page.endswith("attack.py") else page
+                                  for page in PAGES])
 def test_page_renders(page: str, real_data_dir) -> None:
     at = open_page(page)
     assert_clean(at)
@@ -103,6 +105,7 @@ def test_a_complete_run_offers_neither_stop_nor_continue(real_data_dir) -> None:
     assert "stop" not in keys and "continue" not in keys and not at.info
 
 
+@pytest.mark.slow  # four models at N = 20,000
 def test_compare_can_be_stopped_and_continued(real_data_dir) -> None:
     """Compare runs four models one after the other; stopped, it shows what is stored and computes nothing."""
     from core.link import Controls

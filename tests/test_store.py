@@ -48,6 +48,7 @@ def test_unknown_names_are_rejected() -> None:
         store.model_path("lenet", "cifar")
 
 
+@pytest.mark.slow  # a rebuild is a training
 def test_damaged_model_is_detected_reported_and_rebuilt(temp_cache: Path, mnist, caplog) -> None:
     first = store.ensure_model("lenet", "mnist", **QUICK)
     assert first.trained_now and first.rebuilt_because is None

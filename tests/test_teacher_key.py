@@ -84,6 +84,7 @@ def test_module_never_logs_or_prints_the_key() -> None:
     assert "streamlit" not in source.split('"""', 2)[2]  # core/ must not import streamlit
 
 
+@pytest.mark.slow  # a training and a publish
 def test_published_model_is_served_and_the_shipped_default_can_come_back(temp_cache: Path, mnist) -> None:
     from core import store
     from core.models import train
