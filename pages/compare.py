@@ -41,7 +41,7 @@ def grid() -> None:
                     st.info("Stopped before this model's run began. Press Continue to go on.")
                     continue
                 model = resources.model(arch, dataset_name, sha256)
-                progress = st.progress(0.0) if stop is not None else None
+                progress = st.empty()  # "n of N stimuli" while this model's run takes a while
                 _, state = live.run_analysis(arch, dataset_name, sha256, controls, progress, stopped=stopped)
                 images = analysis.class_images(state, controls.estimator, controls.part)
                 shown = picture(state, images, controls.shows_z_scores, names, counts=False)

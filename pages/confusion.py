@@ -27,7 +27,7 @@ def fed_back_heatmap(images: analysis.ClassImages) -> None:
 @st.fragment
 def heatmaps() -> None:
     controls = ui_controls.analysis_controls(show_display=False)
-    progress = st.progress(0.0, text="starting…") if controls.n > live.LIVE_N else None
+    progress = st.empty()  # "n of N stimuli" while the run takes a while, at any N
     # Ground-truth class images need no model: their fed-back matrix (ten images through it) comes first.
     preview = live.ground_truth_preview(arch, dataset_name, meta["sha256"], controls)
     if preview is not None:
