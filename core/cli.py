@@ -95,6 +95,24 @@ def _write_results(out: Path, state: Any, images: Any, fed_back: Any, template: 
     (out / "class_images.png").write_bytes(picture(state, images, False, names).png())  # as the page draws it
 
 
+def _write_readout(out: Path, state: Any, data: Any, mean_image: Any, ridge: float) -> dict[str, Any] | None:
+    """The whitened kernel and the linear read-out (core/readout.py) beside the class images; None at r = 1."""
+    import numpy as np
+
+    from core import readout
+
+    if state.settings.ratio >= 1.0:
+        return None
+    noise = state.settings.noise
+    covariance = readout.noise_covariance(noise.kind, noise.sigma, data.train_images)
+    fitted = readout.linear_readout(state, covariance, ridge)
+    accuracies = readout.readout_accuracies(state, covariance, ridge, data.test_images, data.test_labels, mean_image)
+    np.save(out / "whitened_kernel.npy", fitted.weights.reshape(-1, 28, 28).astype(np.float32))
+    np.save(out / "readout_intercept.npy", fitted.intercept)
+    return {"ridge": ridge, "covariance": covariance.how, "raw_kernel_template_accuracy": accuracies.raw_template,
+            "whitened_template_accuracy": accuracies.whitened_template, "readout_accuracy": accuracies.readout}
+
+
 def _write_significance(out: Path, state: Any, images: Any, data: Any, names: tuple[str, ...]) -> dict[str, Any] | None:
     """infoVal and the pixel and cluster tests (core/significance.py, the page's defaults) for noise class images:
     significance.json, significance_maps.npz and significance.png; None where they are not defined."""
@@ -174,10 +192,14 @@ def _analyze(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 3),
         "images_per_second": round(state.n / seconds, 1),
     }
+    summary["whitened"] = _write_readout(out, state, data, analyzer.mean_image, args.ridge)
     summary["significance"] = _write_significance(out, state, images, data, data.class_names)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    whitened = summary["whitened"]
     print(f"template accuracy {template.accuracy:.2%}, self-classified {summary['self_classified']}/10, "
-          f"{summary['images_per_second']:,.0f} images/s; wrote {out}/")
+          + ("" if whitened is None else f"whitened kernel {whitened['whitened_template_accuracy']:.2%}, "
+             f"linear read-out {whitened['readout_accuracy']:.2%} (ridge {args.ridge:g}), ")
+          + f"{summary['images_per_second']:,.0f} images/s; wrote {out}/")
     return 0
 
 
