@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from core.analysis import ESTIMATORS, PARTS
     from core.noise import NOISE_TYPES
+    from core.readout import DEFAULT_RIDGE
 
     analyze = commands.add_parser("analyze", help="classification images for one model")
     analyze.add_argument("--arch", required=True, choices=list(ARCHITECTURES))
@@ -73,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--part", "--average", dest="part", choices=list(PARTS), default="noise",
                          help="with r > 0: average the noise part or the whole input (--average: the old name)")
     analyze.add_argument("--seed", type=_seed, default=0)
+    analyze.add_argument("--ridge", type=_nonnegative_float, default=DEFAULT_RIDGE,
+                         help="ridge λ of the whitened kernel (Σ + λ·s·I)⁻¹·kernel, s the mean pixel variance")
     analyze.add_argument("--out", required=True, help="output folder")
 
     attack = commands.add_parser("attack", help="CI-injection attack: targeted success rate against the blend γ")
