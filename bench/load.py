@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 
-from bench.provenance import ROOT, command_line, core_version  # noqa: E402
+from bench.provenance import ROOT, command_line, core_version, gemm_gflops  # noqa: E402
 from core.config import DATA_DIR_ENV, PROJECT_ROOT  # noqa: E402
 from tests.browser import (LEGACY_NAVIGATION_WATCH, async_chromium, collect_output, frame_problems,  # noqa: E402
                            streamlit_server, wait_until_idle_async)
@@ -190,21 +190,6 @@ async def scenario(browser, data_dir: str, name: str, links: list[str], timeout:
         if problems:
             outcome.errors.append(f"session {index} ({links[index]}): " + "; ".join(p[:160] for p in problems))
     return outcome
-
-
-def gemm_gflops(size: int = 2048, repeats: int = 5) -> float:
-    """float32 matrix product speed of this machine through numpy (best of ``repeats``)."""
-    rng = np.random.default_rng(0)
-    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
-    a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
-    return 2 * size**3 / best / 1e9
-
-
-def _timed(work) -> float:
-    started = time.perf_counter()
-    work()
-    return time.perf_counter() - started
 
 
 def dirty_app_files() -> str:

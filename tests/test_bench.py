@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.config import PROJECT_ROOT
@@ -76,4 +77,56 @@ def test_dashboard_benchmark_smoke_run(real_data_dir: Path) -> None:
     done = subprocess.run([sys.executable, "bench/dashboard.py", "--quick"], cwd=PROJECT_ROOT, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "whole-page redraw median = network alone" in done.stdout
+    assert "GFLOP/s" in done.stdout and "final picture" in done.stdout and "page's own cost" in done.stdout
+
+
+# --- bench/stein.py: black-box vs gradient (Stein) kernel -------------------------------------------------
+
+
+def test_stein_ratios_are_bounds_when_the_black_box_never_gets_there() -> None:
+    """A black-box race that ran to its cap gives a lower bound from its whole run; a gradient that never got
+    there gives no ratio at all."""
+    from bench.stein import Race, ratios
+
+    gradient = Race("gradient", 2, 1000, reached=50, seconds=0.5, curve=[(10, 0.9, 0.1), (50, 0.96, 0.5)])
+    reached = Race("regression", 1, 10_000, reached=5000, seconds=10.0, curve=[(5000, 0.95, 10.0)])
+    capped = Race("regression", 1, 10_000, curve=[(5000, 0.8, 4.0), (10_000, 0.9, 8.0)])
+    assert ratios(reached, gradient) == {"stimuli_ratio": 100.0, "time_ratio": 20.0, "bound": "exact"}
+    assert ratios(capped, gradient)["stimuli_ratio"] == 200.0
+    assert ratios(capped, gradient)["bound"].startswith("lower bound")
+    assert ratios(reached, Race("gradient", 2, 50, curve=[(50, 0.5, 0.5)]))["stimuli_ratio"] is None
+    assert capped.best == 0.9
+
+
+def test_stein_correlation_is_the_mean_over_classes() -> None:
+    from bench.stein import mean_correlation
+
+    rng = np.random.default_rng(0)
+    reference = rng.standard_normal((10, 28, 28))
+    flipped = reference.copy()
+    flipped[:5] *= -2.0  # correlation −1 for half the classes, +1 (scale-free) for the rest
+    assert mean_correlation(3.0 * reference + 1.0, reference) == pytest.approx(1.0)
+    assert mean_correlation(flipped, reference) == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.slow
+def test_stein_benchmark_smoke_run(real_data_dir: Path, tmp_path: Path) -> None:
+    """--quick on lenet-mnist: the gradient kernel reaches the (quick) target from fewer stimuli than the black-box
+    one, its templates classify the test set above chance, and the report has every row."""
+    done = subprocess.run([sys.executable, "bench/stein.py", "--quick", "--out", str(tmp_path / "stein")],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ratios black-box / gradient" in done.stdout
+    saved = json.loads((tmp_path / "stein.json").read_text())
+    (record,) = saved["records"]
+    gradient, blackbox = record["gradient"], record["blackbox"]
+    assert gradient["reached"] is not None and gradient["reached"] <= 200
+    assert record["stimuli_ratio"] >= 5 and record["time_ratio"] > 1
+    stopped_at = blackbox["curve"][-1][0]  # where it got there, or its cap, the reference's N
+    assert stopped_at == (blackbox["reached"] or 2000)
+    counts = [n for n, _, _ in gradient["curve"]]
+    assert counts == sorted(counts) and counts[0] == 10  # compared from the first early snapshot on
+    assert all(0.2 < accuracy < 1.0 for accuracy in record["templates"].values())  # chance is 10 %
+    assert saved["gemm_start"] > 0 and saved["gemm_end"] > 0
+    report = (tmp_path / "stein.md").read_text()
+    assert "| mnist | lenet | gaussian σ=0.2 | whitened gradient E[∇] | 1,000 |" in report
