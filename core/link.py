@@ -13,6 +13,7 @@ from typing import Any
 from core.analysis import GRADIENT_ESTIMATORS, AnalysisSettings, ESTIMATORS, PARTS
 from core.attack import GAMMAS, SUBSETS
 from core.config import DATASETS
+from core.lesson import parse_step
 from core.models import SHIPPED_ARCHITECTURES
 from core.noise import DEFAULT_SIGMA, NOISE_TYPES, SIGMA_NOISE_TYPES, NoiseSpec
 from core.readout import DEFAULT_RIDGE, RIDGE_CHOICES
@@ -111,6 +112,8 @@ PARAMS: dict[str, Param] = {
     # Significance page: σ (pixels) of the Gaussian that smooths the z-maps, and the cluster-forming |z|.
     "smooth": Param(DEFAULT_SMOOTHING, _grid(SMOOTHING_CHOICES)),
     "primary": Param(DEFAULT_PRIMARY, _grid(PRIMARY_CHOICES)),
+    # Lesson page: the step a teacher sends ("step=3"); each step sets the analysis controls itself.
+    "step": Param(1, parse_step),
 }
 #: The parameters of the analysis controls, which follow the student from page to page.
 ANALYSIS_KEYS = ("n", "r", "noise", "sigma", "seed", "estimator", "part", "z")
