@@ -1,0 +1,293 @@
+"""Lesson: the classroom walkthrough inside the app. Each step sets the controls, asks, then shows the measurement."""
+
+import secrets
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import analysis, lesson, plots, plots_lesson
+from core.config import DATASET_TITLES
+from core.lesson import STEP_COUNT, STEPS, Question, Step
+from core.link import ANALYSIS_KEYS, default_controls, link_text
+from core.models import ARCHITECTURES
+from core.picture import picture, scarce_classes
+from ui import live, resources
+from ui.frame import start_page
+
+dataset_name, arch = start_page("Lesson")
+names = resources.class_names(dataset_name)
+
+
+@st.cache_resource
+def tally() -> lesson.AnswerTally:
+    """The answers of every session on this server (counts only)."""
+    return lesson.AnswerTally()
+
+
+def go_to(number: int) -> None:
+    st.session_state["step"] = number  # a callback: runs before the bound step widget, which then writes the link
+
+
+def set_the_controls(step: Step) -> None:
+    """The step's settings become the session's (so they follow the student to the full pages) and the link's."""
+    changed = {}
+    for key in ANALYSIS_KEYS:
+        st.session_state[key] = step.settings[key]
+        if st.query_params.get(key) != link_text(step.settings[key]):
+            changed[key] = link_text(step.settings[key])
+    if changed:  # one change of the address, so one step in the browser's history
+        st.query_params.update(changed)
+
+
+def step_picker() -> Step:
+    """Progress, Back / Next and the step's number (bound to the link: ``step=3``)."""
+    if "step" not in st.session_state and "_lesson_step" in st.session_state:
+        st.session_state["step"] = st.session_state["_lesson_step"]  # back from another page: where the student was
+    number = st.radio("Step", list(range(1, STEP_COUNT + 1)), key="step", bind="query-params", horizontal=True,
+                      captions=[s.title for s in STEPS], label_visibility="collapsed")
+    st.session_state["_lesson_step"] = number
+    st.progress(number / STEP_COUNT, text=f"Step {number} of {STEP_COUNT}: {STEPS[number - 1].title}")
+    back, forward, _ = st.columns([1, 1, 6])
+    back.button("◀ Back", key="back", disabled=number == 1, on_click=go_to, args=(number - 1,),
+                use_container_width=True)
+    forward.button("Next ▶", key="next", type="primary", disabled=number == STEP_COUNT, on_click=go_to,
+                   args=(number + 1,), use_container_width=True)
+    return STEPS[number - 1]
+
+
+def ask(question: Question, options: tuple[str, ...], key: str) -> bool:
+    """The question, before the figure that answers it; True once the student answered or asked to be shown."""
+    token = st.session_state.setdefault("_lesson_token", secrets.token_hex(8))  # opaque, per tab, never shown
+
+    def answered() -> None:
+        choice = st.session_state.get(f"answer-{key}")
+        if choice is not None:
+            tally().record(key, token, choice, len(options))
+
+    choice = st.session_state.get(f"answer-{key}")
+    st.radio(f"**Predict first.** {question.prompt}", range(len(options)), format_func=lambda i: options[i],
+             index=None, key=f"answer-{key}", on_change=answered, disabled=choice is not None)
+    if choice is None:
+        st.button("Just show me", key=f"show-{key}", on_click=lambda: st.session_state.update({f"shown-{key}": True}))
+    return choice is not None or bool(st.session_state.get(f"shown-{key}"))
+
+
+def verdict(question: Question, options: tuple[str, ...], key: str, right: int, measured: str) -> None:
+    """The measured answer beside the student's."""
+    choice = st.session_state.get(f"answer-{key}")
+    if choice is None:
+        st.info(f"Measured: **{options[right]}**. {measured}")
+    elif choice == right:
+        st.success(f"You said **{options[choice]}**, and so says the measurement. {measured}")
+    else:
+        st.warning(f"You said **{options[choice]}**; measured: **{options[right]}**. {measured}")
+
+
+def how_the_class_answered(question: Question, options: tuple[str, ...], key: str, right: int | None) -> None:
+    with st.expander("How the class answered"):
+        counts = tally().counts(key, len(options))
+        st.plotly_chart(plots_lesson.answers_bar(counts, options, right), key=f"answers-{key}")
+        st.caption(f"{int(counts.sum())} answers from the sessions on this server (one per browser tab; counts "
+                   "only, nothing about who answered). " + ("The measured answer is green." if right is not None
+                                                            else "The measured answer is shown after yours."))
+        table = pd.DataFrame({"choice": options, "answers": counts})
+        st.download_button("CSV of the answers", table.to_csv(index=False), f"lesson-{key.replace('/', '-')}.csv",
+                           "text/csv", key=f"answers-csv-{key}", on_click="ignore")
+
+
+def numbers_download(step_number: int, table: pd.DataFrame) -> None:
+    st.download_button("CSV of this step's numbers", table.to_csv(index=False),
+                       f"lesson-step{step_number}-{arch}-{dataset_name}.csv", "text/csv", key="step-csv",
+                       on_click="ignore")
+
+
+def class_image_figure(state, images, key: str, counts: bool = True) -> None:
+    shown = picture(state, images, False, names, counts=counts)
+    st.plotly_chart(shown.figure(height=None if counts else plots.HALF_WIDTH_GRID), key=key,
+                    config={"displaylogo": False})
+
+
+def clear_classes(images: analysis.ClassImages) -> np.ndarray:
+    """Classes with an image worth the name: predicted at all and behind at least 1 % of the weight."""
+    return ~np.asarray(images.empty, bool) & ~scarce_classes(images)
+
+
+def run(step: Step, model_arch: str = arch, model_dataset: str = dataset_name):
+    """The shared run for this step's settings (any session may already have made it)."""
+    model, meta = resources.model_or_stop(model_arch, model_dataset)
+    controls = default_controls(**step.control_values)
+    engine, state = live.run_analysis(model_arch, model_dataset, meta["sha256"], controls, st.empty())
+    return model, engine, state
+
+
+def original_figure(step: Step) -> None:
+    model, _, state = run(step)
+    images = analysis.class_images(state, "truth", "input")
+    fed_back = analysis.fed_back_matrix(model, images)
+    left, right = st.columns(2)
+    with left:
+        class_image_figure(state, images, "l1-images", counts=False)
+        st.caption(f"The ten averages of {state.n:,} stimuli, grouped by the true class of their test image.")
+    with right:
+        st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class"),
+                        key="l1-fed-back")
+        st.caption(f"The original figure: the network's softmax on each average (rows). "
+                   f"**{analysis.self_classified(fed_back)}/10** are recognised as their own class.")
+    numbers_download(1, pd.DataFrame(fed_back, index=names, columns=names).rename_axis("class image").reset_index())
+
+
+def class_bias_question(step: Step, key: str) -> None:
+    question, options = step.question, step.question.options(names)
+    st.plotly_chart(plots.stimuli_strip(live.example_stimuli(dataset_name, default_controls(**step.control_values)),
+                                        [f"#{i + 1}" for i in range(8)]), key="l2-stimuli")
+    st.caption("The first stimuli of the stream: uniform noise, nothing else. The network must still answer.")
+    revealed = ask(question, options, key)
+    _, _, state = run(step)
+    right = question.answer(state.class_bias)
+    if revealed:
+        share = state.class_bias[right] / state.n
+        verdict(question, options, key, right, f"The network called **{share:.0%}** of {state.n:,} noise images "
+                f"*{options[right]}* (1 in 10 if it had no favourite).")
+        left, middle = st.columns(2)
+        with left:
+            st.plotly_chart(plots.bias_bar(state.class_bias, names, state.n), key="l2-bias")
+            st.caption("How often the network called a noise image each class: its default guesses.")
+        with middle:
+            class_image_figure(state, analysis.class_images(state, "predicted", "noise"), "l2-images", counts=False)
+            st.caption("The noise averaged by the network's answer; red = brighter than the average noise, blue = "
+                       "darker. Classes marked * are behind under 1 % of the stimuli: mostly noise.")
+        numbers_download(2, pd.DataFrame({"class": names, "stimuli": state.class_bias.astype(int)}))
+    how_the_class_answered(question, options, key, right if revealed else None)
+
+
+def sharpening_question(step: Step, key: str) -> None:
+    question, options = step.question, step.question.options(names)
+    _, _, state = run(step)
+    before = state.rewound_to(state.n // 10)
+    shares = []
+    for moment in (before, state):
+        images = analysis.class_images(moment, "predicted", "noise")
+        shares.append(lesson.significant_share(analysis.z_scores(moment, images), clear_classes(images)))
+    right = question.answer(*shares)
+    left, right_column = st.columns(2)
+    with left:
+        class_image_figure(before, analysis.class_images(before, "predicted", "noise"), "l3-before", counts=False)
+        st.caption(f"The class images after the first {before.n:,} stimuli (step 2's picture).")
+    with right_column:
+        revealed = ask(question, options, key)
+        if revealed:
+            class_image_figure(state, analysis.class_images(state, "predicted", "noise"), "l3-after", counts=False)
+            st.caption(f"The same stream after {state.n:,} stimuli.")
+    if revealed:
+        verdict(question, options, key, right, f"Pixels standing out of the noise (|z| > 3) in the clear class "
+                f"images: **{shares[0]:.1%}** at {before.n:,} stimuli, **{shares[1]:.1%}** at {state.n:,}.")
+        counts, correlations = analysis.convergence(state, "predicted", "noise")
+        st.plotly_chart(plots.convergence_figure(counts, correlations), key="l3-convergence")
+        st.caption("Correlation of the class images after n stimuli with those after all of them: when it nears 1, "
+                   "more stimuli change the picture little. On the full page, slide N to 100,000 and watch.")
+        numbers_download(3, pd.DataFrame({"stimuli": [before.n, state.n], "significant_share": shares}))
+    how_the_class_answered(question, options, key, right if revealed else None)
+
+
+def every_class_question(step: Step, key: str) -> None:
+    question, options = step.question, step.question.options(names)
+    _, _, state = run(step)
+    predicted = analysis.class_images(state, "predicted", "noise")
+    softmax = analysis.class_images(state, "softmax", "noise")
+    right = question.answer(int(clear_classes(softmax).sum()))
+    left, right_column = st.columns(2)
+    with left:
+        class_image_figure(state, predicted, "l4-predicted")
+        st.caption(f"Grouped by the answer ({int(clear_classes(predicted).sum())} clear classes): the number in "
+                   "brackets is how many stimuli stand behind each image.")
+    with right_column:
+        revealed = ask(question, options, key)
+        if revealed:
+            class_image_figure(state, softmax, "l4-softmax")
+            st.caption("Grouped by softmax: the number in brackets is the total probability behind each image.")
+    if revealed:
+        verdict(question, options, key, right, f"**{int(clear_classes(softmax).sum())}** of ten softmax class images "
+                f"are clear, against {int(clear_classes(predicted).sum())} grouped by the answer.")
+        numbers_download(4, pd.DataFrame({"class": names, "predicted_weight": predicted.weights,
+                                          "softmax_weight": softmax.weights}))
+    how_the_class_answered(question, options, key, right if revealed else None)
+
+
+def template_question(step: Step, key: str) -> None:
+    question, options = step.question, step.question.options(names)
+    model, engine, state = run(step)
+    data = resources.data_or_stop(dataset_name)
+    images = analysis.class_images(state, "softmax", "noise")
+    template = analysis.template_classify(images, data.test_images, data.test_labels, engine.mean_image)
+    right = question.answer(template.accuracy)
+    left, right_column = st.columns(2)
+    with left:
+        class_image_figure(state, images, "l5-templates", counts=False)
+        st.caption("The ten templates: step 4's softmax class images.")
+    with right_column:
+        revealed = ask(question, options, key)
+    if revealed:
+        network = resources.model_or_stop(arch, dataset_name)[1]["test_accuracy"]
+        verdict(question, options, key, right, f"The templates classify **{template.accuracy:.1%}** of the 10,000 "
+                f"test images correctly (chance 10 %); the network itself {network:.1%}.")
+        left, right_column = st.columns(2)
+        with left:
+            st.plotly_chart(plots.confusion_heatmap(template.confusion, names, column_title="template class"),
+                            key="l5-template")
+            st.caption("Rows: the true class of the test image; columns: the template it resembles most.")
+        with right_column:
+            fed_back = analysis.fed_back_matrix(model, images)
+            st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class"),
+                            key="l5-fed-back")
+            st.caption(f"The templates fed back to the network: **{analysis.self_classified(fed_back)}/10** are "
+                       "recognised as their own class.")
+        numbers_download(5, pd.DataFrame(template.confusion, index=names, columns=names)
+                         .rename_axis("true class").reset_index())
+    how_the_class_answered(question, options, key, right if revealed else None)
+
+
+def four_models_question(step: Step, key: str) -> None:
+    question, options = step.question, step.question.options(names)
+    revealed = ask(question, options, key)
+    accuracies, columns = [], st.columns(len(lesson.MODEL_CHOICES))
+    for column, (model_arch, model_dataset) in zip(columns, lesson.MODEL_CHOICES):
+        with column:
+            st.markdown(f"**{ARCHITECTURES[model_arch].title} · {DATASET_TITLES[model_dataset]}**")
+            data = resources.data_or_stop(model_dataset)
+            _, engine, state = run(step, model_arch, model_dataset)
+            images = analysis.class_images(state, "softmax", "noise")
+            shown = picture(state, images, False, resources.class_names(model_dataset), counts=False)
+            st.plotly_chart(shown.figure(height=plots.HALF_WIDTH_GRID), key=f"l6-{model_arch}-{model_dataset}")
+            accuracies.append(analysis.template_classify(images, data.test_images, data.test_labels,
+                                                         engine.mean_image).accuracy)
+    right = question.answer(accuracies)
+    if revealed:
+        verdict(question, options, key, right, "Template accuracies: " + ", ".join(
+            f"{label} {value:.1%}" for label, value in zip(options, accuracies)) + " (chance 10 %).")
+        st.plotly_chart(plots_lesson.template_accuracy_bar(accuracies, options), key="l6-accuracy")
+        st.caption("Each model's softmax noise averages used as templates on its own 10,000 test images.")
+        numbers_download(6, pd.DataFrame({"model": options, "template_accuracy": accuracies}))
+    how_the_class_answered(question, options, key, right if revealed else None)
+
+
+SHOW = {1: original_figure, 2: class_bias_question, 3: sharpening_question, 4: every_class_question,
+        5: template_question, 6: four_models_question}
+
+step = step_picker()
+number = STEPS.index(step) + 1
+set_the_controls(step)
+text, figures = st.columns([1, 3])
+with text:
+    st.subheader(f"{number}. {step.title}")
+    st.markdown(step.text)
+    where = "" if step.all_models else f" {ARCHITECTURES[arch].title} on {DATASET_TITLES[dataset_name]} (sidebar)."
+    st.caption(f"This step: N = {step.settings['n']:,}, r = {step.settings['r']:g}, {step.settings['noise']} noise, "
+               f"grouped by {step.settings['estimator']}, seed {step.settings['seed']}.{where}")
+    st.page_link(step.full_page, label=step.full_page_label, icon="➡️",
+                 query_params={key: link_text(step.settings[key]) for key in ANALYSIS_KEYS})
+with figures:
+    if step.question is None:
+        SHOW[number](step)
+    else:
+        SHOW[number](step, lesson.tally_key(step.question, dataset_name, arch))
