@@ -15,6 +15,7 @@ from ui import controls, link_sync, resources, streamlit_internals
 ENTRY_FILE = PROJECT_ROOT / "app.py"
 PAGES = (  # file, title, icon; the first is the default
     ("pages/home.py", "Home", "🏠"),
+    ("pages/lesson.py", "Lesson", "🎓"),
     ("pages/models.py", "Models", "🏋️"),
     ("pages/class_images.py", "Classification images", "🖼️"),
     ("pages/confusion.py", "Confusion heatmaps", "🟦"),
