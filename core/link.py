@@ -112,6 +112,11 @@ PARAMS: dict[str, Param] = {
     # Significance page: σ (pixels) of the Gaussian that smooths the z-maps, and the cluster-forming |z|.
     "smooth": Param(DEFAULT_SMOOTHING, _grid(SMOOTHING_CHOICES)),
     "primary": Param(DEFAULT_PRIMARY, _grid(PRIMARY_CHOICES)),
+    # Your digit page: drawn or uploaded, the signal ratio r of the digit mixed with the noise, the blend weight γ of
+    # the target class's image (the target class is "target", as on the Attack page). The drawing itself is not.
+    "digit_input": Param("draw", _choice(["draw", "upload"])),
+    "digit_r": Param(1.0, _number(0.0, 1.0)),
+    "digit_gamma": Param(0.0, _number(0.0, 1.0)),
     # Lesson page: the step a teacher sends ("step=3"); each step sets the analysis controls itself.
     "step": Param(1, parse_step),
 }
