@@ -2,6 +2,7 @@
 
 import functools
 import io
+import time
 
 import numpy as np
 import streamlit as st
@@ -13,6 +14,8 @@ from core.noise import SIGMA_NOISE_TYPES
 from core.picture import Picture, picture
 from ui import controls as ui_controls, live, resources
 from ui.frame import start_page
+
+CHARTS_EVERY = 1.0  # seconds between redraws of the bias and convergence charts while a run grows
 
 dataset_name, arch = start_page("Classification images")
 data = resources.data_or_stop(dataset_name)
@@ -87,13 +90,16 @@ def explorer() -> None:
     right.caption("Correlation of the class images after n samples with the current ones (so the last point is 1 "
                   "by construction): when the curve reaches 1 well before the end, more samples will not change the "
                   "picture much.")
-    draws = iter(range(1_000_000))
+    draws, charts_drawn = iter(range(1_000_000)), [-CHARTS_EVERY]
 
-    def draw(state, charts: bool = True) -> tuple[analysis.ClassImages, Picture]:
+    def draw(state, final: bool = False, charts: bool = True) -> tuple[analysis.ClassImages, Picture]:
+        """The picture at every redraw; the charts under it with the final picture and at most every
+        CHARTS_EVERY seconds while the run grows (each figure costs CPU that the model's pass is using)."""
         number = next(draws)
         drawn = draw_images(state, controls, target, number)
         caption.caption(picture_caption(state.n, drawn[1], controls))
-        if charts:
+        if charts and (final or time.perf_counter() - charts_drawn[0] >= CHARTS_EVERY):
+            charts_drawn[0] = time.perf_counter()
             bias.plotly_chart(plots.bias_bar(state.class_bias, names, state.n), key=f"bias-{number}")
             counts, correlations = analysis.convergence(state, controls.estimator, controls.part)
             curve.plotly_chart(plots.convergence_figure(counts, correlations), key=f"convergence-{number}")
@@ -109,7 +115,7 @@ def explorer() -> None:
         stop.empty()
     if state.n < controls.n:
         st.info(f"Stopped at {state.n:,} of {controls.n:,} stimuli. Press Continue to go on.")
-    images, shown = draw(state)
+    images, shown = draw(state, final=True)
     if controls.estimator in GRADIENT_ESTIMATORS:
         whitened_kernel(state)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 
+
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -34,17 +37,34 @@ def test_class_images_redraw_when_a_control_moves(real_data_dir) -> None:
     assert_clean(at)
 
 
+def plotly_array(value) -> np.ndarray:
+    """A Plotly figure's array as sent to the browser: a list, or base64 with its dtype and shape."""
+    if isinstance(value, dict):
+        array = np.frombuffer(base64.b64decode(value["bdata"]), value["dtype"])
+        return array.reshape([int(d) for d in str(value["shape"]).split(",")]) if "shape" in value else array
+    return np.array(value, float)
+
+
 @pytest.mark.parametrize(("page", "seed"), [("pages/class_images.py", "424242"), ("pages/confusion.py", "434343")])
 def test_ground_truth_picture_drawn_before_the_model_is_the_final_one(page: str, seed: str, real_data_dir) -> None:
     """A new stream's ground-truth images (and their fed-back matrix) are drawn from the pass without the model;
-    once the model's run is stored, the same view is drawn from that run: the two figures must be identical.
+    once the model's run is stored, the same view is drawn from that run: the two figures must be the same.
+    The live run sizes its chunks to the machine's speed, so its sums match the preview's to float32 rounding,
+    not to the bit (tests/test_analysis.py checks the sums themselves).
     Each page gets a seed of its own: runs are shared by every session of the process."""
     at = open_page(page, n="1000", seed=seed)
     assert_clean(at)
     first = figure_data(at)
     at.run()  # the shared run now holds these stimuli: no preview
     assert_clean(at)
-    assert figure_data(at) == first
+    second = figure_data(at)
+    assert [{k: v for k, v in trace.items() if k not in ("z", "zmin", "zmax")} for trace in second] == \
+        [{k: v for k, v in trace.items() if k not in ("z", "zmin", "zmax")} for trace in first]
+    for before, after in zip(first, second):
+        assert np.allclose(plotly_array(after["z"]), plotly_array(before["z"]), rtol=1e-5, atol=1e-7,
+                           equal_nan=True)
+        for limit in ("zmin", "zmax"):
+            assert after.get(limit) == pytest.approx(before.get(limit), rel=1e-5)
 
 
 def test_confusion_heatmap_redraws(real_data_dir) -> None:
