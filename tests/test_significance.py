@@ -77,7 +77,7 @@ def test_thresholds_against_known_values() -> None:
     assert sig.field_theory_thresholds(0.5, 2.7).field_theory > sig.bonferroni_threshold()
     assert sig.field_theory_thresholds(2.0, 2.7).pixel == pytest.approx(3.732, abs=1e-3)
     # Friston's cluster size grows with the smoothness and falls with the primary threshold
-    assert [sig.rft_cluster_size(2.7, s) for s in (1.0, 1.5, 2.0, 3.0)] == [7, 11, 16, 25]
+    assert [sig.rft_cluster_size(2.7, s) for s in (1.0, 1.5, 2.0, 3.0)] == [7, 12, 18, 29]
     assert sig.rft_cluster_size(3.2, 1.5) < sig.rft_cluster_size(2.7, 1.5)
 
 
@@ -127,14 +127,14 @@ def test_calibration_on_pink_noise_needs_simulated_thresholds() -> None:
     assert 0.02 <= pixel <= 0.08 and 0.02 <= cluster <= 0.08, (pixel, cluster)
     theory_pixel, theory_cluster = family_wise_rates(
         maps, sig.field_theory_thresholds(sig.DEFAULT_SMOOTHING, sig.DEFAULT_PRIMARY), correlation)
-    assert theory_pixel < 0.02 and theory_cluster > 0.08, (theory_pixel, theory_cluster)
+    assert theory_pixel < pixel and theory_cluster > 0.08, (theory_pixel, theory_cluster)  # 1.8 % and 14 %
 
 
 def test_simulated_thresholds_agree_with_field_theory_for_white_noise() -> None:
     simulated = sig.simulated_thresholds(None, 2.0, 2.7, count=4_000, seed=5)
-    theory = sig.field_theory_thresholds(1.5, 3.0)
-    assert simulated.pixel == pytest.approx(theory.pixel, abs=0.15)
-    assert abs(simulated.cluster_size - theory.cluster_size) <= 3
+    theory = sig.field_theory_thresholds(2.0, 2.7)
+    assert simulated.pixel == pytest.approx(theory.pixel, abs=0.15)  # the theory a little strict: 3.73
+    assert abs(simulated.cluster_size - theory.cluster_size) <= 2  # 18 pixels
 
 
 # --- a planted signal ------------------------------------------------------------------------------------------
