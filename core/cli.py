@@ -313,7 +313,6 @@ def _sta(args: argparse.Namespace) -> int:
             "per_unit": [None if np.isnan(v) else round(float(v), 6) for v in correlations]}
         message = (f"conv1 STA–weight correlation: mean {np.nanmean(correlations):.4f}, "
                    f"lowest {np.nanmin(correlations):.4f} ({len(correlations)} units); " + message)
-    summary["significance"] = _write_significance(out, state, images, data, data.class_names)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(message)
     return 0
