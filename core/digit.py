@@ -1,0 +1,220 @@
+"""A digit of the student's own: a drawing or an uploaded picture made into an MNIST digit, and what the model and
+the class images make of it.
+
+MNIST's digits were made from scanned ink: size-normalised into a 20 × 20 box keeping the aspect ratio (with
+anti-aliasing, hence the grey levels), then placed in the 28 × 28 field so that their centre of mass sits at its
+centre, pixel (14, 14) (measured on the test set: 14.0 ± 0.3 in both axes, an integer translation). A drawing made
+the same way looks to the network like the digits it learned from; one that is not (too small, off-centre, dark on
+light) is misread for reasons that have nothing to do with the digit.
+
+Uploads are untrusted bytes: only PNG and JPEG, at most ``MAX_UPLOAD_BYTES`` and ``MAX_SIDE`` pixels a side, with
+the size read from the header before any pixel is decoded, so a decompression bomb is refused unopened. Everything
+happens in memory; nothing is written to disk.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from core.analysis import ClassImages, rescale_to_input
+from core.attack import blend
+from core.config import IMAGE_SHAPE, NUM_CLASSES
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # 5 MB
+MAX_UPLOAD_MB = 5
+MAX_SIDE = 4_000  # pixels a side
+FORMATS = ("PNG", "JPEG")  # what Pillow calls the formats we accept
+DIGIT_BOX = 20  # MNIST's digits fill a 20 × 20 box inside the 28 × 28 field
+MNIST_CENTRE = (14.0, 14.0)  # where MNIST put each digit's centre of mass (row, column)
+INK_LEVEL = 0.2  # a pixel with at least this share of the darkest-to-brightest range is ink, for the crop
+MIN_CONTRAST = 0.1  # less difference than this between ink and background: nothing was drawn
+#: The γ grid of the flip search: 501 blends, one model call (a step of 0.002).
+FLIP_GAMMAS = np.round(np.linspace(0.0, 1.0, 501), 3)
+
+
+class ImageRejected(ValueError):
+    """An upload we will not decode, or a picture with no digit in it; the message says why, in one sentence."""
+
+
+class BlankDrawing(ImageRejected):
+    """Nothing drawn: the canvas (or picture) has no ink."""
+
+
+def decode_image(raw: bytes) -> np.ndarray:
+    """Untrusted PNG or JPEG bytes -> an ``(H, W)`` float32 image in [0, 1] where 1 is ink.
+
+    Checks, in this order, each with its own message: size in bytes, a format Pillow recognises, PNG or JPEG,
+    the pixel size from the header (before decoding: a 50-byte PNG may claim 100,000 × 100,000 pixels), the
+    file's integrity (``verify``), then the decoding itself (a truncated file fails here). Pillow's own
+    decompression-bomb guard is kept as a second line: its warning is turned into a refusal too.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if len(raw) == 0:
+        raise ImageRejected("The file is empty.")
+    if len(raw) > MAX_UPLOAD_BYTES:
+        raise ImageRejected(f"The file is {len(raw) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_MB} MB.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(raw)) as header:  # reads the header only
+                kind, size = header.format, header.size
+                if kind not in FORMATS:
+                    raise ImageRejected(f"This is a {kind} image; only PNG and JPEG are accepted.")
+                if max(size) > MAX_SIDE:
+                    raise ImageRejected(f"The image is {size[0]:,} × {size[1]:,} pixels; at most {MAX_SIDE:,} "
+                                        f"a side is accepted.")
+                header.verify()  # checks the PNG chunks' CRCs without decoding the pixels
+            with Image.open(io.BytesIO(raw)) as image:
+                image.load()
+                return _ink_from(image)
+        except ImageRejected:
+            raise
+        except UnidentifiedImageError:
+            raise ImageRejected("This file is not an image Pillow can read; upload a PNG or JPEG.") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImageRejected("The image would decode to too many pixels (a decompression bomb?).") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as err:  # Pillow's ways of saying "broken file"
+            raise ImageRejected(f"The image is damaged or truncated and cannot be decoded ({err}).") from None
+
+
+def _ink_from(image: Any) -> np.ndarray:
+    """Grey levels in [0, 1] with the ink bright: a picture on a transparent background is its alpha (where the pen
+    went); an opaque one is its luminance, inverted when the background (the border's median) is light."""
+    rgba = np.asarray(image.convert("RGBA"), np.float32) / 255.0
+    alpha = rgba[..., 3]
+    if alpha.min() < 0.99 and alpha.max() - alpha.min() >= MIN_CONTRAST:
+        return alpha
+    luminance = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601, as Pillow's "L"
+    return bright_ink(luminance)
+
+
+def bright_ink(grey: np.ndarray) -> np.ndarray:
+    """Invert a dark-on-light picture (judged by the median of its border) so that the ink is bright, as in MNIST."""
+    grey = np.asarray(grey, np.float32)
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    return (1.0 - grey) if np.median(border) > 0.5 else grey
+
+
+def mnist_digit(ink: np.ndarray) -> np.ndarray:
+    """Bright ink of any size -> the ``(28, 28)`` float32 digit in [0, 1] that MNIST would have made of it.
+
+    The background (the border's median) becomes 0 and the brightest ink 1; the image is cropped to the ink, fitted
+    into 20 × 20 keeping its aspect ratio (Lanczos, anti-aliased when shrinking), and moved by whole pixels so that
+    its centre of mass lands on (14, 14). Raises ``BlankDrawing`` when there is no ink.
+    """
+    from PIL import Image
+    from scipy import ndimage
+
+    ink = np.asarray(ink, np.float32)
+    border = np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]])
+    background = float(np.median(border))
+    span = float(ink.max()) - background
+    if span < MIN_CONTRAST:
+        raise BlankDrawing("There is no digit yet: draw one (or upload a picture of one).")
+    ink = np.clip((ink - background) / span, 0.0, 1.0)
+    rows = np.flatnonzero((ink >= INK_LEVEL).any(axis=1))
+    columns = np.flatnonzero((ink >= INK_LEVEL).any(axis=0))
+    crop = ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+    scale = DIGIT_BOX / max(crop.shape)
+    height, width = (max(1, min(DIGIT_BOX, round(side * scale))) for side in crop.shape)
+    fitted = np.asarray(Image.fromarray(np.ascontiguousarray(crop, np.float32)).resize((width, height), Image.Resampling.LANCZOS))
+    fitted = np.clip(fitted, 0.0, None)
+    fitted = fitted / max(float(fitted.max()), 1e-6)  # full ink, as MNIST's strokes reach 255
+    field = np.zeros(IMAGE_SHAPE, np.float32)
+    top, left = (IMAGE_SHAPE[0] - height) // 2, (IMAGE_SHAPE[1] - width) // 2
+    field[top : top + height, left : left + width] = fitted
+    centre = ndimage.center_of_mass(field)
+    move = [round(target - now) for target, now in zip(MNIST_CENTRE, centre)]
+    return ndimage.shift(field, move, order=0, mode="constant", cval=0.0).astype(np.float32)
+
+
+def template_cosines(image: np.ndarray, images: ClassImages, mean_image: np.ndarray) -> np.ndarray:
+    """Cosine similarity of one 0–1 input to each class image, with ``analysis.template_classify``'s centring.
+
+    The input is centred on the mean training image, the templates on their mean over the non-empty classes; an
+    empty class gets NaN. The largest value is the class the Confusion page's template classifier would give.
+    """
+    valid = ~images.empty
+    templates = np.asarray(images.images, np.float64).reshape(NUM_CLASSES, -1)
+    if not valid.any():
+        raise ValueError("no class has a classification image yet")
+    templates = np.nan_to_num(templates - templates[valid].mean(axis=0))
+    centred = np.asarray(image, np.float64).reshape(-1) - np.asarray(mean_image, np.float64).reshape(-1)
+    lengths = np.linalg.norm(templates, axis=1) * max(float(np.linalg.norm(centred)), 1e-12)
+    cosines = templates @ centred / np.maximum(lengths, 1e-12)
+    cosines[~valid | (lengths == 0)] = np.nan
+    return cosines
+
+
+def template_class(cosines: np.ndarray) -> int:
+    """The class whose template matches best (empty classes never win)."""
+    return int(np.nanargmax(cosines))
+
+
+def class_template(images: ClassImages, target: int) -> np.ndarray:
+    """Class ``target``'s image stretched to the 0–1 input range, as the Attack page blends it (flat grey if
+    the class has none)."""
+    return rescale_to_input(np.asarray(images.images))[target]
+
+
+@dataclass(frozen=True)
+class FlipSweep:
+    """The model's softmax along ``x' = (1 − γ)·x + γ·T_k`` on a fine γ grid."""
+
+    gammas: np.ndarray  # (G,)
+    probabilities: np.ndarray  # (G, 10)
+    target: int
+
+    @property
+    def answers(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+    @property
+    def first_answer(self) -> int:
+        """The model's answer at γ = 0: the input alone."""
+        return int(self.answers[0])
+
+    def flip_gamma(self) -> float | None:
+        """The smallest γ on the grid at which the answer is no longer the input's own (None: it never changes)."""
+        changed = np.flatnonzero(self.answers != self.first_answer)
+        return float(self.gammas[changed[0]]) if len(changed) else None
+
+    def target_gamma(self) -> float | None:
+        """The smallest γ at which the model answers the target class (0 if it already does; None: never)."""
+        hits = np.flatnonzero(self.answers == self.target)
+        return float(self.gammas[hits[0]]) if len(hits) else None
+
+
+def flip_sweep(model: Any, image: np.ndarray, template: np.ndarray, target: int,
+               gammas: np.ndarray = FLIP_GAMMAS) -> FlipSweep:
+    """Blend the template into the input at every γ of the grid (``core.attack.blend``) and classify all the
+    blends in one batched model call."""
+    from core.models import predict_probabilities
+
+    gammas = np.asarray(gammas, np.float64)
+    blends = blend(np.asarray(image, np.float32)[None], template, gammas[:, None, None])
+    return FlipSweep(gammas, predict_probabilities(model, blends), int(target))
+
+
+def answers_table(probabilities: np.ndarray, cosines: np.ndarray, class_names: tuple[str, ...] | list[str]) -> Any:
+    """The two bar charts' numbers, one row per class."""
+    import pandas as pd
+
+    return pd.DataFrame({"class": list(range(NUM_CLASSES)), "name": list(class_names),
+                         "softmax": np.asarray(probabilities, float), "template_cosine": np.asarray(cosines, float)})
+
+
+def sweep_table(sweep: FlipSweep, class_names: tuple[str, ...] | list[str]) -> Any:
+    """The sweep's numbers: the softmax of every class at every γ, and the answer."""
+    import pandas as pd
+
+    table = pd.DataFrame(sweep.probabilities, columns=[f"p_{name}" for name in class_names])
+    table.insert(0, "gamma", sweep.gammas)
+    table["answer"] = [class_names[a] for a in sweep.answers]
+    return table

@@ -1,0 +1,72 @@
+"""Figures of the "Your digit" page: the network's answer beside the templates' answer, and the γ sweep."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from core.digit import FlipSweep
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+NETWORK_COLOUR = "#4575b4"  # the bias bar's blue: the network's own answers
+TEMPLATE_COLOUR = "#7f7f7f"
+WINNER_COLOUR = "#d62728"  # the class each side picks
+
+
+def _bars(values: np.ndarray, names: Sequence[str], colour: str, text_format: str) -> "go.Bar":
+    import plotly.graph_objects as go
+
+    values = np.asarray(values, float)
+    winner = int(np.nanargmax(values)) if np.isfinite(values).any() else -1
+    colours = [WINNER_COLOUR if k == winner else colour for k in range(len(values))]
+    shown = np.nan_to_num(values, nan=0.0)
+    text = ["no image" if not np.isfinite(v) else format(v, text_format) for v in values]
+    return go.Bar(x=list(names), y=shown.tolist(), text=text, textposition="outside", marker_color=colours,
+                  hovertemplate="%{x}: %{y:.3f}<extra></extra>", showlegend=False)
+
+
+def answers_figure(probabilities: np.ndarray, cosines: np.ndarray, names: Sequence[str]) -> "go.Figure":
+    """Two panels side by side: the network's softmax, and the cosine match to each class image; each side's
+    choice in red."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
+                        subplot_titles=("the network: softmax", "the class images: cosine match"))
+    fig.add_trace(_bars(probabilities, names, NETWORK_COLOUR, ".2f"), row=1, col=1)
+    fig.add_trace(_bars(cosines, names, TEMPLATE_COLOUR, ".2f"), row=1, col=2)
+    finite = np.asarray(cosines, float)[np.isfinite(cosines)]
+    low = min(0.0, float(finite.min()) if len(finite) else 0.0)
+    high = max(0.05, float(finite.max()) if len(finite) else 0.05)
+    fig.update_yaxes(range=[0, 1.12], title_text="probability", row=1, col=1)
+    fig.update_yaxes(range=[low * 1.25, high * 1.25], title_text="cosine similarity", row=1, col=2)
+    fig.update_xaxes(type="category")
+    fig.update_layout(height=330, margin=dict(l=10, r=10, t=30, b=10))
+    return fig
+
+
+def sweep_figure(sweep: FlipSweep, names: Sequence[str], gamma: float) -> "go.Figure":
+    """Softmax of the input's own class and of the target along γ, the flip marked, the slider's γ dotted."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    own, target = sweep.first_answer, sweep.target
+    shown = [(own, NETWORK_COLOUR, f"{names[own]} (the answer at γ = 0)")]
+    if target != own:
+        shown.append((target, WINNER_COLOUR, f"{names[target]} (the blended class)"))
+    for k, colour, label in shown:
+        fig.add_trace(go.Scatter(x=sweep.gammas.tolist(), y=sweep.probabilities[:, k].tolist(), mode="lines",
+                                 name=label, line=dict(color=colour),
+                                 hovertemplate=f"{names[k]}<br>γ = %{{x:.3f}}<br>p = %{{y:.3f}}<extra></extra>"))
+    flip = sweep.flip_gamma()
+    if flip is not None:
+        fig.add_vline(x=flip, line=dict(color="black", dash="dash"), annotation_text=f"flips at γ = {flip:.3f}",
+                      annotation_position="top left")
+    fig.add_vline(x=gamma, line=dict(color="grey", dash="dot"))
+    fig.update_layout(xaxis_title="blend weight γ of the class image", yaxis_title="softmax", height=330,
+                      yaxis_range=[0, 1.02], margin=dict(l=10, r=10, t=30, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
+    return fig

@@ -1,0 +1,147 @@
+"""Your digit: draw (or upload) a digit, see it as MNIST would have made it, and ask the network and the class
+images what it is; then mix in noise and blend in a class image until the network changes its mind."""
+
+import numpy as np
+import streamlit as st
+
+from core import analysis, digit, plots
+from core.attack import blend
+from core.link import PARAMS
+from core.models import predict_probabilities
+from core.noise import mix, noise_samples
+from core.plots_digit import answers_figure, sweep_figure
+from ui import controls as ui_controls, live, resources
+from ui.frame import start_page
+
+CANVAS_SIDE = 280  # ten screen pixels per MNIST pixel
+STROKE = 20  # a 2-pixel stroke once fitted into MNIST's 20 × 20 box, like its pen strokes
+
+dataset_name, arch = start_page("Your digit")
+data = resources.data_or_stop(dataset_name)
+model, meta = resources.model_or_stop(arch, dataset_name)
+names = resources.class_names(dataset_name)
+
+
+def drawn_bytes() -> bytes | None:
+    """The canvas as PNG bytes (None before the first stroke); without the component, a note and None."""
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except ImportError:
+        st.warning("The drawing canvas (the streamlit-drawable-canvas package) is not installed here: upload a "
+                   "picture instead.")
+        return None
+    result = st_canvas(stroke_width=STROKE, stroke_color="#ffffff", background_color="#000000",
+                       height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw", update_streamlit=True,
+                       return_image_data=True, key="canvas")
+    return result.image_bytes
+
+
+def uploaded_bytes() -> bytes | None:
+    upload = st.file_uploader(f"A PNG or JPEG picture of one digit (at most {digit.MAX_UPLOAD_MB} MB and "
+                              f"{digit.MAX_SIDE:,} pixels a side)", type=["png", "jpg", "jpeg"], key="upload",
+                              max_upload_size=digit.MAX_UPLOAD_MB)
+    return None if upload is None else upload.getvalue()  # kept in memory by Streamlit, dropped with the session
+
+
+def your_digit() -> np.ndarray | None:
+    """The 28 × 28 digit from the canvas or the upload, or None with a message saying why not."""
+    how = st.radio("Your digit", ["draw", "upload"], key="digit_input", bind="query-params", horizontal=True,
+                   format_func=lambda v: {"draw": "draw it", "upload": "upload a picture"}[v],
+                   help="The drawing and the picture stay in this browser tab: they are not in the link, not "
+                        "written to disk, and gone when the tab closes.")
+    raw = drawn_bytes() if how == "draw" else uploaded_bytes()
+    if raw is None:
+        st.info("Draw a digit in the black square (white ink, mouse or finger), as large as the square allows."
+                if how == "draw" else "Upload a picture of a digit: dark on light or light on dark.")
+        return None
+    try:
+        return digit.mnist_digit(digit.decode_image(raw))
+    except digit.BlankDrawing as why:
+        st.info(str(why))
+    except digit.ImageRejected as why:
+        st.error(f"Cannot use this picture: {why}")
+    return None
+
+
+def mixing_controls() -> tuple[float, int, float]:
+    first, second, third = st.columns(3)
+    ratio = first.slider("Your digit's share r", 0.0, 1.0, PARAMS["digit_r"].default, 0.05, key="digit_r",
+                         bind="query-params", help="x = r·your digit + (1 − r)·noise: the first stimulus of the "
+                                                   "noise stream set above (noise type, σ, seed).")
+    target = second.number_input("Class image to blend in, k", 0, 9, PARAMS["target"].default, 1, key="target",
+                                 bind="query-params", help="\n".join(f"- **{k}**: {n}" for k, n in enumerate(names)))
+    gamma = third.slider("Fool the network: γ", 0.0, 1.0, PARAMS["digit_gamma"].default, 0.01, key="digit_gamma",
+                         bind="query-params", help="x' = (1 − γ)·x + γ·class image of k (stretched to 0–1)")
+    return float(ratio), int(target), float(gamma)
+
+
+@st.fragment
+def digit_page() -> None:
+    with st.expander("The class images (templates) used below", expanded=False):
+        controls = ui_controls.analysis_controls(show_display=False)
+    progress = st.progress(0.0, text="starting…") if controls.n > live.LIVE_N else None
+    engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress)
+    images = analysis.class_images(state, controls.estimator, controls.part)
+    if dataset_name != "mnist":
+        st.info(f"The model reads {dataset_name} ({', '.join(names[:3])}, …): draw one of those, or switch the "
+                f"dataset to mnist in the sidebar for digits.")
+
+    drawn = your_digit()
+    if drawn is None:
+        return
+    ratio, target, gamma = mixing_controls()
+    noise = noise_samples(controls.settings.noise, 0, 1, data.train_images)[0]
+    mixed = mix(drawn, noise, ratio).astype(np.float32)
+    template = digit.class_template(images, target)
+    attacked = blend(mixed, template, gamma)
+    probabilities = predict_probabilities(model, attacked[None])[0]
+    cosines = digit.template_cosines(attacked, images, engine.mean_image)
+    network, templates = int(probabilities.argmax()), digit.template_class(cosines)
+
+    st.subheader("What the model sees")
+    st.plotly_chart(plots.stimuli_strip(np.stack([drawn, noise, mixed, template, attacked]),
+                                        ["your digit, 28 × 28", "the noise", f"mixed, r = {ratio:.2f}",
+                                         f"class image {target}", f"γ = {gamma:.2f}: the input"]), key="strip")
+    st.caption("Your digit as MNIST's were made: cropped to the ink, fitted into 20 × 20 pixels keeping its "
+               "shape, and moved so that its centre of mass sits at the centre of the 28 × 28 field. Then it is "
+               f"mixed with the first stimulus of the noise stream above (x = r·digit + (1 − r)·noise) and blended "
+               f"with class {target}'s classification image (x' = (1 − γ)·x + γ·image). The last tile is what the "
+               f"network and the templates are asked about.")
+
+    st.subheader("The network and its templates, side by side")
+    st.plotly_chart(answers_figure(probabilities, cosines, names), key="answers")
+    agree = "agree" if network == templates else "disagree"
+    st.markdown(f"Left, the network's softmax: it says **{names[network]}** ({probabilities[network]:.0%}). Right, "
+                f"the cosine similarity of the same input to each of the ten classification images above (both "
+                f"centred, as the Confusion page's template classifier does): the best match is "
+                f"**{names[templates]}**. They **{agree}**. The class images are averages of what the network "
+                f"answered ({state.n:,} stimuli, {analysis.ESTIMATORS[controls.estimator].label}); where they "
+                f"agree with the network on your digit, the averages hold what the network looks for.")
+
+    st.subheader(f"Fool the network with the class image of {names[target]}")
+    sweep = digit.flip_sweep(model, mixed, template, target)
+    st.plotly_chart(sweep_figure(sweep, names, gamma), key="sweep")
+    flip, hit = sweep.flip_gamma(), sweep.target_gamma()
+    own = names[sweep.first_answer]
+    said = (f"The network leaves **{own}** at γ = **{flip:.3f}**" if flip is not None
+            else f"The network says **{own}** all the way to γ = 1")
+    said += (f" and first says **{names[target]}** at γ = **{hit:.3f}**." if hit is not None and target !=
+             sweep.first_answer else "." if target != sweep.first_answer else
+             f"; {names[target]} is its answer already, so pick another class k to fool it.")
+    st.markdown(f"{said} The curves are the softmax of the input's own answer and of class {target} as the "
+                f"class image is blended in, on {len(sweep.gammas)} values of γ from 0 to 1 (one batched pass); the "
+                f"dashed line is the first γ where the answer changes, the dotted one your slider. A class image "
+                f"that takes over at a small γ carries what the network responds to for that class.")
+
+    st.caption("The drawing is not in the link (it stays in this tab): every other setting is.")
+    left, right = st.columns(2)
+    stem = f"your-digit-{arch}-{dataset_name}-r{ratio:g}-k{target}-gamma{gamma:g}"
+    left.download_button("CSV: softmax and template match", digit.answers_table(probabilities, cosines, names)
+                         .to_csv(index=False, float_format="%.5f", lineterminator="\n"), f"{stem}.csv", "text/csv",
+                         key="csv-answers", on_click="ignore")
+    right.download_button("CSV: the γ sweep", lambda: digit.sweep_table(sweep, names).to_csv(
+        index=False, float_format="%.5f", lineterminator="\n"), f"{stem}-sweep.csv", "text/csv",
+        key="csv-sweep", on_click="ignore")
+
+
+digit_page()
