@@ -24,6 +24,7 @@ PAGES = (  # file, title, icon; the first is the default
     ("pages/attack.py", "Attack", "🎯"),
     ("pages/receptive_fields.py", "Receptive fields", "🔬"),
     ("pages/significance.py", "Significance", "📏"),
+    ("pages/your_digit.py", "Your digit", "✍️"),
 )
 
 
