@@ -12,7 +12,7 @@ APP = str(PROJECT_ROOT / "app.py")
 TIMEOUT = 240  # the first run imports TensorFlow and traces the analysis graph
 PAGES = ["pages/home.py", "pages/lesson.py", "pages/models.py", "pages/class_images.py", "pages/confusion.py",
          "pages/compare.py", "pages/attack.py", "pages/receptive_fields.py", "pages/kernels.py",
-         "pages/significance.py"]
+         "pages/significance.py", "pages/your_digit.py"]
 
 
 def open_page(page: str, **query: str) -> AppTest:
