@@ -136,15 +136,13 @@ def template_accuracy(state: Any, estimator: str, n: int, data: Any, mean_image:
     return template_classify(images, data.test_images, data.test_labels, mean_image).accuracy
 
 
-def network_speeds(analyzer: Any, noise: Any, forward_n: int, gradient_n: int) -> dict[str, float]:
-    """Stimuli per second through the analysis pass alone (warm), without and with the gradients."""
-    from core.analysis import AnalysisSettings
+def gradient_speed(analyzer: Any, noise: Any, n: int) -> float:
+    """Stimuli per second through the analysis pass with gradients alone (warm, full chunks)."""
+    from core.analysis import GRADIENT_CHUNK, AnalysisSettings
 
-    speeds = {}
-    for name, gradients, n in (("forward", False, forward_n), ("gradient", True, gradient_n)):
-        state = analyzer.run(AnalysisSettings(noise, 0.0, gradients=gradients), n)
-        speeds[name] = n / state.seconds
-    return speeds
+    first = analyzer.run(AnalysisSettings(noise, 0.0, gradients=True), GRADIENT_CHUNK)  # first full chunk
+    state = analyzer.run(AnalysisSettings(noise, 0.0, gradients=True), n, first)
+    return (n - GRADIENT_CHUNK) / (state.seconds - first.seconds)
 
 
 def measure(arch: str, dataset: str, noise_kind: str, model: Any, data: Any, args: argparse.Namespace) -> dict:
@@ -160,16 +158,17 @@ def measure(arch: str, dataset: str, noise_kind: str, model: Any, data: Any, arg
     for gradients, n in ((False, args.warm_up), (True, args.warm_up // 5)):
         race(analyzer, settings("warm-up", gradients), "gradient" if gradients else "regression",
              np.random.default_rng(0).standard_normal((10, 28, 28)), n, 2.0, SEEDS["warm-up"])
-    speeds = network_speeds(analyzer, NoiseSpec(noise_kind, args.sigma, SEEDS["warm-up"]),
-                            args.speed_samples, max(args.speed_samples // 20, 256))
-    print(f"    network alone: {speeds['forward']:,.0f} stimuli/s forward, {speeds['gradient']:,.0f} stimuli/s "
-          f"with gradients", flush=True)
-
     n_ref = args.reference_samples
     reference_state = analyzer.run(settings("reference"), n_ref)
     reference = class_images(reference_state, "regression", "noise").images
+    # Network alone: the reference run is the forward pass's speed; a short run the gradient pass's.
+    speeds = {"forward": n_ref / reference_state.seconds,
+              "gradient": gradient_speed(analyzer, NoiseSpec(noise_kind, args.sigma, SEEDS["warm-up"]),
+                                         args.speed_samples)}
     print(f"    reference: black-box regression kernel, N = {n_ref:,}, seed {SEEDS['reference']}, "
           f"{reference_state.seconds:.1f} s", flush=True)
+    print(f"    network alone: {speeds['forward']:,.0f} stimuli/s forward (the reference run), "
+          f"{speeds['gradient']:,.0f} stimuli/s with gradients", flush=True)
 
     gradient, gradient_state = race(analyzer, settings("gradient", True), "gradient", reference,
                                     args.gradient_cap, args.target, SEEDS["gradient"])
@@ -279,7 +278,7 @@ def report(records: list[dict], header: str, target: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: reference N = 2,000, lenet on MNIST, gaussian noise, target 0.8")
+                        help="smoke run: reference N = 5,000, lenet on MNIST, gaussian noise, target 0.8")
     parser.add_argument("--archs", nargs="+", default=None, help="default: the shipped architectures")
     parser.add_argument("--datasets", nargs="+", default=None, help="default: mnist fashion_mnist")
     parser.add_argument("--noises", nargs="+", default=None, help="default: gaussian data")
@@ -290,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", type=float, default=None, help="mean correlation to reach (default 0.95)")
     parser.add_argument("--sigma", type=float, default=0.2)
     parser.add_argument("--speed-samples", type=int, default=None,
-                        help="stimuli of the network-alone speed run (a twentieth, at least 256, with gradients)")
+                        help="stimuli of the network-alone speed run with gradients (the forward speed is the "
+                             "reference run's)")
     parser.add_argument("--warm-up", type=int, default=None,
                         help="stimuli of the untimed warm-up race (a fifth of them with gradients)")
     parser.add_argument("--out", default=None, help="results file stem (default bench/results/stein[_quick])")
@@ -298,11 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     from core.models import SHIPPED_ARCHITECTURES
     from core.noise import SIGMA_NOISE_TYPES
 
-    args.reference_samples = args.reference_samples or (2_000 if args.quick else 1_000_000)
+    args.reference_samples = args.reference_samples or (5_000 if args.quick else 1_000_000)
     args.gradient_cap = args.gradient_cap or (500 if args.quick else 20_000)
     args.target = args.target or (0.8 if args.quick else 0.95)
-    args.speed_samples = args.speed_samples or (1_000 if args.quick else 50_000)
-    args.warm_up = args.warm_up or (500 if args.quick else 10_000)
+    args.speed_samples = args.speed_samples or (512 if args.quick else 2_048)
+    args.warm_up = args.warm_up or (500 if args.quick else 5_000)
     archs = args.archs or (["lenet"] if args.quick else list(SHIPPED_ARCHITECTURES))
     datasets = args.datasets or (["mnist"] if args.quick else ["mnist", "fashion_mnist"])
     noises = args.noises or (["gaussian"] if args.quick else ["gaussian", "data"])
@@ -323,10 +323,20 @@ def main(argv: list[str] | None = None) -> int:
     records: list[dict] = []
     started = time.perf_counter()
 
-    def save(extra: dict) -> None:
+    def save(extra: dict) -> str:
+        """Both files after every configuration, so a run stopped part-way still has its table."""
         stem.with_suffix(".json").write_text(json.dumps(
             {"command": command, "code": version, "target": args.target, "gemm_start": round(gemm_start, 1),
              "load_start": load_start, **extra, "records": records}, indent=1) + "\n")
+        minutes = (time.perf_counter() - started) / 60
+        end = (f"{extra['gemm_end']:.1f} at the end; load average {load_start} at the start, {extra['load_end']} "
+               "at the end" if extra else f"(run in progress); load average {load_start} at the start")
+        header = (f"# Noise Lens: black-box vs gradient (Stein) kernel\n\n`{command}` (code: commit {version}); "
+                  f"{minutes:.1f} min. float32 GEMM {gemm_start:.1f} GFLOP/s at the start, {end} "
+                  "(2 shared cores).")
+        text = report(records, header, args.target)
+        stem.with_suffix(".md").write_text(text + "\n")
+        return text
 
     for dataset in datasets:
         data = load_dataset(dataset)
@@ -348,12 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     gemm_end, load_end = gemm_gflops(), load_average()
     minutes = (time.perf_counter() - started) / 60
-    save({"gemm_end": round(gemm_end, 1), "load_end": load_end, "minutes": round(minutes, 1)})
-    header = (f"# Noise Lens: black-box vs gradient (Stein) kernel\n\n`{command}` (code: commit {version}); "
-              f"{minutes:.1f} min. float32 GEMM {gemm_start:.1f} GFLOP/s at the start, {gemm_end:.1f} at the end; "
-              f"load average {load_start} at the start, {load_end} at the end (2 shared cores).")
-    text = report(records, header, args.target)
-    stem.with_suffix(".md").write_text(text + "\n")
+    text = save({"gemm_end": round(gemm_end, 1), "load_end": load_end, "minutes": round(minutes, 1)})
     print("\n" + text)
     print(f"\nwritten: {stem.with_suffix('.json')}, {stem.with_suffix('.md')}")
     return 0
