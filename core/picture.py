@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from core.analysis import AnalysisState, ClassImages, z_scores
+from core.analysis import ESTIMATORS, GRADIENT_ESTIMATORS, PARTS, AnalysisState, ClassImages, z_scores
+from core.link import Controls
 from core.plots import class_grid_png, class_images_figure, scarce
 
 Z_LEAST_LIMIT = 3.0  # z-scores span at least ±3: chance-level maps look pale, not as strong as real effects
@@ -73,3 +74,40 @@ def picture(state: AnalysisState, images: ClassImages, shows_z_scores: bool, nam
     scale_weights = images.weights if images.marks_scarce and not shows_z_scores else None
     return Picture(values, panel_titles(names, images, counts), label, images.signed, scale_weights,
                    Z_LEAST_LIMIT if shows_z_scores else 0.0, scarce_classes(images))
+
+
+def picture_caption(n: int, shown: Picture, controls: Controls) -> str:
+    """What the panels are, what the bracketed numbers count, and how to read the colours (the page's caption)."""
+    z = controls.shows_z_scores
+    if controls.estimator == "regression":
+        what = ("Each panel is one class's first-order kernel: the covariance of its centred logit with each pixel "
+                f"of the {PARTS[controls.part].label} (number in brackets: Σ logit²).")
+    elif controls.estimator in GRADIENT_ESTIMATORS:
+        what = ("Each panel is one class's first-order kernel of the noise, Σ·E[∇ logit], from the model's own "
+                "input gradients (white-box; Stein's lemma): the same quantity as the regression kernel, from far "
+                "fewer stimuli. Exact for the Gaussian before clipping; pixels clipped at 0 or 1 bend it, so it is "
+                "approximate where the noise is often clipped (large σ, base noise on dark pixels).")
+    else:
+        term = ESTIMATORS[controls.estimator]
+        what = (f"Each panel is the average of the {PARTS[controls.part].label} over the stimuli "
+                f"{term.grouping} (number in brackets: {term.weight_unit}).")
+    if z and controls.estimator == "regression":
+        reading = ("Shown as z-scores: each pixel's correlation with the logit times √n; |z| > 3 happens by chance "
+                   "for about 2 of a panel's 784 pixels.")
+    elif z:
+        reading = ("Shown as z-scores: how many standard errors each pixel lies above (red) or below (blue) the "
+                   "average stimulus; |z| > 3 happens by chance for about 2 of a panel's 784 pixels.")
+    elif not shown.signed:
+        reading = "Grey scale stretched to the images' own range: the original study's figure."
+    elif controls.estimator == "truth":
+        reading = ("The noise is drawn independently of the test image, so these panels hold no class: they show "
+                   "what chance alone draws, a baseline for the model's groupings.")
+    else:
+        reading = ("Red = brighter than the average stimulus, blue = darker: the pixels that pushed the model "
+                   "towards that class.")
+    few = ""
+    if shown.scarce.any():
+        few = (" Panels marked *too few* rest on under 1 % of the total: mostly noise"
+               + (", so their z-scores stay small." if z else ", so they saturate and are left out of the colour "
+                  "scale."))
+    return f"**{n:,} stimuli.** {what} {reading}{few}"
