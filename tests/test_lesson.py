@@ -1,0 +1,304 @@
+"""The Lesson: its steps as data, the answers derived from measurements, the answer tally, and every step in AppTest."""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+
+import numpy as np
+import pytest
+
+from core import lesson
+from core.lesson import STEPS, AnswerTally, step
+from core.link import ANALYSIS_KEYS, PARAMS, default_controls, link_text
+from tests.apptest import assert_clean, figure, open_page
+
+# --- the steps as data -----------------------------------------------------------------------------------
+
+
+def test_every_step_sets_every_analysis_control_to_a_value_its_link_keeps() -> None:
+    for each in STEPS:
+        assert set(each.settings) == set(ANALYSIS_KEYS), each.title
+        for key, value in each.settings.items():
+            assert PARAMS[key].parse(link_text(value)) == value, (each.title, key)
+        default_controls(**each.control_values)  # every setting is a Controls field
+
+
+def test_the_steps_follow_the_walkthrough() -> None:
+    first, bias, sharpen, every_class, templates, models = STEPS
+    assert (first.settings["r"], first.settings["estimator"], first.settings["part"], first.settings["n"]) == \
+        (0.7, "truth", "input", 1_000)  # the original study's figure
+    assert (bias.settings["r"], bias.settings["estimator"], bias.settings["part"]) == (0.0, "predicted", "noise")
+    # step 3 is step 2's stream with ten times the stimuli: the picture before the answer is step 2's
+    assert sharpen.settings == {**bias.settings, "n": 10 * bias.settings["n"]}
+    assert every_class.settings == {**sharpen.settings, "estimator": "softmax"}  # same run, another grouping
+    assert templates.settings == every_class.settings and models.settings == every_class.settings
+    assert models.all_models and not any(s.all_models for s in STEPS[:-1])
+    assert sum(s.question is not None for s in STEPS) >= 3
+    assert len({s.question.key for s in STEPS if s.question}) == sum(s.question is not None for s in STEPS)
+
+
+def test_step_numbers_from_a_link() -> None:
+    assert [lesson.parse_step(str(k)) for k in range(1, 7)] == [1, 2, 3, 4, 5, 6]
+    assert step(3) is STEPS[2]
+    for bad in ("0", "7", "-1", "2.5", "three", ""):
+        with pytest.raises(ValueError):
+            PARAMS["step"].parse(bad)
+    assert PARAMS["step"].default == 1
+
+
+# --- answers from measurements ---------------------------------------------------------------------------
+
+
+def test_the_class_bias_question_is_answered_by_the_measured_bias() -> None:
+    question = step(2).question
+    bias = np.array([3, 40, 5, 900, 2, 10, 0, 25, 15, 0], float)
+    assert question.answer(bias) == 3
+    assert question.answer(np.roll(bias, 4)) == 7
+    assert question.answer(np.array([np.nan] * 9 + [1.0])) == 9  # a run without the model has NaN rows
+    names = [f"c{i}" for i in range(10)]
+    assert question.options(names) == tuple(names)
+
+
+def test_sharper_noisier_or_the_same() -> None:
+    answer = step(3).question.answer
+    assert lesson.SHARPENING_CHOICES[answer(0.02, 0.20)] == "Sharper"
+    assert lesson.SHARPENING_CHOICES[answer(0.20, 0.02)] == "Noisier"
+    assert lesson.SHARPENING_CHOICES[answer(0.100, 0.105)] == "About the same"
+    assert answer(0.0, 0.0) == 2
+
+
+def test_significant_share_counts_clear_classes_only() -> None:
+    z = np.zeros((10, 28, 28))
+    z[0, :14] = 5.0  # half of class 0 stands out
+    z[1] = -4.0  # all of class 1, but class 1 is scarce
+    clear = np.array([True] + [False] + [True] * 8)
+    assert lesson.significant_share(z, clear) == pytest.approx(0.5 / 9)
+    assert lesson.significant_share(z, np.zeros(10, bool)) == 0.0
+
+
+def test_bands_of_clear_classes_and_of_template_accuracy() -> None:
+    assert [lesson.clear_classes_band(k) for k in (0, 3, 4, 6, 7, 9, 10)] == [0, 0, 1, 1, 2, 2, 3]
+    with pytest.raises(ValueError):
+        lesson.clear_classes_band(11)
+    assert [lesson.accuracy_band(a) for a in (0.0, 0.1, 0.149, 0.15, 0.39, 0.4, 0.69, 0.7, 1.0)] == \
+        [0, 0, 0, 1, 1, 2, 2, 3, 3]
+    with pytest.raises(ValueError):
+        lesson.accuracy_band(1.2)
+
+
+def test_the_best_model_is_the_one_with_the_highest_measured_accuracy() -> None:
+    assert lesson.best_model([0.31, 0.52, 0.44, np.nan]) == 1
+    assert len(step(6).question.choices) == len(lesson.MODEL_CHOICES) == 4
+
+
+# --- the answer tally ------------------------------------------------------------------------------------
+
+
+def test_one_answer_per_session_per_question() -> None:
+    tally = AnswerTally()
+    assert tally.record("bias/mnist/lenet", "tab-a", 3, 10)
+    assert not tally.record("bias/mnist/lenet", "tab-a", 5, 10)  # the first answer stands
+    assert tally.record("bias/mnist/lenet", "tab-b", 5, 10)
+    assert tally.record("sharpen/mnist/lenet", "tab-a", 0, 3)  # another question
+    assert tally.counts("bias/mnist/lenet", 10).tolist() == [0, 0, 0, 1, 0, 1, 0, 0, 0, 0]
+    assert tally.counts("sharpen/mnist/lenet", 3).tolist() == [1, 0, 0]
+    assert tally.counts("template/mnist/lenet", 4).tolist() == [0, 0, 0, 0]
+    with pytest.raises(ValueError):
+        tally.record("bias/mnist/lenet", "tab-c", 10, 10)
+    tally.clear("bias/mnist/lenet")
+    assert tally.counts("bias/mnist/lenet", 10).sum() == 0 and tally.record("bias/mnist/lenet", "tab-a", 1, 10)
+
+
+def test_the_tally_counts_every_answer_once_under_concurrent_sessions() -> None:
+    tally, threads, sessions, repeats = AnswerTally(), 16, 200, 5
+    start = threading.Barrier(threads)
+
+    def answer(worker: int) -> None:
+        start.wait()
+        for _ in range(repeats):  # every session answers several times, from several threads
+            for session in range(sessions):
+                tally.record("q", f"s{session}", session % 3, 3)
+
+    pool = [threading.Thread(target=answer, args=(w,)) for w in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    assert tally.counts("q", 3).tolist() == [67, 67, 66]  # 200 sessions, one answer each
+
+
+def test_answers_are_counted_per_model_except_the_four_model_question() -> None:
+    assert lesson.tally_key(step(2).question, "mnist", "lenet") == "bias/mnist/lenet"
+    assert lesson.tally_key(step(2).question, "fashion_mnist", "lenet") != "bias/mnist/lenet"
+    assert lesson.tally_key(step(6).question, "fashion_mnist", "alexnet") == "models"
+
+
+def test_the_lesson_figures() -> None:
+    from core import plots_lesson
+
+    bars = plots_lesson.answers_bar(np.array([2, 0, 5]), ("a", "b", "c"), right=2).to_dict()["data"][0]
+    assert plotly_array(bars["y"]).tolist() == [2, 0, 5] and bars["marker"]["color"][2] != bars["marker"]["color"][0]
+    accuracy = plots_lesson.template_accuracy_bar([0.5, 0.25], ["x", "y"]).to_dict()["data"][0]
+    assert plotly_array(accuracy["y"]).tolist() == [50.0, 25.0]
+
+
+# --- the page, step by step ------------------------------------------------------------------------------
+
+
+def plotly_array(value) -> np.ndarray:
+    """A Plotly figure's array as sent to the browser: a list, or base64 with its dtype and shape."""
+    if isinstance(value, dict):
+        array = np.frombuffer(base64.b64decode(value["bdata"]), value["dtype"])
+        return array.reshape([int(d) for d in str(value["shape"]).split(",")]) if "shape" in value else array
+    return np.array(value, float)
+
+
+def charts(at) -> list[tuple[str, dict]]:
+    """The page's Plotly charts, each named by what it shows: 'class images' for a grid of ten, else the title of
+    its y axis (the fed-back matrix: 'class image'; the class bias: 'share of stimuli (%)'; the answers: 'answers')."""
+    named = []
+    for index in range(len(at.get("plotly_chart"))):
+        spec = figure(at, index)
+        title = spec["layout"].get("yaxis", {}).get("title", {}).get("text", "")
+        named.append(("class images" if len(spec["layout"].get("annotations", [])) == 10 else title, spec))
+    return named
+
+
+def chart(at, name: str) -> dict:
+    found = [spec for title, spec in charts(at) if title == name]
+    assert found, (name, [title for title, _ in charts(at)])
+    return found[0]
+
+
+def count(at, name: str) -> int:
+    return sum(title == name for title, _ in charts(at))
+
+
+def assert_step_controls(at, number: int) -> None:
+    """The step set the session's analysis controls and the link's, as its data says."""
+    for key, value in step(number).settings.items():
+        assert at.session_state[key] == value, key
+        assert query(at, key) == link_text(value), key
+
+
+def query(at, key: str) -> str | None:
+    value = at.query_params.get(key)
+    return value[-1] if isinstance(value, list) else value
+
+
+def verdict(at) -> str:
+    """The measured answer beside the student's (success when they agree, warning when not)."""
+    return (at.success[-1] if at.success and "You said" in at.success[-1].value else at.warning[-1]).value
+
+
+def answer(at, key: str, choice: int):
+    at.radio(key=key).set_value(choice).run()
+    assert_clean(at)
+    return at
+
+
+def test_step_one_sets_the_original_figure_and_next_back_move_the_link(real_data_dir) -> None:
+    at = open_page("pages/lesson.py")
+    assert_clean(at)
+    assert_step_controls(at, 1)
+    assert count(at, "class images") == 1  # the averages, and the fed-back matrix beside them
+    fed_back = plotly_array(chart(at, "class image")["data"][0]["z"])
+    assert np.sum(fed_back.argmax(axis=1) == np.arange(10)) >= 9  # the original figure: recognised as themselves
+    assert "Step 1 of 6" in at.get("progress")[0].proto.text
+    at.button(key="next").click().run()
+    assert_clean(at)
+    assert query(at, "step") == "2" and at.session_state["r"] == 0.0 and at.session_state["estimator"] == "predicted"
+    assert_step_controls(at, 2)
+    assert "Step 2 of 6" in at.get("progress")[0].proto.text
+    assert at.radio(key="answer-bias/mnist/lenet").value is None  # asked, not answered
+    assert count(at, "share of stimuli (%)") == 0 and count(at, "class images") == 0  # the answer stays hidden
+    at.button(key="back").click().run()
+    assert_clean(at)
+    assert query(at, "step") in (None, "1")  # step 1 is the default: a link without step opens it
+    assert_step_controls(at, 1)
+
+
+@pytest.mark.slow
+def test_a_bad_step_in_the_link_is_named_and_step_one_shown(real_data_dir) -> None:
+    at = open_page("pages/lesson.py", step="9")
+    assert_clean(at)
+    assert any("step=9" in w.value and "between 1 and 6" in w.value for w in at.warning)
+    assert_step_controls(at, 1)
+
+
+@pytest.mark.slow
+def test_step_two_asks_for_the_favourite_class_then_shows_the_measured_bias(real_data_dir) -> None:
+    at = open_page("pages/lesson.py", step="2")
+    assert_clean(at)
+    assert_step_controls(at, 2)
+    assert count(at, "share of stimuli (%)") == 0 and count(at, "class images") == 0
+    assert plotly_array(chart(at, "answers")["data"][0]["y"]).tolist() == [0] * 10  # nobody answered yet
+    answer(at, "answer-bias/mnist/lenet", 0)
+    shares = plotly_array(chart(at, "share of stimuli (%)")["data"][0]["y"])
+    assert shares.sum() == pytest.approx(100.0) and count(at, "class images") == 1
+    measured = lesson.most_called_class(shares)
+    assert shares[measured] > 20  # pure noise goes mostly to a few classes, not 10 % each
+    said = verdict(at)
+    assert (f"measured: **{measured}**" in said) if measured != 0 else said.startswith("You said **0**")
+    assert plotly_array(chart(at, "answers")["data"][0]["y"])[0] == 1  # this session's answer, counted once
+    assert at.radio(key="answer-bias/mnist/lenet").disabled
+    at.run()
+    assert plotly_array(chart(at, "answers")["data"][0]["y"])[0] == 1
+
+
+@pytest.mark.slow
+def test_step_three_shows_1000_stimuli_first_and_reveals_the_sharper_picture(real_data_dir) -> None:
+    at = open_page("pages/lesson.py", step="3")
+    assert_clean(at)
+    assert_step_controls(at, 3)
+    assert count(at, "class images") == 1 and count(at, "correlation with final images") == 0
+    assert "first 1,000 stimuli" in " ".join(c.value for c in at.caption)
+    at.button(key="show-sharpen/mnist/lenet").click().run()  # "just show me": revealed, nothing counted
+    assert_clean(at)
+    assert count(at, "class images") == 2 and count(at, "correlation with final images") == 1
+    measured = at.info[-1].value
+    assert measured.startswith("Measured: **Sharper**")
+    before, after = (float(x) for x in re.findall(r"\*\*([\d.]+)%\*\*", measured))
+    assert after > before * lesson.SHARPENING_MARGIN
+    assert plotly_array(chart(at, "answers")["data"][0]["y"]).tolist() == [0, 0, 0]
+
+
+@pytest.mark.slow
+def test_step_four_reveals_softmax_images_for_every_class(real_data_dir) -> None:
+    at = open_page("pages/lesson.py", step="4")
+    assert_clean(at)
+    assert_step_controls(at, 4)
+    assert count(at, "class images") == 1  # grouped by the answer only
+    answer(at, "answer-clear/mnist/lenet", 3)
+    assert count(at, "class images") == 2
+    softmax, predicted = (int(x) for x in re.findall(r"\*\*(\d+)\*\* of ten.*against (\d+)", verdict(at))[0])
+    assert softmax >= 7 and softmax > predicted  # softmax gives (nearly) every class an image
+
+
+@pytest.mark.slow
+def test_step_five_reveals_the_template_accuracy(real_data_dir) -> None:
+    at = open_page("pages/lesson.py", step="5")
+    assert_clean(at)
+    assert_step_controls(at, 5)
+    assert count(at, "class images") == 1 and count(at, "true class") == 0
+    answer(at, "answer-template/mnist/lenet", 0)
+    assert count(at, "true class") == 1 and count(at, "class image") == 1  # template confusion, fed-back matrix
+    said = verdict(at)
+    accuracy = float(re.findall(r"classify \*\*([\d.]+)%\*\*", said)[0]) / 100
+    assert 0.15 < accuracy < 1.0  # well above chance
+    assert lesson.ACCURACY_BANDS[lesson.accuracy_band(accuracy)][2] in said
+
+
+@pytest.mark.slow
+def test_step_six_compares_four_models_and_names_the_best(real_data_dir) -> None:
+    at = open_page("pages/lesson.py", step="6")
+    assert_clean(at)
+    assert_step_controls(at, 6)
+    assert count(at, "class images") == 4 and count(at, "template accuracy (%)") == 0
+    answer(at, "answer-models", 0)
+    accuracies = plotly_array(chart(at, "template accuracy (%)")["data"][0]["y"])
+    assert accuracies.shape == (4,) and (accuracies > 10).all()
+    best = lesson.MODEL_CHOICES[int(np.argmax(accuracies))]
+    assert f"**{best[0]} on {best[1]}**" in verdict(at)
