@@ -141,25 +141,17 @@ def simulated_reference(noise: np.ndarray, responses: np.ndarray, permutations: 
     noise = np.asarray(noise, np.float32).reshape(len(noise), -1)  # float32: norms to 1e-6, half the time
     responses = np.asarray(responses, np.float32)
     per_class = np.empty((permutations, responses.shape[1]))
-    counted = bool(np.all((responses == 0) | (responses == 1)) and np.all(responses.sum(axis=1) == 1))
-    counts = responses.sum(axis=0)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int)
     overall = noise.mean(axis=0)
-    for p in range(permutations):
-        if counted:  # one-hot answers: shuffling them is shuffling the stimuli into blocks of the class counts
-            sums = np.add.reduceat(noise[rng.permutation(len(noise))], starts, axis=0)
-            images = sums / np.maximum(counts, 1)[:, None] - overall
-            images[counts == 0] = np.nan
-        else:
-            images = class_deviations(noise, responses[rng.permutation(len(responses))])
-        per_class[p] = np.sqrt(np.sum(images**2, axis=1))
+    totals = responses.sum(axis=0)
+    orders = [rng.permutation(len(noise)) for _ in range(permutations)]
+    for first in range(0, permutations, 50):  # fifty shuffles in one matrix product: many small ones crawl
+        block = orders[first : first + 50]
+        stacked = np.concatenate([responses[order].T for order in block])  # (50·K, n)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a class without answers has no image
+            images = (stacked @ noise).reshape(len(block), -1, noise.shape[1]) / totals[None, :, None] - overall
+        per_class[first : first + len(block)] = np.sqrt(np.sum(images**2, axis=2))
     return ([_median_and_mad(column) for column in per_class.T],
             _median_and_mad(np.sqrt(np.nansum(per_class**2, axis=1))))
-
-
-def class_deviations(noise: np.ndarray, responses: np.ndarray) -> np.ndarray:
-    """Weighted class averages of ``noise`` minus the overall average: the centred noise class images."""
-    return (responses.T @ noise) / responses.sum(axis=0)[:, None] - noise.mean(axis=0)
 
 
 @dataclass(frozen=True)

@@ -283,3 +283,28 @@ def test_analyze_writes_the_tests_beside_the_class_images(tmp_path, real_data_di
     summary = json.loads((out / "summary.json").read_text())
     assert summary["significance"]["pixel_test_pixels"] == maps["pixel_test"].sum(axis=(1, 2)).tolist()
     assert (out / "significance.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_weighted_groupings_reference_matches_shuffled_weights() -> None:
+    """Softmax weights: G_cc = Σw²/W² − 1/n from the run's sums gives the reference of shuffled weights."""
+    n = 1_000
+    noise = noise_samples(NoiseSpec("uniform", seed=8), 0, n).reshape(n, PIXELS).astype(np.float64)
+    weights = np.random.default_rng(8).dirichlet(np.full(10, 0.3), size=n)  # confident, like a softmax
+    sums = Sums.empty(with_signal=False)
+    sums.n = n
+    sums.noise_weighted[_ROWS["softmax"]] = weights.T @ noise
+    sums.noise_weighted[_ONES_ROW] = noise.sum(axis=0)
+    sums.weight_sum[_ROWS["softmax"]] = weights.sum(axis=0)
+    sums.weight_sq[_ROWS["softmax"]] = (weights**2).sum(axis=0)
+    sums.noise_sumsq = (noise**2).sum(axis=0)
+    state = AnalysisState(AnalysisSettings(NoiseSpec("uniform")), sums)
+    gram = sig.response_gram(state, "softmax")
+    assert np.isnan(gram[0, 1]) and np.all(np.isfinite(np.diag(gram)))  # cross terms are not kept
+    per_class, _ = sig.simulated_reference(noise, weights, permutations=300, seed=2)
+    eigenvalues = noise_covariance("uniform", 0.2).eigenvalues
+    for c in (0, 4, 9):
+        exact = sig.spectrum_reference(gram[c, c] * eigenvalues)
+        assert exact.median == pytest.approx(per_class[c].median, rel=0.02)
+        assert exact.mad == pytest.approx(per_class[c].mad, rel=0.15)
+    info = sig.info_values(state, class_images(state, "softmax", "noise"), eigenvalues, [str(c) for c in range(10)])
+    assert np.isnan(info.values[-1]) and np.all(np.abs(info.values[:10]) < 3.5)
