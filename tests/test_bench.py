@@ -123,7 +123,7 @@ def test_stein_benchmark_smoke_run(real_data_dir: Path, tmp_path: Path) -> None:
     assert gradient["reached"] is not None and gradient["reached"] <= 200
     assert record["stimuli_ratio"] >= 5 and record["time_ratio"] > 1
     stopped_at = blackbox["curve"][-1][0]  # where it got there, or its cap, the reference's N
-    assert stopped_at == (blackbox["reached"] or 2000)
+    assert stopped_at == (blackbox["reached"] or record["reference_samples"]) and record["reference_samples"] == 5000
     counts = [n for n, _, _ in gradient["curve"]]
     assert counts == sorted(counts) and counts[0] == 10  # compared from the first early snapshot on
     assert all(0.2 < accuracy < 1.0 for accuracy in record["templates"].values())  # chance is 10 %
