@@ -264,3 +264,54 @@ def test_one_visitors_training_leaves_the_classmates_model_alone(server, browser
     for page in (trainer, classmate, late):
         assert_no_exception(page)
         page.context.close()
+
+
+# Counts the class-image pictures (the first chart's heatmap <image>) drawn after it is armed, and the painted
+# frames on which there was no picture at all (a flash of empty chart between two pictures), sampled once per
+# animation frame: what the student sees, not the DOM's intermediate states within one frame.
+WATCH_PICTURES = """() => {
+  const pixels = () => { const chart = document.querySelector('[data-testid="stPlotlyChart"]');
+                         const image = chart && chart.querySelector('.hm image');
+                         return image ? image.getAttribute('href') : null; };
+  let shown = pixels();
+  window.noiseLensPictures = 0;
+  window.noiseLensBlank = 0;
+  window.noiseLensFrames = 0;
+  const frame = () => {
+    const now = pixels();
+    window.noiseLensFrames += 1;
+    if (now === null) window.noiseLensBlank += 1;
+    else if (now !== shown) { shown = now; window.noiseLensPictures += 1; }
+    requestAnimationFrame(frame);
+  };
+  requestAnimationFrame(frame);
+}"""
+
+
+def test_a_long_run_redraws_the_picture_as_it_grows(server, browser) -> None:
+    """The one live path: after a change, partial pictures from the growing sums, then the final one, with the
+    n-of-N line while it runs; the picture is never blank on the way."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{server}/class_images?n=20000&r=0.0&estimator=softmax&part=noise&seed=9090")
+    wait_until_idle(page, charts=4)
+    page.evaluate(WATCH_PICTURES)
+    page.locator('[data-testid="stNumberInputStepUp"]').first.click()  # a new seed: 20,000 new stimuli
+    page.wait_for_function("() => window.noiseLensPictures >= 1", timeout=60_000)
+    wait_until_idle(page, charts=4)
+    pictures, blank, frames = page.evaluate("[window.noiseLensPictures, window.noiseLensBlank, window.noiseLensFrames]")
+    assert pictures >= 2, f"only {pictures} picture(s) for 20,000 stimuli: no partial picture was drawn"
+    assert blank == 0, f"{blank} of {frames} painted frames showed no picture"
+    text = page.inner_text("body")
+    assert re.search(r"20,000\s+stimuli", text), [line for line in text.splitlines() if "stimuli" in line]
+    assert_no_exception(page)
+    page.close()
+
+
+def test_the_gradient_grouping_draws_the_kernel_and_its_whitened_form(server, browser) -> None:
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{server}/class_images?n=200&r=0.0&estimator=gradient&noise=pink&seed=5")
+    wait_until_idle(page, charts=5)  # the kernel, the bias, the convergence, the whitened kernel, the strip
+    text = page.inner_text("body")
+    assert "Stein" in text and "Whitened kernel" in text and "logit per unit of noise" in text
+    assert_no_exception(page)
+    page.close()
