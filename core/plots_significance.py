@@ -79,12 +79,14 @@ def info_value_figure(info: InfoValues) -> "go.Figure":
 
 
 def significance_png(values: np.ndarray, titles: Sequence[str], label: str, pixel: np.ndarray,
-                     cluster: np.ndarray, least_limit: float = 0.0, scale: int = 6) -> bytes:
-    """The PNG grid of ``core.plots.class_grid_png`` with the two tests' outlines drawn on it."""
+                     cluster: np.ndarray, least_limit: float = 0.0, weights: np.ndarray | None = None,
+                     scale: int = 6) -> bytes:
+    """The PNG grid of ``core.plots.class_grid_png`` (``weights``: scarce classes left out of the colour scale)
+    with the two tests' outlines drawn on it."""
     from PIL import Image, ImageDraw
 
-    canvas = Image.open(io.BytesIO(class_grid_png(values, titles, True, scale, label=label,
-                                                  least_limit=least_limit))).convert("RGB")
+    canvas = Image.open(io.BytesIO(class_grid_png(values, titles, True, scale, weights, label,
+                                                  least_limit))).convert("RGB")
     draw = ImageDraw.Draw(canvas)
     cell, band, gap = 28 * scale, 16, 8  # class_grid_png's layout
     for masks, key in ((cluster, "cluster"), (pixel, "pixel")):

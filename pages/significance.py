@@ -137,8 +137,9 @@ def tests() -> None:
         index=False, float_format="%.4f", lineterminator="\n"), f"{stem}-maps.csv", "text/csv", key="csv_maps",
         on_click="ignore")
     c.download_button("PNG of the outlined images", lambda: plots_significance.significance_png(
-        images.display, titles, images.display_unit, regions.pixel, regions.cluster), f"{stem}.png", "image/png",
-        key="png", on_click="ignore")
+        images.display, titles, images.display_unit, regions.pixel, regions.cluster,
+        weights=images.weights if images.marks_scarce else None), f"{stem}.png", "image/png", key="png",
+        on_click="ignore")
 
 
 tests()
