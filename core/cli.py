@@ -134,8 +134,10 @@ def _write_significance(out: Path, state: Any, images: Any, data: Any, names: tu
     pixels, clusters = regions.counts()
     np.savez_compressed(out / "significance_maps.npz", smoothed_z=regions.smoothed.astype(np.float32),
                         pixel_test=regions.pixel, cluster_test=regions.cluster)
+    scale_weights = images.weights if images.marks_scarce else None  # as the page scales the colours
     (out / "significance.png").write_bytes(significance_png(images.display, panel_titles(names, images),
-                                                            images.display_unit, regions.pixel, regions.cluster))
+                                                            images.display_unit, regions.pixel, regions.cluster,
+                                                            weights=scale_weights))
     result = {
         "thresholds": {key: value for key, value in regions.thresholds.__dict__.items()},
         "info_value_reference": f"generalised chi-square from the noise covariance ({covariance.how})",
