@@ -57,25 +57,31 @@ def step_picker() -> Step:
 
 
 def ask(question: Question, options: tuple[str, ...], key: str) -> bool:
-    """The question, before the figure that answers it; True once the student answered or asked to be shown."""
+    """The question, before the figure that answers it; True once the student answered or asked to be shown.
+
+    The first answer is the session's: it is counted once, and the question gives way to it.
+    """
     token = st.session_state.setdefault("_lesson_token", secrets.token_hex(8))  # opaque, per tab, never shown
 
     def answered() -> None:
         choice = st.session_state.get(f"answer-{key}")
-        if choice is not None:
+        if choice is not None and f"said-{key}" not in st.session_state:
+            st.session_state[f"said-{key}"] = choice
             tally().record(key, token, choice, len(options))
 
-    choice = st.session_state.get(f"answer-{key}")
-    st.radio(f"**Predict first.** {question.prompt}", range(len(options)), format_func=lambda i: options[i],
-             index=None, key=f"answer-{key}", on_change=answered, disabled=choice is not None)
-    if choice is None:
+    said = st.session_state.get(f"said-{key}")
+    if said is None:
+        st.radio(f"**Predict first.** {question.prompt}", range(len(options)), format_func=lambda i: options[i],
+                 index=None, key=f"answer-{key}", on_change=answered)
         st.button("Just show me", key=f"show-{key}", on_click=lambda: st.session_state.update({f"shown-{key}": True}))
-    return choice is not None or bool(st.session_state.get(f"shown-{key}"))
+    else:
+        st.markdown(f"**{question.prompt}**  \nYour prediction: **{options[said]}**")
+    return said is not None or bool(st.session_state.get(f"shown-{key}"))
 
 
 def verdict(question: Question, options: tuple[str, ...], key: str, right: int, measured: str) -> None:
     """The measured answer beside the student's."""
-    choice = st.session_state.get(f"answer-{key}")
+    choice = st.session_state.get(f"said-{key}")
     if choice is None:
         st.info(f"Measured: **{options[right]}**. {measured}")
     elif choice == right:

@@ -190,7 +190,9 @@ def query(at, key: str) -> str | None:
 
 def verdict(at) -> str:
     """The measured answer beside the student's (success when they agree, warning when not)."""
-    return (at.success[-1] if at.success and "You said" in at.success[-1].value else at.warning[-1]).value
+    said = [box.value for box in [*at.success, *at.warning] if "You said" in box.value]
+    assert len(said) == 1, said
+    return said[0]
 
 
 def answer(at, key: str, choice: int):
@@ -243,7 +245,8 @@ def test_step_two_asks_for_the_favourite_class_then_shows_the_measured_bias(real
     said = verdict(at)
     assert (f"measured: **{measured}**" in said) if measured != 0 else said.startswith("You said **0**")
     assert plotly_array(chart(at, "answers")["data"][0]["y"])[0] == 1  # this session's answer, counted once
-    assert at.radio(key="answer-bias/mnist/lenet").disabled
+    assert not [r for r in at.radio if r.key == "answer-bias/mnist/lenet"]  # the prediction stands, once
+    assert any("Your prediction: **0**" in m.value for m in at.markdown)
     at.run()
     assert plotly_array(chart(at, "answers")["data"][0]["y"])[0] == 1
 
