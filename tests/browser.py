@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from core.config import PROJECT_ROOT
+from ui.frame import PAGES
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps dialling Google's hosts on this closed network.
@@ -112,7 +113,7 @@ def wait_for_change(read, before, timeout: float = 60, poll: float = 0.05, compl
 # Many sessions at once (tests/test_deep_links.py, bench/load.py): Playwright's async API opens every page at the
 # same moment from one thread; its sync API cannot, and is not safe to share between threads.
 
-APP_PAGES = ("Home", "Models", "Classification images", "Confusion heatmaps", "Compare")  # app.py's links
+APP_PAGES = tuple(title for _, title, _ in PAGES)  # app.py's links, in order
 # Installed with context.add_init_script, before the page's first byte: records every moment Streamlit's legacy
 # pages/ navigation shows in the sidebar (its nav element, or a link to the support modules "app" or "glue"), and
 # any page title drawn while app.py's navigation is missing (a page run without app.py), however briefly.
