@@ -1,6 +1,8 @@
 """Your digit: draw (or upload) a digit, see it as MNIST would have made it, and ask the network and the class
 images what it is; then mix in noise and blend in a class image until the network changes its mind."""
 
+import hashlib
+
 import numpy as np
 import streamlit as st
 
@@ -38,8 +40,10 @@ def drawn_bytes() -> bytes | None:
 
 def uploaded_bytes() -> bytes | None:
     upload = st.file_uploader(f"A PNG or JPEG picture of one digit (at most {digit.MAX_UPLOAD_MB} MB and "
-                              f"{digit.MAX_SIDE:,} pixels a side)", type=["png", "jpg", "jpeg"], key="upload",
+                              f"{digit.MAX_SIDE:,} pixels a side)", type=["image/png", "image/jpeg"], key="upload",
                               max_upload_size=digit.MAX_UPLOAD_MB)
+    # MIME types, not extensions: the browser's file picker offers PNG and JPEG, and Streamlit does not raise on
+    # another name (a traceback); core.digit checks what the bytes are, whatever the name says.
     return None if upload is None else upload.getvalue()  # kept in memory by Streamlit, dropped with the session
 
 
@@ -49,6 +53,8 @@ def your_digit() -> np.ndarray | None:
                    format_func=lambda v: {"draw": "draw it", "upload": "upload a picture"}[v],
                    help="The drawing and the picture stay in this browser tab: they are not in the link, not "
                         "written to disk, and gone when the tab closes.")
+    if how == "draw":
+        st.caption("Draw with the mouse or a finger; the toolbar over the square's corner undoes, redoes or clears.")
     raw = drawn_bytes() if how == "draw" else uploaded_bytes()
     if raw is None:
         st.info("Draw a digit in the black square (white ink, mouse or finger), as large as the square allows."
@@ -73,6 +79,18 @@ def mixing_controls() -> tuple[float, int, float]:
     gamma = third.slider("Fool the network: γ", 0.0, 1.0, PARAMS["digit_gamma"].default, 0.01, key="digit_gamma",
                          bind="query-params", help="x' = (1 − γ)·x + γ·class image of k (stretched to 0–1)")
     return float(ratio), int(target), float(gamma)
+
+
+def gamma_sweep(mixed: np.ndarray, template: np.ndarray, target: int) -> digit.FlipSweep:
+    """The γ sweep, kept in this session only (it is made from the student's drawing, so never in a server-wide
+    cache): moving the γ slider redraws without a new sweep."""
+    key = (meta["sha256"], hashlib.sha256(mixed.tobytes() + template.tobytes()).hexdigest(), target)
+    memo = st.session_state.setdefault("_digit_sweeps", {})
+    if key not in memo:
+        memo[key] = digit.flip_sweep(model, mixed, template, target)
+        while len(memo) > 4:
+            memo.pop(next(iter(memo)))
+    return memo[key]
 
 
 @st.fragment
@@ -119,7 +137,7 @@ def digit_page() -> None:
                 f"agree with the network on your digit, the averages hold what the network looks for.")
 
     st.subheader(f"Fool the network with the class image of {names[target]}")
-    sweep = digit.flip_sweep(model, mixed, template, target)
+    sweep = gamma_sweep(mixed, template, target)
     st.plotly_chart(sweep_figure(sweep, names, gamma), key="sweep")
     flip, hit = sweep.flip_gamma(), sweep.target_gamma()
     own = names[sweep.first_answer]
