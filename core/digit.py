@@ -78,27 +78,28 @@ def decode_image(raw: bytes) -> np.ndarray:
         except UnidentifiedImageError:
             raise ImageRejected("This file is not an image Pillow can read; upload a PNG or JPEG.") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageRejected("The image would decode to too many pixels (a decompression bomb?).") from None
+            raise ImageRejected(f"The image claims more pixels than Pillow will decode (a decompression bomb?); at "
+                                f"most {MAX_SIDE:,} pixels a side is accepted.") from None
         except (OSError, SyntaxError, ValueError, EOFError) as err:  # Pillow's ways of saying "broken file"
             raise ImageRejected(f"The image is damaged or truncated and cannot be decoded ({err}).") from None
 
 
 def _ink_from(image: Any) -> np.ndarray:
     """Grey levels in [0, 1] with the ink bright: a picture on a transparent background is its alpha (where the pen
-    went); an opaque one is its luminance, inverted when the background (the border's median) is light."""
-    rgba = np.asarray(image.convert("RGBA"), np.float32) / 255.0
-    alpha = rgba[..., 3]
-    if alpha.min() < 0.99 and alpha.max() - alpha.min() >= MIN_CONTRAST:
-        return alpha
-    luminance = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601, as Pillow's "L"
-    return bright_ink(luminance)
+    went); an opaque one is its luminance (Pillow's "L"), inverted when the background is light. Worked out on the
+    whole grey levels, so a picture and its negative give the same digit to the bit."""
+    alpha = np.asarray(image.convert("RGBA"))[..., 3]
+    if alpha.min() < 252 and int(alpha.max()) - int(alpha.min()) >= MIN_CONTRAST * 255:
+        return alpha.astype(np.float32) / np.float32(255.0)
+    return bright_ink(np.asarray(image.convert("L"))).astype(np.float32) / np.float32(255.0)
 
 
 def bright_ink(grey: np.ndarray) -> np.ndarray:
-    """Invert a dark-on-light picture (judged by the median of its border) so that the ink is bright, as in MNIST."""
-    grey = np.asarray(grey, np.float32)
+    """Invert a dark-on-light uint8 picture (judged by the median of its border) so that the ink is bright, as in
+    MNIST."""
+    grey = np.asarray(grey, np.uint8)
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    return (1.0 - grey) if np.median(border) > 0.5 else grey
+    return (255 - grey) if np.median(border) > 127.5 else grey
 
 
 def mnist_digit(ink: np.ndarray) -> np.ndarray:

@@ -1,0 +1,348 @@
+"""Your digit: MNIST's preprocessing on real test digits drawn large, the upload checks, the template match against
+the Confusion page's classifier, the γ flip (known-answer model and a shipped one), the page (AppTest) and, slow,
+a stroke drawn on the canvas in headless Chromium."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from core import digit
+from core.analysis import AnalysisSettings, Analyzer, class_images, rescale_to_input, template_classify
+from core.attack import blend
+from core.noise import NoiseSpec
+
+
+def png_bytes(pixels: np.ndarray, mode: str | None = None) -> bytes:
+    buffer = io.BytesIO()
+    (Image.fromarray(pixels) if mode is None else Image.fromarray(pixels).convert(mode)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def drawing_of(test_image: np.ndarray, side: int = 200) -> np.ndarray:
+    """A test digit as a student might draw it: 200 × 200, dark ink on white paper, off-centre on a wider page."""
+    big = np.asarray(Image.fromarray(test_image).resize((side, side), Image.Resampling.BILINEAR))
+    page = np.full((300, 260), 255, np.uint8)
+    page[70 : 70 + side, 10 : 10 + side] = 255 - big
+    return page
+
+
+def first_of_each_class(labels: np.ndarray, per_class: int) -> np.ndarray:
+    return np.concatenate([np.flatnonzero(labels == k)[:per_class] for k in range(10)])
+
+
+@pytest.fixture(scope="module")
+def lenet(mnist):
+    from core.store import load_model
+
+    return load_model("lenet", "mnist")[0]
+
+
+# --- preprocessing -------------------------------------------------------------------------------------------------
+
+def test_real_test_digits_drawn_large_come_back_as_their_class(mnist, lenet) -> None:
+    from core.models import predict_probabilities
+
+    chosen = first_of_each_class(mnist.test_labels, 3)  # 30 digits, three of each class
+    digits = np.stack([digit.mnist_digit(digit.decode_image(png_bytes(drawing_of(mnist.test_images[i]))))
+                       for i in chosen])
+    answers = predict_probabilities(lenet, digits).argmax(axis=1)
+    assert answers.tolist() == mnist.test_labels[chosen].tolist()
+    # and they are close to the originals, pixel by pixel (mean |difference| on the 0–1 scale)
+    assert np.abs(digits - mnist.test_images[chosen] / 255.0).mean() < 0.05
+    assert digits.dtype == np.float32 and digits.shape == (30, 28, 28)
+    assert np.allclose(digits.max(axis=(1, 2)), 1.0) and digits.min() >= 0.0
+
+
+@pytest.mark.parametrize("height, width", [(160, 40), (40, 160), (120, 120)])
+def test_fitted_into_20_keeping_the_aspect_ratio_centre_of_mass_at_14(height: int, width: int) -> None:
+    page = np.zeros((400, 300), np.float32)
+    page[30 : 30 + height, 200 - width // 2 : 200 - width // 2 + width] = 1.0  # far from the centre
+    result = digit.mnist_digit(page)
+    rows = np.flatnonzero(result.max(axis=1) > 0.5)
+    columns = np.flatnonzero(result.max(axis=0) > 0.5)
+    long_side = 20
+    short_side = round(long_side * min(height, width) / max(height, width))
+    assert (len(rows), len(columns)) == ((long_side, short_side) if height >= width else (short_side, long_side))
+    centre = ndimage.center_of_mass(result)
+    assert abs(centre[0] - 14.0) <= 0.5 and abs(centre[1] - 14.0) <= 0.5
+
+
+def test_mnist_digits_themselves_are_where_the_preprocessing_puts_them(mnist) -> None:
+    """The target (14, 14) is MNIST's own: the test digits' centres of mass, whole-pixel shifts, |error| ≤ 0.5."""
+    centres = np.array([ndimage.center_of_mass(image) for image in mnist.test_images[:500].astype(float)])
+    assert np.allclose(centres.mean(axis=0), digit.MNIST_CENTRE, atol=0.05)
+    assert np.abs(centres - digit.MNIST_CENTRE).max() < 0.75
+
+
+def test_light_or_dark_background_and_transparent_drawings_give_the_same_digit(mnist) -> None:
+    ink = np.asarray(Image.fromarray(mnist.test_images[0]).resize((140, 140), Image.Resampling.BILINEAR))
+    dark_on_light = digit.mnist_digit(digit.decode_image(png_bytes(255 - ink)))
+    light_on_dark = digit.mnist_digit(digit.decode_image(png_bytes(ink)))
+    rgba = np.zeros((140, 140, 4), np.uint8)
+    rgba[..., 3] = ink  # black pen on a transparent canvas: the alpha is the ink
+    transparent = digit.mnist_digit(digit.decode_image(png_bytes(rgba)))
+    assert np.allclose(dark_on_light, light_on_dark, atol=1e-5)
+    assert np.allclose(transparent, light_on_dark, atol=1e-5)
+
+
+@pytest.mark.parametrize("level", [0, 128, 255])
+def test_a_blank_picture_says_there_is_no_digit(level: int) -> None:
+    with pytest.raises(digit.BlankDrawing, match="no digit yet"):
+        digit.mnist_digit(digit.decode_image(png_bytes(np.full((280, 280), level, np.uint8))))
+
+
+# --- upload checks -------------------------------------------------------------------------------------------------
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A 60-byte PNG whose header claims width × height grey pixels (one tiny compressed row follows)."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+            + _chunk(b"IEND", b""))
+
+
+def test_png_bombs_are_refused_from_their_header() -> None:
+    """5,000² (25 M pixels) passes Pillow's own limit (89 M) and is refused by ours; 100,000² (10¹⁰) is refused by
+    Pillow's guard already at open. Neither is decoded: each file is under 100 bytes."""
+    for side, message in [(5_000, r"5,000 × 5,000 pixels; at most 4,000 a side"),
+                          (100_000, r"decompression bomb\?\); at most 4,000 pixels a side")]:
+        raw = bomb_png(side, side)
+        assert len(raw) < 100
+        with pytest.raises(digit.ImageRejected, match=message):
+            digit.decode_image(raw)
+
+
+def test_pillows_own_bomb_guard_is_kept_as_a_second_line(monkeypatch) -> None:
+    """Within 4,000 a side Pillow's limit (89 M pixels) cannot be reached; lowered, its warning and error refuse."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000)
+    for side in (40, 100):  # 1,600 pixels: Pillow warns; 10,000: Pillow raises
+        with pytest.raises(digit.ImageRejected, match="decompression bomb"):
+            digit.decode_image(png_bytes(np.zeros((side, side), np.uint8)))
+
+
+def test_a_gif_is_refused_by_name() -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(buffer, "GIF")
+    with pytest.raises(digit.ImageRejected, match="This is a GIF image; only PNG and JPEG are accepted"):
+        digit.decode_image(buffer.getvalue())
+
+
+def test_a_file_over_5_mb_is_refused_before_it_is_read() -> None:
+    raw = png_bytes(np.zeros((28, 28), np.uint8)) + b"\x00" * (5 * 1024 * 1024)
+    with pytest.raises(digit.ImageRejected, match=r"The file is 5\.0 MB; the limit is 5 MB"):
+        digit.decode_image(raw)
+
+
+def test_truncated_damaged_foreign_and_empty_files_get_a_sentence() -> None:
+    good = png_bytes(np.random.default_rng(0).integers(0, 256, (280, 280), np.uint8))
+    with pytest.raises(digit.ImageRejected, match="damaged or truncated"):
+        digit.decode_image(good[: len(good) // 2])
+    flipped = bytearray(good)
+    flipped[60] ^= 0xFF  # inside the first IDAT chunk's data: its CRC no longer matches
+    with pytest.raises(digit.ImageRejected, match="damaged or truncated"):
+        digit.decode_image(bytes(flipped))
+    with pytest.raises(digit.ImageRejected, match="not an image Pillow can read"):
+        digit.decode_image(b"<svg xmlns='http://www.w3.org/2000/svg'/>")
+    with pytest.raises(digit.ImageRejected, match="empty"):
+        digit.decode_image(b"")
+
+
+def test_jpeg_and_png_are_decoded_in_memory(mnist) -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(255 - mnist.test_images[1]).convert("RGB").save(buffer, "JPEG", quality=95)
+    from_jpeg = digit.decode_image(buffer.getvalue())
+    from_png = digit.decode_image(png_bytes(255 - mnist.test_images[1]))
+    assert from_jpeg.shape == from_png.shape == (28, 28)
+    assert np.abs(from_jpeg - from_png).max() < 0.1  # JPEG's loss, and the ink bright in both
+
+
+# --- the template match ------------------------------------------------------------------------------------------
+
+@pytest.mark.slow  # an analysis run: about 4 s alone, 14 s on the shared machine
+def test_template_match_decides_as_the_confusion_pages_template_classifier(mnist, lenet) -> None:
+    """Real noise class images (2,000 pure uniform-noise stimuli, softmax-weighted) and the prediction grouping,
+    which leaves classes empty: the cosine's best class is template_classify's on 1,000 real test digits."""
+    engine = Analyzer(lenet, mnist, "uniform")
+    state = engine.run(AnalysisSettings(NoiseSpec("uniform", seed=0)), 2_000)
+    count = 1_000
+    for estimator in ("softmax", "predicted"):
+        images = class_images(state, estimator, "noise")
+        reference = template_classify(images, mnist.test_images[:count], mnist.test_labels[:count],
+                                      engine.mean_image).predictions
+        cosines = np.stack([digit.template_cosines(x / 255.0, images, engine.mean_image)
+                            for x in mnist.test_images[:count]])
+        ours = np.array([digit.template_class(c) for c in cosines])
+        assert np.array_equal(ours, reference), estimator
+        assert np.all(np.isnan(cosines[:, images.empty])) and np.all(np.abs(cosines[:, ~images.empty]) <= 1.0)
+        if estimator == "predicted":
+            assert images.empty.any()  # the rule for empty classes was exercised
+
+
+# --- the γ flip --------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def block_model():
+    """logit_k = Σ of block k's 78 pixels (as in tests/test_attack.py): the brightest block wins, ties go low."""
+    import keras
+
+    blocks = np.zeros((10, 784), np.float32)
+    for k in range(10):
+        blocks[k, k * 78 : (k + 1) * 78] = 1.0
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.layers[-1].set_weights([blocks.T, np.zeros(10, np.float32)])
+    return model, blocks.reshape(10, 28, 28)
+
+
+def test_the_flip_gamma_on_a_model_whose_answer_is_known(block_model) -> None:
+    """Input block 3, template block 5: logits (1 − γ)·78 and γ·78 tie at γ = 0.5 (class 3 wins the tie), so the
+    first γ of the 0.002 grid that flips is 0.502; with a half-bright template it is 2/3 → 0.668."""
+    model, blocks = block_model
+    sweep = digit.flip_sweep(model, blocks[3], blocks[5], target=5)
+    assert len(sweep.gammas) == 501 and sweep.probabilities.shape == (501, 10)
+    assert sweep.first_answer == 3 and sweep.flip_gamma() == 0.502 and sweep.target_gamma() == 0.502
+    assert set(sweep.answers[sweep.gammas <= 0.5]) == {3} and set(sweep.answers[sweep.gammas > 0.5]) == {5}
+    half = digit.flip_sweep(model, blocks[3], 0.5 * blocks[5], target=5)
+    assert half.flip_gamma() == 0.668  # (1 − γ) < γ/2 first at γ > 2/3
+    same = digit.flip_sweep(model, blocks[3], blocks[3], target=3)
+    assert same.flip_gamma() is None and same.target_gamma() == 0.0
+
+
+def test_the_flip_gamma_on_a_shipped_model_and_a_real_digit(mnist, lenet) -> None:
+    from core.models import predict_probabilities
+
+    seven = mnist.test_images[0] / np.float32(255.0)
+    assert mnist.test_labels[0] == 7
+    means = np.stack([mnist.train_images[mnist.train_labels == k][:500].mean(axis=0) for k in range(10)])
+    template = rescale_to_input(means)[0]  # class 0's mean image, stretched as the page stretches a class image
+    sweep = digit.flip_sweep(lenet, seven, template, target=0)
+    flip = sweep.flip_gamma()
+    assert sweep.first_answer == 7 and flip is not None and 0.2 < flip < 0.9
+    before = flip - 0.002
+    single = predict_probabilities(lenet, np.stack([blend(seven, template, g) for g in (before, flip)]))
+    assert single.argmax(axis=1)[0] == 7 and single.argmax(axis=1)[1] != 7
+    table = digit.sweep_table(sweep, [str(k) for k in range(10)])
+    assert table.shape == (501, 12) and table["answer"].iloc[0] == "7"
+
+
+def test_link_parameters_of_the_page() -> None:
+    from core.link import PARAMS
+
+    assert PARAMS["digit_input"].parse("upload") == "upload" and PARAMS["digit_r"].parse("0.35") == 0.35
+    assert PARAMS["digit_gamma"].parse("0.42") == 0.42 and PARAMS["digit_r"].default == 1.0
+    for key, text in [("digit_input", "camera"), ("digit_r", "1.5"), ("digit_gamma", "-0.1")]:
+        with pytest.raises(ValueError):
+            PARAMS[key].parse(text)
+
+
+# --- the page ------------------------------------------------------------------------------------------------------
+
+def _chart_bars(at, index: int) -> list[list[float]]:
+    from tests.apptest import figure_data
+
+    return [trace["y"] for trace in figure_data(at, index)]
+
+
+@pytest.mark.slow
+def test_page_blank_canvas_bad_upload_then_a_real_digit(mnist) -> None:
+    from tests.apptest import assert_clean, open_page
+
+    at = open_page("pages/your_digit.py")
+    assert_clean(at)  # AppTest cannot run the canvas's JavaScript: an untouched canvas, nothing drawn
+    assert any("Draw a digit in the black square" in info.value for info in at.info)
+    assert not at.get("plotly_chart")
+
+    at.radio(key="digit_input").set_value("upload").run()
+    buffer = io.BytesIO()
+    Image.fromarray(mnist.test_images[0]).save(buffer, "GIF")
+    at.file_uploader(key="upload").set_value(("digit.gif", buffer.getvalue(), "image/gif")).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Cannot use this picture: This is a GIF image; only PNG and JPEG are "
+                                           "accepted."]
+
+    index = int(np.flatnonzero(mnist.test_labels == 4)[0])
+    at.file_uploader(key="upload").set_value(("four.png", png_bytes(drawing_of(mnist.test_images[index])),
+                                              "image/png")).run()
+    assert_clean(at)
+    softmax, cosines = _chart_bars(at, 1)
+    assert int(np.argmax(softmax)) == 4 and softmax[4] > 0.9
+    assert int(np.argmax(cosines)) == 4  # ground-truth class images at r = 0.7: the templates agree
+    assert any("it says **4**" in m.value and "They **agree**" in m.value for m in at.markdown)
+
+
+@pytest.mark.slow
+def test_page_from_a_link_mixes_noise_and_blends_a_class_image(mnist) -> None:
+    from tests.apptest import assert_clean, open_page
+
+    at = open_page("pages/your_digit.py", digit_input="upload", digit_r="0.6", target="3", digit_gamma="0.8")
+    index = int(np.flatnonzero(mnist.test_labels == 1)[0])
+    at.file_uploader(key="upload").set_value(("one.png", png_bytes(drawing_of(mnist.test_images[index])),
+                                              "image/png")).run()
+    assert_clean(at)
+    assert at.slider(key="digit_r").value == 0.6 and at.slider(key="digit_gamma").value == 0.8
+    assert at.number_input(key="target").value == 3
+    softmax, _ = _chart_bars(at, 1)
+    assert int(np.argmax(softmax)) == 3  # at γ = 0.8 the class image of 3 has taken over
+    sweep_lines = _chart_bars(at, 2)
+    assert len(sweep_lines) == 2 and len(sweep_lines[0]) == 501
+    assert any("first says **3** at γ = **" in m.value for m in at.markdown)
+
+
+# --- the browser -------------------------------------------------------------------------------------------------
+
+def _softmax_labels(page) -> list[str]:
+    from tests.browser import svg_texts
+
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    return svg_texts(charts.nth(1)) if charts.count() >= 2 else []
+
+
+def _stroke(page, canvas, points: list[tuple[int, int]]) -> None:
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+    page.mouse.down()
+    for start, end in zip(points, points[1:]):
+        for t in np.linspace(0, 1, 12)[1:]:
+            page.mouse.move(box["x"] + start[0] + t * (end[0] - start[0]), box["y"] + start[1] + t * (end[1] - start[1]))
+    page.mouse.up()
+
+
+@pytest.mark.slow
+def test_browser_draw_a_stroke_and_the_softmax_changes(real_data_dir, tmp_path) -> None:
+    """streamlit run app.py and headless Chromium: the canvas renders, a vertical stroke is read as a 1, and a bar
+    across its top (a 7) changes the network's answer."""
+    import os
+    from pathlib import Path
+
+    from tests.browser import chromium, streamlit_server, wait_for_change
+
+    with streamlit_server(real_data_dir) as (url, _), chromium() as browser:
+        page = browser.new_page(viewport={"width": 1300, "height": 1800})
+        page.goto(f"{url}/your_digit")
+        page.wait_for_selector("canvas.upper-canvas", timeout=240_000)
+        canvas = page.locator("canvas.upper-canvas")
+        assert canvas.bounding_box()["width"] == 280
+        assert "Draw a digit in the black square" in page.inner_text("body")
+        _stroke(page, canvas, [(150, 40), (140, 250)])
+        one = wait_for_change(lambda: _softmax_labels(page), [], timeout=240,
+                              complete=lambda texts: "the network: softmax" in texts)
+        said = page.locator('[data-testid="stMarkdown"]').filter(has_text="the network's softmax").inner_text()
+        assert "it says 1" in said, said
+        _stroke(page, canvas, [(60, 45), (230, 40), (150, 250)])
+        seven = wait_for_change(lambda: _softmax_labels(page), one, timeout=240,
+                                complete=lambda texts: "the network: softmax" in texts)
+        assert seven != one
+        said = page.locator('[data-testid="stMarkdown"]').filter(has_text="the network's softmax").inner_text()
+        assert "it says 7" in said, said
+        page.screenshot(path=str(Path(os.environ.get("NOISELENS_SCREENSHOTS") or tmp_path) / "your_digit.png"),
+                        full_page=True)
