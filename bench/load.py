@@ -1,14 +1,17 @@
 """Load: K browsers open a link at the same moment on a server that has just started (a class opening the link).
 
-    NOISELENS_DATA_DIR=../shared/datasets python bench/load.py [--k 10 30] [--quick] [--out bench/results/load.log]
+    NOISELENS_DATA_DIR=../shared/datasets python bench/load.py [--k 10 30] [--page class_images|lesson] [--quick]
+                                                               [--out bench/results/load.log]
 
 Each scenario starts a fresh ``streamlit run app.py`` and one headless Chromium context per session, all on the
 Classification images page at N = 1,000: once every session on the same link (the teacher's), once each on its own
-seed. Per scenario it reports
+seed. With ``--page lesson`` every session opens the Lesson's first step (``/lesson?step=1``: the original figure
+and its fed-back matrix), the link a teacher sends a class; its steps fix the seed, so there is no own-seed
+scenario. Per scenario it reports
 
 - errors: sessions with an exception box, the wrong frame (not app.py's navigation, no Dataset / Architecture
   selectors, Streamlit's legacy ``pages/`` navigation seen at any moment, the Seed control not the link's seed) or
-  fewer than the page's four charts when it stopped running;
+  fewer than the page's charts (four; two on the Lesson's step 1) when it stopped running;
 - the time from navigation start to the first frame painted with the class-image picture (the page's first
   Plotly chart), measured inside each page (``performance.now()``), p50 and p95 over the sessions;
 - the server's CPU-seconds per session (user + system of the server's process tree, from just after it started
@@ -44,10 +47,26 @@ from core.config import DATA_DIR_ENV, PROJECT_ROOT  # noqa: E402
 from tests.browser import (LEGACY_NAVIGATION_WATCH, async_chromium, collect_output, frame_problems,  # noqa: E402
                            streamlit_server, wait_until_idle_async)
 
-PAGE_TITLE = "Classification images"
-CHARTS = 4  # the page's Plotly charts when it is done: class images, class bias, convergence, example stimuli
-SAME_LINK = "/class_images?seed=7&n=1000"
-OWN_SEED = "/class_images?seed={seed}&n=1000"  # session i: seed 100 + i
+
+
+@dataclass(frozen=True)
+class LoadPage:
+    """The page a class opens: its title, its Plotly charts when it is done, the teacher's link, and a link per
+    session with its own seed (None: the page fixes the seed)."""
+
+    title: str
+    charts: int
+    same_link: str
+    own_seed: str | None
+
+
+LOAD_PAGES = {
+    # class images, class bias, convergence, example stimuli
+    "class_images": LoadPage("Classification images", 4, "/class_images?seed=7&n=1000",
+                             "/class_images?seed={seed}&n=1000"),  # session i: seed 100 + i
+    # the original figure: the class images and their fed-back matrix
+    "lesson": LoadPage("Lesson", 2, "/lesson?step=1", None),
+}
 VIEWPORT = {"width": 1400, "height": 1000}
 GOAL_RSS_MB = 1536
 GOAL_EXTRA_CPU = 0.10  # of the first session's CPU
@@ -131,8 +150,10 @@ class ServerMeter:
         return self.peak_rss / 2**20
 
 
-def seed_of(link: str) -> int:
-    return int(re.search(r"seed=(\d+)", link).group(1))
+def seed_of(link: str) -> int | None:
+    """The seed a link sets, which the Seed control must show; None for a link without one."""
+    found = re.search(r"seed=(\d+)", link)
+    return int(found.group(1)) if found else None
 
 
 async def open_page(browser):
@@ -143,25 +164,26 @@ async def open_page(browser):
     return await context.new_page()
 
 
-async def session(page, url: str, link: str, timeout: float) -> tuple[float | None, list[str]]:
+async def session(page, url: str, link: str, timeout: float, target: LoadPage) -> tuple[float | None, list[str]]:
     """One student opens the link and waits until the page is done: the seconds from navigation start to the
     first picture, and what went wrong."""
     from playwright.async_api import Error as PlaywrightError
 
     try:
         await page.goto(url + link, timeout=timeout * 1000)
-        await wait_until_idle_async(page, CHARTS, timeout=timeout)
+        await wait_until_idle_async(page, target.charts, timeout=timeout)
     except (AssertionError, PlaywrightError) as error:
         return None, [f"not done: {str(error).splitlines()[0]}"]
-    problems = await frame_problems(page, PAGE_TITLE, seed_of(link))
+    problems = await frame_problems(page, target.title, seed_of(link))
     charts = await page.locator('[data-testid="stPlotlyChart"]').count()
-    if charts < CHARTS:
-        problems.append(f"{charts} of {CHARTS} charts")
+    if charts < target.charts:
+        problems.append(f"{charts} of {target.charts} charts")
     painted = await page.evaluate("window.noiseLensFirstPicture")
     return (painted / 1000 if painted else None), problems
 
 
-async def scenario(browser, data_dir: str, name: str, links: list[str], timeout: float) -> Outcome:
+async def scenario(browser, data_dir: str, name: str, links: list[str], timeout: float,
+                   target: LoadPage) -> Outcome:
     """A fresh server, ``len(links)`` sessions opening their links at the same moment; the pages stay open until
     the last is done, as a class's do."""
     outcome = Outcome(name, len(links))
@@ -172,7 +194,8 @@ async def scenario(browser, data_dir: str, name: str, links: list[str], timeout:
             meter = ServerMeter(server.pid)
             cpu_before = meter.cpu_seconds()
             started = time.perf_counter()
-            results = await asyncio.gather(*(session(page, url, link, timeout) for page, link in zip(pages, links)))
+            results = await asyncio.gather(*(session(page, url, link, timeout, target)
+                                             for page, link in zip(pages, links)))
             outcome.last_done = time.perf_counter() - started
             outcome.cpu_seconds = meter.cpu_seconds() - cpu_before
             outcome.peak_rss_mb = meter.stop()
@@ -263,7 +286,7 @@ def report(log: Log, outcomes: list[Outcome], baseline: Outcome | None) -> None:
 
 
 async def run(args, log: Log) -> None:
-    data_dir = args.data_dir
+    data_dir, target = args.data_dir, LOAD_PAGES[args.page]
     ks = [2] if args.quick else args.k
     baseline, outcomes = None, []
     async with async_chromium() as browser:
@@ -272,7 +295,7 @@ async def run(args, log: Log) -> None:
 
         async def play(name: str, links: list[str]) -> Outcome:
             log(f"- {name}, K = {len(links)} (load average {psutil.getloadavg()[0]:.1f}) ...")
-            outcome = await scenario(browser, data_dir, name, links, timeout(len(links)))
+            outcome = await scenario(browser, data_dir, name, links, timeout(len(links)), target)
             log(f"  {outcome.failed_sessions} of {outcome.k} sessions wrong; first picture "
                 + ", ".join(f"{s:.1f}" for s in sorted(outcome.first_picture)) + " s; "
                 f"server CPU {outcome.cpu_seconds:.1f} s; peak RSS {outcome.peak_rss_mb:,.0f} MB; "
@@ -284,10 +307,12 @@ async def run(args, log: Log) -> None:
             return outcome
 
         if not args.quick:
-            baseline = await play("same link", [SAME_LINK])
+            baseline = await play("same link", [target.same_link])
         for k in ks:
-            outcomes.append(await play("same link", [SAME_LINK] * k))
-            outcomes.append(await play("own seed per session", [OWN_SEED.format(seed=100 + i) for i in range(k)]))
+            outcomes.append(await play("same link", [target.same_link] * k))
+            if target.own_seed is not None:
+                outcomes.append(await play("own seed per session",
+                                           [target.own_seed.format(seed=100 + i) for i in range(k)]))
     report(log, outcomes, baseline)
 
 
@@ -296,12 +321,15 @@ def main() -> None:
     parser.add_argument("--k", type=int, nargs="+", default=[10, 30], help="sessions per scenario (default 10 30)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: K = 2, each scenario once, no K = 1 run; the numbers mean little")
+    parser.add_argument("--page", choices=list(LOAD_PAGES), default="class_images",
+                        help="the page the class opens (default class_images; lesson: the Lesson's step 1)")
     parser.add_argument("--out", help="also write the report to this file")
     args = parser.parse_args()
     args.data_dir = str(os.environ.get(DATA_DIR_ENV) or PROJECT_ROOT.parent / "shared" / "datasets")
     log = Log(args.out)
     log(f"$ {command_line(__file__)}")
     log(f"code: commit {core_version()}; uncommitted edits to app files: {dirty_app_files()}")
+    log(f"page: {args.page} ({LOAD_PAGES[args.page].same_link})")
     log(f"machine: {psutil.cpu_count()} cores, float32 GEMM (numpy, 2048²) {gemm_gflops():.1f} GFLOP/s; load average "
         f"{', '.join(f'{x:.1f}' for x in psutil.getloadavg())} (other work may share the cores)")
     started = time.perf_counter()
