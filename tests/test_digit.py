@@ -206,14 +206,14 @@ def block_model():
 
 def test_the_flip_gamma_on_a_model_whose_answer_is_known(block_model) -> None:
     """Input block 3, template block 5: logits (1 − γ)·78 and γ·78 tie at γ = 0.5 (class 3 wins the tie), so the
-    first γ of the 0.002 grid that flips is 0.502; with a half-bright template it is 2/3 → 0.668."""
+    first γ of the 0.005 grid that flips is 0.505; with a half-bright template it is 2/3 → 0.67."""
     model, blocks = block_model
     sweep = digit.flip_sweep(model, blocks[3], blocks[5], target=5)
-    assert len(sweep.gammas) == 501 and sweep.probabilities.shape == (501, 10)
-    assert sweep.first_answer == 3 and sweep.flip_gamma() == 0.502 and sweep.target_gamma() == 0.502
+    assert len(sweep.gammas) == 201 and sweep.probabilities.shape == (201, 10)
+    assert sweep.first_answer == 3 and sweep.flip_gamma() == 0.505 and sweep.target_gamma() == 0.505
     assert set(sweep.answers[sweep.gammas <= 0.5]) == {3} and set(sweep.answers[sweep.gammas > 0.5]) == {5}
     half = digit.flip_sweep(model, blocks[3], 0.5 * blocks[5], target=5)
-    assert half.flip_gamma() == 0.668  # (1 − γ) < γ/2 first at γ > 2/3
+    assert half.flip_gamma() == 0.67  # (1 − γ) < γ/2 first at γ > 2/3
     same = digit.flip_sweep(model, blocks[3], blocks[3], target=3)
     assert same.flip_gamma() is None and same.target_gamma() == 0.0
 
@@ -228,11 +228,11 @@ def test_the_flip_gamma_on_a_shipped_model_and_a_real_digit(mnist, lenet) -> Non
     sweep = digit.flip_sweep(lenet, seven, template, target=0)
     flip = sweep.flip_gamma()
     assert sweep.first_answer == 7 and flip is not None and 0.2 < flip < 0.9
-    before = flip - 0.002
+    before = flip - 0.005
     single = predict_probabilities(lenet, np.stack([blend(seven, template, g) for g in (before, flip)]))
     assert single.argmax(axis=1)[0] == 7 and single.argmax(axis=1)[1] != 7
     table = digit.sweep_table(sweep, [str(k) for k in range(10)])
-    assert table.shape == (501, 12) and table["answer"].iloc[0] == "7"
+    assert table.shape == (201, 12) and table["answer"].iloc[0] == "7"
 
 
 def test_link_parameters_of_the_page() -> None:
@@ -294,7 +294,7 @@ def test_page_from_a_link_mixes_noise_and_blends_a_class_image(mnist) -> None:
     softmax, _ = _chart_bars(at, 1)
     assert int(np.argmax(softmax)) == 3  # at γ = 0.8 the class image of 3 has taken over
     sweep_lines = _chart_bars(at, 2)
-    assert len(sweep_lines) == 2 and len(sweep_lines[0]) == 501
+    assert len(sweep_lines) == 2 and len(sweep_lines[0]) == 201
     assert any("first says **3** at γ = **" in m.value for m in at.markdown)
 
 
