@@ -101,7 +101,7 @@ class Step:
     settings: dict[str, Any]
     text: str
     full_page: str  # the page that shows this view with all its controls
-    full_page_label: str
+    full_page_title: str
     question: Question | None = None
     all_models: bool = False  # the four shipped models side by side, whatever the sidebar says
 
@@ -119,13 +119,13 @@ STEPS: tuple[Step, ...] = (
          "averaged them by their **true** class. The noise averages out, the digit stays: ten clean class images. "
          "Fed back to the network (right), each is recognised as its own class. Ask the class: *is this what the "
          "network sees, or only what we put in?* Grouping by the true label needs no network at all.",
-         "pages/class_images.py", "Open this step on the Classification images page"),
+         "pages/class_images.py", "Classification images"),
     Step("Take the signal away",
          {"n": 1_000, "r": 0.0, "estimator": "predicted", "part": "noise", **_STREAM},
          "Now r = 0: the stimuli are **pure noise**, with no test image in them, and they are grouped by the "
          "network's own answer. Whatever shape appears in an average was put there by the network's decisions. "
          "First, though, look at how the answers spread over the classes: the network's default guesses.",
-         "pages/class_images.py", "Open this step on the Classification images page",
+         "pages/class_images.py", "Classification images",
          Question("bias", "Pure noise: which class will the network call it most often?", None, most_called_class,
                   "the class bias: how often the network called the 1,000 noise images each class")),
     Step("Let the images sharpen",
@@ -133,7 +133,7 @@ STEPS: tuple[Step, ...] = (
          "The same noise stream, now 10,000 stimuli: the first 1,000 are the ones of step 2. A class image is an "
          "average, so its noise shrinks like 1/√N while the network's template stays. The convergence curve says "
          "when more samples stop changing the picture.",
-         "pages/class_images.py", "Open this step on the Classification images page (slide N further)",
+         "pages/class_images.py", "Classification images (slide N further)",
          Question("sharpen", "With 10× more stimuli (10,000 instead of 1,000), will the class images get sharper or "
                   "noisier?", SHARPENING_CHOICES, sharpening_answer,
                   "the share of pixels of the clear class images that stand out of the noise (|z| > 3) at 1,000 "
@@ -144,7 +144,7 @@ STEPS: tuple[Step, ...] = (
          "counts every stimulus towards every class by the network's probability for it, so even a class the "
          "network never picks gets an image (the *regression* grouping, on the full page, does the same with the "
          "logits). Same 10,000 stimuli: switching grouping needs no new pass through the network.",
-         "pages/class_images.py", "Open this step on the Classification images page",
+         "pages/class_images.py", "Classification images",
          Question("clear", "Grouped by softmax, how many of the ten classes will get a clear image (not marked "
                   "*too few*)?", tuple(label for _, _, label in CLEAR_CLASS_BANDS), clear_classes_band,
                   "the softmax class images, with the classes behind under 1 % of the total marked *too few*")),
@@ -153,7 +153,7 @@ STEPS: tuple[Step, ...] = (
          "Use the ten noise averages as **templates**: give each of the 10,000 real test images the class whose "
          "image it resembles most (cosine similarity after centring). Chance is 10 %. Fed back to the network "
          "(right), the averages show whether the network itself recognises its own templates.",
-         "pages/confusion.py", "Open this step on the Confusion heatmaps page",
+         "pages/confusion.py", "Confusion heatmaps",
          Question("template", "Used as templates, will the ten noise averages classify real test images better "
                   "than chance, and by how much?", tuple(label for _, _, label in ACCURACY_BANDS), accuracy_band,
                   "the template classifier's accuracy on the 10,000 test images")),
@@ -162,7 +162,7 @@ STEPS: tuple[Step, ...] = (
          "The same noise stream through all four shipped networks. Digits give stroke-like templates, clothes give "
          "silhouettes; the two architectures learned different defaults from the same data. The template accuracy "
          "says how much of each network's knowledge its noise averages carry.",
-         "pages/compare.py", "Open this step on the Compare page",
+         "pages/compare.py", "Compare",
          Question("models", "Whose noise averages will classify their own test set best?",
                   tuple(f"{arch} on {dataset}" for arch, dataset in MODEL_CHOICES), best_model,
                   "each model's template accuracy on its own test set"),

@@ -256,7 +256,8 @@ def template_question(step: Step, key: str) -> None:
 def four_models_question(step: Step, key: str) -> None:
     question, options = step.question, step.question.options(names)
     revealed = ask(question, options, key)
-    accuracies, columns = [], st.columns(len(lesson.MODEL_CHOICES))
+    accuracies = []
+    columns = [column for _ in range(2) for column in st.columns(2)]  # digits above, clothes below, as on Compare
     for column, (model_arch, model_dataset) in zip(columns, lesson.MODEL_CHOICES):
         with column:
             st.markdown(f"**{ARCHITECTURES[model_arch].title} · {DATASET_TITLES[model_dataset]}**")
@@ -283,15 +284,16 @@ SHOW = {1: original_figure, 2: class_bias_question, 3: sharpening_question, 4: e
 step = step_picker()
 number = STEPS.index(step) + 1
 set_the_controls(step)
-text, figures = st.columns([1, 3])
+text, figures = st.columns([2, 5])
 with text:
     st.subheader(f"{number}. {step.title}")
     st.markdown(step.text)
     where = "" if step.all_models else f" {ARCHITECTURES[arch].title} on {DATASET_TITLES[dataset_name]} (sidebar)."
     st.caption(f"This step: N = {step.settings['n']:,}, r = {step.settings['r']:g}, {step.settings['noise']} noise, "
                f"grouped by {step.settings['estimator']}, seed {step.settings['seed']}.{where}")
-    st.page_link(step.full_page, label=step.full_page_label, icon="➡️",
+    st.page_link(step.full_page, label="This step on the full page", icon="➡️",
                  query_params={key: link_text(step.settings[key]) for key in ANALYSIS_KEYS})
+    st.caption(f"{step.full_page_title}, with every control: the same settings, yours to change.")
 with figures:
     if step.question is None:
         SHOW[number](step)

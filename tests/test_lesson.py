@@ -183,6 +183,15 @@ def assert_step_controls(at, number: int) -> None:
         assert query(at, key) == link_text(value), key
 
 
+def assert_full_page_link(at, number: int) -> None:
+    """"This step on the full page" opens the step's page with the step's settings in its link."""
+    from urllib.parse import parse_qsl
+
+    (link,) = at.main.get("page_link")
+    assert link.proto.page == step(number).full_page.removeprefix("pages/").removesuffix(".py")
+    assert dict(parse_qsl(link.proto.query_string)) == {k: link_text(v) for k, v in step(number).settings.items()}
+
+
 def query(at, key: str) -> str | None:
     value = at.query_params.get(key)
     return value[-1] if isinstance(value, list) else value
@@ -205,6 +214,7 @@ def test_step_one_sets_the_original_figure_and_next_back_move_the_link(real_data
     at = open_page("pages/lesson.py")
     assert_clean(at)
     assert_step_controls(at, 1)
+    assert_full_page_link(at, 1)
     assert count(at, "class images") == 1  # the averages, and the fed-back matrix beside them
     fed_back = plotly_array(chart(at, "class image")["data"][0]["z"])
     assert np.sum(fed_back.argmax(axis=1) == np.arange(10)) >= 9  # the original figure: recognised as themselves
@@ -213,6 +223,7 @@ def test_step_one_sets_the_original_figure_and_next_back_move_the_link(real_data
     assert_clean(at)
     assert query(at, "step") == "2" and at.session_state["r"] == 0.0 and at.session_state["estimator"] == "predicted"
     assert_step_controls(at, 2)
+    assert_full_page_link(at, 2)
     assert "Step 2 of 6" in at.get("progress")[0].proto.text
     assert at.radio(key="answer-bias/mnist/lenet").value is None  # asked, not answered
     assert count(at, "share of stimuli (%)") == 0 and count(at, "class images") == 0  # the answer stays hidden
@@ -299,6 +310,7 @@ def test_step_six_compares_four_models_and_names_the_best(real_data_dir) -> None
     at = open_page("pages/lesson.py", step="6")
     assert_clean(at)
     assert_step_controls(at, 6)
+    assert_full_page_link(at, 6)
     assert count(at, "class images") == 4 and count(at, "template accuracy (%)") == 0
     answer(at, "answer-models", 0)
     accuracies = plotly_array(chart(at, "template accuracy (%)")["data"][0]["y"])
