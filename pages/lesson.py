@@ -12,7 +12,7 @@ from core.lesson import STEP_COUNT, STEPS, Question, Step
 from core.link import ANALYSIS_KEYS, default_controls, link_text
 from core.models import ARCHITECTURES
 from core.picture import picture, scarce_classes
-from ui import live, resources
+from ui import live, resources, training
 from ui.frame import start_page
 
 dataset_name, arch = start_page("Lesson")
@@ -100,6 +100,21 @@ def how_the_class_answered(question: Question, options: tuple[str, ...], key: st
         table = pd.DataFrame({"choice": options, "answers": counts})
         st.download_button("CSV of the answers", table.to_csv(index=False), f"lesson-{key.replace('/', '-')}.csv",
                            "text/csv", key=f"answers-csv-{key}", on_click="ignore")
+        new_round(key)
+
+
+def new_round(key: str) -> None:
+    """Clearing a question's answers for every session is a server-wide change: it takes the teacher key."""
+    if training.teacher_key() is None:
+        st.caption("The counts last until the server restarts. With a teacher key set (README), the teacher can "
+                   "clear them here for a new class.")
+        return
+    given = st.text_input("Teacher key, to clear these answers for a new class", type="password",
+                          key="teacher-key")
+    if given and not training.teacher_unlocked(given):
+        st.error("That key is not right.")
+    elif given:
+        st.button("Clear these answers", key=f"clear-{key}", on_click=lambda: tally().clear(key))
 
 
 def numbers_download(step_number: int, table: pd.DataFrame) -> None:

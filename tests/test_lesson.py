@@ -242,7 +242,8 @@ def test_a_bad_step_in_the_link_is_named_and_step_one_shown(real_data_dir) -> No
 
 
 @pytest.mark.slow
-def test_step_two_asks_for_the_favourite_class_then_shows_the_measured_bias(real_data_dir) -> None:
+def test_step_two_asks_for_the_favourite_class_then_shows_the_measured_bias(real_data_dir, monkeypatch) -> None:
+    monkeypatch.setenv("NOISELENS_TEACHER_KEY", "a phrase only the teacher knows")
     at = open_page("pages/lesson.py", step="2")
     assert_clean(at)
     assert_step_controls(at, 2)
@@ -260,6 +261,11 @@ def test_step_two_asks_for_the_favourite_class_then_shows_the_measured_bias(real
     assert any("Your prediction: **0**" in m.value for m in at.markdown)
     at.run()
     assert plotly_array(chart(at, "answers")["data"][0]["y"])[0] == 1
+    at.text_input(key="teacher-key").input("a guess").run()  # a new round takes the teacher key
+    assert "not right" in at.error[0].value and not [b for b in at.button if b.key.startswith("clear-")]
+    at.text_input(key="teacher-key").input("a phrase only the teacher knows").run()
+    at.button(key="clear-bias/mnist/lenet").click().run()
+    assert plotly_array(chart(at, "answers")["data"][0]["y"]).tolist() == [0] * 10
 
 
 @pytest.mark.slow
