@@ -95,7 +95,7 @@ def gamma_sweep(mixed: np.ndarray, template: np.ndarray, target: int) -> digit.F
 
 @st.fragment
 def digit_page() -> None:
-    with st.expander("The class images (templates) used below", expanded=False):
+    with st.expander("The class images (templates) and the noise used below", expanded=False):
         controls = ui_controls.analysis_controls(show_display=False)
     progress = st.progress(0.0, text="starting…") if controls.n > live.LIVE_N else None
     engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress)
@@ -104,10 +104,12 @@ def digit_page() -> None:
         st.info(f"The model reads {dataset_name} ({', '.join(names[:3])}, …): draw one of those, or switch the "
                 f"dataset to mnist in the sidebar for digits.")
 
-    drawn = your_digit()
+    ratio, target, gamma = mixing_controls()
+    left, right = st.columns([1, 2], gap="medium")
+    with left:
+        drawn = your_digit()
     if drawn is None:
         return
-    ratio, target, gamma = mixing_controls()
     noise = noise_samples(controls.settings.noise, 0, 1, data.train_images)[0]
     mixed = mix(drawn, noise, ratio).astype(np.float32)
     template = digit.class_template(images, target)
@@ -116,25 +118,26 @@ def digit_page() -> None:
     cosines = digit.template_cosines(attacked, images, engine.mean_image)
     network, templates = int(probabilities.argmax()), digit.template_class(cosines)
 
-    st.subheader("What the model sees")
-    st.plotly_chart(plots.stimuli_strip(np.stack([drawn, noise, mixed, template, attacked]),
-                                        ["your digit, 28 × 28", "the noise", f"mixed, r = {ratio:.2f}",
-                                         f"class image {target}", f"γ = {gamma:.2f}: the input"]), key="strip")
-    st.caption("Your digit as MNIST's were made: cropped to the ink, fitted into 20 × 20 pixels keeping its "
-               "shape, and moved so that its centre of mass sits at the centre of the 28 × 28 field. Then it is "
-               f"mixed with the first stimulus of the noise stream above (x = r·digit + (1 − r)·noise) and blended "
-               f"with class {target}'s classification image (x' = (1 − γ)·x + γ·image). The last tile is what the "
-               f"network and the templates are asked about.")
-
-    st.subheader("The network and its templates, side by side")
-    st.plotly_chart(answers_figure(probabilities, cosines, names), key="answers")
+    with right:
+        st.markdown("**What the model sees**")
+        st.plotly_chart(plots.stimuli_strip(np.stack([drawn, noise, mixed, template, attacked]),
+                                            ["your digit, 28 × 28", "the noise", f"mixed, r = {ratio:.2f}",
+                                             f"class image {target}", f"γ = {gamma:.2f}: the input"]), key="strip")
+        st.caption("Your digit as MNIST's were made: cropped to the ink, fitted into 20 × 20 pixels keeping its "
+                   "shape, and moved so that its centre of mass sits at the centre of the 28 × 28 field. Then it "
+                   "is mixed with the first stimulus of the noise stream (x = r·digit + (1 − r)·noise) and "
+                   f"blended with class {target}'s classification image (x' = (1 − γ)·x + γ·image). The last tile "
+                   f"is what the network and the templates are asked about.")
+        st.markdown("**The network and its templates, side by side**")
+        st.plotly_chart(answers_figure(probabilities, cosines, names), key="answers")
     agree = "agree" if network == templates else "disagree"
     st.markdown(f"Left, the network's softmax: it says **{names[network]}** ({probabilities[network]:.0%}). Right, "
-                f"the cosine similarity of the same input to each of the ten classification images above (both "
-                f"centred, as the Confusion page's template classifier does): the best match is "
-                f"**{names[templates]}**. They **{agree}**. The class images are averages of what the network "
-                f"answered ({state.n:,} stimuli, {analysis.ESTIMATORS[controls.estimator].label}); where they "
-                f"agree with the network on your digit, the averages hold what the network looks for.")
+                f"the cosine similarity of the same input to each of the ten classification images (both centred, "
+                f"as the Confusion page's template classifier does): the best match is **{names[templates]}**. "
+                f"They **{agree}**. The class images are averages of what the network answered ({state.n:,} "
+                f"stimuli, {analysis.ESTIMATORS[controls.estimator].label}; their settings are in the box at the "
+                f"top); where they agree with the network on your digit, the averages hold what the network looks "
+                f"for.")
 
     st.subheader(f"Fool the network with the class image of {names[target]}")
     sweep = gamma_sweep(mixed, template, target)

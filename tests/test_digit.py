@@ -322,6 +322,7 @@ def test_browser_draw_a_stroke_and_the_softmax_changes(real_data_dir, tmp_path) 
     """streamlit run app.py and headless Chromium: the canvas renders, a vertical stroke is read as a 1, and a bar
     across its top (a 7) changes the network's answer."""
     import os
+    import time
     from pathlib import Path
 
     from tests.browser import chromium, streamlit_server, wait_for_change
@@ -344,5 +345,8 @@ def test_browser_draw_a_stroke_and_the_softmax_changes(real_data_dir, tmp_path) 
         assert seven != one
         said = page.locator('[data-testid="stMarkdown"]').filter(has_text="the network's softmax").inner_text()
         assert "it says 7" in said, said
-        page.screenshot(path=str(Path(os.environ.get("NOISELENS_SCREENSHOTS") or tmp_path) / "your_digit.png"),
-                        full_page=True)
+        # README's picture (the e2e test's size): the canvas, the 28 × 28 strip and the two answers in one view
+        page.set_viewport_size({"width": 1400, "height": 1000})
+        page.get_by_text("Your digit's share r").evaluate("node => node.scrollIntoView({block: 'start'})")
+        time.sleep(1)
+        page.screenshot(path=str(Path(os.environ.get("NOISELENS_SCREENSHOTS") or tmp_path) / "your_digit.png"))
