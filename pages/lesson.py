@@ -1,28 +1,21 @@
 """Lesson: the classroom walkthrough inside the app. Each step sets the controls, asks, then shows the measurement."""
 
-import secrets
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from core import analysis, lesson, plots, plots_lesson
 from core.config import DATASET_TITLES
-from core.lesson import STEP_COUNT, STEPS, Question, Step
+from core.lesson import STEP_COUNT, STEPS, Step
 from core.link import ANALYSIS_KEYS, default_controls, link_text
 from core.models import ARCHITECTURES
 from core.picture import picture, scarce_classes
-from ui import live, resources, training
+from ui import live, resources
+from ui.questions import ask, how_the_class_answered, verdict
 from ui.frame import start_page
 
 dataset_name, arch = start_page("Lesson")
 names = resources.class_names(dataset_name)
-
-
-@st.cache_resource
-def tally() -> lesson.AnswerTally:
-    """The answers of every session on this server (counts only)."""
-    return lesson.AnswerTally()
 
 
 def go_to(number: int) -> None:
@@ -50,71 +43,10 @@ def step_picker() -> Step:
     st.progress(number / STEP_COUNT, text=f"Step {number} of {STEP_COUNT}: {STEPS[number - 1].title}")
     back, forward, _ = st.columns([1, 1, 6])
     back.button("◀ Back", key="back", disabled=number == 1, on_click=go_to, args=(number - 1,),
-                use_container_width=True)
+                width="stretch")
     forward.button("Next ▶", key="next", type="primary", disabled=number == STEP_COUNT, on_click=go_to,
-                   args=(number + 1,), use_container_width=True)
+                   args=(number + 1,), width="stretch")
     return STEPS[number - 1]
-
-
-def ask(question: Question, options: tuple[str, ...], key: str) -> bool:
-    """The question, before the figure that answers it; True once the student answered or asked to be shown.
-
-    The first answer is the session's: it is counted once, and the question gives way to it.
-    """
-    token = st.session_state.setdefault("_lesson_token", secrets.token_hex(8))  # opaque, per tab, never shown
-
-    def answered() -> None:
-        choice = st.session_state.get(f"answer-{key}")
-        if choice is not None and f"said-{key}" not in st.session_state:
-            st.session_state[f"said-{key}"] = choice
-            tally().record(key, token, choice, len(options))
-
-    said = st.session_state.get(f"said-{key}")
-    if said is None:
-        st.radio(f"**Predict first.** {question.prompt}", range(len(options)), format_func=lambda i: options[i],
-                 index=None, key=f"answer-{key}", on_change=answered)
-        st.button("Just show me", key=f"show-{key}", on_click=lambda: st.session_state.update({f"shown-{key}": True}))
-    else:
-        st.markdown(f"**{question.prompt}**  \nYour prediction: **{options[said]}**")
-    return said is not None or bool(st.session_state.get(f"shown-{key}"))
-
-
-def verdict(question: Question, options: tuple[str, ...], key: str, right: int, measured: str) -> None:
-    """The measured answer beside the student's."""
-    choice = st.session_state.get(f"said-{key}")
-    if choice is None:
-        st.info(f"Measured: **{options[right]}**. {measured}")
-    elif choice == right:
-        st.success(f"You said **{options[choice]}**, and so says the measurement. {measured}")
-    else:
-        st.warning(f"You said **{options[choice]}**; measured: **{options[right]}**. {measured}")
-
-
-def how_the_class_answered(question: Question, options: tuple[str, ...], key: str, right: int | None) -> None:
-    with st.expander("How the class answered"):
-        counts = tally().counts(key, len(options))
-        st.plotly_chart(plots_lesson.answers_bar(counts, options, right), key=f"answers-{key}")
-        st.caption(f"{int(counts.sum())} answers from the sessions on this server (one per browser tab; counts "
-                   "only, nothing about who answered). " + ("The measured answer is green." if right is not None
-                                                            else "The measured answer is shown after yours."))
-        table = pd.DataFrame({"choice": options, "answers": counts})
-        st.download_button("CSV of the answers", table.to_csv(index=False), f"lesson-{key.replace('/', '-')}.csv",
-                           "text/csv", key=f"answers-csv-{key}", on_click="ignore")
-        new_round(key)
-
-
-def new_round(key: str) -> None:
-    """Clearing a question's answers for every session is a server-wide change: it takes the teacher key."""
-    if training.teacher_key() is None:
-        st.caption("The counts last until the server restarts. With a teacher key set (README), the teacher can "
-                   "clear them here for a new class.")
-        return
-    given = st.text_input("Teacher key, to clear these answers for a new class", type="password",
-                          key="teacher-key")
-    if given and not training.teacher_unlocked(given):
-        st.error("That key is not right.")
-    elif given:
-        st.button("Clear these answers", key=f"clear-{key}", on_click=lambda: tally().clear(key))
 
 
 def numbers_download(step_number: int, table: pd.DataFrame) -> None:
