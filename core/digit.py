@@ -28,6 +28,7 @@ from core.config import IMAGE_SHAPE, NUM_CLASSES
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # 5 MB
 MAX_UPLOAD_MB = 5
 MAX_SIDE = 4_000  # pixels a side
+WORKING_SIDE = 1_000  # larger pictures are shrunk to this before anything else (a 4,000² RGBA float copy is 256 MB)
 FORMATS = ("PNG", "JPEG")  # what Pillow calls the formats we accept
 DIGIT_BOX = 20  # MNIST's digits fill a 20 × 20 box inside the 28 × 28 field
 MNIST_CENTRE = (14.0, 14.0)  # where MNIST put each digit's centre of mass (row, column)
@@ -72,7 +73,12 @@ def decode_image(raw: bytes) -> np.ndarray:
                                         f"a side is accepted.")
                 header.verify()  # checks the PNG chunks' CRCs without decoding the pixels
             with Image.open(io.BytesIO(raw)) as image:
+                if image.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale where that still leaves WORKING_SIDE
+                    image.draft(image.mode, (WORKING_SIDE, WORKING_SIDE))
                 image.load()
+                if max(image.size) > WORKING_SIDE:  # the digit ends up 20 pixels tall: spare the memory
+                    image = image.convert("RGBA")
+                    image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BOX)
                 return _ink_from(image)
         except ImageRejected:
             raise

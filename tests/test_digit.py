@@ -166,6 +166,20 @@ def test_jpeg_and_png_are_decoded_in_memory(mnist) -> None:
     assert np.abs(from_jpeg - from_png).max() < 0.1  # JPEG's loss, and the ink bright in both
 
 
+def test_a_large_picture_is_shrunk_before_it_is_worked_on(mnist) -> None:
+    """A 4,000 × 3,000 photo-sized PNG and JPEG of a digit: decoded at no more than 1,000 a side, same digit."""
+    ink = np.asarray(Image.fromarray(255 - mnist.test_images[2]).resize((2_400, 2_400), Image.Resampling.BILINEAR))
+    page = np.full((3_000, 4_000), 255, np.uint8)
+    page[300:2_700, 800:3_200] = ink
+    buffer = io.BytesIO()
+    Image.fromarray(page).convert("RGB").save(buffer, "JPEG", quality=90)
+    for raw in (png_bytes(page), buffer.getvalue()):
+        decoded = digit.decode_image(raw)
+        assert max(decoded.shape) <= digit.WORKING_SIDE
+        small = digit.mnist_digit(decoded)
+        assert np.abs(small - mnist.test_images[2] / 255.0).mean() < 0.05
+
+
 # --- the template match ------------------------------------------------------------------------------------------
 
 @pytest.mark.slow  # an analysis run: about 4 s alone, 14 s on the shared machine
