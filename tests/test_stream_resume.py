@@ -62,8 +62,11 @@ def lenet():
     return model
 
 
+# The data-noise stream with signal exercises every step (exact linear map, mixing); pure uniform noise is the
+# thorough second case.
 @pytest.mark.parametrize("settings", [AnalysisSettings(NoiseSpec("data", 0.2, seed=11), ratio=0.3),
-                                      AnalysisSettings(NoiseSpec("uniform", seed=12))],
+                                      pytest.param(AnalysisSettings(NoiseSpec("uniform", seed=12)),
+                                                   marks=pytest.mark.slow)],
                          ids=["data-noise-with-signal", "uniform-noise"])
 def test_resumed_grown_and_rechunked_runs_equal_one_run(mnist, lenet, settings: AnalysisSettings) -> None:
     kind = settings.noise.kind
