@@ -161,3 +161,11 @@ def test_gradient_grouping_draws_both_kernels_and_is_refused_for_uniform_noise(r
     assert_clean(at)
     assert any("not Gaussian" in warning.value for warning in at.warning)
     assert not any("Whitened kernel" in header.value for header in at.subheader)
+
+
+@pytest.mark.slow  # every page once more
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_takes_the_gradient_grouping(page: str, real_data_dir) -> None:
+    """A link with the white-box grouping opens every page without an error box (pages that cannot use it say so)."""
+    at = open_page(page, estimator="gradient", noise="gaussian", n="100", seed="31")
+    assert_clean(at)
