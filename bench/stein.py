@@ -272,7 +272,23 @@ def report(records: list[dict], header: str, target: float) -> str:
         for estimator, n, accuracy, science_cell in rows:
             out.append(f"| {rec['dataset']} | {rec['arch']} | {noise} | {estimator} | {n:,} | "
                        f"{100 * accuracy:.1f} | {science_cell} |")
+    out += ["", "Correlation with the reference at each snapshot (stimuli: correlation, seconds into the run):", ""]
+    for rec in records:
+        for name in ("gradient", "blackbox"):
+            points = ", ".join(f"{n:,}: {c:.3f} ({t:.2f} s)" for n, c, t in rec[name]["curve"])
+            out.append(f"- {rec['arch']} / {rec['dataset']} / {rec['noise']}, {name}: {points}")
     return "\n".join(out)
+
+
+def header(saved: dict) -> str:
+    """The report's first lines: the command, the code, and the machine's speed and load at start and end."""
+    end = (f"{saved['gemm_end']:.1f} at the end; load average {saved['load_start']} at the start, "
+           f"{saved['load_end']} at the end" if "gemm_end" in saved
+           else f"(run in progress); load average {saved['load_start']} at the start")
+    minutes = f"{saved['minutes']:.1f} min" if "minutes" in saved else "in progress"
+    return (f"# Noise Lens: black-box vs gradient (Stein) kernel\n\n`{saved['command']}` (code: commit "
+            f"{saved['code']}); {minutes}. float32 GEMM {saved['gemm_start']:.1f} GFLOP/s at the start, {end} "
+            "(2 shared cores).")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -294,7 +310,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm-up", type=int, default=None,
                         help="stimuli of the untimed warm-up race (a fifth of them with gradients)")
     parser.add_argument("--out", default=None, help="results file stem (default bench/results/stein[_quick])")
+    parser.add_argument("--report-only", metavar="JSON", default=None,
+                        help="rebuild the markdown report from a saved results file, without running anything")
     args = parser.parse_args(argv)
+    if args.report_only:
+        saved = json.loads(Path(args.report_only).read_text())
+        text = report(saved["records"], header(saved), saved["target"])
+        Path(args.report_only).with_suffix(".md").write_text(text + "\n")
+        print(text)
+        return 0
     from core.models import SHIPPED_ARCHITECTURES
     from core.noise import SIGMA_NOISE_TYPES
 
@@ -325,16 +349,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def save(extra: dict) -> str:
         """Both files after every configuration, so a run stopped part-way still has its table."""
-        stem.with_suffix(".json").write_text(json.dumps(
-            {"command": command, "code": version, "target": args.target, "gemm_start": round(gemm_start, 1),
-             "load_start": load_start, **extra, "records": records}, indent=1) + "\n")
-        minutes = (time.perf_counter() - started) / 60
-        end = (f"{extra['gemm_end']:.1f} at the end; load average {load_start} at the start, {extra['load_end']} "
-               "at the end" if extra else f"(run in progress); load average {load_start} at the start")
-        header = (f"# Noise Lens: black-box vs gradient (Stein) kernel\n\n`{command}` (code: commit {version}); "
-                  f"{minutes:.1f} min. float32 GEMM {gemm_start:.1f} GFLOP/s at the start, {end} "
-                  "(2 shared cores).")
-        text = report(records, header, args.target)
+        saved = {"command": command, "code": version, "target": args.target, "gemm_start": round(gemm_start, 1),
+                 "load_start": load_start, **extra, "records": records}
+        stem.with_suffix(".json").write_text(json.dumps(saved, indent=1) + "\n")
+        text = report(records, header(saved), args.target)
         stem.with_suffix(".md").write_text(text + "\n")
         return text
 

@@ -130,3 +130,8 @@ def test_stein_benchmark_smoke_run(real_data_dir: Path, tmp_path: Path) -> None:
     assert saved["gemm_start"] > 0 and saved["gemm_end"] > 0
     report = (tmp_path / "stein.md").read_text()
     assert "| mnist | lenet | gaussian σ=0.2 | whitened gradient E[∇] | 1,000 |" in report
+    rebuilt = subprocess.run([sys.executable, "bench/stein.py", "--report-only", str(tmp_path / "stein.json")],
+                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
+    assert (tmp_path / "stein.md").read_text() == report  # the same table, rebuilt from the saved numbers alone
+    assert f"gradient: 10: {gradient['curve'][0][1]:.3f}" in report
