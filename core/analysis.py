@@ -49,7 +49,7 @@ KERNEL_ESTIMATORS = frozenset({"regression", "gradient"})
 #: Estimators that need the model's input gradients: a run made with them costs a backward pass per class.
 GRADIENT_ESTIMATORS = frozenset({"gradient"})
 GRADIENT_CHUNK = 256  # stimuli per chunk of a gradient run: ten backward passes hold ten times the activations
-MIN_CHUNK, MIN_GRADIENT_CHUNK = 100, 10  # the smallest chunks a time budget may ask for
+MIN_CHUNK, MIN_GRADIENT_CHUNK = 256, 10  # the smallest chunks a time budget may ask for (tiny ones pay overheads)
 # Grouped by the label of the signal image: these class images need the stimuli and the labels, not the model.
 MODEL_FREE_ESTIMATORS = frozenset({"truth"})
 #: The part of each stimulus that is averaged (one word everywhere: code, link, page and CLI).

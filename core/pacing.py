@@ -1,15 +1,18 @@
-"""When to redraw a picture that grows with its stimuli: soon after a change, then a few times a second.
+"""When to redraw a picture that grows with its stimuli: soon after a change, then as often as the machine affords.
 
-A student who moves a slider should see a picture at once and watch it sharpen, on a slow laptop as on a fast
-server; a fast machine, which finishes in a blink, should get the final picture rather than a stutter of partial
-ones. Every partial picture costs the server a figure, so none is drawn when the final one is about to come.
+A student who moves a slider should see a picture at once and watch it sharpen; a fast machine, which finishes in
+a blink, should get the final picture rather than a stutter of partial ones. Every partial picture costs the CPU
+the model's pass needs (the figure on the server, its drawing in the browser): on a slow machine four a second
+made a 10,000-stimulus change take six times as long. So partial pictures may take only a small share of the
+time, and none is drawn when the final one is about to come.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-REDRAW_EVERY = 0.25  # seconds between partial pictures: about four a second
+REDRAW_EVERY = 0.25  # seconds between partial pictures at most: about four a second on a fast machine
+DRAW_SHARE = 0.1  # partial pictures may take this share of the time since the change (the server's part)
 CHUNK_SECONDS = 0.2  # a chunk through the model takes about this long, so a redraw fits between two
 
 
@@ -19,17 +22,24 @@ class RedrawPacing:
 
     started: float
     every: float = REDRAW_EVERY
+    share: float = DRAW_SHARE
     last: float | None = None
+    spent: float = 0.0  # seconds spent drawing partial pictures so far
 
     def due(self, now: float, done: int, total: int) -> bool:
         """Draw now? Not when nothing or everything is done, nor when the rest, at the speed so far, takes less
-        than half an interval; otherwise at once for the first partial picture, then every ``every`` seconds."""
+        than half an interval, nor while drawing has had more than its share of the time; otherwise at once for
+        the first partial picture, then at most every ``every`` seconds."""
         if done <= 0 or done >= total:
             return False
-        remaining = (now - self.started) / done * (total - done)
-        if remaining < self.every / 2:
+        elapsed = now - self.started
+        if elapsed / done * (total - done) < self.every / 2:
             return False
-        return self.last is None or now - self.last >= self.every
+        if self.last is None:
+            return True
+        return now - self.last >= self.every and self.spent <= self.share * elapsed
 
-    def drawn(self, now: float) -> None:
+    def drawn(self, now: float, seconds: float = 0.0) -> None:
+        """A partial picture was drawn, ending at ``now`` and taking ``seconds``."""
         self.last = now
+        self.spent += seconds

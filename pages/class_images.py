@@ -15,7 +15,7 @@ from core.picture import Picture, picture, picture_caption
 from ui import controls as ui_controls, live, resources
 from ui.frame import start_page
 
-CHARTS_EVERY = 1.0  # seconds between redraws of the bias and convergence charts while a run grows
+CHARTS_EVERY = 2.0  # seconds between redraws of the bias and convergence charts while a run grows
 
 dataset_name, arch = start_page("Classification images")
 data = resources.data_or_stop(dataset_name)

@@ -29,3 +29,14 @@ def test_partial_pictures_are_spaced_by_the_interval() -> None:
 
 def test_nothing_to_draw_before_the_first_chunk() -> None:
     assert not RedrawPacing(started=0.0).due(now=1.0, done=0, total=1_000)
+
+
+def test_partial_pictures_take_only_their_share_of_the_time() -> None:
+    """A slow machine: each partial picture took 0.3 s to draw. After the first, the next waits until drawing is
+    back within 10 % of the time since the change."""
+    pacing = RedrawPacing(started=0.0, every=0.25, share=0.1)
+    assert pacing.due(now=0.1, done=100, total=10_000)
+    pacing.drawn(0.4, seconds=0.3)
+    assert not pacing.due(now=1.0, done=1_000, total=10_000)  # 0.3 s of 1.0 s spent drawing
+    assert not pacing.due(now=2.9, done=3_000, total=10_000)
+    assert pacing.due(now=3.1, done=3_100, total=10_000)  # 0.3 s of 3.1 s

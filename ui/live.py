@@ -93,7 +93,7 @@ def _grow_while_drawing(key: RunKey, engine: Any, n_samples: int, progress: Any 
                 progress.progress(min(partial.n / n_samples, 1.0), text=f"{partial.n:,} of {n_samples:,} stimuli")
             if on_partial is not None:
                 on_partial(partial)
-            pacing.drawn(time.perf_counter())
+            pacing.drawn(time.perf_counter(), time.perf_counter() - now)
     finally:  # also when Streamlit ends this script run early: the worker stops at its next chunk
         if worker.is_alive():
             stop.set()
