@@ -52,19 +52,19 @@ def test_a_run_cut_short_before_its_first_chunk_is_not_kept(real_data_dir, monke
 def test_partial_pictures_follow_the_growing_run_and_the_last_is_the_full_run(real_data_dir) -> None:
     """The one live path: partial states come, in order, from the store's copies while the worker adds chunks;
     the run returned is complete and matches what the store keeps."""
-    controls = Controls(n=10_000, ratio=0.0, noise="uniform", sigma=0.2, estimator="predicted", part="noise",
+    controls = Controls(n=20_000, ratio=0.0, noise="uniform", sigma=0.2, estimator="predicted", part="noise",
                         seed=616161, z_scores=False)
     sha = inspect_model("lenet", "mnist").metadata["sha256"]
     seen: list[int] = []
 
     class Bar:
         def progress(self, value: float, text: str) -> None:
-            assert text.endswith("of 10,000 stimuli")
+            assert text.endswith("of 20,000 stimuli")
 
         def empty(self) -> None:
             pass
 
     _, state = live.run_analysis("lenet", "mnist", sha, controls, Bar(), on_partial=lambda s: seen.append(s.n))
-    assert seen, "no partial picture while 10,000 stimuli went through the model"
-    assert seen == sorted(set(seen)) and 0 < seen[0] < 10_000 and seen[-1] < 10_000
-    assert state.n == 10_000 == resources.runs().stored_stimuli(RunKey("lenet", "mnist", sha, controls.settings))
+    assert seen, "no partial picture while 20,000 stimuli went through the model"
+    assert seen == sorted(set(seen)) and 0 < seen[0] < 20_000 and seen[-1] < 20_000
+    assert state.n == 20_000 == resources.runs().stored_stimuli(RunKey("lenet", "mnist", sha, controls.settings))
