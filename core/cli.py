@@ -153,6 +153,15 @@ def _write_significance(out: Path, state: Any, images: Any, data: Any, names: tu
             "pixel_test_pixels": pixels.astype(int).tolist(), "cluster_test_pixels": clusters.astype(int).tolist()}
 
 
+def _noise_spec(args: argparse.Namespace) -> Any:
+    """The noise of ``--noise``, ``--sigma`` and ``--seed``; σ only for the noise types that have one."""
+    from core.noise import DEFAULT_SIGMA, SIGMA_NOISE_TYPES, NoiseSpec
+
+    if args.sigma is not None and args.noise not in SIGMA_NOISE_TYPES:
+        raise UserFacingError(f"--sigma applies to {', '.join(sorted(SIGMA_NOISE_TYPES))} noise, not {args.noise}")
+    return NoiseSpec(args.noise, DEFAULT_SIGMA if args.sigma is None else args.sigma, args.seed)
+
+
 def _analyze(args: argparse.Namespace) -> int:
     import json
     import time
@@ -161,15 +170,12 @@ def _analyze(args: argparse.Namespace) -> int:
 
     from core import analysis
     from core.data import load_dataset
-    from core.noise import DEFAULT_SIGMA, NoiseSpec, SIGMA_NOISE_TYPES
 
-    if args.sigma is not None and args.noise not in SIGMA_NOISE_TYPES:
-        raise UserFacingError(f"--sigma applies to {', '.join(sorted(SIGMA_NOISE_TYPES))} noise, not {args.noise}")
+    spec = _noise_spec(args)
     out = _output_folder(args.out)
     data = load_dataset(args.dataset)
     model, meta = _model_or_explain(args.arch, args.dataset)
-    settings = analysis.AnalysisSettings(
-        NoiseSpec(args.noise, DEFAULT_SIGMA if args.sigma is None else args.sigma, args.seed), args.ratio)
+    settings = analysis.AnalysisSettings(spec, args.ratio)
     analyzer = analysis.Analyzer(model, data, args.noise)
     bar = tqdm(total=args.samples, unit="img", unit_scale=True, file=sys.stderr, desc="stimuli")
     started = time.perf_counter()
@@ -214,16 +220,13 @@ def _attack(args: argparse.Namespace) -> int:
 
     from core import analysis, attack
     from core.data import load_dataset
-    from core.noise import DEFAULT_SIGMA, NoiseSpec, SIGMA_NOISE_TYPES
     from core.plots_attack import curves_png
 
-    if args.sigma is not None and args.noise not in SIGMA_NOISE_TYPES:
-        raise UserFacingError(f"--sigma applies to {', '.join(sorted(SIGMA_NOISE_TYPES))} noise, not {args.noise}")
+    spec = _noise_spec(args)
     out = _output_folder(args.out)
     data = load_dataset(args.dataset)
     model, meta = _model_or_explain(args.arch, args.dataset)
-    settings = analysis.AnalysisSettings(
-        NoiseSpec(args.noise, DEFAULT_SIGMA if args.sigma is None else args.sigma, args.seed), args.ratio)
+    settings = analysis.AnalysisSettings(spec, args.ratio)
     bar = tqdm(total=args.samples, unit="img", unit_scale=True, file=sys.stderr, desc="stimuli")
     started = time.perf_counter()
     state = analysis.Analyzer(model, data, args.noise).run(settings, args.samples,
@@ -278,11 +281,9 @@ def _sta(args: argparse.Namespace) -> int:
 
     from core import plots_sta, sta
     from core.data import load_dataset
-    from core.noise import DATA_NOISE_TYPES, DEFAULT_SIGMA, NoiseSpec, SIGMA_NOISE_TYPES
+    from core.noise import DATA_NOISE_TYPES
 
-    if args.sigma is not None and args.noise not in SIGMA_NOISE_TYPES:
-        raise UserFacingError(f"--sigma applies to {', '.join(sorted(SIGMA_NOISE_TYPES))} noise, not {args.noise}")
-    spec = NoiseSpec(args.noise, DEFAULT_SIGMA if args.sigma is None else args.sigma, args.seed)
+    spec = _noise_spec(args)
     model, _ = _model_or_explain(args.arch, args.dataset)
     train_images = load_dataset(args.dataset).train_images if args.noise in DATA_NOISE_TYPES else None
     engine = sta.STAEngine(model, args.noise, train_images, layers=args.layers)
