@@ -292,19 +292,20 @@ def test_a_long_run_redraws_the_picture_as_it_grows(server, browser) -> None:
     """The one live path: after a change, partial pictures from the growing sums, then the final one, with the
     n-of-N line while it runs; the picture is never blank on the way."""
     page = browser.new_page(viewport=VIEWPORT)
-    page.goto(f"{server}/class_images?n=20000&r=0.0&estimator=softmax&part=noise&seed=7070")  # a seed of its own
+    # 50,000 stimuli: seconds even on a fast machine, so partial pictures have time to reach the browser
+    page.goto(f"{server}/class_images?n=50000&r=0.0&estimator=softmax&part=noise&seed=7070")  # a seed of its own
     wait_until_idle(page, charts=4)
     page.evaluate(WATCH_PICTURES)
-    page.locator('[data-testid="stNumberInputStepUp"]').first.click()  # a new seed: 20,000 new stimuli
+    page.locator('[data-testid="stNumberInputStepUp"]').first.click()  # a new seed: 50,000 new stimuli
     page.wait_for_function("() => window.noiseLensPictures >= 1", timeout=60_000)
     wait_until_idle(page, charts=4)
     pictures, blank, frames = page.evaluate("[window.noiseLensPictures, window.noiseLensBlank, window.noiseLensFrames]")
-    assert pictures >= 2, f"only {pictures} picture(s) for 20,000 stimuli: no partial picture was drawn"
+    assert pictures >= 2, f"only {pictures} picture(s) for 50,000 stimuli: no partial picture was drawn"
     # Streamlit 1.67 mounts a new Plotly chart for every new figure (its element id hashes the figure), so the
     # browser may paint one frame between the old picture and the new one; never more than that.
     assert blank <= pictures, f"{blank} of {frames} painted frames showed no picture, for {pictures} pictures"
     text = page.inner_text("body")
-    assert re.search(r"20,000\s+stimuli", text), [line for line in text.splitlines() if "stimuli" in line]
+    assert re.search(r"50,000\s+stimuli", text), [line for line in text.splitlines() if "stimuli" in line]
     assert_no_exception(page)
     page.close()
 
