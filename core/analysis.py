@@ -108,6 +108,9 @@ class Sums:
     # the same sum times the noise's covariance Σ, which makes it comparable with the regression kernel.
     gradient: np.ndarray | None = None
     stein: np.ndarray | None = None
+    # (41, 41): Σ_i w_i·w_iᵀ over the weight rows, whose diagonal is ``weight_sq``: the cross-class products a
+    # weighted grouping's set infoVal needs (core/significance.py). None in Sums made before it was kept.
+    weight_products: np.ndarray | None = None
 
     @classmethod
     def empty(cls, with_signal: bool = True, with_gradients: bool = False) -> Sums:
@@ -115,7 +118,8 @@ class Sums:
         gradient = np.zeros((NUM_CLASSES, PIXELS)) if with_gradients else None
         stein = np.zeros((NUM_CLASSES, PIXELS)) if with_gradients else None
         return cls(0, np.zeros((_WEIGHT_ROWS, PIXELS)), np.zeros(_WEIGHT_ROWS), np.zeros(_WEIGHT_ROWS),
-                   np.zeros(PIXELS), signal_weighted, np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64), gradient, stein)
+                   np.zeros(PIXELS), signal_weighted, np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64), gradient, stein,
+                   np.zeros((_WEIGHT_ROWS, _WEIGHT_ROWS)))
 
     def copy(self) -> Sums:
         def copied(array: np.ndarray | None) -> np.ndarray | None:
@@ -123,7 +127,7 @@ class Sums:
 
         return Sums(self.n, self.noise_weighted.copy(), self.weight_sum.copy(), self.weight_sq.copy(),
                     self.noise_sumsq.copy(), copied(self.signal_weighted), self.confusion.copy(),
-                    copied(self.gradient), copied(self.stein))
+                    copied(self.gradient), copied(self.stein), copied(self.weight_products))
 
 
 @dataclass
@@ -256,6 +260,7 @@ def _chunk_step(generate: Any, logits_of: Any | None, signal: Any, labels: Any, 
             "noise_weighted": tf.matmul(weights, noise, transpose_a=True),
             "weight_sum": tf.reduce_sum(weights, axis=0),
             "weight_sq": tf.reduce_sum(tf.square(weights), axis=0),
+            "weight_products": tf.matmul(weights, weights, transpose_a=True),
             "noise_sumsq": tf.reduce_sum(tf.square(noise), axis=0),
         }
         if logits is not None:
@@ -316,6 +321,8 @@ class Analyzer:
         sums.noise_weighted += out["noise_weighted"]
         sums.weight_sum += out["weight_sum"]
         sums.weight_sq += out["weight_sq"]
+        if sums.weight_products is not None:
+            sums.weight_products += out["weight_products"]
         sums.noise_sumsq += out["noise_sumsq"]
         if with_model:
             sums.confusion += np.rint(out["confusion"]).astype(np.int64)
