@@ -1,19 +1,24 @@
 """Load: K browsers open a link at the same moment on a server that has just started (a class opening the link).
 
-    NOISELENS_DATA_DIR=../shared/datasets python bench/load.py [--k 10 30] [--page class_images|lesson] [--quick]
+    NOISELENS_DATA_DIR=../shared/datasets python bench/load.py [--k 10 30] [--page class_images|lesson|your_digit]
+                                                               [--quick]
                                                                [--out bench/results/load.log]
 
 Each scenario starts a fresh ``streamlit run app.py`` and one headless Chromium context per session, all on the
 Classification images page at N = 1,000: once every session on the same link (the teacher's), once each on its own
 seed. With ``--page lesson`` every session opens the Lesson's first step (``/lesson?step=1``: the original figure
 and its fed-back matrix), the link a teacher sends a class; its steps fix the seed, so there is no own-seed
-scenario. Per scenario it reports
+scenario. With ``--page your_digit`` every session opens ``/your_digit``, waits for the canvas and draws the same
+stroke (a 1): each session then runs the network on its own drawing and its own γ sweep, work no other session
+shares; the page is done when it shows its three charts and says 1. Per scenario it reports
 
 - errors: sessions with an exception box, the wrong frame (not app.py's navigation, no Dataset / Architecture
-  selectors, Streamlit's legacy ``pages/`` navigation seen at any moment, the Seed control not the link's seed) or
-  fewer than the page's charts (four; two on the Lesson's step 1) when it stopped running;
+  selectors, Streamlit's legacy ``pages/`` navigation seen at any moment, the Seed control not the link's seed),
+  fewer than the page's charts (four; two on the Lesson's step 1; three on Your digit) when it stopped running, or
+  (Your digit) not the answer the stroke should get;
 - the time from navigation start to the first frame painted with the class-image picture (the page's first
-  Plotly chart), measured inside each page (``performance.now()``), p50 and p95 over the sessions;
+  Plotly chart; on Your digit the 28 × 28 strip of the drawing, so the time includes waiting for the canvas and
+  drawing), measured inside each page (``performance.now()``), p50 and p95 over the sessions;
 - the server's CPU-seconds per session (user + system of the server's process tree, from just after it started
   to every session done, divided by K); for the same link also the CPU each extra session adds over K = 1, as a
   share of the first session's, which pays for importing TensorFlow, loading the model and tracing its graph;
@@ -52,12 +57,15 @@ from tests.browser import (LEGACY_NAVIGATION_WATCH, async_chromium, collect_outp
 @dataclass(frozen=True)
 class LoadPage:
     """The page a class opens: its title, its Plotly charts when it is done, the teacher's link, and a link per
-    session with its own seed (None: the page fixes the seed)."""
+    session with its own seed (None: the page fixes the seed); on a page with a canvas, the stroke every student
+    draws (points in canvas pixels) and the sentence the page must then show."""
 
     title: str
     charts: int
     same_link: str
     own_seed: str | None
+    stroke: tuple[tuple[int, int], ...] | None = None
+    says: str | None = None
 
 
 LOAD_PAGES = {
@@ -66,7 +74,11 @@ LOAD_PAGES = {
                              "/class_images?seed={seed}&n=1000"),  # session i: seed 100 + i
     # the original figure: the class images and their fed-back matrix
     "lesson": LoadPage("Lesson", 2, "/lesson?step=1", None),
+    # what the model sees, the softmax beside the template match, the γ sweep; a vertical stroke is a 1
+    # (as in tests/test_digit.py's browser test)
+    "your_digit": LoadPage("Your digit", 3, "/your_digit", None, stroke=((150, 40), (140, 250)), says="it says 1"),
 }
+CANVAS = "canvas.upper-canvas"  # streamlit-drawable-canvas's drawing layer (Fabric.js)
 VIEWPORT = {"width": 1400, "height": 1000}
 GOAL_RSS_MB = 1536
 GOAL_EXTRA_CPU = 0.10  # of the first session's CPU
@@ -164,20 +176,39 @@ async def open_page(browser):
     return await context.new_page()
 
 
+async def draw(page, points: tuple[tuple[int, int], ...], timeout: float) -> None:
+    """A stroke with the mouse through ``points`` (canvas pixels), once the canvas is there."""
+    canvas = page.locator(CANVAS)
+    await canvas.wait_for(timeout=timeout * 1000)
+    await canvas.scroll_into_view_if_needed()
+    box = await canvas.bounding_box()
+    await page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+    await page.mouse.down()
+    for x, y in points[1:]:
+        await page.mouse.move(box["x"] + x, box["y"] + y, steps=12)
+    await page.mouse.up()
+
+
 async def session(page, url: str, link: str, timeout: float, target: LoadPage) -> tuple[float | None, list[str]]:
-    """One student opens the link and waits until the page is done: the seconds from navigation start to the
-    first picture, and what went wrong."""
+    """One student opens the link (and draws, on a canvas page) and waits until the page is done: the seconds
+    from navigation start to the first picture, and what went wrong."""
     from playwright.async_api import Error as PlaywrightError
 
     try:
+        started = time.perf_counter()
         await page.goto(url + link, timeout=timeout * 1000)
-        await wait_until_idle_async(page, target.charts, timeout=timeout)
+        if target.stroke:
+            await draw(page, target.stroke, timeout)
+        left = max(1.0, timeout - (time.perf_counter() - started))
+        await wait_until_idle_async(page, target.charts, timeout=left)
     except (AssertionError, PlaywrightError) as error:
         return None, [f"not done: {str(error).splitlines()[0]}"]
     problems = await frame_problems(page, target.title, seed_of(link))
     charts = await page.locator('[data-testid="stPlotlyChart"]').count()
     if charts < target.charts:
         problems.append(f"{charts} of {target.charts} charts")
+    if target.says and target.says not in await page.inner_text("body"):
+        problems.append(f"the page does not say {target.says!r}")
     painted = await page.evaluate("window.noiseLensFirstPicture")
     return (painted / 1000 if painted else None), problems
 
@@ -322,7 +353,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: K = 2, each scenario once, no K = 1 run; the numbers mean little")
     parser.add_argument("--page", choices=list(LOAD_PAGES), default="class_images",
-                        help="the page the class opens (default class_images; lesson: the Lesson's step 1)")
+                        help="the page the class opens (default class_images; lesson: the Lesson's step 1; "
+                             "your_digit: every session draws a 1)")
     parser.add_argument("--out", help="also write the report to this file")
     args = parser.parse_args()
     args.data_dir = str(os.environ.get(DATA_DIR_ENV) or PROJECT_ROOT.parent / "shared" / "datasets")
