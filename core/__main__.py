@@ -37,6 +37,21 @@ def _in_range(kind: type, low: float, high: float | None = None) -> Callable[[st
     return parse
 
 
+def _above_zero(high: float) -> Callable[[str], float]:
+    """An argparse type: a number greater than 0 and at most ``high``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not 0.0 < value <= high:
+            raise argparse.ArgumentTypeError(f"must be greater than 0 and at most {high:g}, got {value:g}")
+        return value
+
+    return parse
+
+
 _positive_int = _in_range(int, 1)
 _seed = _in_range(int, 0, 2**32 - 1)
 _ratio = _in_range(float, 0.0, 1.0)
@@ -76,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--seed", type=_seed, default=0)
     analyze.add_argument("--ridge", type=_nonnegative_float, default=DEFAULT_RIDGE,
                          help="ridge λ of the whitened kernel (Σ + λ·s·I)⁻¹·kernel, s the mean pixel variance")
+    from core.significance import DEFAULT_PRIMARY, DEFAULT_SMOOTHING
+
+    analyze.add_argument("--smooth", type=_above_zero(14.0), default=DEFAULT_SMOOTHING,
+                         help="σ in pixels of the Gaussian that smooths the z-maps before the pixel and cluster tests")
+    analyze.add_argument("--primary", type=_above_zero(10.0), default=DEFAULT_PRIMARY,
+                         help="the cluster test's primary (cluster-forming) threshold |z|")
     analyze.add_argument("--out", required=True, help="output folder")
 
     attack = commands.add_parser("attack", help="CI-injection attack: targeted success rate against the blend γ")
