@@ -113,9 +113,11 @@ def _write_readout(out: Path, state: Any, data: Any, mean_image: Any, ridge: flo
             "whitened_template_accuracy": accuracies.whitened_template, "readout_accuracy": accuracies.readout}
 
 
-def _write_significance(out: Path, state: Any, images: Any, data: Any, names: tuple[str, ...]) -> dict[str, Any] | None:
-    """infoVal and the pixel and cluster tests (core/significance.py, the page's defaults) for noise class images:
-    significance.json, significance_maps.npz and significance.png; None where they are not defined."""
+def _write_significance(out: Path, state: Any, images: Any, data: Any, names: tuple[str, ...], smoothing: float,
+                        primary: float) -> dict[str, Any] | None:
+    """infoVal and the pixel and cluster tests (core/significance.py; z-maps smoothed with σ = ``smoothing``
+    pixels, clusters beyond |z| = ``primary``) for noise class images: significance.json, significance_maps.npz
+    and significance.png; None where they are not defined."""
     import json
 
     import numpy as np
@@ -130,7 +132,7 @@ def _write_significance(out: Path, state: Any, images: Any, data: Any, names: tu
     noise = state.settings.noise
     covariance = readout.noise_covariance(noise.kind, noise.sigma, data.train_images)
     info = significance.info_values(state, images, covariance.eigenvalues, names)
-    regions = significance.significant_regions(state, images, noise.kind, covariance.covariance)
+    regions = significance.significant_regions(state, images, noise.kind, covariance.covariance, smoothing, primary)
     pixels, clusters = regions.counts()
     np.savez_compressed(out / "significance_maps.npz", smoothed_z=regions.smoothed.astype(np.float32),
                         pixel_test=regions.pixel, cluster_test=regions.cluster)
@@ -145,12 +147,24 @@ def _write_significance(out: Path, state: Any, images: Any, data: Any, names: tu
                      "cluster_test_pixels": int(c)}
                     for name, norm, value, p, c in zip(names, info.norms, info.values, pixels, clusters)],
         "set_info_value": info.values[-1],
+        "set_info_value_reference": _set_reference_note(state, images.estimator),
     }
     text = json.dumps(result, indent=2, default=float).replace("NaN", "null")
     (out / "significance.json").write_text(text + "\n")
     return {"info_values": [None if np.isnan(v) else round(float(v), 3) for v in info.values[:-1]],
             "set_info_value": None if np.isnan(info.values[-1]) else round(float(info.values[-1]), 3),
             "pixel_test_pixels": pixels.astype(int).tolist(), "cluster_test_pixels": clusters.astype(int).tolist()}
+
+
+def _set_reference_note(state: Any, estimator: str) -> str:
+    """How the set's infoVal reference was found, or why it is unavailable."""
+    from core import significance
+
+    if not significance.set_reference_kept(state, estimator):
+        return "unavailable: the run lacks the cross-class weight products (Sums.weight_products)"
+    cross = ("one-hot weights: no cross products" if estimator in ("truth", "predicted")
+             else "with the cross-class weight products Σ w_c·w_k")
+    return f"scaled chi-square matched to the generalised chi-square of G ⊗ Σ ({cross})"
 
 
 def _noise_spec(args: argparse.Namespace) -> Any:
@@ -190,7 +204,7 @@ def _analyze(args: argparse.Namespace) -> int:
     summary = {
         "settings": {"arch": args.arch, "dataset": args.dataset, "samples": args.samples, "ratio": args.ratio,
                      "noise": args.noise, "sigma": settings.noise.sigma, "estimator": args.estimator,
-                     "part": args.part, "seed": args.seed},
+                     "part": args.part, "seed": args.seed, "smooth": args.smooth, "primary": args.primary},
         "model_test_accuracy": meta.get("test_accuracy"),
         "template_accuracy": template.accuracy,
         "self_classified": analysis.self_classified(fed_back),
@@ -201,12 +215,16 @@ def _analyze(args: argparse.Namespace) -> int:
         "images_per_second": round(state.n / seconds, 1),
     }
     summary["whitened"] = _write_readout(out, state, data, analyzer.mean_image, args.ridge)
-    summary["significance"] = _write_significance(out, state, images, data, data.class_names)
+    summary["significance"] = _write_significance(out, state, images, data, data.class_names, args.smooth,
+                                                  args.primary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    whitened = summary["whitened"]
+    whitened, tested = summary["whitened"], summary["significance"]
     print(f"template accuracy {template.accuracy:.2%}, self-classified {summary['self_classified']}/10, "
           + ("" if whitened is None else f"whitened kernel {whitened['whitened_template_accuracy']:.2%}, "
              f"linear read-out {whitened['readout_accuracy']:.2%} (ridge {args.ridge:g}), ")
+          + ("" if tested is None else "set infoVal " + (
+              "unavailable" if tested["set_info_value"] is None else f"{tested['set_info_value']:.2f}")
+             + f" (smoothing {args.smooth:g} px, primary {args.primary:g}), ")
           + f"{summary['images_per_second']:,.0f} images/s; wrote {out}/")
     return 0
 

@@ -7,7 +7,10 @@ covariance) and ‖CI_c‖² is a generalised chi-square with weights ``G_cc · 
 that law: per class image drawn from Σ's eigen-spectrum (20,000 draws, one set scaled by √G_cc for every class),
 for the set matched to a scaled chi-square (Satterthwaite; within 1 % there, where ten classes give it ten times
 the degrees of freedom — per class it is 6 % off in MAD for pink noise). ``simulated_reference`` (random responses
-on real noise, as rcicr does) checks both in the tests.
+on real noise, as rcicr does) checks both in the tests. The set's law needs G's cross terms: zero-sum counts for
+one-hot groupings, and for softmax and regression weights the run's cross-class products ``Σ_i w_ic·w_ik``
+(``Sums.weight_products``); without them (centred logits are strongly coupled) its spread would be a third too
+small.
 
 The *pixel* and *cluster* tests (Stat4Ci; Chauvin et al. 2005) smooth each z-map with a Gaussian of σ pixels,
 re-normalise it to unit variance under the null, and threshold it at p = 0.05 family-wise, two-sided. For noise
@@ -68,27 +71,42 @@ class NormReference:
 
 def response_gram(state: AnalysisState, estimator: str) -> np.ndarray:
     """``G = AᵀA`` for the weights A that turn the noise into the ten centred class images; NaN where the run does
-    not keep what is needed (off-diagonal terms of the softmax and regression weights, empty classes).
+    not keep what is needed (empty classes; off-diagonal terms of softmax and regression weights in a run made
+    before ``Sums.weight_products`` was kept).
 
-    Averages: ``a_ic = w_ic/W_c − 1/n``, so G_cc = Σw²/W² − 1/n = 1/n_eff − 1/n. Regression kernels:
-    ``a_ic = (z_ic − z̄_c)/(n − 1)``. Counted groupings (one-hot weights) have G = diag(1/n_c) − 1/n exactly.
+    Averages: ``a_ic = w_ic/W_c − 1/n``, so G_ck = Σ_i w_ic·w_ik/(W_c·W_k) − 1/n (G_cc = 1/n_eff − 1/n).
+    Regression kernels: ``a_ic = (z_ic − z̄_c)/(n − 1)``, so G_ck = (Σ_i z_ic·z_ik − n·z̄_c·z̄_k)/(n − 1)².
+    Counted groupings (one-hot weights) have G = diag(1/n_c) − 1/n exactly, from the counts alone.
     """
     sums, rows = state.sums, _ROWS[estimator]
-    n, total, squares = sums.n, sums.weight_sum[rows], sums.weight_sq[rows]
+    n, total = sums.n, sums.weight_sum[rows]
+    if estimator in ("truth", "predicted"):  # one-hot weights never share a stimulus
+        products = np.diag(sums.weight_sq[rows])
+    elif sums.weight_products is not None:
+        products = sums.weight_products[rows, rows]
+    else:
+        products = np.full((len(total), len(total)), np.nan)
+        np.fill_diagonal(products, sums.weight_sq[rows])
     with np.errstate(invalid="ignore", divide="ignore"):
         if estimator == "regression":
-            diagonal = (squares - total**2 / n) / max(n - 1, 1) ** 2
+            gram = (products - np.outer(total, total) / n) / max(n - 1, 1) ** 2
         else:
-            diagonal = squares / total**2 - 1.0 / n
-    diagonal = np.where(total > 0, diagonal, np.nan) if estimator != "regression" else diagonal
-    gram = np.full((len(total), len(total)), np.nan)
-    if estimator in ("truth", "predicted"):
-        gram[:] = -1.0 / n
+            gram = products / np.outer(total, total) - 1.0 / n
+    diagonal = np.diag(gram).copy()
+    if estimator != "regression":
+        diagonal = np.where(total > 0, diagonal, np.nan)
+    gram = (gram + gram.T) / 2  # exactly symmetric (float rounding of the products)
     np.fill_diagonal(gram, diagonal)
     present = np.isfinite(diagonal)
     gram[~present] = np.nan
     gram[:, ~present] = np.nan
     return gram
+
+
+def set_reference_kept(state: AnalysisState, estimator: str) -> bool:
+    """Whether the run keeps what the set's infoVal needs: always for counted groupings; for softmax and
+    regression weights the cross-class products (``Sums.weight_products``), which older runs lack."""
+    return estimator in ("truth", "predicted") or state.sums.weight_products is not None
 
 
 def analytic_reference(gram_trace: float, gram_square_trace: float, eigenvalues: np.ndarray) -> NormReference:
@@ -162,7 +180,7 @@ class InfoValues:
     norms: np.ndarray  # ‖CI‖_F
     medians: np.ndarray  # median of the reference norms
     mads: np.ndarray
-    values: np.ndarray  # z; NaN where not defined (empty class; the set of softmax or regression images)
+    values: np.ndarray  # z; NaN where not defined (empty class; a weighted set without its cross products)
 
     @property
     def significant(self) -> np.ndarray:
@@ -180,8 +198,8 @@ def info_values(state: AnalysisState, images: ClassImages, eigenvalues: np.ndarr
                 names: Sequence[str]) -> InfoValues:
     """infoVal of the noise class images against the reference law, Σ given by its ``eigenvalues``.
 
-    The set's reference needs the classes' cross terms of G: exact for counted groupings (truth, predicted),
-    not kept by the run for softmax and regression weights, whose set value is left out (NaN).
+    The set's reference needs the classes' cross terms of G: exact for counted groupings (truth, predicted), from
+    ``Sums.weight_products`` for softmax and regression weights; left out (NaN) for a run made without them.
     """
     if images.part != "noise":
         raise ValueError("infoVal is defined here for noise class images only")

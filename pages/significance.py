@@ -115,9 +115,15 @@ def tests() -> None:
                                 cluster_test_pixels=list(cluster_counts) + [int(cluster_counts.sum())])
     table.dataframe(shown[["class image", "infoVal", "pixel_test_pixels", "cluster_test_pixels"]],
                     hide_index=True, column_config={"infoVal": st.column_config.NumberColumn(format="%.2f")})
-    set_note = ("" if controls.estimator in ("truth", "predicted") else
-                " The set's value needs the classes' cross terms of the weights, which the run does not keep for "
-                f"{controls.estimator} weights: it is left out.")
+    if not significance.set_reference_kept(state, controls.estimator):
+        set_note = (" The set's value needs the classes' cross products of the weights, which this run (made "
+                    "before they were kept) lacks: it is left out.")
+    elif controls.estimator in ("softmax", "regression"):
+        set_note = (f" For the set (*all classes*) the {controls.estimator} weights of one stimulus couple the "
+                    f"ten images, so its reference takes the classes' cross products of the weights into account "
+                    f"(Σ over the stimuli of w_c·w_k, kept by the run).")
+    else:
+        set_note = ""
     st.caption(f"infoVal (rcicr) = (‖CI‖ − median of the reference) / (1.4826 × its MAD): the norm of a class "
                f"image measured against class images made from the same number of stimuli with random responses "
                f"(the same class counts or weights). The reference is computed, not simulated: such an image is "

@@ -66,3 +66,56 @@ def test_analyze_writes_every_file(tmp_path: Path, real_data_dir: Path) -> None:
     assert 0.5 < summary["template_accuracy"] <= 1.0  # averaged inputs at r = 0.7 look like the digits
     assert summary["images_per_second"] > 0 and summary["seconds"] > 0
     assert summary["self_classified"] == 10
+
+
+@pytest.mark.parametrize("flag, text, expected", [
+    ("--smooth", "2.5", 2.5), ("--smooth", "0.4", 0.4), ("--primary", "3.1", 3.1),
+    ("--smooth", "0", "must be greater than 0 and at most 14, got 0"),
+    ("--smooth", "-1", "must be greater than 0"), ("--smooth", "15", "must be greater than 0 and at most 14, got 15"),
+    ("--primary", "nan", "must be greater than 0 and at most 10, got nan"), ("--primary", "x", "expected a number"),
+])
+def test_significance_flags_are_parsed_or_refused_in_one_line(flag: str, text: str, expected, capsys) -> None:
+    from core.__main__ import build_parser
+
+    argv = ["analyze", "--arch", "lenet", "--dataset", "mnist", "--out", "x", flag, text]
+    if isinstance(expected, float):
+        args = build_parser().parse_args(argv)
+        assert getattr(args, flag[2:]) == expected
+        return
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(argv)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and len(lines) == 1 and f"argument {flag}: {expected}" in lines[0]
+
+
+def test_significance_flags_default_to_the_page_defaults() -> None:
+    from core.__main__ import build_parser
+    from core.significance import DEFAULT_PRIMARY, DEFAULT_SMOOTHING
+
+    args = build_parser().parse_args(["analyze", "--arch", "lenet", "--dataset", "mnist", "--out", "x"])
+    assert (args.smooth, args.primary) == (DEFAULT_SMOOTHING, DEFAULT_PRIMARY) == (1.5, 2.7)
+
+
+@pytest.mark.slow  # LeNet on 1,000 stimuli
+def test_significance_output_follows_the_flags(tmp_path: Path, real_data_dir: Path) -> None:
+    """--smooth 3 --primary 3.3: the thresholds of σ = 3 and u = 3.3, maps tested against them, both flags in
+    summary.json, and the set infoVal of softmax class images (from the run's cross-class weight products)."""
+    from core.__main__ import main
+    from core.significance import field_theory_thresholds
+
+    out = tmp_path / "run"
+    assert main(["analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "1000", "--estimator", "softmax",
+                 "--smooth", "3", "--primary", "3.3", "--out", str(out)]) == 0
+    result = json.loads((out / "significance.json").read_text())
+    expected = field_theory_thresholds(3.0, 3.3)
+    assert expected.cluster_size != field_theory_thresholds(1.5, 2.7).cluster_size
+    thresholds = result["thresholds"]
+    assert (thresholds["smoothing"], thresholds["primary"]) == (3.0, 3.3)
+    assert thresholds["pixel"] == pytest.approx(expected.pixel) and thresholds["cluster_size"] == expected.cluster_size
+    maps = np.load(out / "significance_maps.npz")
+    assert np.array_equal(maps["pixel_test"], np.abs(maps["smoothed_z"]) > expected.pixel)
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["settings"]["smooth"], summary["settings"]["primary"]) == (3.0, 3.3)
+    assert summary["significance"]["set_info_value"] is not None
+    assert result["set_info_value"] == pytest.approx(summary["significance"]["set_info_value"], abs=5e-4)
+    assert "cross-class weight products" in result["set_info_value_reference"]

@@ -248,6 +248,11 @@ def test_page_outlines_regions_tests_and_follows_its_sliders(real_data_dir) -> N
     assert_clean(at)
     wider = sig.field_theory_thresholds(3.0, 3.0)
     assert any(f"**{wider.cluster_size} pixels**" in md.value for md in at.markdown)
+    at.selectbox(key="estimator").set_value("softmax").run()  # a weighted grouping: the set's value too
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert np.isfinite(table["infoVal"]).all() and table["infoVal"].iloc[-1] > sig.INFOVAL_THRESHOLD
+    assert any("cross products of the weights" in caption.value for caption in at.caption)
     at.radio(key="part").set_value("input").run()
     assert_clean(at)
     assert any("noise" in info.value for info in at.info) and not at.get("plotly_chart")
@@ -285,26 +290,122 @@ def test_analyze_writes_the_tests_beside_the_class_images(tmp_path, real_data_di
     assert (out / "significance.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def weighted_state(noise: np.ndarray, weights: np.ndarray, estimator: str, products: bool = True) -> AnalysisState:
+    """The run the engine would keep if a model had given ``weights`` (n, 10) to ``noise`` in grouping
+    ``estimator`` (softmax probabilities or centred logits); ``products=False``: a run made before
+    ``Sums.weight_products`` was kept."""
+    sums = Sums.empty(with_signal=False)
+    rows = _ROWS[estimator]
+    sums.n = len(noise)
+    sums.noise_weighted[rows] = weights.T @ noise
+    sums.noise_weighted[_ONES_ROW] = noise.sum(axis=0)
+    sums.weight_sum[rows] = weights.sum(axis=0)
+    sums.weight_sq[rows] = (weights**2).sum(axis=0)
+    sums.weight_sum[_ONES_ROW] = sums.weight_sq[_ONES_ROW] = len(noise)
+    sums.noise_sumsq = (noise**2).sum(axis=0)
+    if products:
+        sums.weight_products[rows, rows] = weights.T @ weights
+    else:
+        sums.weight_products = None
+    return AnalysisState(AnalysisSettings(NoiseSpec("uniform")), sums)
+
+
+def shuffled_regression_norms(noise: np.ndarray, logits: np.ndarray, permutations: int,
+                              seed: int) -> tuple[list[sig.NormReference], sig.NormReference]:
+    """rcicr's reference for regression kernels: centred logits shuffled across the stimuli, the kernel
+    cov(z_c, x) = (z_c − z̄_c)ᵀ·x / (n − 1) of each shuffle; per class and for the set."""
+    rng = np.random.default_rng(seed)
+    centred = (logits - logits.mean(axis=0)).astype(np.float32)
+    noise = noise.astype(np.float32)
+    norms = np.empty((permutations, 10))
+    for first in range(0, permutations, 50):  # fifty shuffles in one matrix product
+        orders = [rng.permutation(len(noise)) for _ in range(min(50, permutations - first))]
+        kernels = np.concatenate([centred[order].T for order in orders]) @ noise / (len(noise) - 1)
+        norms[first : first + len(orders)] = np.sqrt((kernels.astype(np.float64) ** 2).sum(axis=1)).reshape(-1, 10)
+    return ([sig._median_and_mad(column) for column in norms.T],
+            sig._median_and_mad(np.sqrt((norms**2).sum(axis=1))))
+
+
 def test_weighted_groupings_reference_matches_shuffled_weights() -> None:
-    """Softmax weights: G_cc = Σw²/W² − 1/n from the run's sums gives the reference of shuffled weights."""
+    """Softmax weights: G from the run's sums (G_ck = Σ w_c·w_k/(W_c·W_k) − 1/n) gives the reference of shuffled
+    weights per class and, with the cross-class products, for the set; without them the set has no value."""
     n = 1_000
     noise = noise_samples(NoiseSpec("uniform", seed=8), 0, n).reshape(n, PIXELS).astype(np.float64)
     weights = np.random.default_rng(8).dirichlet(np.full(10, 0.3), size=n)  # confident, like a softmax
-    sums = Sums.empty(with_signal=False)
-    sums.n = n
-    sums.noise_weighted[_ROWS["softmax"]] = weights.T @ noise
-    sums.noise_weighted[_ONES_ROW] = noise.sum(axis=0)
-    sums.weight_sum[_ROWS["softmax"]] = weights.sum(axis=0)
-    sums.weight_sq[_ROWS["softmax"]] = (weights**2).sum(axis=0)
-    sums.noise_sumsq = (noise**2).sum(axis=0)
-    state = AnalysisState(AnalysisSettings(NoiseSpec("uniform")), sums)
+    state = weighted_state(noise, weights, "softmax")
     gram = sig.response_gram(state, "softmax")
-    assert np.isnan(gram[0, 1]) and np.all(np.isfinite(np.diag(gram)))  # cross terms are not kept
-    per_class, _ = sig.simulated_reference(noise, weights, permutations=300, seed=2)
+    assert np.all(np.isfinite(gram)) and np.array_equal(gram, gram.T)
+    assert gram[0, 1] == pytest.approx(weights[:, 0] @ weights[:, 1] / weights[:, 0].sum() / weights[:, 1].sum()
+                                       - 1 / n, rel=1e-12)
+    assert gram[0, 1] > -1 / n  # shared stimuli: softmax images are positively coupled, unlike one-hot ones
+    per_class, whole = sig.simulated_reference(noise, weights, permutations=300, seed=2)
     eigenvalues = noise_covariance("uniform", 0.2).eigenvalues
     for c in (0, 4, 9):
         exact = sig.spectrum_reference(gram[c, c] * eigenvalues)
         assert exact.median == pytest.approx(per_class[c].median, rel=0.02)
         assert exact.mad == pytest.approx(per_class[c].mad, rel=0.15)
-    info = sig.info_values(state, class_images(state, "softmax", "noise"), eigenvalues, [str(c) for c in range(10)])
-    assert np.isnan(info.values[-1]) and np.all(np.abs(info.values[:10]) < 3.5)
+    analytic = sig.analytic_reference(np.trace(gram), np.sum(gram**2), eigenvalues)
+    assert analytic.median == pytest.approx(whole.median, rel=0.01)
+    assert analytic.mad == pytest.approx(whole.mad, rel=0.15)
+    names = [str(c) for c in range(10)]
+    info = sig.info_values(state, class_images(state, "softmax", "noise"), eigenvalues, names)
+    assert np.isfinite(info.values).all() and np.all(np.abs(info.values) < 3.5)
+    assert info.medians[-1] == pytest.approx(analytic.median)
+    old = weighted_state(noise, weights, "softmax", products=False)
+    assert not sig.set_reference_kept(old, "softmax") and sig.set_reference_kept(old, "predicted")
+    assert np.isnan(sig.response_gram(old, "softmax")[0, 1])
+    old_info = sig.info_values(old, class_images(old, "softmax", "noise"), eigenvalues, names)
+    assert np.isnan(old_info.values[-1]) and np.allclose(old_info.values[:10], info.values[:10])
+
+
+def test_regression_set_reference_matches_shuffled_logits() -> None:
+    """Regression kernels: G_ck = (Σ z_c·z_k − n·z̄_c·z̄_k)/(n − 1)² against shuffled centred logits, whose ten
+    classes are strongly correlated (centred logits sum to zero across the classes)."""
+    n = 1_000
+    noise = noise_samples(NoiseSpec("uniform", seed=9), 0, n).reshape(n, PIXELS).astype(np.float64)
+    rng = np.random.default_rng(9)
+    logits = rng.normal(0, 1, (n, 10)) @ rng.normal(0, 1, (10, 10)) + 3.0  # correlated classes, a common offset
+    logits -= logits.mean(axis=1, keepdims=True)
+    state = weighted_state(noise, logits, "regression")
+    gram = sig.response_gram(state, "regression")
+    centred = logits - logits.mean(axis=0)
+    assert np.allclose(gram, centred.T @ centred / (n - 1) ** 2, rtol=1e-9, atol=1e-18)
+    per_class, whole = shuffled_regression_norms(noise, logits, 300, seed=4)
+    eigenvalues = noise_covariance("uniform", 0.2).eigenvalues
+    for c in (0, 4, 9):
+        exact = sig.spectrum_reference(gram[c, c] * eigenvalues)
+        assert exact.median == pytest.approx(per_class[c].median, rel=0.02)
+    analytic = sig.analytic_reference(np.trace(gram), np.sum(gram**2), eigenvalues)
+    assert analytic.median == pytest.approx(whole.median, rel=0.01)
+    assert analytic.mad == pytest.approx(whole.mad, rel=0.15)  # 6 % off here (300 shuffles: ±7 %)
+    # without the cross terms the spread would be a third too small (0.014 against 0.021): the check can fail
+    diagonal_only = sig.analytic_reference(np.trace(gram), np.sum(np.diag(gram) ** 2), eigenvalues)
+    assert diagonal_only.mad < 0.75 * whole.mad
+    info = sig.info_values(state, class_images(state, "regression", "noise"), eigenvalues,
+                           [str(c) for c in range(10)])
+    assert np.isfinite(info.values[-1]) and abs(info.values[-1]) < 3.5
+
+
+def test_engine_keeps_the_weight_products_whatever_the_chunks() -> None:
+    """The engine's Σ w·wᵀ: its diagonal is Σ w², its softmax block is the products of the model's own
+    probabilities, and chunks of 1,000 or 333 stimuli give the same sums to float32 rounding."""
+    from core.analysis import Analyzer
+    from core.noise import noise_samples as stimuli
+    from tests.test_analysis import linear_softmax_model, synthetic_dataset
+
+    kernel = np.random.default_rng(42).normal(0, 0.12, (784, 10))
+    model = linear_softmax_model(kernel, -0.5 * kernel.sum(axis=0))
+    data = synthetic_dataset()
+    settings = AnalysisSettings(NoiseSpec("uniform", seed=3))
+    a = Analyzer(model, data, "uniform", chunk_size=1000).run(settings, 2500).sums
+    b = Analyzer(model, data, "uniform", chunk_size=333).run(settings, 2500).sums
+    slack = 2 * 1001 * 2.0**-24  # float32 rounding inside chunks of at most 1,000 (tests/test_stream_resume.py)
+    bound = np.sqrt(np.outer(a.weight_sq, a.weight_sq))  # Cauchy–Schwarz: bounds Σ|w_c·w_k|
+    assert np.all(np.abs(a.weight_products - b.weight_products) <= slack * bound)
+    assert np.all(np.abs(np.diag(a.weight_products) - a.weight_sq) <= slack * a.weight_sq)
+    logits = stimuli(settings.noise, 0, 2500).reshape(2500, PIXELS).astype(np.float64) @ kernel \
+        - 0.5 * kernel.sum(axis=0)
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    rows = _ROWS["softmax"]
+    assert np.allclose(a.weight_products[rows, rows], probs.T @ probs, rtol=1e-4, atol=1e-3)
