@@ -83,10 +83,10 @@ def response_gram(state: AnalysisState, estimator: str) -> np.ndarray:
     if estimator in ("truth", "predicted"):  # one-hot weights never share a stimulus
         products = np.diag(sums.weight_sq[rows])
     elif sums.weight_products is not None:
-        products = sums.weight_products[rows, rows]
+        products = sums.weight_products[rows, rows].copy()
     else:
         products = np.full((len(total), len(total)), np.nan)
-        np.fill_diagonal(products, sums.weight_sq[rows])
+    np.fill_diagonal(products, sums.weight_sq[rows])  # the diagonal as the per-class values have always had it
     with np.errstate(invalid="ignore", divide="ignore"):
         if estimator == "regression":
             gram = (products - np.outer(total, total) / n) / max(n - 1, 1) ** 2
