@@ -323,3 +323,45 @@ def test_step_six_compares_four_models_and_names_the_best(real_data_dir) -> None
     assert accuracies.shape == (4,) and (accuracies > 10).all()
     best = lesson.MODEL_CHOICES[int(np.argmax(accuracies))]
     assert f"**{best[0]} on {best[1]}**" in verdict(at)
+
+
+# --- the browser ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_browser_step_three_predict_then_reveal(real_data_dir, tmp_path) -> None:
+    """streamlit run app.py and headless Chromium on step 3's link: the 1,000-stimulus class images and the question
+    first; answering reveals the 10,000-stimulus images beside them, the measured verdict and the convergence
+    curve. Its screenshot is README's picture of the Lesson (written to NOISELENS_SCREENSHOTS when set)."""
+    import os
+    import time
+    from pathlib import Path
+
+    pytest.importorskip("playwright.sync_api")
+    from tests.browser import chromium, streamlit_server, wait_until_idle
+
+    with streamlit_server(real_data_dir) as (url, _), chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}/lesson?step=3")
+        wait_until_idle(page, 1)
+        body = page.inner_text("body")
+        assert "Step 3 of 6: Let the images sharpen" in body and "after the first 1,000 stimuli" in body
+        assert "after 10,000 stimuli" not in body  # the answer stays hidden until the student predicts
+        question = page.locator('[data-testid="stRadio"]').filter(has_text="Predict first")
+        assert "With 10× more stimuli" in question.inner_text()
+        question.get_by_text("Sharper", exact=True).click()
+        said = page.locator('[data-testid="stAlert"]').filter(has_text="You said")
+        said.wait_for(timeout=240_000)
+        wait_until_idle(page, 3)
+        verdict = said.inner_text()
+        assert "You said Sharper, and so says the measurement" in verdict, verdict
+        before, after = (float(x) for x in re.findall(r"([\d.]+)% at", verdict))
+        assert after > before * lesson.SHARPENING_MARGIN
+        body = page.inner_text("body")
+        assert "The same stream after 10,000 stimuli" in body and "Your prediction: Sharper" in body
+        assert not page.locator('[data-testid="stException"]').count()
+        # README's picture: the six steps, the step's text beside the question, its answer and the two class images
+        page.mouse.move(5, 995)  # off the charts: no Plotly toolbar over a picture
+        page.locator("h1").first.evaluate("node => node.scrollIntoView({block: 'start'})")
+        time.sleep(1)
+        page.screenshot(path=str(Path(os.environ.get("NOISELENS_SCREENSHOTS") or tmp_path) / "lesson.png"))
