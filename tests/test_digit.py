@@ -312,6 +312,40 @@ def test_page_from_a_link_mixes_noise_and_blends_a_class_image(mnist) -> None:
     assert any("first says **3** at γ = **" in m.value for m in at.markdown)
 
 
+# Widgets that hold a value (buttons, the file uploader and the canvas do not have one a link could carry).
+VALUED_WIDGETS = ("radio", "slider", "select_slider", "selectbox", "number_input", "toggle", "checkbox",
+                  "text_input", "text_area", "multiselect")
+
+
+def valued_widgets(at) -> dict[str, object]:
+    """Every widget of the page (sidebar included) that holds a value, by key."""
+    return {widget.key: widget for kind in VALUED_WIDGETS for widget in at.get(kind)}
+
+
+def link_bindings(at) -> dict[str, str | None]:
+    """Each valued widget's key and the link parameter it is bound to (``bind="query-params"``; None: unbound)."""
+    return {key: getattr(widget.proto, "query_param_key", "") or None for key, widget in valued_widgets(at).items()}
+
+
+@pytest.mark.slow
+def test_every_control_of_the_page_is_in_the_link(real_data_dir) -> None:
+    """Every control the page shows is bound to a registered link parameter of its own name, and a link with a
+    value other than the default for each sets every control (the drawing and the upload are not in the link:
+    they stay in the tab, as the page says)."""
+    from core.link import PARAMS, link_text
+    from tests.apptest import assert_clean, open_page
+
+    link = {"n": 500, "r": 0.0, "noise": "gaussian", "sigma": 0.3, "seed": 5, "estimator": "softmax",
+            "part": "noise", "digit_input": "upload", "digit_r": 0.5, "target": 3, "digit_gamma": 0.25,
+            "dataset": "fashion_mnist", "arch": "alexnet"}
+    assert all(PARAMS[key].default != value for key, value in link.items())
+    at = open_page("pages/your_digit.py", **{key: link_text(value) for key, value in link.items()})
+    assert_clean(at)
+    assert link_bindings(at) == {key: key for key in link}  # none unbound, none missing
+    assert {key: widget.value for key, widget in valued_widgets(at).items()} == link
+    assert at.file_uploader(key="upload") is not None  # "upload" from the link shows the uploader
+
+
 # --- the browser -------------------------------------------------------------------------------------------------
 
 def _softmax_labels(page) -> list[str]:

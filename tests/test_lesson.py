@@ -325,6 +325,24 @@ def test_step_six_compares_four_models_and_names_the_best(real_data_dir) -> None
     assert f"**{best[0]} on {best[1]}**" in verdict(at)
 
 
+@pytest.mark.slow
+def test_every_control_of_the_page_is_in_the_link_but_the_prediction_and_the_teacher_key(real_data_dir,
+                                                                                          monkeypatch) -> None:
+    """The step and the sidebar's model are bound to link parameters of their own names (and a link sets the
+    step); the step's analysis settings are written to the link by the step (``assert_step_controls``). Only two
+    controls stay out, on purpose: a student's prediction (a link carrying it would answer for whoever opens it)
+    and the teacher key (a secret)."""
+    from tests.test_digit import link_bindings, valued_widgets
+
+    monkeypatch.setenv("NOISELENS_TEACHER_KEY", "a phrase only the teacher knows")
+    at = open_page("pages/lesson.py", step="2")  # the default model: its step-2 run is shared with other tests
+    assert_clean(at)
+    assert_step_controls(at, 2)
+    assert link_bindings(at) == {"step": "step", "dataset": "dataset", "arch": "arch",
+                                 "answer-bias/mnist/lenet": None, "teacher-key": None}
+    assert valued_widgets(at)["step"].value == 2  # (a link setting the model: tests/test_digit.py)
+
+
 # --- the browser ------------------------------------------------------------------------------------------------
 
 
