@@ -37,41 +37,49 @@ from bench.provenance import command_line, core_version, machine_line  # noqa: E
 from bench.speed import INFERENCE_BATCH  # noqa: E402
 from core.config import DATA_DIR_ENV, PROJECT_ROOT  # noqa: E402
 from core.noise import NOISE_TYPES  # noqa: E402
-from tests.browser import chromium, streamlit_server, wait_until_idle  # noqa: E402
+from tests.browser import CLASS_PICTURE, chromium, streamlit_server, wait_until_idle  # noqa: E402
 
-# Arms a watch: the time of the next pointer press, the first painted frame after each new picture in the
-# class-image heatmap (the first chart's <image>: partial pictures, then the final one), and the first frame after
-# the example-stimuli strip (the last chart) shows new pixels: the whole page.
+# Arms a watch: the time of the next pointer press, the first painted frame after each new class-image picture
+# (partial pictures are inline PNGs, the final one a Plotly figure: tests.browser.CLASS_PICTURE), and the first
+# frame after the example-stimuli strip (the page's last chart) shows new pixels: the whole page.
 WATCH_REDRAW = """() => {
-  const pixels = (last) => {
+  const picture = %s;
+  const strip = () => {
     const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
-    const image = charts.length && charts[last ? charts.length - 1 : 0].querySelector('.hm image');
+    const image = charts.length && charts[charts.length - 1].querySelector('.hm image');
     return image ? image.getAttribute('href') : null;
   };
-  const shown = [pixels(false), pixels(true)];
+  const shown = [picture(), strip()];
   window.noiseLensPressed = null;
   window.noiseLensPictures = [];
   window.noiseLensComplete = null;
   document.addEventListener('pointerdown', () => { window.noiseLensPressed = Date.now(); },
                             {capture: true, once: true});
   if (window.noiseLensObserver) window.noiseLensObserver.disconnect();
-  const observer = new MutationObserver(() => {
+  const check = () => {
     if (window.noiseLensPressed === null) return;
-    const picture = pixels(false);
-    if (picture && picture !== shown[0]) {  // a new picture: stamp the next frame
-      shown[0] = picture;
+    const now = picture();
+    if (now && now !== shown[0]) {  // a new picture: stamp the next frame
+      shown[0] = now;
       const index = window.noiseLensPictures.push(0) - 1;
       requestAnimationFrame(() => { window.noiseLensPictures[index] = Date.now(); });
+    } else if (now === null) {  // a PNG not decoded yet: look again when it is
+      const image = document.querySelector('.st-key-class_picture img');
+      if (image && !image.noiseLensWatched) {
+        image.noiseLensWatched = true;
+        image.decode().then(check, () => {});
+      }
     }
-    const strip = pixels(true);
-    if (window.noiseLensComplete === null && strip && strip !== shown[1]) {
+    const last = strip();
+    if (window.noiseLensComplete === null && last && last !== shown[1]) {
       window.noiseLensComplete = 0;
       requestAnimationFrame(() => { window.noiseLensComplete = Date.now(); });
     }
-  });
+  };
+  const observer = new MutationObserver(check);
   window.noiseLensObserver = observer;
   observer.observe(document.body, {subtree: true, childList: true, attributes: true});
-}"""
+}""" % CLASS_PICTURE
 
 
 def rss_mb(process: psutil.Process) -> float:

@@ -34,9 +34,10 @@ class Picture:
         return class_images_figure(self.values, self.titles, self.signed, self.colour_label, height=height,
                                    weights=self.scale_weights, least_limit=self.least_limit)
 
-    def png(self) -> bytes:
-        return class_grid_png(self.values, self.titles, self.signed, label=self.colour_label,
-                              weights=self.scale_weights, least_limit=self.least_limit)
+    def png(self, scale: int = 6, fast: bool = False) -> bytes:
+        """The PNG of the download and the CLI; ``fast`` (the live partial pictures) compresses less."""
+        return class_grid_png(self.values, self.titles, self.signed, scale, label=self.colour_label,
+                              weights=self.scale_weights, least_limit=self.least_limit, fast=fast)
 
 
 def scarce_classes(images: ClassImages) -> np.ndarray:

@@ -16,6 +16,7 @@ from ui import controls as ui_controls, live, resources
 from ui.frame import start_page
 
 CHARTS_EVERY = 2.0  # seconds between redraws of the bias and convergence charts while a run grows
+LIVE_SCALE = 5  # screen pixels per image pixel in partial pictures: about the final figure's 400 px height
 
 dataset_name, arch = start_page("Classification images")
 data = resources.data_or_stop(dataset_name)
@@ -23,12 +24,22 @@ model, meta = resources.model_or_stop(arch, dataset_name)
 names = resources.class_names(dataset_name)
 
 
-def draw_images(state, controls: Controls, target, draw: int = 0) -> tuple[analysis.ClassImages, Picture]:
-    """The ten class images for the chosen grouping, as averages, kernels or z-scores (``draw`` numbers the
-    redraws of one page run, partial pictures included, so each has a key of its own)."""
+def draw_images(state, controls: Controls, slot: live.Slot, draw: int = 0,
+                partial: bool = False) -> tuple[analysis.ClassImages, Picture]:
+    """The ten class images for the chosen grouping, as averages, kernels or z-scores, drawn in ``slot`` in place
+    of the picture before (``draw`` numbers the redraws of one page run, so each Plotly figure has a key of its
+    own).
+
+    A partial picture is a PNG of the same panels, colours and titles (the download's policy), inline: about 30 ms
+    on the server and a synchronous decode in the browser, so the old picture is replaced in the same frame, where
+    a Plotly figure of ten heatmaps costs a slow machine 0.3-0.5 s and a blank frame. The final picture is the
+    Plotly figure, whose pixels tell their values."""
     images = analysis.class_images(state, controls.estimator, controls.part)
     shown = picture(state, images, controls.shows_z_scores, names)
-    target.plotly_chart(shown.figure(), key=f"ci-{draw}", config={"displaylogo": False})
+    if partial:
+        slot.draw("html", live.inline_png(shown.png(scale=LIVE_SCALE, fast=True), f"{state.n:,} stimuli so far"))
+    else:
+        slot.draw("plotly_chart", shown.figure(), key=f"ci-{draw}", config={"displaylogo": False})
     return images, shown
 
 
@@ -39,46 +50,64 @@ def explorer() -> None:
     stopped, stop = live.stop_or_continue(
         controls, complete, "Large N: Stop keeps what was computed; moving a control changes course, and work "
         "done so far is reused when you come back.")
-    # One path for every N: the picture and the charts under it are drawn from the first chunk of stimuli on and
-    # redrawn in place as the sums grow; the old picture stays until the new one replaces it.
-    progress, target, caption = st.empty(), st.empty(), st.empty()
+    # One path for every N: the picture is drawn from the first chunk of stimuli on and redrawn in place as the
+    # sums grow, the charts under it follow; the old picture stays until the new one replaces it.
+    progress = st.empty()
+    # Slots keep the old picture, caption and charts on screen until new ones replace them. The browser test and
+    # bench/dashboard.py find the picture by its container's key.
+    target, caption = live.Slot(st.container(key="class_picture")), live.Slot(st.container())
     left, right = st.columns(2)
     left.subheader("Class bias")
-    bias = left.empty()
+    bias = live.Slot(left.container())
     left.caption("How often the model called a stimulus each class."
                  + (" Pure noise often goes mostly to one or two classes: the model's default guesses."
                     if controls.ratio == 0 else ""))
     right.subheader("Convergence")
-    curve = right.empty()
+    curve = live.Slot(right.container())
     right.caption("Correlation of the class images after n samples with the current ones (so the last point is 1 "
                   "by construction): when the curve reaches 1 well before the end, more samples will not change the "
                   "picture much.")
     draws, charts_drawn = iter(range(1_000_000)), [-CHARTS_EVERY]
 
-    def draw(state, final: bool = False, charts: bool = True) -> tuple[analysis.ClassImages, Picture]:
-        """The picture at every redraw; the charts under it with the final picture and at most every
-        CHARTS_EVERY seconds while the run grows (each figure costs CPU that the model's pass is using)."""
-        number = next(draws)
-        drawn = draw_images(state, controls, target, number)
-        caption.caption(picture_caption(state.n, drawn[1], controls))
-        if charts and (final or time.perf_counter() - charts_drawn[0] >= CHARTS_EVERY):
+    def charts(state, final: bool) -> None:
+        """The bias and convergence charts: with the final picture, and at most every CHARTS_EVERY seconds while
+        the run grows (each Plotly figure costs CPU that the model's pass is using)."""
+        if final or time.perf_counter() - charts_drawn[0] >= CHARTS_EVERY:
             charts_drawn[0] = time.perf_counter()
-            bias.plotly_chart(plots.bias_bar(state.class_bias, names, state.n), key=f"bias-{number}")
+            number = next(draws)
+            bias.draw("plotly_chart", plots.bias_bar(state.class_bias, names, state.n), key=f"bias-{number}")
             counts, correlations = analysis.convergence(state, controls.estimator, controls.part)
-            curve.plotly_chart(plots.convergence_figure(counts, correlations), key=f"convergence-{number}")
+            curve.draw("plotly_chart", plots.convergence_figure(counts, correlations), key=f"convergence-{number}")
+
+    def draw(state, final: bool = False) -> tuple[analysis.ClassImages, Picture]:
+        """The picture and its caption: a PNG while the run grows, the Plotly figure at the end."""
+        drawn = draw_images(state, controls, target, next(draws), partial=not final)
+        caption.draw("caption", picture_caption(state.n, drawn[1], controls))
         return drawn
 
-    # Ground-truth images need no model: they are drawn before it runs.
+    # Ground-truth images need no model: their final picture is drawn before the model runs (the model's run adds
+    # the charts, which need its answers), so it is not drawn again.
     preview = live.ground_truth_preview(arch, dataset_name, meta["sha256"], controls)
     if preview is not None:
-        draw(preview, charts=False)
-    engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress, on_partial=draw,
+        draw(preview, final=True)
+
+    def partial(state) -> None:
+        if preview is None:
+            draw(state)
+        charts(state, final=False)
+
+    engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress, on_partial=partial,
                                       stopped=stopped)
     if stop is not None:
         stop.empty()
     if state.n < controls.n:
         st.info(f"Stopped at {state.n:,} of {controls.n:,} stimuli. Press Continue to go on.")
-    images, shown = draw(state, final=True)
+    if preview is not None and state.n == preview.n:
+        images = analysis.class_images(state, controls.estimator, controls.part)
+        shown = picture(state, images, controls.shows_z_scores, names)
+    else:
+        images, shown = draw(state, final=True)
+    charts(state, final=True)
     if controls.estimator in GRADIENT_ESTIMATORS:
         whitened_kernel(state)
 

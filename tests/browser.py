@@ -85,6 +85,18 @@ def wait_until_idle(page, charts: int = 1, timeout: float = 240) -> None:
     raise AssertionError(f"the page did not finish drawing {charts} charts in {timeout} s")
 
 
+# What the class-image picture shows (its slot is the container keyed "class_picture"): the address of the partial
+# pictures' PNG once the browser has decoded it, or the final Plotly figure's heatmap <image>; null while nothing is
+# painted there. A JavaScript function, for watches that run inside the page.
+CLASS_PICTURE = """() => {
+  const slot = document.querySelector('.st-key-class_picture');
+  const image = slot && slot.querySelector('img, .hm image');
+  if (!image) return null;
+  if (image.tagName === 'IMG') return image.naturalWidth > 0 ? image.currentSrc : null;
+  return image.getAttribute('href');
+}"""
+
+
 def svg_texts(chart) -> list[str]:
     """Every text drawn in a Plotly chart: titles, tick labels, values written in the cells."""
     return chart.locator("svg text").evaluate_all("nodes => nodes.map(n => n.textContent)")

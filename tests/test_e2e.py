@@ -13,7 +13,8 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from tests.browser import chromium, image_titles, streamlit_server, svg_texts, wait_for_change, wait_until_idle
+from tests.browser import (CLASS_PICTURE, chromium, image_titles, streamlit_server, svg_texts, wait_for_change,
+                           wait_until_idle)
 
 pytestmark = pytest.mark.slow  # a real Streamlit server and headless Chromium: minutes on a slow machine
 
@@ -267,46 +268,56 @@ def test_one_visitors_training_leaves_the_classmates_model_alone(server, browser
         page.context.close()
 
 
-# Counts the class-image pictures (the first chart's heatmap <image>) drawn after it is armed, and the painted
-# frames on which there was no picture at all (a flash of empty chart between two pictures), sampled once per
-# animation frame: what the student sees, not the DOM's intermediate states within one frame.
+# Counts the class-image pictures drawn after it is armed (partial ones are inline PNGs, the final one a Plotly
+# figure) and the painted frames on which the picture's place showed nothing, sampled once per animation frame:
+# what the student sees, not the DOM's intermediate states within one frame. Blank frames are counted by what
+# came after them: a partial picture (which replaces the one before in place, so never after a blank frame) or
+# the final figure (whose Plotly mount may take a frame).
 WATCH_PICTURES = """() => {
-  const pixels = () => { const chart = document.querySelector('[data-testid="stPlotlyChart"]');
-                         const image = chart && chart.querySelector('.hm image');
-                         return image ? image.getAttribute('href') : null; };
-  let shown = pixels();
-  window.noiseLensPictures = 0;
-  window.noiseLensBlank = 0;
+  const pixels = %s;
+  const kind = () => document.querySelector('.st-key-class_picture').querySelector('img, .hm image').tagName;
+  let shown = pixels(), blank = 0;
+  window.noiseLensPictures = {partial: 0, final: 0};
+  window.noiseLensBlank = {partial: 0, final: 0};
   window.noiseLensFrames = 0;
   const frame = () => {
     const now = pixels();
     window.noiseLensFrames += 1;
-    if (now === null) window.noiseLensBlank += 1;
-    else if (now !== shown) { shown = now; window.noiseLensPictures += 1; }
+    if (now === null) blank += 1;
+    else if (now !== shown) {
+      const which = kind() === 'IMG' ? 'partial' : 'final';
+      shown = now;
+      window.noiseLensPictures[which] += 1;
+      window.noiseLensBlank[which] += blank;
+      blank = 0;
+    }
     requestAnimationFrame(frame);
   };
   requestAnimationFrame(frame);
-}"""
+}""" % CLASS_PICTURE
 
 
-def test_a_long_run_redraws_the_picture_as_it_grows(server, browser) -> None:
-    """The one live path: after a change, partial pictures from the growing sums, then the final one, with the
-    n-of-N line while it runs; the picture is never blank on the way."""
+@pytest.mark.parametrize("n", [10_000, 50_000])
+def test_a_run_redraws_the_picture_in_place_as_it_grows(server, browser, n) -> None:
+    """The one live path, at the largest N that used to draw only the final picture and at a long run: after a
+    change, partial pictures from the growing sums, each replacing the one before in the same frame, then the
+    final figure, with the n-of-N line while it runs."""
     page = browser.new_page(viewport=VIEWPORT)
-    # 50,000 stimuli: seconds even on a fast machine, so partial pictures have time to reach the browser
-    page.goto(f"{server}/class_images?n=50000&r=0.0&estimator=softmax&part=noise&seed=7070")  # a seed of its own
+    # A seed of its own for each N: runs are shared by every session of the server.
+    page.goto(f"{server}/class_images?n={n}&r=0.0&estimator=softmax&part=noise&seed={7070 + n}")
     wait_until_idle(page, charts=4)
     page.evaluate(WATCH_PICTURES)
-    page.locator('[data-testid="stNumberInputStepUp"]').first.click()  # a new seed: 50,000 new stimuli
-    page.wait_for_function("() => window.noiseLensPictures >= 1", timeout=60_000)
+    page.locator('[data-testid="stNumberInputStepUp"]').first.click()  # a new seed: n new stimuli
+    page.wait_for_function("() => window.noiseLensPictures.final >= 1", timeout=120_000)
     wait_until_idle(page, charts=4)
     pictures, blank, frames = page.evaluate("[window.noiseLensPictures, window.noiseLensBlank, window.noiseLensFrames]")
-    assert pictures >= 2, f"only {pictures} picture(s) for 50,000 stimuli: no partial picture was drawn"
-    # Streamlit 1.67 mounts a new Plotly chart for every new figure (its element id hashes the figure), so the
-    # browser may paint one frame between the old picture and the new one; never more than that.
-    assert blank <= pictures, f"{blank} of {frames} painted frames showed no picture, for {pictures} pictures"
+    assert pictures["partial"] >= 1, f"no partial picture while {n:,} stimuli went through the model: {pictures}"
+    assert blank["partial"] == 0, f"{blank['partial']} blank frames before partial pictures ({pictures}, {frames} frames)"
+    # Plotly draws a new figure after it is mounted: one painted frame may come between the last partial picture
+    # and the final figure (Streamlit 1.67 mounts a new chart for every new figure); never more than two.
+    assert blank["final"] <= 2 * pictures["final"], f"{blank} blank frames for {pictures} pictures ({frames} frames)"
     text = page.inner_text("body")
-    assert re.search(r"50,000\s+stimuli", text), [line for line in text.splitlines() if "stimuli" in line]
+    assert re.search(rf"{n:,}\s+stimuli", text), [line for line in text.splitlines() if "stimuli" in line]
     assert_no_exception(page)
     page.close()
 

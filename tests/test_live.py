@@ -49,22 +49,45 @@ def test_a_run_cut_short_before_its_first_chunk_is_not_kept(real_data_dir, monke
     assert state.n == 0 and resources.runs().get(RunKey("lenet", "mnist", sha, controls.settings)) is None
 
 
-def test_partial_pictures_follow_the_growing_run_and_the_last_is_the_full_run(real_data_dir) -> None:
-    """The one live path: partial states come, in order, from the store's copies while the worker adds chunks;
-    the run returned is complete and matches what the store keeps."""
-    controls = Controls(n=20_000, ratio=0.0, noise="uniform", sigma=0.2, estimator="predicted", part="noise",
-                        seed=616161, z_scores=False)
+@pytest.mark.parametrize("n", [live.LIVE_N, 20_000])
+def test_partial_pictures_follow_the_growing_run_and_the_last_is_the_full_run(real_data_dir, n: int) -> None:
+    """The one live path, at N up to LIVE_N (which once drew only the final picture) as above it: partial states
+    come, in order, from the store's copies while the worker adds chunks; the run returned is complete and
+    matches what the store keeps."""
+    controls = Controls(n=n, ratio=0.0, noise="uniform", sigma=0.2, estimator="predicted", part="noise",
+                        seed=616161 + n, z_scores=False)
     sha = inspect_model("lenet", "mnist").metadata["sha256"]
     seen: list[int] = []
 
     class Bar:
         def progress(self, value: float, text: str) -> None:
-            assert text.endswith("of 20,000 stimuli")
+            assert text.endswith(f"of {n:,} stimuli")
 
         def empty(self) -> None:
             pass
 
     _, state = live.run_analysis("lenet", "mnist", sha, controls, Bar(), on_partial=lambda s: seen.append(s.n))
-    assert seen, "no partial picture while 20,000 stimuli went through the model"
-    assert seen == sorted(set(seen)) and 0 < seen[0] < 20_000 and seen[-1] < 20_000
-    assert state.n == 20_000 == resources.runs().stored_stimuli(RunKey("lenet", "mnist", sha, controls.settings))
+    assert seen, f"no partial picture while {n:,} stimuli went through the model"
+    assert seen == sorted(set(seen)) and 0 < seen[0] < n and seen[-1] < n
+    assert state.n == n == resources.runs().stored_stimuli(RunKey("lenet", "mnist", sha, controls.settings))
+
+
+def test_a_partial_picture_is_an_inline_png_decoded_before_it_is_painted() -> None:
+    """The partial pictures' HTML: the PNG itself (no second request whose wait would blank the picture), decoded
+    synchronously, its description escaped."""
+    import base64
+    import io
+    import re
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.zeros((3, 5, 3), np.uint8)
+    pixels[1, 2] = (200, 30, 40)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    html = live.inline_png(buffer.getvalue(), 'n < 1,000 & "so far"')
+    assert html.startswith("<img ") and 'decoding="sync"' in html
+    assert 'alt="n &lt; 1,000 &amp; &quot;so far&quot;"' in html
+    source = re.search(r'src="data:image/png;base64,([^"]+)"', html).group(1)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(base64.b64decode(source)))), pixels)

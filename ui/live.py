@@ -3,6 +3,8 @@ let Stop or any moved control end it between chunks (what was computed is kept).
 
 from __future__ import annotations
 
+import base64
+import html
 import threading
 import time
 from collections.abc import Callable
@@ -17,9 +19,8 @@ from core.pacing import RedrawPacing
 from core.runs import RunKey
 from ui import resources, session_models, streamlit_internals
 
-# Above this, a run offers Stop (and Continue) and draws partial pictures as it grows. Below it only the final
-# picture is drawn: on a slow machine (0.8 CPU, GEMM 44 GFLOP/s) partial Plotly pictures of a 10,000-stimulus run
-# made the final one come at 11-23 s instead of about 6 s (their cost in the browser is the larger part).
+# Above this, a run offers Stop (and Continue), pages show a progress bar, and ground-truth images are not
+# previewed without the model. Partial pictures are drawn at every N, paced by ``core.pacing``.
 LIVE_N = 10_000
 
 
@@ -94,7 +95,7 @@ def _grow_while_drawing(key: RunKey, engine: Any, n_samples: int, progress: Any 
             shown = partial.n
             if progress is not None:
                 progress.progress(min(partial.n / n_samples, 1.0), text=f"{partial.n:,} of {n_samples:,} stimuli")
-            if on_partial is not None and n_samples > LIVE_N:
+            if on_partial is not None:
                 on_partial(partial)
             pacing.drawn(time.perf_counter(), time.perf_counter() - now)
     finally:  # also when Streamlit ends this script run early: the worker stops at its next chunk
@@ -145,6 +146,28 @@ def stop_or_continue(controls: Controls, complete: bool, note: str) -> tuple[boo
         stop.button("Stop", key="stop", on_click=lambda: st.session_state.update(stopped_at=controls))
     caption.caption(note)
     return stopped, stop
+
+
+class Slot:
+    """A place on the page that keeps showing what it showed until something new is drawn there, which then
+    replaces it in place. ``st.empty()`` blanks the old element the moment it is created: a redraw would show
+    nothing until its new element is ready (for a picture, a blank frame at every change)."""
+
+    def __init__(self, container: Any) -> None:
+        self._at = container  # the container until the first drawing, then the element drawn last
+
+    def draw(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``st.<method>(*args, **kwargs)`` in this place, e.g. ``slot.draw("plotly_chart", figure, key=…)``."""
+        self._at = getattr(self._at, method)(*args, **kwargs)
+        return self._at
+
+
+def inline_png(png: bytes, alt: str) -> str:
+    """HTML for ``st.html``: the PNG inline, decoded synchronously, so the picture it replaces stays on screen
+    until this one is painted (an ``st.image`` is fetched and decoded after it is mounted: a blank frame)."""
+    source = base64.b64encode(png).decode("ascii")
+    return (f'<img decoding="sync" alt="{html.escape(alt)}" style="max-width: 100%" '
+            f'src="data:image/png;base64,{source}">')
 
 
 def example_stimuli(dataset_name: str, controls: Controls, count: int = 8) -> np.ndarray:
