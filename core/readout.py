@@ -5,7 +5,9 @@ the network's template with the noise's own correlations: C = Σ·W for a linear
 Whitening, ``K = (Σ + λ·s·I)⁻¹·C``, is least-squares regression of the logits on the noise and recovers W; the
 ridge λ (relative to ``s``, the mean pixel variance) tames directions in which the noise hardly varies. With the
 mean logits and the mean stimulus it gives an intercept, and ``argmax_k (K_k·x + b_k)`` is the answer of the
-network's best linear approximation under that noise.
+network's best linear approximation under that noise. That intercept is fitted on the stimuli, so it carries
+the network's class bias on noise; ``fitted_intercept`` instead chooses the ten intercepts (and nothing else) by
+maximum likelihood on labelled training images, keeping the noise's weights.
 
 Σ is the covariance of the noise as the network received it, after clipping to [0, 1]: exact for independent
 pixels (``uniform``, ``gaussian``, ``base``), measured once per noise type and σ from a fixed sample for ``pink``
@@ -212,6 +214,43 @@ def linear_readout(state: AnalysisState, covariance: NoiseCovariance, ridge: flo
     return LinearReadout(weights, means.logits - weights @ means.stimulus)
 
 
+def fitted_intercept(weights: np.ndarray, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Intercepts b for the read-out ``argmax_k (K_k·x + b_k)`` fitted on labelled (training) images.
+
+    Maximum likelihood of softmax(s·K·x + b) over b and one common scale s (the scale only sets how sharp the
+    softmax is; the weights' directions and their relative sizes stay the noise's). Returned as b / s, in the
+    read-out's units. Eleven numbers from the images: the read-out's ranking of classes per pixel pattern is still
+    the network's under noise, only its offsets per class are set by real images instead of by the noise.
+    """
+    from scipy.optimize import minimize
+
+    scale = 1.0 / 255.0 if np.asarray(images).dtype == np.uint8 else 1.0
+    pixels = np.asarray(images, np.float32).reshape(len(images), PIXELS) * np.float32(scale)
+    scores = (pixels @ np.asarray(weights, np.float32).reshape(NUM_CLASSES, PIXELS).T).astype(np.float64)
+    spread = float(max(scores.std(), 1e-12))
+    scores /= spread
+    labels = np.asarray(labels)
+    truth = np.eye(NUM_CLASSES)[labels]
+
+    def loss(parameters: np.ndarray) -> tuple[float, np.ndarray]:
+        z = parameters[0] * scores + parameters[1:]
+        z -= z.max(axis=1, keepdims=True)
+        log_total = np.log(np.exp(z).sum(axis=1))
+        error = (np.exp(z - log_total[:, None]) - truth) / len(labels)
+        return (float(np.mean(log_total - z[np.arange(len(labels)), labels])),
+                np.concatenate([[np.sum(error * scores)], error.sum(axis=0)]))
+
+    fitted = minimize(loss, np.r_[1.0, np.zeros(NUM_CLASSES)], jac=True, method="L-BFGS-B",
+                      bounds=[(1e-6, None)] + [(None, None)] * NUM_CLASSES).x
+    intercept = fitted[1:] / fitted[0] * spread
+    return intercept - intercept.mean()
+
+
+def with_fitted_intercept(readout: LinearReadout, images: np.ndarray, labels: np.ndarray) -> LinearReadout:
+    """The same weights with ``fitted_intercept`` on the given (training) images."""
+    return replace(readout, intercept=fitted_intercept(readout.weights, images, labels))
+
+
 def whitened_images(raw: ClassImages, readout: LinearReadout) -> ClassImages:
     """The whitened kernel as class images (same estimator and part), for the template rule and the pictures."""
     return replace(raw, images=readout.weights.reshape(NUM_CLASSES, *IMAGE_SHAPE))
@@ -225,19 +264,26 @@ class ReadoutAccuracies:
     whitened_template: float
     readout: float
     readout_predictions: np.ndarray
+    fitted_readout: float | None = None  # the read-out with intercepts fitted on training images, when given
 
 
 def readout_accuracies(state: AnalysisState, covariance: NoiseCovariance, ridge: float, test_images: np.ndarray,
-                       test_labels: np.ndarray, mean_image: np.ndarray,
-                       sums: Sums | None = None) -> ReadoutAccuracies:
-    """The three accuracies of one run at one ridge strength."""
+                       test_labels: np.ndarray, mean_image: np.ndarray, sums: Sums | None = None,
+                       fit_images: np.ndarray | None = None,
+                       fit_labels: np.ndarray | None = None) -> ReadoutAccuracies:
+    """The accuracies of one run at one ridge strength; with ``fit_images`` (training images, never the test set)
+    also the read-out's with intercepts fitted on them."""
     raw = raw_kernel(state, sums)
     readout = linear_readout(state, covariance, ridge, sums)
     predictions = readout.classify(test_images)
+    fitted = None
+    if fit_images is not None:
+        refitted = with_fitted_intercept(readout, fit_images, fit_labels)
+        fitted = float(np.mean(refitted.classify(test_images) == test_labels))
     return ReadoutAccuracies(
         template_classify(raw, test_images, test_labels, mean_image).accuracy,
         template_classify(whitened_images(raw, readout), test_images, test_labels, mean_image).accuracy,
-        float(np.mean(predictions == test_labels)), predictions)
+        float(np.mean(predictions == test_labels)), predictions, fitted)
 
 
 def kernel_correlation(kernel: np.ndarray, reference: np.ndarray) -> np.ndarray:

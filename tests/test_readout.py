@@ -210,3 +210,34 @@ def test_cli_analyze_writes_the_whitened_kernel_and_readout(tmp_path, real_data_
     # Σ of gaussian noise is diagonal and uniform: the whitened kernel is the raw one over (variance · (1 + λ))
     raw = np.load(out / "class_images.npy")
     assert readout.kernel_correlation(kernel.reshape(10, -1), raw.reshape(10, -1)).min() > 0.9999
+
+
+def test_fitted_intercept_recovers_known_offsets() -> None:
+    """Labels drawn from softmax(W·x + b): the fitted intercepts are b (up to a common shift), the scale 1."""
+    rng = np.random.default_rng(3)
+    weights = rng.standard_normal((10, 784)) * 0.05
+    images = rng.random((12_000, 784), dtype=np.float32)
+    offsets = np.linspace(-2.0, 2.0, 10)
+    logits = images @ weights.T + offsets
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    labels = (probabilities.cumsum(axis=1) > rng.random((len(images), 1))).argmax(axis=1)
+    fitted = readout.fitted_intercept(weights, images, labels)
+    np.testing.assert_allclose(fitted, offsets - offsets.mean(), atol=0.2)  # ±0.15 at 12,000 images
+    # uint8 images are read on the 0–1 scale, as by LinearReadout.logits
+    as_bytes = np.round(images * 255).astype(np.uint8)
+    np.testing.assert_allclose(readout.fitted_intercept(weights, as_bytes, labels), fitted, atol=0.02)
+
+
+def test_fitted_intercept_removes_a_class_bias(centroid_model, mnist) -> None:
+    """The centroid model's weights with a wrong intercept (+100 logits for class 1, more than the spread
+    of its own intercepts) lose most of their accuracy; intercepts fitted on 5,000 training images bring it back to the
+    model's own (about 82 %)."""
+    _, weights, bias = centroid_model
+    biased = readout.LinearReadout(weights.astype(np.float64), bias + 100.0 * (np.arange(10) == 1))
+    own = float(np.mean(readout.LinearReadout(weights, bias).classify(mnist.test_images) == mnist.test_labels))
+    wrong = float(np.mean(biased.classify(mnist.test_images) == mnist.test_labels))
+    refitted = readout.with_fitted_intercept(biased, mnist.train_images[:5000], mnist.train_labels[:5000])
+    right = float(np.mean(refitted.classify(mnist.test_images) == mnist.test_labels))
+    assert wrong < own - 0.3 and right > own - 0.02, (own, wrong, right)
+    np.testing.assert_array_equal(refitted.weights, biased.weights)
