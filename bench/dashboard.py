@@ -143,9 +143,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="smoke run for the tests: one page (LeNet, N = 1,000), one redraw, no pauses; the "
                              "numbers mean nothing")
+    parser.add_argument("--archs", nargs="+", choices=("lenet", "alexnet"), default=["lenet", "alexnet"],
+                        help="architectures to time (default both)")
+    parser.add_argument("--noises", nargs="+", choices=NOISE_TYPES, default=list(NOISE_TYPES),
+                        help="noise types to time (default all; the defaults' uniform noise is timed with uniform)")
+    parser.add_argument("--class-images-only", action="store_true",
+                        help="time only the class-image page: no seed seen before, Confusion or Compare page")
     args = parser.parse_args()
     quick = args.quick
-    archs, n, datasets = (("lenet",), 1_000, ("mnist",)) if quick else (("lenet", "alexnet"), 10_000,
+    archs, n, datasets = (("lenet",), 1_000, ("mnist",)) if quick else (tuple(args.archs), 10_000,
                                                                        ("mnist", "fashion_mnist"))
     repeats = 1 if quick else args.repeats
     pause = 0.0 if quick else 1.5  # seconds a student reads the picture before the next move
@@ -166,13 +172,16 @@ def main() -> None:
         print(f"first render (fresh server, class images, N = 1,000): {time.perf_counter() - started:.1f} s")
 
         defaults = "defaults (r = 0.7, ground truth: no model needed, whole input)"
-        settings = {defaults: "", "pure noise (r = 0, softmax, noise part)": "&r=0.0&estimator=softmax&part=noise"}
+        # label: (noise type, the link's settings); the Gaussian family draws 4× the random words of 8-bit uniform
+        # noise, plus filtering
+        settings = {defaults: ("uniform", ""),
+                    "pure noise (r = 0, softmax, noise part)": ("uniform", "&r=0.0&estimator=softmax&part=noise")}
+        settings.update({f"{noise} noise (r = 0, softmax, noise part)":
+                         (noise, f"&noise={noise}&r=0.0&estimator=softmax&part=noise") for noise in NOISE_TYPES
+                         if noise != "uniform"})
         if quick:  # one redraw: of the setting that sends the N stimuli through the model
-            del settings[defaults]
-        else:  # the Gaussian family draws 4× the random words of 8-bit uniform noise, plus filtering
-            settings.update({f"{noise} noise (r = 0, softmax, noise part)":
-                             f"&noise={noise}&r=0.0&estimator=softmax&part=noise" for noise in NOISE_TYPES
-                             if noise != "uniform"})
+            settings = {label: kept for label, kept in settings.items() if label.startswith("pure noise")}
+        settings = {label: query for label, (noise, query) in settings.items() if noise in args.noises}
         for arch in archs:
             for label, query in settings.items():
                 page.goto(f"{url}/class_images?n={n}&arch={arch}{query}")
@@ -184,7 +193,7 @@ def main() -> None:
                 print(f"{arch}, {label}: redraw after a new seed at N = {n:,}: first picture "
                       f"{summary(redraws.first)}; final picture {summary(redraws.final)}; whole page "
                       f"{summary(redraws.whole)}; pictures per change {redraws.pictures}")
-        if quick:
+        if quick or args.class_images_only:
             print(f"server RSS after the class-image redraw: {rss_mb(process):.0f} MB")
         else:
             seen = timed_redraws(page, "stNumberInputStepDown", min(3, repeats))  # the run store answers
