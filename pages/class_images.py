@@ -67,11 +67,12 @@ def explorer() -> None:
     right.caption("Correlation of the class images after n samples with the current ones (so the last point is 1 "
                   "by construction): when the curve reaches 1 well before the end, more samples will not change the "
                   "picture much.")
-    draws, charts_drawn = iter(range(1_000_000)), [-CHARTS_EVERY]
+    draws, charts_drawn = iter(range(1_000_000)), [time.perf_counter()]
 
     def charts(state, final: bool) -> None:
-        """The bias and convergence charts: with the final picture, and at most every CHARTS_EVERY seconds while
-        the run grows (each Plotly figure costs CPU that the model's pass is using)."""
+        """The bias and convergence charts: with the final picture, and every CHARTS_EVERY seconds while the run
+        grows, the first not with the first partial picture (each Plotly figure costs CPU that the model's pass
+        and the browser's drawing of that picture are using)."""
         if final or time.perf_counter() - charts_drawn[0] >= CHARTS_EVERY:
             charts_drawn[0] = time.perf_counter()
             number = next(draws)
