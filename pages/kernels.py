@@ -15,6 +15,7 @@ dataset_name, arch = start_page("Whitened kernels")
 data = resources.data_or_stop(dataset_name)
 model, meta = resources.model_or_stop(arch, dataset_name)
 names = resources.class_names(dataset_name)
+FIT_IMAGES = 10_000  # training images that fit the read-out's intercepts (never the test set)
 
 
 def use_the_kernel() -> None:
@@ -92,16 +93,21 @@ def kernels() -> None:
             curves[key].append(getattr(accuracies, key))
         if value == ridge:
             chosen = accuracies
-    first, second, third, fourth = st.columns(4)
+    refitted = readout.with_fitted_intercept(fitted, data.train_images[:FIT_IMAGES], data.train_labels[:FIT_IMAGES])
+    fitted_accuracy = float(np.mean(refitted.classify(data.test_images) == data.test_labels))
+    first, second, third, fourth, fifth = st.columns(5)
     first.metric("Raw kernel, template rule", f"{chosen.raw_template:.1%}")
     second.metric("Whitened, template rule", f"{chosen.whitened_template:.1%}")
     third.metric("Linear read-out", f"{chosen.readout:.1%}")
-    fourth.metric("The network itself", f"{meta['test_accuracy']:.1%}" if "test_accuracy" in meta else "–")
+    fourth.metric("Read-out, fitted intercepts", f"{fitted_accuracy:.1%}")
+    fifth.metric("The network itself", f"{meta['test_accuracy']:.1%}" if "test_accuracy" in meta else "–")
     st.caption("Accuracy on the 10,000 real test images. *Template rule*: each image gets the class whose kernel "
                "it resembles most (cosine similarity after centring, as on the other pages). *Linear read-out*: "
                "argmax over classes of whitened kernel · image + intercept, the answer of the network's best "
                "linear approximation under this noise; the intercept makes it right on average over the stimuli, "
-               "so it carries the model's class bias on noise.")
+               "so it carries the model's class bias on noise. *Fitted intercepts*: the same weights, with the "
+               f"ten intercepts fitted on the first {FIT_IMAGES:,} training images (maximum likelihood) instead: "
+               "how well the noise's weights separate real images once that bias is gone.")
     st.subheader("Accuracy against the ridge strength")
     st.plotly_chart(plots_readout.ridge_curve(readout.RIDGE_CHOICES, {k: np.array(v) for k, v in curves.items()},
                                               ridge, meta.get("test_accuracy")), key="ridge_curve")
