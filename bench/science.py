@@ -496,7 +496,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from core.data import load_dataset
 
-    print(f"TensorFlow {tf.__version__}; samples {samples}; r = 0; averaged part: noise; seed {args.seed}", flush=True)
+    print(f"TensorFlow {tf.__version__}; samples {samples}; r = {args.ratio:g}; averaged part: noise; "
+          f"seed {args.seed}", flush=True)
     records: list[dict[str, Any]] = []
     total_started = time.perf_counter()
     for dataset in datasets:
