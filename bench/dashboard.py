@@ -40,10 +40,17 @@ from core.noise import NOISE_TYPES  # noqa: E402
 from tests.browser import CLASS_PICTURE, chromium, streamlit_server, wait_until_idle  # noqa: E402
 
 # Arms a watch: the time of the next pointer press, the first painted frame after each new class-image picture
-# (partial pictures are inline PNGs, the final one a Plotly figure: tests.browser.CLASS_PICTURE), and the first
-# frame after the example-stimuli strip (the page's last chart) shows new pixels: the whole page.
+# (partial pictures are inline PNGs, the final one a Plotly figure: tests.browser.CLASS_PICTURE; on the Confusion
+# page, the first chart's heatmap), and the first frame after the example-stimuli strip (the page's last chart)
+# shows new pixels: the whole page.
 WATCH_REDRAW = """() => {
-  const picture = %s;
+  const classPicture = %s;
+  const picture = () => {  // the class images' place, or (other pages) the first chart's heatmap
+    if (document.querySelector('.st-key-class_picture')) return classPicture();
+    const chart = document.querySelector('[data-testid="stPlotlyChart"]');
+    const image = chart && chart.querySelector('.hm image');
+    return image ? image.getAttribute('href') : null;
+  };
   const strip = () => {
     const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
     const image = charts.length && charts[charts.length - 1].querySelector('.hm image');
