@@ -24,23 +24,24 @@ model, meta = resources.model_or_stop(arch, dataset_name)
 names = resources.class_names(dataset_name)
 
 
-def draw_images(state, controls: Controls, slot: live.Slot, draw: int = 0,
-                partial: bool = False) -> tuple[analysis.ClassImages, Picture]:
-    """The ten class images for the chosen grouping, as averages, kernels or z-scores, drawn in ``slot`` in place
-    of the picture before (``draw`` numbers the redraws of one page run, so each Plotly figure has a key of its
-    own).
+def class_picture(state, controls: Controls) -> tuple[analysis.ClassImages, Picture]:
+    """The ten class images for the chosen grouping and their picture: averages, kernels or z-scores."""
+    images = analysis.class_images(state, controls.estimator, controls.part)
+    return images, picture(state, images, controls.shows_z_scores, names)
+
+
+def draw_picture(shown: Picture, n: int, slot: live.Slot, draw: int = 0, partial: bool = False) -> None:
+    """``shown`` (made from ``n`` stimuli) in ``slot``, in place of the picture before (``draw`` numbers the redraws
+    of one page run, so each Plotly figure has a key of its own).
 
     A partial picture is a PNG of the same panels, colours and titles (the download's policy), inline: about 30 ms
     on the server and a synchronous decode in the browser, so the old picture is replaced in the same frame, where
     a Plotly figure of ten heatmaps costs a slow machine 0.3-0.5 s and a blank frame. The final picture is the
     Plotly figure, whose pixels tell their values."""
-    images = analysis.class_images(state, controls.estimator, controls.part)
-    shown = picture(state, images, controls.shows_z_scores, names)
     if partial:
-        slot.draw("html", live.inline_png(shown.png(scale=LIVE_SCALE, fast=True), f"{state.n:,} stimuli so far"))
+        slot.draw("html", live.inline_png(shown.png(scale=LIVE_SCALE, fast=True), f"{n:,} stimuli so far"))
     else:
         slot.draw("plotly_chart", shown.figure(), key=f"ci-{draw}", config={"displaylogo": False})
-    return images, shown
 
 
 @st.fragment
@@ -80,9 +81,11 @@ def explorer() -> None:
             counts, correlations = analysis.convergence(state, controls.estimator, controls.part)
             curve.draw("plotly_chart", plots.convergence_figure(counts, correlations), key=f"convergence-{number}")
 
-    def draw(state, final: bool = False) -> tuple[analysis.ClassImages, Picture]:
-        """The picture and its caption: a PNG while the run grows, the Plotly figure at the end."""
-        drawn = draw_images(state, controls, target, next(draws), partial=not final)
+    def draw(state, final: bool = False, drawn: tuple | None = None) -> tuple[analysis.ClassImages, Picture]:
+        """The picture and its caption: a PNG while the run grows, the Plotly figure at the end (``drawn``: the
+        class images and picture of ``state`` when they are already made)."""
+        drawn = drawn or class_picture(state, controls)
+        draw_picture(drawn[1], state.n, target, next(draws), partial=not final)
         caption.draw("caption", picture_caption(state.n, drawn[1], controls))
         return drawn
 
@@ -91,8 +94,7 @@ def explorer() -> None:
     # Plotly figure takes the browser about half a second more.
     preview = live.ground_truth_preview(arch, dataset_name, meta["sha256"], controls)
     if preview is not None:
-        draw(preview)
-        draw(preview, final=True)
+        draw(preview, final=True, drawn=draw(preview))
 
     def partial(state) -> None:
         if preview is None:
@@ -106,8 +108,7 @@ def explorer() -> None:
     if state.n < controls.n:
         st.info(f"Stopped at {state.n:,} of {controls.n:,} stimuli. Press Continue to go on.")
     if preview is not None and state.n == preview.n:
-        images = analysis.class_images(state, controls.estimator, controls.part)
-        shown = picture(state, images, controls.shows_z_scores, names)
+        images, shown = class_picture(state, controls)
     else:
         images, shown = draw(state, final=True)
     charts(state, final=True)
