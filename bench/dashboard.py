@@ -7,9 +7,10 @@ once before and once after, a fresh server's first render, then one page (class 
 N = 1,000), one redraw, no reading pauses, and the server's RSS. Its numbers mean nothing.
 
 Redraw times are taken inside the page, from the pointer press on the seed's "+" button to the first frame
-painted after each new class-image picture (the first one, partial or not, and the final one: the last before
-the page is idle) and after the example-stimuli strip, the page's last chart, changed (the whole page; minus the
-final picture, that is the page's own cost). Polling the page from Python every 20 ms instead cost about 0.4 s of
+painted after each new class-image picture: the first one (partial or not), the first made from all N stimuli
+(the light HTML picture drawn the moment the run ends: the *complete* picture) and the final one (the last before
+the page is idle: the interactive Plotly figure that replaces it), and after the example-stimuli strip, the page's
+last chart, changed (the whole page; minus the complete picture, that is the page's own cost). Polling the page from Python every 20 ms instead cost about 0.4 s of
 this 2-core machine's CPU per redraw, and the browser shares the machine with the server. Ground-truth pictures
 (the defaults) need no model and are drawn before the model's pass; the other estimators draw partial pictures
 as the model's pass goes on.
@@ -40,9 +41,9 @@ from core.noise import NOISE_TYPES  # noqa: E402
 from tests.browser import CLASS_PICTURE, chromium, streamlit_server, wait_until_idle  # noqa: E402
 
 # Arms a watch: the time of the next pointer press, the first painted frame after each new class-image picture
-# (partial pictures are inline PNGs, the final one a Plotly figure: tests.browser.CLASS_PICTURE; on the Confusion
-# page, the first chart's heatmap), and the first frame after the example-stimuli strip (the page's last chart)
-# shows new pixels: the whole page.
+# (live pictures are light HTML of inline PNGs, the final one a Plotly figure: tests.browser.CLASS_PICTURE; on the
+# Confusion page, the first chart's heatmap), whether it came from all N stimuli, and the first frame after the
+# example-stimuli strip (the page's last chart) shows new pixels: the whole page.
 WATCH_REDRAW = """() => {
   const classPicture = %s;
   const picture = () => {  // the class images' place, or (other pages) the first chart's heatmap
@@ -57,8 +58,14 @@ WATCH_REDRAW = """() => {
     return image ? image.getAttribute('href') : null;
   };
   const shown = [picture(), strip()];
+  // a live picture made from fewer than N stimuli shows its progress bar short of the end
+  const complete = () => {
+    const bar = document.querySelector('.st-key-class_picture progress');
+    return !bar || Number(bar.value) >= Number(bar.max);
+  };
   window.noiseLensPressed = null;
   window.noiseLensPictures = [];
+  window.noiseLensWhole = [];
   window.noiseLensComplete = null;
   document.addEventListener('pointerdown', () => { window.noiseLensPressed = Date.now(); },
                             {capture: true, once: true});
@@ -69,12 +76,14 @@ WATCH_REDRAW = """() => {
     if (now && now !== shown[0]) {  // a new picture: stamp the next frame
       shown[0] = now;
       const index = window.noiseLensPictures.push(0) - 1;
+      window.noiseLensWhole.push(complete());
       requestAnimationFrame(() => { window.noiseLensPictures[index] = Date.now(); });
-    } else if (now === null) {  // a PNG not decoded yet: look again when it is
-      const image = document.querySelector('.st-key-class_picture img');
-      if (image && !image.noiseLensWatched) {
-        image.noiseLensWatched = true;
-        image.decode().then(check, () => {});
+    } else if (now === null) {  // PNGs not decoded yet: look again when they are
+      for (const image of document.querySelectorAll('.st-key-class_picture img')) {
+        if (!image.noiseLensWatched) {
+          image.noiseLensWatched = true;
+          image.decode().then(check, () => {});
+        }
       }
     }
     const last = strip();
@@ -95,9 +104,12 @@ def rss_mb(process: psutil.Process) -> float:
 
 @dataclass
 class Redraws:
-    """Seconds from each press: to the first picture (partial or final), the final picture, the whole page."""
+    """Seconds from each press: to the first picture (partial or not), the first made from all N stimuli (the
+    light HTML drawn the moment the run ends), the final picture (the interactive Plotly figure that replaces it),
+    the whole page."""
 
     first: list[float] = field(default_factory=list)
+    complete: list[float] = field(default_factory=list)
     final: list[float] = field(default_factory=list)
     whole: list[float] = field(default_factory=list)
     pictures: list[int] = field(default_factory=list)  # pictures drawn per change, partial ones included
@@ -117,9 +129,10 @@ def timed_redraws(page, button: str, repeats: int, charts: int = 4, whole_page: 
         page.locator(f'[data-testid="{button}"]').first.click()
         page.wait_for_function(f"() => {done}", polling=100, timeout=120_000)
         wait_until_idle(page, charts=charts)
-        pressed, pictures, complete = page.evaluate(
-            "[window.noiseLensPressed, window.noiseLensPictures, window.noiseLensComplete]")
+        pressed, pictures, whole, complete = page.evaluate(
+            "[window.noiseLensPressed, window.noiseLensPictures, window.noiseLensWhole, window.noiseLensComplete]")
         redraws.first.append((pictures[0] - pressed) / 1000)
+        redraws.complete.append((next(t for t, w in zip(pictures, whole) if w) - pressed) / 1000)
         redraws.final.append((max(pictures) - pressed) / 1000)
         redraws.pictures.append(len(pictures))
         if whole_page:
@@ -198,7 +211,8 @@ def main() -> None:
                 redraws = timed_redraws(page, "stNumberInputStepUp", repeats, pause=pause)
                 medians[arch, label] = redraws
                 print(f"{arch}, {label}: redraw after a new seed at N = {n:,}: first picture "
-                      f"{summary(redraws.first)}; final picture {summary(redraws.final)}; whole page "
+                      f"{summary(redraws.first)}; complete picture {summary(redraws.complete)}; final (interactive) "
+                      f"picture {summary(redraws.final)}; whole page "
                       f"{summary(redraws.whole)}; pictures per change {redraws.pictures}")
         if quick or args.class_images_only:
             print(f"server RSS after the class-image redraw: {rss_mb(process):.0f} MB")
@@ -224,13 +238,15 @@ def main() -> None:
     floor = {arch: (floor_before[arch] + floor_after[arch]) / 2 for arch in archs}
     print(f"network alone on {n:,} stimuli (pure inference, batch {batch:,}, no server), before / after the browser "
           f"runs: " + "; ".join(f"{a} {floor_before[a]:.2f} / {floor_after[a]:.2f} s" for a in archs))
-    print("medians after a new seed: first picture (goal <= 0.5 s); final picture / network alone (goal <= 1.15); "
-          "the page's own cost after the final picture (whole page - final picture):")
+    print("medians after a new seed: first picture (goal <= 0.5 s); complete picture, from all N stimuli / network "
+          "alone (goal <= 1.15); its interactive Plotly figure / network alone; the page's own cost after the "
+          "complete picture (whole page - complete picture):")
     for (arch, label), redraws in medians.items():
-        final = statistics.median(redraws.final)
-        own = statistics.median(w - f for w, f in zip(redraws.whole, redraws.final))
-        print(f"  {arch}, {label}: first {statistics.median(redraws.first):.2f} s; final {final:.2f} s = "
-              f"{final / floor[arch]:.2f} × {floor[arch]:.2f} s; page's own cost {own:.2f} s")
+        complete, final = statistics.median(redraws.complete), statistics.median(redraws.final)
+        own = statistics.median(w - c for w, c in zip(redraws.whole, redraws.complete))
+        print(f"  {arch}, {label}: first {statistics.median(redraws.first):.2f} s; complete {complete:.2f} s = "
+              f"{complete / floor[arch]:.2f} × {floor[arch]:.2f} s; interactive {final:.2f} s = "
+              f"{final / floor[arch]:.2f} ×; page's own cost {own:.2f} s")
     print(machine_line().replace("machine:", "machine at the end:"))
 
 

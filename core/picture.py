@@ -13,7 +13,7 @@ import numpy as np
 
 from core.analysis import ESTIMATORS, GRADIENT_ESTIMATORS, PARTS, AnalysisState, ClassImages, z_scores
 from core.link import Controls
-from core.plots import class_grid_png, class_images_figure, scarce
+from core.plots import class_grid_png, class_images_figure, class_tiles_png, scarce
 
 Z_LEAST_LIMIT = 3.0  # z-scores span at least ±3: chance-level maps look pale, not as strong as real effects
 
@@ -33,6 +33,11 @@ class Picture:
     def figure(self, height: int | None = None) -> Any:
         return class_images_figure(self.values, self.titles, self.signed, self.colour_label, height=height,
                                    weights=self.scale_weights, least_limit=self.least_limit)
+
+    def tiles(self) -> tuple[list[bytes], bytes, tuple[float, float]]:
+        """One-pixel-per-pixel PNGs of the panels and of the colour ramp, and the scale's ends: the live
+        partial pictures, which the browser scales up."""
+        return class_tiles_png(self.values, self.signed, self.scale_weights, self.least_limit)
 
     def png(self, scale: int = 6, fast: bool = False) -> bytes:
         """The PNG of the download and the CLI; ``fast`` (the live partial pictures) compresses less."""
@@ -77,8 +82,9 @@ def picture(state: AnalysisState, images: ClassImages, shows_z_scores: bool, nam
                    Z_LEAST_LIMIT if shows_z_scores else 0.0, scarce_classes(images))
 
 
-def picture_caption(n: int, shown: Picture, controls: Controls) -> str:
-    """What the panels are, what the bracketed numbers count, and how to read the colours (the page's caption)."""
+def picture_caption(n: int | None, shown: Picture, controls: Controls) -> str:
+    """What the panels are, what the bracketed numbers count, and how to read the colours (the page's caption);
+    ``n``, the stimuli behind the picture, leads it (None while a run grows: the live picture counts them)."""
     z = controls.shows_z_scores
     if controls.estimator == "regression":
         what = ("Each panel is one class's first-order kernel: the covariance of its centred logit with each pixel "
@@ -111,4 +117,4 @@ def picture_caption(n: int, shown: Picture, controls: Controls) -> str:
         few = (" Panels marked *too few* rest on under 1 % of the total: mostly noise"
                + (", so their z-scores stay small." if z else ", so they saturate and are left out of the colour "
                   "scale."))
-    return f"**{n:,} stimuli.** {what} {reading}{few}"
+    return (f"**{n:,} stimuli.** " if n is not None else "") + f"{what} {reading}{few}"

@@ -73,6 +73,39 @@ def colour_range(images: np.ndarray, signed: bool, weights: np.ndarray | None = 
     return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
 
 
+def picture_rgb(values: np.ndarray, signed: bool, low: float, high: float) -> np.ndarray:
+    """RGB pixels of a class-image picture: the diverging scale at ±``high`` when ``signed``, else grey from
+    ``low`` to ``high``."""
+    if signed:
+        return diverging_rgb(values, high)
+    grey = np.clip((np.nan_to_num(values, nan=low) - low) / max(high - low, 1e-12) * 255, 0, 255)
+    return np.repeat(grey.astype(np.uint8)[..., None], 3, axis=2)
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+RAMP_STEPS = 64  # colours in a live picture's colour ramp: the browser stretches it to its width
+
+
+def class_tiles_png(images: np.ndarray, signed: bool, weights: np.ndarray | None = None,
+                    least_limit: float = 0.0) -> tuple[list[bytes], bytes, tuple[float, float]]:
+    """Each class image as a PNG of one pixel per image pixel, the colour ramp, and the scale's ends.
+
+    For pictures redrawn a few times a second while a run grows: the browser scales the tiles up (pixelated),
+    so making them costs about a millisecond instead of class_grid_png's 30 ms at scale 5, and the browser decodes
+    10 KB instead of 100 KB. Same colours and colour range as the figure and the PNG download."""
+    low, high = colour_range(images, signed, weights, least_limit)
+    tiles = [_png(picture_rgb(image, signed, low, high)) for image in images]
+    ramp = _png(picture_rgb(np.linspace(low, high, RAMP_STEPS)[None, :], signed, low, high))
+    return tiles, ramp, (low, high)
+
+
 # Pillow's built-in font has no Greek letters and no minus sign.
 _PNG_TEXT = str.maketrans({"Δ": "delta", "σ": "sigma", "−": "-", "²": "^2"})
 
@@ -93,10 +126,7 @@ def class_grid_png(images: np.ndarray, titles: Sequence[str], signed: bool = Tru
     low, high = colour_range(images, signed, weights, least_limit)
 
     def colours(values: np.ndarray) -> np.ndarray:
-        if signed:
-            return diverging_rgb(values, high)
-        grey = np.clip((np.nan_to_num(values, nan=low) - low) / max(high - low, 1e-12) * 255, 0, 255)
-        return np.repeat(grey.astype(np.uint8)[..., None], 3, axis=2)
+        return picture_rgb(values, signed, low, high)
 
     for index, (image, title) in enumerate(zip(images, titles)):
         x, y = gap + (index % 5) * (cell + gap), gap + (index // 5) * (cell + band + gap)

@@ -16,7 +16,6 @@ from ui import controls as ui_controls, live, resources
 from ui.frame import start_page
 
 CHARTS_EVERY = 2.0  # seconds between redraws of the bias and convergence charts while a run grows
-LIVE_SCALE = 5  # screen pixels per image pixel in partial pictures: about the final figure's 400 px height
 
 dataset_name, arch = start_page("Classification images")
 data = resources.data_or_stop(dataset_name)
@@ -30,16 +29,15 @@ def class_picture(state, controls: Controls) -> tuple[analysis.ClassImages, Pict
     return images, picture(state, images, controls.shows_z_scores, names)
 
 
-def draw_picture(shown: Picture, n: int, slot: live.Slot, draw: int = 0, partial: bool = False) -> None:
-    """``shown`` (made from ``n`` stimuli) in ``slot``, in place of the picture before (``draw`` numbers the redraws
-    of one page run, so each Plotly figure has a key of its own).
+def draw_picture(shown: Picture, n: int, total: int, slot: live.Slot, draw: int = 0, partial: bool = False) -> None:
+    """``shown`` (made from ``n`` of ``total`` stimuli) in ``slot``, in place of the picture before (``draw``
+    numbers the redraws of one page run, so each Plotly figure has a key of its own).
 
-    A partial picture is a PNG of the same panels, colours and titles (the download's policy), inline: about 30 ms
-    on the server and a synchronous decode in the browser, so the old picture is replaced in the same frame, where
-    a Plotly figure of ten heatmaps costs a slow machine 0.3-0.5 s and a blank frame. The final picture is the
-    Plotly figure, whose pixels tell their values."""
+    A partial picture is light HTML (``live.picture_html``: a millisecond on the server, a synchronous decode in
+    the browser, "n of N stimuli" under it); the final picture is the Plotly figure, whose pixels tell their
+    values on hover."""
     if partial:
-        slot.draw("html", live.inline_png(shown.png(scale=LIVE_SCALE, fast=True), f"{n:,} stimuli so far"))
+        slot.draw("html", live.picture_html(shown, n, total))
     else:
         slot.draw("plotly_chart", shown.figure(), key=f"ci-{draw}", config={"displaylogo": False})
 
@@ -81,12 +79,17 @@ def explorer() -> None:
             counts, correlations = analysis.convergence(state, controls.estimator, controls.part)
             curve.draw("plotly_chart", plots.convergence_figure(counts, correlations), key=f"convergence-{number}")
 
+    captioned = [False]
+
     def draw(state, final: bool = False, drawn: tuple | None = None) -> tuple[analysis.ClassImages, Picture]:
-        """The picture and its caption: a PNG while the run grows, the Plotly figure at the end (``drawn``: the
-        class images and picture of ``state`` when they are already made)."""
+        """The picture: light HTML while the run grows, the Plotly figure at the end, and its caption with the
+        first and the final picture (the HTML says how far the run is; one message per partial picture).
+        ``drawn``: the class images and picture of ``state`` when they are already made."""
         drawn = drawn or class_picture(state, controls)
-        draw_picture(drawn[1], state.n, target, next(draws), partial=not final)
-        caption.draw("caption", picture_caption(state.n, drawn[1], controls))
+        draw_picture(drawn[1], state.n, controls.n, target, next(draws), partial=not final)
+        if final or not captioned[0]:
+            caption.draw("caption", picture_caption(state.n if final else None, drawn[1], controls))
+            captioned[0] = True
         return drawn
 
     # Ground-truth images need no model: their final picture is drawn before the model runs (the model's run adds
@@ -101,7 +104,9 @@ def explorer() -> None:
             draw(state)
         charts(state, final=False)
 
-    engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress, on_partial=partial,
+    # The partial pictures say how far the run is; with a preview (already final) a progress bar does.
+    engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls,
+                                      progress if preview is not None else None, on_partial=partial,
                                       stopped=stopped)
     if stop is not None:
         stop.empty()
@@ -109,8 +114,8 @@ def explorer() -> None:
         st.info(f"Stopped at {state.n:,} of {controls.n:,} stimuli. Press Continue to go on.")
     if preview is not None and state.n == preview.n:
         images, shown = class_picture(state, controls)
-    else:
-        images, shown = draw(state, final=True)
+    else:  # the complete picture at once, as light as the partial ones; then its Plotly figure, for the hover
+        images, shown = draw(state, final=True, drawn=draw(state))
     charts(state, final=True)
     if controls.estimator in GRADIENT_ESTIMATORS:
         whitened_kernel(state)

@@ -85,15 +85,16 @@ def wait_until_idle(page, charts: int = 1, timeout: float = 240) -> None:
     raise AssertionError(f"the page did not finish drawing {charts} charts in {timeout} s")
 
 
-# What the class-image picture shows (its slot is the container keyed "class_picture"): the address of the partial
-# pictures' PNG once the browser has decoded it, or the final Plotly figure's heatmap <image>; null while nothing is
-# painted there. A JavaScript function, for watches that run inside the page.
+# What the class-image picture shows (its slot is the container keyed "class_picture"): the addresses of a live
+# picture's panel PNGs (ui.live.picture_html) once the browser has decoded them all, or the final Plotly figure's
+# heatmap <image>; null while nothing is painted there. A JavaScript function, for watches that run inside the page.
 CLASS_PICTURE = """() => {
   const slot = document.querySelector('.st-key-class_picture');
-  const image = slot && slot.querySelector('img, .hm image');
-  if (!image) return null;
-  if (image.tagName === 'IMG') return image.naturalWidth > 0 ? image.currentSrc : null;
-  return image.getAttribute('href');
+  if (!slot) return null;
+  const images = [...slot.querySelectorAll('img')];
+  if (images.length) return images.every(i => i.naturalWidth > 0) ? images.map(i => i.currentSrc).join(' ') : null;
+  const heatmap = slot.querySelector('.hm image');
+  return heatmap ? heatmap.getAttribute('href') : null;
 }"""
 
 

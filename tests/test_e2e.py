@@ -133,10 +133,10 @@ def test_fed_back_heatmap_redraws_and_link_reproduces_it(server, browser) -> Non
 
 
 def stimuli_done(page) -> int:
-    """The count on the large-N progress bar ("12,288 of 1,000,000 stimuli"), or -1 while there is none."""
-    bar = page.locator('[data-testid="stProgress"]')
-    counted = re.match(r"\s*([\d,]+) of", bar.first.inner_text()) if bar.count() else None
-    return int(counted.group(1).replace(",", "")) if counted else -1
+    """How many stimuli the live class-image picture is made from (its "12,288 of 1,000,000 stimuli" bar), or -1
+    while it shows none (the final figure)."""
+    bar = page.locator(".st-key-class_picture progress")
+    return int(bar.first.get_attribute("value")) if bar.count() else -1
 
 
 def stopped_during_a_long_run(browser, url: str):
@@ -268,9 +268,9 @@ def test_one_visitors_training_leaves_the_classmates_model_alone(server, browser
         page.context.close()
 
 
-# Counts the class-image pictures drawn after it is armed (partial ones are inline PNGs, the final one a Plotly
-# figure) and the painted frames on which the picture's place showed nothing, sampled once per animation frame:
-# what the student sees, not the DOM's intermediate states within one frame. Blank frames are counted by what
+# Counts the class-image pictures drawn after it is armed (partial ones are light HTML of inline PNGs, the final
+# one a Plotly figure) and the painted frames on which the picture's place showed nothing, sampled once per
+# animation frame: what the student sees, not the DOM's intermediate states within one frame. Blank frames are counted by what
 # came after them: a partial picture (which replaces the one before in place, so never after a blank frame) or
 # the final figure (whose Plotly mount may take a frame).
 WATCH_PICTURES = """() => {

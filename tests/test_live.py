@@ -72,9 +72,10 @@ def test_partial_pictures_follow_the_growing_run_and_the_last_is_the_full_run(re
     assert state.n == n == resources.runs().stored_stimuli(RunKey("lenet", "mnist", sha, controls.settings))
 
 
-def test_a_partial_picture_is_an_inline_png_decoded_before_it_is_painted() -> None:
-    """The partial pictures' HTML: the PNG itself (no second request whose wait would blank the picture), decoded
-    synchronously, its description escaped."""
+def test_a_partial_picture_is_light_html_of_the_panels_decoded_before_it_is_painted() -> None:
+    """The partial pictures' HTML: each panel's PNG inline (no second request whose wait would blank the picture),
+    one pixel per image pixel in the picture's own colours, decoded synchronously; titles escaped; the scale's
+    ends; how far the run is."""
     import base64
     import io
     import re
@@ -82,12 +83,19 @@ def test_a_partial_picture_is_an_inline_png_decoded_before_it_is_painted() -> No
     import numpy as np
     from PIL import Image
 
-    pixels = np.zeros((3, 5, 3), np.uint8)
-    pixels[1, 2] = (200, 30, 40)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    html = live.inline_png(buffer.getvalue(), 'n < 1,000 & "so far"')
-    assert html.startswith("<img ") and 'decoding="sync"' in html
-    assert 'alt="n &lt; 1,000 &amp; &quot;so far&quot;"' in html
-    source = re.search(r'src="data:image/png;base64,([^"]+)"', html).group(1)
-    assert np.array_equal(np.asarray(Image.open(io.BytesIO(base64.b64decode(source)))), pixels)
+    from core.picture import Picture
+    from core.plots import picture_rgb
+
+    values = np.random.default_rng(3).normal(size=(10, 28, 28))
+    titles = [f'digit {k} (n < 1,000 & "so far")' for k in range(10)]
+    shown = Picture(values, titles, "z-score", True, None, 1.0, np.zeros(10, bool))  # the 99.5th percentile binds
+    html = live.picture_html(shown, 2_048, 10_000)
+    sources = re.findall(r'<img decoding="sync" alt="([^"]*)" src="data:image/png;base64,([^"]+)"', html)
+    assert len(sources) == 11  # ten panels and the colour ramp
+    assert sources[0][0] == "digit 0 (n &lt; 1,000 &amp; &quot;so far&quot;)"
+    low, high = -np.percentile(np.abs(values), 99.5), np.percentile(np.abs(values), 99.5)
+    for k, (_, source) in enumerate(sources[:10]):
+        pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(source))).convert("RGB"))
+        assert np.array_equal(pixels, picture_rgb(values[k], True, low, high))
+    assert f"<span>{low:.3g}</span>" in html and f"<span>{high:.3g}</span>" in html
+    assert "2,048 of 10,000 stimuli" in html and '<progress value="2048" max="10000"' in html
