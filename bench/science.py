@@ -23,7 +23,8 @@ template or read-out accuracy ≥ 80 % on MNIST and ≥ 70 % on Fashion-MNIST at
 
 ``--ratio r --signal train`` mixes signal into the stimuli, r·signal + (1 − r)·noise, with the signal from the
 first 50,000 TRAINING images (``--signal test``, the engine's default, would put the images the accuracy is
-measured on into the stimuli); the kernel is still regressed on the noise part. ``--states DIR`` keeps each run's
+measured on into the stimuli); the kernel is still regressed on the noise part, and a further read-out regresses
+the logits on the whole stimulus (core.readout.input_readout). ``--states DIR`` keeps each run's
 sums there (pickled AnalysisState, named arch-dataset-noise-σ-r…-n…) and reuses a saved run instead of
 re-running the model. The rows of issue 15 (the best configurations of the probes; drop --archs for AlexNet too):
 
@@ -52,7 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.provenance import command_line, core_version  # noqa: E402
+from bench.provenance import command_line, core_version, machine_line  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -148,14 +149,17 @@ def self_classified_of(model: Any, maps: np.ndarray, empty: np.ndarray) -> int:
 
 
 def measure_readout(state: Any, samples: list[int], data: Any, mean_image: np.ndarray,
-                    ridges: tuple[float, ...]) -> dict[str, Any]:
+                    ridges: tuple[float, ...], signal_images: np.ndarray | None = None) -> dict[str, Any]:
     """Per N: raw-kernel template accuracy, and the whitened template and read-out accuracies at the λ each rule
-    scores best with on the validation images (every λ's figures are kept too)."""
+    scores best with on the validation images (every λ's figures are kept too). At r > 0 (``signal_images``:
+    the images the stream mixed in) also the whole-input read-out, the logits regressed on the whole stimulus."""
     from core import readout
 
     noise = state.settings.noise
     started = time.perf_counter()
     covariance = readout.noise_covariance(noise.kind, noise.sigma, data.train_images)
+    whole = None if signal_images is None or state.settings.ratio <= 0 else readout.input_covariance(
+        state.settings.ratio, signal_images, covariance)
     results: dict[str, Any] = {"covariance": covariance.how, "condition": covariance.condition,
                                "covariance_seconds": round(time.perf_counter() - started, 1)}
     validation = (data.train_images[-VALIDATION_IMAGES:], data.train_labels[-VALIDATION_IMAGES:])
@@ -173,8 +177,14 @@ def measure_readout(state: Any, samples: list[int], data: Any, mean_image: np.nd
                                                       "readout": check.readout,
                                                       "fitted_readout": check.fitted_readout},
                                        "raw_template": test.raw_template}
+            if whole is not None:
+                surrogate = readout.input_readout(state, whole, ridge, sums)
+                for where, (images, labels) in (("test", (data.test_images, data.test_labels)),
+                                                ("validation", validation)):
+                    per_ridge[f"{ridge:g}"][where]["input_readout"] = float(
+                        np.mean(surrogate.classify(images) == labels))
         chosen = {}
-        for rule in ("whitened_template", "readout", "fitted_readout"):
+        for rule in ("whitened_template", "readout", "fitted_readout") + (("input_readout",) if whole is not None else ()):
             best = max(per_ridge, key=lambda r: (per_ridge[r]["validation"][rule], -float(r)))
             chosen[rule] = {"ridge": float(best), "accuracy": per_ridge[best]["test"][rule]}
         results[str(n)] = {"raw_template": next(iter(per_ridge.values()))["raw_template"], "chosen": chosen,
@@ -191,23 +201,29 @@ def readout_report(records: list[dict[str, Any]], samples: list[int]) -> list[st
            "Test accuracy (%) of the regression kernel as templates (raw), the whitened kernel as templates, and "
            "the linear read-out argmax_k (K_k·x + b_k) with the regression's intercept and with the intercepts "
            f"fitted on the first {FIT_IMAGES:,} training images; λ (× mean pixel variance) chosen per rule on the "
-           f"last {VALIDATION_IMAGES:,} training images.", "",
+           f"last {VALIDATION_IMAGES:,} training images. At r > 0, the *whole-input read-out* regresses the "
+           "logits on the whole stimulus r·signal + (1 − r)·noise instead of on its noise part, (Σ_x + λ·s·I)⁻¹·"
+           "Cov(x, logits) with Σ_x = r²·Cov(signal) + (1 − r)²·Σ_noise: the network's best linear approximation "
+           "over stimuli that hold images (signal: training images, never the test set).", "",
            "| dataset | arch | noise | r (signal) | N | raw kernel | whitened kernel (λ) | linear read-out (λ) "
-           "| read-out, fitted intercepts (λ) | Σ |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "| read-out, fitted intercepts (λ) | whole-input read-out (λ) | Σ |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     best: dict[str, tuple[float, str]] = {}
     for rec in rows:
         for n in samples:
             result = rec["readout"][str(n)]
             template, linear = result["chosen"]["whitened_template"], result["chosen"]["readout"]
             fitted = result["chosen"].get("fitted_readout")  # absent in results saved before it existed
-            fitted_cell = "–" if fitted is None else f"{_pct(fitted['accuracy'])} ({fitted['ridge']:g})"
+            whole = result["chosen"].get("input_readout")  # r > 0 only
+            fitted_cell, whole_cell = ("–" if rule is None else f"{_pct(rule['accuracy'])} ({rule['ridge']:g})"
+                                       for rule in (fitted, whole))
             out.append(f"| {rec['dataset']} | {rec['arch']} | {_noise_label(rec)} | {_ratio_label(rec)} | {n:,} | "
                        f"{_pct(result['raw_template'])} | {_pct(template['accuracy'])} ({template['ridge']:g}) | "
-                       f"{_pct(linear['accuracy'])} ({linear['ridge']:g}) | {fitted_cell} | "
+                       f"{_pct(linear['accuracy'])} ({linear['ridge']:g}) | {fitted_cell} | {whole_cell} | "
                        f"{rec['readout']['covariance']} |")
             rules = [("whitened template", template), ("linear read-out", linear)]
             rules += [("read-out with fitted intercepts", fitted)] if fitted is not None else []
+            rules += [("whole-input read-out", whole)] if whole is not None else []
             for rule, chosen in rules:
                 label = (f"{rule}, {rec['arch']}, {_noise_label(rec)}, r = {_ratio_label(rec)}, N = {n:,}, "
                          f"λ = {chosen['ridge']:g}")
@@ -309,7 +325,8 @@ def measure(arch: str, dataset: str, noise: str, sigma: float | None, samples: l
                                   "z-scores": self_classified_of(model, np.nan_to_num(z), images.empty)},
             }
     if ridges:
-        record["readout"] = measure_readout(state, samples, data, analyzer.mean_image, ridges)
+        record["readout"] = measure_readout(state, samples, data, analyzer.mean_image, ridges,
+                                            source.test_images if ratio > 0 else None)
     return record
 
 
@@ -492,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
     version = core_version()
     print(f"$ {command}", flush=True)
     print(f"code: commit {version}", flush=True)
+    machine = machine_line()
+    print(machine, flush=True)
     import tensorflow as tf
 
     from core.data import load_dataset
@@ -522,7 +541,10 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"    whitened kernel @{largest:,}: template {100 * template['accuracy']:.1f} % "
                           f"(λ {template['ridge']:g}), linear read-out {100 * linear['accuracy']:.1f} % "
                           f"(λ {linear['ridge']:g}), with fitted intercepts {100 * fitted['accuracy']:.1f} % "
-                          f"(λ {fitted['ridge']:g})", flush=True)
+                          f"(λ {fitted['ridge']:g})"
+                          + ("" if "input_readout" not in rec["readout"][str(largest)]["chosen"] else
+                             ", whole-input read-out {accuracy:.1%} (λ {ridge:g})".format(
+                                 **rec["readout"][str(largest)]["chosen"]["input_readout"])), flush=True)
                 stem.with_suffix(".json").write_text(json.dumps(
                     {"command": command, "code": version, "samples": samples, "records": records}, indent=1) + "\n")
     if not records:
@@ -533,6 +555,8 @@ def main(argv: list[str] | None = None) -> int:
         {"command": command, "code": version, "samples": samples, "minutes": round(minutes, 1),
          "records": records}, indent=1) + "\n")
     text = report(records, samples, f"# Noise Lens science benchmark\n\n`{command}` (code: commit {version})\n\n"
+                                    f"{machine} at the start; {machine_line().removeprefix('machine: ')} at the "
+                                    "end.\n\n"
                                     f"Template accuracy (%) on the real test set and fed-back self-classification; "
                                     f"r = {args.ratio:g}"
                                     + (f" (signal: {args.signal} images)" if args.ratio > 0 else "")

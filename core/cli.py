@@ -109,8 +109,15 @@ def _write_readout(out: Path, state: Any, data: Any, mean_image: Any, ridge: flo
     accuracies = readout.readout_accuracies(state, covariance, ridge, data.test_images, data.test_labels, mean_image)
     np.save(out / "whitened_kernel.npy", fitted.weights.reshape(-1, 28, 28).astype(np.float32))
     np.save(out / "readout_intercept.npy", fitted.intercept)
+    whole = None
+    if state.settings.ratio > 0:  # the logits regressed on the whole stimulus (its images are the test images)
+        surrogate = readout.input_readout(
+            state, readout.input_covariance(state.settings.ratio, data.test_images, covariance), ridge)
+        np.save(out / "input_readout_weights.npy", surrogate.weights.reshape(-1, 28, 28).astype(np.float32))
+        whole = float(np.mean(surrogate.classify(data.test_images) == data.test_labels))
     return {"ridge": ridge, "covariance": covariance.how, "raw_kernel_template_accuracy": accuracies.raw_template,
-            "whitened_template_accuracy": accuracies.whitened_template, "readout_accuracy": accuracies.readout}
+            "whitened_template_accuracy": accuracies.whitened_template, "readout_accuracy": accuracies.readout,
+            "input_readout_accuracy_in_sample": whole}
 
 
 def _write_significance(out: Path, state: Any, images: Any, data: Any, names: tuple[str, ...], smoothing: float,
@@ -221,7 +228,9 @@ def _analyze(args: argparse.Namespace) -> int:
     whitened, tested = summary["whitened"], summary["significance"]
     print(f"template accuracy {template.accuracy:.2%}, self-classified {summary['self_classified']}/10, "
           + ("" if whitened is None else f"whitened kernel {whitened['whitened_template_accuracy']:.2%}, "
-             f"linear read-out {whitened['readout_accuracy']:.2%} (ridge {args.ridge:g}), ")
+             f"linear read-out {whitened['readout_accuracy']:.2%} (ridge {args.ridge:g}), "
+             + ("" if whitened["input_readout_accuracy_in_sample"] is None else
+                f"whole-input read-out {whitened['input_readout_accuracy_in_sample']:.2%} (in-sample), "))
           + ("" if tested is None else "set infoVal " + (
               "unavailable" if tested["set_info_value"] is None else f"{tested['set_info_value']:.2f}")
              + f" (smoothing {args.smooth:g} px, primary {args.primary:g}), ")

@@ -214,6 +214,33 @@ def linear_readout(state: AnalysisState, covariance: NoiseCovariance, ridge: flo
     return LinearReadout(weights, means.logits - weights @ means.stimulus)
 
 
+def input_covariance(ratio: float, signal_images: np.ndarray, noise: NoiseCovariance) -> NoiseCovariance:
+    """Σ of the whole stimulus x = r·signal + (1 − r)·noise: r²·Cov(signal) + (1 − r)²·Σ_noise, because the
+    stream draws its noise independently of the image it mixes in. ``signal_images``: the images the stream
+    cycles through (uint8 0–255), on the model's 0–1 scale."""
+    pixels = np.asarray(signal_images, np.float64).reshape(len(signal_images), PIXELS) / 255.0
+    signal_mean = pixels.mean(axis=0)
+    centred = pixels - signal_mean
+    covariance = ratio**2 * (centred.T @ centred) / max(len(pixels) - 1, 1) + (1.0 - ratio) ** 2 * noise.covariance
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    return NoiseCovariance(ratio * signal_mean + (1.0 - ratio) * noise.mean, covariance,
+                           np.clip(eigenvalues, 0.0, None), eigenvectors,
+                           f"r²·Cov of {len(pixels):,} signal images + (1 − r)²·Σ noise ({noise.how})")
+
+
+def input_readout(state: AnalysisState, covariance: NoiseCovariance, ridge: float,
+                  sums: Sums | None = None) -> LinearReadout:
+    """The network's best linear approximation over the whole stimuli: least squares of the centred logits on the
+    input x, ``(Σ_x + λ·s·I)⁻¹·Cov(x, logits)`` with Σ_x from ``input_covariance``.
+
+    At r = 0 this is ``linear_readout``. With images mixed in it is fitted where the network is used, around real
+    images, rather than around noise only: a linear surrogate of the network on that stimulus distribution."""
+    kernel = class_images(state, "regression", "input", sums).images.reshape(NUM_CLASSES, PIXELS)
+    weights = whiten(kernel, covariance, ridge)
+    means = regression_means(state, sums)
+    return LinearReadout(weights, means.logits - weights @ means.stimulus)
+
+
 def fitted_intercept(weights: np.ndarray, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Intercepts b for the read-out ``argmax_k (K_k·x + b_k)`` fitted on labelled (training) images.
 

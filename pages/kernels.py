@@ -108,6 +108,8 @@ def kernels() -> None:
                "so it carries the model's class bias on noise. *Fitted intercepts*: the same weights, with the "
                f"ten intercepts fitted on the first {FIT_IMAGES:,} training images (maximum likelihood) instead: "
                "how well the noise's weights separate real images once that bias is gone.")
+    if controls.ratio > 0:
+        whole_input(state, controls, ridge)
     st.subheader("Accuracy against the ridge strength")
     st.plotly_chart(plots_readout.ridge_curve(readout.RIDGE_CHOICES, {k: np.array(v) for k, v in curves.items()},
                                               ridge, meta.get("test_accuracy")), key="ridge_curve")
@@ -128,6 +130,23 @@ def kernels() -> None:
     curve_table = pd.DataFrame({"ridge": readout.RIDGE_CHOICES, **curves}).to_csv(index=False, lineterminator="\n")
     b.download_button("CSV of the accuracies", curve_table, f"{stem}-accuracies.csv", "text/csv", key="curve_csv",
                       on_click="ignore")
+
+
+def whole_input(state, controls, ridge: float) -> None:
+    """At r > 0: the logits regressed on the whole stimulus, images and noise, instead of on the noise alone."""
+    covariance = resources.input_covariance(dataset_name, controls.ratio, controls.noise,
+                                            controls.settings.noise.sigma)
+    surrogate = readout.input_readout(state, covariance, ridge)
+    accuracy = float(np.mean(surrogate.classify(data.test_images) == data.test_labels))
+    left, right = st.columns([1, 4])
+    left.metric("Whole-input read-out", f"{accuracy:.1%}")
+    right.caption(f"The logits regressed on the whole stimulus x = {controls.ratio:g}·image + "
+                  f"{1 - controls.ratio:g}·noise, (Σ_x + λ·s·I)⁻¹·Cov(x, logits), where Σ_x = r²·Cov(images) + "
+                  "(1 − r)²·Σ_noise: the network's best linear approximation over stimuli that hold real images, "
+                  "not over noise alone, so it reads images as the network does much more closely. Here the "
+                  "images in the stimuli are the test images it is scored on (their labels are never used, only "
+                  "the network's answers), so the figure is in-sample; `bench/science.py` measures it with "
+                  "training images in the stimuli.")
 
 
 kernels()

@@ -151,6 +151,28 @@ def test_readout_rescales_the_noise_part_by_one_minus_r(centroid_model, mnist) -
                                readout.noise_covariance("gaussian", 0.2), 0.0)
 
 
+def test_input_readout_recovers_the_weights_over_images_mixed_with_noise(centroid_model, mnist) -> None:
+    """Least squares of the logits on the whole stimulus, signal and noise: for a linear network its weights are
+    W again (the directions in which only the noise varies are as noisy as the noise kernel at this N, so the
+    test is the slope and the answers on real images, not a pixel correlation); at r = 0 it is the noise
+    read-out."""
+    model, weights, bias = centroid_model
+    noise = readout.noise_covariance("gaussian", 0.2)
+    state = _run(model, mnist, "gaussian", 20_000, ratio=0.5)
+    covariance = readout.input_covariance(0.5, mnist.test_images, noise)
+    fitted = readout.input_readout(state, covariance, 0.0)
+    slope = np.sum(fitted.weights * _centred(weights)) / np.sum(_centred(weights) ** 2)
+    assert abs(slope - 1.0) < 0.02, slope  # 0.9995 in one run
+    own = (mnist.test_images.reshape(-1, 784) / 255.0 @ weights.T + bias).argmax(axis=1)
+    answers = fitted.classify(mnist.test_images)
+    assert np.mean(answers == own) > 0.94  # 0.957: the network's own answers, not just its accuracy
+    assert abs(np.mean(answers == mnist.test_labels) - np.mean(own == mnist.test_labels)) < 0.02
+    pure = _run(model, mnist, "gaussian", 2_000)
+    np.testing.assert_allclose(readout.input_readout(pure, readout.input_covariance(0.0, mnist.test_images, noise),
+                                                     0.01).weights,
+                               readout.linear_readout(pure, noise, 0.01).weights, rtol=1e-6, atol=1e-9)
+
+
 @pytest.mark.slow
 def test_kernels_page_explains_then_switches_to_the_kernel(real_data_dir) -> None:
     """Default link (ground-truth averages of the whole input): a message and a switch; then both kernels, the
@@ -188,7 +210,25 @@ def test_kernels_page_refuses_r_one_and_reads_ridge_from_the_link(real_data_dir)
 
 
 @pytest.mark.slow
-def test_cli_analyze_writes_the_whitened_kernel_and_readout(tmp_path, real_data_dir) -> None:
+def test_kernels_page_adds_the_whole_input_readout_when_images_are_mixed_in(real_data_dir) -> None:
+    """At r > 0 the page also regresses the logits on the whole stimulus; it reads real images far better than
+    the noise read-out (the network's own answers on the images it was fitted on); at r = 0 it is not offered."""
+    from tests.apptest import assert_clean, open_page
+
+    at = open_page("pages/kernels.py", n="2000", r="0.9", noise="gaussian", estimator="regression", part="noise")
+    assert_clean(at)
+    metrics = {m.label: float(m.value.rstrip("%")) for m in at.metric}
+    # 73.6 against 14.1 % in one run: at r = 0.9 the noise part is small, and the images carry the read-out
+    assert metrics["Whole-input read-out"] > metrics["Linear read-out"] + 20 and metrics["Whole-input read-out"] > 70
+    assert any("in-sample" in caption.value for caption in at.caption)
+    at = open_page("pages/kernels.py", n="1000", r="0.0", noise="gaussian", estimator="regression", part="noise")
+    assert_clean(at)
+    assert "Whole-input read-out" not in {m.label for m in at.metric}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ratio", ["0", "0.9"])
+def test_cli_analyze_writes_the_whitened_kernel_and_readout(ratio: str, tmp_path, real_data_dir) -> None:
     import json
     import subprocess
     import sys
@@ -197,7 +237,7 @@ def test_cli_analyze_writes_the_whitened_kernel_and_readout(tmp_path, real_data_
 
     out = tmp_path / "run"
     done = subprocess.run([sys.executable, "-m", "core", "analyze", "--arch", "lenet", "--dataset", "mnist",
-                           "--samples", "2000", "--ratio", "0", "--noise", "gaussian", "--estimator", "regression",
+                           "--samples", "2000", "--ratio", ratio, "--noise", "gaussian", "--estimator", "regression",
                            "--ridge", "0.3", "--out", str(out)], cwd=PROJECT_ROOT, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr
@@ -209,6 +249,12 @@ def test_cli_analyze_writes_the_whitened_kernel_and_readout(tmp_path, real_data_
     # White noise: whitening only rescales the kernel, so the template rule gives the raw kernel's answer
     assert whitened["whitened_template_accuracy"] == pytest.approx(whitened["raw_kernel_template_accuracy"])
     assert 0.1 < whitened["readout_accuracy"] <= 1.0
+    whole = whitened["input_readout_accuracy_in_sample"]  # images in the stimuli: the whole-input read-out too
+    if ratio == "0":
+        assert whole is None and not (out / "input_readout_weights.npy").exists()
+    else:
+        assert whole > whitened["readout_accuracy"] + 0.2 and "whole-input read-out" in done.stdout
+        assert np.load(out / "input_readout_weights.npy").shape == (10, 28, 28)
     # Σ of gaussian noise is diagonal and uniform: the whitened kernel is the raw one over (variance · (1 + λ))
     raw = np.load(out / "class_images.npy")
     assert readout.kernel_correlation(kernel.reshape(10, -1), raw.reshape(10, -1)).min() > 0.9999

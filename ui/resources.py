@@ -50,6 +50,16 @@ def dataset(name: str):
     return load_dataset(name)
 
 
+@st.cache_resource(show_spinner="Computing the covariance of the whole stimuli…", max_entries=4)
+def input_covariance(dataset_name: str, ratio: float, noise: str, sigma: float):
+    """Σ of r·test image + (1 − r)·noise, the stimuli of this dataset's runs (a second to compute; kept)."""
+    from core import readout
+
+    data = dataset(dataset_name)
+    return readout.input_covariance(ratio, data.test_images,
+                                    readout.noise_covariance(noise, sigma, data.train_images))
+
+
 @st.cache_resource(show_spinner="Loading the model…", max_entries=8)
 def model(arch: str, dataset_name: str, sha256: str):
     """The cached model; keyed by its hash so a newly published file is picked up at once."""
