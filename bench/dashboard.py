@@ -157,6 +157,28 @@ def network_seconds(archs: tuple[str, ...], n: int, batch: int, repeats: int = 3
     return floors
 
 
+def engine_seconds(archs: tuple[str, ...], noises: list[str], n: int, repeats: int = 3) -> dict[tuple[str, str], float]:
+    """Seconds the page's own engine needs for ``n`` pure-noise stimuli of each noise type, with no server and no
+    browser (median of ``repeats`` new seeds, after a warm-up): the network plus noise generation, sums and the
+    page's chunking. What is left above it is the server's and the browser's."""
+    from core.analysis import AnalysisSettings, Analyzer
+    from core.data import load_dataset
+    from core.noise import NoiseSpec
+    from core.pacing import CHUNK_SECONDS
+    from core.store import load_model
+    from ui.resources import CHUNK
+
+    data, seconds = load_dataset("mnist"), {}
+    for arch in archs:
+        model = load_model(arch, "mnist")[0]
+        for noise in noises:
+            engine = Analyzer(model, data, noise, chunk_size=CHUNK, chunk_seconds=CHUNK_SECONDS)
+            engine.run(AnalysisSettings(NoiseSpec(noise, 0.2, 10**6)), n)  # trace, and learn the chunk size
+            seconds[arch, noise] = statistics.median(
+                engine.run(AnalysisSettings(NoiseSpec(noise, 0.2, 10**6 + 1 + k)), n).seconds for k in range(repeats))
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -238,6 +260,10 @@ def main() -> None:
     floor = {arch: (floor_before[arch] + floor_after[arch]) / 2 for arch in archs}
     print(f"network alone on {n:,} stimuli (pure inference, batch {batch:,}, no server), before / after the browser "
           f"runs: " + "; ".join(f"{a} {floor_before[a]:.2f} / {floor_after[a]:.2f} s" for a in archs))
+    engine = engine_seconds(archs, ["uniform"] if quick else args.noises, n, floor_repeats)
+    print(f"the page's engine alone on {n:,} pure-noise stimuli (network, noise, sums, the page's chunks; no server, "
+          "no browser) / network alone: " + "; ".join(f"{a} {k} {s:.2f} s = {s / floor[a]:.2f} ×"
+                                                      for (a, k), s in engine.items()))
     print("medians after a new seed: first picture (goal <= 0.5 s); complete picture, from all N stimuli / network "
           "alone (goal <= 1.15); its interactive Plotly figure / network alone; the page's own cost after the "
           "complete picture (whole page - complete picture):")

@@ -77,7 +77,8 @@ def test_dashboard_benchmark_smoke_run(real_data_dir: Path) -> None:
     done = subprocess.run([sys.executable, "bench/dashboard.py", "--quick"], cwd=PROJECT_ROOT, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "GFLOP/s" in done.stdout and "final picture" in done.stdout and "page's own cost" in done.stdout
+    assert "GFLOP/s" in done.stdout and "complete picture" in done.stdout and "page's own cost" in done.stdout
+    assert "engine alone" in done.stdout and "interactive" in done.stdout
 
 
 # --- bench/stein.py: black-box vs gradient (Stein) kernel -------------------------------------------------
