@@ -15,6 +15,9 @@ REDRAW_EVERY = 0.25  # seconds between partial pictures at most: about four a se
 DRAW_SHARE = 0.3  # partial pictures may take this share of the time since the change (the server's part);
 # at 0.1 a fast machine drew one partial picture in 2.5 s, which the browser never showed
 CHUNK_SECONDS = 0.2  # a chunk through the model takes about this long, so a redraw fits between two
+MOST_PARTIALS = 10  # partial pictures per run at most, spread over it: where the browser shares a slow CPU with
+# the server each costs it about 0.2 s (measured at 0.5 CPU: 20 per 10,000-stimulus change made it 3.2 × the
+# network alone); a fast machine, whose runs are short, keeps the every-interval
 
 
 @dataclass
@@ -24,13 +27,15 @@ class RedrawPacing:
     started: float
     every: float = REDRAW_EVERY
     share: float = DRAW_SHARE
+    most: int = MOST_PARTIALS
     last: float | None = None
     spent: float = 0.0  # seconds spent drawing partial pictures so far
 
     def due(self, now: float, done: int, total: int) -> bool:
         """Draw now? Not when nothing or everything is done, nor when the rest, at the speed so far, takes less
         than half an interval, nor while drawing has had more than its share of the time; otherwise at once for
-        the first partial picture, then at most every ``every`` seconds."""
+        the first partial picture, then at most every ``every`` seconds, and no more often than ``most`` spread
+        over the run's expected length."""
         if done <= 0 or done >= total:
             return False
         elapsed = now - self.started
@@ -38,7 +43,8 @@ class RedrawPacing:
             return False
         if self.last is None:
             return True
-        return now - self.last >= self.every and self.spent <= self.share * elapsed
+        interval = max(self.every, elapsed / done * total / self.most)
+        return now - self.last >= interval and self.spent <= self.share * elapsed
 
     def drawn(self, now: float, seconds: float = 0.0) -> None:
         """A partial picture was drawn, ending at ``now`` and taking ``seconds``."""

@@ -69,14 +69,18 @@ def explorer() -> None:
     draws, charts_drawn = iter(range(1_000_000)), [time.perf_counter()]
 
     def charts(state, final: bool) -> None:
-        """The bias and convergence charts: with the final picture, and every CHARTS_EVERY seconds while the run
-        grows, the first not with the first partial picture (each Plotly figure costs CPU that the model's pass
-        and the browser's drawing of that picture are using)."""
+        """The bias and convergence charts: Plotly with the final picture; while the run grows, light HTML every
+        CHARTS_EVERY seconds, the first not with the first partial picture (a Plotly figure redrawn there cost a
+        slow machine's browser about a second of the network's CPU per change)."""
         if final or time.perf_counter() - charts_drawn[0] >= CHARTS_EVERY:
             charts_drawn[0] = time.perf_counter()
+            counts, correlations = analysis.convergence(state, controls.estimator, controls.part)
+            if not final:
+                bias.draw("html", live.bias_html(state.class_bias, names, state.n))
+                curve.draw("html", live.convergence_html(counts, correlations))
+                return
             number = next(draws)
             bias.draw("plotly_chart", plots.bias_bar(state.class_bias, names, state.n), key=f"bias-{number}")
-            counts, correlations = analysis.convergence(state, controls.estimator, controls.part)
             curve.draw("plotly_chart", plots.convergence_figure(counts, correlations), key=f"convergence-{number}")
 
     captioned = [False]

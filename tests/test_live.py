@@ -99,3 +99,23 @@ def test_a_partial_picture_is_light_html_of_the_panels_decoded_before_it_is_pain
         assert np.array_equal(pixels, picture_rgb(values[k], True, low, high))
     assert f"<span>{low:.3g}</span>" in html and f"<span>{high:.3g}</span>" in html
     assert "2,048 of 10,000 stimuli" in html and '<progress value="2048" max="10000"' in html
+
+
+def test_the_charts_while_a_run_grows_are_light_html_of_the_same_numbers() -> None:
+    """The bias bars carry each class's share; the convergence curve is an SVG (inside an <img>, which the page's
+    sanitiser keeps) with one point per snapshot, the last at 1 at the top of the scale."""
+    import base64
+    import re
+
+    import numpy as np
+
+    bars = live.bias_html(np.array([5, 0, 15, 0, 0, 0, 0, 0, 80, 0]), [f"c<{k}>" for k in range(10)], 100)
+    assert bars.count("background:#4575b4") == 10 and "80.0%" in bars and "c&lt;8&gt;" in bars
+    heights = [float(h) for h in re.findall(r"height:([\d.]+)px;background", bars)]
+    assert heights[8] == max(heights) and heights[1] == 0 and heights[2] == 3 * heights[0]
+    html = live.convergence_html(np.array([100, 200, 500, 1000]), np.array([0.2, 0.5, np.nan, 1.0]))
+    svg = base64.b64decode(re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', html).group(1)).decode()
+    points = re.search(r'points="([^"]+)"', svg).group(1).split()
+    assert len(points) == 3 and "1,000" in svg  # the NaN snapshot is left out; the axis says how far the run is
+    ys = [float(p.split(",")[1]) for p in points]
+    assert ys[0] > ys[1] > ys[2]  # SVG y grows downwards: the correlation rises towards 1

@@ -18,7 +18,7 @@ def test_a_run_about_to_end_draws_only_its_final_picture() -> None:
 
 
 def test_partial_pictures_are_spaced_by_the_interval() -> None:
-    pacing = RedrawPacing(started=0.0, every=0.25)
+    pacing = RedrawPacing(started=0.0, every=0.25, most=1_000)
     pacing.drawn(0.05)
     assert not pacing.due(now=0.2, done=500, total=10_000)
     assert pacing.due(now=0.31, done=800, total=10_000)
@@ -40,3 +40,21 @@ def test_partial_pictures_take_only_their_share_of_the_time() -> None:
     assert not pacing.due(now=1.0, done=1_000, total=10_000)  # 0.3 s of 1.0 s spent drawing
     assert not pacing.due(now=2.9, done=3_000, total=10_000)
     assert pacing.due(now=3.1, done=3_100, total=10_000)  # 0.3 s of 3.1 s
+
+
+def test_a_long_run_spreads_at_most_its_share_of_partial_pictures() -> None:
+    """A slow machine: 10,000 stimuli in 10 s, checked after every 50-stimulus chunk. At most ``most`` partial
+    pictures, spread over the run (not all in its first seconds); a 1-second run keeps the 0.25 s interval."""
+    def drawn_at(seconds: float, most: int) -> list[float]:
+        pacing, times = RedrawPacing(started=0.0, every=0.25, most=most), []
+        for done in range(50, 10_000, 50):
+            now = seconds * done / 10_000
+            if pacing.due(now, done, 10_000):
+                pacing.drawn(now)
+                times.append(now)
+        return times
+
+    slow = drawn_at(10.0, most=10)
+    assert 8 <= len(slow) <= 10 and slow[0] < 0.1 and slow[-1] > 8.0
+    assert min(b - a for a, b in zip(slow, slow[1:])) >= 0.99
+    assert len(drawn_at(1.0, most=10)) == 4  # 0.05, 0.3, 0.55, 0.8 s: every 0.25 s

@@ -197,6 +197,53 @@ def picture_html(shown: Picture, done: int, total: int) -> str:
             f'{scale}{where}</div>')
 
 
+LIVE_CHART_HEIGHT = 300  # the Plotly charts' height: their light stand-ins take the same room
+
+
+def bias_html(counts: np.ndarray, names: tuple[str, ...] | list[str], total: int) -> str:
+    """The class-bias chart while a run grows: one CSS bar per class, its share written above it. A Plotly
+    figure redrawn every few seconds cost a slow machine's browser about a second of the network's CPU per
+    10,000-stimulus change; the Plotly chart comes back with the complete picture."""
+    share = np.asarray(counts, float) / max(total, 1)
+    top = max(float(share.max(initial=0.0)), 1e-12)
+    bars = "".join(
+        f'<div style="flex:1;min-width:0;display:flex;flex-direction:column;justify-content:flex-end;'
+        f'align-items:center;height:100%"><span style="font-size:11px">{value:.1%}</span>'
+        f'<div style="width:70%;height:{(LIVE_CHART_HEIGHT - 60) * value / top:.0f}px;background:#4575b4"></div>'
+        f'<span style="font-size:11px;max-width:100%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap">'
+        f'{html.escape(name)}</span></div>' for name, value in zip(names, share))
+    return (f'<div style="height:{LIVE_CHART_HEIGHT}px;display:flex;align-items:flex-end;gap:4px" '
+            f'aria-label="share of stimuli per predicted class">{bars}</div>')
+
+
+def convergence_html(counts: np.ndarray, correlations: np.ndarray) -> str:
+    """The convergence curve while a run grows, as the Plotly chart draws it (log n across, correlation with the
+    current images up to 1): an SVG in an ``<img>``, which the page's HTML sanitiser lets through as it does the
+    picture's PNGs."""
+    width, height, left, bottom, pad = 600, LIVE_CHART_HEIGHT, 44, 36, 12
+    counts, correlations = np.asarray(counts, float), np.asarray(correlations, float)
+    kept = np.isfinite(correlations) & (counts > 0)
+    counts, correlations = counts[kept], correlations[kept]
+    low = min(0.0, float(correlations.min(initial=0.0)))
+    span = np.log10(counts.max(initial=10.0)) - np.log10(counts.min(initial=1.0)) or 1.0
+    x = left + (np.log10(counts) - np.log10(counts.min(initial=1.0))) / span * (width - left - pad)
+    y = pad + (1.02 - correlations) / (1.02 - low) * (height - bottom - pad)
+    points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(x, y))
+    dots = "".join(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="#1f77b4"/>' for a, b in zip(x, y))
+    zero, one = (pad + (1.02 - v) / (1.02 - low) * (height - bottom - pad) for v in (max(low, 0.0), 1.0))
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+           f'font-size="12"><line x1="{left}" y1="{one:.1f}" x2="{width - pad}" y2="{one:.1f}" stroke="#ddd"/>'
+           f'<line x1="{left}" y1="{zero:.1f}" x2="{width - pad}" y2="{zero:.1f}" stroke="#ddd"/>'
+           f'<text x="{left - 6}" y="{one + 4:.1f}" text-anchor="end">1</text>'
+           f'<text x="{left - 6}" y="{zero + 4:.1f}" text-anchor="end">{max(low, 0.0):g}</text>'
+           f'<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{points}"/>{dots}'
+           f'<text x="{(width + left) / 2:.0f}" y="{height - 8}" text-anchor="middle">samples so far (log scale): '
+           f'{int(counts.max(initial=0)):,}</text></svg>')
+    source = "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode("ascii")
+    return (f'<img decoding="sync" alt="convergence: correlation with the current images against samples" '
+            f'src="{source}" style="display:block;width:100%;height:{LIVE_CHART_HEIGHT}px">')
+
+
 def example_stimuli(dataset_name: str, controls: Controls, count: int = 8) -> np.ndarray:
     """The first stimuli of the stream exactly as the model sees them."""
     from core.noise import mix, noise_samples
