@@ -18,6 +18,7 @@ CHUNK_SECONDS = 0.2  # a chunk through the model takes about this long, so a red
 MOST_PARTIALS = 10  # partial pictures per run at most, spread over it: where the browser shares a slow CPU with
 # the server each costs it about 0.2 s (measured at 0.5 CPU: 20 per 10,000-stimulus change made it 3.2 × the
 # network alone); a fast machine, whose runs are short, keeps the every-interval
+LONGEST_WAIT = 1.0  # seconds between redraws at most, however long the run: its bar and picture keep moving
 
 
 @dataclass
@@ -28,6 +29,7 @@ class RedrawPacing:
     every: float = REDRAW_EVERY
     share: float = DRAW_SHARE
     most: int = MOST_PARTIALS
+    longest: float = LONGEST_WAIT
     last: float | None = None
     spent: float = 0.0  # seconds spent drawing partial pictures so far
 
@@ -35,7 +37,7 @@ class RedrawPacing:
         """Draw now? Not when nothing or everything is done, nor when the rest, at the speed so far, takes less
         than half an interval, nor while drawing has had more than its share of the time; otherwise at once for
         the first partial picture, then at most every ``every`` seconds, and no more often than ``most`` spread
-        over the run's expected length."""
+        over the run's expected length, unless that would leave more than ``longest`` seconds between two."""
         if done <= 0 or done >= total:
             return False
         elapsed = now - self.started
@@ -43,7 +45,7 @@ class RedrawPacing:
             return False
         if self.last is None:
             return True
-        interval = max(self.every, elapsed / done * total / self.most)
+        interval = max(self.every, min(elapsed / done * total / self.most, self.longest))
         return now - self.last >= interval and self.spent <= self.share * elapsed
 
     def drawn(self, now: float, seconds: float = 0.0) -> None:

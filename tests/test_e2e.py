@@ -133,10 +133,14 @@ def test_fed_back_heatmap_redraws_and_link_reproduces_it(server, browser) -> Non
 
 
 def stimuli_done(page) -> int:
-    """How many stimuli the live class-image picture is made from (its "12,288 of 1,000,000 stimuli" bar), or -1
-    while it shows none (the final figure)."""
-    bar = page.locator(".st-key-class_picture progress")
-    return int(bar.first.get_attribute("value")) if bar.count() else -1
+    """How many stimuli the run has reached, or -1 while nothing says: the live class-image picture's bar
+    (its ``<progress>``), or on other pages the progress bar's "12,288 of 1,000,000 stimuli"."""
+    live = page.locator(".st-key-class_picture progress")
+    if live.count():
+        return int(live.first.get_attribute("value"))
+    bar = page.locator('[data-testid="stProgress"]')
+    counted = re.match(r"\s*([\d,]+) of", bar.first.inner_text()) if bar.count() else None
+    return int(counted.group(1).replace(",", "")) if counted else -1
 
 
 def stopped_during_a_long_run(browser, url: str):
@@ -181,6 +185,7 @@ def test_compare_stops_within_seconds_during_a_long_run(server, browser) -> None
                                               "&seed=9093")
     page.get_by_text(re.compile(r"Stopped at [\d,]+ of 1,000,000 stimuli")).wait_for(timeout=30_000)
     not_run = page.locator('[data-testid="stAlert"]').filter(has_text="Stopped before this model's run began")
+    not_run.nth(2).wait_for(timeout=30_000)  # the columns after the first are drawn after its caption
     assert not_run.count() == 3
     charts = page.locator('[data-testid="stPlotlyChart"]')
     charts.nth(1).wait_for(timeout=30_000)  # Plotly charts mount after the text around them

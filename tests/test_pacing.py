@@ -58,3 +58,5 @@ def test_a_long_run_spreads_at_most_its_share_of_partial_pictures() -> None:
     assert 8 <= len(slow) <= 10 and slow[0] < 0.1 and slow[-1] > 8.0
     assert min(b - a for a, b in zip(slow, slow[1:])) >= 0.99
     assert len(drawn_at(1.0, most=10)) == 4  # 0.05, 0.3, 0.55, 0.8 s: every 0.25 s
+    long = drawn_at(100.0, most=10)  # a run of minutes still moves at least once a second
+    assert len(long) > 90 and max(b - a for a, b in zip(long, long[1:])) <= 1.01
