@@ -33,7 +33,7 @@ def draw_picture(shown: Picture, n: int, total: int, slot: live.Slot, draw: int 
     """``shown`` (made from ``n`` of ``total`` stimuli) in ``slot``, in place of the picture before (``draw``
     numbers the redraws of one page run, so each Plotly figure has a key of its own).
 
-    A partial picture is light HTML (``live.picture_html``: a millisecond on the server, a synchronous decode in
+    A partial picture is light HTML (``live.picture_html``: a few milliseconds on the server, a synchronous decode in
     the browser, "n of N stimuli" under it); the final picture is the Plotly figure, whose pixels tell their
     values on hover."""
     if partial:

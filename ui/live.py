@@ -163,8 +163,8 @@ class Slot:
         return self._at
 
 
-def _data_url(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+def _data_url(content: bytes, kind: str = "image/png") -> str:
+    return f"data:{kind};base64," + base64.b64encode(content).decode("ascii")
 
 
 LIVE_TILE = 140  # screen pixels of a panel in a partial picture: the final figure's 400 px height in two rows
@@ -174,7 +174,7 @@ def picture_html(shown: Picture, done: int, total: int) -> str:
     """A picture as it grows, for ``st.html``: its ten panels as tiny inline PNGs the browser scales up
     (pixelated), their titles, the colour scale, and "n of N stimuli" with a bar.
 
-    One element, so one message per redraw and about a millisecond of the server's time, where a Plotly figure of
+    One element, so one message per redraw and a few milliseconds of the server's time, where a Plotly figure of
     ten heatmaps costs a slow machine's browser 0.3-0.5 s. The images decode synchronously: the picture this
     replaces stays on screen until this one is painted (an ``st.image`` is fetched after it is mounted: a blank
     frame)."""
@@ -239,9 +239,9 @@ def convergence_html(counts: np.ndarray, correlations: np.ndarray) -> str:
            f'<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{points}"/>{dots}'
            f'<text x="{(width + left) / 2:.0f}" y="{height - 8}" text-anchor="middle">samples so far (log scale): '
            f'{int(counts.max(initial=0)):,}</text></svg>')
-    source = "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode("ascii")
     return (f'<img decoding="sync" alt="convergence: correlation with the current images against samples" '
-            f'src="{source}" style="display:block;width:100%;height:{LIVE_CHART_HEIGHT}px">')
+            f'src="{_data_url(svg.encode(), "image/svg+xml")}" '
+            f'style="display:block;width:100%;height:{LIVE_CHART_HEIGHT}px">')
 
 
 def example_stimuli(dataset_name: str, controls: Controls, count: int = 8) -> np.ndarray:
