@@ -39,10 +39,10 @@ class Picture:
         partial pictures, which the browser scales up."""
         return class_tiles_png(self.values, self.signed, self.scale_weights, self.least_limit)
 
-    def png(self, scale: int = 6, fast: bool = False) -> bytes:
-        """The PNG of the download and the CLI; ``fast`` (the live partial pictures) compresses less."""
+    def png(self, scale: int = 6) -> bytes:
+        """The PNG of the download and the CLI."""
         return class_grid_png(self.values, self.titles, self.signed, scale, label=self.colour_label,
-                              weights=self.scale_weights, least_limit=self.least_limit, fast=fast)
+                              weights=self.scale_weights, least_limit=self.least_limit)
 
 
 def scarce_classes(images: ClassImages) -> np.ndarray:

@@ -210,6 +210,11 @@ def linear_readout(state: AnalysisState, covariance: NoiseCovariance, ridge: flo
     if ratio >= 1.0:
         raise ValueError("at r = 1 the stimuli hold no noise: there is nothing to regress on")
     weights = whiten(raw_kernel(state, sums).images.reshape(NUM_CLASSES, PIXELS), covariance, ridge) / (1.0 - ratio)
+    return _through_the_means(weights, state, sums)
+
+
+def _through_the_means(weights: np.ndarray, state: AnalysisState, sums: Sums | None) -> LinearReadout:
+    """The read-out with ``weights`` whose intercept puts the mean stimulus at the mean (centred) logits."""
     means = regression_means(state, sums)
     return LinearReadout(weights, means.logits - weights @ means.stimulus)
 
@@ -236,9 +241,7 @@ def input_readout(state: AnalysisState, covariance: NoiseCovariance, ridge: floa
     At r = 0 this is ``linear_readout``. With images mixed in it is fitted where the network is used, around real
     images, rather than around noise only: a linear surrogate of the network on that stimulus distribution."""
     kernel = class_images(state, "regression", "input", sums).images.reshape(NUM_CLASSES, PIXELS)
-    weights = whiten(kernel, covariance, ridge)
-    means = regression_means(state, sums)
-    return LinearReadout(weights, means.logits - weights @ means.stimulus)
+    return _through_the_means(whiten(kernel, covariance, ridge), state, sums)
 
 
 def fitted_intercept(weights: np.ndarray, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
