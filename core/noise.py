@@ -1,7 +1,7 @@
 """Noise stimuli, generated inside TensorFlow from one counter-based random stream.
 
 Sample ``i`` of a stream is always the same 784 numbers for a given seed, to the bit: its Philox counter is
-``i · 784/4``, every step after that is elementwise or an exact integer product (see ``_exact_linear_map``). So a
+``i · 784/4``, every step after that is elementwise or exact products of whole numbers (``_exact_linear_map``). So a
 run can be cut into chunks of any size, resumed, or grown from N to 2N with identical stimuli.
 """
 
@@ -76,48 +76,75 @@ def pink_matrix() -> np.ndarray:
 
 # Correlated noise (pink, data) is ``white @ M`` for a fixed 784×784 matrix M. A float32 matrix product rounds
 # differently with the batch shape and the CPU (blocking, FMA, SIMD width, summation order): sample i changed with
-# the chunk it fell in. So the product is made exact: the white values are put on the grid 2^-16 and M is scaled by
-# a power of two to integers of at most 2^20; both are carried as float64 integers. Every product and every
-# partial sum is then an integer below 784 · 8·2^16 · 2^20 < 2^53, exact in float64 in any order, so the product
-# is the same bit for bit on every IEEE-754 CPU. Scaling back by a power of two is exact; the cast to float32
-# rounds once, elementwise. The grids move a sample by less than 10⁻⁴ σ from the float32 product they replaced.
+# the chunk it fell in. So the product is made exact, in float32 (a float64 one cost ~3× here, about a fifth of
+# LeNet's own pass on a slow CPU): the white values are put on the grid 2^-8 (whole numbers of at most 2^11), and
+# M is cut into two slices of whole numbers, each times a power of two, whose columns sum (in absolute value) to
+# less than 2^13. Every product and every partial sum of ``grid @ slice`` is then a whole number below 2^24,
+# exact in float32 in any order, so each slice's product is the same bit for bit on every IEEE-754 CPU; scaling
+# by a power of two is exact, and the two slices are added elementwise, rounding once. The slices hold M to about
+# 5·10⁻⁴ (relative, Frobenius); the noise's covariance is taken from the slices themselves (``sliced_matrix``), so
+# Stein's Σ is that of the noise actually drawn.
 _WHITE_LIMIT = 8.0  # Box–Muller from u ≥ 1e-7 never exceeds 5.7: the clip changes nothing, it bounds the integers
-_WHITE_BITS = 16
-_MATRIX_BITS = 20
-assert PIXELS * _WHITE_LIMIT * 2**_WHITE_BITS * 2**_MATRIX_BITS < 2**53
+_WHITE_BITS = 8
+_SLICE_COLUMN_SUM = 2**24 // int(_WHITE_LIMIT * 2**_WHITE_BITS)  # 2^13: a slice's columns sum to less
+_SLICES = 2
 
 
 @dataclass(frozen=True)
-class IntegerMatrix:
-    """A 784×784 matrix as float64 integers of at most 2^20 and a power of two: ``M ≈ integers · 2^-exponent``."""
+class IntegerSlices:
+    """A 784×784 matrix as slices of whole numbers and powers of two: ``M ≈ Σ integers_s · 2^-exponent_s``."""
 
-    integers: np.ndarray
-    exponent: int
+    slices: tuple[tuple[np.ndarray, int], ...]
 
     @classmethod
-    def of(cls, matrix: np.ndarray) -> IntegerMatrix:
-        largest = float(np.abs(matrix).max())
-        # largest < 2^e, so the scaled entries stay within 2^20 (rounding may reach it, never pass it)
-        exponent = _MATRIX_BITS - (int(np.frexp(largest)[1]) if largest > 0 else 0)
-        return cls(np.rint(np.ldexp(np.asarray(matrix, np.float64), exponent)), exponent)
+    def of(cls, matrix: np.ndarray, count: int = _SLICES) -> IntegerSlices:
+        rest, slices = np.asarray(matrix, np.float64), []
+        for _ in range(count):
+            column_sum = float(np.abs(rest).sum(axis=0).max())
+            # rounding adds at most 1/2 per entry to a column's sum: keep room for it below 2^13
+            room = (_SLICE_COLUMN_SUM - PIXELS) / column_sum if column_sum > 0 else 1.0
+            exponent = int(np.floor(np.log2(room)))
+            integers = np.rint(np.ldexp(rest, exponent))
+            assert np.abs(integers).sum(axis=0).max() < _SLICE_COLUMN_SUM  # exact sums in float32
+            slices.append((integers, exponent))
+            rest = rest - np.ldexp(integers, -exponent)
+        return cls(tuple(slices))
+
+    def matrix(self) -> np.ndarray:
+        """The matrix the slices stand for (float64, exact): what the noise is really multiplied by."""
+        return sum(np.ldexp(integers, -exponent) for integers, exponent in self.slices)
 
 
 @lru_cache(maxsize=1)
-def _pink_integer_matrix() -> IntegerMatrix:
-    return IntegerMatrix.of(pink_matrix())
+def _pink_slices() -> IntegerSlices:
+    return IntegerSlices.of(pink_matrix())
 
 
-def _exact_linear_map(matrix: IntegerMatrix) -> Callable[[Any], Any]:
-    """TensorFlow code ``white -> white @ M`` in float32, exact on the white grid (see above): the same for every
-    sample whatever the batch. A float64 product costs ~3× a float32 one here; exactness comes first."""
+def sliced_matrix(kind: str, train_images: np.ndarray | None = None) -> np.ndarray:
+    """The 784×784 matrix pink or data noise multiplies its white values by, as the exact slices hold it."""
+    if kind == "pink":
+        return _pink_slices().matrix()
+    if kind == "data" and train_images is not None:
+        return _data_slices(train_images).matrix()
+    raise ValueError(f"{kind!r} noise has no correlating matrix" + (" without the training images"
+                                                                    if kind == "data" else ""))
+
+
+def _exact_linear_map(matrix: IntegerSlices) -> Callable[[Any], Any]:
+    """TensorFlow code ``white -> white @ M`` in float32, exact slice by slice on the white grid (see above): the
+    same for every sample whatever the batch and the CPU."""
     import tensorflow as tf
 
-    integers = tf.constant(matrix.integers, tf.float64)
-    scale = 2.0 ** -(_WHITE_BITS + matrix.exponent)
+    slices = [(tf.constant(integers, tf.float32), 2.0 ** -(_WHITE_BITS + exponent))
+              for integers, exponent in matrix.slices]
 
     def apply(white: Any) -> Any:
         grid = tf.round(tf.clip_by_value(white, -_WHITE_LIMIT, _WHITE_LIMIT) * 2.0**_WHITE_BITS)
-        return tf.cast(tf.matmul(tf.cast(grid, tf.float64), integers) * scale, tf.float32)
+        total = None
+        for integers, scale in slices:  # in this order: the one rounding of each sum is then fixed
+            part = tf.matmul(grid, integers) * scale
+            total = part if total is None else total + part
+        return total
 
     return apply
 
@@ -172,6 +199,17 @@ def training_statistics(train_images: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return mean, root
 
 
+def _data_slices(train_images: np.ndarray) -> IntegerSlices:
+    """The data noise's covariance root as exact slices, made once per training set."""
+    key = id(train_images)
+    if key not in _DATA_SLICES:
+        _DATA_SLICES[key] = (train_images, IntegerSlices.of(training_statistics(train_images)[1]))
+    return _DATA_SLICES[key][1]
+
+
+_DATA_SLICES: dict[int, tuple[np.ndarray, IntegerSlices]] = {}
+
+
 def gaussian_covariance(kind: str, sigma: float, train_images: np.ndarray | None = None) -> np.ndarray:
     """Σ of the Gaussian noise before clipping, (784, 784): σ²·MᵀM for ``white @ M`` (pink, data), σ²·I otherwise.
 
@@ -180,14 +218,11 @@ def gaussian_covariance(kind: str, sigma: float, train_images: np.ndarray | None
     """
     if kind not in SIGMA_NOISE_TYPES:
         raise ValueError(f"{kind!r} noise is not Gaussian: choose one of {', '.join(sorted(SIGMA_NOISE_TYPES))}")
-    if kind == "pink":
-        matrix = pink_matrix()
-    elif kind == "data":
-        if train_images is None:
-            raise ValueError("data noise needs the training images")
-        matrix = training_statistics(train_images)[1].astype(np.float64)
-    else:
+    if kind == "data" and train_images is None:
+        raise ValueError("data noise needs the training images")
+    if kind not in ("pink", "data"):
         return float(np.float32(sigma)) ** 2 * np.eye(PIXELS)  # σ as the graph has it, in float32
+    matrix = sliced_matrix(kind, train_images)  # the matrix the noise is really drawn with
     return float(np.float32(sigma)) ** 2 * (matrix.T @ matrix)
 
 
@@ -202,14 +237,14 @@ def noise_graph(kind: str, train_images: np.ndarray | None = None) -> Any:
     NoiseSpec(kind)  # validates the type
     normal = tf.raw_ops.StatelessRandomNormalV2
     centre: Any = 0.5  # gaussian and pink noise lie around mid-grey; base and data around the mean training image
-    correlate = _exact_linear_map(_pink_integer_matrix()) if kind == "pink" else None
+    correlate = _exact_linear_map(_pink_slices()) if kind == "pink" else None
     if kind in DATA_NOISE_TYPES:
         if train_images is None:
             raise ValueError(f"{kind} noise needs the training images")
-        mean_image, root = training_statistics(train_images)
+        mean_image = training_statistics(train_images)[0]
         centre = tf.constant(mean_image.reshape(1, PIXELS))
         if kind == "data":
-            correlate = _exact_linear_map(IntegerMatrix.of(root))
+            correlate = _exact_linear_map(_data_slices(train_images))
 
     def generate(start: Any, count: Any, seed: Any, sigma: Any) -> Any:
         # Besides the exact product every step is elementwise (Philox words, Box–Muller, one multiply, one add,
