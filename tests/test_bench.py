@@ -12,11 +12,12 @@ import pytest
 
 from core.config import PROJECT_ROOT
 
-# These three run one after the other in ONE Python process, each as ``python <script> --quick`` runs it: as
+# These run one after the other in ONE Python process, each as ``python <script> --quick`` runs it: as
 # __main__ through runpy, its own folder first on sys.path, its own argv, stdout, stderr and exit status. Importing
-# TensorFlow (several seconds) is then paid once instead of three times. What the sharing could hide, a script that
+# TensorFlow (several seconds) is then paid once instead of once each. What the sharing could hide, a script that
 # only starts because an earlier one imported something for it, is checked by starting each alone with --help.
-SHARED = {"bench/speed.py": "ratio", "bench/science.py": "self", "bench/layers.py": "32 filters"}
+SHARED = {"bench/speed.py": "ratio", "bench/science.py": "self", "bench/layers.py": "32 filters",
+          "bench/noise.py": "the slices take"}
 
 RUNNER = r"""
 import json, runpy, sys, traceback
