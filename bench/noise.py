@@ -4,8 +4,8 @@
 
 Each type is drawn by the graph the engine uses (``core.noise.noise_graph``, traced, in chunks of 1,024, the
 dashboard's), from new seeds; the network alone is pure LeNet and AlexNet inference on the same count
-(``bench.speed.InferenceBench``). For pink and data noise it also times the exact float64 product that the two
-float32 slices replaced (white values on a 2⁻¹⁶ grid times the matrix in whole numbers of at most 2²⁰), so the
+(``bench.speed.InferenceBench``). For pink and data noise it also times the exact float64 product that the exact
+float32 one replaced (white values on a 2⁻¹⁶ grid times the matrix in whole numbers of at most 2²⁰), so the
 saving is measured in the same run. Measurements are interleaved and repeated; medians are printed. This machine
 is noisy (±20 % from one run to the next), so compare the ratios, not the seconds.
 """
@@ -31,7 +31,7 @@ CHUNK = 1024
 
 
 def float64_product_graph(matrix: np.ndarray) -> Any:
-    """The correlation step before the slices: one exact float64 product (kept here only to time it)."""
+    """The correlation step before the float32 slice: one exact float64 product (kept here only to time it)."""
     import tensorflow as tf
 
     exponent = 20 - int(np.frexp(float(np.abs(matrix).max()))[1])
@@ -94,7 +94,7 @@ def main() -> None:
             f"{100 * seconds / median[f'network alone, {arch}']:.0f} % of {arch}" for arch in networks)
         print(f"  {name}: {seconds:.3f} s{ratios}")
     for kind in ("pink", "data"):
-        print(f"  {kind}: the slices take {median[kind] / median[f'{kind}, one float64 product (before)']:.2f} × the "
+        print(f"  {kind}: the float32 slice takes {median[kind] / median[f'{kind}, one float64 product (before)']:.2f} × the "
               f"time of the float64 product")
     print(machine_line().replace("machine:", "machine at the end:"))
 

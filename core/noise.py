@@ -76,18 +76,18 @@ def pink_matrix() -> np.ndarray:
 
 # Correlated noise (pink, data) is ``white @ M`` for a fixed 784×784 matrix M. A float32 matrix product rounds
 # differently with the batch shape and the CPU (blocking, FMA, SIMD width, summation order): sample i changed with
-# the chunk it fell in. So the product is made exact, in float32 (a float64 one cost ~3× here, about a fifth of
-# LeNet's own pass on a slow CPU): the white values are put on the grid 2^-8 (whole numbers of at most 2^11), and
-# M is cut into two slices of whole numbers, each times a power of two, whose columns sum (in absolute value) to
-# less than 2^13. Every product and every partial sum of ``grid @ slice`` is then a whole number below 2^24,
-# exact in float32 in any order, so each slice's product is the same bit for bit on every IEEE-754 CPU; scaling
-# by a power of two is exact, and the two slices are added elementwise, rounding once. The slices hold M to about
-# 5·10⁻⁴ (relative, Frobenius); the noise's covariance is taken from the slices themselves (``sliced_matrix``), so
-# Stein's Σ is that of the noise actually drawn.
+# the chunk it fell in. So the product is made exact, in float32 (an exact float64 one cost ~3× and, on a slow CPU,
+# a quarter of LeNet's own pass): the white values are put on the grid 2^-6 (whole numbers of at most 2^9), and M
+# is held as whole numbers times a power of two (a "slice") whose columns sum, in absolute value, to less than
+# 2^15. Every product and every partial sum of ``grid @ slice`` is then a whole number below 2^24, exact in float32
+# in any order, so the product is the same bit for bit on every IEEE-754 CPU, and scaling by a power of two is
+# exact. One slice holds M to 0.4–0.6 % (relative, Frobenius; a second would bring 10⁻⁴ for another product's
+# time); the noise's covariance is taken from the slice itself (``sliced_matrix``), so Stein's Σ is that of the
+# noise actually drawn.
 _WHITE_LIMIT = 8.0  # Box–Muller from u ≥ 1e-7 never exceeds 5.7: the clip changes nothing, it bounds the integers
-_WHITE_BITS = 8
-_SLICE_COLUMN_SUM = 2**24 // int(_WHITE_LIMIT * 2**_WHITE_BITS)  # 2^13: a slice's columns sum to less
-_SLICES = 2
+_WHITE_BITS = 6
+_SLICE_COLUMN_SUM = 2**24 // int(_WHITE_LIMIT * 2**_WHITE_BITS)  # 2^15: a slice's columns sum to less
+_SLICES = 1
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class IntegerSlices:
         rest, slices = np.asarray(matrix, np.float64), []
         for _ in range(count):
             column_sum = float(np.abs(rest).sum(axis=0).max())
-            # rounding adds at most 1/2 per entry to a column's sum: keep room for it below 2^13
+            # rounding adds at most 1/2 per entry to a column's sum: keep room for it below 2^15
             room = (_SLICE_COLUMN_SUM - PIXELS) / column_sum if column_sum > 0 else 1.0
             exponent = int(np.floor(np.log2(room)))
             integers = np.rint(np.ldexp(rest, exponent))
@@ -132,7 +132,8 @@ def sliced_matrix(kind: str, train_images: np.ndarray | None = None) -> np.ndarr
 
 def _exact_linear_map(matrix: IntegerSlices) -> Callable[[Any], Any]:
     """TensorFlow code ``white -> white @ M`` in float32, exact slice by slice on the white grid (see above): the
-    same for every sample whatever the batch and the CPU."""
+    same for every sample whatever the batch and the CPU. Slices after the first are added in order, each sum
+    rounding once."""
     import tensorflow as tf
 
     slices = [(tf.constant(integers, tf.float32), 2.0 ** -(_WHITE_BITS + exponent))
