@@ -333,18 +333,22 @@ class Analyzer:
             sums.stein += out["gradient"] @ self.noise_covariance(settings)  # Σ symmetric: (Σ·g)ᵀ = gᵀ·Σ
         sums.n += count
 
-    def ground_truth_run(self, settings: AnalysisSettings, n_samples: int) -> AnalysisState:
+    def ground_truth_run(self, settings: AnalysisSettings, n_samples: int,
+                         on_progress: RunProgressCallback | None = None) -> AnalysisState:
         """The same stimuli grouped by their signal's label, without the model: the ground-truth class images.
 
         Generating the noise is a few per cent of a pass through the model, so the dashboard draws the original
         study's figure from this first and runs the model after it. Only ``class_images(…, "truth", …)`` and
-        its z-scores may be taken from the result.
+        its z-scores may be taken from the result. ``on_progress`` sees the state after every chunk (a partial
+        picture on a slow machine, where 10,000 stimuli take a few tenths of a second even without the model).
         """
         if n_samples < 1:
             raise ValueError(f"the number of samples must be at least 1, got {n_samples}")
         state = replace(self.start(settings), target=n_samples, model_free=True)
         while state.n < n_samples:  # the chunks of ``run``: the same sums, to the last bit
             self._add_chunk(state.sums, settings, self._next_chunk(state.n, n_samples, settings), with_model=False)
+            if on_progress is not None and state.n < n_samples:
+                on_progress(state)
         return state
 
     def _next_chunk(self, done: int, n_samples: int, settings: AnalysisSettings) -> int:

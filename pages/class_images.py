@@ -99,7 +99,7 @@ def explorer() -> None:
     # Ground-truth images need no model: their final picture is drawn before the model runs (the model's run adds
     # the charts, which need its answers), so it is not drawn again. Its light HTML comes first: on a slow machine
     # the Plotly figure takes the browser about half a second more.
-    preview = live.ground_truth_preview(arch, dataset_name, meta["sha256"], controls)
+    preview = live.ground_truth_preview(arch, dataset_name, meta["sha256"], controls, on_partial=draw)
     if preview is not None:
         draw(preview, final=True, drawn=draw(preview))
 

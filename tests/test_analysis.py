@@ -109,6 +109,23 @@ def test_ground_truth_run_is_the_full_runs_truth_without_the_model(known_model, 
             engine.run(settings, 2000, state=free)
 
 
+def test_ground_truth_run_reports_its_growing_sums(known_model, data) -> None:
+    """A slow machine draws the model-free preview as it grows: every chunk but the last is reported, with the
+    sums so far, and reporting changes nothing in the result."""
+    model, _ = known_model
+    engine = Analyzer(model, data, "uniform", chunk_size=256)
+    settings = AnalysisSettings(NoiseSpec("uniform", seed=4), ratio=0.7)
+    seen: list[tuple[int, np.ndarray]] = []
+    reported = engine.ground_truth_run(
+        settings, 1200, on_progress=lambda state: seen.append((state.n, class_images(state, "truth", "input").images)))
+    assert [n for n, _ in seen] == [100, 200, 456, 500, 756, 1000]  # chunks of 256 cut at the snapshot points
+    assert np.array_equal(class_images(engine.ground_truth_run(settings, 500), "truth", "input").images, seen[3][1],
+                          equal_nan=True)
+    quiet = engine.ground_truth_run(settings, 1200)
+    assert np.array_equal(class_images(reported, "truth", "input").images,
+                          class_images(quiet, "truth", "input").images)
+
+
 def test_fewer_than_ten_samples(known_model, data) -> None:
     model, _ = known_model
     state = Analyzer(model, data, "uniform").run(AnalysisSettings(), 5)
