@@ -15,7 +15,12 @@ this 2-core machine's CPU per redraw, and the browser shares the machine with th
 (the defaults) need no model and are drawn before the model's pass; the other estimators draw partial pictures
 as the model's pass goes on.
 
-The network alone on the same N stimuli (pure inference, no server) is measured in this process before and after
+Beside the times it counts the CPU-seconds each change costs, from the press until the page is idle: the server's
+process (its network pass and its drawing) and the browser's Chromium processes; and the CPU-seconds of the engine
+alone. On a 2-core machine whose network pass keeps both cores busy, the browser's share is time the pass waits.
+
+The network alone on the same N stimuli (pure inference, no server, at batches of 1,024 and 4,096: the faster is
+the floor) is measured in this process before and after
 the browser runs: the floor under every redraw. This machine's speed drifts by ~20 % over a day, so the time on
 top of that floor is the figure to compare between runs.
 """
@@ -113,11 +118,33 @@ class Redraws:
     final: list[float] = field(default_factory=list)
     whole: list[float] = field(default_factory=list)
     pictures: list[int] = field(default_factory=list)  # pictures drawn per change, partial ones included
+    # CPU-seconds per change, from the press until the page is idle: the server's process (its network pass and
+    # its drawing) and the browser's processes (every Chromium process this bench started)
+    server_cpu: list[float] = field(default_factory=list)
+    browser_cpu: list[float] = field(default_factory=list)
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    """User + system CPU time of ``processes`` (those that are gone count nothing)."""
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def browser_processes() -> list[psutil.Process]:
+    """The Chromium processes this bench started (Playwright's driver starts them)."""
+    return [child for child in psutil.Process().children(recursive=True) if "chrom" in child.name().lower()]
 
 
 def timed_redraws(page, button: str, repeats: int, charts: int = 4, whole_page: bool = True,
-                  pause: float = 1.5) -> Redraws:
-    """Press ``button`` ``repeats`` times; time the pictures and (``whole_page``) the page's last chart.
+                  pause: float = 1.5, server: psutil.Process | None = None) -> Redraws:
+    """Press ``button`` ``repeats`` times; time the pictures and (``whole_page``) the page's last chart, and
+    (``server`` given) the CPU the server and the browser spend on each change.
 
     The final picture is the last one drawn before the page is idle again. ``pause``: seconds a student reads the
     picture before the next move."""
@@ -126,9 +153,14 @@ def timed_redraws(page, button: str, repeats: int, charts: int = 4, whole_page: 
         " && window.noiseLensComplete > 0" if whole_page else "")
     for _ in range(repeats):
         page.evaluate(WATCH_REDRAW)
+        browsers = browser_processes()
+        cpu_before = (cpu_seconds([server]) if server else 0.0, cpu_seconds(browsers))
         page.locator(f'[data-testid="{button}"]').first.click()
         page.wait_for_function(f"() => {done}", polling=100, timeout=120_000)
         wait_until_idle(page, charts=charts)
+        if server is not None:
+            redraws.server_cpu.append(cpu_seconds([server]) - cpu_before[0])
+            redraws.browser_cpu.append(cpu_seconds(browsers) - cpu_before[1])
         pressed, pictures, whole, complete = page.evaluate(
             "[window.noiseLensPressed, window.noiseLensPictures, window.noiseLensWhole, window.noiseLensComplete]")
         redraws.first.append((pictures[0] - pressed) / 1000)
@@ -145,22 +177,28 @@ def summary(seconds: list[float]) -> str:
     return f"median {statistics.median(seconds):.2f} s, all {', '.join(f'{s:.2f}' for s in seconds)}"
 
 
-def network_seconds(archs: tuple[str, ...], n: int, batch: int, repeats: int = 3) -> dict[str, float]:
-    """Seconds the network alone needs for ``n`` stimuli (median of ``repeats``), with the machine to itself."""
+def network_seconds(archs: tuple[str, ...], n: int, batches: tuple[int, ...],
+                    repeats: int = 3) -> dict[str, dict[int, float]]:
+    """Seconds the network alone needs for ``n`` stimuli at each batch size (median of ``repeats``), with the
+    machine to itself. The floor is the fastest batch: on some CPUs 1,024 beats 4,096 by 10–20 %."""
     from bench.speed import InferenceBench
     from core.store import load_model
 
-    floors = {}
+    floors: dict[str, dict[int, float]] = {}
     for arch in archs:
-        bench = InferenceBench(load_model(arch, "mnist")[0], batch)
-        floors[arch] = statistics.median(n / bench.rate(n) for _ in range(repeats))
+        model = load_model(arch, "mnist")[0]
+        floors[arch] = {}
+        for batch in batches:
+            bench = InferenceBench(model, batch)
+            floors[arch][batch] = statistics.median(n / bench.rate(n) for _ in range(repeats))
     return floors
 
 
-def engine_seconds(archs: tuple[str, ...], noises: list[str], n: int, repeats: int = 3) -> dict[tuple[str, str], float]:
-    """Seconds the page's own engine needs for ``n`` pure-noise stimuli of each noise type, with no server and no
-    browser (median of ``repeats`` new seeds, after a warm-up): the network plus noise generation, sums and the
-    page's chunking. What is left above it is the server's and the browser's."""
+def engine_seconds(archs: tuple[str, ...], noises: list[str], n: int,
+                   repeats: int = 3) -> dict[tuple[str, str], tuple[float, float]]:
+    """Seconds and CPU-seconds the page's own engine needs for ``n`` pure-noise stimuli of each noise type, with
+    no server and no browser (medians of ``repeats`` new seeds, after a warm-up): the network plus noise
+    generation, sums and the page's chunking. What is left above it is the server's and the browser's."""
     from core.analysis import AnalysisSettings, Analyzer
     from core.data import load_dataset
     from core.noise import NoiseSpec
@@ -174,8 +212,12 @@ def engine_seconds(archs: tuple[str, ...], noises: list[str], n: int, repeats: i
         for noise in noises:
             engine = Analyzer(model, data, noise, chunk_size=CHUNK, chunk_seconds=CHUNK_SECONDS)
             engine.run(AnalysisSettings(NoiseSpec(noise, 0.2, 10**6)), n)  # trace, and learn the chunk size
-            seconds[arch, noise] = statistics.median(
-                engine.run(AnalysisSettings(NoiseSpec(noise, 0.2, 10**6 + 1 + k)), n).seconds for k in range(repeats))
+            runs = []
+            for k in range(repeats):
+                cpu = time.process_time()  # every thread of this process: TensorFlow's pool included
+                run = engine.run(AnalysisSettings(NoiseSpec(noise, 0.2, 10**6 + 1 + k)), n)
+                runs.append((run.seconds, time.process_time() - cpu))
+            seconds[arch, noise] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
     return seconds
 
 
@@ -197,13 +239,16 @@ def main() -> None:
                                                                        ("mnist", "fashion_mnist"))
     repeats = 1 if quick else args.repeats
     pause = 0.0 if quick else 1.5  # seconds a student reads the picture before the next move
-    # The network alone: batches of 4,096 like the speed benchmark, or all N at once when N is smaller.
-    batch, floor_repeats = min(n, INFERENCE_BATCH), 1 if quick else 3
+    # The network alone: batches of 1,024 (the page's chunks) and 4,096 (the speed benchmark's), or all N at once
+    # when N is smaller; the faster is the floor.
+    from ui.resources import CHUNK
+
+    batches, floor_repeats = tuple(sorted({min(n, CHUNK), min(n, INFERENCE_BATCH)})), 1 if quick else 3
     data_dir = os.environ.get(DATA_DIR_ENV) or str(PROJECT_ROOT.parent / "shared" / "datasets")
     print(f"$ {command_line(__file__)}")
     print(f"code: commit {core_version()}")
     print(machine_line())
-    floor_before = network_seconds(archs, n, batch, floor_repeats)
+    floor_before = network_seconds(archs, n, batches, floor_repeats)
     medians: dict[tuple[str, str], Redraws] = {}
     with streamlit_server(data_dir) as (url, server), chromium() as browser:
         process = psutil.Process(server.pid)
@@ -230,7 +275,7 @@ def main() -> None:
                 wait_until_idle(page, charts=4)
                 time.sleep(pause)
                 # a new seed is a new noise stream: N stimuli really go through the model
-                redraws = timed_redraws(page, "stNumberInputStepUp", repeats, pause=pause)
+                redraws = timed_redraws(page, "stNumberInputStepUp", repeats, pause=pause, server=process)
                 medians[arch, label] = redraws
                 print(f"{arch}, {label}: redraw after a new seed at N = {n:,}: first picture "
                       f"{summary(redraws.first)}; complete picture {summary(redraws.complete)}; final (interactive) "
@@ -256,14 +301,16 @@ def main() -> None:
                 wait_until_idle(page, charts=8)
             print(f"server RSS with {' and '.join(datasets)} and their models loaded (compare page, N = {n:,}): "
                   f"{rss_mb(process):.0f} MB (goal <= 1536 MB)")
-    floor_after = network_seconds(archs, n, batch, floor_repeats)
-    floor = {arch: (floor_before[arch] + floor_after[arch]) / 2 for arch in archs}
-    print(f"network alone on {n:,} stimuli (pure inference, batch {batch:,}, no server), before / after the browser "
-          f"runs: " + "; ".join(f"{a} {floor_before[a]:.2f} / {floor_after[a]:.2f} s" for a in archs))
+    floor_after = network_seconds(archs, n, batches, floor_repeats)
+    floor = {arch: min((floor_before[arch][b] + floor_after[arch][b]) / 2 for b in batches) for arch in archs}
+    print(f"network alone on {n:,} stimuli (pure inference, no server), before / after the browser runs, by batch: "
+          + "; ".join(f"{a} " + ", ".join(f"batch {b:,} {floor_before[a][b]:.2f} / {floor_after[a][b]:.2f} s"
+                                          for b in batches) + f" (floor: the faster, {floor[a]:.2f} s)"
+                      for a in archs))
     engine = engine_seconds(archs, ["uniform"] if quick else args.noises, n, floor_repeats)
     print(f"the page's engine alone on {n:,} pure-noise stimuli (network, noise, sums, the page's chunks; no server, "
-          "no browser) / network alone: " + "; ".join(f"{a} {k} {s:.2f} s = {s / floor[a]:.2f} ×"
-                                                      for (a, k), s in engine.items()))
+          "no browser) / network alone, and its CPU-seconds: " + "; ".join(
+              f"{a} {k} {s:.2f} s = {s / floor[a]:.2f} × ({cpu:.2f} CPU-s)" for (a, k), (s, cpu) in engine.items()))
     print("medians after a new seed: first picture (goal <= 0.5 s); complete picture, from all N stimuli / network "
           "alone (goal <= 1.15); its interactive Plotly figure / network alone; the page's own cost after the "
           "complete picture (whole page - complete picture):")
@@ -272,7 +319,8 @@ def main() -> None:
         own = statistics.median(w - c for w, c in zip(redraws.whole, redraws.complete))
         print(f"  {arch}, {label}: first {statistics.median(redraws.first):.2f} s; complete {complete:.2f} s = "
               f"{complete / floor[arch]:.2f} × {floor[arch]:.2f} s; interactive {final:.2f} s = "
-              f"{final / floor[arch]:.2f} ×; page's own cost {own:.2f} s")
+              f"{final / floor[arch]:.2f} ×; page's own cost {own:.2f} s; CPU per change, press to idle: server "
+              f"{statistics.median(redraws.server_cpu):.2f} s, browser {statistics.median(redraws.browser_cpu):.2f} s")
     print(machine_line().replace("machine:", "machine at the end:"))
 
 
