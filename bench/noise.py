@@ -31,7 +31,7 @@ CHUNK = 1024
 
 
 def float64_product_graph(matrix: np.ndarray) -> Any:
-    """The correlation step before the float32 slice: one exact float64 product (kept here only to time it)."""
+    """The correlation step before the float32 one: one exact float64 product (kept here only to time it)."""
     import tensorflow as tf
 
     exponent = 20 - int(np.frexp(float(np.abs(matrix).max()))[1])
@@ -94,7 +94,7 @@ def main() -> None:
             f"{100 * seconds / median[f'network alone, {arch}']:.0f} % of {arch}" for arch in networks)
         print(f"  {name}: {seconds:.3f} s{ratios}")
     for kind in ("pink", "data"):
-        print(f"  {kind}: the float32 slice takes {median[kind] / median[f'{kind}, one float64 product (before)']:.2f} × the "
+        print(f"  {kind}: the exact float32 product takes {median[kind] / median[f'{kind}, one float64 product (before)']:.2f} × the "
               f"time of the float64 product")
     print(machine_line().replace("machine:", "machine at the end:"))
 

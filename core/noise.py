@@ -78,74 +78,66 @@ def pink_matrix() -> np.ndarray:
 # differently with the batch shape and the CPU (blocking, FMA, SIMD width, summation order): sample i changed with
 # the chunk it fell in. So the product is made exact, in float32 (an exact float64 one cost ~3× and, on a slow CPU,
 # a quarter of LeNet's own pass): the white values are put on the grid 2^-6 (whole numbers of at most 2^9), and M
-# is held as whole numbers times a power of two (a "slice") whose columns sum, in absolute value, to less than
-# 2^15. Every product and every partial sum of ``grid @ slice`` is then a whole number below 2^24, exact in float32
-# in any order, so the product is the same bit for bit on every IEEE-754 CPU, and scaling by a power of two is
-# exact. One slice holds M to 0.4–0.6 % (relative, Frobenius; a second would bring 10⁻⁴ for another product's
-# time); the noise's covariance is taken from the slice itself (``sliced_matrix``), so Stein's Σ is that of the
-# noise actually drawn.
+# is held as whole numbers times a power of two whose columns sum, in absolute value, to less than 2^15. Every
+# product and every partial sum of ``grid @ integers`` is then a whole number below 2^24, exact in float32 in any
+# order, so the product is the same bit for bit on every IEEE-754 CPU, and scaling by a power of two is exact.
+# The whole numbers hold M to 0.4–0.6 % (relative, Frobenius; the residual held the same way would bring 10⁻⁴
+# for another product's time); the noise's covariance is taken from them (``correlating_matrix``), so Stein's Σ is
+# that of the noise actually drawn.
 _WHITE_LIMIT = 8.0  # Box–Muller from u ≥ 1e-7 never exceeds 5.7: the clip changes nothing, it bounds the integers
 _WHITE_BITS = 6
-_SLICE_COLUMN_SUM = 2**24 // int(_WHITE_LIMIT * 2**_WHITE_BITS)  # 2^15: a slice's columns sum to less
-_SLICES = 1
+_COLUMN_SUM = 2**24 // int(_WHITE_LIMIT * 2**_WHITE_BITS)  # 2^15: the whole numbers' columns sum to less
 
 
 @dataclass(frozen=True)
-class IntegerSlices:
-    """A 784×784 matrix as slices of whole numbers and powers of two: ``M ≈ Σ integers_s · 2^-exponent_s``."""
+class IntegerMatrix:
+    """A 784×784 matrix as whole numbers and a power of two, ``M ≈ integers · 2^-exponent``, whose columns sum (in
+    absolute value) to less than 2^15: its product with the white grid is exact in float32 (see above)."""
 
-    slices: tuple[tuple[np.ndarray, int], ...]
+    integers: np.ndarray
+    exponent: int
 
     @classmethod
-    def of(cls, matrix: np.ndarray, count: int = _SLICES) -> IntegerSlices:
-        rest, slices = np.asarray(matrix, np.float64), []
-        for _ in range(count):
-            column_sum = float(np.abs(rest).sum(axis=0).max())
-            # rounding adds at most 1/2 per entry to a column's sum: keep room for it below 2^15
-            room = (_SLICE_COLUMN_SUM - PIXELS) / column_sum if column_sum > 0 else 1.0
-            exponent = int(np.floor(np.log2(room)))
-            integers = np.rint(np.ldexp(rest, exponent))
-            assert np.abs(integers).sum(axis=0).max() < _SLICE_COLUMN_SUM  # exact sums in float32
-            slices.append((integers, exponent))
-            rest = rest - np.ldexp(integers, -exponent)
-        return cls(tuple(slices))
+    def of(cls, matrix: np.ndarray) -> IntegerMatrix:
+        matrix = np.asarray(matrix, np.float64)
+        column_sum = float(np.abs(matrix).sum(axis=0).max())
+        # rounding adds at most 1/2 per entry to a column's sum: keep room for it below 2^15
+        exponent = int(np.floor(np.log2((_COLUMN_SUM - PIXELS) / column_sum))) if column_sum > 0 else 0
+        integers = np.rint(np.ldexp(matrix, exponent))
+        assert np.abs(integers).sum(axis=0).max() < _COLUMN_SUM  # exact sums in float32
+        return cls(integers, exponent)
 
     def matrix(self) -> np.ndarray:
-        """The matrix the slices stand for (float64, exact): what the noise is really multiplied by."""
-        return sum(np.ldexp(integers, -exponent) for integers, exponent in self.slices)
+        """The matrix the whole numbers stand for (float64, exact): what the noise is really multiplied by."""
+        return np.ldexp(self.integers, -self.exponent)
 
 
 @lru_cache(maxsize=1)
-def _pink_slices() -> IntegerSlices:
-    return IntegerSlices.of(pink_matrix())
+def _pink_integer_matrix() -> IntegerMatrix:
+    return IntegerMatrix.of(pink_matrix())
 
 
-def sliced_matrix(kind: str, train_images: np.ndarray | None = None) -> np.ndarray:
-    """The 784×784 matrix pink or data noise multiplies its white values by, as the exact slices hold it."""
+def correlating_matrix(kind: str, train_images: np.ndarray | None = None) -> np.ndarray:
+    """The 784×784 matrix pink or data noise multiplies its white values by, as the whole numbers hold it."""
     if kind == "pink":
-        return _pink_slices().matrix()
+        return _pink_integer_matrix().matrix()
     if kind == "data" and train_images is not None:
-        return _data_slices(train_images).matrix()
+        return _data_integer_matrix(train_images).matrix()
     raise ValueError(f"{kind!r} noise has no correlating matrix" + (" without the training images"
                                                                     if kind == "data" else ""))
 
 
-def _exact_linear_map(matrix: IntegerSlices) -> Callable[[Any], Any]:
-    """TensorFlow code ``white -> white @ M`` in float32, exact slice by slice on the white grid (see above): the
-    same for every sample whatever the batch and the CPU. Slices after the first are added in order, each sum
-    rounding once."""
+def _exact_linear_map(matrix: IntegerMatrix) -> Callable[[Any], Any]:
+    """TensorFlow code ``white -> white @ M`` in float32, exact on the white grid (see above): the same for every
+    sample whatever the batch and the CPU."""
     import tensorflow as tf
 
-    slices = [(tf.constant(integers, tf.float32), 2.0 ** -(_WHITE_BITS + exponent))
-              for integers, exponent in matrix.slices]
+    integers = tf.constant(matrix.integers, tf.float32)
+    scale = 2.0 ** -(_WHITE_BITS + matrix.exponent)
 
     def apply(white: Any) -> Any:
         grid = tf.round(tf.clip_by_value(white, -_WHITE_LIMIT, _WHITE_LIMIT) * 2.0**_WHITE_BITS)
-        total = None
-        for integers, scale in slices:  # in this order: the one rounding of each sum is then fixed
-            part = tf.matmul(grid, integers) * scale
-            total = part if total is None else total + part
-        return total
+        return tf.matmul(grid, integers) * scale
 
     return apply
 
@@ -177,7 +169,7 @@ def _uniform_grey_levels(seed: Any, start: Any, count: Any) -> Any:
     return tf.cast(grey, tf.float32) * (1.0 / 255.0)
 
 
-_STATISTICS: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+_STATISTICS: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, IntegerMatrix]] = {}
 
 
 def training_statistics(train_images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -195,20 +187,15 @@ def training_statistics(train_images: np.ndarray) -> tuple[np.ndarray, np.ndarra
         eigenvalues = np.clip(eigenvalues, 0.0, None)
         root = (eigenvectors * np.sqrt(eigenvalues)).T / np.sqrt(max(eigenvalues.mean(), 1e-12))
         # The array itself is kept in the entry so that its id cannot be reused by another array.
-        _STATISTICS[key] = (train_images, mean.reshape(IMAGE_SHAPE), root.astype(np.float32))
-    _, mean, root = _STATISTICS[key]
-    return mean, root
+        root = root.astype(np.float32)
+        _STATISTICS[key] = (train_images, mean.reshape(IMAGE_SHAPE), root, IntegerMatrix.of(root))
+    return _STATISTICS[key][1], _STATISTICS[key][2]
 
 
-def _data_slices(train_images: np.ndarray) -> IntegerSlices:
-    """The data noise's covariance root as exact slices, made once per training set."""
-    key = id(train_images)
-    if key not in _DATA_SLICES:
-        _DATA_SLICES[key] = (train_images, IntegerSlices.of(training_statistics(train_images)[1]))
-    return _DATA_SLICES[key][1]
-
-
-_DATA_SLICES: dict[int, tuple[np.ndarray, IntegerSlices]] = {}
+def _data_integer_matrix(train_images: np.ndarray) -> IntegerMatrix:
+    """The data noise's covariance root as whole numbers (kept with the training statistics)."""
+    training_statistics(train_images)
+    return _STATISTICS[id(train_images)][3]
 
 
 def gaussian_covariance(kind: str, sigma: float, train_images: np.ndarray | None = None) -> np.ndarray:
@@ -223,7 +210,7 @@ def gaussian_covariance(kind: str, sigma: float, train_images: np.ndarray | None
         raise ValueError("data noise needs the training images")
     if kind not in ("pink", "data"):
         return float(np.float32(sigma)) ** 2 * np.eye(PIXELS)  # σ as the graph has it, in float32
-    matrix = sliced_matrix(kind, train_images)  # the matrix the noise is really drawn with
+    matrix = correlating_matrix(kind, train_images)  # the matrix the noise is really drawn with
     return float(np.float32(sigma)) ** 2 * (matrix.T @ matrix)
 
 
@@ -238,14 +225,14 @@ def noise_graph(kind: str, train_images: np.ndarray | None = None) -> Any:
     NoiseSpec(kind)  # validates the type
     normal = tf.raw_ops.StatelessRandomNormalV2
     centre: Any = 0.5  # gaussian and pink noise lie around mid-grey; base and data around the mean training image
-    correlate = _exact_linear_map(_pink_slices()) if kind == "pink" else None
+    correlate = _exact_linear_map(_pink_integer_matrix()) if kind == "pink" else None
     if kind in DATA_NOISE_TYPES:
         if train_images is None:
             raise ValueError(f"{kind} noise needs the training images")
         mean_image = training_statistics(train_images)[0]
         centre = tf.constant(mean_image.reshape(1, PIXELS))
         if kind == "data":
-            correlate = _exact_linear_map(_data_slices(train_images))
+            correlate = _exact_linear_map(_data_integer_matrix(train_images))
 
     def generate(start: Any, count: Any, seed: Any, sigma: Any) -> Any:
         # Besides the exact product every step is elementwise (Philox words, Box–Muller, one multiply, one add,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.noise import (NOISE_TYPES, IntegerSlices, NoiseSpec, gaussian_covariance, mix, noise_graph,
-                        noise_samples, pink_filter, pink_matrix, sliced_matrix, training_statistics)
+from core.noise import (NOISE_TYPES, IntegerMatrix, NoiseSpec, gaussian_covariance, mix, noise_graph,
+                        noise_samples, pink_filter, pink_matrix, correlating_matrix, training_statistics)
 
 MEAN_IMAGE = np.linspace(0, 1, 784).reshape(28, 28)
 # A training set whose mean is MEAN_IMAGE (to 8-bit precision) and whose pixels vary together in two patterns.
@@ -71,7 +71,7 @@ def _philox_stream(seed: int, start: int, count: int, uniform: bool = False) -> 
 @pytest.mark.parametrize("kind", list(NOISE_TYPES))
 def test_noise_is_its_definition_computed_independently(kind: str) -> None:
     """Rebuilt in numpy from the Philox stream: elementwise float32 steps, each rounded once, and for correlated
-    noise the product of the white grid (2⁻⁶) with the integer slice, done by numpy's BLAS in float64 instead of
+    noise the product of the white grid (2⁻⁶) with the integer matrix, done by numpy's BLAS in float64 instead of
     TensorFlow's in float32, in another order. Whole numbers below 2²⁴ agree in any order and either precision; a
     rounded product would not, to the bit."""
     sigma, start, count = np.float32(0.3), 57, 300
@@ -83,15 +83,13 @@ def test_noise_is_its_definition_computed_independently(kind: str) -> None:
     white = _philox_stream(7, start, count)
     shaped = white
     if kind in ("pink", "data"):
-        slices = IntegerSlices.of(pink_matrix() if kind == "pink" else training_statistics(TRAIN)[1]).slices
+        matrix = IntegerMatrix.of(pink_matrix() if kind == "pink" else training_statistics(TRAIN)[1])
+        assert np.array_equal(matrix.integers, np.rint(matrix.integers))
+        assert np.abs(matrix.integers).sum(axis=0).max() < 2**15
         grid = np.rint(np.clip(white, -8, 8) * 2.0**6).astype(np.float64)
-        shaped = None
-        for integers, exponent in slices:
-            assert np.array_equal(integers, np.rint(integers)) and np.abs(integers).sum(axis=0).max() < 2**15
-            product = grid @ integers  # whole numbers below 2^24: the same in float64 as in float32
-            assert np.abs(product).max() < 2**24
-            part = np.ldexp(product, -6 - exponent).astype(np.float32)
-            shaped = part if shaped is None else shaped + part
+        product = grid @ matrix.integers  # whole numbers below 2^24: the same in float64 as in float32
+        assert np.abs(product).max() < 2**24
+        shaped = np.ldexp(product, -6 - matrix.exponent).astype(np.float32)
     centre = training_statistics(TRAIN)[0].reshape(1, -1) if kind in ("base", "data") else np.float32(0.5)
     expected = np.clip(centre + sigma * shaped, 0.0, 1.0)
     assert expected.dtype == np.float32 and np.array_equal(drawn, expected)
@@ -123,8 +121,8 @@ def _neighbour_correlation(images: np.ndarray) -> float:
 
 
 def test_pink_noise_is_the_full_2d_filter_of_its_white_stream() -> None:
-    """Pink noise is an exact product with a 784×784 matrix held as an integer slice; it must equal the full
-    complex 2-D filter of its white stream, to the white grid (2⁻⁷ at most per value) and the slice's rounding."""
+    """Pink noise is an exact product with a 784×784 matrix held in whole numbers; it must equal the full complex
+    2-D filter of its white stream, to the white grid (2⁻⁷ at most per value) and the whole numbers' rounding."""
     import tensorflow as tf
 
     # Gaussian noise of tiny σ is 0.5 + σ·white, never clipped: it gives back the white stream pink noise filters.
@@ -132,21 +130,21 @@ def test_pink_noise_is_the_full_2d_filter_of_its_white_stream() -> None:
     full = tf.math.real(tf.signal.ifft2d(tf.signal.fft2d(tf.complex(white, 0.0)) * pink_filter())).numpy()
     pink = noise_samples(NoiseSpec("pink", 0.15, seed=4), 0, 200)
     column_sums = np.abs(pink_matrix()).sum(axis=0).max()
-    sliced_off = np.abs(sliced_matrix("pink") - pink_matrix()).sum(axis=0).max()
-    bound = 0.15 * (2.0**-7 * column_sums + 6.0 * sliced_off) + 1e-6  # |white| < 6; float32 rounding
+    rounded_off = np.abs(correlating_matrix("pink") - pink_matrix()).sum(axis=0).max()
+    bound = 0.15 * (2.0**-7 * column_sums + 6.0 * rounded_off) + 1e-6  # |white| < 6; float32 rounding
     off = np.abs(pink - np.clip(0.5 + 0.15 * full, 0.0, 1.0))
     assert off.max() <= bound and off.max() < 2 / 255  # two grey levels at most,
     assert np.sqrt(np.mean(off**2)) < 1 / 255 / 4  # a quarter of one typically
 
 
 @pytest.mark.parametrize("kind", ["pink", "data"])
-def test_the_slices_hold_the_matrix_and_give_the_noises_covariance(kind: str) -> None:
-    """The slice holds the filter (or covariance root) to 1 %; Stein's Σ is made from the slice, the matrix the
+def test_whole_numbers_hold_the_matrix_and_give_the_noises_covariance(kind: str) -> None:
+    """The whole numbers hold the filter (or covariance root) to 1 %; Stein's Σ is made from them, the matrix the
     noise is really drawn with."""
     matrix = pink_matrix() if kind == "pink" else training_statistics(TRAIN)[1].astype(np.float64)
-    sliced = sliced_matrix(kind, TRAIN)
-    assert np.linalg.norm(sliced - matrix) <= 1e-2 * np.linalg.norm(matrix)
-    assert np.allclose(gaussian_covariance(kind, 0.25, TRAIN), np.float32(0.25) ** 2 * sliced.T @ sliced)
+    held = correlating_matrix(kind, TRAIN)
+    assert np.linalg.norm(held - matrix) <= 1e-2 * np.linalg.norm(matrix)
+    assert np.allclose(gaussian_covariance(kind, 0.25, TRAIN), np.float32(0.25) ** 2 * held.T @ held)
 
 
 def test_pink_noise_is_spatially_correlated_white_is_not() -> None:
