@@ -17,7 +17,7 @@ and ``data`` (clipping a correlated Gaussian has no handy closed form).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -242,6 +242,13 @@ def input_readout(state: AnalysisState, covariance: NoiseCovariance, ridge: floa
     images, rather than around noise only: a linear surrogate of the network on that stimulus distribution."""
     kernel = class_images(state, "regression", "input", sums).images.reshape(NUM_CLASSES, PIXELS)
     return _through_the_means(whiten(kernel, covariance, ridge), state, sums)
+
+
+def input_readout_accuracies(state: AnalysisState, covariance: NoiseCovariance, ridges: Sequence[float],
+                             images: np.ndarray, labels: np.ndarray) -> list[float]:
+    """Accuracy of the whole-input read-out at each ridge strength: the column the Kernels page's accuracies CSV
+    adds at r > 0."""
+    return [float(np.mean(input_readout(state, covariance, ridge).classify(images) == labels)) for ridge in ridges]
 
 
 def fitted_intercept(weights: np.ndarray, images: np.ndarray, labels: np.ndarray) -> np.ndarray:

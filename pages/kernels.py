@@ -127,16 +127,29 @@ def kernels() -> None:
     a, b = st.columns(2)
     a.download_button("CSV of both kernels", lambda: kernel_csv(raw.images, whitened.images, fitted.intercept),
                       f"{stem}-kernels.csv", "text/csv", key="kernels_csv", on_click="ignore")
-    curve_table = pd.DataFrame({"ridge": readout.RIDGE_CHOICES, **curves}).to_csv(index=False, lineterminator="\n")
-    b.download_button("CSV of the accuracies", curve_table, f"{stem}-accuracies.csv", "text/csv", key="curve_csv",
-                      on_click="ignore")
+    stimuli_covariance = input_covariance(controls) if controls.ratio > 0 else None  # kept: made above
+
+    def accuracies_csv() -> str:
+        """The ridge curve's accuracies; at r > 0 also the whole-input read-out's at each λ (made on the click, in
+        Streamlit's own thread: only pure functions here)."""
+        table = {"ridge": readout.RIDGE_CHOICES, **curves}
+        if stimuli_covariance is not None:
+            table["input_readout_in_sample"] = readout.input_readout_accuracies(
+                state, stimuli_covariance, readout.RIDGE_CHOICES, data.test_images, data.test_labels)
+        return pd.DataFrame(table).to_csv(index=False, lineterminator="\n")
+
+    b.download_button("CSV of the accuracies", accuracies_csv, f"{stem}-accuracies.csv", "text/csv",
+                      key="curve_csv", on_click="ignore")
+
+
+def input_covariance(controls):
+    """Σ of this run's whole stimuli, r·test image + (1 − r)·noise (kept by the server)."""
+    return resources.input_covariance(dataset_name, controls.ratio, controls.noise, controls.settings.noise.sigma)
 
 
 def whole_input(state, controls, ridge: float) -> None:
     """At r > 0: the logits regressed on the whole stimulus, images and noise, instead of on the noise alone."""
-    covariance = resources.input_covariance(dataset_name, controls.ratio, controls.noise,
-                                            controls.settings.noise.sigma)
-    surrogate = readout.input_readout(state, covariance, ridge)
+    surrogate = readout.input_readout(state, input_covariance(controls), ridge)
     accuracy = float(np.mean(surrogate.classify(data.test_images) == data.test_labels))
     left, right = st.columns([1, 4])
     left.metric("Whole-input read-out", f"{accuracy:.1%}")

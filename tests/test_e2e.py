@@ -92,6 +92,22 @@ def test_slider_redraws_the_class_images(server, browser, shots) -> None:
     page.close()
 
 
+def test_kernels_accuracies_csv_carries_the_whole_input_readout(server, browser) -> None:
+    """At r > 0 the accuracies CSV, made by Streamlit on the click, has the whole-input read-out at every λ."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{server}/kernels?n=1000&r=0.5&noise=gaussian&estimator=regression&part=noise")
+    wait_until_idle(page, charts=3)
+    assert_no_exception(page)
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_role("button", name="CSV of the accuracies").click()
+    lines = Path(download.value.path()).read_text().splitlines()
+    header = lines[0].split(",")
+    assert header[0] == "ridge" and header[-1] == "input_readout_in_sample", header
+    column = [float(line.split(",")[-1]) for line in lines[1:]]
+    assert len(column) == 9 and all(0.1 < accuracy <= 1.0 for accuracy in column), column
+    page.close()
+
+
 def test_stale_elements_dim_only_after_a_second(server, browser) -> None:
     """Streamlit's containers still carry ``data-stale``, and a stale one waits 1 s before fading: a live redraw
     does not flicker (``ui.streamlit_internals.STEADY_REDRAWS_CSS``)."""

@@ -167,6 +167,11 @@ def test_input_readout_recovers_the_weights_over_images_mixed_with_noise(centroi
     answers = fitted.classify(mnist.test_images)
     assert np.mean(answers == own) > 0.94  # 0.957: the network's own answers, not just its accuracy
     assert abs(np.mean(answers == mnist.test_labels) - np.mean(own == mnist.test_labels)) < 0.02
+    # the Kernels page's accuracies CSV: the same read-out at each λ, a heavy ridge pulling it towards the raw kernel
+    column = readout.input_readout_accuracies(state, covariance, (0.0, 1e6), mnist.test_images, mnist.test_labels)
+    assert column[0] == np.mean(answers == mnist.test_labels)
+    assert column[1] == np.mean(readout.input_readout(state, covariance, 1e6).classify(mnist.test_images)
+                                == mnist.test_labels) != column[0]
     pure = _run(model, mnist, "gaussian", 2_000)
     np.testing.assert_allclose(readout.input_readout(pure, readout.input_covariance(0.0, mnist.test_images, noise),
                                                      0.01).weights,
