@@ -149,8 +149,8 @@ def input_covariance(controls):
 
 def whole_input(state, controls, ridge: float) -> None:
     """At r > 0: the logits regressed on the whole stimulus, images and noise, instead of on the noise alone."""
-    surrogate = readout.input_readout(state, input_covariance(controls), ridge)
-    accuracy = float(np.mean(surrogate.classify(data.test_images) == data.test_labels))
+    accuracy = readout.input_readout_accuracies(state, input_covariance(controls), (ridge,), data.test_images,
+                                                data.test_labels)[0]
     left, right = st.columns([1, 4])
     left.metric("Whole-input read-out", f"{accuracy:.1%}")
     right.caption(f"The logits regressed on the whole stimulus x = {controls.ratio:g}·image + "
