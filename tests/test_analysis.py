@@ -70,6 +70,26 @@ def test_result_does_not_depend_on_chunk_size(known_model, data) -> None:
     assert sorted(a.snapshots) == sorted(b.snapshots) == [100, 200, 500, 1000, 2000, 2500]
 
 
+def test_chunks_computed_two_at_a_time_add_up_to_the_serial_sums_to_the_bit(known_model, data) -> None:
+    """``run`` keeps two chunks in flight on two threads; it must add them in stimulus order, so its sums are the
+    one-chunk-after-another sums exactly, snapshots included."""
+    model, _ = known_model
+    analyzer = Analyzer(model, data, "gaussian", chunk_size=300)
+    settings = AnalysisSettings(NoiseSpec("gaussian", 0.2, seed=5), ratio=0.3)
+    seen: list[int] = []
+    piped = analyzer.run(settings, 2500, on_progress=lambda state: seen.append(state.n))
+    serial, serial_at_1000 = analyzer.start(settings), None
+    while serial.n < 2500:
+        analyzer._add_chunk(serial.sums, settings, analyzer._next_chunk(serial.n, 2500, settings))
+        serial_at_1000 = serial.sums.copy() if serial.n == 1000 else serial_at_1000
+    assert seen == sorted(seen) and seen[0] == 100 and seen[-1] == 2500  # one report per chunk, in order
+    for name in ("noise_weighted", "signal_weighted", "weight_sum", "weight_sq", "weight_products",
+                 "noise_sumsq", "confusion"):
+        assert np.array_equal(getattr(piped.sums, name), getattr(serial.sums, name)), name
+    assert np.array_equal(piped.snapshots[1000].noise_weighted, serial_at_1000.noise_weighted)
+    assert sorted(piped.snapshots) == [100, 200, 500, 1000, 2000, 2500]
+
+
 def test_whole_input_images_are_the_mix_of_their_parts(known_model, data) -> None:
     """Whole-input averages are r·(Σ w·signal) + (1 − r)·(Σ w·noise): check them against the stimuli
     r·signal + (1 − r)·noise averaged directly, one by one, across a wrap of the test set."""
@@ -204,9 +224,9 @@ def test_growing_and_shrinking_reuse_earlier_work(known_model, data, monkeypatch
     settings = AnalysisSettings(NoiseSpec(seed=2))
     first = analyzer.run(settings, 2000)
     computed = []
-    original = analyzer._add_chunk
-    monkeypatch.setattr(analyzer, "_add_chunk", lambda sums, s, count: (computed.append(count),
-                                                                        original(sums, s, count)))
+    original = analyzer._chunk_sums
+    monkeypatch.setattr(analyzer, "_chunk_sums", lambda s, start, count, with_model=True: (
+        computed.append(count), original(s, start, count, with_model))[1])
     grown = analyzer.run(settings, 4000, state=first)
     assert sum(computed) == 2000  # only the new samples
     assert first.n == 2000  # the earlier state is left as it was

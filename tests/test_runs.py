@@ -22,14 +22,14 @@ def engine(mnist):
 def count_chunks(engine: Analyzer, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Every chunk that goes through the model, by any thread: the analysis passes."""
     counted: list[int] = []
-    add_chunk = engine._add_chunk
+    chunk_sums = engine._chunk_sums
 
-    def counting(sums, settings, count, with_model=True):
+    def counting(settings, start, count, with_model=True):
         if with_model:
             counted.append(count)
-        return add_chunk(sums, settings, count, with_model)
+        return chunk_sums(settings, start, count, with_model)
 
-    monkeypatch.setattr(engine, "_add_chunk", counting)
+    monkeypatch.setattr(engine, "_chunk_sums", counting)
     return counted
 
 
