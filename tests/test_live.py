@@ -119,3 +119,11 @@ def test_the_charts_while_a_run_grows_are_light_html_of_the_same_numbers() -> No
     assert len(points) == 3 and "1,000" in svg  # the NaN snapshot is left out; the axis says how far the run is
     ys = [float(p.split(",")[1]) for p in points]
     assert ys[0] > ys[1] > ys[2]  # SVG y grows downwards: the correlation rises towards 1
+    # The axis runs from the first snapshot to the last, as in the Plotly chart (not from n = 1); a first snapshot
+    # without a correlation still starts it, so the axis does not jump when that snapshot gets one.
+    late = live.convergence_html(np.array([100, 200, 500, 1000]), np.array([np.nan, 0.5, 0.8, 1.0]))
+    late_svg = base64.b64decode(re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', late).group(1)).decode()
+    late_xs = [float(p.split(",")[0]) for p in re.search(r'points="([^"]+)"', late_svg).group(1).split()]
+    xs = [float(p.split(",")[0]) for p in points]
+    assert xs[0] == 44.0 and xs[-1] == 588.0  # the plot area's left and right edges
+    assert len(late_xs) == 3 and late_xs[0] == xs[1] > xs[0] and late_xs[-1] == xs[-1]

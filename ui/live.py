@@ -232,11 +232,15 @@ def convergence_html(counts: np.ndarray, correlations: np.ndarray) -> str:
     picture's PNGs."""
     width, height, left, bottom, pad = 600, LIVE_CHART_HEIGHT, 44, 36, 12
     counts, correlations = np.asarray(counts, float), np.asarray(correlations, float)
+    # The axis spans the snapshots, first to last, as the Plotly chart's does (not from n = 1: the curve sat in its
+    # right third); snapshots without a correlation yet are left out of the line only, so the axis stays put.
+    positive = counts[counts > 0]
+    first, last = (float(positive.min()), float(positive.max())) if positive.size else (1.0, 10.0)
     kept = np.isfinite(correlations) & (counts > 0)
     counts, correlations = counts[kept], correlations[kept]
     low = min(0.0, float(correlations.min(initial=0.0)))
-    span = np.log10(counts.max(initial=10.0)) - np.log10(counts.min(initial=1.0)) or 1.0
-    x = left + (np.log10(counts) - np.log10(counts.min(initial=1.0))) / span * (width - left - pad)
+    span = np.log10(last) - np.log10(first) or 1.0
+    x = left + (np.log10(counts) - np.log10(first)) / span * (width - left - pad)
     y = pad + (1.02 - correlations) / (1.02 - low) * (height - bottom - pad)
     points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(x, y))
     dots = "".join(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="#1f77b4"/>' for a, b in zip(x, y))
@@ -248,7 +252,7 @@ def convergence_html(counts: np.ndarray, correlations: np.ndarray) -> str:
            f'<text x="{left - 6}" y="{zero + 4:.1f}" text-anchor="end">{max(low, 0.0):g}</text>'
            f'<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{points}"/>{dots}'
            f'<text x="{(width + left) / 2:.0f}" y="{height - 8}" text-anchor="middle">samples so far (log scale): '
-           f'{int(counts.max(initial=0)):,}</text></svg>')
+           f'{int(positive.max(initial=0)):,}</text></svg>')
     return (f'<img decoding="sync" alt="convergence: correlation with the current images against samples" '
             f'src="{_data_url(svg.encode(), "image/svg+xml")}" '
             f'style="display:block;width:100%;height:{LIVE_CHART_HEIGHT}px">')
