@@ -205,17 +205,44 @@ def test_cancel_then_resume_equals_one_run(known_model, data) -> None:
     model, _ = known_model
     analyzer = Analyzer(model, data, "gaussian", chunk_size=400)
     settings = AnalysisSettings(NoiseSpec("gaussian", 0.25, seed=9))
-    calls = []
+    seen: list[int] = []
 
-    def stop_after_two() -> bool:
-        calls.append(1)
-        return len(calls) > 2
-
-    partial = analyzer.run(settings, 3000, should_stop=stop_after_two)
+    # Stop once 200 stimuli were reported: the run returns without the chunk already in flight (200–500).
+    partial = analyzer.run(settings, 3000, on_progress=lambda state: seen.append(state.n),
+                           should_stop=lambda: bool(seen) and seen[-1] >= 200)
     assert partial.n == 200 and not partial.complete  # 100 + 100: chunks end at checkpoints 100 and 200
+    assert sorted(partial.snapshots) == [100, 200]
     resumed = analyzer.run(settings, 3000, state=partial)
     straight = analyzer.run(settings, 3000)
     assert resumed.complete and np.allclose(resumed.sums.noise_weighted, straight.sums.noise_weighted, atol=1e-4)
+
+
+def test_a_stop_does_not_wait_for_the_chunks_in_flight(known_model, data, monkeypatch) -> None:
+    """A moved slider stops the run: it must return while its chunks are still in the model, not after them."""
+    import threading
+    import time
+
+    model, _ = known_model
+    analyzer = Analyzer(model, data, "uniform", chunk_size=400)
+    release, original = threading.Event(), analyzer._chunk_sums
+
+    def slow_after_the_first(settings, start, count, with_model=True):
+        if start > 0:
+            release.wait(timeout=30)  # a chunk that would take 30 s
+        return original(settings, start, count, with_model)
+
+    monkeypatch.setattr(analyzer, "_chunk_sums", slow_after_the_first)
+    stop_at = [float("inf")]
+    started = time.perf_counter()
+
+    def first_chunk_done(state) -> None:
+        stop_at[0] = time.perf_counter() + 0.2  # the slider moves 0.2 s later
+
+    state = analyzer.run(AnalysisSettings(), 3000, on_progress=first_chunk_done,
+                         should_stop=lambda: time.perf_counter() >= stop_at[0])
+    took = time.perf_counter() - started
+    release.set()
+    assert state.n == 100 and took < 10  # back about 0.2 s after the first chunk, not after the 30 s ones
 
 
 def test_growing_and_shrinking_reuse_earlier_work(known_model, data, monkeypatch) -> None:

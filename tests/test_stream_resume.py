@@ -74,13 +74,9 @@ def test_resumed_grown_and_rechunked_runs_equal_one_run(mnist, lenet, settings: 
     straight = large.run(settings, N)
 
     # Stopped mid-stream after four chunks (100, 100, 300, 384: n = 884), resumed with the other chunk size.
-    chunks_begun: list[int] = []
-
-    def stop_after_four() -> bool:
-        chunks_begun.append(1)
-        return len(chunks_begun) > 4
-
-    stopped = small.run(settings, N, should_stop=stop_after_four)
+    reported: list[int] = []
+    stopped = small.run(settings, N, on_progress=lambda state: reported.append(state.n),
+                        should_stop=lambda: len(reported) >= 4)
     assert stopped.n == 884 and not stopped.complete
     resumed = large.run(settings, N, state=stopped)
     assert stopped.n == 884  # the caller's state is left as it was
