@@ -245,6 +245,37 @@ def test_a_stop_does_not_wait_for_the_chunks_in_flight(known_model, data, monkey
     assert state.n == 100 and took < 10  # back about 0.2 s after the first chunk, not after the 30 s ones
 
 
+def late_chunks_at_speed(model, data, monkeypatch, stimuli_per_second: float) -> list[int]:
+    """The chunks a live run (``chunk_seconds`` 0.05) picks after 10,000 of 20,000 stimuli, when the model pass
+    costs ``1 / stimuli_per_second`` each: one chunk at a time, as on a saturated CPU, however many are in flight."""
+    import threading
+    import time
+
+    analyzer = Analyzer(model, data, "uniform", chunk_size=8192, chunk_seconds=0.05)
+    busy, original, chunks = threading.Lock(), analyzer._chunk_sums, []
+
+    def paced(settings, start, count, with_model=True):
+        with busy:
+            time.sleep(count / stimuli_per_second)
+            chunks.append((start, count))
+            return original(settings, start, count, with_model)
+
+    monkeypatch.setattr(analyzer, "_chunk_sums", paced)
+    analyzer.run(AnalysisSettings(NoiseSpec(seed=4)), 20_000)
+    return [count for start, count in chunks if start >= 10_000]
+
+
+def test_live_chunks_take_about_chunk_seconds_at_the_measured_speed(known_model, data, monkeypatch) -> None:
+    """A slow machine gets small chunks (a redraw fits between two), a fast one large ones (no stutter of tiny
+    redraws): about ``chunk_seconds`` × the speed measured so far, here 0.05 s × 10,000 or 40,000 stimuli/s."""
+    model, _ = known_model
+    slow = late_chunks_at_speed(model, data, monkeypatch, 10_000)
+    fast = late_chunks_at_speed(model, data, monkeypatch, 40_000)
+    assert all(250 <= count <= 600 for count in slow[:-1]), slow  # 500 at the nominal speed, less with overheads
+    assert all(800 <= count <= 2400 for count in fast[:-1]), fast  # 2,000 less overheads; the last one ends at N
+    assert min(fast[:-1]) > 2 * max(slow)
+
+
 def test_growing_and_shrinking_reuse_earlier_work(known_model, data, monkeypatch) -> None:
     model, _ = known_model
     analyzer = Analyzer(model, data, "uniform", chunk_size=1000)
