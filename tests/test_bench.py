@@ -80,6 +80,18 @@ def test_dashboard_benchmark_smoke_run(real_data_dir: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "GFLOP/s" in done.stdout and "complete picture" in done.stdout and "page's own cost" in done.stdout
     assert "engine alone" in done.stdout and "interactive" in done.stdout
+    assert "press to complete picture: server" in done.stdout
+
+
+def test_dashboard_cpu_to_the_complete_picture_is_read_between_samples() -> None:
+    """The CPU spent from the press to the complete picture comes from cumulative samples taken every 20 ms:
+    read off the line between the samples around each instant, so a press between two samples is not rounded
+    to either."""
+    from bench.dashboard import cpu_between
+
+    samples = [(100.0, 5.0, 1.0), (100.1, 5.2, 1.0), (100.2, 5.2, 1.5)]  # server, then browser, busy
+    assert cpu_between(samples, 100.05, 100.15) == pytest.approx((0.1, 0.25))
+    assert cpu_between(samples, 100.0, 100.2) == pytest.approx((0.2, 0.5))
 
 
 # --- bench/stein.py: black-box vs gradient (Stein) kernel -------------------------------------------------
