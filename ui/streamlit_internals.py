@@ -26,10 +26,13 @@ from pathlib import Path
 
 STREAMLIT_CHECKED = "1.67.0"
 
-# Streamlit dims every element the running script has not redrawn yet, starting 0.5 s into the run. A live redraw
-# takes about a second, so the picture dimmed and snapped back on every move of a control. From 1 s on, slow runs
-# still dim; live ones stay steady.
-STEADY_REDRAWS_CSS = '[data-testid="stElementContainer"][data-stale="true"] { transition-delay: 1s !important; }'
+# Streamlit dims every element the running script has not redrawn yet, fading it over 1 s from 0.5 s into the
+# run. A live redraw takes about a second, so the picture dimmed and snapped back on every move of a control. From
+# 1 s on, slow runs still dim; live ones stay steady. The dimming is a step, not a fade: a fading element is
+# animated frame by frame from the press on (delay included), which cost the browser 0.07-0.14 CPU-s of a
+# 10,000-stimulus change, taken from the network's pass when both share the CPU (bench/results/dashboard.log).
+STEADY_REDRAWS_CSS = ('[data-testid="stElementContainer"][data-stale="true"] '
+                      '{ transition-delay: 1s !important; transition-duration: 0s !important; }')
 
 
 def disable_legacy_pages() -> None:
