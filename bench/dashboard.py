@@ -226,14 +226,40 @@ def timed_redraws(page, button: str, repeats: int, charts: int = 4, whole_page: 
     return redraws
 
 
+def cgroup_cpus(controllers: str, path: str, mounts: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """The CPUs one line of ``/proc/self/cgroup`` allows (its quota over its period), or None without a quota."""
+    relative = path.lstrip("/")
+    if controllers == "":  # cgroup v2: cpu.max holds "max 100000" or "50000 100000"
+        for root in (mounts, mounts / "unified"):
+            limit = Path(root, relative, "cpu.max")
+            if limit.exists():
+                quota, period = limit.read_text().split()
+                return None if quota == "max" else float(quota) / float(period)
+    elif "cpu" in controllers.split(","):  # cgroup v1, mounted as "cpu" or "cpu,cpuacct"
+        for mount in (controllers, "cpu"):
+            folder = Path(mounts, mount, relative)
+            if (folder / "cpu.cfs_quota_us").exists():
+                quota = float((folder / "cpu.cfs_quota_us").read_text())
+                return quota / float((folder / "cpu.cfs_period_us").read_text()) if quota > 0 else None
+    return None
+
+
+def available_cpus() -> float:
+    """The CPUs this process and its children may use: its affinity, capped by its cgroup's CPU quota (how the
+    emulation of a slow machine holds the bench, the server and the browser to half a CPU)."""
+    quotas = [cgroup_cpus(*line.split(":", 2)[1:]) for line in Path("/proc/self/cgroup").read_text().splitlines()]
+    return min([float(len(os.sched_getaffinity(0))), *(q for q in quotas if q is not None)])
+
+
 def cpu_bound(redraws: Redraws, floor: float) -> str:
     """The CPU the server and the browser spent from the press to the complete picture (medians), and the least
-    time that work takes on this machine's cores: the complete picture cannot come sooner, however it is paced."""
+    time that work takes on the CPUs this bench may use: the complete picture cannot come sooner, however it is
+    paced."""
     server, browser = (statistics.median(cpu) for cpu in (redraws.server_cpu_to_complete,
                                                           redraws.browser_cpu_to_complete))
-    cores = psutil.cpu_count()
-    return (f"server {server:.2f} + browser {browser:.2f} CPU-s, on {cores} cores at least "
-            f"{(server + browser) / cores:.2f} s = {(server + browser) / cores / floor:.2f} ×")
+    cpus = available_cpus()
+    return (f"server {server:.2f} + browser {browser:.2f} CPU-s, on {cpus:g} CPUs at least "
+            f"{(server + browser) / cpus:.2f} s = {(server + browser) / cpus / floor:.2f} ×")
 
 
 def summary(seconds: list[float]) -> str:
