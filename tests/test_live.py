@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from core.link import Controls
@@ -72,26 +70,6 @@ def test_partial_pictures_follow_the_growing_run_and_the_last_is_the_full_run(re
     assert seen, f"no partial picture while {n:,} stimuli went through the model"
     assert seen == sorted(set(seen)) and 0 < seen[0] < n and seen[-1] < n
     assert state.n == n == resources.runs().stored_stimuli(RunKey("lenet", "mnist", sha, controls.settings))
-
-
-def test_the_run_waits_for_its_first_partial_picture(real_data_dir) -> None:
-    """After its first chunk the model's run waits while the first partial picture is made (up to
-    FIRST_DRAW_WAIT): on a slow machine the next chunks took the CPU it needed. Later pictures do not stop it."""
-    controls = Controls(n=live.LIVE_N, ratio=0.0, noise="uniform", sigma=0.2, estimator="predicted", part="noise",
-                        seed=717171, z_scores=False)
-    sha = inspect_model("lenet", "mnist").metadata["sha256"]
-    key = RunKey("lenet", "mnist", sha, controls.settings)
-    drawn: list[tuple[int, int]] = []  # (stimuli drawn, stimuli the run had added when the drawing ended)
-
-    def draw(state) -> None:
-        time.sleep(0.2)  # a slow machine's drawing: a 100-stimulus chunk takes far less
-        drawn.append((state.n, resources.runs().get(key).n))
-
-    assert live.FIRST_DRAW_WAIT > 0.2
-    _, state = live.run_analysis("lenet", "mnist", sha, controls, on_partial=draw)
-    assert state.n == live.LIVE_N and len(drawn) >= 2, drawn
-    assert drawn[0] == (100, 100), drawn  # nothing computed while the first picture was made
-    assert any(added > shown for shown, added in drawn[1:]), drawn  # the later ones overlap the run
 
 
 def test_a_partial_picture_is_light_html_of_the_panels_decoded_before_it_is_painted() -> None:

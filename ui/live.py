@@ -23,9 +23,6 @@ from ui import resources, session_models, streamlit_internals
 # Above this, a run offers Stop (and Continue), pages show a progress bar, and ground-truth images are not
 # previewed without the model. Partial pictures are drawn at every N, paced by ``core.pacing``.
 LIVE_N = 10_000
-# Seconds the model's run waits after its first chunk for the first partial picture to be made and sent (about
-# 10 ms on a fast machine): the next chunks would take the CPU it needs.
-FIRST_DRAW_WAIT = 0.3
 
 
 def run_key(arch: str, dataset_name: str, model_id: str, controls: Controls) -> RunKey:
@@ -67,18 +64,13 @@ def _grow_while_drawing(key: RunKey, engine: Any, n_samples: int, progress: Any 
                         on_partial: Callable[[Any], None] | None):
     """``RunStore.grow`` in a worker thread; this thread draws progress and partial pictures until it ends."""
     store = resources.runs()
-    stop, changed, first_drawn = threading.Event(), threading.Event(), threading.Event()
+    stop, changed = threading.Event(), threading.Event()
     outcome: dict[str, Any] = {}
-
-    def progressed(_: Any) -> None:
-        changed.set()
-        if not first_drawn.is_set():  # the first partial picture is made before the next chunks take the CPU
-            first_drawn.wait(FIRST_DRAW_WAIT)
-            first_drawn.set()
 
     def work() -> None:  # no Streamlit calls in here: this thread has no script context
         try:
-            outcome["state"] = store.grow(key, engine, n_samples, on_progress=progressed, should_stop=stop.is_set)
+            outcome["state"] = store.grow(key, engine, n_samples, on_progress=lambda _: changed.set(),
+                                          should_stop=stop.is_set)
         except BaseException as error:  # handed to the script thread, which raises it
             outcome["error"] = error
         finally:
@@ -99,8 +91,6 @@ def _grow_while_drawing(key: RunKey, engine: Any, n_samples: int, progress: Any 
             now = time.perf_counter()
             if (partial is None or partial.n == shown or not worker.is_alive()
                     or not pacing.due(now, partial.n, n_samples)):
-                if partial is not None:
-                    first_drawn.set()  # no first partial picture to wait for
                 continue
             partial = partial.rewound_to(n_samples)
             shown = partial.n
@@ -108,10 +98,8 @@ def _grow_while_drawing(key: RunKey, engine: Any, n_samples: int, progress: Any 
                 progress.progress(min(partial.n / n_samples, 1.0), text=f"{partial.n:,} of {n_samples:,} stimuli")
             if on_partial is not None:
                 on_partial(partial)
-            first_drawn.set()
             pacing.drawn(time.perf_counter(), time.perf_counter() - now)
     finally:  # also when Streamlit ends this script run early: the worker stops at its next chunk
-        first_drawn.set()
         if worker.is_alive():
             stop.set()
         worker.join()
