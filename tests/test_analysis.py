@@ -246,23 +246,27 @@ def test_a_stop_does_not_wait_for_the_chunks_in_flight(known_model, data, monkey
 
 
 def late_chunks_at_speed(model, data, monkeypatch, stimuli_per_second: float) -> list[int]:
-    """The chunks a live run (``chunk_seconds`` 0.05) picks after 10,000 of 20,000 stimuli, when the model pass
-    costs ``1 / stimuli_per_second`` each: one chunk at a time, as on a saturated CPU, however many are in flight."""
+    """The chunks a live run (``chunk_seconds`` 0.05) picks after 10,000 of 20,000 stimuli (in stimulus order),
+    when the model pass costs ``1 / stimuli_per_second`` each: one chunk at a time, as on a saturated CPU, however
+    many are in flight. The pass is only paced, not run (its sums are one stimulus's, whatever the count), so the
+    speed is the one asked for on any CPU."""
     import threading
     import time
 
     analyzer = Analyzer(model, data, "uniform", chunk_size=8192, chunk_seconds=0.05)
-    busy, original, chunks = threading.Lock(), analyzer._chunk_sums, []
+    settings = AnalysisSettings(NoiseSpec(seed=4))
+    busy, chunks = threading.Lock(), []
+    sums = analyzer._chunk_sums(settings, 0, 1)  # their shapes; their values do not matter here
 
     def paced(settings, start, count, with_model=True):
         with busy:
             time.sleep(count / stimuli_per_second)
             chunks.append((start, count))
-            return original(settings, start, count, with_model)
+        return {name: value.copy() for name, value in sums.items()}
 
     monkeypatch.setattr(analyzer, "_chunk_sums", paced)
-    analyzer.run(AnalysisSettings(NoiseSpec(seed=4)), 20_000)
-    return [count for start, count in chunks if start >= 10_000]
+    analyzer.run(settings, 20_000)
+    return [count for start, count in sorted(chunks) if start >= 10_000]  # threads may take the lock out of order
 
 
 def test_live_chunks_take_about_chunk_seconds_at_the_measured_speed(known_model, data, monkeypatch) -> None:
@@ -271,8 +275,8 @@ def test_live_chunks_take_about_chunk_seconds_at_the_measured_speed(known_model,
     model, _ = known_model
     slow = late_chunks_at_speed(model, data, monkeypatch, 10_000)
     fast = late_chunks_at_speed(model, data, monkeypatch, 40_000)
-    assert all(250 <= count <= 600 for count in slow[:-1]), slow  # 500 at the nominal speed, less with overheads
-    assert all(800 <= count <= 2400 for count in fast[:-1]), fast  # 2,000 less overheads; the last one ends at N
+    assert all(400 <= count <= 550 for count in slow[:-1]), slow  # 500 at the nominal speed, less with overheads
+    assert all(1600 <= count <= 2200 for count in fast[:-1]), fast  # 2,000 less overheads; the last one ends at N
     assert min(fast[:-1]) > 2 * max(slow)
 
 
