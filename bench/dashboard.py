@@ -18,9 +18,9 @@ as the model's pass goes on.
 Beside the times it counts the CPU-seconds each change costs, from the press until the page is idle: the server's
 process (its network pass and its drawing) and the browser's Chromium processes; and the CPU-seconds of the engine
 alone. On a 2-core machine whose network pass keeps both cores busy, the browser's share is time the pass waits.
-The same, from the press to the complete picture (sampled every 20 ms in a thread), divided by the cores, is the
-least time in which this machine could do that work: the complete picture cannot come sooner, however the page
-paces its drawing.
+The same, from the press to the complete picture (sampled every 20 ms in a thread), divided by the CPUs the bench
+may use (its cgroup's quota included), is the least time in which this machine could do that work: the complete
+picture cannot come sooner, however the page paces its drawing.
 
 The network alone on the same N stimuli (pure inference, no server, at batches of 1,024 and 4,096: the faster is
 the floor) is measured in this process before and after
@@ -210,14 +210,15 @@ def timed_redraws(page, button: str, repeats: int, charts: int = 4, whole_page: 
             wait_until_idle(page, charts=charts)
         pressed, pictures, whole, complete = page.evaluate(
             "[window.noiseLensPressed, window.noiseLensPictures, window.noiseLensWhole, window.noiseLensComplete]")
+        completed = next(t for t, w in zip(pictures, whole) if w)  # the first picture from all N stimuli
         if server is not None:
             redraws.server_cpu.append(cpu_seconds([server]) - cpu_before[0])
             redraws.browser_cpu.append(cpu_seconds(browsers) - cpu_before[1])
-            to_complete = trace.between(pressed / 1000, next(t for t, w in zip(pictures, whole) if w) / 1000)
+            to_complete = trace.between(pressed / 1000, completed / 1000)
             redraws.server_cpu_to_complete.append(to_complete[0])
             redraws.browser_cpu_to_complete.append(to_complete[1])
         redraws.first.append((pictures[0] - pressed) / 1000)
-        redraws.complete.append((next(t for t, w in zip(pictures, whole) if w) - pressed) / 1000)
+        redraws.complete.append((completed - pressed) / 1000)
         redraws.final.append((max(pictures) - pressed) / 1000)
         redraws.pictures.append(len(pictures))
         if whole_page:
