@@ -156,9 +156,12 @@ class CpuTrace:
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
+    def _take(self) -> None:
+        self._samples.append((time.time(), *(cpu_seconds(group) for group in self._processes)))
+
     def _sample(self) -> None:
         while True:
-            self._samples.append((time.time(), *(cpu_seconds(group) for group in self._processes)))
+            self._take()
             if self._done.wait(self._every):
                 return
 
@@ -169,12 +172,16 @@ class CpuTrace:
     def __exit__(self, *exc: object) -> None:
         self._done.set()
         self._thread.join()
-        self._samples.append((time.time(), *(cpu_seconds(group) for group in self._processes)))
+        self._take()
 
     def between(self, start: float, end: float) -> tuple[float, float]:
         """CPU-seconds of the server and of the browser from ``start`` to ``end`` (epoch seconds), interpolated
         between samples."""
         return cpu_between(self._samples, start, end)
+
+    def spent(self) -> tuple[float, float]:
+        """CPU-seconds of the server and of the browser over the whole trace."""
+        return self.between(self._samples[0][0], self._samples[-1][0])
 
 
 def cpu_between(samples: list[tuple[float, float, float]], start: float, end: float) -> tuple[float, float]:
@@ -201,9 +208,7 @@ def timed_redraws(page, button: str, repeats: int, charts: int = 4, whole_page: 
         " && window.noiseLensComplete > 0" if whole_page else "")
     for _ in range(repeats):
         page.evaluate(WATCH_REDRAW)
-        browsers = browser_processes()
-        cpu_before = (cpu_seconds([server]) if server else 0.0, cpu_seconds(browsers))
-        trace = CpuTrace(server, browsers) if server is not None else contextlib.nullcontext()
+        trace = CpuTrace(server, browser_processes()) if server is not None else contextlib.nullcontext()
         with trace:
             page.locator(f'[data-testid="{button}"]').first.click()
             page.wait_for_function(f"() => {done}", polling=100, timeout=120_000)
@@ -212,8 +217,9 @@ def timed_redraws(page, button: str, repeats: int, charts: int = 4, whole_page: 
             "[window.noiseLensPressed, window.noiseLensPictures, window.noiseLensWhole, window.noiseLensComplete]")
         completed = next(t for t, w in zip(pictures, whole) if w)  # the first picture from all N stimuli
         if server is not None:
-            redraws.server_cpu.append(cpu_seconds([server]) - cpu_before[0])
-            redraws.browser_cpu.append(cpu_seconds(browsers) - cpu_before[1])
+            spent = trace.spent()
+            redraws.server_cpu.append(spent[0])
+            redraws.browser_cpu.append(spent[1])
             to_complete = trace.between(pressed / 1000, completed / 1000)
             redraws.server_cpu_to_complete.append(to_complete[0])
             redraws.browser_cpu_to_complete.append(to_complete[1])
