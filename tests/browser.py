@@ -30,14 +30,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(data_dir: str | Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """``streamlit run app.py`` on a free local port; yields its URL and process, stops it afterwards."""
+def streamlit_server(data_dir: str | Path, root: Path = PROJECT_ROOT) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``streamlit run app.py`` from ``root`` (this checkout unless another is given, as ``bench/ab.py`` does) on a
+    free local port; yields its URL and process, stops it afterwards."""
     port = free_port()
     env = {**os.environ, "NOISELENS_DATA_DIR": str(data_dir)}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
          str(port), "--server.address", "127.0.0.1"],
-        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60

@@ -170,3 +170,44 @@ def test_stein_benchmark_smoke_run(real_data_dir: Path, tmp_path: Path) -> None:
     assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
     assert (tmp_path / "stein.md").read_text() == report  # the same table, rebuilt from the saved numbers alone
     assert f"gradient: 10: {gradient['curve'][0][1]:.3f}" in report
+
+
+# --- bench/ab.py: versions timed against each other ---------------------------------------------------------
+
+
+def test_ab_rotates_the_order_of_the_versions_from_round_to_round() -> None:
+    from bench.ab import round_order
+
+    orders = [round_order(["a", "b", "c"], r) for r in range(3)]
+    assert orders == [["a", "b", "c"], ["a", "c", "b"], ["c", "a", "b"]]
+    assert {order[0] for order in orders} == {"a", "c"} and round_order(["a", "b"], 1) == ["a", "b"]
+    assert all(sorted(order) == ["a", "b", "c"] for order in orders)
+
+
+def test_ab_counts_the_rounds_each_version_was_fastest_in() -> None:
+    from bench.ab import lowest_in_rounds
+
+    assert lowest_in_rounds({"a": [0.8, 0.7, 0.9], "b": [0.9, 0.6, 0.8]}) == {"a": 1, "b": 2}
+
+
+def test_ab_checks_out_a_revision_beside_this_checkout_and_removes_it() -> None:
+    from bench.ab import checkouts
+
+    with checkouts(["HEAD", "."]) as found:
+        revision, here = found["HEAD"][0], found["."][0]
+        assert (revision / "app.py").is_file() and (revision / "cache" / "models" / "lenet-mnist.keras").is_file()
+        assert here == PROJECT_ROOT.resolve() and found["HEAD"][1].startswith("commit ")
+    assert not revision.exists()
+    listed = subprocess.run(["git", "worktree", "list"], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout
+    assert str(revision) not in listed
+
+
+@pytest.mark.slow
+def test_ab_benchmark_smoke_run(real_data_dir: Path) -> None:
+    """This checkout against itself, one round of one change at N = 1,000: the numbers mean nothing."""
+    done = subprocess.run([sys.executable, "bench/ab.py", ".", ".", "--rounds", "1", "--changes", "1", "--pause", "0",
+                           "--link", "n=1000&arch=lenet&r=0.0&estimator=softmax&part=noise"],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "GFLOP/s" in done.stdout and "round 1, .#0: first picture" in done.stdout
+    assert ".#1: first" in done.stdout and "lowest in" in done.stdout
