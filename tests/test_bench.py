@@ -81,6 +81,7 @@ def test_dashboard_benchmark_smoke_run(real_data_dir: Path) -> None:
     assert "GFLOP/s" in done.stdout and "complete picture" in done.stdout and "page's own cost" in done.stdout
     assert "engine alone" in done.stdout and "interactive" in done.stdout
     assert "press to complete picture: server" in done.stdout
+    assert "press to first picture: server" in done.stdout
 
 
 def test_dashboard_cpu_to_the_complete_picture_is_read_between_samples() -> None:
