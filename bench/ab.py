@@ -40,11 +40,12 @@ PURE_NOISE = "n=10000&arch=lenet&r=0.0&estimator=softmax&part=noise"  # every st
 
 
 def round_order(versions: Sequence[str], round_index: int) -> list[str]:
-    """The versions in this round's order: rotated by the round, reversed in odd rounds, so no version always
-    follows the same one (a server's exit can still be costing the CPU when the next starts)."""
+    """The versions in this round's order: rotated by the round, so each goes first in turn (a server's exit can
+    still be costing the CPU when the next starts), and reversed in every other full rotation, so each also
+    follows different versions."""
     shift = round_index % len(versions)
     order = list(versions[shift:]) + list(versions[:shift])
-    return order[::-1] if round_index % 2 else order
+    return order[::-1] if (round_index // len(versions)) % 2 else order
 
 
 def lowest_in_rounds(medians: dict[str, list[float]]) -> dict[str, int]:

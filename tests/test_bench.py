@@ -179,10 +179,11 @@ def test_stein_benchmark_smoke_run(real_data_dir: Path, tmp_path: Path) -> None:
 def test_ab_rotates_the_order_of_the_versions_from_round_to_round() -> None:
     from bench.ab import round_order
 
-    orders = [round_order(["a", "b", "c"], r) for r in range(3)]
-    assert orders == [["a", "b", "c"], ["a", "c", "b"], ["c", "a", "b"]]
-    assert {order[0] for order in orders} == {"a", "c"} and round_order(["a", "b"], 1) == ["a", "b"]
+    orders = [round_order(["a", "b", "c"], r) for r in range(6)]
+    assert [order[0] for order in orders[:3]] == ["a", "b", "c"]  # each first once per rotation
+    assert orders[3:] == [["c", "b", "a"], ["a", "c", "b"], ["b", "a", "c"]]  # then the other way round
     assert all(sorted(order) == ["a", "b", "c"] for order in orders)
+    assert [round_order(["a", "b"], r) for r in range(4)] == [["a", "b"], ["b", "a"], ["b", "a"], ["a", "b"]]
 
 
 def test_ab_counts_the_rounds_each_version_was_fastest_in() -> None:
