@@ -23,7 +23,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -31,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil  # noqa: E402
 
-from bench.dashboard import Redraws, available_cpus, timed_redraws  # noqa: E402
+from bench.dashboard import Redraws, available_cpus, redraws_at  # noqa: E402
 from bench.provenance import command_line, machine_line  # noqa: E402
 from core.config import DATA_DIR_ENV, PROJECT_ROOT  # noqa: E402
-from tests.browser import chromium, streamlit_server, wait_until_idle  # noqa: E402
+from tests.browser import chromium, streamlit_server  # noqa: E402
 
 PURE_NOISE = "n=10000&arch=lenet&r=0.0&estimator=softmax&part=noise"  # every stimulus through the model
 
@@ -92,10 +91,7 @@ def time_version(browser, root: Path, data_dir: str, link: str, changes: int, pa
     with streamlit_server(data_dir, root) as (url, server):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
-            page.goto(f"{url}/class_images?{link}")
-            wait_until_idle(page, charts=4)
-            time.sleep(pause)
-            return timed_redraws(page, "stNumberInputStepUp", changes, pause=pause, server=psutil.Process(server.pid))
+            return redraws_at(page, f"{url}/class_images?{link}", changes, pause, psutil.Process(server.pid))
         finally:
             page.close()
 
@@ -117,13 +113,13 @@ def main() -> None:
     complete: dict[str, list[float]] = {label: [] for label in labels}
     browser_cpu: dict[str, list[float]] = {label: [] for label in labels}
     with checkouts(list(dict.fromkeys(args.versions))) as found, chromium() as browser:
+        roots = {label: found[version][0] for label, version in zip(labels, args.versions)}
         for label, version in zip(labels, args.versions):
             print(f"{label}: {found[version][1]}")
         for round_index in range(args.rounds):
             per_round: dict[str, Redraws] = {}
             for label in round_order(labels, round_index):
-                root = found[args.versions[labels.index(label)]][0]
-                redraws = time_version(browser, root, data_dir, args.link, args.changes, args.pause)
+                redraws = time_version(browser, roots[label], data_dir, args.link, args.changes, args.pause)
                 per_round[label] = redraws
                 print(f"round {round_index + 1}, {label}: first picture "
                       f"{', '.join(f'{s:.2f}' for s in redraws.first)} s; complete picture "

@@ -240,6 +240,15 @@ def timed_redraws(page, button: str, repeats: int, charts: int = 4, whole_page: 
     return redraws
 
 
+def redraws_at(page, address: str, repeats: int, pause: float, server: psutil.Process | None = None) -> Redraws:
+    """Open ``address`` (a class-image page), let a student read it for ``pause`` seconds, then time ``repeats``
+    new seeds: a new noise stream, so all N stimuli really go through the model."""
+    page.goto(address)
+    wait_until_idle(page, charts=4)
+    time.sleep(pause)
+    return timed_redraws(page, "stNumberInputStepUp", repeats, pause=pause, server=server)
+
+
 def cgroup_cpus(controllers: str, path: str, mounts: Path = Path("/sys/fs/cgroup")) -> float | None:
     """The CPUs one line of ``/proc/self/cgroup`` allows (its quota over its period), or None without a quota."""
     relative = path.lstrip("/")
@@ -374,11 +383,7 @@ def main() -> None:
         settings = {label: query for label, (noise, query) in settings.items() if noise in args.noises}
         for arch in archs:
             for label, query in settings.items():
-                page.goto(f"{url}/class_images?n={n}&arch={arch}{query}")
-                wait_until_idle(page, charts=4)
-                time.sleep(pause)
-                # a new seed is a new noise stream: N stimuli really go through the model
-                redraws = timed_redraws(page, "stNumberInputStepUp", repeats, pause=pause, server=process)
+                redraws = redraws_at(page, f"{url}/class_images?n={n}&arch={arch}{query}", repeats, pause, process)
                 medians[arch, label] = redraws
                 print(f"{arch}, {label}: redraw after a new seed at N = {n:,}: first picture "
                       f"{summary(redraws.first)}; complete picture {summary(redraws.complete)}; final (interactive) "
