@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import streamlit as st
 
 from core.analysis import ESTIMATORS, GRADIENT_ESTIMATORS, PARTS
 from core.config import DATASETS
-from core.link import PARAMS, SAMPLE_COUNTS, Controls
+from core.link import ANALYSIS_KEYS, PARAMS, SAMPLE_COUNTS, Controls
 from core.models import ARCHITECTURES, SHIPPED_ARCHITECTURES
 from core.noise import NOISE_TYPES, SIGMA_NOISE_TYPES
 from ui.link_sync import carry_settings_to_this_page
@@ -16,10 +18,34 @@ def _help(table: dict) -> str:
     return "\n".join(f"- **{key}**: {getattr(value, 'label', value)}" for key, value in table.items())
 
 
-def analysis_controls(show_display: bool = True) -> Controls:
+def analysis_controls(show_display: bool = True, carry: bool = True) -> Controls:
     """Draw the analysis controls (bound to the URL) and return their values; settings that show nothing
-    meaningful get a note under the controls, on every page that has them."""
+    meaningful get a note under the controls, on every page that has them. ``carry``: False when
+    ``stored_controls`` has already carried the settings over in this run."""
+    if carry:
+        carry_settings_to_this_page()
+    chosen = _widgets(show_display)
+    _explain(chosen)
+    return _effective(chosen)
+
+
+def stored_controls(show_display: bool = True) -> Controls | None:
+    """The values this run's widgets will return, read from session state before they are drawn, so that a page
+    can send its first picture ahead of them (the browser's re-rendering of eight widgets is most of its work
+    before that picture: a fifth of a second of a slow machine's CPU). None until every widget has a value: the
+    page then draws its controls first, as usual."""
     carry_settings_to_this_page()
+    keys = ANALYSIS_KEYS if show_display else tuple(key for key in ANALYSIS_KEYS if key != "z")
+    if any(key not in st.session_state for key in keys):
+        return None
+    state = st.session_state
+    return _effective(Controls(int(state["n"]), float(state["r"]), state["noise"], float(state["sigma"]),
+                               state["estimator"], state["part"], int(state["seed"]),
+                               bool(state["z"]) if show_display else False))
+
+
+def _widgets(show_display: bool) -> Controls:
+    """The eight widgets, laid out in three columns; their values as chosen."""
     first, second, third = st.columns(3)
     with first:
         # Bound widgets write their option labels into the link, so the options are plain short values.
@@ -45,7 +71,13 @@ def analysis_controls(show_display: bool = True) -> Controls:
         if show_display:
             z_scores = st.toggle("Show z-scores", key="z", bind="query-params",
                                  help="Pixel-wise z-score of each noise class image: |z| > 3 is unlikely by chance.")
-    if z_scores and part != "noise":
+    return Controls(int(n), float(ratio), noise, float(sigma), estimator, part, int(seed), bool(z_scores))
+
+
+def _explain(chosen: Controls) -> None:
+    """A note under the controls for each setting that shows nothing meaningful, or not what it says."""
+    ratio, noise, estimator, part = chosen.ratio, chosen.noise, chosen.estimator, chosen.part
+    if chosen.z_scores and part != "noise":
         st.info("z-scores are defined for noise averages: switch *Averaged part* to the noise part to see them.")
     if ratio == 0 and estimator == "truth":
         st.info("At r = 0 the stimuli hold no test image, so grouping by the ground truth sorts pure noise by an "
@@ -55,14 +87,20 @@ def analysis_controls(show_display: bool = True) -> Controls:
         st.warning(f"The gradient kernel rests on Stein's lemma, which holds for Gaussian noise; {noise} noise is not "
                    f"Gaussian. Showing the black-box regression kernel instead: pick gaussian, base, pink or data "
                    f"noise for the gradient kernel.")
-        estimator = "regression"
     elif estimator in GRADIENT_ESTIMATORS and part != "noise":
         st.info("The gradient kernel is a kernel of the noise (only the noise has a Gaussian behind it): it is "
                 "shown for the noise part whatever *Averaged part* says.")
     if ratio >= 1.0 and part == "noise":
         st.warning("At r = 1 no noise reaches the model, so the noise averages carry no information. "
                    "Lower r or average the whole input.")
-    return Controls(int(n), float(ratio), noise, float(sigma), estimator, part, int(seed), bool(z_scores))
+
+
+def _effective(chosen: Controls) -> Controls:
+    """The settings the analysis runs with: the gradient kernel needs Gaussian noise, so for other noise types the
+    black-box regression kernel stands in (``_explain`` says so)."""
+    if chosen.estimator in GRADIENT_ESTIMATORS and chosen.noise not in SIGMA_NOISE_TYPES:
+        return dataclasses.replace(chosen, estimator="regression")
+    return chosen
 
 
 def sidebar_selectors() -> tuple[str, str]:
