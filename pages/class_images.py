@@ -3,7 +3,6 @@
 import functools
 import io
 import time
-from collections.abc import Callable
 
 import numpy as np
 import streamlit as st
@@ -46,28 +45,26 @@ def draw_picture(shown: Picture, n: int, total: int, slot: live.Slot, draw: int 
 @st.fragment
 def explorer() -> None:
     # When the controls' values are known before their widgets are drawn (every rerun after the page's first),
-    # the first picture goes out ahead of the widgets, into the place kept for them above it.
-    place, early = st.container(), ui_controls.stored_controls()
-    controls = early if early is not None else ui_controls.analysis_controls()
-    widgets_pending = [early is not None]
-
-    def draw_widgets() -> None:
-        """The controls, once, in their place above the picture; if they disagree with the values read before
-        them (a value a widget would not take), the fragment runs again with theirs."""
-        if widgets_pending[0]:
-            widgets_pending[0] = False
+    # the widgets are drawn after the run, into the place kept for them: re-rendering eight widgets is a fifth of a
+    # second of the browser's CPU, which on a slow machine the first picture and the network's pass would wait for.
+    # Until then the browser keeps showing the ones it has, which the user can still move.
+    place, early = st.container(key="analysis_controls"), ui_controls.stored_controls()
+    if early is None:
+        with place:
+            controls = ui_controls.analysis_controls(carry=False)
+    else:
+        controls = early
+    try:
+        _explore(controls)
+    finally:  # also when the run ends early: the controls must be there
+        if early is not None:
             with place:
-                if ui_controls.analysis_controls(carry=False) != controls:
+                if ui_controls.analysis_controls(carry=False) != early:  # a value a widget would not take
                     st.rerun(scope="fragment")
 
-    try:
-        _explore(controls, draw_widgets)
-    finally:  # also when the run ends early: the controls must be there
-        draw_widgets()
 
-
-def _explore(controls: Controls, draw_widgets: Callable[[], None]) -> None:
-    """The page below the controls; ``draw_widgets`` is called once the first picture is out."""
+def _explore(controls: Controls) -> None:
+    """The page below the controls: the picture, growing with the run, its charts, examples and downloads."""
     complete = live.stored_stimuli(arch, dataset_name, meta["sha256"], controls) >= controls.n
     stopped, stop = live.stop_or_continue(
         controls, complete, "Large N: Stop keeps what was computed; moving a control changes course, and work "
@@ -114,7 +111,6 @@ def _explore(controls: Controls, draw_widgets: Callable[[], None]) -> None:
         ``drawn``: the class images and picture of ``state`` when they are already made."""
         drawn = drawn or class_picture(state, controls)
         draw_picture(drawn[1], state.n, controls.n, target, next(draws), partial=not final)
-        draw_widgets()
         if final or not captioned[0]:
             caption.draw("caption", picture_caption(state.n if final else None, drawn[1], controls))
             captioned[0] = True

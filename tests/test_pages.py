@@ -37,6 +37,36 @@ def test_class_images_redraw_when_a_control_moves(real_data_dir) -> None:
     assert_clean(at)
 
 
+
+def test_class_images_redraw_their_widgets_after_the_run_on_a_rerun(real_data_dir, monkeypatch) -> None:
+    """On a rerun the controls' values are read from session state, so the eight widgets (whose re-rendering is a
+    fifth of a second of a slow machine's CPU, taken from the first picture and the network's pass) are sent after
+    the run; on the page's first run, when the widgets have no values yet, they come first. Either way they are
+    drawn once, in the same place above the picture, with the same values and notes."""
+    import ui.controls
+    import ui.live
+
+    sent: list[str] = []
+    for module, name, event in [(ui.controls, "analysis_controls", "widgets"), (ui.live, "picture_html", "picture")]:
+        original = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _original=original, _event=event, **k: (
+            sent.append(_event), _original(*a, **k))[1])
+    at = open_page("pages/class_images.py", n="1000", r="0.0", estimator="softmax", part="noise", seed="515151")
+    assert_clean(at)
+    assert sent[0] == "widgets" and sent.count("widgets") == 1 and "picture" in sent
+    first_run = [type(element).__name__ for element in at.main]
+    sent.clear()
+    at.number_input(key="seed").increment().run()
+    assert_clean(at)
+    assert sent[0] == "picture" and sent[-1] == "widgets" and sent.count("widgets") == 1, sent
+    assert at.number_input(key="seed").value == 515152 and len(at.select_slider) == 1
+    assert [type(element).__name__ for element in at.main] == first_run  # the same place, nothing added
+    sent.clear()
+    at.selectbox(key="estimator").set_value("gradient").run()  # uniform noise: the regression kernel stands in
+    assert sent[0] == "picture" and sent[-1] == "widgets" and sent.count("widgets") == 1, sent
+    assert any("Showing the black-box regression kernel instead" in w.value for w in at.warning)
+    assert not at.exception
+
 def plotly_array(value) -> np.ndarray:
     """A Plotly figure's array as sent to the browser: a list, or base64 with its dtype and shape."""
     if isinstance(value, dict):
