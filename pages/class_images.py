@@ -44,23 +44,10 @@ def draw_picture(shown: Picture, n: int, total: int, slot: live.Slot, draw: int 
 
 @st.fragment
 def explorer() -> None:
-    # When the controls' values are known before their widgets are drawn (every rerun after the page's first),
-    # the widgets are drawn after the run, into the place kept for them: re-rendering eight widgets is a fifth of a
-    # second of the browser's CPU, which on a slow machine the first picture and the network's pass would wait for.
-    # Until then the browser keeps showing the ones it has, which the user can still move.
-    place, early = st.container(key="analysis_controls"), ui_controls.stored_controls()
-    if early is None:
-        with place:
-            controls = ui_controls.analysis_controls(carry=False)
-    else:
-        controls = early
-    try:
+    # At live sizes the widgets are redrawn after the run (ui.controls.controls_drawn_after): the first picture and
+    # the network's pass do not wait for the browser to re-render them.
+    with ui_controls.controls_drawn_after(lambda controls: controls.n <= live.LIVE_N) as controls:
         _explore(controls)
-    finally:  # also when the run ends early: the controls must be there
-        if early is not None:
-            with place:
-                if ui_controls.analysis_controls(carry=False) != early:  # a value a widget would not take
-                    st.rerun(scope="fragment")
 
 
 def _explore(controls: Controls) -> None:

@@ -26,3 +26,78 @@ def test_fashion_and_alexnet_from_the_sidebar(real_data_dir) -> None:
     at.selectbox(key="arch").set_value("alexnet").run()
     assert_clean(at)
     assert "Ankle boot" in json.dumps(json.loads(at.get("plotly_chart")[0].proto.spec)["layout"])
+
+
+def _deferred_controls_script() -> None:
+    """A page that runs its analysis inside ``controls_drawn_after``, deferring the widgets up to N = 10,000."""
+    import streamlit as st
+
+    from ui import controls
+
+    with controls.controls_drawn_after(lambda chosen: chosen.n <= 10_000) as chosen:
+        st.session_state.setdefault("_events", []).append(("run", chosen.seed, chosen.estimator))
+
+
+def _recording_widgets(monkeypatch) -> list:
+    """Record each drawing of the eight widgets in the session's event list, next to the runs."""
+    import streamlit as st
+
+    import ui.controls
+
+    original = ui.controls._widgets
+
+    def widgets(show_display: bool):
+        chosen = original(show_display)
+        st.session_state.setdefault("_events", []).append(("widgets", chosen.seed, chosen.estimator))
+        return chosen
+
+    monkeypatch.setattr(ui.controls, "_widgets", widgets)
+
+
+def test_widgets_come_after_the_run_once_their_values_are_known(monkeypatch) -> None:
+    """First run: the widgets have no values yet, so they come first. Reruns: after the run, with the values the run
+    used, and the notes before it (the gradient kernel's refusal for uniform noise). Above ``defer``'s limit they
+    come first again."""
+    from streamlit.testing.v1 import AppTest
+
+    _recording_widgets(monkeypatch)
+    at = AppTest.from_function(_deferred_controls_script, default_timeout=60)
+    at.run()
+    assert at.session_state["_events"] == [("widgets", 0, "truth"), ("run", 0, "truth")]
+    at.session_state["_events"] = []
+    at.number_input(key="seed").increment()
+    at.selectbox(key="estimator").set_value("gradient").run()  # uniform noise: the regression kernel runs
+    assert at.session_state["_events"] == [("run", 1, "regression"), ("widgets", 1, "gradient")]
+    assert any("Showing the black-box regression kernel instead" in w.value for w in at.warning)
+    at.session_state["_events"] = []
+    at.select_slider(key="n").set_value(100_000).run()
+    assert at.session_state["_events"] == [("widgets", 1, "gradient"), ("run", 1, "regression")]
+    assert not at.exception
+
+
+def test_a_widget_that_disagrees_with_the_stored_value_reruns_the_page(monkeypatch) -> None:
+    """If a widget returns another value than the one read before the run, the run is done again with the widget's."""
+    import dataclasses
+
+    from streamlit.testing.v1 import AppTest
+
+    import ui.controls
+
+    _recording_widgets(monkeypatch)
+    original, misread = ui.controls._stored, [True]
+
+    def stored(show_display: bool):
+        chosen = original(show_display)
+        if chosen is not None and misread[0]:
+            misread[0] = False
+            return dataclasses.replace(chosen, seed=chosen.seed + 7)
+        return chosen
+
+    monkeypatch.setattr(ui.controls, "_stored", stored)
+    at = AppTest.from_function(_deferred_controls_script, default_timeout=60)
+    at.run()
+    at.session_state["_events"] = []
+    at.run()
+    assert at.session_state["_events"] == [("run", 7, "truth"), ("widgets", 0, "truth"), ("run", 0, "truth"),
+                                           ("widgets", 0, "truth")]
+    assert not at.exception

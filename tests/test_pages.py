@@ -47,7 +47,7 @@ def test_class_images_redraw_their_widgets_after_the_run_on_a_rerun(real_data_di
     import ui.live
 
     sent: list[str] = []
-    for module, name, event in [(ui.controls, "analysis_controls", "widgets"), (ui.live, "picture_html", "picture")]:
+    for module, name, event in [(ui.controls, "_widgets", "widgets"), (ui.live, "picture_html", "picture")]:
         original = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, _original=original, _event=event, **k: (
             sent.append(_event), _original(*a, **k))[1])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Callable, Iterator
 
 import streamlit as st
 
@@ -11,6 +13,7 @@ from core.config import DATASETS
 from core.link import ANALYSIS_KEYS, PARAMS, SAMPLE_COUNTS, Controls
 from core.models import ARCHITECTURES, SHIPPED_ARCHITECTURES
 from core.noise import NOISE_TYPES, SIGMA_NOISE_TYPES
+from ui import streamlit_internals
 from ui.link_sync import carry_settings_to_this_page
 
 
@@ -18,30 +21,53 @@ def _help(table: dict) -> str:
     return "\n".join(f"- **{key}**: {getattr(value, 'label', value)}" for key, value in table.items())
 
 
-def analysis_controls(show_display: bool = True, carry: bool = True) -> Controls:
+def analysis_controls(show_display: bool = True) -> Controls:
     """Draw the analysis controls (bound to the URL) and return their values; settings that show nothing
-    meaningful get a note under the controls, on every page that has them. ``carry``: False when
-    ``stored_controls`` has already carried the settings over in this run."""
-    if carry:
-        carry_settings_to_this_page()
+    meaningful get a note under the controls, on every page that has them."""
+    carry_settings_to_this_page()
     chosen = _widgets(show_display)
     _explain(chosen)
     return _effective(chosen)
 
 
-def stored_controls(show_display: bool = True) -> Controls | None:
-    """The values this run's widgets will return, read from session state before they are drawn, so that a page
-    can send its first picture ahead of them (the browser's re-rendering of eight widgets is most of its work
-    before that picture: a fifth of a second of a slow machine's CPU). None until every widget has a value: the
-    page then draws its controls first, as usual."""
+@contextlib.contextmanager
+def controls_drawn_after(defer: Callable[[Controls], bool], show_display: bool = True) -> Iterator[Controls]:
+    """The analysis controls' values, for a page run in the ``with`` block; the widgets drawn after it when
+    ``defer(values)`` says so and their values are known beforehand (from session state: every rerun after the
+    page's first), otherwise before it, as ``analysis_controls`` draws them. The notes come before the run
+    either way.
+
+    Re-rendering the eight widgets is a fifth of a second of a slow machine's CPU at every change, taken from the
+    network's pass when the browser shares the machine; until they are redrawn the browser shows the ones it has,
+    which hold the student's values and can be moved. Same place, keyed container, either way: a widget that moved
+    between containers would be built anew. If the widgets disagree with the values read before them (a value
+    a widget would not take), the run starts again with theirs."""
     carry_settings_to_this_page()
+    widgets, notes = st.container(key="analysis_controls"), st.container()
+    chosen = _stored(show_display)
+    deferred = chosen is not None and defer(_effective(chosen))
+    if not deferred:
+        with widgets:
+            chosen = _widgets(show_display)
+    with notes:
+        _explain(chosen)
+    try:
+        yield _effective(chosen)
+    finally:  # also when the run ends early: the widgets must be there
+        if deferred:
+            with widgets:
+                if _widgets(show_display) != chosen:
+                    st.rerun(scope="fragment" if streamlit_internals.in_fragment_run() else "app")
+
+
+def _stored(show_display: bool) -> Controls | None:
+    """The values the widgets will return, read from session state; None until every one of them has a value."""
     keys = ANALYSIS_KEYS if show_display else tuple(key for key in ANALYSIS_KEYS if key != "z")
     if any(key not in st.session_state for key in keys):
         return None
     state = st.session_state
-    return _effective(Controls(int(state["n"]), float(state["r"]), state["noise"], float(state["sigma"]),
-                               state["estimator"], state["part"], int(state["seed"]),
-                               bool(state["z"]) if show_display else False))
+    return Controls(int(state["n"]), float(state["r"]), state["noise"], float(state["sigma"]), state["estimator"],
+                    state["part"], int(state["seed"]), bool(state["z"]) if show_display else False)
 
 
 def _widgets(show_display: bool) -> Controls:
