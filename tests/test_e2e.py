@@ -125,6 +125,20 @@ def test_stale_elements_dim_only_after_a_second(server, browser) -> None:
       return [containers.length, ...timing];
     }""")
     assert count > 0 and delay == "1s" and duration == "0s", (delay, duration)
+    # The analysis controls are redrawn after a live run; until then they hold the student's values: never dimmed.
+    # (Streamlit dims a stale container through its own style, stood in for here by an inline opacity; it takes
+    # effect after the 1-s delay above.)
+    control, other = page.evaluate("""async () => {
+      const fresh = '[data-testid="stElementContainer"][data-stale="false"]';
+      const control = document.querySelector('.st-key-analysis_controls ' + fresh);
+      const other = [...document.querySelectorAll(fresh)].find(c => !c.closest('.st-key-analysis_controls'));
+      for (const c of [control, other]) { c.setAttribute('data-stale', 'true'); c.style.opacity = '0.33'; }
+      await new Promise(resolve => setTimeout(resolve, 1300));
+      const opacity = [control, other].map(c => Number(getComputedStyle(c).opacity));
+      for (const c of [control, other]) { c.setAttribute('data-stale', 'false'); c.style.opacity = ''; }
+      return opacity;
+    }""")
+    assert control == 1 and other < 1, (control, other)
     page.close()
 
 
