@@ -3,6 +3,7 @@
 import streamlit as st
 
 from core import analysis, plots
+from core.link import Controls
 from ui import controls as ui_controls, live, resources
 from ui.frame import start_page
 
@@ -26,7 +27,13 @@ def fed_back_heatmap(images: analysis.ClassImages) -> None:
 
 @st.fragment
 def heatmaps() -> None:
-    controls = ui_controls.analysis_controls(show_display=False)
+    # At live sizes the widgets are redrawn after the run (ui.controls.controls_drawn_after).
+    with ui_controls.controls_drawn_after(lambda controls: controls.n <= live.LIVE_N, show_display=False) as controls:
+        _heatmaps(controls)
+
+
+def _heatmaps(controls: Controls) -> None:
+    """The fed-back matrix, then the stimuli's and the test set's confusion matrices."""
     progress = st.empty()  # "n of N stimuli" while the run takes a while, at any N
     # Ground-truth class images need no model: their fed-back matrix (ten images through it) comes first.
     preview = live.ground_truth_preview(arch, dataset_name, meta["sha256"], controls)
