@@ -142,6 +142,38 @@ def test_stale_elements_dim_only_after_a_second(server, browser) -> None:
     page.close()
 
 
+
+def test_presses_during_live_runs_all_count(server, browser) -> None:
+    """Five presses on the seed's "+" while live runs go on: the field only ever counts up, and the page lands on the
+    fifth seed. The widgets are redrawn after each live run (ui.controls.controls_drawn_after); when a fragment's
+    run re-set their values in session state, the redrawn field put back the seed from before a press made during
+    the run, and the next press counted from there (6100 -> 6101 -> 6102 -> 6101 -> ... -> 6104)."""
+    page = browser.new_page(viewport=VIEWPORT)
+    # A seed of its own: runs are shared by every session of the server.
+    page.goto(f"{server}/class_images?n=10000&r=0.0&estimator=softmax&part=noise&seed=6100")
+    wait_until_idle(page, charts=4)
+    page.evaluate("""() => {
+      window.noiseLensSeeds = [];
+      const look = () => {
+        const field = document.querySelector('.st-key-analysis_controls [data-testid="stNumberInput"] input');
+        const seeds = window.noiseLensSeeds;
+        if (field && seeds[seeds.length - 1] !== field.value) seeds.push(field.value);
+        requestAnimationFrame(look);
+      };
+      look();
+    }""")
+    plus = page.locator('[data-testid="stNumberInputStepUp"]').first
+    for gap in (0.05, 0.3, 0.6, 0.9, 0.2):
+        plus.click()
+        time.sleep(gap)
+    time.sleep(1)
+    wait_until_idle(page, charts=4)
+    seeds = [int(seed) for seed in page.evaluate("window.noiseLensSeeds")]
+    assert seeds == sorted(seeds) and seeds[-1] == 6105, seeds
+    assert "seed=6105" in page.url, page.url
+    assert_no_exception(page)
+    page.close()
+
 def test_fed_back_heatmap_redraws_and_link_reproduces_it(server, browser) -> None:
     page = browser.new_page(viewport=VIEWPORT)
     page.goto(f"{server}/confusion?n=1000&r=0.3&seed=5")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.link import ANALYSIS_KEYS, PARAMS, link_text
+from ui import streamlit_internals
 
 
 def check_link() -> list[str]:
@@ -66,6 +67,10 @@ def carry_settings_to_this_page() -> None:
     widgets bind to it (Streamlit forbids writing a bound parameter afterwards).
     """
     arrived = st.session_state.pop("_arrived", False)  # once per page visit (see ``note_page``)
+    # A fragment's rerun stays on its page, where the widgets keep their values. Re-set there, a value would be
+    # sent back to the browser as the script's own: a widget drawn after a run (ui.controls.controls_drawn_after)
+    # would then put back the value from before a press made during the run, and the press would be lost.
+    in_fragment = streamlit_internals.in_fragment_run()
     missing = {}
     for key in ANALYSIS_KEYS:
         if arrived and key in st.query_params:  # a link to this page (e.g. Home's "take the signal away") wins
@@ -75,7 +80,8 @@ def carry_settings_to_this_page() -> None:
             except (ValueError, TypeError):
                 pass
         if key in st.session_state:
-            st.session_state[key] = st.session_state[key]
+            if not in_fragment:
+                st.session_state[key] = st.session_state[key]
             if arrived and key not in st.query_params and st.session_state[key] != PARAMS[key].default:
                 missing[key] = link_text(st.session_state[key])
     if missing:  # one change of the address, so one step in the browser's history
