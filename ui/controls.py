@@ -53,11 +53,10 @@ def controls_drawn_after(defer: Callable[[Controls], bool], show_display: bool =
         _explain(chosen)
     try:
         yield _effective(chosen)
-    finally:  # also when the run ends early for an error: the widgets must be there
-        # Not when it ends early for a moved control: these widgets would carry the values from before the move
-        # (set from session state, so the browser takes them), and a press during a live run was lost. The browser
-        # keeps the widgets it has; the run that follows redraws them.
-        if deferred and not streamlit_internals.rerun_waiting():
+    finally:  # also when the run ends early: the widgets must be there
+        # Their values are the ones this run began with; the browser keeps a newer one the student has set since,
+        # as long as fragment reruns do not re-set them in session state (ui.link_sync.carry_settings_to_this_page).
+        if deferred:
             with widgets:
                 if _widgets(show_display) != chosen:
                     st.rerun(scope="fragment" if streamlit_internals.in_fragment_run() else "app")

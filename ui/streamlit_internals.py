@@ -31,8 +31,8 @@ STREAMLIT_CHECKED = "1.67.0"
 # 1 s on, slow runs still dim; live ones stay steady. The dimming is a step, not a fade: a fading element is
 # animated frame by frame from the press on (delay included), which cost the browser 0.07-0.14 CPU-s of a
 # 10,000-stimulus change, taken from the network's pass when both share the CPU (bench/results/dashboard.log).
-# The analysis controls are redrawn at the end of a run (pages/class_images.py): until then they hold the values
-# the student chose, so they never dim.
+# The analysis controls are redrawn at the end of a live run (ui.controls.controls_drawn_after): until then they hold
+# the values the student chose, so they never dim.
 STEADY_REDRAWS_CSS = ('[data-testid="stElementContainer"][data-stale="true"] '
                       '{ transition-delay: 1s !important; transition-duration: 0s !important; } '
                       '.st-key-analysis_controls [data-testid="stElementContainer"][data-stale="true"] '
