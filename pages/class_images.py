@@ -62,25 +62,17 @@ def _explore(controls: Controls) -> None:
     # Slots keep the old picture, caption and charts on screen until new ones replace them. The browser test and
     # bench/dashboard.py find the picture by its container's key.
     target, caption = live.Slot(st.container(key="class_picture")), live.Slot(st.container())
-    places: list[live.Slot] = []
-
-    def chart_places() -> list[live.Slot]:
-        """The bias and convergence charts' places, under their headings and with their captions; made with the
-        first charts, not before the first picture: ten more elements for the browser to render first."""
-        if not places:
-            left, right = st.columns(2)
-            left.subheader("Class bias")
-            places.append(live.Slot(left.container()))
-            left.caption("How often the model called a stimulus each class."
-                         + (" Pure noise often goes mostly to one or two classes: the model's default guesses."
-                            if controls.ratio == 0 else ""))
-            right.subheader("Convergence")
-            places.append(live.Slot(right.container()))
-            right.caption("Correlation of the class images after n samples with the current ones (so the last point "
-                          "is 1 by construction): when the curve reaches 1 well before the end, more samples will "
-                          "not change the picture much.")
-        return places
-
+    left, right = st.columns(2)
+    left.subheader("Class bias")
+    bias = live.Slot(left.container())
+    left.caption("How often the model called a stimulus each class."
+                 + (" Pure noise often goes mostly to one or two classes: the model's default guesses."
+                    if controls.ratio == 0 else ""))
+    right.subheader("Convergence")
+    curve = live.Slot(right.container())
+    right.caption("Correlation of the class images after n samples with the current ones (so the last point is 1 "
+                  "by construction): when the curve reaches 1 well before the end, more samples will not change the "
+                  "picture much.")
     draws, charts_drawn = iter(range(1_000_000)), [time.perf_counter()]
 
     def charts(state, final: bool) -> None:
@@ -89,7 +81,6 @@ def _explore(controls: Controls) -> None:
         slow machine's browser about a second of the network's CPU per change)."""
         if final or time.perf_counter() - charts_drawn[0] >= CHARTS_EVERY:
             charts_drawn[0] = time.perf_counter()
-            bias, curve = chart_places()
             counts, correlations = analysis.convergence(state, controls.estimator, controls.part)
             if not final:
                 bias.draw("html", live.bias_html(state.class_bias, names, state.n))
@@ -130,13 +121,13 @@ def _explore(controls: Controls) -> None:
                                       stopped=stopped)
     if stop is not None:
         stop.empty()
+    if state.n < controls.n:
+        st.info(f"Stopped at {state.n:,} of {controls.n:,} stimuli. Press Continue to go on.")
     if preview is not None and state.n == preview.n:
         images, shown = class_picture(state, controls)
     else:  # the complete picture at once, as light as the partial ones; then its Plotly figure, for the hover
         images, shown = draw(state, final=True, drawn=draw(state))
     charts(state, final=True)
-    if state.n < controls.n:
-        st.info(f"Stopped at {state.n:,} of {controls.n:,} stimuli. Press Continue to go on.")
     if controls.estimator in GRADIENT_ESTIMATORS:
         whitened_kernel(state)
 
