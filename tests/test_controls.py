@@ -38,7 +38,7 @@ def _deferred_controls_script() -> None:
         st.session_state.setdefault("_events", []).append(("run", chosen.seed, chosen.estimator))
 
 
-def _recording_widgets(monkeypatch) -> list:
+def _recording_widgets(monkeypatch) -> None:
     """Record each drawing of the eight widgets in the session's event list, next to the runs."""
     import streamlit as st
 

@@ -142,7 +142,6 @@ def test_stale_elements_dim_only_after_a_second(server, browser) -> None:
     page.close()
 
 
-
 def test_presses_during_live_runs_all_count(server, browser) -> None:
     """Five presses on the seed's "+" while live runs go on: the field only ever counts up, and the page lands on the
     fifth seed. The widgets are redrawn after each live run (ui.controls.controls_drawn_after); when a fragment's
@@ -173,6 +172,7 @@ def test_presses_during_live_runs_all_count(server, browser) -> None:
     assert "seed=6105" in page.url, page.url
     assert_no_exception(page)
     page.close()
+
 
 def test_fed_back_heatmap_redraws_and_link_reproduces_it(server, browser) -> None:
     page = browser.new_page(viewport=VIEWPORT)

@@ -37,7 +37,6 @@ def test_class_images_redraw_when_a_control_moves(real_data_dir) -> None:
     assert_clean(at)
 
 
-
 def test_class_images_redraw_their_widgets_after_the_run_on_a_rerun(real_data_dir, monkeypatch) -> None:
     """On a rerun the controls' values are read from session state, so the eight widgets (whose re-rendering is a
     fifth of a second of a slow machine's CPU, taken from the first picture and the network's pass) are sent after
@@ -66,6 +65,7 @@ def test_class_images_redraw_their_widgets_after_the_run_on_a_rerun(real_data_di
     assert sent[0] == "picture" and sent[-1] == "widgets" and sent.count("widgets") == 1, sent
     assert any("Showing the black-box regression kernel instead" in w.value for w in at.warning)
     assert not at.exception
+
 
 def plotly_array(value) -> np.ndarray:
     """A Plotly figure's array as sent to the browser: a list, or base64 with its dtype and shape."""
