@@ -276,16 +276,27 @@ def _weights(truth_hot: Any, logits: Any | None) -> dict[str, Any]:
     return {"weights": weights, "predicted_hot": predicted_hot}
 
 
+def _all_classes(first_nine: list[Any]) -> Any:
+    """(10, 784) from the first nine classes' gradients: centred logits sum to zero over the classes, so do their
+    gradients, and the last class's is minus the sum of the others. A backward pass per class is most of a
+    gradient run's time (each costs more than the forward pass), so this saves a tenth of it."""
+    import tensorflow as tf
+
+    nine = tf.stack(first_nine)
+    return tf.concat([nine, -tf.reduce_sum(nine, axis=0, keepdims=True)], axis=0)
+
+
 def _noise_gradients(tape: Any, totals: list[Any], noise: Any) -> Any:
     """(10, 784): Σ over the chunk of each centred logit's gradient with respect to the Gaussian behind the noise.
 
     Each class's logits are summed over the chunk first, so this is one backward pass per class, not a Jacobian
-    per stimulus. A clipped pixel (exactly 0 or 1) passes no gradient back to its Gaussian value.
+    per stimulus (nine, in fact: ``_all_classes``). A clipped pixel (exactly 0 or 1) passes no gradient back to
+    its Gaussian value.
     """
     import tensorflow as tf
 
     inside = tf.cast((noise > 0.0) & (noise < 1.0), tf.float32)
-    return tf.stack([tf.reduce_sum(tape.gradient(total, noise) * inside, axis=0) for total in totals])
+    return _all_classes([tf.reduce_sum(tape.gradient(total, noise) * inside, axis=0) for total in totals[:-1]])
 
 
 #: Above this share of clipped pixels in a chunk, the filter's transpose runs per stimulus after all. Gathering
@@ -339,7 +350,7 @@ def _filtered_noise_gradients(tape: Any, totals: list[Any], filtered: Any, split
 
         return tf.cond(sparse, gathered, per_stimulus)
 
-    return scale * tf.stack([one_class(total) for total in totals])
+    return scale * _all_classes([one_class(total) for total in totals[:-1]])
 
 
 def _chunk_step(generate: Any, logits_of: Any | None, signal: Any, labels: Any, with_signal: bool,

@@ -450,8 +450,9 @@ def test_gradient_runs_need_gaussian_noise_and_keep_their_sums_through_snapshots
     earlier = state.rewound_to(500)  # the snapshot at 500 carries the gradient sums too
     assert earlier.n == 500 and earlier.sums.gradient is not None
     fresh = Analyzer(model, data, "gaussian", chunk_size=77).run(settings, 500)
-    assert np.allclose(class_images(earlier, "gradient", "noise").images,
-                       class_images(fresh, "gradient", "noise").images, rtol=1e-5, atol=1e-9)
+    kept, remade = (class_images(run, "gradient", "noise").images for run in (earlier, fresh))
+    # Other chunks, other float32 rounding: the last class, minus the sum of the other nine, carries theirs.
+    assert np.allclose(kept, remade, rtol=0, atol=1e-5 * np.abs(remade).max())
     with pytest.raises(ValueError, match="gradients"):
         analysis.gradient_kernel(Analyzer(model, data, "gaussian").run(
             AnalysisSettings(NoiseSpec("gaussian", 0.2, 2)), 100))
