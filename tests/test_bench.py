@@ -134,6 +134,16 @@ def test_stein_ratios_are_bounds_when_the_black_box_never_gets_there() -> None:
     assert capped.best == 0.9
 
 
+def test_stein_snapshots_step_by_at_most_half_a_grid_decade_up_to_the_cap() -> None:
+    """A count is the first snapshot at or above the target: the grid's steps bound how far above it can be."""
+    from bench.stein import snapshot_points
+
+    assert snapshot_points(1000) == [10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700, 1000]
+    assert snapshot_points(250) == [10, 15, 20, 30, 50, 70, 100, 150, 200, 250]
+    points = snapshot_points(1_000_000)
+    assert points[-1] == 1_000_000 and all(1.0 < b / a <= 5 / 3 for a, b in zip(points, points[1:]))
+
+
 def test_stein_correlation_is_the_mean_over_classes() -> None:
     from bench.stein import mean_correlation
 
