@@ -126,15 +126,16 @@ def test_stein_ratios_are_bounds_when_the_black_box_never_gets_there() -> None:
 
     gradient = Race("gradient", 2, 1000, reached=50, seconds=0.5, curve=[(10, 0.9, 0.1), (50, 0.96, 0.5)])
     reached = Race("regression", 1, 10_000, reached=5000, seconds=10.0, curve=[(5000, 0.95, 10.0)])
-    capped = Race("regression", 1, 10_000, curve=[(5000, 0.8, 4.0), (10_000, 0.9, 8.0)])
+    capped = Race("regression", 1, 10_000, seconds=8.0, curve=[(5000, 0.8, 4.0), (10_000, 0.9, 9.0)])
     assert ratios(reached, gradient) == {"stimuli_ratio": 100.0, "time_ratio": 20.0, "bound": "exact"}
     assert ratios(capped, gradient)["stimuli_ratio"] == 200.0
+    assert ratios(capped, gradient)["time_ratio"] == 16.0  # one run of all its stimuli, not the staged race's 9 s
     assert ratios(capped, gradient)["bound"].startswith("lower bound")
     assert ratios(reached, Race("gradient", 2, 50, curve=[(50, 0.5, 0.5)]))["stimuli_ratio"] is None
     assert capped.best == 0.9
 
 
-def test_stein_snapshots_step_by_at_most_half_a_grid_decade_up_to_the_cap() -> None:
+def test_stein_snapshots_lie_on_a_fine_grid_up_to_the_cap() -> None:
     """A count is the first snapshot at or above the target: the grid's steps bound how far above it can be."""
     from bench.stein import snapshot_points
 
