@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -183,36 +184,81 @@ def _noise_spec(args: argparse.Namespace) -> Any:
     return NoiseSpec(args.noise, DEFAULT_SIGMA if args.sigma is None else args.sigma, args.seed)
 
 
-def _analyze(args: argparse.Namespace) -> int:
-    import json
-    import time
+@dataclass(frozen=True)
+class _ClassImageRun:
+    """What ``analyze`` and ``attack`` both start from: one run of the analysis and its class images."""
 
-    import numpy as np
+    out: Path
+    data: Any
+    model: Any
+    meta: dict[str, Any]
+    analyzer: Any
+    state: Any
+    images: Any
+    seconds: float
+
+
+def _class_image_run(args: argparse.Namespace) -> _ClassImageRun:
+    """The run the arguments ask for, with a progress bar on stderr. The gradient estimator runs with the model's
+    gradients, as the page's fifth grouping does, and is refused (one line) for noise with no Gaussian behind it."""
+    import time
 
     from core import analysis
     from core.data import load_dataset
 
-    spec = _noise_spec(args)
+    settings = analysis.AnalysisSettings(_noise_spec(args), args.ratio,
+                                         gradients=args.estimator in analysis.GRADIENT_ESTIMATORS)
     out = _output_folder(args.out)
     data = load_dataset(args.dataset)
     model, meta = _model_or_explain(args.arch, args.dataset)
-    settings = analysis.AnalysisSettings(spec, args.ratio)
     analyzer = analysis.Analyzer(model, data, args.noise)
     bar = tqdm(total=args.samples, unit="img", unit_scale=True, file=sys.stderr, desc="stimuli")
     started = time.perf_counter()
     state = analyzer.run(settings, args.samples, on_progress=lambda s: bar.update(s.n - bar.n))
     seconds = time.perf_counter() - started
     bar.close()
+    return _ClassImageRun(out, data, model, meta, analyzer, state,
+                          analysis.class_images(state, args.estimator, args.part), seconds)
 
-    images = analysis.class_images(state, args.estimator, args.part)
-    fed_back = analysis.fed_back_matrix(model, images)
-    template = analysis.template_classify(images, data.test_images, data.test_labels, analyzer.mean_image)
+
+def _settings_record(args: argparse.Namespace, run: _ClassImageRun) -> dict[str, Any]:
+    """The run's settings for ``summary.json`` and ``attack.json``: enough to repeat it."""
+    return {"arch": args.arch, "dataset": args.dataset, "samples": args.samples, "ratio": args.ratio,
+            "noise": args.noise, "sigma": run.state.settings.noise.sigma, "estimator": args.estimator,
+            "part": args.part, "seed": args.seed}
+
+
+def _write_gradient_kernel(out: Path, run: _ClassImageRun) -> dict[str, Any] | None:
+    """For the gradient estimator, its whitened form E[∂ logit/∂noise] beside the Σ-weighted kernel (the page
+    shows both): ``gradient_whitened.npy`` and its template accuracy; None for the other estimators."""
+    import numpy as np
+
+    from core import analysis
+
+    if run.images.estimator not in analysis.GRADIENT_ESTIMATORS:
+        return None
+    whitened = analysis.gradient_kernel(run.state, whitened=True)
+    np.save(out / "gradient_whitened.npy", whitened.images.astype(np.float32))
+    template = analysis.template_classify(whitened, run.data.test_images, run.data.test_labels,
+                                          run.analyzer.mean_image)
+    return {"template_accuracy": template.accuracy}
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    import json
+
+    import numpy as np
+
+    from core import analysis
+
+    run = _class_image_run(args)
+    out, data, state, images, seconds = run.out, run.data, run.state, run.images, run.seconds
+    fed_back = analysis.fed_back_matrix(run.model, images)
+    template = analysis.template_classify(images, data.test_images, data.test_labels, run.analyzer.mean_image)
     _write_results(out, state, images, fed_back, template, data.class_names)
     summary = {
-        "settings": {"arch": args.arch, "dataset": args.dataset, "samples": args.samples, "ratio": args.ratio,
-                     "noise": args.noise, "sigma": settings.noise.sigma, "estimator": args.estimator,
-                     "part": args.part, "seed": args.seed, "smooth": args.smooth, "primary": args.primary},
-        "model_test_accuracy": meta.get("test_accuracy"),
+        "settings": {**_settings_record(args, run), "smooth": args.smooth, "primary": args.primary},
+        "model_test_accuracy": run.meta.get("test_accuracy"),
         "template_accuracy": template.accuracy,
         "self_classified": analysis.self_classified(fed_back),
         "empty_classes": [data.class_names[i] for i in np.flatnonzero(images.empty)],
@@ -221,12 +267,14 @@ def _analyze(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 3),
         "images_per_second": round(state.n / seconds, 1),
     }
-    summary["whitened"] = _write_readout(out, state, data, analyzer.mean_image, args.ridge)
+    summary["gradient_whitened"] = _write_gradient_kernel(out, run)
+    summary["whitened"] = _write_readout(out, state, data, run.analyzer.mean_image, args.ridge)
     summary["significance"] = _write_significance(out, state, images, data, data.class_names, args.smooth,
                                                   args.primary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    whitened, tested = summary["whitened"], summary["significance"]
+    whitened, tested, gradient = summary["whitened"], summary["significance"], summary["gradient_whitened"]
     print(f"template accuracy {template.accuracy:.2%}, self-classified {summary['self_classified']}/10, "
+          + ("" if gradient is None else f"whitened gradient kernel E[∇] {gradient['template_accuracy']:.2%}, ")
           + ("" if whitened is None else f"whitened kernel {whitened['whitened_template_accuracy']:.2%}, "
              f"linear read-out {whitened['readout_accuracy']:.2%} (ridge {args.ridge:g}), "
              + ("" if whitened["input_readout_accuracy_in_sample"] is None else
@@ -245,28 +293,17 @@ def _attack(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from core import analysis, attack
-    from core.data import load_dataset
+    from core import attack
     from core.plots_attack import curves_png
 
-    spec = _noise_spec(args)
-    out = _output_folder(args.out)
-    data = load_dataset(args.dataset)
-    model, meta = _model_or_explain(args.arch, args.dataset)
-    settings = analysis.AnalysisSettings(spec, args.ratio)
-    bar = tqdm(total=args.samples, unit="img", unit_scale=True, file=sys.stderr, desc="stimuli")
-    started = time.perf_counter()
-    state = analysis.Analyzer(model, data, args.noise).run(settings, args.samples,
-                                                          on_progress=lambda s: bar.update(s.n - bar.n))
-    analysis_seconds = time.perf_counter() - started
-    bar.close()
-    images = analysis.class_images(state, args.estimator, args.part)
+    run = _class_image_run(args)
+    out, data, images = run.out, run.data, run.images
     means = attack.class_mean_images(data.train_images, data.train_labels)
-    inputs = attack.attack_inputs(settings.noise, data.train_images, data.test_images, data.test_labels,
+    inputs = attack.attack_inputs(run.state.settings.noise, data.train_images, data.test_images, data.test_labels,
                                   args.subset, args.subset)
     bar = tqdm(total=len(attack.GAMMAS), unit="γ", file=sys.stderr, desc="attack")
     started = time.perf_counter()
-    curves = attack.attack_sweep(model, images.images, means, *inputs,
+    curves = attack.attack_sweep(run.model, images.images, means, *inputs,
                                  on_progress=lambda done: bar.update(round(done * bar.total) - bar.n))
     attack_seconds = time.perf_counter() - started
     bar.close()
@@ -280,14 +317,12 @@ def _attack(args: argparse.Namespace) -> int:
              f"r = {args.ratio:g}, {args.noise} noise, seed {args.seed}")
     (out / "attack.png").write_bytes(curves_png(curves, title))
     summary = {
-        "settings": {"arch": args.arch, "dataset": args.dataset, "samples": args.samples, "ratio": args.ratio,
-                     "noise": args.noise, "sigma": settings.noise.sigma, "estimator": args.estimator,
-                     "part": args.part, "seed": args.seed, "subset": args.subset,
+        "settings": {**_settings_record(args, run), "subset": args.subset,
                      "noise_inputs_from_stimulus": attack.NOISE_START},
-        "model_test_accuracy": meta.get("test_accuracy"),
+        "model_test_accuracy": run.meta.get("test_accuracy"),
         "empty_classes": [data.class_names[i] for i in np.flatnonzero(images.empty)],
         "curves": {column: [round(float(v), 6) for v in table[column]] for column in table.columns},
-        "analysis_seconds": round(analysis_seconds, 3),
+        "analysis_seconds": round(run.seconds, 3),
         "attack_seconds": round(attack_seconds, 3),
     }
     (out / "attack.json").write_text(json.dumps(summary, indent=2) + "\n")
