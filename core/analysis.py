@@ -49,9 +49,9 @@ ESTIMATORS: dict[str, Term] = {
 }
 #: Kernels, not averages: every stimulus feeds every class (signed, never scarce, in covariance units).
 KERNEL_ESTIMATORS = frozenset({"regression", "gradient"})
-#: Estimators that need the model's input gradients: a run made with them costs a backward pass per class.
+#: Estimators that need the model's input gradients: a run made with them costs a backward pass per class (nine).
 GRADIENT_ESTIMATORS = frozenset({"gradient"})
-GRADIENT_CHUNK = 256  # stimuli per chunk of a gradient run: ten backward passes hold ten times the activations
+GRADIENT_CHUNK = 256  # stimuli per chunk of a gradient run: nine backward passes hold nine times the activations
 MIN_CHUNK, MIN_GRADIENT_CHUNK = 256, 10  # the smallest chunks a time budget may ask for (tiny ones pay overheads)
 # Grouped by the label of the signal image: these class images need the stimuli and the labels, not the model.
 MODEL_FREE_ESTIMATORS = frozenset({"truth"})
@@ -228,7 +228,7 @@ class FirstFilter:
     The Stein estimator needs Σ over a chunk of each class's input gradient. The filter's transpose is linear and
     the same for every stimulus, so it can be applied once per class to the chunk's summed output gradients
     instead of once per stimulus and class; only clipped pixels, whose gradient is dropped, need it per stimulus.
-    On a CPU that transpose (many channels back to one) was half of LeNet's ten backward passes.
+    On a CPU that transpose (many channels back to one) was half of LeNet's backward passes.
     """
 
     kernel: Any  # (size, size, 1, channels)
