@@ -4,7 +4,12 @@
 
 ``--quick`` (the test suite's smoke run) does the least that still runs the whole measurement: the network alone
 once before and once after, a fresh server's first render, then one page (class images, LeNet, pure noise,
-N = 1,000), one redraw, no reading pauses, and the server's RSS. Its numbers mean nothing.
+N = 1,000) and the gradient kernel at N = 100, one redraw each, no reading pauses, and the server's RSS. Its
+numbers mean nothing.
+
+With gaussian noise among ``--noises`` it also times the gradient (Stein) kernel's page at ``--gradient-n``
+(200: where ``bench/stein.py`` found every Gaussian model's gradient kernel converged), new seeds as above: how
+soon a converged kernel is on screen (the issue's goal: under a second).
 
 Redraw times are taken inside the page, from the pointer press on the seed's "+" button to the first frame
 painted after each new class-image picture: the first one (partial or not), the first made from all N stimuli
@@ -51,6 +56,9 @@ from bench.speed import INFERENCE_BATCH  # noqa: E402
 from core.config import DATA_DIR_ENV, PROJECT_ROOT  # noqa: E402
 from core.noise import NOISE_TYPES  # noqa: E402
 from tests.browser import CLASS_PICTURE, chromium, streamlit_server, wait_until_idle  # noqa: E402
+
+GRADIENT_LABEL = "gradient kernel (Stein, white-box; gaussian noise, r = 0)"
+GRADIENT_QUERY = "&noise=gaussian&r=0.0&estimator=gradient&part=noise"
 
 # Arms a watch: the time of the next pointer press, the first painted frame after each new class-image picture
 # (live pictures are light HTML of inline PNGs, the final one a Plotly figure: tests.browser.CLASS_PICTURE; on the
@@ -343,6 +351,9 @@ def main() -> None:
                         help="architectures to time (default both)")
     parser.add_argument("--noises", nargs="+", choices=NOISE_TYPES, default=list(NOISE_TYPES),
                         help="noise types to time (default all; the defaults' uniform noise is timed with uniform)")
+    parser.add_argument("--gradient-n", type=int, default=200,
+                        help="N of the gradient (Stein) kernel's redraws, gaussian noise (0: none; default 200, where "
+                             "bench/stein.py found every Gaussian model's gradient kernel converged)")
     parser.add_argument("--class-images-only", action="store_true",
                         help="time only the class-image page: no seed seen before, Confusion or Compare page")
     args = parser.parse_args()
@@ -389,6 +400,14 @@ def main() -> None:
                       f"{summary(redraws.first)}; complete picture {summary(redraws.complete)}; final (interactive) "
                       f"picture {summary(redraws.final)}; whole page "
                       f"{summary(redraws.whole)}; pictures per change {redraws.pictures}")
+        gradient: dict[str, Redraws] = {}
+        gradient_n = 100 if quick else args.gradient_n
+        for arch in archs if gradient_n > 0 and "gaussian" in args.noises else ():
+            gradient[arch] = redraws_at(page, f"{url}/class_images?n={gradient_n}&arch={arch}{GRADIENT_QUERY}",
+                                        repeats, pause, process)
+            print(f"{arch}, {GRADIENT_LABEL}: redraw after a new seed at N = {gradient_n:,}: first picture "
+                  f"{summary(gradient[arch].first)}; complete picture {summary(gradient[arch].complete)}; final "
+                  f"(interactive) picture {summary(gradient[arch].final)}; whole page {summary(gradient[arch].whole)}")
         if quick or args.class_images_only:
             print(f"server RSS after the class-image redraw: {rss_mb(process):.0f} MB")
         else:
@@ -432,6 +451,11 @@ def main() -> None:
               f"press to complete picture: "
               f"{cpu_bound(redraws.server_cpu_to_complete, redraws.browser_cpu_to_complete, floor[arch])}; press "
               f"to first picture: {cpu_bound(redraws.server_cpu_to_first, redraws.browser_cpu_to_first)}")
+    for arch, redraws in gradient.items():
+        print(f"  {arch}, {GRADIENT_LABEL}, N = {gradient_n:,}: converged kernel on screen (complete picture) "
+              f"{statistics.median(redraws.complete):.2f} s (goal: under a second), interactive "
+              f"{statistics.median(redraws.final):.2f} s, first {statistics.median(redraws.first):.2f} s; press to "
+              f"complete picture: {cpu_bound(redraws.server_cpu_to_complete, redraws.browser_cpu_to_complete)}")
     print(machine_line().replace("machine:", "machine at the end:"))
 
 

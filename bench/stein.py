@@ -340,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="stimuli of the network-alone speed run with gradients (the forward speed is the "
                              "reference run's)")
     parser.add_argument("--warm-up", type=int, default=None,
-                        help="stimuli of the untimed warm-up race (a twenty-fifth of them, at least 200, with gradients)")
+                        help="stimuli of the untimed warm-up race (a twenty-fifth of them, at least 200, with "
+                             "gradients)")
     parser.add_argument("--out", default=None, help="results file stem (default bench/results/stein[_quick])")
     parser.add_argument("--report-only", metavar="JSON", default=None,
                         help="rebuild the markdown report from a saved results file, without running anything")

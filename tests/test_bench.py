@@ -82,6 +82,8 @@ def test_dashboard_benchmark_smoke_run(real_data_dir: Path) -> None:
     assert "engine alone" in done.stdout and "interactive" in done.stdout
     assert "press to complete picture: server" in done.stdout
     assert "press to first picture: server" in done.stdout
+    assert ("gradient kernel (Stein, white-box; gaussian noise, r = 0), N = 100: converged kernel on screen"
+            in done.stdout)
 
 
 def test_dashboard_cpu_to_the_complete_picture_is_read_between_samples() -> None:
