@@ -53,6 +53,11 @@ KERNEL_ESTIMATORS = frozenset({"regression", "gradient"})
 GRADIENT_ESTIMATORS = frozenset({"gradient"})
 GRADIENT_CHUNK = 256  # stimuli per chunk of a gradient run: nine backward passes hold nine times the activations
 MIN_CHUNK, MIN_GRADIENT_CHUNK = 256, 10  # the smallest chunks a time budget may ask for (tiny ones pay overheads)
+# A gradient chunk's fixed cost (its backward passes' set-up) was about 0.12 s at half a CPU, so 20-stimulus chunks
+# were mostly overhead and made a slow machine's 200-stimulus run 2.0-2.3 s instead of 0.85-1.0 s (and the
+# speed they measured shrank the next chunks further). Only a run's first chunk, which brings its first picture,
+# may be smaller than this.
+STEADY_GRADIENT_CHUNK = 100
 # Grouped by the label of the signal image: these class images need the stimuli and the labels, not the model.
 MODEL_FREE_ESTIMATORS = frozenset({"truth"})
 #: The part of each stimulus that is averaged (one word everywhere: code, link, page and CLI).
@@ -497,13 +502,14 @@ class Analyzer:
                 on_progress(state)
         return state
 
-    def _next_chunk(self, done: int, n_samples: int, settings: AnalysisSettings) -> int:
-        """Stimuli in the next chunk: up to the chunk size (smaller with gradients), never across a checkpoint."""
+    def _next_chunk(self, done: int, n_samples: int, settings: AnalysisSettings, first: bool = True) -> int:
+        """Stimuli in the next chunk: up to the chunk size (smaller with gradients), never across a checkpoint;
+        ``first``: the run's first chunk, which may be the smallest."""
         boundary = next((p for p in checkpoint_series(n_samples) if p > done), n_samples)
         size = min(self.chunk_size, GRADIENT_CHUNK) if settings.gradients else self.chunk_size
         speed = self._speeds.get(settings.gradients)
         if self.chunk_seconds is not None and speed is not None:
-            smallest = MIN_GRADIENT_CHUNK if settings.gradients else MIN_CHUNK
+            smallest = (MIN_GRADIENT_CHUNK if first else STEADY_GRADIENT_CHUNK) if settings.gradients else MIN_CHUNK
             size = max(smallest, min(size, int(speed * self.chunk_seconds)))
         return min(size, boundary - done)
 
@@ -544,7 +550,7 @@ class Analyzer:
             while state.n < n_samples and not (should_stop is not None and should_stop()):
                 depth = 1 if state.n == first else PIPELINE_DEPTH
                 while planned < n_samples and len(in_flight) < depth:
-                    count = self._next_chunk(planned, n_samples, settings)
+                    count = self._next_chunk(planned, n_samples, settings, first=planned == first)
                     future = _CHUNK_THREADS.submit(self._chunk_sums, settings, planned, count)
                     in_flight.append((count, future))
                     planned += count

@@ -441,6 +441,22 @@ def test_first_filter_splits_only_a_plain_one_channel_convolution() -> None:
                           analysis.logits_function(model)(images).numpy())
 
 
+def test_gradient_chunks_after_the_first_are_not_sized_below_their_fixed_cost(known_model, data) -> None:
+    """A time budget shorter than a gradient chunk's set-up: only the run's first chunk (its first picture) is that
+    small; the others hold at least STEADY_GRADIENT_CHUNK stimuli or end at a checkpoint."""
+    model, _ = known_model
+    engine = Analyzer(model, data, "gaussian", chunk_seconds=0.001)
+    settings = AnalysisSettings(NoiseSpec("gaussian", 0.2, 2), gradients=True)
+    engine.run(settings, 300)  # measures the speed the budget is taken at
+    ends: list[int] = []
+    engine.run(AnalysisSettings(NoiseSpec("gaussian", 0.2, 3), gradients=True), 700,
+               on_progress=lambda state: ends.append(state.n))
+    sizes = np.diff([0, *ends])
+    checkpoints = set(analysis.checkpoint_series(700)) | {700}
+    assert sizes[0] < analysis.STEADY_GRADIENT_CHUNK
+    assert all(size >= analysis.STEADY_GRADIENT_CHUNK or end in checkpoints for size, end in zip(sizes[1:], ends[1:]))
+
+
 def test_gradient_runs_need_gaussian_noise_and_keep_their_sums_through_snapshots(known_model, data) -> None:
     with pytest.raises(ValueError, match="Gaussian"):
         AnalysisSettings(NoiseSpec("uniform", seed=1), gradients=True)
