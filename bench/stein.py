@@ -236,8 +236,7 @@ def ratios(blackbox: Race, gradient: Race) -> dict[str, Any]:
 
 def _reached(record: Race) -> str:
     if record.reached is None:
-        n, _, seconds = record.curve[-1]
-        return (f"not reached by {n:,} stimuli ({record.seconds:.1f} s in one run; best correlation "
+        return (f"not reached by {record.used:,} stimuli ({record.seconds:.1f} s in one run; best correlation "
                 f"{record.best:.3f})")
     return (f"{record.reached:,} stimuli, {record.seconds:.2f} s in one run, {record.curve[-1][2]:.2f} s in the race "
             f"(correlation {record.curve[-1][1]:.3f})")
