@@ -222,10 +222,11 @@ def _class_image_run(args: argparse.Namespace) -> _ClassImageRun:
 
 
 def _settings_record(args: argparse.Namespace, run: _ClassImageRun) -> dict[str, Any]:
-    """The run's settings for ``summary.json`` and ``attack.json``: enough to repeat it."""
+    """The run's settings for ``summary.json`` and ``attack.json``: enough to repeat it. The part is the one drawn:
+    the gradient kernel is of the noise whatever ``--part`` says, as the page notes."""
     return {"arch": args.arch, "dataset": args.dataset, "samples": args.samples, "ratio": args.ratio,
             "noise": args.noise, "sigma": run.state.settings.noise.sigma, "estimator": args.estimator,
-            "part": args.part, "seed": args.seed}
+            "part": run.images.part, "seed": args.seed}
 
 
 def _write_gradient_kernel(out: Path, run: _ClassImageRun) -> dict[str, Any] | None:

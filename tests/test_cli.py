@@ -144,7 +144,7 @@ def test_analyze_writes_the_gradient_kernel_and_its_whitened_form_as_the_page_ha
 
     out = tmp_path / "run"
     assert main(["analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "300", "--noise", "gaussian",
-                 "--estimator", "gradient", "--seed", "3", "--out", str(out)]) == 0
+                 "--estimator", "gradient", "--part", "input", "--seed", "3", "--out", str(out)]) == 0
     data = load_dataset("mnist")
     model = load_model("lenet", "mnist")[0]
     settings = analysis.AnalysisSettings(NoiseSpec("gaussian", 0.2, 3), 0.0, gradients=True)
@@ -155,4 +155,5 @@ def test_analyze_writes_the_gradient_kernel_and_its_whitened_form_as_the_page_ha
         assert written.shape == (10, 28, 28) and np.allclose(written, expected, atol=1e-6 * np.abs(expected).max())
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["estimator"] == "gradient" and summary["settings"]["sigma"] == 0.2
+    assert summary["settings"]["part"] == "noise"  # a kernel of the noise, whatever --part asked for
     assert 0.2 < summary["gradient_whitened"]["template_accuracy"] <= 1.0  # chance is 10 %
