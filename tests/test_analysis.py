@@ -474,3 +474,32 @@ def test_gradient_runs_need_gaussian_noise_and_keep_their_sums_through_snapshots
             AnalysisSettings(NoiseSpec("gaussian", 0.2, 2)), 100))
     with pytest.raises(ValueError, match="black-box"):
         analysis.z_scores(state, class_images(state, "gradient", "noise"))
+
+
+def test_gradient_runs_compute_one_chunk_at_a_time(known_model, data, monkeypatch) -> None:
+    """A chunk in flight when a moved control stops the run keeps computing, taking the CPU from the next run's
+    first picture: gradient runs, whose noise is a sliver of a chunk, keep one in flight, not two."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    running, most = [0], [0]
+
+    def counted(work):
+        def run(*args):
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            try:
+                return work(*args)
+            finally:
+                running[0] -= 1
+        return run
+
+    class Counting:
+        def submit(self, work, *args):
+            return pool.submit(counted(work), *args)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        monkeypatch.setattr(analysis, "_CHUNK_THREADS", Counting())
+        model, _ = known_model
+        state = Analyzer(model, data, "gaussian", chunk_size=64).run(
+            AnalysisSettings(NoiseSpec("gaussian", 0.2, 2), gradients=True), 1000)
+    assert state.n == 1000 and most[0] == 1
