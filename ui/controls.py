@@ -59,7 +59,7 @@ def controls_drawn_after(defer: Callable[[Controls], bool], show_display: bool =
         if deferred:
             with widgets:
                 if _widgets(show_display) != chosen:
-                    st.rerun(scope="fragment" if streamlit_internals.in_fragment_run() else "app")
+                    streamlit_internals.rerun_this_run()
 
 
 def _stored(show_display: bool) -> Controls | None:

@@ -114,7 +114,7 @@ def make_way_for_the_waiting_rerun() -> None:
     ``st.rerun`` folds into the waiting request, keeping the user's new widget values; a fragment-scoped one
     is what lets Streamlit end a fragment's run for it.
     """
-    st.rerun(scope="fragment" if streamlit_internals.in_fragment_run() else "app")
+    streamlit_internals.rerun_this_run()
 
 
 def ground_truth_preview(arch: str, dataset_name: str, model_id: str, controls: Controls,

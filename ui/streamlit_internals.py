@@ -74,6 +74,14 @@ def in_fragment_run() -> bool:
     return bool(ctx is not None and ctx.fragment_ids_this_run)
 
 
+def rerun_this_run() -> None:
+    """Start this run again: its fragment alone in a fragment's run (a fragment-scoped ``st.rerun`` is what lets
+    Streamlit end a fragment's run for it), the whole page otherwise."""
+    import streamlit as st
+
+    st.rerun(scope="fragment" if in_fragment_run() else "app")
+
+
 def keep_tensorflow_warm() -> None:
     """Stop Streamlit calling ``keras.backend.clear_session()`` after every script run; keep its matplotlib cleanup.
 
