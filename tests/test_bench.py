@@ -226,3 +226,31 @@ def test_ab_benchmark_smoke_run(real_data_dir: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "GFLOP/s" in done.stdout and "round 1, .#0: first picture" in done.stdout
     assert ".#1: first" in done.stdout and "lowest in" in done.stdout
+
+
+def test_dashboard_times_the_first_picture_made_from_enough_stimuli() -> None:
+    """A converged kernel is on screen from the first picture made from at least the stimuli it needs, partial or
+    not; without a count (or when no partial picture had enough) from the complete picture, whose Plotly
+    figure carries no count."""
+    from bench.dashboard import first_with
+
+    pictures, shown, whole = [10, 20, 30, 40], [50, 100, 200, None], [False, False, True, True]
+    assert first_with(pictures, shown, whole, 70) == 20
+    assert first_with(pictures, shown, whole, 100) == 20
+    assert first_with(pictures, shown, whole, 20) == 10
+    assert first_with(pictures, shown, whole, None) == 30
+    assert first_with(pictures, shown, whole, 500) == 30
+
+
+def test_dashboard_reads_the_converged_count_of_each_model_from_the_stein_results(tmp_path: Path) -> None:
+    from bench.dashboard import stein_converged
+
+    results = tmp_path / "stein.json"
+    results.write_text(json.dumps({"records": [
+        {"arch": "lenet", "dataset": "mnist", "noise": "data", "gradient": {"reached": 15}},
+        {"arch": "lenet", "dataset": "mnist", "noise": "gaussian", "gradient": {"reached": 20}},
+        {"arch": "alexnet", "dataset": "mnist", "noise": "gaussian", "gradient": {"reached": None}}]}))
+    assert stein_converged("lenet", "mnist", results) == 20
+    assert stein_converged("alexnet", "mnist", results) is None
+    assert stein_converged("lenet", "fashion_mnist", results) is None
+    assert stein_converged("lenet", "mnist", tmp_path / "missing.json") is None
