@@ -52,7 +52,12 @@ KERNEL_ESTIMATORS = frozenset({"regression", "gradient"})
 #: Estimators that need the model's input gradients: a run made with them costs a backward pass per class (nine).
 GRADIENT_ESTIMATORS = frozenset({"gradient"})
 GRADIENT_CHUNK = 256  # stimuli per chunk of a gradient run: nine backward passes hold nine times the activations
-MIN_CHUNK, MIN_GRADIENT_CHUNK = 256, 10  # the smallest chunks a time budget may ask for (tiny ones pay overheads)
+MIN_CHUNK = 256  # the smallest chunk a time budget may ask for (tiny ones pay overheads)
+# The smallest gradient chunk, the first one's included: at half a CPU a chunk of 10 stimuli took 0.14-0.18 s, of
+# 50 0.31-0.32 s, of 100 0.48-0.52 s (LeNet and AlexNet, MNIST), so a smaller first picture comes little sooner, and
+# rough: bench/stein.py's AlexNet kernels correlate 0.61-0.87 with their converged form at 10-20 stimuli, 0.85-0.94
+# at 50, where both LeNets' have converged (0.95 at 20-30). A fast machine's first chunk is 100 anyway.
+MIN_GRADIENT_CHUNK = 50
 # A gradient chunk's fixed cost (its backward passes' set-up) was about 0.12 s at half a CPU, so 20-stimulus chunks
 # were mostly overhead and made a slow machine's 200-stimulus run 2.0-2.3 s instead of 0.85-1.0 s (and the
 # speed they measured shrank the next chunks further). Only a run's first chunk, which brings its first picture,

@@ -442,8 +442,9 @@ def test_first_filter_splits_only_a_plain_one_channel_convolution() -> None:
 
 
 def test_gradient_chunks_after_the_first_are_not_sized_below_their_fixed_cost(known_model, data) -> None:
-    """A time budget shorter than a gradient chunk's set-up: only the run's first chunk (its first picture) is that
-    small; the others hold at least STEADY_GRADIENT_CHUNK stimuli or end at a checkpoint."""
+    """A time budget shorter than a gradient chunk's set-up: only the run's first chunk (its first picture) is
+    smaller than STEADY_GRADIENT_CHUNK, and not below 50 stimuli (below that its picture is rough and hardly sooner);
+    the others hold at least STEADY_GRADIENT_CHUNK stimuli or end at a checkpoint."""
     model, _ = known_model
     engine = Analyzer(model, data, "gaussian", chunk_seconds=0.001)
     settings = AnalysisSettings(NoiseSpec("gaussian", 0.2, 2), gradients=True)
@@ -453,7 +454,7 @@ def test_gradient_chunks_after_the_first_are_not_sized_below_their_fixed_cost(kn
                on_progress=lambda state: ends.append(state.n))
     sizes = np.diff([0, *ends])
     checkpoints = set(analysis.checkpoint_series(700)) | {700}
-    assert sizes[0] < analysis.STEADY_GRADIENT_CHUNK
+    assert 50 <= sizes[0] < analysis.STEADY_GRADIENT_CHUNK
     assert all(size >= analysis.STEADY_GRADIENT_CHUNK or end in checkpoints for size, end in zip(sizes[1:], ends[1:]))
 
 
