@@ -273,7 +273,8 @@ def timed_redraws(page, button: str, repeats: int, charts: int = 4, whole_page: 
 def first_with(pictures: list[int], shown: list[int | None], whole: list[bool], need: int | None) -> int:
     """The time of the first picture made from at least ``need`` stimuli (``shown``: each picture's count, None
     for the final figure, made from all of them; ``whole``: made from all N), or of the first complete one."""
-    return next(t for t, n, w in zip(pictures, shown, whole) if w or (need is not None and n is not None and n >= need))
+    enough = (lambda n: False) if need is None else (lambda n: n is not None and n >= need)
+    return next(t for t, n, w in zip(pictures, shown, whole) if w or enough(n))
 
 
 def redraws_at(page, address: str, repeats: int, pause: float, server: psutil.Process | None = None,
@@ -452,8 +453,10 @@ def main() -> None:
                                        f"{GRADIENT_QUERY}", repeats, pause, process, need=need)
             gradient[arch, dataset] = redraws, need
             print(f"{arch}-{dataset}, {GRADIENT_LABEL}: redraw after a new seed at N = {gradient_n:,}: first picture "
-                  f"{summary(redraws.first)}; from >= {need} stimuli (bench/stein.py's converged count) "
-                  f"{summary(redraws.enough)}; complete picture {summary(redraws.complete)}; final (interactive) "
+                  f"{summary(redraws.first)}; "
+                  + ("" if need is None else f"from >= {need} stimuli (bench/stein.py's converged count) "
+                                             f"{summary(redraws.enough)}; ")
+                  + f"complete picture {summary(redraws.complete)}; final (interactive) "
                   f"picture {summary(redraws.final)}; whole page {summary(redraws.whole)}")
         if quick or args.class_images_only:
             print(f"server RSS after the class-image redraw: {rss_mb(process):.0f} MB")
@@ -499,8 +502,9 @@ def main() -> None:
               f"{cpu_bound(redraws.server_cpu_to_complete, redraws.browser_cpu_to_complete, floor[arch])}; press "
               f"to first picture: {cpu_bound(redraws.server_cpu_to_first, redraws.browser_cpu_to_first)}")
     for (arch, dataset), (redraws, need) in gradient.items():
-        print(f"  {arch}-{dataset}, {GRADIENT_LABEL}, N = {gradient_n:,}: converged kernel on screen (the first "
-              f"picture from >= {need or gradient_n:,} stimuli, where bench/stein.py found it converged) "
+        where = ("not measured by bench/stein.py: the complete picture" if need is None else
+                 f"the first picture from >= {need:,} stimuli, where bench/stein.py found it converged")
+        print(f"  {arch}-{dataset}, {GRADIENT_LABEL}, N = {gradient_n:,}: converged kernel on screen ({where}) "
               f"{statistics.median(redraws.enough):.2f} s (goal: under a second); complete picture "
               f"{statistics.median(redraws.complete):.2f} s, interactive {statistics.median(redraws.final):.2f} s, "
               f"first {statistics.median(redraws.first):.2f} s; press to complete picture: "
