@@ -248,7 +248,7 @@ def timed_redraws(page, button: str, repeats: int, charts: int = 4, whole_page: 
         pressed, pictures, whole, complete, shown = page.evaluate(
             "[window.noiseLensPressed, window.noiseLensPictures, window.noiseLensWhole, window.noiseLensComplete, "
             "window.noiseLensShown]")
-        completed = next(t for t, w in zip(pictures, whole) if w)  # the first picture from all N stimuli
+        completed = first_with(pictures, shown, whole, None)  # the first picture from all N stimuli
         redraws.enough.append((first_with(pictures, shown, whole, need) - pressed) / 1000)
         if server is not None:
             spent = trace.spent()
