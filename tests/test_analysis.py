@@ -504,3 +504,22 @@ def test_gradient_runs_compute_one_chunk_at_a_time(known_model, data, monkeypatc
         state = Analyzer(model, data, "gaussian", chunk_size=64).run(
             AnalysisSettings(NoiseSpec("gaussian", 0.2, 2), gradients=True), 1000)
     assert state.n == 1000 and most[0] == 1
+
+
+def test_analyzers_of_one_dataset_share_one_copy_of_its_test_set(known_model) -> None:
+    """Every model and noise type of a dataset reads the same test-set constants: one 7.8-MB copy, not one per
+    analyzer, and none left once the dataset's images are gone."""
+    import gc
+
+    model, _ = known_model
+    data = synthetic_dataset()
+    first, second = Analyzer(model, data, "uniform"), Analyzer(model, data, "gaussian")
+    assert first.test_set[0] is second.test_set[0] and first.test_set[1] is second.test_set[1]
+    assert np.array_equal(first.test_set[0].numpy(), data.test_images.reshape(len(data.test_labels), -1))
+    other = synthetic_dataset()  # equal images, another dataset: its own copy
+    assert Analyzer(model, other, "uniform").test_set[0] is not first.test_set[0]
+
+    key = id(data.test_images)
+    del first, second, data
+    gc.collect()
+    assert key not in analysis._TEST_SETS
