@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from core.config import IMAGE_SHAPE, NUM_CLASSES
-from core.data import Dataset
+from core.data import Dataset, kept_while_alive
 from core.noise import PIXELS, SIGMA_NOISE_TYPES, NoiseSpec, gaussian_covariance, noise_graph
 
 @dataclass(frozen=True)
@@ -435,12 +434,9 @@ def shared_test_set(data: Dataset) -> tuple[Any, Any]:
     that had shown both datasets. The copy goes when the dataset's images do."""
     import tensorflow as tf
 
-    key = id(data.test_images)
-    if key not in _TEST_SETS:
-        _TEST_SETS[key] = (tf.constant(data.test_images.reshape(len(data.test_labels), PIXELS)),
-                           tf.constant(data.test_labels.astype(np.int32)))
-        weakref.finalize(data.test_images, _TEST_SETS.pop, key, None)  # before the id can be reused
-    return _TEST_SETS[key]
+    return kept_while_alive(data.test_images, _TEST_SETS, lambda: (
+        tf.constant(data.test_images.reshape(len(data.test_labels), PIXELS)),
+        tf.constant(data.test_labels.astype(np.int32))))
 
 
 class Analyzer:

@@ -10,8 +10,11 @@ import functools
 import gzip
 import os
 import time
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -33,6 +36,20 @@ class IdxFormatError(ValueError):
 
 class DataUnavailableError(RuntimeError):
     """No source could provide a dataset; the message lists every attempt and how to fix it."""
+
+
+Derived = TypeVar("Derived")
+
+
+def kept_while_alive(array: np.ndarray, cache: dict[int, Derived], build: Callable[[], Derived]) -> Derived:
+    """``build()`` once per array, kept in ``cache`` until the array is freed: what is derived from a dataset's
+    arrays (its statistics, its TensorFlow copy) is made once for all its users without pinning the dataset. Keyed
+    by ``id``; the entry goes when the array does, before its id can be reused."""
+    key = id(array)
+    if key not in cache:
+        cache[key] = build()
+        weakref.finalize(array, cache.pop, key, None)
+    return cache[key]
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from core.config import IMAGE_SHAPE
+from core.data import kept_while_alive
 
 PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
 _VALUES_PER_COUNTER = 4  # Philox yields four 32-bit words per counter step
@@ -169,33 +170,37 @@ def _uniform_grey_levels(seed: Any, start: Any, count: Any) -> Any:
     return tf.cast(grey, tf.float32) * (1.0 / 255.0)
 
 
-_STATISTICS: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, IntegerMatrix]] = {}
+_STATISTICS: dict[int, tuple[np.ndarray, np.ndarray, IntegerMatrix]] = {}
 
 
 def training_statistics(train_images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean image and a covariance square root ``B`` (white @ B has the data's covariance, 1 per pixel on average).
 
-    Computed once per training set (about a second) and kept for the process.
+    Computed once per training set (about a second) and kept while its images are.
     """
-    key = id(train_images)
-    if key not in _STATISTICS:
-        pixels = train_images.reshape(len(train_images), PIXELS).astype(np.float32) / 255.0
-        mean = pixels.mean(axis=0)
-        centred = pixels - mean
-        covariance = (centred.T @ centred).astype(np.float64) / max(len(pixels) - 1, 1)
-        eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-        eigenvalues = np.clip(eigenvalues, 0.0, None)
-        root = (eigenvectors * np.sqrt(eigenvalues)).T / np.sqrt(max(eigenvalues.mean(), 1e-12))
-        # The array itself is kept in the entry so that its id cannot be reused by another array.
-        root = root.astype(np.float32)
-        _STATISTICS[key] = (train_images, mean.reshape(IMAGE_SHAPE), root, IntegerMatrix.of(root))
-    return _STATISTICS[key][1], _STATISTICS[key][2]
+    mean, root, _ = _statistics(train_images)
+    return mean, root
+
+
+def _statistics(train_images: np.ndarray) -> tuple[np.ndarray, np.ndarray, IntegerMatrix]:
+    return kept_while_alive(train_images, _STATISTICS, lambda: _computed_statistics(train_images))
+
+
+def _computed_statistics(train_images: np.ndarray) -> tuple[np.ndarray, np.ndarray, IntegerMatrix]:
+    pixels = train_images.reshape(len(train_images), PIXELS).astype(np.float32) / 255.0
+    mean = pixels.mean(axis=0)
+    centred = pixels - mean
+    covariance = (centred.T @ centred).astype(np.float64) / max(len(pixels) - 1, 1)
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    eigenvalues = np.clip(eigenvalues, 0.0, None)
+    root = (eigenvectors * np.sqrt(eigenvalues)).T / np.sqrt(max(eigenvalues.mean(), 1e-12))
+    root = root.astype(np.float32)
+    return mean.reshape(IMAGE_SHAPE), root, IntegerMatrix.of(root)
 
 
 def _data_integer_matrix(train_images: np.ndarray) -> IntegerMatrix:
     """The data noise's covariance root as whole numbers (kept with the training statistics)."""
-    training_statistics(train_images)
-    return _STATISTICS[id(train_images)][3]
+    return _statistics(train_images)[2]
 
 
 def gaussian_covariance(kind: str, sigma: float, train_images: np.ndarray | None = None) -> np.ndarray:
