@@ -9,6 +9,8 @@ time, and none is drawn when the final one is about to come.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 REDRAW_EVERY = 0.25  # seconds between partial pictures at most: about four a second on a fast machine
@@ -52,3 +54,14 @@ class RedrawPacing:
         """A partial picture was drawn, ending at ``now`` and taking ``seconds``."""
         self.last = now
         self.spent += seconds
+
+    def draw_if_due(self, done: int, total: int, draw: Callable[[], object],
+                    clock: Callable[[], float] = time.perf_counter) -> bool:
+        """Call ``draw`` if a partial picture is ``due`` now, and count the time it took; whether it was called."""
+        now = clock()
+        if not self.due(now, done, total):
+            return False
+        draw()
+        end = clock()
+        self.drawn(end, end - now)
+        return True

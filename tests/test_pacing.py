@@ -60,3 +60,14 @@ def test_a_long_run_spreads_at_most_its_share_of_partial_pictures() -> None:
     assert len(drawn_at(1.0, most=10)) == 4  # 0.05, 0.3, 0.55, 0.8 s: every 0.25 s
     long = drawn_at(100.0, most=10)  # a run of minutes still moves at least once a second
     assert len(long) > 90 and max(b - a for a, b in zip(long, long[1:])) <= 1.01
+
+
+def test_draw_if_due_draws_only_when_due_and_counts_the_drawing_time() -> None:
+    """The pages' one way to draw a partial picture: the clock read before and after the drawing is what the
+    share of drawing time is measured with."""
+    ticks, drawn = iter([0.1, 0.4, 0.5]), []
+    pacing = RedrawPacing(started=0.0, every=0.25, share=0.1)
+    assert pacing.draw_if_due(100, 10_000, lambda: drawn.append(1), clock=lambda: next(ticks))
+    assert drawn == [1] and pacing.last == 0.4 and abs(pacing.spent - 0.3) < 1e-9
+    assert not pacing.draw_if_due(1_000, 10_000, lambda: drawn.append(2), clock=lambda: next(ticks))
+    assert drawn == [1]  # 0.3 s of 0.5 s spent drawing: over the share

@@ -78,6 +78,13 @@ def _grow_while_drawing(key: RunKey, engine: Any, n_samples: int, progress: Any 
 
     worker = threading.Thread(target=work, name="noise-lens-run", daemon=True)
     pacing, shown = RedrawPacing(time.perf_counter()), 0
+
+    def draw(partial: Any) -> None:
+        if progress is not None:
+            progress.progress(min(partial.n / n_samples, 1.0), text=f"{partial.n:,} of {n_samples:,} stimuli")
+        if on_partial is not None:
+            on_partial(partial)
+
     if streamlit_internals.rerun_waiting():  # a control moved before the run began: no chunk at all
         stop.set()
     worker.start()
@@ -88,17 +95,10 @@ def _grow_while_drawing(key: RunKey, engine: Any, n_samples: int, progress: Any 
             if streamlit_internals.rerun_waiting():
                 stop.set()
             partial = store.get(key)
-            now = time.perf_counter()
-            if (partial is None or partial.n == shown or not worker.is_alive()
-                    or not pacing.due(now, partial.n, n_samples)):
+            if partial is None or partial.n == shown or not worker.is_alive():
                 continue
-            partial = partial.rewound_to(n_samples)
-            shown = partial.n
-            if progress is not None:
-                progress.progress(min(partial.n / n_samples, 1.0), text=f"{partial.n:,} of {n_samples:,} stimuli")
-            if on_partial is not None:
-                on_partial(partial)
-            pacing.drawn(time.perf_counter(), time.perf_counter() - now)
+            if pacing.draw_if_due(partial.n, n_samples, lambda: draw(partial.rewound_to(n_samples))):
+                shown = partial.n
     finally:  # also when Streamlit ends this script run early: the worker stops at its next chunk
         if worker.is_alive():
             stop.set()
@@ -130,10 +130,8 @@ def ground_truth_preview(arch: str, dataset_name: str, model_id: str, controls: 
     pacing = RedrawPacing(time.perf_counter())
 
     def partial(state: Any) -> None:
-        now = time.perf_counter()
-        if on_partial is not None and pacing.due(now, state.n, controls.n):
-            on_partial(state)
-            pacing.drawn(time.perf_counter(), time.perf_counter() - now)
+        if on_partial is not None:
+            pacing.draw_if_due(state.n, controls.n, lambda: on_partial(state))
 
     return resources.analyzer(arch, dataset_name, controls.noise, model_id).ground_truth_run(
         controls.settings, controls.n, on_progress=partial)
