@@ -13,6 +13,9 @@ def test_a_repeated_link_value_is_named_and_the_last_one_used(real_data_dir) -> 
     assert "`seed` appears 2 times in the link; using the last, 9." in notes
     assert "`r` appears 2 times in the link; using the last, 0.2." in notes
     assert at.number_input(key="seed").value == 9 and at.slider(key="r").value == 0.2
+    # and the address keeps the value used, one of it: a slider's widget once seeded itself from the link as it
+    # arrived (two values, no slider's), failed, and Streamlit removed the parameter from the address
+    assert at.query_params.get("seed") == "9" and at.query_params.get("r") == "0.2"
 
 
 def test_bad_link_values_fall_back_with_a_note(real_data_dir) -> None:
@@ -32,3 +35,12 @@ def test_a_bad_link_value_is_named_in_plain_words_and_really_replaced(real_data_
     assert "`z=maybe` in the link is not valid (must be true or false); using false." in notes
     assert "`sigma=9` in the link is not valid (must be between 0.05 and 0.5); using 0.2." in notes
     assert "int()" not in notes and at.number_input(key="seed").value == 1  # the note's value is the one used
+    assert at.query_params.get("seed") == "1" and not {"n", "z", "sigma"} & set(at.query_params)  # and the link's
+
+
+def test_a_bad_link_value_leaves_the_address_even_where_no_widget_binds_to_it(real_data_dir) -> None:
+    """Home has no N, r or seed widget: the bad values were named, yet a link copied from it repeated them."""
+    at = open_page("pages/home.py", n="abc", r="2", seed="-1", noise="pink")
+    assert not at.exception
+    assert len([w for w in at.warning if "in the link is not valid" in w.value]) == 3
+    assert not {"n", "r", "seed"} & set(at.query_params) and at.query_params.get("noise") == "pink"

@@ -95,3 +95,17 @@ def test_the_run_context_still_has_the_fields_the_quarantine_reads() -> None:
     assert {"pages_manager", "script_requests", "fragment_ids_this_run"} <= fields
     assert callable(getattr(script_runner, "_clean_problem_modules", None))
     assert streamlit_internals.STREAMLIT_CHECKED  # the version named in the module's docstring
+
+
+def test_the_links_seeding_snapshot_can_be_retaken_from_the_link_as_it_is_now() -> None:
+    """What ``seed_widgets_from_the_link_as_it_is_now`` relies on: widgets seed from ``get_initial_value``, which
+    ``set_initial_query_params_from_current`` re-takes from the current parameters."""
+    from streamlit.runtime.state import get_session_state  # noqa: F401  (the way in must still exist)
+    from streamlit.runtime.state.query_params import QueryParams
+
+    params = QueryParams()
+    params.set_initial_query_params("r=0.5&r=0.2")
+    params.set_with_no_forward_msg("r", "0.2")
+    assert params.get_initial_value("r") == ["0.5", "0.2"]
+    params.set_initial_query_params_from_current()
+    assert params.get_initial_value("r") == "0.2"

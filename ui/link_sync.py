@@ -14,9 +14,14 @@ def check_link() -> list[str]:
     value that was replaced by its default.
 
     Putting the values in session state, rather than leaving them to the URL binding, keeps them when the
-    student opens another page: values a widget took from the link were dropped on the first page switch.
+    student opens another page: values a widget took from the link were dropped on the first page switch. The
+    address is repaired to match, in one change (one step in the browser's history), before any widget binds to
+    it: a bad value leaves it (a page with no widget bound to it, Home, kept it, and a link copied from there
+    repeated the note), a repeated one keeps its last value (a slider seeded itself from the repeats, failed, and
+    Streamlit dropped the parameter), a number that is not whole shows the whole number used.
     """
-    notes = []
+    arrived = {key: st.query_params.get_all(key) for key in st.query_params}
+    notes, link = [], dict(arrived)
     for key, param in PARAMS.items():
         raw = st.query_params.get(key)
         if raw is None:
@@ -26,14 +31,18 @@ def check_link() -> list[str]:
         except (ValueError, TypeError) as err:
             st.session_state[key] = param.default
             notes.append(f"`{key}={raw}` in the link is not valid ({err}); using {link_text(param.default)}.")
+            del link[key]  # a default is never in the link
             continue
         st.session_state[key] = value
-        if len(st.query_params.get_all(key)) > 1:
-            notes.append(f"`{key}` appears {len(st.query_params.get_all(key))} times in the link; using the last, "
-                         f"{link_text(value)}.")
-            st.query_params[key] = raw  # one value, before any widget binds to it: the link stays true
+        if len(arrived[key]) > 1:
+            notes.append(f"`{key}` appears {len(arrived[key])} times in the link; using the last, {link_text(value)}.")
+            link[key] = [raw]
         elif type(value) is int and float(raw) != value:
             notes.append(f"`{key}={raw}` in the link is not a whole number; using {value}.")
+            link[key] = [link_text(value)]
+    if link != arrived:
+        st.query_params.from_dict(link)
+        streamlit_internals.seed_widgets_from_the_link_as_it_is_now()  # not from the link as it arrived
     return notes
 
 

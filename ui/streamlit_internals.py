@@ -17,6 +17,9 @@ Each touch has a guard test in ``tests/test_streamlit_internals.py`` that fails 
    after every run, which emptied TensorFlow's kernel cache (45–60 ms of every AlexNet redraw).
 6. The CSS in ``STEADY_REDRAWS_CSS`` is written against Streamlit's DOM (``data-testid="stElementContainer"``,
    ``data-stale``); the end-to-end test watches it.
+7. ``QueryParams.set_initial_query_params_from_current`` (reached through ``get_session_state().query_params()``):
+   on a session's first run a link-bound widget seeds itself from the link as it arrived, not as the script left
+   it; Streamlit itself re-takes that snapshot after a page change. ``seed_widgets_from_the_link_as_it_is_now``.
 """
 
 from __future__ import annotations
@@ -101,3 +104,16 @@ def keep_tensorflow_warm() -> None:
 
     clean_problem_modules.keeps_keras = True  # type: ignore[attr-defined]
     script_runner._clean_problem_modules = clean_problem_modules
+
+
+def seed_widgets_from_the_link_as_it_is_now() -> None:
+    """Let the widgets about to bind to the link seed themselves from it as the script has left it.
+
+    ``ui.link_sync.check_link`` repairs the link before any widget binds (a repeated parameter keeps its last
+    value). A slider still seeded itself from the link as it arrived, where the repeats are a list, failed to parse
+    it and had Streamlit remove the parameter from the address: the page used the value, a copied link lost it.
+    """
+    from streamlit.runtime.state import get_session_state
+
+    with get_session_state().query_params() as params:
+        params.set_initial_query_params_from_current()
