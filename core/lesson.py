@@ -117,7 +117,7 @@ STEPS: tuple[Step, ...] = (
          {"n": 1_000, "r": 0.7, "estimator": "truth", "part": "input", **_STREAM},
          "The original study showed the network 1,000 images of `0.7 · test image + 0.3 · uniform noise` and "
          "averaged them by their **true** class. The noise averages out, the digit stays: ten clean class images. "
-         "Fed back to the network (right), each is recognised as its own class. Ask the class: *is this what the "
+         "Fed back to the network (below), each is recognised as its own class. Ask the class: *is this what the "
          "network sees, or only what we put in?* Grouping by the true label needs no network at all.",
          "pages/class_images.py", "Classification images"),
     Step("Take the signal away",
@@ -152,7 +152,7 @@ STEPS: tuple[Step, ...] = (
          {"n": 10_000, "r": 0.0, "estimator": "softmax", "part": "noise", **_STREAM},
          "Use the ten noise averages as **templates**: give each of the 10,000 real test images the class whose "
          "image it resembles most (cosine similarity after centring). Chance is 10 %. Fed back to the network "
-         "(right), the averages show whether the network itself recognises its own templates.",
+         "(below), the averages show whether the network itself recognises its own templates.",
          "pages/confusion.py", "Confusion heatmaps",
          Question("template", "Used as templates, will the ten noise averages classify real test images better "
                   "than chance, and by how much?", tuple(label for _, _, label in ACCURACY_BANDS), accuracy_band,
