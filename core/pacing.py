@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-REDRAW_EVERY = 0.25  # seconds between partial pictures at most: about four a second on a fast machine
+REDRAW_EVERY = 0.34  # seconds between partial pictures at most: about three a second on a fast machine (four a
+# second made the complete picture 3.5 % later there: bench/results/ab_three_a_second_oneoff.log)
 DRAW_SHARE = 0.3  # partial pictures may take this share of the time since the change (the server's part);
 # at 0.1 a fast machine drew one partial picture in 2.5 s, which the browser never showed
 CHUNK_SECONDS = 0.2  # a chunk through the model takes about this long, so a redraw fits between two

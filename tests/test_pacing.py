@@ -71,3 +71,13 @@ def test_draw_if_due_draws_only_when_due_and_counts_the_drawing_time() -> None:
     assert drawn == [1] and pacing.last == 0.4 and abs(pacing.spent - 0.3) < 1e-9
     assert not pacing.draw_if_due(1_000, 10_000, lambda: drawn.append(2), clock=lambda: next(ticks))
     assert drawn == [1]  # 0.3 s of 0.5 s spent drawing: over the share
+
+
+def test_a_one_second_run_gets_about_three_partial_pictures_by_default() -> None:
+    """The issue asks for about 3-5 a second; four made a fast box's complete picture 3.5 % later than three."""
+    pacing, drawn = RedrawPacing(started=0.0), []
+    for done in range(100, 10_000, 100):  # 10,000 stimuli in 1 s, chunks of 100
+        if pacing.due(done / 10_000, done, 10_000):
+            pacing.drawn(done / 10_000)
+            drawn.append(done / 10_000)
+    assert len(drawn) == 3 and drawn[0] == 0.01
