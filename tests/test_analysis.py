@@ -523,3 +523,26 @@ def test_analyzers_of_one_dataset_share_one_copy_of_its_test_set(known_model) ->
     del first, second, data
     gc.collect()
     assert key not in analysis._TEST_SETS
+
+
+def test_a_lenet_run_holds_half_a_chunk_of_its_largest_activation_at_a_time(data) -> None:
+    """LeNet's first convolution makes 28 × 28 × 32 floats per stimulus (100 MB for a chunk of 1,024); with two
+    chunks in flight whole chunks made TensorFlow's pool, which the process keeps, peak at ~250 MB for this run.
+    The model takes each chunk in two halves, one after the other: ~145 MB."""
+    import tensorflow as tf
+
+    from core.models import build_model
+
+    engine = Analyzer(build_model("lenet"), data, "uniform", chunk_size=1024)
+    engine.run(AnalysisSettings(NoiseSpec("uniform", seed=1)), 2048)  # traced, and the pool made
+    tf.config.experimental.reset_memory_stats("CPU:0")
+    engine.run(AnalysisSettings(NoiseSpec("uniform", seed=2)), 4096)
+    assert tf.config.experimental.get_memory_info("CPU:0")["peak"] < 200 * 2**20
+
+
+def test_halves_give_the_logits_of_the_whole_chunk(known_model) -> None:
+    import tensorflow as tf
+
+    model, _ = known_model
+    images = tf.random.stateless_uniform((7, 28, 28, 1), seed=(1, 2))  # an odd count: halves of 3 and 4
+    np.testing.assert_allclose(analysis._in_halves(model, images).numpy(), model(images).numpy(), rtol=1e-6)
