@@ -373,11 +373,16 @@ def _in_halves(logits_of: Any, images: Any) -> Any:
     made TensorFlow's pool, kept for the process, peak at 298 MB."""
     import tensorflow as tf
 
-    half = tf.shape(images)[0] // 2
-    first = logits_of(images[:half])
-    with tf.control_dependencies([first]):  # the second half starts when the first is done
-        second = logits_of(images[half:])
-    return tf.concat([first, second], axis=0)
+    count = tf.shape(images)[0]
+
+    def halves() -> Any:
+        first = logits_of(images[: count // 2])
+        with tf.control_dependencies([first]):  # the second half starts when the first is done
+            second = logits_of(images[count // 2 :])
+        return tf.concat([first, second], axis=0)
+
+    # a chunk of one stimulus (a run's remainder can be) stays whole: a convolution over no images fails
+    return tf.cond(count >= 2, halves, lambda: logits_of(images))
 
 
 def _chunk_step(generate: Any, logits_of: Any | None, signal: Any, labels: Any, with_signal: bool,
