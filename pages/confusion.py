@@ -44,26 +44,24 @@ def _heatmaps(controls: Controls) -> None:
     if preview is None:
         fed_back_heatmap(images)
 
-    left, right = st.columns(2)
-    with left:
-        st.subheader("Stimuli: true class × predicted")
-        if state.stimulus_accuracy is not None:
-            accuracy = state.stimulus_accuracy
-            st.plotly_chart(plots.confusion_heatmap(state.sums.confusion, names), key="stimuli")
-            st.caption(f"Rows: the test image mixed into the stimulus; columns: the model's answer (row "
-                       f"fractions). At r = {controls.ratio:.2f} the model is right on **{accuracy:.1%}** of "
-                       f"{state.n:,} stimuli.")
-        else:
-            st.info("At r = 0 the stimuli contain no test image, so there is no true class to compare with. "
-                    "Raise r to see how noise confuses the model.")
-    with right:
-        st.subheader("Template classifier: test set")
-        template = analysis.template_classify(images, data.test_images, data.test_labels, engine.mean_image)
-        st.plotly_chart(plots.confusion_heatmap(template.confusion, names, column_title="template class"),
-                        key="template")
-        st.caption(f"Each of the 10,000 real test images is given the class whose classification image it "
-                   f"resembles most (cosine similarity after centring). Accuracy **{template.accuracy:.1%}** "
-                   f"(chance 10%): how much of the model's knowledge the class images capture.")
+    # One under the other at the column's full width: side by side their cell numbers were ~5 px high.
+    st.subheader("Stimuli: true class × predicted")
+    if state.stimulus_accuracy is not None:
+        accuracy = state.stimulus_accuracy
+        st.plotly_chart(plots.confusion_heatmap(state.sums.confusion, names), key="stimuli")
+        st.caption(f"Rows: the test image mixed into the stimulus; columns: the model's answer (row "
+                   f"fractions). At r = {controls.ratio:.2f} the model is right on **{accuracy:.1%}** of "
+                   f"{state.n:,} stimuli.")
+    else:
+        st.info("At r = 0 the stimuli contain no test image, so there is no true class to compare with. "
+                "Raise r to see how noise confuses the model.")
+    st.subheader("Template classifier: test set")
+    template = analysis.template_classify(images, data.test_images, data.test_labels, engine.mean_image)
+    st.plotly_chart(plots.confusion_heatmap(template.confusion, names, column_title="template class"),
+                    key="template")
+    st.caption(f"Each of the 10,000 real test images is given the class whose classification image it "
+               f"resembles most (cosine similarity after centring). Accuracy **{template.accuracy:.1%}** "
+               f"(chance 10%): how much of the model's knowledge the class images capture.")
 
 
 heatmaps()
