@@ -116,6 +116,8 @@ def analytic_reference(gram_trace: float, gram_square_trace: float, eigenvalues:
 
     mean = gram_trace * float(np.sum(eigenvalues))
     variance = 2.0 * gram_square_trace * float(np.sum(eigenvalues**2))
+    if not (mean > 0 and variance > 0):  # no spread under the null: no law to compare with
+        return NormReference(math.nan, math.nan)
     scale = variance / (2.0 * mean)
     dof = mean / scale
     median = math.sqrt(scale * stats.chi2.ppf(0.5, dof))
@@ -207,7 +209,12 @@ def info_values(state: AnalysisState, images: ClassImages, eigenvalues: np.ndarr
     flat = images.centred.reshape(len(gram), PIXELS)
     norms = np.sqrt(np.sum(flat**2, axis=1))
     medians, mads = np.full(len(gram) + 1, np.nan), np.full(len(gram) + 1, np.nan)
-    present = np.isfinite(np.diag(gram)) & np.isfinite(norms)
+    # A class that took every stimulus (or the same weight from each) has G_cc = 0 up to rounding: its image is
+    # zero under any responses, so there is no law to compare it with (seen at N = 1 from the CLI).
+    spread = np.diag(gram)
+    # One stimulus makes every class image zero; the tolerance covers the float32 sums of softmax weights.
+    present = (np.isfinite(spread) & np.isfinite(norms) & (np.nan_to_num(spread) > 1e-5 / state.sums.n)
+               & (state.sums.n >= 2))
     unit = spectrum_reference(np.clip(eigenvalues, 0.0, None))  # G_cc = 1; ‖CI_c‖ scales with √G_cc
     scale = np.sqrt(np.clip(np.diag(gram), 0.0, None))
     medians[:-1] = np.where(present, scale * unit.median, np.nan)

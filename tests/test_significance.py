@@ -219,6 +219,29 @@ def test_null_info_values_are_near_zero_and_empty_classes_have_none() -> None:
     assert np.all(np.abs(values[:9]) < 3.5) and abs(values[-1]) < 3.5
 
 
+def test_a_class_that_took_every_stimulus_has_no_info_value_and_the_tests_still_run() -> None:
+    """Its class image is the mean of all stimuli minus itself (zero under any responses): no reference law to
+    compare with. Seen at N = 1 from the CLI (a division by zero, then a math domain error with softmax)."""
+    names = [str(c) for c in range(10)]
+    eigenvalues = noise_covariance("uniform", 0.2).eigenvalues
+    for n in (1, 100):
+        noise = noise_samples(NoiseSpec("uniform", seed=3), 0, n).reshape(n, PIXELS)
+        one_class = run_with_labels(noise, np.full(n, 8))
+        softmax = weighted_state(noise.astype(np.float64), np.tile(np.eye(10)[8] * 0.9 + 0.01, (n, 1)), "softmax")
+        for state, estimator in ((one_class, "predicted"), (softmax, "softmax")):
+            images = class_images(state, estimator, "noise")
+            values = sig.info_values(state, images, eigenvalues, names).values
+            assert not np.isinf(values).any(), (n, estimator, values)
+            if estimator == "predicted":
+                assert np.isnan(values).all(), values  # nine empty classes, one with no reference, so no set
+            sig.significant_regions(state, images, "uniform", noise_covariance("uniform", 0.2).covariance,
+                                    sig.DEFAULT_SMOOTHING, sig.DEFAULT_PRIMARY)
+    one = noise_samples(NoiseSpec("uniform", seed=4), 0, 1).reshape(1, PIXELS).astype(np.float64)
+    weights = np.random.default_rng(4).dirichlet(np.ones(10), 1).astype(np.float32)  # as the engine sums them
+    state = weighted_state(one, weights, "softmax")
+    assert np.isnan(sig.info_values(state, class_images(state, "softmax", "noise"), eigenvalues, names).values).all()
+
+
 # --- the page -------------------------------------------------------------------------------------------------
 
 
