@@ -11,8 +11,24 @@ from core.config import DATASETS
 from core.models import ARCHITECTURES
 
 
+class _ShowDefaults(argparse.HelpFormatter):
+    """``--help`` says each option's default where it has one (argparse's own formatter also prints "None")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is None or action.default is False or action.default == argparse.SUPPRESS \
+                or not action.option_strings or "%(default)" in text:
+            return text
+        shown = f"{action.default:,}" if isinstance(action.default, int) else "%(default)s"
+        return f"{text} (default: {shown})".lstrip()
+
+
 class _OneLineParser(argparse.ArgumentParser):
     """argparse that reports a bad argument in one line, without the usage block."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _ShowDefaults)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -56,6 +72,7 @@ _positive_int = _in_range(int, 1)
 _seed = _in_range(int, 0, 2**32 - 1)
 _ratio = _in_range(float, 0.0, 1.0)
 _nonnegative_float = _in_range(float, 0.0)
+_sigma = _above_zero(1.0)  # σ = 0 is no noise at all: every statistic of the run would be 0/0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,9 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model and store it in cache/models/")
     train.add_argument("--arch", required=True, choices=list(ARCHITECTURES))
     train.add_argument("--dataset", required=True, choices=list(DATASETS))
-    train.add_argument("--epochs", type=_positive_int, default=12)
-    train.add_argument("--seed", type=_seed, default=0)
-    train.add_argument("--batch-size", type=_positive_int, default=128)
+    train.add_argument("--epochs", type=_positive_int, default=12, help="passes over the training images")
+    train.add_argument("--seed", type=_seed, default=0, help="weight initialisation and batch order")
+    train.add_argument("--batch-size", type=_positive_int, default=128, help="training images per step")
     train.add_argument("--augment", action="store_true", help="light random shifts during training")
     train.add_argument("--origin", choices=["trained here", "shipped"], default="trained here",
                        help=argparse.SUPPRESS)
@@ -75,20 +92,26 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("models", help="list cached models with accuracy and status")
 
     from core.analysis import ESTIMATORS, PARTS
-    from core.noise import NOISE_TYPES
+    from core.noise import DEFAULT_SIGMA, NOISE_TYPES
     from core.readout import DEFAULT_RIDGE
+
+    sigma_help = (f"σ of the Gaussian behind gaussian, base, pink and data noise, 0 < σ ≤ 1 "
+                  f"(default: {DEFAULT_SIGMA:g})")
+    samples_help = "stimuli (noise images) shown to the model"
+    estimator_help = "how the stimuli are grouped into class images (the page's Grouping)"
+    seed_help = "the noise stream: the same seed gives the same stimuli, here and on the page"
 
     analyze = commands.add_parser("analyze", help="classification images for one model")
     analyze.add_argument("--arch", required=True, choices=list(ARCHITECTURES))
     analyze.add_argument("--dataset", required=True, choices=list(DATASETS))
-    analyze.add_argument("--samples", type=_positive_int, default=10_000)
+    analyze.add_argument("--samples", type=_positive_int, default=10_000, help=samples_help)
     analyze.add_argument("--ratio", type=_ratio, default=0.0, help="signal ratio r in x = r·signal + (1−r)·noise")
-    analyze.add_argument("--noise", choices=list(NOISE_TYPES), default="uniform")
-    analyze.add_argument("--sigma", type=_nonnegative_float, default=None, help="σ for gaussian/base noise")
-    analyze.add_argument("--estimator", choices=list(ESTIMATORS), default="predicted")
+    analyze.add_argument("--noise", choices=list(NOISE_TYPES), default="uniform", help="noise type")
+    analyze.add_argument("--sigma", type=_sigma, default=None, help=sigma_help)
+    analyze.add_argument("--estimator", choices=list(ESTIMATORS), default="predicted", help=estimator_help)
     analyze.add_argument("--part", "--average", dest="part", choices=list(PARTS), default="noise",
                          help="with r > 0: average the noise part or the whole input (--average: the old name)")
-    analyze.add_argument("--seed", type=_seed, default=0)
+    analyze.add_argument("--seed", type=_seed, default=0, help=seed_help)
     analyze.add_argument("--ridge", type=_nonnegative_float, default=DEFAULT_RIDGE,
                          help="ridge λ of the whitened kernel (Σ + λ·s·I)⁻¹·kernel, s the mean pixel variance")
     from core.significance import DEFAULT_PRIMARY, DEFAULT_SMOOTHING
@@ -103,12 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--arch", required=True, choices=list(ARCHITECTURES))
     attack.add_argument("--dataset", required=True, choices=list(DATASETS))
     attack.add_argument("--samples", type=_positive_int, default=200_000, help="stimuli behind the class images")
-    attack.add_argument("--ratio", type=_ratio, default=0.0)
-    attack.add_argument("--noise", choices=list(NOISE_TYPES), default="uniform")
-    attack.add_argument("--sigma", type=_nonnegative_float, default=None)
-    attack.add_argument("--estimator", choices=list(ESTIMATORS), default="softmax")
-    attack.add_argument("--part", choices=list(PARTS), default="noise")
-    attack.add_argument("--seed", type=_seed, default=0)
+    attack.add_argument("--ratio", type=_ratio, default=0.0, help="signal ratio r in x = r·signal + (1−r)·noise")
+    attack.add_argument("--noise", choices=list(NOISE_TYPES), default="uniform", help="noise type")
+    attack.add_argument("--sigma", type=_sigma, default=None, help=sigma_help)
+    attack.add_argument("--estimator", choices=list(ESTIMATORS), default="softmax", help=estimator_help)
+    attack.add_argument("--part", choices=list(PARTS), default="noise", help="the part of each stimulus averaged")
+    attack.add_argument("--seed", type=_seed, default=0, help=seed_help)
     attack.add_argument("--subset", type=_in_range(int, 1, 10_000), default=500,
                         help="noise inputs and test images each (model passes: about 360 per input)")
     attack.add_argument("--out", required=True, help="output folder")
@@ -116,10 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     sta = commands.add_parser("sta", help="receptive fields: spike-triggered averages of the convolutional units")
     sta.add_argument("--arch", required=True, choices=list(ARCHITECTURES))
     sta.add_argument("--dataset", required=True, choices=list(DATASETS))
-    sta.add_argument("--samples", type=_positive_int, default=10_000)
-    sta.add_argument("--noise", choices=list(NOISE_TYPES), default="uniform")
-    sta.add_argument("--sigma", type=_nonnegative_float, default=None, help="σ for gaussian/base/pink/data noise")
-    sta.add_argument("--seed", type=_seed, default=0)
+    sta.add_argument("--samples", type=_positive_int, default=10_000, help=samples_help)
+    sta.add_argument("--noise", choices=list(NOISE_TYPES), default="uniform", help="noise type")
+    sta.add_argument("--sigma", type=_sigma, default=None, help=sigma_help)
+    sta.add_argument("--seed", type=_seed, default=0, help=seed_help)
     sta.add_argument("--layers", nargs="+", default=None, metavar="convK",
                      help="only these convolutional layers (conv1 conv2 …); the network runs only as deep as needed")
     sta.add_argument("--out", required=True, help="output folder")

@@ -65,6 +65,8 @@ MIN_GRADIENT_CHUNK = 50
 STEADY_GRADIENT_CHUNK = 100
 # Grouped by the label of the signal image: these class images need the stimuli and the labels, not the model.
 MODEL_FREE_ESTIMATORS = frozenset({"truth"})
+#: Why noise averages at r = 1 mean nothing, as the page and the command line both say it.
+NO_NOISE_AT_FULL_SIGNAL = "At r = 1 no noise reaches the model, so the noise averages carry no information."
 #: The part of each stimulus that is averaged (one word everywhere: code, link, page and CLI).
 PARTS: dict[str, Term] = {
     "input": Term("whole input (the original's figure)",

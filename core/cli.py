@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,29 @@ def _models(_: argparse.Namespace) -> int:
     return 0
 
 
+def _json_text(value: Any) -> str:
+    """``value`` as JSON, an undefined number (NaN, ±inf: an empty class, a test without a reference) as null:
+    Python's own ``NaN`` is not JSON, and a researcher's parser would refuse the file."""
+    import math
+
+    def defined(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {key: defined(inner) for key, inner in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [defined(inner) for inner in item]
+        if hasattr(item, "item") and getattr(item, "ndim", None) == 0:  # a numpy scalar
+            item = item.item()
+        return None if isinstance(item, float) and not math.isfinite(item) else item
+
+    return json.dumps(defined(value), indent=2, allow_nan=False) + "\n"
+
+
+def _write_timing(out: Path, **seconds: float) -> None:
+    """How long the run took, in ``timing.json``: the one file that differs between two runs of a command, so
+    every other output can be compared byte for byte."""
+    (out / "timing.json").write_text(_json_text({key: round(value, 3) for key, value in seconds.items()}))
+
+
 def _output_folder(path: str) -> Path:
     out = Path(path)
     try:
@@ -81,19 +105,22 @@ def _model_or_explain(arch: str, dataset: str) -> tuple[Any, dict[str, Any]]:
             from err
 
 
-def _write_results(out: Path, state: Any, images: Any, fed_back: Any, template: Any, names: tuple[str, ...]) -> None:
-    """The arrays, the two matrices and the picture, as the page's downloads have them."""
+def _write_results(out: Path, state: Any, images: Any, fed_back: Any, template: Any, names: tuple[str, ...],
+                   title: str) -> None:
+    """The arrays, the two matrices and the picture, as the page's downloads have them; the picture titled with
+    the settings that made it."""
     import numpy as np
 
     from core.analysis import matrix_csv
     from core.picture import picture
+    from core.plots import titled_png
 
     np.save(out / "class_images.npy", images.images.astype(np.float32))
     np.save(out / "counts.npy", images.weights)
     (out / "fed_back.csv").write_text(matrix_csv("class_image", [f"p_{n}" for n in names], names, fed_back, ".6f"))
     (out / "template_confusion.csv").write_text(
         matrix_csv("true_class", [f"pred_{n}" for n in names], names, template.confusion, "d"))
-    (out / "class_images.png").write_bytes(picture(state, images, False, names).png())  # as the page draws it
+    (out / "class_images.png").write_bytes(titled_png(picture(state, images, False, names).png(), title))
 
 
 def _write_readout(out: Path, state: Any, data: Any, mean_image: Any, ridge: float) -> dict[str, Any] | None:
@@ -122,16 +149,15 @@ def _write_readout(out: Path, state: Any, data: Any, mean_image: Any, ridge: flo
 
 
 def _write_significance(out: Path, state: Any, images: Any, data: Any, names: tuple[str, ...], smoothing: float,
-                        primary: float) -> dict[str, Any] | None:
+                        primary: float, title: str) -> dict[str, Any] | None:
     """infoVal and the pixel and cluster tests (core/significance.py; z-maps smoothed with σ = ``smoothing``
     pixels, clusters beyond |z| = ``primary``) for noise class images: significance.json, significance_maps.npz
     and significance.png; None where they are not defined."""
-    import json
-
     import numpy as np
 
     from core import readout, significance
     from core.picture import panel_titles
+    from core.plots import titled_png
     from core.plots_significance import significance_png
 
     if images.part != "noise" or images.estimator not in significance.TESTABLE_ESTIMATORS \
@@ -145,9 +171,9 @@ def _write_significance(out: Path, state: Any, images: Any, data: Any, names: tu
     np.savez_compressed(out / "significance_maps.npz", smoothed_z=regions.smoothed.astype(np.float32),
                         pixel_test=regions.pixel, cluster_test=regions.cluster)
     scale_weights = images.weights if images.marks_scarce else None  # as the page scales the colours
-    (out / "significance.png").write_bytes(significance_png(images.display, panel_titles(names, images),
-                                                            images.display_unit, regions.pixel, regions.cluster,
-                                                            weights=scale_weights))
+    (out / "significance.png").write_bytes(titled_png(significance_png(
+        images.display, panel_titles(names, images), images.display_unit, regions.pixel, regions.cluster,
+        weights=scale_weights), f"{title}; smoothing {smoothing:g} px, primary |z| {primary:g}"))
     result = {
         "thresholds": {key: value for key, value in regions.thresholds.__dict__.items()},
         "info_value_reference": f"generalised chi-square from the noise covariance ({covariance.how})",
@@ -157,8 +183,7 @@ def _write_significance(out: Path, state: Any, images: Any, data: Any, names: tu
         "set_info_value": info.values[-1],
         "set_info_value_reference": _set_reference_note(state, images.estimator),
     }
-    text = json.dumps(result, indent=2, default=float).replace("NaN", "null")
-    (out / "significance.json").write_text(text + "\n")
+    (out / "significance.json").write_text(_json_text(result))
     return {"info_values": [None if np.isnan(v) else round(float(v), 3) for v in info.values[:-1]],
             "set_info_value": None if np.isnan(info.values[-1]) else round(float(info.values[-1]), 3),
             "pixel_test_pixels": pixels.astype(int).tolist(), "cluster_test_pixels": clusters.astype(int).tolist()}
@@ -208,9 +233,10 @@ def _class_image_run(args: argparse.Namespace) -> _ClassImageRun:
 
     settings = analysis.AnalysisSettings(_noise_spec(args), args.ratio,
                                          gradients=args.estimator in analysis.GRADIENT_ESTIMATORS)
-    out = _output_folder(args.out)
+    _warn_if_no_noise(args)
     data = load_dataset(args.dataset)
     model, meta = _model_or_explain(args.arch, args.dataset)
+    out = _output_folder(args.out)  # only once there is something to write: a failed start leaves no folder
     analyzer = analysis.Analyzer(model, data, args.noise)
     bar = tqdm(total=args.samples, unit="img", unit_scale=True, file=sys.stderr, desc="stimuli")
     started = time.perf_counter()
@@ -225,8 +251,34 @@ def _settings_record(args: argparse.Namespace, run: _ClassImageRun) -> dict[str,
     """The run's settings for ``summary.json`` and ``attack.json``: enough to repeat it. The part is the one drawn:
     the gradient kernel is of the noise whatever ``--part`` says, as the page notes."""
     return {"arch": args.arch, "dataset": args.dataset, "samples": args.samples, "ratio": args.ratio,
-            "noise": args.noise, "sigma": run.state.settings.noise.sigma, "estimator": args.estimator,
+            "noise": args.noise, "sigma": _sigma_of(run.state.settings.noise), "estimator": args.estimator,
             "part": run.images.part, "seed": args.seed}
+
+
+def _sigma_of(spec: Any) -> float | None:
+    """σ as recorded: None for uniform noise, which has none (``--sigma`` is refused for it)."""
+    from core.noise import SIGMA_NOISE_TYPES
+
+    return spec.sigma if spec.kind in SIGMA_NOISE_TYPES else None
+
+
+def _settings_line(settings: dict[str, Any]) -> str:
+    """The settings a printed result came from, so a line pasted into a notebook still says what it measures."""
+    sigma = "" if settings.get("sigma") is None else f" (σ {settings['sigma']:g})"
+    grouping = (f", {settings['estimator']} grouping of the {settings['part']} part" if "estimator" in settings
+                else "")
+    ratio = f", r = {settings['ratio']:g}" if "ratio" in settings else ""
+    return (f"{settings['arch']}-{settings['dataset']}, N = {settings['samples']:,}{ratio}, "
+            f"{settings['noise']} noise{sigma}{grouping}, seed {settings['seed']}")
+
+
+def _warn_if_no_noise(args: argparse.Namespace) -> None:
+    """As the page warns: at r = 1 the noise averages are of noise the model never saw."""
+    from core.analysis import NO_NOISE_AT_FULL_SIGNAL
+
+    if args.ratio >= 1.0 and args.part == "noise":
+        print(f"python -m core: warning: {NO_NOISE_AT_FULL_SIGNAL} Use --ratio below 1 or --part input.",
+              file=sys.stderr)
 
 
 def _write_gradient_kernel(out: Path, run: _ClassImageRun) -> dict[str, Any] | None:
@@ -246,8 +298,6 @@ def _write_gradient_kernel(out: Path, run: _ClassImageRun) -> dict[str, Any] | N
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    import json
-
     import numpy as np
 
     from core import analysis
@@ -256,7 +306,8 @@ def _analyze(args: argparse.Namespace) -> int:
     out, data, state, images, seconds = run.out, run.data, run.state, run.images, run.seconds
     fed_back = analysis.fed_back_matrix(run.model, images)
     template = analysis.template_classify(images, data.test_images, data.test_labels, run.analyzer.mean_image)
-    _write_results(out, state, images, fed_back, template, data.class_names)
+    title = _settings_line(_settings_record(args, run))
+    _write_results(out, state, images, fed_back, template, data.class_names, title)
     summary = {
         "settings": {**_settings_record(args, run), "smooth": args.smooth, "primary": args.primary},
         "model_test_accuracy": run.meta.get("test_accuracy"),
@@ -265,16 +316,16 @@ def _analyze(args: argparse.Namespace) -> int:
         "empty_classes": [data.class_names[i] for i in np.flatnonzero(images.empty)],
         "class_bias": state.class_bias.astype(int).tolist(),
         "stimulus_accuracy": state.stimulus_accuracy,
-        "seconds": round(seconds, 3),
-        "images_per_second": round(state.n / seconds, 1),
     }
     summary["gradient_whitened"] = _write_gradient_kernel(out, run)
     summary["whitened"] = _write_readout(out, state, data, run.analyzer.mean_image, args.ridge)
     summary["significance"] = _write_significance(out, state, images, data, data.class_names, args.smooth,
-                                                  args.primary)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+                                                  args.primary, title)
+    (out / "summary.json").write_text(_json_text(summary))
+    _write_timing(out, seconds=seconds, images_per_second=state.n / seconds)
     whitened, tested, gradient = summary["whitened"], summary["significance"], summary["gradient_whitened"]
-    print(f"template accuracy {template.accuracy:.2%}, self-classified {summary['self_classified']}/10, "
+    print(f"{title}: "
+          f"template accuracy {template.accuracy:.2%}, self-classified {summary['self_classified']}/10, "
           + ("" if gradient is None else f"whitened gradient kernel E[∇] {gradient['template_accuracy']:.2%}, ")
           + ("" if whitened is None else f"whitened kernel {whitened['whitened_template_accuracy']:.2%}, "
              f"linear read-out {whitened['readout_accuracy']:.2%} (ridge {args.ridge:g}), "
@@ -283,13 +334,12 @@ def _analyze(args: argparse.Namespace) -> int:
           + ("" if tested is None else "set infoVal " + (
               "unavailable" if tested["set_info_value"] is None else f"{tested['set_info_value']:.2f}")
              + f" (smoothing {args.smooth:g} px, primary {args.primary:g}), ")
-          + f"{summary['images_per_second']:,.0f} images/s; wrote {out}/")
+          + f"{state.n / seconds:,.0f} images/s; wrote {out}/")
     return 0
 
 
 def _attack(args: argparse.Namespace) -> int:
     """Class images from one run, then the γ sweep of the CI-injection attack against the class-mean baseline."""
-    import json
     import time
 
     import numpy as np
@@ -314,8 +364,7 @@ def _attack(args: argparse.Namespace) -> int:
     (out / "attack_per_target.csv").write_text(
         attack.per_target_table(curves, data.class_names).to_csv(index=False, float_format="%.4f", lineterminator="\n"))
     np.save(out / "templates.npy", attack.attack_templates(images.images, means))
-    title = (f"{args.arch}-{args.dataset}: {args.estimator} {args.part} class images, N = {args.samples:,}, "
-             f"r = {args.ratio:g}, {args.noise} noise, seed {args.seed}")
+    title = f"{_settings_line(_settings_record(args, run))}: class images of the attack"
     (out / "attack.png").write_bytes(curves_png(curves, title))
     summary = {
         "settings": {**_settings_record(args, run), "subset": args.subset,
@@ -323,12 +372,11 @@ def _attack(args: argparse.Namespace) -> int:
         "model_test_accuracy": run.meta.get("test_accuracy"),
         "empty_classes": [data.class_names[i] for i in np.flatnonzero(images.empty)],
         "curves": {column: [round(float(v), 6) for v in table[column]] for column in table.columns},
-        "analysis_seconds": round(run.seconds, 3),
-        "attack_seconds": round(attack_seconds, 3),
     }
-    (out / "attack.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "attack.json").write_text(_json_text(summary))
+    _write_timing(out, analysis_seconds=run.seconds, attack_seconds=attack_seconds)
     at = {g: int(np.flatnonzero(np.isclose(curves.gammas, g))[0]) for g in (0.5, 1.0)}
-    print("targeted success at γ = 0.5 / 1.0: " + "; ".join(
+    print(f"{_settings_line(summary['settings'])}: targeted success at γ = 0.5 / 1.0: " + "; ".join(
         f"{template} → {source} {curves.targeted(template, source)[at[0.5]]:.3f} / "
         f"{curves.targeted(template, source)[at[1.0]]:.3f}" for template in attack.TEMPLATES
         for source in attack.SOURCES) + f"; wrote {out}/")
@@ -338,13 +386,12 @@ def _attack(args: argparse.Namespace) -> int:
 def _sta(args: argparse.Namespace) -> int:
     """Spike-triggered averages of every convolutional unit (or of ``--layers``), as NPY and PNG, and the first
     layer's STA–weight correlation, the built-in check."""
-    import json
-
     import numpy as np
 
     from core import plots_sta, sta
     from core.data import load_dataset
     from core.noise import DATA_NOISE_TYPES
+    from core.plots import titled_png
 
     spec = _noise_spec(args)
     model, _ = _model_or_explain(args.arch, args.dataset)
@@ -355,32 +402,39 @@ def _sta(args: argparse.Namespace) -> int:
     result = engine.run(spec, args.samples, on_progress=lambda n: bar.update(n - bar.n))
     bar.close()
 
+    settings = {"arch": args.arch, "dataset": args.dataset, "samples": args.samples, "noise": args.noise,
+                "sigma": _sigma_of(spec), "seed": args.seed, "layers": [f.layer for f in result.fields]}
     layers: dict[str, dict] = {}
     for field in result.fields:
         np.save(out / f"sta_{field.layer}.npy", result.sta(field.layer).astype(np.float32))
         np.save(out / f"mean_patch_{field.layer}.npy", result.mean_patch(field.layer).astype(np.float32))
         centred = result.centred_sta(field.layer)
-        (out / f"sta_{field.layer}.png").write_bytes(plots_sta.units_grid_png(centred))
+        (out / f"sta_{field.layer}.png").write_bytes(titled_png(plots_sta.units_grid_png(centred), (
+            f"{_settings_line(settings)}: {field.layer} STA minus the mean patch, each unit on its own scale")))
         layers[field.layer] = {"keras_name": field.keras_name, "channels": field.channels, "size": list(field.size),
                                "top": field.top, "left": field.left, "position": list(field.position),
                                "firing_rate": [round(float(v), 6) for v in result.firing_rate(field.layer)]}
-    summary: dict = {"settings": {"arch": args.arch, "dataset": args.dataset, "samples": args.samples,
-                                  "noise": args.noise, "sigma": spec.sigma, "seed": args.seed,
-                                  "layers": [f.layer for f in result.fields]},
-                     "layers": layers, "seconds": round(result.seconds, 3)}
+    summary: dict = {"settings": settings, "firing_rate_unit": "share of the stimuli (0–1) on which the unit's "
+                     "activation was above zero", "layers": layers}
+    _write_timing(out, seconds=result.seconds)
     message = f"wrote {out}/"
     if "conv1" in result.sums:
         kernels = sta.conv_kernels(model)
         np.save(out / "weights_conv1.npy", kernels.astype(np.float32))
-        (out / "weights_conv1.png").write_bytes(plots_sta.units_grid_png(kernels))
+        (out / "weights_conv1.png").write_bytes(titled_png(plots_sta.units_grid_png(kernels),
+                                                           f"{args.arch}-{args.dataset}: conv1 weights, each unit on "
+                                                           f"its own scale"))
         correlations = sta.weight_correlations(result.centred_sta("conv1"), kernels)
+        defined = correlations[np.isfinite(correlations)]  # NaN: a unit whose STA never varied (it never fired)
+        mean, lowest = (float(defined.mean()), float(defined.min())) if defined.size else (None, None)
         summary["conv1_weight_correlation"] = {
-            "mean": round(float(np.nanmean(correlations)), 6), "min": round(float(np.nanmin(correlations)), 6),
+            "mean": None if mean is None else round(mean, 6), "min": None if lowest is None else round(lowest, 6),
             "per_unit": [None if np.isnan(v) else round(float(v), 6) for v in correlations]}
-        message = (f"conv1 STA–weight correlation: mean {np.nanmean(correlations):.4f}, "
-                   f"lowest {np.nanmin(correlations):.4f} ({len(correlations)} units); " + message)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(message)
+        message = ("conv1 STA–weight correlation: " + (
+            f"mean {mean:.4f}, lowest {lowest:.4f} ({defined.size} of {len(correlations)} units defined); "
+            if defined.size else f"undefined: no unit's STA varied over N = {args.samples:,}; ") + message)
+    (out / "summary.json").write_text(_json_text(summary))
+    print(f"{_settings_line(settings)}: {message}")
     return 0
 
 

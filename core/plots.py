@@ -145,6 +145,30 @@ def class_grid_png(images: np.ndarray, titles: Sequence[str], signed: bool = Tru
     return buffer.getvalue()
 
 
+def titled_png(content: bytes, title: str = "", legend: Sequence[tuple[str, str]] = ()) -> bytes:
+    """The PNG ``content`` with ``title`` in a band above it and ``legend`` (label, colour) as short coloured lines
+    in a band below: a figure saved on its own still says what made it and what its marks mean."""
+    from PIL import Image, ImageDraw
+
+    band, gap = 18, 8
+    picture = Image.open(io.BytesIO(content)).convert("RGB")
+    top, bottom = (band if title else 0), (band if legend else 0)
+    canvas = Image.new("RGB", (picture.width, picture.height + top + bottom), "white")
+    canvas.paste(picture, (0, top))
+    draw = ImageDraw.Draw(canvas)
+    if title:
+        draw.text((gap, 4), title.translate(_PNG_TEXT), fill="black")
+    x, y = gap, top + picture.height + band // 2
+    for label, colour in legend:
+        draw.line([(x, y), (x + 24, y)], fill=colour, width=2)
+        text = label.translate(_PNG_TEXT)
+        draw.text((x + 30, y - 6), text, fill="black")
+        x += 30 + int(draw.textlength(text)) + 2 * gap
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
 # --- Plotly figures for the dashboard -------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.plots import class_grid_png, class_images_figure, mosaic
+from core.plots import class_grid_png, class_images_figure, mosaic, titled_png
 from core.significance import INFOVAL_THRESHOLD, InfoValues
 
 if TYPE_CHECKING:
@@ -98,4 +98,5 @@ def significance_png(values: np.ndarray, titles: Sequence[str], label: str, pixe
                 draw.line(ends, fill=colour, width=1 if dash == "solid" else 2)
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return titled_png(buffer.getvalue(), legend=[(f"{name} (outlines what it finds significant)", colour)
+                                                 for name, colour, _ in (OUTLINES["pixel"], OUTLINES["cluster"])])

@@ -27,6 +27,10 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         (["analyze", "--arch", "lenet", "--dataset", "mnist", "--ratio", "1.5", "--out", "x"], "between 0 and 1"),
         (["analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "-3", "--out", "x"], "at least 1"),
         (["frobnicate"], "invalid choice"),
+        (["analyze", "--arch", "lenet", "--dataset", "mnist", "--noise", "gaussian", "--sigma", "0", "--out", "x"],
+         "must be greater than 0 and at most 1, got 0"),
+        (["sta", "--arch", "lenet", "--dataset", "mnist", "--noise", "gaussian", "--sigma", "1.5", "--out", "x"],
+         "must be greater than 0 and at most 1, got 1.5"),
     ],
 )
 def test_bad_arguments_give_one_line_and_nonzero_exit(args: list[str], expected: str) -> None:
@@ -74,8 +78,83 @@ def test_analyze_writes_every_file(tmp_path: Path, real_data_dir: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["samples"] == 1000 and summary["settings"]["sigma"] == 0.3
     assert 0.5 < summary["template_accuracy"] <= 1.0  # averaged inputs at r = 0.7 look like the digits
-    assert summary["images_per_second"] > 0 and summary["seconds"] > 0
+    timing = json.loads((out / "timing.json").read_text())
+    assert timing["images_per_second"] > 0 and timing["seconds"] > 0 and "seconds" not in summary
+    assert done.stdout.startswith("lenet-mnist, N = 1,000, r = 0.7, gaussian noise (σ 0.3), truth grouping of the "
+                                  "input part, seed 4: template accuracy "), done.stdout
     assert summary["self_classified"] == 10
+
+
+def strict_json(path: Path) -> dict:
+    """The file as a strict JSON parser reads it: Python's NaN and Infinity are refused."""
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{path.name} holds {constant}, which is not JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+@pytest.mark.slow  # two LeNet runs of 200 stimuli, in this process
+def test_a_rerun_writes_the_same_bytes_except_its_timing(tmp_path: Path, real_data_dir: Path) -> None:
+    """A researcher diffs two output folders: only timing.json may differ. Uniform noise records no σ."""
+    from core.__main__ import main
+
+    folders = [tmp_path / "first", tmp_path / "second"]
+    for out in folders:
+        assert main(["analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "200", "--estimator", "softmax",
+                     "--seed", "11", "--out", str(out)]) == 0
+    names = sorted(path.name for path in folders[0].iterdir())
+    assert names == sorted(path.name for path in folders[1].iterdir()) and "timing.json" in names
+    for name in names:
+        if name != "timing.json":
+            assert (folders[0] / name).read_bytes() == (folders[1] / name).read_bytes(), name
+    summary = strict_json(folders[0] / "summary.json")
+    assert summary["settings"]["noise"] == "uniform" and summary["settings"]["sigma"] is None
+
+
+@pytest.mark.slow  # LeNet on one stimulus, in this process
+def test_one_stimulus_gives_undefined_tests_not_a_crash(tmp_path: Path, real_data_dir: Path, capsys) -> None:
+    """N = 1 ended in a ZeroDivisionError (predicted) or "math domain error" (softmax): every class image is then
+    zero under any responses, so infoVal has no reference; the files say null, the line says unavailable."""
+    from core.__main__ import main
+
+    for estimator in ("predicted", "softmax"):
+        out = tmp_path / estimator
+        assert main(["analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "1", "--estimator", estimator,
+                     "--out", str(out)]) == 0
+        tested = strict_json(out / "summary.json")["significance"]
+        assert tested["set_info_value"] is None and set(tested["info_values"]) == {None}
+        strict_json(out / "significance.json")
+        assert "set infoVal unavailable" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # LeNet on ten stimuli, in this process
+def test_noise_averages_at_r_1_get_the_pages_warning(tmp_path: Path, real_data_dir: Path, capsys) -> None:
+    from core.__main__ import main
+
+    assert main(["analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "10", "--ratio", "1",
+                 "--out", str(tmp_path / "run")]) == 0
+    assert "warning: At r = 1 no noise reaches the model" in capsys.readouterr().err
+
+
+def test_a_run_without_data_leaves_no_output_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """The folder is made once there is something to write. Offline here: the downloader is replaced."""
+    from core import data
+    from core.__main__ import main
+
+    monkeypatch.setenv("NOISELENS_DATA_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+
+    def offline(name: str) -> None:
+        raise OSError("URL fetch failure: no network")
+
+    monkeypatch.setattr(data, "_SOURCES", (*data._SOURCES[:2], ("Keras download", offline)))
+    data.load_dataset.cache_clear()
+    out = tmp_path / "run"
+    try:
+        assert main(["analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "10", "--out", str(out)]) == 1
+    finally:
+        data.load_dataset.cache_clear()
+    assert "Could not load mnist" in capsys.readouterr().err and not out.exists()
 
 
 @pytest.mark.parametrize("flag, text, expected", [

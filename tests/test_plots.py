@@ -116,3 +116,18 @@ def test_grid_png_leaves_scarce_classes_out_of_the_scale() -> None:
     tile = (slice(8 + 16, 8 + 16 + 56), slice(8, 8 + 56))
     assert np.abs(_grid_png(images, weights=weights)[tile] - 247).max() > \
         2 * np.abs(_grid_png(images)[tile] - 247).max()
+
+
+def test_a_titled_png_keeps_the_picture_and_writes_its_title_and_legend() -> None:
+    """The CLI's PNGs carry the settings that made them, and significance.png the meaning of its outlines."""
+    from core.plots import class_grid_png, titled_png
+
+    content = class_grid_png(np.zeros((10, 28, 28)), [str(c) for c in range(10)])
+    original = np.asarray(Image.open(io.BytesIO(content)).convert("RGB"))
+    titled = np.asarray(Image.open(io.BytesIO(titled_png(content, "lenet-mnist, N = 1,000, seed 0",
+                                                         [("pixel test", "black")]))).convert("RGB"))
+    band = (titled.shape[0] - original.shape[0]) // 2
+    assert titled.shape[1] == original.shape[1] and band > 0
+    assert np.array_equal(titled[band:band + original.shape[0]], original)
+    assert (titled[:band] < 128).any() and (titled[-band:] < 128).any()  # the title's and the legend's ink
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(titled_png(content))).convert("RGB")), original)

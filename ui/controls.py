@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import streamlit as st
 
-from core.analysis import ESTIMATORS, GRADIENT_ESTIMATORS, PARTS
+from core.analysis import ESTIMATORS, GRADIENT_ESTIMATORS, NO_NOISE_AT_FULL_SIGNAL, PARTS
 from core.config import DATASETS
 from core.link import ANALYSIS_KEYS, PARAMS, SAMPLE_COUNTS, Controls
 from core.models import ARCHITECTURES, SHIPPED_ARCHITECTURES
@@ -119,8 +119,7 @@ def _explain(chosen: Controls) -> None:
         st.info("The gradient kernel is a kernel of the noise (only the noise has a Gaussian behind it): it is "
                 "shown for the noise part whatever *Averaged part* says.")
     if ratio >= 1.0 and part == "noise":
-        st.warning("At r = 1 no noise reaches the model, so the noise averages carry no information. "
-                   "Lower r or average the whole input.")
+        st.warning(f"{NO_NOISE_AT_FULL_SIGNAL} Lower r or average the whole input.")
 
 
 def _effective(chosen: Controls) -> Controls:
