@@ -396,10 +396,13 @@ def _chunk_step(generate: Any, logits_of: Any | None, signal: Any, labels: Any, 
 
     test_count = int(labels.shape[0])
 
+    # autograph=False: every branch below is a Python value fixed at trace time (the halves use tf.cond), and
+    # AutoGraph's cache of converted functions once handed a long-lived server ``_noise_gradients`` in place of
+    # ``_filtered_noise_gradients``, failing every gradient run from then on.
     @tf.function(
         input_signature=[tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int64),
                          tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.float32)],
-        reduce_retracing=True,
+        reduce_retracing=True, autograph=False,
     )
     def step(start: Any, count: Any, seed: Any, sigma: Any, ratio: Any) -> dict[str, Any]:
         noise = generate(start, count, seed, sigma)

@@ -174,8 +174,8 @@ def _traced_forward(model: Any) -> Any:
             def forward(batch: Any) -> Any:
                 return owner()(batch, training=False)
 
-            _FORWARDS[model] = tf.function(forward, input_signature=[tf.TensorSpec([None, *IMAGE_SHAPE, 1],
-                                                                                   tf.float32)])
+            _FORWARDS[model] = tf.function(forward, autograph=False,  # as core.analysis's chunk step: no need
+                                           input_signature=[tf.TensorSpec([None, *IMAGE_SHAPE, 1], tf.float32)])
         return _FORWARDS[model]
 
 

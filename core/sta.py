@@ -231,8 +231,9 @@ class STAEngine:
                                    tf.reduce_sum(patch, axis=0))
             return out
 
-        self._chunk = tf.function(chunk, input_signature=[tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.int32),
-                                                          tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.float32)])
+        self._chunk = tf.function(chunk, autograph=False,  # Python loops over the layers only: nothing to convert
+                                  input_signature=[tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.int32),
+                                                   tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.float32)])
 
     def start(self, noise: NoiseSpec) -> STAResult:
         if noise.kind != self.noise_kind:

@@ -551,3 +551,28 @@ def test_halves_give_the_logits_of_the_whole_chunk(count: int) -> None:
                          input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
     images = tf.random.stateless_uniform((count, 28, 28, 1), seed=(1, 2))
     np.testing.assert_allclose(halves(images).numpy(), model(images).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_the_traced_graphs_never_go_through_autograph(monkeypatch, mnist) -> None:
+    """A browser review crashed every gradient run of a long-lived server with ``tf___noise_gradients() takes 3
+    positional arguments but 6 were given``: AutoGraph's cache of converted functions handed back
+    ``_noise_gradients`` for ``_filtered_noise_gradients`` (it depended on what the server had run before; not
+    reproduced in a fresh process). Nothing in these graphs needs AutoGraph (their branches are Python values
+    fixed at trace time; the halves use ``tf.cond``), so none of them is converted: the chunk steps with and
+    without gradients (LeNet: the first-filter split), the forward pass and the STA chunk, all traced afresh."""
+    from tensorflow.python.autograph.impl import api
+
+    from core import models, sta
+    from core.store import load_model
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"AutoGraph converted {args[0] if args else kwargs}")
+
+    monkeypatch.setattr(api, "converted_call", refuse)
+    lenet = load_model("lenet", "mnist")[0]
+    for gradients in (False, True):
+        Analyzer(lenet, mnist, "gaussian").run(AnalysisSettings(NoiseSpec("gaussian", 0.2, 1), 0.3,
+                                                                gradients=gradients), 20)
+    kernel = np.random.default_rng(1).normal(0, 0.1, (784, 10))
+    models.predict_probabilities(linear_softmax_model(kernel, np.zeros(10)), mnist.test_images[:5])
+    sta.STAEngine(lenet, "uniform", None, layers=["conv1"]).run(NoiseSpec("uniform", seed=1), 10)
