@@ -56,9 +56,9 @@ def numbers_download(step_number: int, table: pd.DataFrame) -> None:
 
 
 def class_image_figure(state, images, key: str, counts: bool = True) -> None:
+    """At the step column's full width: half of it left tiles of 15-30 px and titles printed over each other."""
     shown = picture(state, images, False, names, counts=counts)
-    st.plotly_chart(shown.figure(height=None if counts else plots.HALF_WIDTH_GRID), key=key,
-                    config={"displaylogo": False})
+    st.plotly_chart(shown.figure(), key=key, config={"displaylogo": False})
 
 
 def clear_classes(images: analysis.ClassImages) -> np.ndarray:
@@ -101,14 +101,11 @@ def class_bias_question(step: Step, key: str) -> None:
         share = state.class_bias[right] / state.n
         verdict(question, options, key, right, f"The network called **{share:.0%}** of {state.n:,} noise images "
                 f"*{options[right]}* (1 in 10 if it had no favourite).")
-        left, middle = st.columns(2)
-        with left:
-            st.plotly_chart(plots.bias_bar(state.class_bias, names, state.n), key="l2-bias")
-            st.caption("How often the network called a noise image each class: its default guesses.")
-        with middle:
-            class_image_figure(state, analysis.class_images(state, "predicted", "noise"), "l2-images", counts=False)
-            st.caption("The noise averaged by the network's answer; red = brighter than the average noise, blue = "
-                       "darker. Classes marked * are behind under 1 % of the stimuli: mostly noise.")
+        st.plotly_chart(plots.bias_bar(state.class_bias, names, state.n), key="l2-bias")
+        st.caption("How often the network called a noise image each class: its default guesses.")
+        class_image_figure(state, analysis.class_images(state, "predicted", "noise"), "l2-images", counts=False)
+        st.caption("The noise averaged by the network's answer; red = brighter than the average noise, blue = "
+                   "darker. Classes marked * are behind under 1 % of the stimuli: mostly noise.")
         numbers_download(2, pd.DataFrame({"class": names, "stimuli": state.class_bias.astype(int)}))
     how_the_class_answered(question, options, key, right if revealed else None)
 
@@ -122,15 +119,12 @@ def sharpening_question(step: Step, key: str) -> None:
         images = analysis.class_images(moment, "predicted", "noise")
         shares.append(lesson.significant_share(analysis.z_scores(moment, images), clear_classes(images)))
     right = question.answer(*shares)
-    left, right_column = st.columns(2)
-    with left:
-        class_image_figure(before, analysis.class_images(before, "predicted", "noise"), "l3-before", counts=False)
-        st.caption(f"The class images after the first {before.n:,} stimuli (step 2's picture).")
-    with right_column:
-        revealed = ask(question, options, key)
-        if revealed:
-            class_image_figure(state, analysis.class_images(state, "predicted", "noise"), "l3-after", counts=False)
-            st.caption(f"The same stream after {state.n:,} stimuli.")
+    class_image_figure(before, analysis.class_images(before, "predicted", "noise"), "l3-before", counts=False)
+    st.caption(f"The class images after the first {before.n:,} stimuli (step 2's picture).")
+    revealed = ask(question, options, key)
+    if revealed:
+        class_image_figure(state, analysis.class_images(state, "predicted", "noise"), "l3-after", counts=False)
+        st.caption(f"The same stream after {state.n:,} stimuli.")
     if revealed:
         verdict(question, options, key, right, f"Pixels standing out of the noise (|z| > 3) in the clear class "
                 f"images: **{shares[0]:.1%}** at {before.n:,} stimuli, **{shares[1]:.1%}** at {state.n:,}.")
@@ -148,16 +142,13 @@ def every_class_question(step: Step, key: str) -> None:
     predicted = analysis.class_images(state, "predicted", "noise")
     softmax = analysis.class_images(state, "softmax", "noise")
     right = question.answer(int(clear_classes(softmax).sum()))
-    left, right_column = st.columns(2)
-    with left:
-        class_image_figure(state, predicted, "l4-predicted")
-        st.caption(f"Grouped by the answer ({int(clear_classes(predicted).sum())} clear classes): the number in "
-                   "brackets is how many stimuli stand behind each image.")
-    with right_column:
-        revealed = ask(question, options, key)
-        if revealed:
-            class_image_figure(state, softmax, "l4-softmax")
-            st.caption("Grouped by softmax: the number in brackets is the total probability behind each image.")
+    class_image_figure(state, predicted, "l4-predicted")
+    st.caption(f"Grouped by the answer ({int(clear_classes(predicted).sum())} clear classes): the number in "
+               "brackets is how many stimuli stand behind each image.")
+    revealed = ask(question, options, key)
+    if revealed:
+        class_image_figure(state, softmax, "l4-softmax")
+        st.caption("Grouped by softmax: the number in brackets is the total probability behind each image.")
     if revealed:
         verdict(question, options, key, right, f"**{int(clear_classes(softmax).sum())}** of ten softmax class images "
                 f"are clear, against {int(clear_classes(predicted).sum())} grouped by the answer.")
@@ -173,12 +164,9 @@ def template_question(step: Step, key: str) -> None:
     images = analysis.class_images(state, "softmax", "noise")
     template = analysis.template_classify(images, data.test_images, data.test_labels, engine.mean_image)
     right = question.answer(template.accuracy)
-    left, right_column = st.columns(2)
-    with left:
-        class_image_figure(state, images, "l5-templates", counts=False)
-        st.caption("The ten templates: step 4's softmax class images.")
-    with right_column:
-        revealed = ask(question, options, key)
+    class_image_figure(state, images, "l5-templates", counts=False)
+    st.caption("The ten templates: step 4's softmax class images.")
+    revealed = ask(question, options, key)
     if revealed:
         network = resources.model_or_stop(arch, dataset_name)[1]["test_accuracy"]
         verdict(question, options, key, right, f"The templates classify **{template.accuracy:.1%}** of the 10,000 "
@@ -201,17 +189,16 @@ def four_models_question(step: Step, key: str) -> None:
     question, options = step.question, step.question.options(names)
     revealed = ask(question, options, key)
     accuracies = []
-    columns = [column for _ in range(2) for column in st.columns(2)]  # digits above, clothes below, as on Compare
-    for column, (model_arch, model_dataset) in zip(columns, lesson.MODEL_CHOICES):
-        with column:
-            st.markdown(f"**{ARCHITECTURES[model_arch].title} · {DATASET_TITLES[model_dataset]}**")
-            data = resources.data_or_stop(model_dataset)
-            _, engine, state = run(step, model_arch, model_dataset)
-            images = analysis.class_images(state, "softmax", "noise")
-            shown = picture(state, images, False, resources.class_names(model_dataset), counts=False)
-            st.plotly_chart(shown.figure(height=plots.HALF_WIDTH_GRID), key=f"l6-{model_arch}-{model_dataset}")
-            accuracies.append(analysis.template_classify(images, data.test_images, data.test_labels,
-                                                         engine.mean_image).accuracy)
+    # One under another at the column's full width: in pairs side by side, long class names overlapped.
+    for model_arch, model_dataset in lesson.MODEL_CHOICES:
+        st.markdown(f"**{ARCHITECTURES[model_arch].title} · {DATASET_TITLES[model_dataset]}**")
+        data = resources.data_or_stop(model_dataset)
+        _, engine, state = run(step, model_arch, model_dataset)
+        images = analysis.class_images(state, "softmax", "noise")
+        shown = picture(state, images, False, resources.class_names(model_dataset), counts=False)
+        st.plotly_chart(shown.figure(), key=f"l6-{model_arch}-{model_dataset}")
+        accuracies.append(analysis.template_classify(images, data.test_images, data.test_labels,
+                                                     engine.mean_image).accuracy)
     right = question.answer(accuracies)
     if revealed:
         verdict(question, options, key, right, "Template accuracies: " + ", ".join(
