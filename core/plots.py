@@ -303,6 +303,6 @@ def training_figure(history: dict[str, list[float]]) -> "go.Figure":
         if values:
             fig.add_trace(go.Scatter(x=list(range(1, len(values) + 1)), y=values, mode="lines+markers",
                                      name=f"{name} {key.replace('val_', '')}"), row=1, col=col)
-    fig.update_xaxes(title_text="epoch")
+    fig.update_xaxes(title_text="epoch", dtick=1, tick0=1)  # whole epochs: one epoch was ticked 0.5 and 1.5
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10))
     return fig

@@ -30,16 +30,14 @@ if meta:
     c.metric("Training time", f"{meta.get('training_seconds', 0):.0f} s")
     d.metric("Origin", origin, help="shipped: trained by the project and committed; yours: trained in this "
              "browser tab, used by your pages only; published here: shared on this server with the teacher key")
-    left, right = st.columns(2)
-    with left:
-        st.plotly_chart(plots.confusion_heatmap(pd.DataFrame(meta["test_confusion"]).to_numpy(), names),
-                        key="test-confusion")
-        st.caption("Real test set (10,000 images): rows are the true class, columns the model's answer, as row "
-                   "fractions. Off-diagonal cells are the classes the network mixes up.")
-    with right:
-        if meta.get("history"):
-            st.plotly_chart(plots.training_figure(meta["history"]), key="history")
-            st.caption("Loss and accuracy after each epoch, on the training batches and on the test set.")
+    # One under the other at full width: at half width the confusion matrix's cell numbers were about 7 px high.
+    st.plotly_chart(plots.confusion_heatmap(pd.DataFrame(meta["test_confusion"]).to_numpy(), names),
+                    key="test-confusion")
+    st.caption("Real test set (10,000 images): rows are the true class, columns the model's answer, as row "
+               "fractions. Off-diagonal cells are the classes the network mixes up.")
+    if meta.get("history"):
+        st.plotly_chart(plots.training_figure(meta["history"]), key="history")
+        st.caption("Loss and accuracy after each epoch, on the training batches and on the test set.")
 elif status.state == "damaged":
     st.error(f"The server's model is damaged and is not used: {status.problem}. Train one below.")
 else:

@@ -131,3 +131,9 @@ def test_a_titled_png_keeps_the_picture_and_writes_its_title_and_legend() -> Non
     assert np.array_equal(titled[band:band + original.shape[0]], original)
     assert (titled[:band] < 128).any() and (titled[-band:] < 128).any()  # the title's and the legend's ink
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(titled_png(content))).convert("RGB")), original)
+
+
+def test_training_history_is_ticked_in_whole_epochs() -> None:
+    """A one-epoch model's charts were ticked 0.5 and 1.5 (Plotly's own choice for a single point)."""
+    figure = plots.training_figure({"loss": [0.3], "val_loss": [0.2], "accuracy": [0.9], "val_accuracy": [0.93]})
+    assert figure.layout.xaxis.dtick == 1 and figure.layout.xaxis2.dtick == 1
