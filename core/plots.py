@@ -282,7 +282,18 @@ def convergence_figure(counts: np.ndarray, correlations: np.ndarray) -> "go.Figu
     fig.update_layout(xaxis_title="samples so far (log scale)", yaxis_title="correlation with final images",
                       xaxis_type="log", yaxis_range=[min(0.0, float(np.nanmin(correlations, initial=0))), 1.02],
                       height=300, margin=dict(l=10, r=10, t=10, b=10))
+    # Ticks at the snapshots, written whole: Plotly's own log ticks read "100, 2, 5, 1000, 2, 5" at small N.
+    ticks = [int(n) for n in np.asarray(counts) if n > 0]
+    fig.update_xaxes(tickvals=ticks, ticktext=[sample_count_label(n) for n in ticks])
     return fig
+
+
+def sample_count_label(n: int) -> str:
+    """A sample count as a short tick label: 500, 2k, 50k, 1M."""
+    for size, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if n >= size and n % (size // 10) == 0:
+            return f"{n / size:g}{suffix}"
+    return f"{n:,}"
 
 
 def stimuli_strip(images: np.ndarray, titles: Sequence[str]) -> "go.Figure":

@@ -137,3 +137,11 @@ def test_training_history_is_ticked_in_whole_epochs() -> None:
     """A one-epoch model's charts were ticked 0.5 and 1.5 (Plotly's own choice for a single point)."""
     figure = plots.training_figure({"loss": [0.3], "val_loss": [0.2], "accuracy": [0.9], "val_accuracy": [0.93]})
     assert figure.layout.xaxis.dtick == 1 and figure.layout.xaxis2.dtick == 1
+
+
+def test_the_convergence_curve_is_ticked_at_its_snapshots() -> None:
+    """Plotly's own log ticks read "100, 2, 5, 1000, 2, 5" at small N."""
+    figure = plots.convergence_figure(np.array([100, 200, 500, 1_000, 2_000]), np.array([0.2, 0.4, 0.6, 0.8, 1.0]))
+    assert list(figure.layout.xaxis.tickvals) == [100, 200, 500, 1_000, 2_000]
+    assert list(figure.layout.xaxis.ticktext) == ["100", "200", "500", "1k", "2k"]
+    assert [plots.sample_count_label(n) for n in (50_000, 1_000_000, 1_234)] == ["50k", "1M", "1,234"]
