@@ -116,7 +116,8 @@ def attack_page() -> None:
                 "every input is the template and only the test images of its class can be right. The γ at which a "
                 "curve crosses half the starting accuracy is where the template starts to win.")
 
-    st.subheader(f"Examples at γ = {gamma:.1f}, target {target} ({names[target]})")
+    named = "" if names[target] == str(target) else f" ({names[target]})"  # MNIST's names are the digits
+    st.subheader(f"Examples at γ = {gamma:.1f}, target {target}{named}")
     example_strips(images, inputs, target, gamma)
     st.caption("Each picture is one attacked input on the model's 0–1 scale; its title is the model's answer (✓: "
                "the target). Move γ and the target class above: the curves stay, only these are redrawn.")

@@ -63,7 +63,8 @@ def your_digit() -> np.ndarray | None:
     try:
         return digit.mnist_digit(digit.decode_image(raw))
     except digit.BlankDrawing as why:
-        st.info(str(why))
+        st.info(str(why) if how == "draw" else "This picture is one flat shade: there is no digit in it. Upload a "
+                "picture of a digit, dark on light or light on dark.")
     except digit.ImageRejected as why:
         st.error(f"Cannot use this picture: {why}")
     return None

@@ -284,6 +284,11 @@ def test_page_blank_canvas_bad_upload_then_a_real_digit(mnist) -> None:
     assert [e.value for e in at.error] == ["Cannot use this picture: This is a GIF image; only PNG and JPEG are "
                                            "accepted."]
 
+    at.file_uploader(key="upload").set_value(("grey.png", png_bytes(np.full((40, 40), 128, np.uint8)),
+                                              "image/png")).run()
+    assert not at.exception and not at.error  # an upload is not told to draw
+    assert any("one flat shade" in info.value for info in at.info), [info.value for info in at.info]
+
     index = int(np.flatnonzero(mnist.test_labels == 4)[0])
     at.file_uploader(key="upload").set_value(("four.png", png_bytes(drawing_of(mnist.test_images[index])),
                                               "image/png")).run()
