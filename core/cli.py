@@ -364,7 +364,7 @@ def _attack(args: argparse.Namespace) -> int:
     (out / "attack_per_target.csv").write_text(
         attack.per_target_table(curves, data.class_names).to_csv(index=False, float_format="%.4f", lineterminator="\n"))
     np.save(out / "templates.npy", attack.attack_templates(images.images, means))
-    title = f"{_settings_line(_settings_record(args, run))}: class images of the attack"
+    title = f"{_settings_line(_settings_record(args, run))}: CI-injection attack"
     (out / "attack.png").write_bytes(curves_png(curves, title))
     summary = {
         "settings": {**_settings_record(args, run), "subset": args.subset,

@@ -209,10 +209,10 @@ def info_values(state: AnalysisState, images: ClassImages, eigenvalues: np.ndarr
     flat = images.centred.reshape(len(gram), PIXELS)
     norms = np.sqrt(np.sum(flat**2, axis=1))
     medians, mads = np.full(len(gram) + 1, np.nan), np.full(len(gram) + 1, np.nan)
-    # A class that took every stimulus (or the same weight from each) has G_cc = 0 up to rounding: its image is
-    # zero under any responses, so there is no law to compare it with (seen at N = 1 from the CLI).
+    # A class that took every stimulus (or the same weight from each), and every class at N = 1, has G_cc = 0 up
+    # to rounding (the tolerance covers float32 sums of softmax weights): its image is zero under any responses,
+    # so there is no law to compare it with (seen at N = 1 from the CLI).
     spread = np.diag(gram)
-    # One stimulus makes every class image zero; the tolerance covers the float32 sums of softmax weights.
     present = (np.isfinite(spread) & np.isfinite(norms) & (np.nan_to_num(spread) > 1e-5 / state.sums.n)
                & (state.sums.n >= 2))
     unit = spectrum_reference(np.clip(eigenvalues, 0.0, None))  # G_cc = 1; ‖CI_c‖ scales with √G_cc
