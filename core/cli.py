@@ -157,7 +157,6 @@ def _write_significance(out: Path, state: Any, images: Any, data: Any, names: tu
 
     from core import readout, significance
     from core.picture import panel_titles
-    from core.plots import titled_png
     from core.plots_significance import significance_png
 
     if images.part != "noise" or images.estimator not in significance.TESTABLE_ESTIMATORS \
@@ -171,9 +170,9 @@ def _write_significance(out: Path, state: Any, images: Any, data: Any, names: tu
     np.savez_compressed(out / "significance_maps.npz", smoothed_z=regions.smoothed.astype(np.float32),
                         pixel_test=regions.pixel, cluster_test=regions.cluster)
     scale_weights = images.weights if images.marks_scarce else None  # as the page scales the colours
-    (out / "significance.png").write_bytes(titled_png(significance_png(
+    (out / "significance.png").write_bytes(significance_png(
         images.display, panel_titles(names, images), images.display_unit, regions.pixel, regions.cluster,
-        weights=scale_weights), f"{title}; smoothing {smoothing:g} px, primary |z| {primary:g}"))
+        weights=scale_weights, title=f"{title}; smoothing {smoothing:g} px, primary |z| {primary:g}"))
     result = {
         "thresholds": {key: value for key, value in regions.thresholds.__dict__.items()},
         "info_value_reference": f"generalised chi-square from the noise covariance ({covariance.how})",
@@ -306,10 +305,11 @@ def _analyze(args: argparse.Namespace) -> int:
     out, data, state, images, seconds = run.out, run.data, run.state, run.images, run.seconds
     fed_back = analysis.fed_back_matrix(run.model, images)
     template = analysis.template_classify(images, data.test_images, data.test_labels, run.analyzer.mean_image)
-    title = _settings_line(_settings_record(args, run))
+    settings = _settings_record(args, run)
+    title = _settings_line(settings)
     _write_results(out, state, images, fed_back, template, data.class_names, title)
     summary = {
-        "settings": {**_settings_record(args, run), "smooth": args.smooth, "primary": args.primary},
+        "settings": {**settings, "smooth": args.smooth, "primary": args.primary},
         "model_test_accuracy": run.meta.get("test_accuracy"),
         "template_accuracy": template.accuracy,
         "self_classified": analysis.self_classified(fed_back),
@@ -364,10 +364,10 @@ def _attack(args: argparse.Namespace) -> int:
     (out / "attack_per_target.csv").write_text(
         attack.per_target_table(curves, data.class_names).to_csv(index=False, float_format="%.4f", lineterminator="\n"))
     np.save(out / "templates.npy", attack.attack_templates(images.images, means))
-    title = f"{_settings_line(_settings_record(args, run))}: CI-injection attack"
-    (out / "attack.png").write_bytes(curves_png(curves, title))
+    settings = _settings_record(args, run)
+    (out / "attack.png").write_bytes(curves_png(curves, f"{_settings_line(settings)}: CI-injection attack"))
     summary = {
-        "settings": {**_settings_record(args, run), "subset": args.subset,
+        "settings": {**settings, "subset": args.subset,
                      "noise_inputs_from_stimulus": attack.NOISE_START},
         "model_test_accuracy": run.meta.get("test_accuracy"),
         "empty_classes": [data.class_names[i] for i in np.flatnonzero(images.empty)],
@@ -376,7 +376,7 @@ def _attack(args: argparse.Namespace) -> int:
     (out / "attack.json").write_text(_json_text(summary))
     _write_timing(out, analysis_seconds=run.seconds, attack_seconds=attack_seconds)
     at = {g: int(np.flatnonzero(np.isclose(curves.gammas, g))[0]) for g in (0.5, 1.0)}
-    print(f"{_settings_line(summary['settings'])}: targeted success at γ = 0.5 / 1.0: " + "; ".join(
+    print(f"{_settings_line(settings)}: targeted success at γ = 0.5 / 1.0: " + "; ".join(
         f"{template} → {source} {curves.targeted(template, source)[at[0.5]]:.3f} / "
         f"{curves.targeted(template, source)[at[1.0]]:.3f}" for template in attack.TEMPLATES
         for source in attack.SOURCES) + f"; wrote {out}/")

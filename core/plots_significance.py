@@ -80,9 +80,9 @@ def info_value_figure(info: InfoValues) -> "go.Figure":
 
 def significance_png(values: np.ndarray, titles: Sequence[str], label: str, pixel: np.ndarray,
                      cluster: np.ndarray, least_limit: float = 0.0, weights: np.ndarray | None = None,
-                     scale: int = 6) -> bytes:
+                     scale: int = 6, title: str = "") -> bytes:
     """The PNG grid of ``core.plots.class_grid_png`` (``weights``: scarce classes left out of the colour scale)
-    with the two tests' outlines drawn on it."""
+    with the two tests' outlines drawn on it, a legend for them, and ``title`` above it."""
     from PIL import Image, ImageDraw
 
     canvas = Image.open(io.BytesIO(class_grid_png(values, titles, True, scale, weights, label,
@@ -98,5 +98,5 @@ def significance_png(values: np.ndarray, titles: Sequence[str], label: str, pixe
                 draw.line(ends, fill=colour, width=1 if dash == "solid" else 2)
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")
-    return titled_png(buffer.getvalue(), legend=[(f"{name} (outlines what it finds significant)", colour)
+    return titled_png(buffer.getvalue(), title, legend=[(f"{name} (outlines what it finds significant)", colour)
                                                  for name, colour, _ in (OUTLINES["pixel"], OUTLINES["cluster"])])
