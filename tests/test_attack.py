@@ -268,3 +268,14 @@ def test_attack_page_on_the_other_shipped_models(arch: str, dataset: str, real_d
     assert own >= 0.85 and accuracy[0]["y"][0] == pytest.approx(own) == accuracy[1]["y"][0]
     assert success[3]["y"][-1] >= 0.9  # γ = 1: the class-mean images themselves, which the model mostly knows
     assert any("γ = 0.5, target 3" in h.value for h in at.subheader)
+
+
+def test_class_means_are_made_once_per_training_set_and_shared_read_only(mnist) -> None:
+    """The Attack page asks for them on every move of γ: one computation per training set, which no caller can
+    change for the others; the integer sums agree with a float mean of the 0–1 images."""
+    first = attack.class_mean_images(mnist.train_images, mnist.train_labels)
+    assert attack.class_mean_images(mnist.train_images, mnist.train_labels) is first
+    assert not first.flags.writeable
+    pixels = mnist.train_images.reshape(len(mnist.train_images), -1) / 255.0
+    for k in (0, 7):
+        assert np.allclose(first[k].ravel(), pixels[mnist.train_labels == k].mean(axis=0), rtol=0, atol=1e-12)
