@@ -35,7 +35,9 @@ def answers_figure(probabilities: np.ndarray, cosines: np.ndarray, names: Sequen
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
-                        subplot_titles=("the network: softmax", "the class images: cosine match"))
+                        subplot_titles=(f"the network: softmax (<span style='color:{WINNER_COLOUR}'>red</span>: "
+                                        "its answer)", f"the class images: cosine match (<span style='color:"
+                                        f"{WINNER_COLOUR}'>red</span>: the best)"))
     fig.add_trace(_bars(probabilities, names, NETWORK_COLOUR, ".2f"), row=1, col=1)
     fig.add_trace(_bars(cosines, names, TEMPLATE_COLOUR, ".2f"), row=1, col=2)
     finite = np.asarray(cosines, float)[np.isfinite(cosines)]

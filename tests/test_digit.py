@@ -403,3 +403,16 @@ def test_browser_draw_a_stroke_and_the_softmax_changes(real_data_dir, tmp_path) 
         page.get_by_text("Your digit's share r").evaluate("node => node.scrollIntoView({block: 'start'})")
         time.sleep(1)
         page.screenshot(path=str(Path(os.environ.get("NOISELENS_SCREENSHOTS") or tmp_path) / "your_digit.png"))
+
+
+def test_answer_bars_say_what_their_red_means() -> None:
+    """Each panel's choice is its one red bar, and its title says so (the bars had no legend)."""
+    from core.plots_digit import WINNER_COLOUR, answers_figure
+
+    probabilities, cosines = np.full(10, 0.02), np.linspace(-0.2, 0.1, 10)
+    probabilities[3] = 0.82
+    fig = answers_figure(probabilities, cosines, [str(k) for k in range(10)])
+    for trace, winner in zip(fig.data, (3, 9)):
+        assert [k for k, c in enumerate(trace.marker.color) if c == WINNER_COLOUR] == [winner]
+    titles = [a.text for a in fig.layout.annotations]
+    assert all(f"color:{WINNER_COLOUR}'>red</span>" in t for t in titles), titles
