@@ -12,6 +12,7 @@ from typing import Any
 from tqdm import tqdm
 
 from core.data import DataUnavailableError, IdxFormatError
+from core.runs import settings_line
 
 
 class UserFacingError(RuntimeError):
@@ -261,16 +262,6 @@ def _sigma_of(spec: Any) -> float | None:
     return spec.sigma if spec.kind in SIGMA_NOISE_TYPES else None
 
 
-def _settings_line(settings: dict[str, Any]) -> str:
-    """The settings a printed result came from, so a line pasted into a notebook still says what it measures."""
-    sigma = "" if settings.get("sigma") is None else f" (σ {settings['sigma']:g})"
-    grouping = (f", {settings['estimator']} grouping of the {settings['part']} part" if "estimator" in settings
-                else "")
-    ratio = f", r = {settings['ratio']:g}" if "ratio" in settings else ""
-    return (f"{settings['arch']}-{settings['dataset']}, N = {settings['samples']:,}{ratio}, "
-            f"{settings['noise']} noise{sigma}{grouping}, seed {settings['seed']}")
-
-
 def _warn_if_no_noise(args: argparse.Namespace) -> None:
     """As the page warns: at r = 1 the noise averages are of noise the model never saw."""
     from core.analysis import NO_NOISE_AT_FULL_SIGNAL
@@ -306,7 +297,7 @@ def _analyze(args: argparse.Namespace) -> int:
     fed_back = analysis.fed_back_matrix(run.model, images)
     template = analysis.template_classify(images, data.test_images, data.test_labels, run.analyzer.mean_image)
     settings = _settings_record(args, run)
-    title = _settings_line(settings)
+    title = settings_line(settings)
     _write_results(out, state, images, fed_back, template, data.class_names, title)
     summary = {
         "settings": {**settings, "smooth": args.smooth, "primary": args.primary},
@@ -365,7 +356,7 @@ def _attack(args: argparse.Namespace) -> int:
         attack.per_target_table(curves, data.class_names).to_csv(index=False, float_format="%.4f", lineterminator="\n"))
     np.save(out / "templates.npy", attack.attack_templates(images.images, means))
     settings = _settings_record(args, run)
-    (out / "attack.png").write_bytes(curves_png(curves, f"{_settings_line(settings)}: CI-injection attack"))
+    (out / "attack.png").write_bytes(curves_png(curves, f"{settings_line(settings)}: CI-injection attack"))
     summary = {
         "settings": {**settings, "subset": args.subset,
                      "noise_inputs_from_stimulus": attack.NOISE_START},
@@ -376,7 +367,7 @@ def _attack(args: argparse.Namespace) -> int:
     (out / "attack.json").write_text(_json_text(summary))
     _write_timing(out, analysis_seconds=run.seconds, attack_seconds=attack_seconds)
     at = {g: int(np.flatnonzero(np.isclose(curves.gammas, g))[0]) for g in (0.5, 1.0)}
-    print(f"{_settings_line(settings)}: targeted success at γ = 0.5 / 1.0: " + "; ".join(
+    print(f"{settings_line(settings)}: targeted success at γ = 0.5 / 1.0: " + "; ".join(
         f"{template} → {source} {curves.targeted(template, source)[at[0.5]]:.3f} / "
         f"{curves.targeted(template, source)[at[1.0]]:.3f}" for template in attack.TEMPLATES
         for source in attack.SOURCES) + f"; wrote {out}/")
@@ -410,7 +401,7 @@ def _sta(args: argparse.Namespace) -> int:
         np.save(out / f"mean_patch_{field.layer}.npy", result.mean_patch(field.layer).astype(np.float32))
         centred = result.centred_sta(field.layer)
         (out / f"sta_{field.layer}.png").write_bytes(titled_png(plots_sta.units_grid_png(centred), (
-            f"{_settings_line(settings)}: {field.layer} STA minus the mean patch, each unit on its own scale")))
+            f"{settings_line(settings)}: {field.layer} STA minus the mean patch, each unit on its own scale")))
         layers[field.layer] = {"keras_name": field.keras_name, "channels": field.channels, "size": list(field.size),
                                "top": field.top, "left": field.left, "position": list(field.position),
                                "firing_rate": [round(float(v), 6) for v in result.firing_rate(field.layer)]}
@@ -434,7 +425,7 @@ def _sta(args: argparse.Namespace) -> int:
             f"mean {mean:.4f}, lowest {lowest:.4f} ({defined.size} of {len(correlations)} units defined); "
             if defined.size else f"undefined: no unit's STA varied over N = {args.samples:,}; ") + message)
     (out / "summary.json").write_text(_json_text(summary))
-    print(f"{_settings_line(settings)}: {message}")
+    print(f"{settings_line(settings)}: {message}")
     return 0
 
 

@@ -148,6 +148,22 @@ class Controls:
         return self.z_scores and self.part == "noise" and self.estimator not in GRADIENT_ESTIMATORS
 
     @property
+    def sigma_used(self) -> float | None:
+        """σ as recorded: None for uniform noise, which has none."""
+        return self.sigma if self.noise in SIGMA_NOISE_TYPES else None
+
+    @property
+    def noise_label(self) -> str:
+        """The noise type with its σ where it has one, as download names carry it: "gaussian0.2", "uniform"."""
+        return self.noise + ("" if self.sigma_used is None else f"{self.sigma_used:g}")
+
+    def record(self, arch: str, dataset: str, samples: int, part: str) -> dict[str, Any]:
+        """These settings in the form the command line records them (``core.runs.settings_line`` writes it out):
+        ``samples`` stimuli done, ``part`` the part drawn (the gradient kernel's is the noise whatever was asked)."""
+        return {"arch": arch, "dataset": dataset, "samples": samples, "ratio": self.ratio, "noise": self.noise,
+                "sigma": self.sigma_used, "estimator": self.estimator, "part": part, "seed": self.seed}
+
+    @property
     def settings(self) -> AnalysisSettings:
         """The stimulus stream these controls describe (σ only where the noise type has one), with the model's
         gradients where the estimator needs them."""

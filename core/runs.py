@@ -11,12 +11,22 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from core.analysis import AnalysisSettings, AnalysisState, RunProgressCallback
 
 RUN_SLOTS = 12  # analysis runs kept for reuse across reruns and sessions
 _FOLLOW_EVERY = 0.1  # seconds between a waiting session's looks at the leader's progress
+
+
+def settings_line(record: dict[str, Any]) -> str:
+    """The settings a result came from, in one line (a run's record: ``core.link.Controls.record`` for a page, the
+    command line's own for ``python -m core``), so a printed line or a saved picture still says what it shows."""
+    sigma = "" if record.get("sigma") is None else f" (σ {record['sigma']:g})"
+    grouping = (f", {record['estimator']} grouping of the {record['part']} part" if "estimator" in record else "")
+    ratio = f", r = {record['ratio']:g}" if "ratio" in record else ""
+    return (f"{record['arch']}-{record['dataset']}, N = {record['samples']:,}{ratio}, "
+            f"{record['noise']} noise{sigma}{grouping}, seed {record['seed']}")
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ import streamlit as st
 from core import analysis, plots
 from core.analysis import GRADIENT_ESTIMATORS
 from core.link import Controls
-from core.noise import SIGMA_NOISE_TYPES
 from core.picture import Picture, picture, picture_caption
+from core.plots import titled_png
+from core.runs import settings_line
 from ui import controls as ui_controls, live, resources
 from ui.frame import start_page
 
@@ -161,10 +162,8 @@ def download_buttons(images, shown: Picture, state, controls: Controls, mean_ima
     every redraw, on the CPU the browser needs to draw the new picture. Streamlit runs a callable ``data`` in its
     own thread on the click; ``on_click="ignore"`` keeps that click from rerunning the page.
     """
-    settings = controls.settings.noise  # σ only where the noise type has one
-    noise = settings.kind + (f"{settings.sigma:g}" if settings.kind in SIGMA_NOISE_TYPES else "")
-    stem = (f"{arch}-{dataset_name}-{noise}-{controls.estimator}-{controls.part}-N{state.n}-r{controls.ratio:g}"
-            f"-seed{controls.seed}" + ("-z" if controls.shows_z_scores else ""))
+    stem = (f"{arch}-{dataset_name}-{controls.noise_label}-{controls.estimator}-{controls.part}-N{state.n}"
+            f"-r{controls.ratio:g}-seed{controls.seed}" + ("-z" if controls.shows_z_scores else ""))
 
     @functools.cache
     def matrices() -> tuple[np.ndarray, np.ndarray]:
@@ -187,8 +186,9 @@ def download_buttons(images, shown: Picture, state, controls: Controls, mean_ima
         return (analysis.matrix_csv("fed_back", names, names, fed_back, ".6f") + "\n"
                 + analysis.matrix_csv("template_confusion", names, names, template_confusion, "d"))
 
-    def png() -> bytes:
-        return shown.png()
+    def png() -> bytes:  # titled with its settings, as the command line's class_images.png is
+        title = settings_line(controls.record(arch, dataset_name, state.n, images.part))
+        return titled_png(shown.png(), title + ("; z-scores" if controls.shows_z_scores else ""))
 
     a, b, c = st.columns(3)
     a.download_button("PNG of the grid", png, f"{stem}.png", "image/png", key="png", on_click="ignore")

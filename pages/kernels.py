@@ -7,7 +7,6 @@ import streamlit as st
 
 from core import plots, plots_readout, readout
 from core.link import PARAMS
-from core.noise import SIGMA_NOISE_TYPES
 from ui import controls as ui_controls, live, resources
 from ui.frame import start_page
 
@@ -121,9 +120,8 @@ def kernels() -> None:
                "the estimation noise in the rarely-varying directions through; too large a λ turns the whitened "
                "kernel back into the raw one.")
 
-    settings = controls.settings.noise
-    noise = settings.kind + (f"{settings.sigma:g}" if settings.kind in SIGMA_NOISE_TYPES else "")
-    stem = f"{arch}-{dataset_name}-{noise}-N{state.n}-r{controls.ratio:g}-seed{controls.seed}-ridge{ridge:g}"
+    stem = (f"{arch}-{dataset_name}-{controls.noise_label}-N{state.n}-r{controls.ratio:g}-seed{controls.seed}"
+            f"-ridge{ridge:g}")
     a, b = st.columns(2)
     a.download_button("CSV of both kernels", lambda: kernel_csv(raw.images, whitened.images, fitted.intercept),
                       f"{stem}-kernels.csv", "text/csv", key="kernels_csv", on_click="ignore")

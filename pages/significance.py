@@ -4,8 +4,8 @@ import streamlit as st
 
 from core import analysis, plots_significance, readout, significance
 from core.link import PARAMS
-from core.noise import SIGMA_NOISE_TYPES
 from core.picture import Z_LEAST_LIMIT, panel_titles, scarce_classes
+from core.runs import settings_line
 from ui import controls as ui_controls, live, resources
 from ui.frame import start_page
 
@@ -132,20 +132,20 @@ def tests() -> None:
                f"informative than chance; near 0 it is what random answers give.{set_note}")
 
     st.subheader("Downloads")
-    settings = controls.settings.noise
-    noise = settings.kind + (f"{settings.sigma:g}" if settings.kind in SIGMA_NOISE_TYPES else "")
-    stem = (f"{arch}-{dataset_name}-{noise}-{controls.estimator}-noise-N{state.n}-r{controls.ratio:g}"
-            f"-seed{controls.seed}-smooth{smoothing:g}-primary{primary:g}")
+    stem = (f"{arch}-{dataset_name}-{controls.noise_label}-{controls.estimator}-noise-N{state.n}"
+            f"-r{controls.ratio:g}-seed{controls.seed}-smooth{smoothing:g}-primary{primary:g}")
     a, b, c = st.columns(3)
     a.download_button("CSV of infoVal and counts", shown.to_csv(index=False, lineterminator="\n"),
                       f"{stem}-infoval.csv", "text/csv", key="csv_infoval", on_click="ignore")
     b.download_button("CSV of the maps", lambda: significance.regions_table(regions, names).to_csv(
         index=False, float_format="%.4f", lineterminator="\n"), f"{stem}-maps.csv", "text/csv", key="csv_maps",
         on_click="ignore")
+    title = (f"{settings_line(controls.record(arch, dataset_name, state.n, images.part))}; smoothing "
+             f"{smoothing:g} px, primary |z| {primary:g}")  # as the command line's significance.png
     c.download_button("PNG of the outlined images", lambda: plots_significance.significance_png(
         images.display, titles, images.display_unit, regions.pixel, regions.cluster,
-        weights=images.weights if images.marks_scarce else None), f"{stem}.png", "image/png", key="png",
-        on_click="ignore")
+        weights=images.weights if images.marks_scarce else None, title=title), f"{stem}.png", "image/png",
+        key="png", on_click="ignore")
 
 
 tests()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from streamlit.testing.v1 import AppTest
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.testing.v1 import AppTest, app_test
 
 from core.config import PROJECT_ROOT
 
@@ -35,3 +36,27 @@ def figure_data(at: AppTest, index: int = 0) -> list:
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+
+
+class _KeptMediaFiles(MediaFileManager):
+    """AppTest's media file manager, kept after the run so a test can press a deferred download button."""
+
+    last: "_KeptMediaFiles | None" = None
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        _KeptMediaFiles.last = self
+
+
+def keeping_downloads(monkeypatch) -> None:
+    """Make ``downloaded`` work for the AppTest runs that follow (AppTest drops its media files with each run)."""
+    monkeypatch.setattr(app_test, "MediaFileManager", _KeptMediaFiles)
+
+
+def downloaded(at: AppTest, key: str) -> bytes:
+    """What the download button ``key`` gives when pressed: its ``data`` callable run as Streamlit runs it."""
+    button = next(b for b in at.get("download_button") if b.proto.id.endswith(f"-{key}"))
+    manager = _KeptMediaFiles.last
+    assert manager is not None, "call keeping_downloads(monkeypatch) before the run"
+    url = manager.execute_deferred(button.proto.deferred_file_id)
+    return manager._storage.get_file(url.rsplit("/", 1)[-1]).content

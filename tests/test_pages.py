@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 
 
 import numpy as np
@@ -199,3 +200,27 @@ def test_every_page_takes_the_gradient_grouping(page: str, real_data_dir) -> Non
     """A link with the white-box grouping opens every page without an error box (pages that cannot use it say so)."""
     at = open_page(page, estimator="gradient", noise="gaussian", n="100", seed="31")
     assert_clean(at)
+
+
+def _title_band(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))[:18]
+
+
+@pytest.mark.parametrize("page, extra", [("pages/class_images.py", ""),
+                                         ("pages/significance.py", "; smoothing 1.5 px, primary |z| 2.7")])
+def test_a_pages_png_download_is_titled_with_its_settings(page: str, extra: str, real_data_dir,
+                                                          monkeypatch) -> None:
+    """A picture saved from the page says what made it, in the command line's words (it said nothing)."""
+    from core.plots import titled_png
+    from tests.apptest import downloaded, keeping_downloads
+
+    keeping_downloads(monkeypatch)
+    at = open_page(page, n="500", r="0.0", noise="gaussian", sigma="0.2", estimator="softmax", part="noise",
+                   seed="3")
+    assert_clean(at)
+    png = downloaded(at, "png")
+    title = "lenet-mnist, N = 500, r = 0, gaussian noise (σ 0.2), softmax grouping of the noise part, seed 3" + extra
+    assert _title_band(png).min() < 128  # ink: a title is there
+    assert np.array_equal(_title_band(png), _title_band(titled_png(png, title)))  # and it is this one
