@@ -42,3 +42,16 @@ def test_controls_name_their_stimulus_stream() -> None:
 def test_z_scores_only_on_noise_averages() -> None:
     assert Controls(1000, 0.0, "uniform", 0.2, "predicted", "noise", 0, True).shows_z_scores
     assert not Controls(1000, 0.0, "uniform", 0.2, "predicted", "input", 0, True).shows_z_scores
+
+
+def test_the_readme_lists_every_link_parameter_with_its_default() -> None:
+    """README's table of link parameters is the user's reference: a parameter added, renamed or given a new default
+    must show there."""
+    from core.config import PROJECT_ROOT
+    from core.link import link_text
+
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    table = readme[readme.index("## Links"):readme.index("## Data, offline")]
+    rows = [line.split("|") for line in table.splitlines() if line.startswith("| `")]
+    listed = {row[1].strip().strip("`"): row[3].strip().strip("`") for row in rows}
+    assert listed == {key: link_text(param.default) for key, param in PARAMS.items()}
