@@ -18,9 +18,15 @@ from tests.browser import (CLASS_PICTURE, chromium, image_titles, streamlit_serv
 
 pytestmark = pytest.mark.slow  # a real Streamlit server and headless Chromium: minutes on a slow machine
 
-# page -> (URL path, Plotly charts it shows when done)
-PAGES = {"home": ("", 1), "lesson": ("lesson", 1), "models": ("models", 2), "class_images": ("class_images", 4),
-         "confusion": ("confusion", 3), "compare": ("compare", 8)}
+# page -> (URL path and link, Plotly charts it shows when done). Whitened kernels and Significance at the defaults
+# (ground truth, whole input) show a note and a one-click switch, so their links ask for noise kernels; Your digit
+# shows its charts once a digit is drawn (tests/test_digit.py draws one in the browser).
+PAGES = {"home": ("?n=1000", 1), "lesson": ("lesson?n=1000", 1), "models": ("models?n=1000", 2),
+         "class_images": ("class_images?n=1000", 4), "confusion": ("confusion?n=1000", 3),
+         "compare": ("compare?n=1000", 8), "attack": ("attack?n=1000", 4),
+         "receptive_fields": ("receptive_fields?n=1000", 3),
+         "kernels": ("kernels?n=1000&r=0&noise=gaussian&estimator=regression&part=noise", 3),
+         "significance": ("significance?n=1000&r=0&estimator=softmax&part=noise", 3)}
 SLIDER = '[data-testid="stSlider"] input[type="range"]'
 VIEWPORT = {"width": 1400, "height": 1000}
 
@@ -55,7 +61,7 @@ def test_every_page_renders(server, browser, shots) -> None:
     page = browser.new_page(viewport=VIEWPORT)
     for name, (path, charts) in PAGES.items():
         started = time.perf_counter()
-        page.goto(f"{server}/{path}?n=1000")
+        page.goto(f"{server}/{path}")
         wait_until_idle(page, charts)
         assert_no_exception(page)
         if name != "lesson":  # README's Lesson picture, a step after its answer, comes from tests/test_lesson.py
@@ -85,8 +91,8 @@ def test_slider_redraws_the_class_images(server, browser, shots) -> None:
         files[label] = Path(download.value.path())
         assert files[label].read_bytes().startswith(magic), label
         assert "-uniform-predicted-noise-N2000-r0-seed0." in download.value.suggested_filename  # what is shown
-    with Image.open(files["PNG of the grid"]) as grid:  # the grid over its colour scale (plots.class_grid_png)
-        assert grid.size == (5 * (168 + 8) + 8, 2 * (168 + 16 + 8) + 8 + 12 + 2 * 16)
+    with Image.open(files["PNG of the grid"]) as grid:  # the grid over its colour scale (plots.class_grid_png),
+        assert grid.size == (5 * (168 + 8) + 8, 18 + 2 * (168 + 16 + 8) + 8 + 12 + 2 * 16)  # under its settings
     with np.load(files["NPZ of the arrays"]) as arrays:  # r = 0: no true class, so no stimulus confusion
         assert "stimulus_confusion" not in arrays and arrays["class_images"].shape == (10, 28, 28)
     page.close()
