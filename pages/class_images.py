@@ -122,8 +122,8 @@ def _explore(controls: Controls) -> None:
                                       stopped=stopped)
     if stop is not None:
         stop.empty()
-    if state.n < controls.n:
-        st.info(f"Stopped at {state.n:,} of {controls.n:,} stimuli. Press Continue to go on.")
+    if state.n < controls.n:  # in the progress bar's place, under Continue: a continued run clears it at once
+        progress.info(f"Stopped at {state.n:,} of {controls.n:,} stimuli. Press Continue to go on.")
     if preview is not None and state.n == preview.n:
         images, shown = class_picture(state, controls)
     else:  # the complete picture at once, as light as the partial ones; then its Plotly figure, for the hover

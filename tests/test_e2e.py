@@ -238,6 +238,11 @@ def test_stop_and_a_moved_control_take_effect_during_a_long_run(server, browser)
     page.get_by_role("button", name="Stop").wait_for(timeout=5_000)
     resumed = wait_for_change(lambda: stimuli_done(page), -1, complete=lambda n: n > 0, timeout=30)
     assert resumed < 1_000_000
+    # Nothing of the stopped view stays on screen, greyed, while the run goes on (a Continue and the "Stopped
+    # at" note did until the run ended).
+    assert page.get_by_role("button", name="Continue").count() == 0
+    assert page.locator('[data-testid="stAlert"]').filter(has_text="Stopped at").count() == 0
+
 
     page.locator('[data-testid="stNumberInputStepUp"]').first.click()  # seed 9091 -> 9092: a new stream
     wait_for_change(lambda: "seed=9092" in page.url, False, timeout=5)

@@ -147,12 +147,15 @@ def stop_or_continue(controls: Controls, complete: bool, note: str) -> tuple[boo
         return False, None
     stopped = st.session_state.get("stopped_at") == controls and not complete
     button, caption = st.columns([1, 6])
-    stop = None
+    # One button whose label and action change, not two: a widget's identity is its key, and Streamlit kept a
+    # Continue of another key on screen (greyed) under the Stop of the continued run until that run ended,
+    # seconds to minutes later, however it was replaced.
+    stop = button.empty()
     if stopped:
-        button.button("Continue", key="continue", on_click=lambda: st.session_state.pop("stopped_at", None))
+        stop.button("Continue", key="stop_or_continue", on_click=lambda: st.session_state.pop("stopped_at", None))
+        stop = None
     elif not complete:
-        stop = button.empty()
-        stop.button("Stop", key="stop", on_click=lambda: st.session_state.update(stopped_at=controls))
+        stop.button("Stop", key="stop_or_continue", on_click=lambda: st.session_state.update(stopped_at=controls))
     caption.caption(note)
     return stopped, stop
 
