@@ -8,6 +8,7 @@ averaged part never re-runs the model. Only sums are kept: memory does not grow 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 
 from core.config import IMAGE_SHAPE, NUM_CLASSES
 from core.data import Dataset, kept_while_alive
@@ -79,6 +81,7 @@ _ROWS = {name: slice(block * NUM_CLASSES, (block + 1) * NUM_CLASSES)
 _ONES_ROW = 4 * NUM_CLASSES
 _WEIGHT_ROWS = _ONES_ROW + 1
 DEFAULT_CHUNK = 4096
+COVARIANCES_PER_ANALYZER = 3  # noise Σ (4.9 MB each) an analyzer keeps for the Stein kernel, by σ
 STOP_POLL = 0.01  # seconds between looks at ``should_stop`` while a chunk is in flight
 PIPELINE_DEPTH = 2  # chunks computed at once by ``Analyzer.run``: one in the model, one drawing its noise
 # Gradient runs keep one: their noise is a sliver of a chunk's time, and a chunk in flight when a moved control stops
@@ -489,7 +492,10 @@ class Analyzer:
             for with_signal in (False, True) for with_model in (False, True)
             for gradients in ((False, True) if with_model else (False,))}
         self._train_images = data.train_images
-        self._covariances: dict[float, np.ndarray] = {}
+        # Σ (4.9 MB) for the last σ values used: one per σ ever seen, kept for the server's lifetime, reached
+        # hundreds of MB over the sixteen shared analyzers.
+        self._covariances: LRUCache = LRUCache(maxsize=COVARIANCES_PER_ANALYZER)
+        self._covariances_lock = threading.Lock()  # an analyzer serves every session's thread
 
     def start(self, settings: AnalysisSettings) -> AnalysisState:
         return AnalysisState(settings, Sums.empty(with_signal=settings.ratio > 0, with_gradients=settings.gradients))
@@ -497,9 +503,13 @@ class Analyzer:
     def noise_covariance(self, settings: AnalysisSettings) -> np.ndarray:
         """Σ of the Gaussian behind this run's noise (before clipping), kept per σ."""
         sigma = float(np.float32(settings.noise.sigma))
-        if sigma not in self._covariances:
-            self._covariances[sigma] = gaussian_covariance(settings.noise.kind, sigma, self._train_images)
-        return self._covariances[sigma]
+        with self._covariances_lock:
+            covariance = self._covariances.get(sigma)
+        if covariance is None:
+            covariance = gaussian_covariance(settings.noise.kind, sigma, self._train_images)
+            with self._covariances_lock:
+                self._covariances[sigma] = covariance
+        return covariance
 
     def _chunk_sums(self, settings: AnalysisSettings, start: int, count: int,
                     with_model: bool = True) -> dict[str, np.ndarray]:

@@ -17,11 +17,13 @@ and ``data`` (clipping a correlated Gaussian has no handy closed form).
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 
 from core.analysis import AnalysisState, ClassImages, Sums, class_images, regression_means, template_classify
 from core.config import IMAGE_SHAPE, NUM_CLASSES
@@ -126,7 +128,12 @@ def _circulant_average(covariance: np.ndarray) -> np.ndarray:
     return per_lag[lag]
 
 
-_COVARIANCES: dict[tuple[str, float, int, int], tuple[Any, NoiseCovariance]] = {}
+# Σ and its eigenvectors are 784² float64 each (~10 MB an entry), one per noise type, σ, training set and sample
+# count: a long-lived server met dozens, held for its lifetime (3.5 GB after an hour of varied use). Kept: the few
+# a class is using; another is measured again (seconds, with its progress bar).
+COVARIANCES_KEPT = 12
+_COVARIANCES: LRUCache = LRUCache(maxsize=COVARIANCES_KEPT)
+_COVARIANCES_LOCK = threading.Lock()  # the cache is shared by every session's thread
 
 
 def _cache_key(kind: str, sigma: float, train_images: np.ndarray | None,
@@ -143,7 +150,8 @@ def covariance_is_ready(kind: str, sigma: float, train_images: np.ndarray | None
                         samples: int | None = None) -> bool:
     """Whether ``noise_covariance`` answers at once (exact, or measured earlier in this process)."""
     key = _cache_key(kind, sigma, train_images, samples)
-    return key in _COVARIANCES or kind not in COVARIANCE_SAMPLES
+    with _COVARIANCES_LOCK:
+        return key in _COVARIANCES or kind not in COVARIANCE_SAMPLES
 
 
 def noise_covariance(kind: str, sigma: float, train_images: np.ndarray | None = None, samples: int | None = None,
@@ -152,7 +160,9 @@ def noise_covariance(kind: str, sigma: float, train_images: np.ndarray | None = 
     measuring it (pink, data) takes seconds, reported to ``on_progress`` as the share done."""
     key = _cache_key(kind, sigma, train_images, samples)
     kind, sigma, _, samples = key
-    if key not in _COVARIANCES:
+    with _COVARIANCES_LOCK:
+        entry = _COVARIANCES.get(key)
+    if entry is None:
         if kind in COVARIANCE_SAMPLES:
             mean, covariance = _measured_moments(kind, sigma, train_images, samples, on_progress)
             how = f"measured from {samples:,} stimuli"
@@ -161,9 +171,10 @@ def noise_covariance(kind: str, sigma: float, train_images: np.ndarray | None = 
             how = "exact"
         eigenvalues, eigenvectors = np.linalg.eigh(covariance)
         # The training images are kept in the entry so that their id cannot be reused by another array.
-        _COVARIANCES[key] = (train_images, NoiseCovariance(mean, covariance, np.clip(eigenvalues, 0.0, None),
-                                                           eigenvectors, how))
-    return _COVARIANCES[key][1]
+        entry = (train_images, NoiseCovariance(mean, covariance, np.clip(eigenvalues, 0.0, None), eigenvectors, how))
+        with _COVARIANCES_LOCK:
+            _COVARIANCES[key] = entry
+    return entry[1]
 
 
 def whiten(kernel: np.ndarray, covariance: NoiseCovariance, ridge: float) -> np.ndarray:

@@ -27,11 +27,14 @@ maps). For white noise the theory holds: 4.5 % and 5.5 % (uniform), 4.2 % and 4.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from cachetools import LRUCache, cached
+from cachetools.keys import hashkey
 
 from core.analysis import _ROWS, AnalysisState, ClassImages, z_scores
 from core.config import IMAGE_SHAPE
@@ -399,12 +402,13 @@ def simulated_thresholds(correlation: np.ndarray | None, sigma: float, primary: 
                       rft_threshold(sigma, alpha))
 
 
-@lru_cache(maxsize=16)
-def _cached_simulation(key: bytes, sigma: float, primary: float) -> Thresholds:
-    return simulated_thresholds(_CORRELATIONS[key], sigma, primary)
+@cached(LRUCache(maxsize=16), key=lambda fingerprint, correlation, sigma, primary: hashkey(fingerprint, sigma, primary),
+        lock=threading.Lock())
+def _simulated(fingerprint: bytes, correlation: np.ndarray, sigma: float, primary: float) -> Thresholds:
+    """The simulation, once per noise correlation (by its fingerprint), σ and threshold. Only the small result
+    is kept: the 784² correlation each entry once held, 4.9 MB, was kept for the server's lifetime."""
+    return simulated_thresholds(correlation, sigma, primary)
 
-
-_CORRELATIONS: dict[bytes, np.ndarray] = {}
 
 
 def thresholds_for(noise_kind: str, covariance: np.ndarray, sigma: float, primary: float) -> Thresholds:
@@ -412,9 +416,8 @@ def thresholds_for(noise_kind: str, covariance: np.ndarray, sigma: float, primar
     if noise_kind not in CORRELATED_NOISE:
         return field_theory_thresholds(sigma, primary)
     correlation = noise_correlation(covariance)
-    key = correlation.tobytes()[::9973] + str(correlation.sum()).encode()  # cheap fingerprint
-    _CORRELATIONS.setdefault(key, correlation)
-    return _cached_simulation(key, float(sigma), float(primary))
+    fingerprint = correlation.tobytes()[::9973] + str(correlation.sum()).encode()  # cheap
+    return _simulated(fingerprint, correlation, float(sigma), float(primary))
 
 
 # --- the two tests ------------------------------------------------------------------------------------------

@@ -581,3 +581,17 @@ def test_the_traced_graphs_never_go_through_autograph(monkeypatch, mnist) -> Non
     models.predict_probabilities(linear_softmax_model(kernel, np.zeros(10)), mnist.test_images[:5])
     sta.STAEngine(lenet, "uniform", None, layers=["conv1"]).run(NoiseSpec("uniform", seed=1), 10)
 
+
+
+def test_an_analyzer_keeps_the_noise_covariance_of_a_few_sigmas_only(known_model, data) -> None:
+    """Each σ a shared analyzer met kept its 4.9-MB Σ for the server's lifetime; now a few, the same when made
+    again."""
+    from core.analysis import COVARIANCES_PER_ANALYZER
+
+    analyzer = Analyzer(known_model[0], data, "gaussian")
+    first = analyzer.noise_covariance(AnalysisSettings(NoiseSpec("gaussian", 0.05)))
+    for step in range(2, 12):
+        analyzer.noise_covariance(AnalysisSettings(NoiseSpec("gaussian", 0.05 * step)))
+    assert len(analyzer._covariances) == COVARIANCES_PER_ANALYZER
+    again = analyzer.noise_covariance(AnalysisSettings(NoiseSpec("gaussian", 0.05)))
+    assert again is not first and np.array_equal(again, first)

@@ -55,3 +55,10 @@ def test_the_readme_lists_every_link_parameter_with_its_default() -> None:
     rows = [line.split("|") for line in table.splitlines() if line.startswith("| `")]
     listed = {row[1].strip().strip("`"): row[3].strip().strip("`") for row in rows}
     assert listed == {key: link_text(param.default) for key, param in PARAMS.items()}
+
+
+@pytest.mark.parametrize(("key", "text", "value"), [("r", "0.33", 0.35), ("r", "0.7", 0.7), ("r", "1", 1.0),
+                                                    ("sigma", "0.0903", 0.1), ("sigma", "0.5", 0.5),
+                                                    ("digit_r", "0.26", 0.25), ("digit_gamma", "0.503", 0.5)])
+def test_slider_values_from_a_link_land_on_the_sliders_steps(key: str, text: str, value: float) -> None:
+    assert PARAMS[key].parse(text) == value

@@ -44,3 +44,16 @@ def test_a_bad_link_value_leaves_the_address_even_where_no_widget_binds_to_it(re
     assert not at.exception
     assert len([w for w in at.warning if "in the link is not valid" in w.value]) == 3
     assert not {"n", "r", "seed"} & set(at.query_params) and at.query_params.get("noise") == "pink"
+
+
+def test_a_value_between_a_sliders_steps_moves_to_the_nearest_step_with_a_note(real_data_dir) -> None:
+    """σ = 0.0903 showed as 0.09 on the slider yet ran as a setting of its own, each such value caching another
+    10-MB covariance for the server's lifetime (found by a soak test): the link now says what the slider shows."""
+    at = open_page("pages/significance.py", noise="pink", sigma="0.0903", r="0.33", estimator="predicted",
+                   part="noise", n="200")
+    assert not at.exception
+    notes = " ".join(w.value for w in at.warning)
+    assert "`sigma=0.0903` in the link is between the slider's steps; using 0.1." in notes
+    assert "`r=0.33` in the link is between the slider's steps; using 0.35." in notes
+    assert at.slider(key="sigma").value == 0.1 and at.slider(key="r").value == 0.35
+    assert at.query_params.get("sigma") == "0.1" and at.query_params.get("r") == "0.35"

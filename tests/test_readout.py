@@ -294,3 +294,16 @@ def test_fitted_intercept_removes_a_class_bias(centroid_model, mnist) -> None:
     right = float(np.mean(refitted.classify(mnist.test_images) == mnist.test_labels))
     assert wrong < own - 0.3 and right > own - 0.02, (own, wrong, right)
     np.testing.assert_array_equal(refitted.weights, biased.weights)
+
+
+def test_noise_covariances_kept_are_bounded() -> None:
+    """Each σ seen kept ~10 MB for the server's lifetime (a soak test reached 3.5 GB): the cache keeps a few and
+    measures again what it dropped, to the same numbers."""
+    from core import readout
+
+    first = readout.noise_covariance("gaussian", 0.05)
+    for step in range(2, readout.COVARIANCES_KEPT + 4):
+        readout.noise_covariance("gaussian", 0.05 * step / 2)
+    assert len(readout._COVARIANCES) == readout.COVARIANCES_KEPT
+    again = readout.noise_covariance("gaussian", 0.05)
+    assert again is not first and np.array_equal(again.covariance, first.covariance)

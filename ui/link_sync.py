@@ -37,8 +37,9 @@ def check_link() -> list[str]:
         if len(arrived[key]) > 1:
             notes.append(f"`{key}` appears {len(arrived[key])} times in the link; using the last, {link_text(value)}.")
             link[key] = [raw]
-        elif type(value) is int and float(raw) != value:
-            notes.append(f"`{key}={raw}` in the link is not a whole number; using {value}.")
+        elif type(value) in (int, float) and float(raw) != value:
+            how = "not a whole number" if type(value) is int else "between the slider's steps"
+            notes.append(f"`{key}={raw}` in the link is {how}; using {link_text(value)}.")
             link[key] = [link_text(value)]
     if link != arrived:
         st.query_params.from_dict(link)
