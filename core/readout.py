@@ -129,8 +129,9 @@ def _circulant_average(covariance: np.ndarray) -> np.ndarray:
 
 
 # Σ and its eigenvectors are 784² float64 each (~10 MB an entry), one per noise type, σ, training set and sample
-# count: a long-lived server met dozens, held for its lifetime (3.5 GB after an hour of varied use). Kept: the few
-# a class is using; another is measured again (seconds, with its progress bar).
+# count: a long-lived server kept every one it met for its lifetime (with the σ's own Σ in the analyzer and its
+# correlation in core.significance, ~17 MB per σ a link asked for). Kept: the few a class is using; another is
+# measured again (seconds, with its progress bar).
 COVARIANCES_KEPT = 12
 _COVARIANCES: LRUCache = LRUCache(maxsize=COVARIANCES_KEPT)
 _COVARIANCES_LOCK = threading.Lock()  # the cache is shared by every session's thread

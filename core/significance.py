@@ -410,7 +410,6 @@ def _simulated(fingerprint: bytes, correlation: np.ndarray, sigma: float, primar
     return simulated_thresholds(correlation, sigma, primary)
 
 
-
 def thresholds_for(noise_kind: str, covariance: np.ndarray, sigma: float, primary: float) -> Thresholds:
     """Random field theory for noise with independent pixels; simulation (cached) for correlated noise."""
     if noise_kind not in CORRELATED_NOISE:

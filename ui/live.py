@@ -150,14 +150,13 @@ def stop_or_continue(controls: Controls, complete: bool, note: str) -> tuple[boo
     # One button whose label and action change, not two: a widget's identity is its key, and Streamlit kept a
     # Continue of another key on screen (greyed) under the Stop of the continued run until that run ended,
     # seconds to minutes later, however it was replaced.
-    stop = button.empty()
+    slot = button.empty()
     if stopped:
-        stop.button("Continue", key="stop_or_continue", on_click=lambda: st.session_state.pop("stopped_at", None))
-        stop = None
+        slot.button("Continue", key="stop_or_continue", on_click=lambda: st.session_state.pop("stopped_at", None))
     elif not complete:
-        stop.button("Stop", key="stop_or_continue", on_click=lambda: st.session_state.update(stopped_at=controls))
+        slot.button("Stop", key="stop_or_continue", on_click=lambda: st.session_state.update(stopped_at=controls))
     caption.caption(note)
-    return stopped, stop
+    return stopped, None if stopped or complete else slot
 
 
 class Slot:
