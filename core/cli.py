@@ -248,11 +248,14 @@ def _class_image_run(args: argparse.Namespace) -> _ClassImageRun:
 
 
 def _settings_record(args: argparse.Namespace, run: _ClassImageRun) -> dict[str, Any]:
-    """The run's settings for ``summary.json`` and ``attack.json``: enough to repeat it. The part is the one drawn:
-    the gradient kernel is of the noise whatever ``--part`` says, as the page notes."""
-    return {"arch": args.arch, "dataset": args.dataset, "samples": args.samples, "ratio": args.ratio,
-            "noise": args.noise, "sigma": _sigma_of(run.state.settings.noise), "estimator": args.estimator,
-            "part": run.images.part, "seed": args.seed}
+    """The run's settings for ``summary.json`` and ``attack.json``: enough to repeat it, in the record the pages
+    title their downloads with. The part is the one drawn: the gradient kernel is of the noise whatever ``--part``
+    says, as the page notes."""
+    from core.link import Controls
+
+    noise = run.state.settings.noise
+    controls = Controls(args.samples, args.ratio, args.noise, noise.sigma, args.estimator, args.part, args.seed, False)
+    return controls.record(args.arch, args.dataset, args.samples, run.images.part)
 
 
 def _sigma_of(spec: Any) -> float | None:

@@ -125,7 +125,6 @@ def sharpening_question(step: Step, key: str) -> None:
     if revealed:
         class_image_figure(state, analysis.class_images(state, "predicted", "noise"), "l3-after", counts=False)
         st.caption(f"The same stream after {state.n:,} stimuli.")
-    if revealed:
         verdict(question, options, key, right, f"Pixels standing out of the noise (|z| > 3) in the clear class "
                 f"images: **{shares[0]:.1%}** at {before.n:,} stimuli, **{shares[1]:.1%}** at {state.n:,}.")
         counts, correlations = analysis.convergence(state, "predicted", "noise")
@@ -149,7 +148,6 @@ def every_class_question(step: Step, key: str) -> None:
     if revealed:
         class_image_figure(state, softmax, "l4-softmax")
         st.caption("Grouped by softmax: the number in brackets is the total probability behind each image.")
-    if revealed:
         verdict(question, options, key, right, f"**{int(clear_classes(softmax).sum())}** of ten softmax class images "
                 f"are clear, against {int(clear_classes(predicted).sum())} grouped by the answer.")
         numbers_download(4, pd.DataFrame({"class": names, "predicted_weight": predicted.weights,
