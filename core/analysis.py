@@ -65,6 +65,13 @@ MIN_GRADIENT_CHUNK = 50
 # speed they measured shrank the next chunks further). Only a run's first chunk, which brings its first picture,
 # may be smaller than this.
 STEADY_GRADIENT_CHUNK = 100
+# The sizes a time budget picks a chunk from: multiples of 50 (so every interval between checkpoints, all multiples
+# of 100, is filled exactly), about 1.3× apart. Each batch shape a traced graph meets keeps cached kernels and
+# buffers in TensorFlow for the process's lifetime: 300 chunks of any size from 256 to 1,024 grew one LeNet
+# analyzer by 229 MB, the same chunks on five sizes by 61 MB (``bench/chunk_shapes.py``); a server's sixteen
+# analyzers met a new size at nearly every chunk, as the speed they are sized by moved.
+CHUNK_LADDER = tuple(sorted({50 * m for m in range(1, 7)}
+                            | {int(d * 10 ** k) for k in range(2, 7) for d in (1, 1.5, 2, 2.5, 3, 4, 5, 7.5)}))
 # Grouped by the label of the signal image: these class images need the stimuli and the labels, not the model.
 MODEL_FREE_ESTIMATORS = frozenset({"truth"})
 #: Why noise averages at r = 1 mean nothing, as the page and the command line both say it.
@@ -92,6 +99,12 @@ GRADIENT_PIPELINE_DEPTH = 1
 # 20-stimulus gradient chunk), which a pool per run paid at every change. Eight threads keep four runs fully
 # pipelined; more runs at once queue their chunks in turn, as they would queue for the two cores anyway.
 _CHUNK_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="noiselens-chunk")
+
+
+def on_chunk_ladder(size: int) -> int:
+    """The largest of ``CHUNK_LADDER`` not above ``size``; ``size`` itself below the ladder (the few stimuli left
+    of a run whose length is not a multiple of 50)."""
+    return max((step for step in CHUNK_LADDER if step <= size), default=size)
 
 
 def checkpoint_series(limit: int) -> list[int]:
@@ -563,11 +576,13 @@ class Analyzer:
         ``first``: the run's first chunk, which may be the smallest."""
         boundary = next((p for p in checkpoint_series(n_samples) if p > done), n_samples)
         size = min(self.chunk_size, GRADIENT_CHUNK) if settings.gradients else self.chunk_size
+        if self.chunk_seconds is None:  # fixed chunks: the same sums to the bit on every rerun
+            return min(size, boundary - done)
         speed = self._speeds.get(settings.gradients)
-        if self.chunk_seconds is not None and speed is not None:
+        if speed is not None:
             smallest = (MIN_GRADIENT_CHUNK if first else STEADY_GRADIENT_CHUNK) if settings.gradients else MIN_CHUNK
             size = max(smallest, min(size, int(speed * self.chunk_seconds)))
-        return min(size, boundary - done)
+        return on_chunk_ladder(min(size, boundary - done))
 
     def _measure(self, settings: AnalysisSettings, count: int, seconds: float) -> None:
         """Keep a smoothed speed of the model pass, for ``chunk_seconds`` (a few stimuli say more about overheads)."""

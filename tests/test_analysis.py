@@ -245,8 +245,8 @@ def test_a_stop_does_not_wait_for_the_chunks_in_flight(known_model, data, monkey
     assert state.n == 100 and took < 10  # back about 0.2 s after the first chunk, not after the 30 s ones
 
 
-def late_chunks_at_speed(model, data, monkeypatch, stimuli_per_second: float) -> list[int]:
-    """The chunks a live run (``chunk_seconds`` 0.05) picks after 10,000 of 20,000 stimuli (in stimulus order),
+def chunks_at_speed(model, data, monkeypatch, stimuli_per_second: float) -> list[tuple[int, int]]:
+    """The chunks (start, count) a live run (``chunk_seconds`` 0.05) of 20,000 stimuli picks, in stimulus order,
     when the model pass costs ``1 / stimuli_per_second`` each: one chunk at a time, as on a saturated CPU, however
     many are in flight. The pass is not run, and the run's clock moves only with it (its sums are one stimulus's,
     whatever the count), so the speed is the one asked for on any CPU, however busy (real sleeps measured less
@@ -270,18 +270,35 @@ def late_chunks_at_speed(model, data, monkeypatch, stimuli_per_second: float) ->
     monkeypatch.setattr(analyzer, "_chunk_sums", paced)
     monkeypatch.setattr(analysis, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
     analyzer.run(settings, 20_000)
-    return [count for start, count in sorted(chunks) if start >= 10_000]  # threads may take the lock out of order
+    return sorted(chunks)  # threads may take the lock out of order
 
 
 def test_live_chunks_take_about_chunk_seconds_at_the_measured_speed(known_model, data, monkeypatch) -> None:
     """A slow machine gets small chunks (a redraw fits between two), a fast one large ones (no stutter of tiny
-    redraws): about ``chunk_seconds`` × the speed measured so far, here 0.05 s × 10,000 or 40,000 stimuli/s."""
+    redraws): about ``chunk_seconds`` × the speed measured so far, here 0.05 s × 10,000 or 40,000 stimuli/s, moved
+    down to the chunk-size ladder."""
     model, _ = known_model
-    slow = late_chunks_at_speed(model, data, monkeypatch, 10_000)
-    fast = late_chunks_at_speed(model, data, monkeypatch, 40_000)
-    assert all(400 <= count <= 550 for count in slow[:-1]), slow  # 500 at the nominal speed, less with overheads
-    assert all(1600 <= count <= 2200 for count in fast[:-1]), fast  # 2,000 less overheads; the last one ends at N
+    slow, fast = ([count for start, count in chunks_at_speed(model, data, monkeypatch, speed) if start >= 10_000]
+                  for speed in (10_000, 40_000))
+    assert set(slow[:-1]) <= {400, 500}, slow  # 500 at the nominal speed, less with overheads
+    assert set(fast[:-1]) <= {1500, 2000}, fast  # 2,000 less overheads; the last one ends at N
     assert min(fast[:-1]) > 2 * max(slow)
+
+
+def test_live_chunks_come_in_a_few_sizes_at_any_speed(known_model, data, monkeypatch) -> None:
+    """Chunk sizes from ``CHUNK_LADDER`` only, however the speed falls, and each run fills the intervals between its
+    checkpoints exactly: a traced graph keeps memory for every batch shape it meets (``bench/chunk_shapes.py``)."""
+    model, _ = known_model
+    sizes = set()
+    for speed in (3_000, 4_321, 7_777, 12_345, 25_000):
+        chunks = chunks_at_speed(model, data, monkeypatch, speed)
+        assert sum(count for _, count in chunks) == 20_000
+        ends = {start + count for start, count in chunks}
+        assert set(analysis.checkpoint_series(20_000)) <= ends
+        sizes |= {count for _, count in chunks}
+    assert sizes <= set(analysis.CHUNK_LADDER), sorted(sizes)
+    assert len(sizes) <= 10, sorted(sizes)
+    assert analysis.on_chunk_ladder(1_023) == 1_000 and analysis.on_chunk_ladder(37) == 37
 
 
 def test_growing_and_shrinking_reuse_earlier_work(known_model, data, monkeypatch) -> None:
