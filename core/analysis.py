@@ -18,7 +18,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from cachetools import LRUCache
+from cachetools import LRUCache, cachedmethod
+from cachetools.keys import hashkey
 
 from core.config import IMAGE_SHAPE, NUM_CLASSES
 from core.data import Dataset, kept_while_alive
@@ -508,21 +509,20 @@ class Analyzer:
         # Σ (4.9 MB) for the last σ values used: one per σ ever seen, kept for the server's lifetime, reached
         # hundreds of MB over the sixteen shared analyzers.
         self._covariances: LRUCache = LRUCache(maxsize=COVARIANCES_PER_ANALYZER)
-        self._covariances_lock = threading.Lock()  # an analyzer serves every session's thread
+        # An analyzer serves every session's thread: one computes a Σ, the others asking for it wait for that one.
+        self._covariances_ready = threading.Condition()
 
     def start(self, settings: AnalysisSettings) -> AnalysisState:
         return AnalysisState(settings, Sums.empty(with_signal=settings.ratio > 0, with_gradients=settings.gradients))
 
     def noise_covariance(self, settings: AnalysisSettings) -> np.ndarray:
         """Σ of the Gaussian behind this run's noise (before clipping), kept per σ."""
-        sigma = float(np.float32(settings.noise.sigma))
-        with self._covariances_lock:
-            covariance = self._covariances.get(sigma)
-        if covariance is None:
-            covariance = gaussian_covariance(settings.noise.kind, sigma, self._train_images)
-            with self._covariances_lock:
-                self._covariances[sigma] = covariance
-        return covariance
+        return self._covariance_at(settings.noise.kind, float(np.float32(settings.noise.sigma)))
+
+    @cachedmethod(lambda self: self._covariances, key=lambda self, kind, sigma: hashkey(kind, sigma),
+                  condition=lambda self: self._covariances_ready)
+    def _covariance_at(self, kind: str, sigma: float) -> np.ndarray:
+        return gaussian_covariance(kind, sigma, self._train_images)
 
     def _chunk_sums(self, settings: AnalysisSettings, start: int, count: int,
                     with_model: bool = True) -> dict[str, np.ndarray]:

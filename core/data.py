@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import gzip
 import os
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -41,15 +42,37 @@ class DataUnavailableError(RuntimeError):
 Derived = TypeVar("Derived")
 
 
+_BUILDING: set[tuple[int, int]] = set()  # (id of the cache, id of the array) being built by some thread
+_BUILT = threading.Condition()
+
+
 def kept_while_alive(array: np.ndarray, cache: dict[int, Derived], build: Callable[[], Derived]) -> Derived:
     """``build()`` once per array, kept in ``cache`` until the array is freed: what is derived from a dataset's
     arrays (its statistics, its TensorFlow copy) is made once for all its users without pinning the dataset. Keyed
-    by ``id``; the entry goes when the array does, before its id can be reused."""
+    by ``id``; the entry goes when the array does, before its id can be reused.
+
+    Once, even when many threads ask at the same moment: the others wait for the first one's result. Six sessions
+    of a soak test opening data noise together each built the training statistics (~400 MB of float copies of the
+    60,000 images, seconds of CPU each), and the server sat at 3.9 GB for 40 seconds.
+    """
     key = id(array)
-    if key not in cache:
-        cache[key] = build()
+    building = (id(cache), key)
+    with _BUILT:
+        while building in _BUILDING:
+            _BUILT.wait()
+        if key in cache:
+            return cache[key]
+        _BUILDING.add(building)
+    try:
+        derived = build()
+        with _BUILT:
+            cache[key] = derived
         weakref.finalize(array, cache.pop, key, None)
-    return cache[key]
+        return derived
+    finally:
+        with _BUILT:
+            _BUILDING.discard(building)
+            _BUILT.notify_all()
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from cachetools import LRUCache
+from cachetools import LRUCache, cached
 
 from core.analysis import AnalysisState, ClassImages, Sums, class_images, regression_means, template_classify
 from core.config import IMAGE_SHAPE, NUM_CLASSES
@@ -134,7 +134,9 @@ def _circulant_average(covariance: np.ndarray) -> np.ndarray:
 # measured again (seconds, with its progress bar).
 COVARIANCES_KEPT = 12
 _COVARIANCES: LRUCache = LRUCache(maxsize=COVARIANCES_KEPT)
-_COVARIANCES_LOCK = threading.Lock()  # the cache is shared by every session's thread
+# The cache is shared by every session's thread; while one measures a Σ, the others asking for it wait for it
+# instead of measuring their own (a class opening one link would otherwise measure it once per student).
+_COVARIANCES_LOCK = threading.Condition()
 
 
 def _cache_key(kind: str, sigma: float, train_images: np.ndarray | None,
@@ -159,23 +161,24 @@ def noise_covariance(kind: str, sigma: float, train_images: np.ndarray | None = 
                      on_progress: Callable[[float], None] | None = None) -> NoiseCovariance:
     """Σ of the clipped noise, computed once per noise type, σ, training set and sample count (kept in memory);
     measuring it (pink, data) takes seconds, reported to ``on_progress`` as the share done."""
-    key = _cache_key(kind, sigma, train_images, samples)
-    kind, sigma, _, samples = key
-    with _COVARIANCES_LOCK:
-        entry = _COVARIANCES.get(key)
-    if entry is None:
-        if kind in COVARIANCE_SAMPLES:
-            mean, covariance = _measured_moments(kind, sigma, train_images, samples, on_progress)
-            how = f"measured from {samples:,} stimuli"
-        else:
-            mean, covariance = _exact_moments(kind, sigma, train_images)
-            how = "exact"
-        eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-        # The training images are kept in the entry so that their id cannot be reused by another array.
-        entry = (train_images, NoiseCovariance(mean, covariance, np.clip(eigenvalues, 0.0, None), eigenvectors, how))
-        with _COVARIANCES_LOCK:
-            _COVARIANCES[key] = entry
-    return entry[1]
+    return _kept_covariance(kind, sigma, train_images, samples, on_progress)[1]
+
+
+@cached(_COVARIANCES, key=lambda kind, sigma, train_images, samples, on_progress: _cache_key(kind, sigma, train_images,
+                                                                                           samples),
+        condition=_COVARIANCES_LOCK)
+def _kept_covariance(kind: str, sigma: float, train_images: np.ndarray | None, samples: int | None,
+                     on_progress: Callable[[float], None] | None) -> tuple[np.ndarray | None, NoiseCovariance]:
+    """The cache's entry: the training images are kept in it so that their id cannot be reused by another array."""
+    kind, sigma, _, samples = _cache_key(kind, sigma, train_images, samples)
+    if kind in COVARIANCE_SAMPLES:
+        mean, covariance = _measured_moments(kind, sigma, train_images, samples, on_progress)
+        how = f"measured from {samples:,} stimuli"
+    else:
+        mean, covariance = _exact_moments(kind, sigma, train_images)
+        how = "exact"
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    return train_images, NoiseCovariance(mean, covariance, np.clip(eigenvalues, 0.0, None), eigenvectors, how)
 
 
 def whiten(kernel: np.ndarray, covariance: NoiseCovariance, ridge: float) -> np.ndarray:

@@ -403,10 +403,11 @@ def simulated_thresholds(correlation: np.ndarray | None, sigma: float, primary: 
 
 
 @cached(LRUCache(maxsize=16), key=lambda fingerprint, correlation, sigma, primary: hashkey(fingerprint, sigma, primary),
-        lock=threading.Lock())
+        condition=threading.Condition())
 def _simulated(fingerprint: bytes, correlation: np.ndarray, sigma: float, primary: float) -> Thresholds:
-    """The simulation, once per noise correlation (by its fingerprint), σ and threshold. Only the small result
-    is kept: the 784² correlation each entry once held, 4.9 MB, was kept for the server's lifetime."""
+    """The simulation, once per noise correlation (by its fingerprint), σ and threshold, however many sessions ask
+    at once (the others wait for it). Only the small result is kept: the 784² correlation each entry once held,
+    4.9 MB, was kept for the server's lifetime."""
     return simulated_thresholds(correlation, sigma, primary)
 
 

@@ -9,6 +9,7 @@ from core import analysis
 from core.analysis import AnalysisSettings, Analyzer, class_images
 from core.data import Dataset
 from core.noise import NoiseSpec
+from tests.concurrency import at_once, slowly_counted
 
 
 def synthetic_dataset(test_count: int = 500) -> Dataset:
@@ -612,3 +613,11 @@ def test_an_analyzer_keeps_the_noise_covariance_of_a_few_sigmas_only(known_model
     assert len(analyzer._covariances) == COVARIANCES_PER_ANALYZER
     again = analyzer.noise_covariance(AnalysisSettings(NoiseSpec("gaussian", 0.05)))
     assert again is not first and np.array_equal(again, first)
+
+
+def test_a_shared_analyzer_computes_a_sigma_once_for_sessions_asking_at_once(known_model, data, monkeypatch) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(analysis, "gaussian_covariance", slowly_counted(calls, analysis.gaussian_covariance))
+    analyzer = Analyzer(known_model[0], data, "gaussian")
+    results = at_once(lambda: analyzer.noise_covariance(AnalysisSettings(NoiseSpec("gaussian", 0.35))))
+    assert len(calls) == 1 and all(result is results[0] for result in results)

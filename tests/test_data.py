@@ -12,6 +12,7 @@ import pytest
 from core import data
 from core.config import DATA_DIR_ENV
 from core.data import DataUnavailableError, IdxFormatError, load_dataset, read_idx
+from tests.concurrency import at_once, slowly_counted
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:
@@ -168,3 +169,19 @@ def test_damaged_real_idx_gives_clear_error(real_data_dir: Path, tmp_path: Path,
     finally:
         load_dataset.cache_clear()
     assert "t10k-images-idx3-ubyte.gz" in str(caught.value) and "truncated" in str(caught.value)
+
+
+
+def test_what_is_derived_from_an_array_is_built_once_when_many_sessions_ask_at_once() -> None:
+    """Sessions opening the same page together wait for one build instead of each making its own (six copies of the
+    training statistics once held the server at 3.9 GB); the entry still goes with the array."""
+    import gc
+
+    from core.data import kept_while_alive
+
+    array, cache, builds = np.zeros(3), {}, []
+    results = at_once(lambda: kept_while_alive(array, cache, slowly_counted(builds, object)))
+    assert len(builds) == 1 and len(results) == 8 and all(result is results[0] for result in results)
+    del array
+    gc.collect()
+    assert cache == {}

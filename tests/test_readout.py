@@ -8,6 +8,7 @@ import pytest
 from core import readout
 from core.analysis import AnalysisSettings, Analyzer, regression_means
 from core.noise import NoiseSpec, noise_samples
+from tests.concurrency import at_once, slowly_counted
 
 
 @pytest.fixture(scope="module")
@@ -307,3 +308,11 @@ def test_noise_covariances_kept_are_bounded() -> None:
     assert len(readout._COVARIANCES) == readout.COVARIANCES_KEPT
     again = readout.noise_covariance("gaussian", 0.05)
     assert again is not first and np.array_equal(again.covariance, first.covariance)
+
+
+def test_a_noise_covariance_asked_for_by_many_sessions_at_once_is_computed_once(monkeypatch) -> None:
+    """A class opening the Significance page together: one session measures Σ, the others wait for it."""
+    calls: list[int] = []
+    monkeypatch.setattr(readout, "_exact_moments", slowly_counted(calls, readout._exact_moments))
+    results = at_once(lambda: readout.noise_covariance("gaussian", 0.4321))
+    assert len(calls) == 1 and all(result is results[0] for result in results)
