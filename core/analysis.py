@@ -68,9 +68,9 @@ MIN_GRADIENT_CHUNK = 50
 STEADY_GRADIENT_CHUNK = 100
 # The sizes a time budget picks a chunk from: multiples of 50 (so every interval between checkpoints, all multiples
 # of 100, is filled exactly), about 1.3× apart. Each batch shape a traced graph meets keeps cached kernels and
-# buffers in TensorFlow for the process's lifetime: 300 chunks of any size from 256 to 1,024 grew one LeNet
-# analyzer by 229 MB, the same chunks on five sizes by 61 MB (``bench/chunk_shapes.py``); a server's sixteen
-# analyzers met a new size at nearly every chunk, as the speed they are sized by moved.
+# buffers in TensorFlow for the process's lifetime: 300 chunks of any size (256-1,024 stimuli; 50-256 with
+# gradients) grew one analyzer by 127-169 MB, the same chunks on the ladder by 9-47 MB (``bench/chunk_shapes.py``);
+# a server's analyzers met a new size at nearly every chunk, as the speed they are sized by moved.
 CHUNK_LADDER = tuple(sorted({50 * m for m in range(1, 7)}
                             | {int(d * 10 ** k) for k in range(2, 7) for d in (1, 1.5, 2, 2.5, 3, 4, 5, 7.5)}))
 # Grouped by the label of the signal image: these class images need the stimuli and the labels, not the model.

@@ -86,6 +86,27 @@ def test_dashboard_benchmark_smoke_run(real_data_dir: Path) -> None:
             in done.stdout)
 
 
+@pytest.mark.slow
+def test_walks_replay_smoke_run(real_data_dir: Path) -> None:
+    """A Streamlit server and three headless Chromium walkers, each in a process of its own."""
+    done = subprocess.run([sys.executable, "bench/walks_replay.py", "--quick"], cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "GFLOP/s" in done.stdout and "server peak RSS" in done.stdout
+
+
+def test_recorded_walks_are_addresses_of_the_app() -> None:
+    """Every address a walk replays opens one of the app's pages (a page renamed would leave the walk testing
+    a 404)."""
+    pages = {path.stem for path in (PROJECT_ROOT / "pages").glob("*.py")} - {"__init__", "home"}
+    walks = sorted((PROJECT_ROOT / "bench" / "walks").glob("walk*.txt"))
+    assert len(walks) == 3
+    for walk in walks:
+        for address in walk.read_text().split():
+            assert address.startswith("/")
+            assert address[1:].split("?")[0] in pages | {""}, address
+
+
 def test_dashboard_cpu_to_the_complete_picture_is_read_between_samples() -> None:
     """The CPU spent from the press to the complete picture comes from cumulative samples taken every 20 ms:
     read off the line between the samples around each instant, so a press between two samples is not rounded
