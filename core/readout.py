@@ -160,7 +160,8 @@ def covariance_is_ready(kind: str, sigma: float, train_images: np.ndarray | None
 def noise_covariance(kind: str, sigma: float, train_images: np.ndarray | None = None, samples: int | None = None,
                      on_progress: Callable[[float], None] | None = None) -> NoiseCovariance:
     """Σ of the clipped noise, computed once per noise type, σ, training set and sample count (kept in memory);
-    measuring it (pink, data) takes seconds, reported to ``on_progress`` as the share done."""
+    measuring it (pink, data) takes seconds, reported to ``on_progress`` as the share done. A session asking while
+    another measures it waits for that one, without progress."""
     return _kept_covariance(kind, sigma, train_images, samples, on_progress)[1]
 
 

@@ -616,6 +616,7 @@ def test_an_analyzer_keeps_the_noise_covariance_of_a_few_sigmas_only(known_model
 
 
 def test_a_shared_analyzer_computes_a_sigma_once_for_sessions_asking_at_once(known_model, data, monkeypatch) -> None:
+    """Every session's gradient run needs the analyzer's Σ for its σ: one computes it, the others wait for it."""
     calls: list[int] = []
     monkeypatch.setattr(analysis, "gaussian_covariance", slowly_counted(calls, analysis.gaussian_covariance))
     analyzer = Analyzer(known_model[0], data, "gaussian")

@@ -171,10 +171,10 @@ def test_damaged_real_idx_gives_clear_error(real_data_dir: Path, tmp_path: Path,
     assert "t10k-images-idx3-ubyte.gz" in str(caught.value) and "truncated" in str(caught.value)
 
 
-
 def test_what_is_derived_from_an_array_is_built_once_when_many_sessions_ask_at_once() -> None:
-    """Sessions opening the same page together wait for one build instead of each making its own (six copies of the
-    training statistics once held the server at 3.9 GB); the entry still goes with the array."""
+    """Sessions reaching the same dataset's statistics at once (from different pages and models) wait for one build
+    instead of each making its own (six copies once held the server at 3.9 GB); the entry still goes with the
+    array."""
     import gc
 
     from core.data import kept_while_alive
