@@ -7,7 +7,8 @@ walkers (4 December): every page, both datasets and architectures, every noise t
 N up to 200,000. For each checkout (this one by default) and round, a fresh ``streamlit run app.py`` and three
 headless Chromium processes open their walk's addresses one after the other, each left after at most 1.5 s and
 the page's run (as an impatient visitor does, so runs are cut short and pages overlap). The server's RSS is
-sampled every 0.25 s. What happens at once depends on timing, so a round's peak varies: run a few.
+sampled every 0.2 s (``bench.load.ServerMeter``). What happens at once depends on timing, so a round's peak
+varies: run a few.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -44,30 +44,20 @@ def walk(url: str, addresses: list[str]) -> None:
 
 def peak_rss(root: Path, data_dir: str, limit: int | None) -> tuple[float, float, float]:
     """Peak and final RSS (MB) of a fresh server of ``root`` while the walks are replayed, and the seconds taken."""
-    import psutil
-
+    from bench.load import ServerMeter
     from tests.browser import streamlit_server
 
     with streamlit_server(data_dir, root=root) as (url, process):
-        server, peak, done = psutil.Process(process.pid), [0.0], threading.Event()
-
-        def sample() -> None:
-            while not done.is_set():
-                peak[0] = max(peak[0], server.memory_info().rss / 2**20)
-                time.sleep(0.25)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
+        meter = ServerMeter(process.pid)
         started = time.perf_counter()
         walkers = [subprocess.Popen([sys.executable, __file__, "--walker", str(path), "--url", url,
                                      *(["--limit", str(limit)] if limit else [])]) for path in WALKS]
         failed = [w.args for w in walkers if w.wait() != 0]
         took = time.perf_counter() - started
-        done.set()
-        sampler.join()
+        peak = meter.stop()
         if failed:
             raise RuntimeError(f"a walker failed: {failed}")
-        return peak[0], server.memory_info().rss / 2**20, took
+        return peak, meter.root.memory_info().rss / 2**20, took
 
 
 def main() -> None:
