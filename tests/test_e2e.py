@@ -243,7 +243,6 @@ def test_stop_and_a_moved_control_take_effect_during_a_long_run(server, browser)
     assert page.get_by_role("button", name="Continue").count() == 0
     assert page.locator('[data-testid="stAlert"]').filter(has_text="Stopped at").count() == 0
 
-
     page.locator('[data-testid="stNumberInputStepUp"]').first.click()  # seed 9091 -> 9092: a new stream
     wait_for_change(lambda: "seed=9092" in page.url, False, timeout=5)
     restarted = wait_for_change(lambda: stimuli_done(page), stimuli_done(page), complete=lambda n: 0 < n < resumed,
