@@ -6,7 +6,7 @@ import streamlit as st
 from core import plots_sta, sta
 from core.link import PARAMS, SAMPLE_COUNTS
 from core.noise import DATA_NOISE_TYPES, DEFAULT_SIGMA, NOISE_TYPES, SIGMA_NOISE_TYPES, NoiseSpec
-from ui import live, resources, streamlit_internals
+from ui import live, resources, session_models, streamlit_internals
 from ui.frame import start_page
 from ui.link_sync import carry_settings_to_this_page
 
@@ -51,6 +51,8 @@ def spike_triggered_averages(spec: NoiseSpec, n: int) -> sta.STAResult:
                             should_stop=streamlit_internals.rerun_waiting)
     except sta.STAStopped:
         live.make_way_for_the_waiting_rerun()
+    if not session_models.is_session_model(meta["sha256"]):  # a session's own model must stay collectable
+        resources.settle_heap(engine, "spike-triggered averages")
     progress.empty()
     while len(store) >= STORED_RESULTS:
         store.pop(next(iter(store)), None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import APP, TIMEOUT, open_page
@@ -33,3 +34,39 @@ def test_missing_model_offers_training(temp_cache, real_data_dir) -> None:
     at = open_page("pages/class_images.py")
     assert not at.exception
     assert "not trained yet" in " ".join(w.value for w in at.warning)
+
+
+@pytest.mark.slow  # traces a model's gradient graphs twice (15-30 s)
+def test_an_evicted_engine_is_freed_after_the_heap_was_frozen(mnist) -> None:
+    """The heap is frozen once a shared engine has traced its graphs (Streamlit's collection after every run then
+    skips them), and a frozen object is freed by reference counting only. An engine's graphs hold reference
+    cycles, so an engine frozen while in the cache and evicted later stayed alive for the server's lifetime: the
+    next settling must collect it. Settling is once per engine and graph variant, and again for an engine rebuilt
+    under the same setting."""
+    import gc
+    import weakref
+
+    from core.analysis import AnalysisSettings, Analyzer
+    from core.noise import NoiseSpec
+    from core.store import load_model
+    from ui import resources
+
+    model, _ = load_model("lenet", "mnist")
+    settings = AnalysisSettings(NoiseSpec("gaussian", seed=3), gradients=True)  # such a run puts it in a cycle
+    try:
+        cached = Analyzer(model, mnist, "gaussian", chunk_size=100)
+        cached.run(settings, 100)
+        resources.settle_heap(cached, (False, True, True))
+        evicted = weakref.ref(cached)
+        del cached  # evicted from the shared cache: nothing refers to it any more, but its graphs form cycles
+        rebuilt = Analyzer(model, mnist, "gaussian", chunk_size=100)  # the same setting, built again
+        rebuilt.run(settings, 100)
+        frozen = gc.get_freeze_count()
+        resources.settle_heap(rebuilt, (False, True, True))
+        assert evicted() is None
+        assert gc.get_freeze_count() != frozen  # a new engine is settled even under a key seen before
+        frozen = gc.get_freeze_count()
+        resources.settle_heap(rebuilt, (False, True, True))
+        assert gc.get_freeze_count() == frozen  # once per engine and variant
+    finally:
+        gc.unfreeze()

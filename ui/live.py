@@ -54,7 +54,8 @@ def run_analysis(arch: str, dataset_name: str, model_id: str, controls: Controls
     if state.n < controls.n:
         make_way_for_the_waiting_rerun()
     if not session_models.is_session_model(model_id):  # a session's own model must stay collectable when it ends
-        resources.settle_heap((arch, dataset_name, controls.noise, model_id, controls.ratio > 0))
+        traced = (controls.ratio > 0, controls.estimator not in MODEL_FREE_ESTIMATORS, controls.settings.gradients)
+        resources.settle_heap(engine, traced)
     if progress is not None:
         progress.empty()
     return engine, state

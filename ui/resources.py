@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import streamlit as st
@@ -174,16 +175,29 @@ def release_training_graphs() -> None:
     keras.backend.clear_session()
 
 
-@st.cache_resource(show_spinner=False)
-def settle_heap(engine_key: tuple) -> None:
-    """Once per traced analysis graph, exempt everything loaded so far from the cyclic garbage collector.
+_SETTLE_LOCK = threading.Lock()
+_SETTLED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine → its graph variants settled so far
+
+
+def settle_heap(engine: Any, variant: Hashable) -> None:
+    """Once per analysis engine and traced graph variant, exempt everything alive from the cyclic garbage collector.
 
     Streamlit runs a full collection after every script run. Over the ~400,000 long-lived objects of
     TensorFlow, Keras and the traced graphs it took 0.14 s, which a student feels as lag on the next slider
-    move; once they are frozen it takes under a millisecond. Frozen objects are still freed by reference counting.
+    move; once they are frozen it takes under a millisecond. Frozen objects are freed by reference counting only,
+    and an engine's traced graphs hold reference cycles: an engine frozen while alive and later evicted from the
+    shared cache was never freed, so a long day's server grew by every eviction. Hence the thaw and full
+    collection before each freeze, and a freeze per engine object (one rebuilt after eviction is settled again)
+    rather than per setting.
     """
-    gc.collect()
-    gc.freeze()
+    with _SETTLE_LOCK:
+        settled = _SETTLED.setdefault(engine, set())
+        if variant in settled:
+            return
+        settled.add(variant)
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
 
 
 def list_models():
