@@ -145,15 +145,19 @@ class ServerMeter:
             total += times.user + times.system + times.children_user + times.children_system
         return total
 
+    def rss(self) -> int:
+        """The process tree's resident memory now, in bytes."""
+        rss = 0
+        for process in self._tree():
+            try:
+                rss += process.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+        return rss
+
     def _sample(self) -> None:
         while not self._done.wait(0.2):
-            rss = 0
-            for process in self._tree():
-                try:
-                    rss += process.memory_info().rss
-                except psutil.NoSuchProcess:
-                    pass
-            self.peak_rss = max(self.peak_rss, rss)
+            self.peak_rss = max(self.peak_rss, self.rss())
 
     def stop(self) -> float:
         """Stop sampling; the peak RSS in MB."""

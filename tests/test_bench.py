@@ -95,6 +95,39 @@ def test_walks_replay_smoke_run(real_data_dir: Path) -> None:
     assert "GFLOP/s" in done.stdout and "server peak RSS" in done.stdout
 
 
+@pytest.mark.slow
+def test_soak_smoke_run(real_data_dir: Path) -> None:
+    """A Streamlit server and a headless Chromium visitor wandering for half a minute; no page shows an exception."""
+    done = subprocess.run([sys.executable, "bench/soak.py", "--quick"], cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "GFLOP/s" in done.stdout and "server peak RSS" in done.stdout
+    assert "pages with an exception: 0" in done.stdout, done.stdout[-2000:]
+
+
+def test_soak_visits_the_app_with_settings_its_links_accept() -> None:
+    """The soak's random addresses open the app's pages with parameters its link schema parses (a page or a
+    parameter renamed would leave the soak measuring defaults), and the same seed gives the same day."""
+    import random
+
+    from bench.soak import random_address, settings_vocabulary
+    from core.link import PARAMS
+
+    pages = {path.stem for path in (PROJECT_ROOT / "pages").glob("*.py")} - {"__init__", "home"}
+    vocabulary = settings_vocabulary()
+    addresses = [random_address(random.Random(7), vocabulary) for _ in range(2)]
+    assert addresses[0] == addresses[1]
+    rng, seen = random.Random(0), set()
+    for _ in range(500):
+        page, query = random_address(rng, vocabulary).split("?")
+        assert page[1:] in pages | {""}
+        seen.add(page[1:])
+        for pair in filter(None, query.split("&")):
+            name, value = pair.split("=")
+            PARAMS[name].parse(value)  # raises on a value the app refuses
+    assert seen == pages | {""}
+
+
 def test_recorded_walks_are_addresses_of_the_app() -> None:
     """Every address a walk replays opens one of the app's pages (a page renamed would leave the walk testing
     a 404)."""
