@@ -1,6 +1,7 @@
 """Memory over a long, varied day: visitors wandering through every page with random settings; the server's RSS.
 
-    NOISELENS_DATA_DIR=../shared/datasets python bench/soak.py [--minutes 45] [--visitors 3] [--seed 0] [--quick]
+    NOISELENS_DATA_DIR=../shared/datasets python bench/soak.py [CHECKOUT] [--minutes 45] [--visitors 3] [--seed 0]
+                                                               [--logs DIR] [--replay DIR] [--quick]
 
 A teacher's server lives for a school day, and Streamlit Community Cloud stops an app that goes over about 2.7 GB
 ("690MB minimum, 2.7GBs maximum", its *Status and limitations* page, February 2024). What one link or the bench's
@@ -22,6 +23,7 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -63,16 +65,26 @@ def random_address(rng: random.Random, vocabulary: dict[str, tuple]) -> str:
     return f"/{page}?" + "&".join(f"{name}={value}" for name, value in query.items())
 
 
-def visit(url: str, seed: int, until: float, log: Path) -> None:
-    """One visitor: random addresses in one browser page until the wall-clock time ``until``; one JSON line per
-    visit in ``log`` (the address, and the exception's first line if the page showed one)."""
+def addresses_of(seed: int, replay: Path | None) -> Iterator[str]:
+    """A visitor's addresses: random ones from ``seed``, or those of an earlier day's visitor log, in order."""
+    if replay is not None:
+        yield from (json.loads(line)["address"] for line in replay.read_text().split("\n") if line)
+        return
+    rng, vocabulary = random.Random(seed), settings_vocabulary()
+    while True:
+        yield random_address(rng, vocabulary)
+
+
+def visit(url: str, addresses: Iterator[str], until: float, log: Path) -> None:
+    """One visitor: ``addresses`` in one browser page until the wall-clock time ``until`` (or their end); one JSON
+    line per visit in ``log`` (the address, and the exception's first line if the page showed one)."""
     from tests.browser import chromium
 
-    rng, vocabulary = random.Random(seed), settings_vocabulary()
     with chromium() as browser, log.open("w") as out:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        while time.time() < until:
-            address = random_address(rng, vocabulary)
+        for address in addresses:
+            if time.time() >= until:
+                break
             page.goto(url + address, timeout=60_000)
             time.sleep(1.5)
             deadline = time.time() + 45
@@ -84,8 +96,10 @@ def visit(url: str, seed: int, until: float, log: Path) -> None:
             out.flush()
 
 
-def soak(root: Path, data_dir: str, minutes: float, visitors: int, seed: int, logs: Path) -> None:
-    """Drive a fresh server of ``root``; print its RSS every minute, then the peak, the end and the visits."""
+def soak(root: Path, data_dir: str, minutes: float, visitors: int, seed: int, logs: Path,
+         replay: Path | None = None) -> None:
+    """Drive a fresh server of ``root``; print its RSS every minute, then the peak, the end and the visits.
+    ``replay``: a folder of an earlier run's visitor logs, whose walks are repeated instead of new ones."""
     from bench.load import ServerMeter
     from tests.browser import streamlit_server
 
@@ -94,7 +108,8 @@ def soak(root: Path, data_dir: str, minutes: float, visitors: int, seed: int, lo
         started = time.time()
         until = started + minutes * 60
         walkers = [subprocess.Popen([sys.executable, __file__, "--visitor", str(seed * 100 + i), "--url", url,
-                                     "--until", str(until), "--log", str(logs / f"visitor{i}.jsonl")])
+                                     "--until", str(until), "--log", str(logs / f"visitor{i}.jsonl"),
+                                     *(["--replay", str(replay / f"visitor{i}.jsonl")] if replay else [])])
                    for i in range(visitors)]
         minute = 0
         while any(w.poll() is None for w in walkers):
@@ -126,6 +141,9 @@ def main() -> None:
     parser.add_argument("--visitors", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0, help="the day's random walks (the same seed, the same walks)")
     parser.add_argument("--logs", type=Path, help="folder for each visitor's visits (default: a temporary one)")
+    parser.add_argument("--replay", type=Path,
+                        help="an earlier run's --logs folder: its visitors' walks again, in order, on this server "
+                             "(two versions compared on the same day)")
     parser.add_argument("--quick", action="store_true", help="smoke run: one visitor for half a minute")
     parser.add_argument("--visitor", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -133,18 +151,20 @@ def main() -> None:
     parser.add_argument("--log", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.visitor is not None:
-        visit(args.url, args.visitor, args.until, args.log)
+        visit(args.url, addresses_of(args.visitor, args.replay), args.until, args.log)
         return
     import tempfile
 
     data_dir = os.environ.get("NOISELENS_DATA_DIR", str(PROJECT_ROOT.parent / "shared" / "datasets"))
     minutes, visitors = (0.5, 1) if args.quick else (args.minutes, args.visitors)
+    if args.replay is not None:
+        visitors = len(list(args.replay.glob("visitor*.jsonl")))
     print(f"command: {command_line(__file__)}\nserver code: {args.checkout.resolve()} at "
           f"{core_version(args.checkout.resolve())}\n{machine_line()}", flush=True)
     with tempfile.TemporaryDirectory() as temporary:
         logs = args.logs or Path(temporary)
         logs.mkdir(parents=True, exist_ok=True)
-        soak(args.checkout.resolve(), data_dir, minutes, visitors, args.seed, logs)
+        soak(args.checkout.resolve(), data_dir, minutes, visitors, args.seed, logs, args.replay)
     print(machine_line(), flush=True)
 
 

@@ -128,8 +128,22 @@ def test_soak_visits_the_app_with_settings_its_links_accept() -> None:
     assert seen == pages | {""}
 
 
+def test_soak_replays_an_earlier_day_in_order(tmp_path: Path) -> None:
+    """``--replay``: each visitor walks the addresses an earlier run's visitor logged, in order, and stops there."""
+    import itertools
+    import json
+
+    from bench.soak import addresses_of
+
+    logged = ["/class_images?n=100", "/attack?arch=alexnet", "/?seed=3"]
+    log = tmp_path / "visitor0.jsonl"
+    log.write_text("".join(json.dumps({"address": a, "exception": None}) + "\n" for a in logged))
+    assert list(addresses_of(5, log)) == logged
+    assert len(list(itertools.islice(addresses_of(5, None), 10))) == 10  # random ones never run out
+
+
 def test_recorded_walks_are_addresses_of_the_app() -> None:
-    """Every address a walk replays opens one of the app's pages (a page renamed would leave the walk testing
+    """Every address a walk (or a soak's recorded day) replays opens one of the app's pages (a page renamed would leave the walk testing
     a 404)."""
     pages = {path.stem for path in (PROJECT_ROOT / "pages").glob("*.py")} - {"__init__", "home"}
     walks = sorted((PROJECT_ROOT / "bench" / "walks").glob("walk*.txt"))
@@ -137,6 +151,13 @@ def test_recorded_walks_are_addresses_of_the_app() -> None:
     for walk in walks:
         for address in walk.read_text().split():
             assert address.startswith("/")
+            assert address[1:].split("?")[0] in pages | {""}, address
+    from bench.soak import addresses_of
+
+    days = sorted((PROJECT_ROOT / "bench" / "walks" / "day1").glob("visitor*.jsonl"))  # bench/soak.py --replay
+    assert len(days) == 3
+    for day in days:
+        for address in addresses_of(0, day):
             assert address[1:].split("?")[0] in pages | {""}, address
 
 
