@@ -77,7 +77,7 @@ def addresses_of(seed: int, replay: Path | None) -> Iterator[str]:
 
 def visit(url: str, addresses: Iterator[str], until: float, log: Path) -> None:
     """One visitor: ``addresses`` in one browser page until the wall-clock time ``until`` (or their end); one JSON
-    line per visit in ``log`` (the address, and the exception's first line if the page showed one)."""
+    line per visit in ``log`` (the address, the exception's first line if the page showed one, when it was left)."""
     from tests.browser import chromium
 
     with chromium() as browser, log.open("w") as out:
@@ -92,7 +92,7 @@ def visit(url: str, addresses: Iterator[str], until: float, log: Path) -> None:
                 time.sleep(0.3)
             shown = page.locator(EXCEPTION)
             problem = shown.first.inner_text().splitlines()[0] if shown.count() else None
-            out.write(json.dumps({"address": address, "exception": problem}) + "\n")
+            out.write(json.dumps({"address": address, "exception": problem, "time": round(time.time(), 1)}) + "\n")
             out.flush()
 
 
