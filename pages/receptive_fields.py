@@ -25,7 +25,7 @@ st.markdown(
     "their STAs show what they pick up from the layers below.")
 
 
-@st.cache_resource(show_spinner="Preparing the noise → units graph…", max_entries=8)
+@st.cache_resource(show_spinner="Preparing the noise → units graph…", max_entries=resources.STA_ENGINES_KEPT)
 def sta_engine(arch: str, dataset_name: str, noise: str, sha256: str, _model) -> sta.STAEngine:
     """The compiled pass for one model and noise type, shared by every session."""
     return sta.STAEngine(_model, noise, data.train_images if noise in DATA_NOISE_TYPES else None)

@@ -23,6 +23,12 @@ from core.runs import RunStore
 from ui import session_models
 
 CHUNK = 1024  # small batches keep the server's peak memory low; throughput is flat above ~1k here
+# Engines kept for every session: an analyzer (one model and noise type) is ~40 MB with its traced graphs, ~70 MB
+# once it has traced the gradient ones; a receptive-field engine about as much. A class works on a few model × noise
+# pairs at once (Compare: the four models); one more pair re-traces in 1-3 s. Sixteen and eight held a long varied
+# day's server at 2.4 GB and rising after 32 minutes, near Community Cloud's ~2.7 GB (bench/soak.py).
+ANALYZERS_KEPT = 8
+STA_ENGINES_KEPT = 4
 _IMPORT_LOCK = threading.Lock()
 _TENSORFLOW_READY = threading.Event()
 
@@ -69,7 +75,7 @@ def model(arch: str, dataset_name: str, sha256: str):
     return load_model(arch, dataset_name)[0]
 
 
-@st.cache_resource(show_spinner="Preparing the noise → model graph…", max_entries=16)
+@st.cache_resource(show_spinner="Preparing the noise → model graph…", max_entries=ANALYZERS_KEPT)
 def _shared_analyzer(arch: str, dataset_name: str, noise: str, sha256: str):
     from core.analysis import Analyzer
 
