@@ -116,8 +116,8 @@ def soak(root: Path, data_dir: str, minutes: float, visitors: int, seed: int, lo
             time.sleep(1)
             if time.time() - started >= (minute + 1) * 60:
                 minute += 1
-                print(f"{minute:3d} min: server RSS {meter.rss() / 2**20:,.0f} MB (peak so far {meter.peak_rss / 2**20:,.0f} MB)",
-                      flush=True)
+                print(f"{minute:3d} min: server RSS {meter.rss() / 2**20:,.0f} MB "
+                      f"(peak so far {meter.peak_rss / 2**20:,.0f} MB)", flush=True)
         failed = [w.args for w in walkers if w.returncode != 0]
         end = meter.rss() / 2**20
         peak = meter.stop()

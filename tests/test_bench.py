@@ -72,37 +72,39 @@ def test_benchmark_starts_alone(script: str) -> None:
     assert "--quick" in done.stdout
 
 
+def quick_run(script: str, *extra: str, timeout: float = 600) -> str:
+    """``script --quick`` in a process of its own (a server and browsers it starts are its children); its output."""
+    done = subprocess.run([sys.executable, script, "--quick", *extra], cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
 @pytest.mark.slow
 def test_dashboard_benchmark_smoke_run(real_data_dir: Path) -> None:
     """A Streamlit server and headless Chromium: its own process, as it always is."""
-    done = subprocess.run([sys.executable, "bench/dashboard.py", "--quick"], cwd=PROJECT_ROOT, capture_output=True,
-                          text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "GFLOP/s" in done.stdout and "complete picture" in done.stdout and "page's own cost" in done.stdout
-    assert "engine alone" in done.stdout and "interactive" in done.stdout
-    assert "press to complete picture: server" in done.stdout
-    assert "press to first picture: server" in done.stdout
+    done = quick_run("bench/dashboard.py")
+    assert "GFLOP/s" in done and "complete picture" in done and "page's own cost" in done
+    assert "engine alone" in done and "interactive" in done
+    assert "press to complete picture: server" in done
+    assert "press to first picture: server" in done
     assert ("gradient kernel (Stein, white-box; gaussian noise, r = 0), N = 100: converged kernel on screen"
-            in done.stdout)
+            in done)
 
 
 @pytest.mark.slow
 def test_walks_replay_smoke_run(real_data_dir: Path) -> None:
     """A Streamlit server and three headless Chromium walkers, each in a process of its own."""
-    done = subprocess.run([sys.executable, "bench/walks_replay.py", "--quick"], cwd=PROJECT_ROOT, capture_output=True,
-                          text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "GFLOP/s" in done.stdout and "server peak RSS" in done.stdout
+    done = quick_run("bench/walks_replay.py")
+    assert "GFLOP/s" in done and "server peak RSS" in done
 
 
 @pytest.mark.slow
 def test_soak_smoke_run(real_data_dir: Path) -> None:
     """A Streamlit server and a headless Chromium visitor wandering for half a minute; no page shows an exception."""
-    done = subprocess.run([sys.executable, "bench/soak.py", "--quick"], cwd=PROJECT_ROOT, capture_output=True,
-                          text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "GFLOP/s" in done.stdout and "server peak RSS" in done.stdout
-    assert "pages with an exception: 0" in done.stdout, done.stdout[-2000:]
+    done = quick_run("bench/soak.py")
+    assert "GFLOP/s" in done and "server peak RSS" in done
+    assert "pages with an exception: 0" in done, done[-2000:]
 
 
 def test_soak_visits_the_app_with_settings_its_links_accept() -> None:
@@ -143,8 +145,8 @@ def test_soak_replays_an_earlier_day_in_order(tmp_path: Path) -> None:
 
 
 def test_recorded_walks_are_addresses_of_the_app() -> None:
-    """Every address a walk (or a soak's recorded day) replays opens one of the app's pages (a page renamed would leave the walk testing
-    a 404)."""
+    """Every address a walk (or a soak's recorded day) replays opens one of the app's pages (a page renamed would
+    leave the walk testing a 404)."""
     pages = {path.stem for path in (PROJECT_ROOT / "pages").glob("*.py")} - {"__init__", "home"}
     walks = sorted((PROJECT_ROOT / "bench" / "walks").glob("walk*.txt"))
     assert len(walks) == 3
@@ -237,10 +239,8 @@ def test_stein_correlation_is_the_mean_over_classes() -> None:
 def test_stein_benchmark_smoke_run(real_data_dir: Path, tmp_path: Path) -> None:
     """--quick on lenet-mnist: the gradient kernel reaches the (quick) target from fewer stimuli than the black-box
     one, its templates classify the test set above chance, and the report has every row."""
-    done = subprocess.run([sys.executable, "bench/stein.py", "--quick", "--out", str(tmp_path / "stein")],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "ratios black-box / gradient" in done.stdout
+    done = quick_run("bench/stein.py", "--out", str(tmp_path / "stein"), timeout=300)
+    assert "ratios black-box / gradient" in done
     saved = json.loads((tmp_path / "stein.json").read_text())
     (record,) = saved["records"]
     gradient, blackbox = record["gradient"], record["blackbox"]
