@@ -1,4 +1,5 @@
-"""Missing data or models give a friendly panel, never a traceback (ui/resources.py)."""
+"""Missing data or models give a friendly panel, never a traceback; an engine evicted from the shared cache is freed
+(ui/resources.py)."""
 
 from __future__ import annotations
 
