@@ -25,8 +25,9 @@ from ui import session_models
 CHUNK = 1024  # small batches keep the server's peak memory low; throughput is flat above ~1k here
 # Engines kept for every session: an analyzer (one model and noise type) is ~40 MB with its traced graphs, ~70 MB
 # once it has traced the gradient ones; a receptive-field engine about as much. A class works on a few model × noise
-# pairs at once (Compare: the four models); one more pair re-traces in 1-3 s. Sixteen and eight held a long varied
-# day's server at 2.4 GB and rising after 32 minutes, near Community Cloud's ~2.7 GB (bench/soak.py).
+# pairs at once (Compare: the four models); one more pair is built and traced again in 0.2-1.5 s here (GEMM 194),
+# several times that on a slow machine. Sixteen and eight held a long varied day's server at 2.4 GB and rising
+# after 32 minutes, near Community Cloud's ~2.7 GB (bench/soak.py).
 ANALYZERS_KEPT = 8
 STA_ENGINES_KEPT = 4
 _IMPORT_LOCK = threading.Lock()
