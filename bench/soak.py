@@ -29,9 +29,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.provenance import command_line, core_version, machine_line  # noqa: E402
+from bench.walks_replay import visit_impatiently  # noqa: E402
 from core.config import PROJECT_ROOT  # noqa: E402
 
-STATUS = '[data-testid="stStatusWidget"]'
 EXCEPTION = '[data-testid="stException"]'
 COMMUNITY_CLOUD_MB = 2.7 * 1024  # Community Cloud's memory ceiling, as its documentation states it (about)
 
@@ -65,10 +65,15 @@ def random_address(rng: random.Random, vocabulary: dict[str, tuple]) -> str:
     return f"/{page}?" + "&".join(f"{name}={value}" for name, value in query.items())
 
 
+def logged_visits(log: Path) -> list[dict]:
+    """A visitor's log: one record per visit (``visit``)."""
+    return [json.loads(line) for line in log.read_text().split("\n") if line]
+
+
 def addresses_of(seed: int, replay: Path | None) -> Iterator[str]:
     """A visitor's addresses: random ones from ``seed``, or those of an earlier day's visitor log, in order."""
     if replay is not None:
-        yield from (json.loads(line)["address"] for line in replay.read_text().split("\n") if line)
+        yield from (visit["address"] for visit in logged_visits(replay))
         return
     rng, vocabulary = random.Random(seed), settings_vocabulary()
     while True:
@@ -85,11 +90,7 @@ def visit(url: str, addresses: Iterator[str], until: float, log: Path) -> None:
         for address in addresses:
             if time.time() >= until:
                 break
-            page.goto(url + address, timeout=60_000)
-            time.sleep(1.5)
-            deadline = time.time() + 45
-            while time.time() < deadline and page.locator(STATUS).count():
-                time.sleep(0.3)
+            visit_impatiently(page, url + address)
             shown = page.locator(EXCEPTION)
             problem = shown.first.inner_text().splitlines()[0] if shown.count() else None
             out.write(json.dumps({"address": address, "exception": problem, "time": round(time.time(), 1)}) + "\n")
@@ -122,8 +123,7 @@ def soak(root: Path, data_dir: str, minutes: float, visitors: int, seed: int, lo
         end = meter.rss() / 2**20
         peak = meter.stop()
         alive = process.poll() is None
-    visits = [json.loads(line) for path in sorted(logs.glob("visitor*.jsonl")) for line in path.read_text().split("\n")
-              if line]
+    visits = [visit for path in sorted(logs.glob("visitor*.jsonl")) for visit in logged_visits(path)]
     problems = [v for v in visits if v["exception"]]
     print(f"after {(time.time() - started) / 60:.1f} min, {visitors} visitor(s), {len(visits)} visits: server peak RSS "
           f"{peak:,.0f} MB, {end:,.0f} MB at the end (Community Cloud's ceiling about {COMMUNITY_CLOUD_MB:,.0f} MB); "

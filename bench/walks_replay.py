@@ -28,18 +28,23 @@ WALKS = sorted((Path(__file__).resolve().parent / "walks").glob("walk*.txt"))
 STATUS = '[data-testid="stStatusWidget"]'
 
 
+def visit_impatiently(page, link: str) -> None:
+    """Open ``link`` and leave after 1.5 s and the page's run (or 45 s), as an impatient visitor does."""
+    page.goto(link, timeout=60_000)
+    time.sleep(1.5)
+    deadline = time.time() + 45
+    while time.time() < deadline and page.locator(STATUS).count():
+        time.sleep(0.3)
+
+
 def walk(url: str, addresses: list[str]) -> None:
-    """One visitor: each address in turn, in one browser page, left once the page has run (or after 45 s)."""
+    """One visitor: each address in turn, in one browser page."""
     from tests.browser import chromium
 
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         for address in addresses:
-            page.goto(url + address, timeout=60_000)
-            time.sleep(1.5)
-            deadline = time.time() + 45
-            while time.time() < deadline and page.locator(STATUS).count():
-                time.sleep(0.3)
+            visit_impatiently(page, url + address)
 
 
 def peak_rss(root: Path, data_dir: str, limit: int | None) -> tuple[float, float, float]:
