@@ -55,6 +55,8 @@ class RunStore:
         self.stimuli_computed = 0  # through the model, by every session: what single-flight saves
         self._states: OrderedDict[RunKey, AnalysisState] = OrderedDict()
         self._locks: dict[RunKey, threading.Lock] = {}
+        self._users: dict[RunKey, int] = {}  # sessions in ``grow`` for a key: its lock goes when none is and the
+        # key holds no run (a run cut short before its first chunk left its lock behind for the server's lifetime)
         self._guard = threading.Lock()
 
     def get(self, key: RunKey) -> AnalysisState | None:
@@ -73,11 +75,27 @@ class RunStore:
             self._states.move_to_end(key)
             while len(self._states) > self.slots:
                 evicted, _ = self._states.popitem(last=False)
-                self._locks.pop(evicted, None)
+                if not self._users.get(evicted):
+                    self._locks.pop(evicted, None)
 
-    def _lock(self, key: RunKey) -> threading.Lock:
+    def _enter(self, key: RunKey) -> threading.Lock:
+        """The key's lock, counting this session as its user until ``_leave``."""
         with self._guard:
+            self._users[key] = self._users.get(key, 0) + 1
             return self._locks.setdefault(key, threading.Lock())
+
+    def _leave(self, key: RunKey) -> None:
+        with self._guard:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key]
+                if key not in self._states:
+                    self._locks.pop(key, None)
+
+    def held_locks(self) -> int:
+        """Locks the store holds: one per kept run, and one per key some session is computing or waiting for."""
+        with self._guard:
+            return len(self._locks)
 
     def grow(self, key: RunKey, engine: Engine, n_samples: int, on_progress: RunProgressCallback | None = None,
              should_stop: Callable[[], bool] | None = None) -> AnalysisState:
@@ -87,7 +105,15 @@ class RunStore:
         reuses it; if ``should_stop`` turns true while it waits, it returns what is stored so far. A run cut short
         before its first chunk is not kept (there is nothing to show of it).
         """
-        lock = self._lock(key)
+        lock = self._enter(key)
+        try:
+            return self._grow_holding(key, lock, engine, n_samples, on_progress, should_stop)
+        finally:
+            self._leave(key)
+
+    def _grow_holding(self, key: RunKey, lock: threading.Lock, engine: Engine, n_samples: int,
+                      on_progress: RunProgressCallback | None,
+                      should_stop: Callable[[], bool] | None) -> AnalysisState:
         shown = -1
         while not lock.acquire(timeout=_FOLLOW_EVERY):
             kept = self.get(key)

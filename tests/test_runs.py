@@ -98,3 +98,18 @@ def test_the_store_keeps_the_latest_runs_only() -> None:
     for key in keys:
         store.put(key, object())  # type: ignore[arg-type]
     assert store.get(keys[0]) is None and store.get(keys[2]) is not None
+
+
+def test_the_store_holds_a_lock_only_for_a_kept_run_or_a_session_inside(engine) -> None:
+    """Runs cut short before their first chunk (a student who moved on at once) are not kept, and neither are
+    their locks: before, each left one behind for the server's lifetime."""
+    store = RunStore(slots=2)
+    keys = [RunKey("lenet", "mnist", "sha", AnalysisSettings(NoiseSpec("uniform", seed=s), 0.0)) for s in range(5)]
+    for key in keys:
+        assert store.grow(key, engine, 500, should_stop=lambda: True).n == 0
+    assert store.held_locks() == 0
+    for key in keys:
+        store.grow(key, engine, 300)
+    assert store.held_locks() == 2  # the two kept runs'
+    results = ask_at_once(store, engine, [keys[0]] * 4, 300)  # evicted earlier: run again, by four sessions
+    assert all(state.n == 300 for state in results) and store.held_locks() == 2
