@@ -30,9 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil  # noqa: E402
 
-from bench.dashboard import Redraws, available_cpus, redraws_at  # noqa: E402
+from bench.dashboard import Redraws, redraws_at  # noqa: E402
 from bench.provenance import command_line, machine_line  # noqa: E402
 from core.config import DATA_DIR_ENV, PROJECT_ROOT  # noqa: E402
+from core.cpus import available_cpus  # noqa: E402
 from tests.browser import chromium, streamlit_server  # noqa: E402
 
 PURE_NOISE = "n=10000&arch=lenet&r=0.0&estimator=softmax&part=noise"  # every stimulus through the model

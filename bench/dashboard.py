@@ -58,6 +58,7 @@ import psutil  # noqa: E402
 from bench.provenance import command_line, core_version, machine_line  # noqa: E402
 from bench.speed import INFERENCE_BATCH  # noqa: E402
 from core.config import DATA_DIR_ENV, PROJECT_ROOT  # noqa: E402
+from core.cpus import available_cpus  # noqa: E402
 from core.noise import NOISE_TYPES  # noqa: E402
 from tests.browser import CLASS_PICTURE, chromium, streamlit_server, wait_until_idle  # noqa: E402
 
@@ -299,31 +300,6 @@ def stein_converged(arch: str, dataset: str, results: Path = STEIN_RESULTS) -> i
         if (record["arch"], record["dataset"], record["noise"]) == (arch, dataset, "gaussian"):
             return record["gradient"]["reached"]
     return None
-
-
-def cgroup_cpus(controllers: str, path: str, mounts: Path = Path("/sys/fs/cgroup")) -> float | None:
-    """The CPUs one line of ``/proc/self/cgroup`` allows (its quota over its period), or None without a quota."""
-    relative = path.lstrip("/")
-    if controllers == "":  # cgroup v2: cpu.max holds "max 100000" or "50000 100000"
-        for root in (mounts, mounts / "unified"):
-            limit = Path(root, relative, "cpu.max")
-            if limit.exists():
-                quota, period = limit.read_text().split()
-                return None if quota == "max" else float(quota) / float(period)
-    elif "cpu" in controllers.split(","):  # cgroup v1, mounted as "cpu" or "cpu,cpuacct"
-        for mount in (controllers, "cpu"):
-            folder = Path(mounts, mount, relative)
-            if (folder / "cpu.cfs_quota_us").exists():
-                quota = float((folder / "cpu.cfs_quota_us").read_text())
-                return quota / float((folder / "cpu.cfs_period_us").read_text()) if quota > 0 else None
-    return None
-
-
-def available_cpus() -> float:
-    """The CPUs this process and its children may use: its affinity, capped by its cgroup's CPU quota (how the
-    emulation of a slow machine holds the bench, the server and the browser to half a CPU)."""
-    quotas = [cgroup_cpus(*line.split(":", 2)[1:]) for line in Path("/proc/self/cgroup").read_text().splitlines()]
-    return min([float(len(os.sched_getaffinity(0))), *(q for q in quotas if q is not None)])
 
 
 def cpu_bound(server_cpu: list[float], browser_cpu: list[float], floor: float | None = None) -> str:

@@ -248,10 +248,12 @@ def main(argv: list[str] | None = None) -> int:
     import keras
     import tensorflow as tf
 
+    from core.cpus import available_cpus
     from core.data import load_dataset
 
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores, "
-          f"intra-op threads {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}"
+          f"intra-op threads {os.environ.get('TF_NUM_INTRAOP_THREADS') or 'default'} (CPUs this process may use: "
+          f"{available_cpus():g})"
           + ("   [--quick: tiny N, numbers are meaningless]" if quick else ""))
     data = load_dataset("mnist")
     models, notes = {}, {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -15,6 +14,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from core.config import PROJECT_ROOT
+from core.cpus import environment_for_a_child
 from ui.frame import PAGES
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -34,7 +34,7 @@ def streamlit_server(data_dir: str | Path, root: Path = PROJECT_ROOT) -> Iterato
     """``streamlit run app.py`` from ``root`` (this checkout unless another is given, as ``bench/ab.py`` does) on a
     free local port; yields its URL and process, stops it afterwards."""
     port = free_port()
-    env = {**os.environ, "NOISELENS_DATA_DIR": str(data_dir)}
+    env = {**environment_for_a_child(), "NOISELENS_DATA_DIR": str(data_dir)}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
          str(port), "--server.address", "127.0.0.1"],

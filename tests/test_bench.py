@@ -177,7 +177,7 @@ def test_dashboard_cpu_to_the_complete_picture_is_read_between_samples() -> None
 def test_dashboard_reads_the_cpu_quota_of_a_cgroup(tmp_path: Path) -> None:
     """The slow-machine emulation holds the bench to half a CPU with a cgroup quota (v1 or v2): the least time
     for the CPU spent is taken on that half CPU, not on the machine's two."""
-    from bench.dashboard import cgroup_cpus
+    from core.cpus import cgroup_cpus
 
     slow = tmp_path / "cpu" / "noiselens_slow"
     slow.mkdir(parents=True)

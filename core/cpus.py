@@ -1,0 +1,76 @@
+"""The CPUs this process may use, and TensorFlow's thread count to match them.
+
+A server on a shared CPU (Streamlit Community Cloud, a container) sees all the host's cores but may be held by a
+cgroup quota to a fraction of them. TensorFlow starts one thread per core it sees; under a quota of half a CPU its
+two threads and the engine's two chunks in flight took 7–10 % longer for 10,000 stimuli than one thread each
+(LeNet, `bench/results/threads_under_quota_oneoff.log`). On whole cores one thread is twice as slow, so the count
+changes only under a quota. No TensorFlow import here: the environment must be set before TensorFlow starts.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import MutableMapping
+from pathlib import Path
+
+#: TensorFlow reads these when it starts its thread pools; a value already set (by the user) is kept.
+THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+_CHOSEN_HERE: set[str] = set()  # the variables ``fit_tensorflow_to_the_cpus`` set in this process's environment
+
+
+def cgroup_cpus(controllers: str, path: str, mounts: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """The CPUs one line of ``/proc/self/cgroup`` allows (its quota over its period), or None without a quota."""
+    relative = path.lstrip("/")
+    if controllers == "":  # cgroup v2: cpu.max holds "max 100000" or "50000 100000"
+        for root in (mounts, mounts / "unified"):
+            limit = Path(root, relative, "cpu.max")
+            if limit.exists():
+                quota, period = limit.read_text().split()
+                return None if quota == "max" else float(quota) / float(period)
+    elif "cpu" in controllers.split(","):  # cgroup v1, mounted as "cpu" or "cpu,cpuacct"
+        for mount in (controllers, "cpu"):
+            folder = Path(mounts, mount, relative)
+            if (folder / "cpu.cfs_quota_us").exists():
+                quota = float((folder / "cpu.cfs_quota_us").read_text())
+                return quota / float((folder / "cpu.cfs_period_us").read_text()) if quota > 0 else None
+    return None
+
+
+def available_cpus(cgroups: Path = Path("/proc/self/cgroup"), mounts: Path = Path("/sys/fs/cgroup")) -> float:
+    """The CPUs this process and its children may use: its affinity, capped by its cgroups' CPU quotas."""
+    try:
+        lines = cgroups.read_text().splitlines()
+    except OSError:  # not Linux, or no /proc: the affinity alone
+        lines = []
+    quotas = [cgroup_cpus(*line.split(":", 2)[1:], mounts) for line in lines if line.count(":") >= 2]
+    return min([float(len(os.sched_getaffinity(0))), *(q for q in quotas if q is not None)])
+
+
+def tensorflow_threads(cpus: float, cores: int) -> int | None:
+    """TensorFlow's thread count for ``cpus`` allowed on ``cores`` seen: one per whole allowed CPU under a quota
+    (at least one), None (TensorFlow's own default, one per core) without one."""
+    return None if cpus >= cores else max(1, math.floor(cpus))
+
+
+def fit_tensorflow_to_the_cpus(environ: MutableMapping[str, str] = os.environ,
+                               cgroups: Path = Path("/proc/self/cgroup"),
+                               mounts: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """Set TensorFlow's thread counts for this process's CPU quota, unless already set; the count, or None."""
+    if not hasattr(os, "sched_getaffinity"):  # macOS, Windows: no cgroups, TensorFlow's default
+        return None
+    threads = tensorflow_threads(available_cpus(cgroups, mounts), len(os.sched_getaffinity(0)))
+    if threads is not None:
+        for name in THREAD_VARIABLES:
+            if name not in environ:
+                environ[name] = str(threads)
+                if environ is os.environ:
+                    _CHOSEN_HERE.add(name)
+    return threads
+
+
+def environment_for_a_child() -> dict[str, str]:
+    """This process's environment without the thread counts it chose for itself: a server started by a bench
+    may run under another quota (the slow-machine emulations hold the server, not the bench), and must choose its
+    own; counts the user set are passed on."""
+    return {name: value for name, value in os.environ.items() if name not in _CHOSEN_HERE}

@@ -1,0 +1,64 @@
+"""TensorFlow's thread count follows the CPU quota a shared cloud CPU imposes, and only that."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from core.cpus import THREAD_VARIABLES, available_cpus, fit_tensorflow_to_the_cpus, tensorflow_threads
+
+
+def test_one_thread_per_whole_allowed_cpu_under_a_quota_and_the_default_without() -> None:
+    assert tensorflow_threads(0.5, 2) == 1  # Community Cloud-like: half a CPU of a 2-core host
+    assert tensorflow_threads(0.1, 8) == 1
+    assert tensorflow_threads(1.5, 2) == 1
+    assert tensorflow_threads(3.0, 4) == 3
+    assert tensorflow_threads(2.0, 2) is None  # whole cores: TensorFlow's own one per core
+    assert tensorflow_threads(4.0, 2) is None  # a quota above the cores changes nothing
+
+
+def half_a_cpu(tmp_path: Path) -> tuple[Path, Path]:
+    """A /proc/self/cgroup and a cgroup v1 mount holding the process to half a CPU, as the slow-machine
+    emulation's ``cpu.cfs_quota_us`` 5000 / ``cpu.cfs_period_us`` 10000 does."""
+    folder = tmp_path / "mounts" / "cpu,cpuacct" / "slow"
+    folder.mkdir(parents=True)
+    (folder / "cpu.cfs_quota_us").write_text("5000\n")
+    (folder / "cpu.cfs_period_us").write_text("10000\n")
+    cgroups = tmp_path / "cgroup"
+    cgroups.write_text("4:memory:/other\n2:cpu,cpuacct:/slow\n0::/\n")
+    return cgroups, tmp_path / "mounts"
+
+
+def test_under_half_a_cpu_tensorflow_gets_one_thread_unless_the_user_chose(tmp_path: Path) -> None:
+    cgroups, mounts = half_a_cpu(tmp_path)
+    assert available_cpus(cgroups, mounts) == 0.5
+    environ: dict[str, str] = {}
+    assert fit_tensorflow_to_the_cpus(environ, cgroups, mounts) == 1
+    assert environ == {name: "1" for name in THREAD_VARIABLES}
+    chosen = {"TF_NUM_INTRAOP_THREADS": "2"}
+    fit_tensorflow_to_the_cpus(chosen, cgroups, mounts)
+    assert chosen["TF_NUM_INTRAOP_THREADS"] == "2"  # the user's setting stands
+
+
+def test_without_a_quota_tensorflow_keeps_its_default(tmp_path: Path) -> None:
+    cgroups, mounts = half_a_cpu(tmp_path)
+    (mounts / "cpu,cpuacct" / "slow" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert available_cpus(cgroups, mounts) == len(os.sched_getaffinity(0))
+    environ: dict[str, str] = {}
+    assert fit_tensorflow_to_the_cpus(environ, cgroups, mounts) is None and environ == {}
+    assert available_cpus(tmp_path / "no such file", mounts) == len(os.sched_getaffinity(0))
+
+
+def test_a_server_started_by_a_bench_chooses_its_own_thread_count(monkeypatch) -> None:
+    """The emulations hold the server, not the bench, to half a CPU: a count this process chose is not passed on
+    to a child; one the user set is."""
+    from core import cpus
+
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    monkeypatch.setenv("TF_NUM_INTEROP_THREADS", "3")  # the user's
+    monkeypatch.setattr(cpus, "_CHOSEN_HERE", set())
+    monkeypatch.setattr(cpus, "available_cpus", lambda cgroups, mounts: 0.5)
+    assert fit_tensorflow_to_the_cpus() == 1
+    assert os.environ["TF_NUM_INTRAOP_THREADS"] == "1" and os.environ["TF_NUM_INTEROP_THREADS"] == "3"
+    child = cpus.environment_for_a_child()
+    assert "TF_NUM_INTRAOP_THREADS" not in child and child["TF_NUM_INTEROP_THREADS"] == "3"
