@@ -2,9 +2,10 @@
 
 A server on a shared CPU (Streamlit Community Cloud, a container) sees all the host's cores but may be held by a
 cgroup quota to a fraction of them. TensorFlow starts one thread per core it sees; under a quota of half a CPU its
-two threads and the engine's two chunks in flight took 7–10 % longer for 10,000 stimuli than one thread each
-(LeNet, `bench/results/threads_under_quota_oneoff.log`). On whole cores one thread is twice as slow, so the count
-changes only under a quota. No TensorFlow import here: the environment must be set before TensorFlow starts.
+two threads and the engine's two chunks in flight took 7–10 % longer for 10,000 stimuli than one thread each, and
+8 % longer at one CPU (LeNet, `bench/results/threads_under_quota_oneoff.log`). At 1.5 CPUs, and on whole cores, one
+thread is 40–100 % slower, so the count is the allowed CPUs rounded up, and changes only under a quota. No
+TensorFlow import here: the environment must be set before TensorFlow starts.
 """
 
 from __future__ import annotations
@@ -48,9 +49,10 @@ def available_cpus(cgroups: Path = Path("/proc/self/cgroup"), mounts: Path = Pat
 
 
 def tensorflow_threads(cpus: float, cores: int) -> int | None:
-    """TensorFlow's thread count for ``cpus`` allowed on ``cores`` seen: one per whole allowed CPU under a quota
-    (at least one), None (TensorFlow's own default, one per core) without one."""
-    return None if cpus >= cores else max(1, math.floor(cpus))
+    """TensorFlow's thread count for ``cpus`` allowed on ``cores`` seen: the allowed CPUs rounded up under a quota
+    (measured: one thread at 0.5 and 1.0 CPU, two at 1.5, where one took 40 % longer), None (TensorFlow's own
+    default, one per core) without one."""
+    return None if cpus >= cores else max(1, math.ceil(cpus - 1e-9))
 
 
 def fit_tensorflow_to_the_cpus(environ: MutableMapping[str, str] = os.environ,

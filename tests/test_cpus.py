@@ -8,11 +8,13 @@ from pathlib import Path
 from core.cpus import THREAD_VARIABLES, available_cpus, fit_tensorflow_to_the_cpus, tensorflow_threads
 
 
-def test_one_thread_per_whole_allowed_cpu_under_a_quota_and_the_default_without() -> None:
+def test_the_allowed_cpus_rounded_up_under_a_quota_and_the_default_without() -> None:
     assert tensorflow_threads(0.5, 2) == 1  # Community Cloud-like: half a CPU of a 2-core host
     assert tensorflow_threads(0.1, 8) == 1
-    assert tensorflow_threads(1.5, 2) == 1
+    assert tensorflow_threads(1.0, 2) == 1
+    assert tensorflow_threads(1.5, 2) == 2  # one thread took 40 % longer there
     assert tensorflow_threads(3.0, 4) == 3
+    assert tensorflow_threads(2.5, 8) == 3
     assert tensorflow_threads(2.0, 2) is None  # whole cores: TensorFlow's own one per core
     assert tensorflow_threads(4.0, 2) is None  # a quota above the cores changes nothing
 
