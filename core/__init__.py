@@ -6,5 +6,5 @@ from core.cpus import fit_tensorflow_to_the_cpus
 
 # TensorFlow's C++ start-up chatter hides real messages in the CLI and the test log.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# Before TensorFlow starts: under a CPU quota (a shared cloud CPU) one thread per allowed CPU, not per core seen.
+# Before TensorFlow starts: under a CPU quota (a shared cloud CPU) as many threads as allowed CPUs, not cores seen.
 fit_tensorflow_to_the_cpus()

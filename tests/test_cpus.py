@@ -56,7 +56,8 @@ def test_a_server_started_by_a_bench_chooses_its_own_thread_count(monkeypatch) -
     to a child; one the user set is."""
     from core import cpus
 
-    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "recorded")  # so that the count set below is undone afterwards:
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS")  # a later test's server must not inherit it
     monkeypatch.setenv("TF_NUM_INTEROP_THREADS", "3")  # the user's
     monkeypatch.setattr(cpus, "_CHOSEN_HERE", set())
     monkeypatch.setattr(cpus, "available_cpus", lambda cgroups, mounts: 0.5)
