@@ -487,8 +487,6 @@ class Analyzer:
         """``chunk_seconds``: size each chunk to take about this long at the speed measured so far (up to
         ``chunk_size``), so a live picture can be redrawn between chunks on a slow machine as on a fast one. The
         sums then match fixed chunks to rounding, not to the bit; leave it None for bit-exact reruns (the CLI)."""
-        import tensorflow as tf
-
         if chunk_size < 1:
             raise ValueError("chunk size must be at least 1")
         self.chunk_size = chunk_size
