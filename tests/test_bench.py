@@ -174,27 +174,6 @@ def test_dashboard_cpu_to_the_complete_picture_is_read_between_samples() -> None
     assert cpu_between(samples, 100.0, 100.2) == pytest.approx((0.2, 0.5))
 
 
-def test_dashboard_reads_the_cpu_quota_of_a_cgroup(tmp_path: Path) -> None:
-    """The slow-machine emulation holds the bench to half a CPU with a cgroup quota (v1 or v2): the least time
-    for the CPU spent is taken on that half CPU, not on the machine's two."""
-    from core.cpus import cgroup_cpus
-
-    slow = tmp_path / "cpu" / "noiselens_slow"
-    slow.mkdir(parents=True)
-    (slow / "cpu.cfs_quota_us").write_text("5000\n")
-    (slow / "cpu.cfs_period_us").write_text("10000\n")
-    assert cgroup_cpus("cpu", "/noiselens_slow", tmp_path) == 0.5
-    (slow / "cpu.cfs_quota_us").write_text("-1\n")  # no quota
-    assert cgroup_cpus("cpu", "/noiselens_slow", tmp_path) is None
-    unified = tmp_path / "unified" / "slow"
-    unified.mkdir(parents=True)
-    (unified / "cpu.max").write_text("50000 100000\n")
-    assert cgroup_cpus("", "/slow", tmp_path) == 0.5
-    (unified / "cpu.max").write_text("max 100000\n")
-    assert cgroup_cpus("", "/slow", tmp_path) is None
-    assert cgroup_cpus("memory", "/slow", tmp_path) is None
-
-
 # --- bench/stein.py: black-box vs gradient (Stein) kernel -------------------------------------------------
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.cpus import THREAD_VARIABLES, available_cpus, fit_tensorflow_to_the_cpus, tensorflow_threads
+from core.cpus import THREAD_VARIABLES, available_cpus, cgroup_cpus, fit_tensorflow_to_the_cpus, tensorflow_threads
 
 
 def test_the_allowed_cpus_rounded_up_under_a_quota_and_the_default_without() -> None:
@@ -65,3 +65,22 @@ def test_a_server_started_by_a_bench_chooses_its_own_thread_count(monkeypatch) -
     assert os.environ["TF_NUM_INTRAOP_THREADS"] == "1" and os.environ["TF_NUM_INTEROP_THREADS"] == "3"
     child = cpus.environment_for_a_child()
     assert "TF_NUM_INTRAOP_THREADS" not in child and child["TF_NUM_INTEROP_THREADS"] == "3"
+
+
+def test_the_cpu_quota_of_a_cgroup_is_read_in_v1_and_v2(tmp_path: Path) -> None:
+    """A cgroup quota (v1 or v2) is read as the CPUs it allows: the app's thread count follows it, and the
+    slow-machine emulation's least time for the CPU spent is taken on that half CPU, not on the machine's two."""
+    slow = tmp_path / "cpu" / "noiselens_slow"
+    slow.mkdir(parents=True)
+    (slow / "cpu.cfs_quota_us").write_text("5000\n")
+    (slow / "cpu.cfs_period_us").write_text("10000\n")
+    assert cgroup_cpus("cpu", "/noiselens_slow", tmp_path) == 0.5
+    (slow / "cpu.cfs_quota_us").write_text("-1\n")  # no quota
+    assert cgroup_cpus("cpu", "/noiselens_slow", tmp_path) is None
+    unified = tmp_path / "unified" / "slow"
+    unified.mkdir(parents=True)
+    (unified / "cpu.max").write_text("50000 100000\n")
+    assert cgroup_cpus("", "/slow", tmp_path) == 0.5
+    (unified / "cpu.max").write_text("max 100000\n")
+    assert cgroup_cpus("", "/slow", tmp_path) is None
+    assert cgroup_cpus("memory", "/slow", tmp_path) is None
