@@ -6,6 +6,7 @@ on screen instead of silently dropped. No Streamlit here: ``ui/link_sync.py`` ap
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -76,13 +77,15 @@ def _flag(text: str) -> bool:
 
 
 def _sample_count(text: str) -> int:
+    """N from a link: one of the slider's 1-2-5 steps; a number between them moves to the nearest on its log
+    scale (n=150 → 200), as an off-step r does, rather than falling back to the default."""
     try:
-        value = int(text)
+        value = float(text)
     except ValueError:
         raise ValueError("must be a whole number") from None
-    if value not in SAMPLE_COUNTS:
-        raise ValueError("must be one of 100, 200, 500, 1,000, … 1,000,000")
-    return value
+    if not SAMPLE_COUNTS[0] <= value <= SAMPLE_COUNTS[-1]:  # NaN fails this too
+        raise ValueError(f"must be between {SAMPLE_COUNTS[0]:,} and {SAMPLE_COUNTS[-1]:,}")
+    return min(SAMPLE_COUNTS, key=lambda step: abs(math.log(step / value)))
 
 
 def _grid(values: tuple) -> Callable[[str], Any]:

@@ -8,7 +8,8 @@ from core.link import ANALYSIS_KEYS, PARAMS, Controls, default_controls, link_te
 from core.noise import DEFAULT_SIGMA
 
 
-@pytest.mark.parametrize(("key", "text", "value"), [("n", "10000", 10_000), ("r", "0.35", 0.35), ("seed", "1.5", 1),
+@pytest.mark.parametrize(("key", "text", "value"), [("n", "10000", 10_000), ("n", "150", 200), ("n", "12345", 10_000),
+                                                    ("n", "1e6", 1_000_000), ("r", "0.35", 0.35), ("seed", "1.5", 1),
                                                     ("z", "TRUE", True), ("estimator", "softmax", "softmax"),
                                                     ("part", "noise", "noise"), ("dataset", "fashion_mnist",
                                                                                  "fashion_mnist")])
@@ -16,7 +17,8 @@ def test_good_values_parse(key: str, text: str, value) -> None:
     assert PARAMS[key].parse(text) == value
 
 
-@pytest.mark.parametrize(("key", "text", "reason"), [("n", "12345", "one of 100"), ("n", "abc", "whole number"),
+@pytest.mark.parametrize(("key", "text", "reason"), [("n", "99", "between 100 and 1,000,000"),
+                                                     ("n", "abc", "whole number"), ("n", "nan", "between 100"),
                                                      ("r", "nan", "between 0 and 1"), ("r", "x", "a number"),
                                                      ("seed", "-1", "between 0 and 2,147,483,647"),
                                                      ("z", "maybe", "true or false"), ("noise", "plaid", "one of")])

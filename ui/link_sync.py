@@ -38,7 +38,8 @@ def check_link() -> list[str]:
             notes.append(f"`{key}` appears {len(arrived[key])} times in the link; using the last, {link_text(value)}.")
             link[key] = [raw]
         elif type(value) in (int, float) and float(raw) != value:
-            how = "not a whole number" if type(value) is int else "between the slider's steps"
+            cut = type(value) is int and value == int(float(raw))  # seed=1.5 → 1; n=150 → 200 is a step
+            how = "not a whole number" if cut else "between the slider's steps"
             notes.append(f"`{key}={raw}` in the link is {how}; using {link_text(value)}.")
             link[key] = [link_text(value)]
     if link != arrived:
