@@ -35,9 +35,10 @@ def answers_figure(probabilities: np.ndarray, cosines: np.ndarray, names: Sequen
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
-                        subplot_titles=(f"the network: softmax (<span style='color:{WINNER_COLOUR}'>red</span>: "
-                                        "its answer)", f"the class images: cosine match (<span style='color:"
-                                        f"{WINNER_COLOUR}'>red</span>: the best)"))
+                        # short: the chart has two thirds of the page, and a longer title was cut off there
+                        subplot_titles=(f"network: softmax (<span style='color:{WINNER_COLOUR}'>red</span>: "
+                                        "answer)", f"class images: cosine (<span style='color:"
+                                        f"{WINNER_COLOUR}'>red</span>: best)"))
     fig.add_trace(_bars(probabilities, names, NETWORK_COLOUR, ".2f"), row=1, col=1)
     fig.add_trace(_bars(cosines, names, TEMPLATE_COLOUR, ".2f"), row=1, col=2)
     finite = np.asarray(cosines, float)[np.isfinite(cosines)]

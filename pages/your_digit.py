@@ -22,6 +22,7 @@ dataset_name, arch = start_page("Your digit")
 data = resources.data_or_stop(dataset_name)
 model, meta = resources.model_or_stop(arch, dataset_name)
 names = resources.class_names(dataset_name)
+THING = "digit" if dataset_name == "mnist" else "piece of clothing"  # what to draw: Fashion-MNIST has no digits
 
 
 def drawn_bytes() -> bytes | None:
@@ -49,22 +50,24 @@ def uploaded_bytes() -> bytes | None:
 
 def your_digit() -> np.ndarray | None:
     """The 28 × 28 digit from the canvas or the upload, or None with a message saying why not."""
-    how = st.radio("Your digit", ["draw", "upload"], key="digit_input", bind="query-params", horizontal=True,
-                   format_func=lambda v: {"draw": "draw it", "upload": "upload a picture"}[v],
+    # No format_func: the browser writes the option's label into the link, and the link reads values.
+    how = st.radio("Your digit: draw it, or upload a picture", ["draw", "upload"], key="digit_input",
+                   bind="query-params", horizontal=True,
                    help="The drawing and the picture stay in this browser tab: they are not in the link, not "
                         "written to disk, and gone when the tab closes.")
     if how == "draw":
         st.caption("Draw with the mouse or a finger; the toolbar over the square's corner undoes, redoes or clears.")
     raw = drawn_bytes() if how == "draw" else uploaded_bytes()
     if raw is None:
-        st.info("Draw a digit in the black square (white ink, mouse or finger), as large as the square allows."
-                if how == "draw" else "Upload a picture of a digit: dark on light or light on dark.")
+        st.info(f"Draw a {THING} in the black square (white ink, mouse or finger), as large as the square allows."
+                if how == "draw" else f"Upload a picture of a {THING}: dark on light or light on dark.")
         return None
     try:
         return digit.mnist_digit(digit.decode_image(raw))
-    except digit.BlankDrawing as why:
-        st.info(str(why) if how == "draw" else "This picture is one flat shade: there is no digit in it. Upload a "
-                "picture of a digit, dark on light or light on dark.")
+    except digit.BlankDrawing:
+        st.info(f"There is no {THING} yet: draw one (or upload a picture of one)." if how == "draw" else
+                f"This picture is one flat shade: there is no {THING} in it. Upload a picture of a {THING}, dark "
+                "on light or light on dark.")
     except digit.ImageRejected as why:
         st.error(f"Cannot use this picture: {why}")
     return None
@@ -94,9 +97,20 @@ def gamma_sweep(mixed: np.ndarray, template: np.ndarray, target: int) -> digit.F
     return memo[key]
 
 
+def class_images_are(estimator: str) -> str:
+    """What the templates are, by how they were grouped: only a grouping by the network's answers holds what the
+    network looks for; ground-truth averages are the test images' own (no network in them)."""
+    if estimator in analysis.MODEL_FREE_ESTIMATORS:
+        return ("The class images here are averages of the stimuli grouped by the test images' true labels, made "
+                "without the network: where they agree with it, your drawing looks like that class's images. Group "
+                "by the network's answers (prediction, softmax, regression) to see what the network looks for")
+    return ("The class images are averages of the noise grouped by the network's own answers: where they agree "
+            "with the network on your drawing, they hold what the network looks for")
+
+
 @st.fragment
 def digit_page() -> None:
-    with st.expander("The class images (templates) and the noise used below", expanded=False):
+    with st.expander("Settings of the class images (templates) and of the noise used below", expanded=False):
         controls = ui_controls.analysis_controls(show_display=False)
     progress = st.progress(0.0, text="starting…") if controls.n > live.LIVE_N else None
     engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress)
@@ -135,21 +149,22 @@ def digit_page() -> None:
     st.markdown(f"Left, the network's softmax: it says **{names[network]}** ({probabilities[network]:.0%}). Right, "
                 f"the cosine similarity of the same input to each of the ten classification images (both centred, "
                 f"as the Confusion page's template classifier does): the best match is **{names[templates]}**. "
-                f"They **{agree}**. The class images are averages of what the network answered ({state.n:,} "
-                f"stimuli, {analysis.ESTIMATORS[controls.estimator].label}; their settings are in the box at the "
-                f"top); where they agree with the network on your digit, the averages hold what the network looks "
-                f"for.")
+                f"They **{agree}**. {class_images_are(controls.estimator)} ({state.n:,} stimuli, "
+                f"{analysis.ESTIMATORS[controls.estimator].label}; their settings are in the box at the top).")
 
     st.subheader(f"Fool the network with the class image of {names[target]}")
     sweep = gamma_sweep(mixed, template, target)
     st.plotly_chart(sweep_figure(sweep, names, gamma), key="sweep")
     flip, hit = sweep.flip_gamma(), sweep.target_gamma()
     own = names[sweep.first_answer]
-    said = (f"The network leaves **{own}** at γ = **{flip:.3f}**" if flip is not None
-            else f"The network says **{own}** all the way to γ = 1")
-    said += (f" and first says **{names[target]}** at γ = **{hit:.3f}**." if hit is not None and target !=
-             sweep.first_answer else "." if target != sweep.first_answer else
-             f"; {names[target]} is its answer already, so pick another class k to fool it.")
+    if flip is not None and hit is not None and flip == hit and target != sweep.first_answer:
+        said = f"At γ = **{flip:.3f}** the network's answer turns from **{own}** to **{names[target]}**."
+    else:
+        said = (f"The network leaves **{own}** at γ = **{flip:.3f}**" if flip is not None
+                else f"The network says **{own}** all the way to γ = 1")
+        said += (f" and first says **{names[target]}** at γ = **{hit:.3f}**." if hit is not None and target !=
+                 sweep.first_answer else "." if target != sweep.first_answer else
+                 f"; {names[target]} is its answer already, so pick another class k to fool it.")
     st.markdown(f"{said} The curves are the softmax of the input's own answer and of class {target} as the "
                 f"class image is blended in, on {len(sweep.gammas)} values of γ from 0 to 1 (one batched pass); the "
                 f"dashed line is the first γ where the answer changes, the dotted one your slider. A class image "
