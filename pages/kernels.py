@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core import plots, plots_readout, readout
+from core.analysis import GRADIENT_ESTIMATORS
 from core.link import PARAMS
 from ui import controls as ui_controls, live, resources
 from ui.frame import start_page
@@ -50,6 +51,14 @@ def kernels() -> None:
                              help="Σ + λ·s·I is inverted instead of Σ (s: the noise's mean pixel variance). "
                                   "0 is plain least squares; larger λ trusts directions in which the noise "
                                   "hardly varies less, and shrinks the read-out towards the class bias.")
+    if controls.estimator in GRADIENT_ESTIMATORS:  # _effective kept it: the noise is Gaussian
+        st.info("The gradient kernel needs no whitening here: its whitened form, E[∇ logit] from the model's own "
+                "gradients, is on the Classification images page, beside Σ·E[∇ logit]. This page whitens the "
+                "black-box kernel, (Σ + λ·s·I)⁻¹ · Cov(noise, logits), which needs the regression sums.")
+        st.page_link("pages/class_images.py", label="The gradient kernel, whitened: Classification images",
+                     icon="➡️")
+        st.button("Switch to the regression kernel of the noise part", on_click=use_the_kernel, key="use_kernel")
+        return
     if controls.estimator != "regression" or controls.part != "noise":
         st.info("A whitened kernel is a regression of the logits on the **noise**: it needs the regression sums "
                 "(*Grouping* = regression) and the noise part (*Averaged part* = noise). Averages grouped by a "
@@ -80,7 +89,7 @@ def kernels() -> None:
                                                   height=plots.HALF_WIDTH_GRID), key="whitened")
         st.caption(f"(Σ + λ·s·I)⁻¹ · raw kernel, λ = {ridge:g}: the least-squares weights of each logit on the "
                    "pixels, in logit per unit of input. Red pixels raise the class's logit, blue ones lower it. "
-                   "Under white noise (uniform, gaussian) it is the raw kernel rescaled; under correlated noise "
+                   "Under white noise (uniform, gaussian, base) it is the raw kernel rescaled; under correlated noise "
                    "it is sharper, and noisier where the noise hardly varies.")
 
     # Three rules on the real test set, and how they move with λ (each point: one whitening, 10,000 images).

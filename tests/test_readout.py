@@ -179,6 +179,18 @@ def test_input_readout_recovers_the_weights_over_images_mixed_with_noise(centroi
                                readout.linear_readout(pure, noise, 0.01).weights, rtol=1e-6, atol=1e-9)
 
 
+def test_kernels_page_sends_the_gradient_grouping_to_its_whitened_kernel(real_data_dir) -> None:
+    """With Gaussian noise the gradient kernel exists and is whitened already (E[∇ logit], on Classification
+    images): the page says so and links there, instead of calling it a label grouping with no Σ⁻¹."""
+    from tests.apptest import assert_clean, open_page
+
+    at = open_page("pages/kernels.py", n="1000", r="0.0", noise="gaussian", estimator="gradient", part="noise")
+    assert_clean(at)
+    assert any("needs no whitening here" in info.value for info in at.info), [info.value for info in at.info]
+    assert not any("label" in info.value for info in at.info) and not at.get("plotly_chart")
+    assert at.button(key="use_kernel") is not None
+
+
 @pytest.mark.slow
 def test_kernels_page_explains_then_switches_to_the_kernel(real_data_dir) -> None:
     """Default link (ground-truth averages of the whole input): a message and a switch; then both kernels, the
