@@ -72,7 +72,8 @@ def info_value_figure(info: InfoValues) -> "go.Figure":
                               hovertemplate="%{x}: infoVal %{y:.2f}<br>‖CI‖ %{customdata[0]:.4f}, "
                                             "reference median %{customdata[1]:.4f}<extra></extra>"))
     figure.add_hline(y=INFOVAL_THRESHOLD, line=dict(color="#d62728", dash="dash"),
-                     annotation_text=f"{INFOVAL_THRESHOLD} (p < 0.05, one-sided)", annotation_position="top left")
+                     annotation_text=f"{INFOVAL_THRESHOLD} (p < 0.05, one-sided)", annotation_position="top right",
+                     annotation=dict(bgcolor="rgba(255,255,255,0.85)"))  # readable over a bar
     figure.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), yaxis_title="infoVal (z)",
                          xaxis=dict(type="category"), plot_bgcolor="white")
     return figure

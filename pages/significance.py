@@ -1,5 +1,6 @@
 """Significance: which class images, and which of their pixels, differ from what random responses draw."""
 
+import numpy as np
 import streamlit as st
 
 from core import analysis, plots_significance, readout, significance
@@ -103,18 +104,22 @@ def tests() -> None:
     st.plotly_chart(plots_significance.significance_figure(
         regions.smoothed, titles, "smoothed z", regions.pixel, regions.cluster, least_limit=Z_LEAST_LIMIT),
         key="z_maps")
+    pixels = "pixel" if smoothing == 1 else "pixels"
     st.caption(f"What the tests look at: each z-map (how many standard errors a pixel lies from the mean "
-               f"stimulus) smoothed with a Gaussian of σ = {smoothing:g} pixels and scaled back to unit variance "
+               f"stimulus) smoothed with a Gaussian of σ = {smoothing:g} {pixels} and scaled back to unit variance "
                f"under the null, pixel by pixel (less weight reaches the border; correlated noise adds variance). "
                f"Red = brighter than the mean stimulus, blue = darker.")
 
     st.subheader("infoVal: is each class image more than chance?")
-    chart, table = st.columns([3, 2])
-    chart.plotly_chart(plots_significance.info_value_figure(info), key="infoval")
+    st.plotly_chart(plots_significance.info_value_figure(info), key="infoval")
     shown = info.table().assign(pixel_test_pixels=list(pixel_counts) + [int(pixel_counts.sum())],
                                 cluster_test_pixels=list(cluster_counts) + [int(cluster_counts.sum())])
-    table.dataframe(shown[["class image", "infoVal", "pixel_test_pixels", "cluster_test_pixels"]],
-                    hide_index=True, column_config={"infoVal": st.column_config.NumberColumn(format="%.2f")})
+    # Under the chart at the page's width (beside it, the columns were cut off); the CSV keeps the plain names.
+    st.dataframe(shown[["class image", "infoVal", "pixel_test_pixels", "cluster_test_pixels"]], hide_index=True,
+                 height="content", column_config={
+                     "infoVal": st.column_config.NumberColumn("infoVal (z)", format="%.2f"),
+                     "pixel_test_pixels": st.column_config.NumberColumn("pixels passing the pixel test"),
+                     "cluster_test_pixels": st.column_config.NumberColumn("pixels in significant clusters")})
     if not significance.set_reference_kept(state, controls.estimator):
         set_note = (" The set's value needs the classes' cross products of the weights, which this run (made "
                     "before they were kept) lacks: it is left out.")
@@ -124,6 +129,10 @@ def tests() -> None:
                     f"(Σ over the stimuli of w_c·w_k, kept by the run).")
     else:
         set_note = ""
+    if np.isfinite(info.values[-1]) and not info.significant[-1] and info.significant[:-1].any():
+        set_note += (" The set's bar pools the ten images' norms, and an image made from few stimuli has a large "
+                     "norm by chance alone, so a few small classes can hide the ones that stand out: read the "
+                     "classes one by one.")
     st.caption(f"infoVal (rcicr) = (‖CI‖ − median of the reference) / (1.4826 × its MAD): the norm of a class "
                f"image measured against class images made from the same number of stimuli with random responses "
                f"(the same class counts or weights). The reference is computed, not simulated: such an image is "

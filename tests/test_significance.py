@@ -264,6 +264,9 @@ def test_page_outlines_regions_tests_and_follows_its_sliders(real_data_dir) -> N
     # LeNet answers pure noise mostly with 8 and 3: those two images are far more than chance (about 6 here),
     # the set less so (the classes seen a few times are mostly noise and dilute it)
     assert list(table["class image"][table["infoVal"] > sig.INFOVAL_THRESHOLD]) == ["3", "8"]
+    # ... so when the pooled set is not above the line, the caption says why and to read the classes one by one
+    pooled_below = table["infoVal"].iloc[-1] <= sig.INFOVAL_THRESHOLD
+    assert any("read the classes one by one" in caption.value for caption in at.caption) == pooled_below
     assert table["pixel_test_pixels"].iloc[-1] > 50
     bars = figure_data(at, 2)[0]
     assert bars["type"] == "bar" and len(bars["x"]) == 11
