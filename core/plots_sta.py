@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.plots import DIVERGING, diverging_rgb, tiled_heatmap
+from core.plots import DIVERGING, diverging_rgb, mosaic, tiled_heatmap
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
+
+SILENT_GREY = "rgb(200,200,200)"  # the PNG's grey for a unit with no average (core.plots.diverging_rgb's NaN)
 
 
 def per_unit_scaled(images: np.ndarray) -> np.ndarray:
@@ -47,7 +49,14 @@ def units_figure(images: np.ndarray, titles: Sequence[str], columns: int = 8, co
     rows = math.ceil(len(images) / columns)
     colour = {"colorscale": DIVERGING, "zmin": -1.0, "zmax": 1.0, "zmid": 0.0,
               "colorbar": {"title": {"text": colorbar_title}}}
-    return tiled_heatmap(scaled, titles, columns, colour, height=90 * rows + 40, value_format=".2f", title_size=10)
+    figure = tiled_heatmap(scaled, titles, columns, colour, height=90 * rows + 40, value_format=".2f", title_size=10)
+    # A unit that never fired has no average (NaN): a grey tile, as in the PNG, where a gap would look like a
+    # missing plot. Behind the heatmap, whose NaN cells are see-through.
+    height, width = images.shape[1:]
+    silent = [dict(type="rect", x0=left - 0.5, x1=left + width - 0.5, y0=top - 0.5, y1=top + height - 0.5,
+                   fillcolor=SILENT_GREY, line_width=0, layer="below")
+              for (left, top), tile in zip(mosaic(scaled, columns)[1], scaled) if np.isnan(tile).all()]
+    return figure.update_layout(shapes=silent) if silent else figure
 
 
 def correlation_bar(correlations: np.ndarray, firing_rate: np.ndarray) -> "go.Figure":

@@ -122,8 +122,10 @@ with right:
     st.plotly_chart(plots_sta.units_figure(kernels, [str(c) for c in range(len(kernels))], columns=8,
                                            colorbar_title="weight (per unit)"), key="weights_grid")
     st.caption(f"The first layer's {len(kernels)} kernels as the network learned them, on the same colour scale "
-               "and the same per-unit scaling. Set the layer to conv1 and each STA tile sits beside its kernel: "
-               "under white noise they should look the same.")
+               "and the same per-unit scaling. "
+               + ("Each STA tile on the left sits beside its kernel here: " if layer == "conv1" else
+                  "Set the layer to conv1 and each STA tile sits beside its kernel: ")
+               + "under white noise they should look the same.")
     st.download_button("Weights (NPY)", sta.npy_bytes(kernels), f"weights_{arch}_{dataset_name}_conv1.npy",
                        "application/octet-stream", key="weights_npy")
 

@@ -241,3 +241,19 @@ def test_receptive_fields_page(real_data_dir) -> None:
     assert not at.exception
     assert any("no conv3" in info.value for info in at.info)
     assert at.selectbox(key="layer").value == "conv2"
+
+
+def test_a_unit_that_never_fired_is_a_grey_tile_on_the_page_too() -> None:
+    """Its average is NaN, which the heatmap leaves see-through: a grey box behind that tile alone (the caption
+    says "grey tiles", and a blank gap looked like a missing plot), none when every unit fired."""
+    from core.plots_sta import SILENT_GREY, units_figure
+
+    images = np.random.default_rng(0).normal(size=(10, 5, 5))
+    images[3] = 0.0  # never fired: no average, NaN once scaled
+    figure = units_figure(images, [str(k) for k in range(10)], columns=4)
+    shapes = figure.layout.shapes
+    assert len(shapes) == 1 and shapes[0].fillcolor == SILENT_GREY and shapes[0].layer == "below"
+    z = np.asarray(figure.data[0].z, float)
+    inside = z[int(shapes[0].y0 + 0.5):int(shapes[0].y1 + 0.5), int(shapes[0].x0 + 0.5):int(shapes[0].x1 + 0.5)]
+    assert inside.shape == (5, 5) and np.isnan(inside).all()  # exactly the silent tile's cells
+    assert not units_figure(images[:3], ["0", "1", "2"]).layout.shapes
