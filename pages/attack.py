@@ -96,7 +96,7 @@ def attack_page() -> None:
         f"({state.n:,} stimuli, {analysis.ESTIMATORS[controls.estimator].label}, "
         f"{analysis.PARTS[controls.part].label}), dashed lines the **class-mean images** (the mean training image "
         f"of each class), both stretched to the 0–1 input range. Red: the inputs are pure noise; blue: real test "
-        f"images, which resist until their own digit is outweighed. At γ = 0 every curve starts at exactly 0.1 "
+        f"images, which resist until their own image is outweighed. At γ = 0 every curve starts at exactly 0.1 "
         f"whatever the model (each input is given one class, so the ten targets' shares add up to 1; per target it "
         f"is the model's base rate, in the per-target CSV); at γ = 1 the input *is* the template, so the rate is the share of templates the model gives their own class. "
         f"A solid curve that climbs as fast as the dashed one means the noise averages carry what the model "
@@ -112,7 +112,7 @@ def attack_page() -> None:
     st.subheader("Untargeted: test accuracy against γ")
     st.plotly_chart(accuracy_figure(curves), key="accuracy")
     st.markdown("The same blends of the test images, scored against their true labels: how fast a template "
-                "drowns the digit. The curves fall from the model's accuracy at γ = 0 to about 0.1 at γ = 1, where "
+                "drowns the image. The curves fall from the model's accuracy at γ = 0 to about 0.1 at γ = 1, where "
                 "every input is the template and only the test images of its class can be right. The γ at which a "
                 "curve crosses half the starting accuracy is where the template starts to win.")
 

@@ -20,8 +20,8 @@ def fed_back_heatmap(images: analysis.ClassImages) -> None:
     st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class"),
                     key="fed_back")
     st.caption(f"Each row is one class image, stretched to the 0–1 input range and shown back to the model; "
-               f"the cells are the model's softmax. A bright diagonal means the model recognises its own "
-               f"classification images: **{analysis.self_classified(fed_back)}/10** here."
+               f"the cells are the model's softmax. A dark diagonal (probabilities near 1) means the model "
+               f"recognises its own classification images: **{analysis.self_classified(fed_back)}/10** here."
                + (" Empty rows: classes the model never predicted." if images.empty.any() else ""))
 
 
@@ -61,7 +61,11 @@ def _heatmaps(controls: Controls) -> None:
                     key="template")
     st.caption(f"Each of the 10,000 real test images is given the class whose classification image it "
                f"resembles most (cosine similarity after centring). Accuracy **{template.accuracy:.1%}** "
-               f"(chance 10%): how much of the model's knowledge the class images capture.")
+               f"(chance 10%): " + ("with ground-truth grouping the class images are averages by the true label, "
+                                    "made without the model, so this measures the data's class averages, not the "
+                                    "model; group by its answers to see how much of its knowledge they capture."
+                                    if controls.estimator in analysis.MODEL_FREE_ESTIMATORS else
+                                    "how much of the model's knowledge the class images capture."))
 
 
 heatmaps()
