@@ -315,5 +315,9 @@ def training_figure(history: dict[str, list[float]]) -> "go.Figure":
             fig.add_trace(go.Scatter(x=list(range(1, len(values) + 1)), y=values, mode="lines+markers",
                                      name=f"{name} {key.replace('val_', '')}"), row=1, col=col)
     fig.update_xaxes(title_text="epoch", dtick=1, tick0=1)  # whole epochs: one epoch was ticked 0.5 and 1.5
+    # Fixed ranges from zero: after one epoch autoscaling drew a single point on (or past) the plot's edge.
+    losses = [v for key in ("loss", "val_loss") for v in history.get(key, []) if np.isfinite(v)]
+    fig.update_yaxes(range=[0, 1.1 * max(losses, default=1.0)], row=1, col=1)
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10))
     return fig

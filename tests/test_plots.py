@@ -6,6 +6,7 @@ import io
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from core import plots
@@ -137,6 +138,9 @@ def test_training_history_is_ticked_in_whole_epochs() -> None:
     """A one-epoch model's charts were ticked 0.5 and 1.5 (Plotly's own choice for a single point)."""
     figure = plots.training_figure({"loss": [0.3], "val_loss": [0.2], "accuracy": [0.9], "val_accuracy": [0.93]})
     assert figure.layout.xaxis.dtick == 1 and figure.layout.xaxis2.dtick == 1
+    # ... and its single points inside the plot, not on its edge: ranges from zero, accuracy to 100 %
+    assert tuple(figure.layout.yaxis.range) == (0, pytest.approx(0.33))
+    assert tuple(figure.layout.yaxis2.range) == (0, 1.02)
 
 
 def test_the_convergence_curve_is_ticked_at_its_snapshots() -> None:
