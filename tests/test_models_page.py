@@ -46,9 +46,13 @@ def test_a_visitors_training_is_seen_by_that_session_only(real_data_dir) -> None
     assert 0.2 < accuracy < 0.95  # a real (short: 2,000 images) training, not the shipped model's 99.36 %
     visitor.switch_page("pages/class_images.py").run()
     assert "your model" in sidebar_text(visitor) and not visitor.exception
+    # a link cannot carry the session's model, and the sidebar says so rather than promising "exactly this view"
+    captions = " ".join(caption.value for caption in visitor.sidebar.caption)
+    assert "not your own model" in captions and "exactly this view" not in captions
 
     classmate = open_page("pages/class_images.py")
     assert "shipped with Noise Lens, test accuracy 99.36%" in sidebar_text(classmate)
+    assert any("exactly this view" in caption.value for caption in classmate.sidebar.caption)
     assert not classmate.exception
     assert server_files() == before  # no visitor action touched the server's models
     visitor.button(key="drop-own").click().run() if visitor.button else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.config import PROJECT_ROOT
-from ui import controls, link_sync, resources, streamlit_internals
+from ui import controls, link_sync, resources, session_models, streamlit_internals
 
 ENTRY_FILE = PROJECT_ROOT / "app.py"
 PAGES = (  # file, title, icon; the first is the default
@@ -64,7 +64,11 @@ def frame(url_path: str) -> None:
     dataset, arch = controls.sidebar_selectors()
     with st.sidebar:
         resources.model_status_panel(arch, dataset)
-        st.caption("Every control is stored in the page address: copy the link to share exactly this view.")
+        if session_models.get(arch, dataset) is None:
+            st.caption("Every control is stored in the page address: copy the link to share exactly this view.")
+        else:  # a session's own model stays in its tab: a link cannot carry it
+            st.caption("Every control is stored in the page address, but not your own model: a copied link opens "
+                       "this view with the server's model.")
 
 
 def start_page(title: str) -> tuple[str, str]:
