@@ -16,6 +16,9 @@ from ui.frame import start_page
 
 dataset_name, arch = start_page("Lesson")
 names = resources.class_names(dataset_name)
+# The small grids carry no counts in their titles: what a blank panel and a * mean, said under each of them.
+PANEL_KEY = ("Blank panels: classes the network never chose; * marks classes behind under 1 % of the stimuli: "
+             "mostly noise.")
 
 
 def go_to(number: int) -> None:
@@ -104,8 +107,8 @@ def class_bias_question(step: Step, key: str) -> None:
         st.plotly_chart(plots.bias_bar(state.class_bias, names, state.n), key="l2-bias")
         st.caption("How often the network called a noise image each class: its default guesses.")
         class_image_figure(state, analysis.class_images(state, "predicted", "noise"), "l2-images", counts=False)
-        st.caption("The noise averaged by the network's answer; red = brighter than the average noise, blue = "
-                   "darker. Classes marked * are behind under 1 % of the stimuli: mostly noise.")
+        st.caption(f"The noise averaged by the network's answer; red = brighter than the average noise, blue = "
+                   f"darker. {PANEL_KEY}")
         numbers_download(2, pd.DataFrame({"class": names, "stimuli": state.class_bias.astype(int)}))
     how_the_class_answered(question, options, key, right if revealed else None)
 
@@ -120,7 +123,7 @@ def sharpening_question(step: Step, key: str) -> None:
         shares.append(lesson.significant_share(analysis.z_scores(moment, images), clear_classes(images)))
     right = question.answer(*shares)
     class_image_figure(before, analysis.class_images(before, "predicted", "noise"), "l3-before", counts=False)
-    st.caption(f"The class images after the first {before.n:,} stimuli (step 2's picture).")
+    st.caption(f"The class images after the first {before.n:,} stimuli (step 2's picture). {PANEL_KEY}")
     revealed = ask(question, options, key)
     if revealed:
         class_image_figure(state, analysis.class_images(state, "predicted", "noise"), "l3-after", counts=False)

@@ -275,6 +275,7 @@ def test_step_three_shows_1000_stimuli_first_and_reveals_the_sharper_picture(rea
     assert_step_controls(at, 3)
     assert count(at, "class images") == 1 and count(at, "correlation with final images") == 0
     assert "first 1,000 stimuli" in " ".join(c.value for c in at.caption)
+    assert "Blank panels: classes the network never chose" in " ".join(c.value for c in at.caption)  # the key
     at.button(key="show-sharpen/mnist/lenet").click().run()  # "just show me": revealed, nothing counted
     assert_clean(at)
     assert count(at, "class images") == 2 and count(at, "correlation with final images") == 1
