@@ -94,7 +94,8 @@ def _widgets(show_display: bool) -> Controls:
         estimator = st.selectbox("Grouping (estimator)", list(ESTIMATORS), key="estimator", bind="query-params",
                                  help=_help(ESTIMATORS))
         part = st.radio("Averaged part", list(PARTS), key="part", bind="query-params", horizontal=True,
-                        help=_help(PARTS))
+                        help=_help(PARTS),  # the gradient kernel is the noise's whatever this says (_explain)
+                        disabled=estimator in GRADIENT_ESTIMATORS and noise in SIGMA_NOISE_TYPES)
         z_scores = False
         if show_display:
             z_scores = st.toggle("Show z-scores", key="z", bind="query-params",
