@@ -89,8 +89,8 @@ def kernels() -> None:
                                                   height=plots.HALF_WIDTH_GRID), key="whitened")
         st.caption(f"(Σ + λ·s·I)⁻¹ · raw kernel, λ = {ridge:g}: the least-squares weights of each logit on the "
                    "pixels, in logit per unit of input. Red pixels raise the class's logit, blue ones lower it. "
-                   "Under white noise (uniform, gaussian, base) it is the raw kernel rescaled; under correlated noise "
-                   "it is sharper, and noisier where the noise hardly varies.")
+                   "Under white noise (uniform, gaussian, base) it is the raw kernel rescaled; under correlated "
+                   "noise it is sharper, and noisier where the noise hardly varies.")
 
     # Three rules on the real test set, and how they move with λ (each point: one whitening, 10,000 images).
     curves = {key: [] for key in plots_readout.ACCURACY_SERIES}

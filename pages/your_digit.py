@@ -104,8 +104,8 @@ def class_images_are(estimator: str) -> str:
         return ("The class images here are averages of the stimuli grouped by the test images' true labels, made "
                 "without the network: where they agree with it, your drawing looks like that class's images. Group "
                 "by the network's answers (prediction, softmax, regression) to see what the network looks for")
-    return ("The class images are averages of the noise grouped by the network's own answers: where they agree "
-            "with the network on your drawing, they hold what the network looks for")
+    return ("The class images come from the network's own answers to the stimuli: where they agree with the "
+            "network on your drawing, they hold what the network looks for")
 
 
 @st.fragment
