@@ -38,6 +38,15 @@ def test_a_bad_link_value_is_named_in_plain_words_and_really_replaced(real_data_
     assert at.query_params.get("seed") == "1" and not {"n", "z", "sigma"} & set(at.query_params)  # and the link's
 
 
+def test_a_number_written_another_way_stays_in_the_link(real_data_dir) -> None:
+    """``n=200.0`` is N = 200, but the bound slider did not recognise the text and dropped it from the address, so a
+    link copied from the page opened N = 1,000; it is now written as the widget writes it, without a note."""
+    at = open_page("pages/confusion.py", n="200.0", seed="7.0", r="7e-1")
+    assert not at.exception and not at.warning
+    assert at.select_slider(key="n").value == 200 and at.number_input(key="seed").value == 7
+    assert at.query_params.get("n") == "200" and at.query_params.get("seed") == "7"
+
+
 def test_a_bad_link_value_leaves_the_address_even_where_no_widget_binds_to_it(real_data_dir) -> None:
     """Home has no N, r or seed widget: the bad values were named, yet a link copied from it repeated them."""
     at = open_page("pages/home.py", n="abc", r="2", seed="-1", noise="pink")

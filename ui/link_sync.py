@@ -18,7 +18,8 @@ def check_link() -> list[str]:
     address is repaired to match, in one change (one step in the browser's history), before any widget binds to
     it: a bad value leaves it (a page with no widget bound to it, Home, kept it, and a link copied from there
     repeated the note), a repeated one keeps its last value (a slider seeded itself from the repeats, failed, and
-    Streamlit dropped the parameter), a number that is not whole shows the whole number used.
+    Streamlit dropped the parameter), a number that is not whole shows the whole number used, and one written
+    another way (``n=200.0``) is written as its widget writes it (the widget dropped it, and a copied link lost it).
     """
     arrived = {key: st.query_params.get_all(key) for key in st.query_params}
     notes, link = [], dict(arrived)
@@ -41,6 +42,8 @@ def check_link() -> list[str]:
             cut = type(value) is int and value == int(float(raw))  # seed=1.5 → 1; n=150 → 200 is a step
             how = "not a whole number" if cut else "between the slider's steps"
             notes.append(f"`{key}={raw}` in the link is {how}; using {link_text(value)}.")
+            link[key] = [link_text(value)]
+        elif link_text(value) != raw:  # n=200.0, n=1e3: the value as its widget writes it, or the widget drops it
             link[key] = [link_text(value)]
     if link != arrived:
         st.query_params.from_dict(link)
