@@ -18,8 +18,9 @@ def check_link() -> list[str]:
     address is repaired to match, in one change (one step in the browser's history), before any widget binds to
     it: a bad value leaves it (a page with no widget bound to it, Home, kept it, and a link copied from there
     repeated the note), a repeated one keeps its last value (a slider seeded itself from the repeats, failed, and
-    Streamlit dropped the parameter), a number that is not whole shows the whole number used, and one written
-    another way (``n=200.0``) is written as its widget writes it (the widget dropped it, and a copied link lost it).
+    Streamlit dropped the parameter), a number that is not whole shows the whole number used, and a whole number
+    written another way (``n=200.0``) is written as its widget writes it (the slider dropped it, and a copied link
+    lost it).
     """
     arrived = {key: st.query_params.get_all(key) for key in st.query_params}
     notes, link = [], dict(arrived)
@@ -43,8 +44,8 @@ def check_link() -> list[str]:
             how = "not a whole number" if cut else "between the slider's steps"
             notes.append(f"`{key}={raw}` in the link is {how}; using {link_text(value)}.")
             link[key] = [link_text(value)]
-        elif link_text(value) != raw:  # n=200.0, n=1e3: the value as its widget writes it, or the widget drops it
-            link[key] = [link_text(value)]
+        elif type(value) is int and link_text(value) != raw:  # n=200.0: N's slider matches its options' text and
+            link[key] = [link_text(value)]  # dropped it; r=0.0 reads fine and stays (a rewrite is a history entry)
     if link != arrived:
         st.query_params.from_dict(link)
         streamlit_internals.seed_widgets_from_the_link_as_it_is_now()  # not from the link as it arrived
