@@ -57,12 +57,11 @@ def kernels() -> None:
                 "black-box kernel, (Σ + λ·s·I)⁻¹ · Cov(noise, logits), which needs the regression sums.")
         st.page_link("pages/class_images.py", label="The gradient kernel, whitened: Classification images",
                      icon="➡️")
-        st.button("Switch to the regression kernel of the noise part", on_click=use_the_kernel, key="use_kernel")
-        return
-    if controls.estimator != "regression" or controls.part != "noise":
+    elif controls.estimator != "regression" or controls.part != "noise":
         st.info("A whitened kernel is a regression of the logits on the **noise**: it needs the regression sums "
                 "(*Grouping* = regression) and the noise part (*Averaged part* = noise). Averages grouped by a "
                 "label, or averages of the whole input, have no Σ⁻¹ to apply.")
+    if controls.estimator != "regression" or controls.part != "noise":  # either note above: one switch
         st.button("Switch to the regression kernel of the noise part", on_click=use_the_kernel, key="use_kernel")
         return
     if controls.ratio >= 1.0:
