@@ -2,6 +2,7 @@
 
     NOISELENS_DATA_DIR=../shared/datasets python bench/soak.py [CHECKOUT] [--minutes 45] [--visitors 3] [--seed 0]
                                                                [--logs DIR] [--replay DIR] [--quick]
+                                                               [--ledger FILE]
 
 A teacher's server lives for a school day, and Streamlit Community Cloud stops an app that goes over about 2.7 GB
 ("690MB minimum, 2.7GBs maximum", its *Status and limitations* page, February 2024). What one link or the bench's
@@ -11,7 +12,12 @@ graphs and derived data in the shared caches. Here a fresh ``streamlit run app.p
 day) on every page, both datasets and architectures, every noise type and grouping, N up to 50,000, new seeds;
 each page is left after at most 1.5 s and its run (an impatient visitor: runs are cut short, pages overlap). The
 server's RSS (its process tree) is sampled every 0.2 s; printed every minute, with the peak, the end, the visits
-and every page that showed an exception.
+and every page that showed an exception. ``--ledger FILE`` also has the server keep a memory ledger
+(``bench/ledger/sitecustomize.py``: RSS split into anonymous and file-backed, glibc's heap in use and kept free,
+the bytes Python and NumPy hold by allocation site, TensorFlow's allocator, sessions) every five minutes, printed
+at the end with the sites that grew most. Tracing every allocation slows the server (each snapshot stops it for
+about ten seconds), so a ledger run's visits are fewer than a plain run's: use it to say *where* memory goes, a
+plain run to say *how much*.
 """
 
 from __future__ import annotations
@@ -97,6 +103,34 @@ def visit(url: str, addresses: Iterator[str], until: float, log: Path) -> None:
             out.flush()
 
 
+LEDGER_SECONDS = 300
+
+
+def keep_a_ledger(ledger: Path) -> None:
+    """Have the servers this process starts write the memory ledger to ``ledger`` (their environment is ours)."""
+    ledger.unlink(missing_ok=True)
+    os.environ["NOISELENS_LEDGER"] = str(ledger.resolve())
+    os.environ.setdefault("NOISELENS_LEDGER_SECONDS", str(LEDGER_SECONDS))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parent / "ledger"),
+                                                              os.environ.get("PYTHONPATH")]))
+
+
+def ledger_report(ledger: Path) -> list[str]:
+    """The ledger as a table in MB, then the allocation sites whose traced bytes grew most by its last line."""
+    lines = [json.loads(row) for row in ledger.read_text().splitlines()] if ledger.exists() else []
+    if not lines:
+        return [f"memory ledger: nothing written to {ledger}"]
+    columns = ("rss", "rss_anon", "rss_file", "malloc_in_use", "malloc_free_kept", "traced", "tracemalloc_itself",
+               "tf_current")
+    report = ["memory ledger (MB): minute  " + "  ".join(columns) + "  sessions"]
+    for line in lines:
+        report.append(f"  {line['minute']:6.1f}  " + "  ".join(f"{line.get(c, 0) / 2**20:,.0f}" for c in columns)
+                      + f"  {line.get('sessions', '?')} ({line.get('connected', '?')} connected)")
+    report.append(f"grew most from minute {lines[0]['minute']:.1f} to {lines[-1]['minute']:.1f} (traced MB, site):")
+    report += [f"  {size / 2**20:8,.1f}  {site}" for site, size in lines[-1].get("grew_most", [])]
+    return report
+
+
 def soak(root: Path, data_dir: str, minutes: float, visitors: int, seed: int, logs: Path,
          replay: Path | None = None) -> None:
     """Drive a fresh server of ``root``; print its RSS every minute, then the peak, the end and the visits.
@@ -145,6 +179,7 @@ def main() -> None:
                         help="an earlier run's --logs folder: its visitors' walks again, in order, on this server "
                              "(two versions compared on the same day)")
     parser.add_argument("--quick", action="store_true", help="smoke run: one visitor for half a minute")
+    parser.add_argument("--ledger", type=Path, help="have the server keep a memory ledger in this file (slower)")
     parser.add_argument("--visitor", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--until", type=float, help=argparse.SUPPRESS)
@@ -164,7 +199,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temporary:
         logs = args.logs or Path(temporary)
         logs.mkdir(parents=True, exist_ok=True)
+        if args.ledger:
+            keep_a_ledger(args.ledger)
         soak(args.checkout.resolve(), data_dir, minutes, visitors, args.seed, logs, args.replay)
+    if args.ledger:
+        print("\n".join(ledger_report(args.ledger)), flush=True)
     print(machine_line(), flush=True)
 
 
