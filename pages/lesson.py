@@ -151,8 +151,8 @@ def every_class_question(step: Step, key: str) -> None:
     if revealed:
         class_image_figure(state, softmax, "l4-softmax")
         st.caption("Grouped by softmax: the number in brackets is the total probability behind each image.")
-        verdict(question, options, key, right, f"**{int(clear_classes(softmax).sum())}** of ten softmax class images "
-                f"are clear, against {int(clear_classes(predicted).sum())} grouped by the answer.")
+        verdict(question, options, key, right, f"**{int(clear_classes(softmax).sum())}** of the ten softmax class "
+                f"images are clear, against {int(clear_classes(predicted).sum())} grouped by the answer.")
         numbers_download(4, pd.DataFrame({"class": names, "predicted_weight": predicted.weights,
                                           "softmax_weight": softmax.weights}))
     how_the_class_answered(question, options, key, right if revealed else None)

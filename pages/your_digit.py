@@ -69,7 +69,7 @@ def your_digit() -> np.ndarray | None:
                 f"This picture is one flat shade: there is no {THING} in it. Upload a picture of a {THING}, dark "
                 "on light or light on dark.")
     except digit.ImageRejected as why:
-        st.error(f"Cannot use this picture: {why}")
+        st.error(f"Cannot use this picture. {why}")
     return None
 
 

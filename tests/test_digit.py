@@ -281,7 +281,7 @@ def test_page_blank_canvas_bad_upload_then_a_real_digit(mnist) -> None:
     Image.fromarray(mnist.test_images[0]).save(buffer, "GIF")
     at.file_uploader(key="upload").set_value(("digit.gif", buffer.getvalue(), "image/gif")).run()
     assert not at.exception
-    assert [e.value for e in at.error] == ["Cannot use this picture: This is a GIF image; only PNG and JPEG are "
+    assert [e.value for e in at.error] == ["Cannot use this picture. This is a GIF image; only PNG and JPEG are "
                                            "accepted."]
 
     at.file_uploader(key="upload").set_value(("grey.png", png_bytes(np.full((40, 40), 128, np.uint8)),
