@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -308,3 +309,43 @@ def test_dashboard_reads_the_converged_count_of_each_model_from_the_stein_result
     assert stein_converged("alexnet", "mnist", results) is None
     assert stein_converged("lenet", "fashion_mnist", results) is None
     assert stein_converged("lenet", "mnist", tmp_path / "missing.json") is None
+
+
+def run_with_the_ledger(folder: Path, *arguments: str) -> list[dict]:
+    """A Python process started in ``folder`` with the ledger's folder on its path, as ``soak.py --ledger`` starts
+    the server; it holds 64 MB of NumPy data from its first second on, taken on line 3 of its script. The
+    ledger's lines."""
+    ledger, script = folder / "ledger.jsonl", folder / "holder.py"
+    script.write_text("import time, numpy as np\ntime.sleep(0.8)\nheld = np.ones(2**23)\ntime.sleep(1.6)\n")
+    environment = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "bench" / "ledger"),
+                   "NOISELENS_LEDGER": str(ledger), "NOISELENS_LEDGER_SECONDS": "0.5"}
+    subprocess.run([sys.executable, script.name, *arguments], cwd=folder, env=environment, check=True, timeout=120)
+    return [json.loads(row) for row in ledger.read_text().splitlines()] if ledger.exists() else []
+
+
+def test_the_memory_ledger_finds_the_line_that_holds_the_memory(tmp_path: Path) -> None:
+    """In a Streamlit server (its command line says so), the ledger traces allocations: 64 MB taken after its first
+    line show as growth, charged to the project's line that took them; any other process is left alone (the
+    soak's visitors start with the same environment)."""
+    lines = run_with_the_ledger(tmp_path, "streamlit", "run")
+    assert len(lines) >= 3 and lines[0]["traced"] < 2**25
+    assert lines[-1]["traced"] - lines[0]["traced"] >= 2**26
+    assert lines[-1]["rss_anon"] > 2**26 and lines[-1]["malloc_in_use"] >= 2**26
+    site, grown = lines[-1]["grew_most"][0]
+    assert site == "holder.py:3" and grown >= 2**26
+    (tmp_path / "ledger.jsonl").unlink()
+    assert run_with_the_ledger(tmp_path, "--visitor", "3") == []
+
+
+def test_the_ledger_report_is_a_table_in_megabytes_then_the_growth(tmp_path: Path) -> None:
+    from bench.soak import ledger_report
+
+    ledger = tmp_path / "ledger.jsonl"
+    first = {"minute": 5.0, "rss": 2**30, "rss_anon": 2**29, "traced": 2**27, "sessions": 12, "connected": 3}
+    last = {**first, "minute": 10.0, "rss": 3 * 2**29, "grew_most": [["core/runs.py:80", 50 * 2**20]]}
+    ledger.write_text(json.dumps(first) + "\n" + json.dumps(last) + "\n")
+    report = ledger_report(ledger)
+    assert report[1].split()[:4] == ["5.0", "1,024", "512", "0"] and report[1].endswith("12 (3 connected)")
+    assert report[2].split()[:2] == ["10.0", "1,536"]
+    assert report[-1].split() == ["50.0", "core/runs.py:80"]
+    assert ledger_report(tmp_path / "none.jsonl") == [f"memory ledger: nothing written to {tmp_path / 'none.jsonl'}"]

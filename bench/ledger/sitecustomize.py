@@ -80,13 +80,14 @@ def _by_site(snapshot: tracemalloc.Snapshot, root: str) -> dict[str, int]:
 
 def _sessions_and_threads() -> dict[str, int]:
     counts = {"threads": threading.active_count()}
+    runtime = sys.modules.get("streamlit.runtime")
+    if runtime is None or not runtime.Runtime.exists():
+        return counts
     try:
-        from streamlit.runtime import Runtime
-
-        sessions = Runtime.instance()._session_mgr
+        sessions = runtime.Runtime.instance()._session_mgr
         counts["sessions"] = len(sessions.list_sessions())  # kept for reconnecting too: up to 128, for 2 minutes
         counts["connected"] = len(sessions.list_active_sessions())
-    except Exception:  # the runtime not up yet, or its internals moved: the ledger goes on without
+    except AttributeError:  # Streamlit's internals moved: the ledger goes on without
         pass
     return counts
 
