@@ -2,7 +2,7 @@
 
     NOISELENS_DATA_DIR=../shared/datasets python bench/soak.py [CHECKOUT] [--minutes 45] [--visitors 3] [--seed 0]
                                                                [--logs DIR] [--replay DIR] [--quick]
-                                                               [--ledger FILE]
+                                                               [--ledger FILE [--untraced]]
 
 A teacher's server lives for a school day, and Streamlit Community Cloud stops an app that goes over about 2.7 GB
 ("690MB minimum, 2.7GBs maximum", its *Status and limitations* page, February 2024). What one link or the bench's
@@ -17,7 +17,8 @@ and every page that showed an exception. ``--ledger FILE`` also has the server k
 the bytes Python and NumPy hold by allocation site, TensorFlow's allocator, sessions) every five minutes, printed
 at the end with the sites that grew most. Tracing every allocation slows the server (each snapshot stops it for
 about ten seconds), so a ledger run's visits are fewer than a plain run's: use it to say *where* memory goes, a
-plain run to say *how much*.
+plain run to say *how much*; ``--untraced`` keeps the ledger's cheap figures only (RSS split, glibc's heap,
+sessions), every minute, at no cost to the server.
 """
 
 from __future__ import annotations
@@ -106,11 +107,13 @@ def visit(url: str, addresses: Iterator[str], until: float, log: Path) -> None:
 LEDGER_SECONDS = 300
 
 
-def keep_a_ledger(ledger: Path) -> None:
-    """Have the servers this process starts write the memory ledger to ``ledger`` (their environment is ours)."""
+def keep_a_ledger(ledger: Path, traced: bool = True) -> None:
+    """Have the servers this process starts write the memory ledger to ``ledger`` (their environment is ours):
+    every five minutes with the traced bytes by site, or every minute without them."""
     ledger.unlink(missing_ok=True)
     os.environ["NOISELENS_LEDGER"] = str(ledger.resolve())
-    os.environ.setdefault("NOISELENS_LEDGER_SECONDS", str(LEDGER_SECONDS))
+    os.environ["NOISELENS_LEDGER_TRACE"] = "1" if traced else "0"
+    os.environ.setdefault("NOISELENS_LEDGER_SECONDS", str(LEDGER_SECONDS if traced else 60))
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parent / "ledger"),
                                                               os.environ.get("PYTHONPATH")]))
 
@@ -126,6 +129,8 @@ def ledger_report(ledger: Path) -> list[str]:
     for line in lines:
         report.append(f"  {line['minute']:6.1f}  " + "  ".join(f"{line.get(c, 0) / 2**20:,.0f}" for c in columns)
                       + f"  {line.get('sessions', '?')} ({line.get('connected', '?')} connected)")
+    if "grew_most" not in lines[-1]:
+        return report
     report.append(f"grew most from minute {lines[0]['minute']:.1f} to {lines[-1]['minute']:.1f} (traced MB, site):")
     report += [f"  {size / 2**20:8,.1f}  {site}" for site, size in lines[-1].get("grew_most", [])]
     return report
@@ -180,6 +185,8 @@ def main() -> None:
                              "(two versions compared on the same day)")
     parser.add_argument("--quick", action="store_true", help="smoke run: one visitor for half a minute")
     parser.add_argument("--ledger", type=Path, help="have the server keep a memory ledger in this file (slower)")
+    parser.add_argument("--untraced", action="store_true",
+                        help="the ledger without tracemalloc: RSS and glibc's heap every minute, at no cost")
     parser.add_argument("--visitor", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--until", type=float, help=argparse.SUPPRESS)
@@ -200,7 +207,7 @@ def main() -> None:
         logs = args.logs or Path(temporary)
         logs.mkdir(parents=True, exist_ok=True)
         if args.ledger:
-            keep_a_ledger(args.ledger)
+            keep_a_ledger(args.ledger, traced=not args.untraced)
         soak(args.checkout.resolve(), data_dir, minutes, visitors, args.seed, logs, args.replay)
     if args.ledger:
         print("\n".join(ledger_report(args.ledger)), flush=True)

@@ -311,14 +311,14 @@ def test_dashboard_reads_the_converged_count_of_each_model_from_the_stein_result
     assert stein_converged("lenet", "mnist", tmp_path / "missing.json") is None
 
 
-def run_with_the_ledger(folder: Path, *arguments: str) -> list[dict]:
+def run_with_the_ledger(folder: Path, *arguments: str, trace: str = "1") -> list[dict]:
     """A Python process started in ``folder`` with the ledger's folder on its path, as ``soak.py --ledger`` starts
     the server; it holds 64 MB of NumPy data from its first second on, taken on line 3 of its script. The
     ledger's lines."""
     ledger, script = folder / "ledger.jsonl", folder / "holder.py"
     script.write_text("import time, numpy as np\ntime.sleep(0.8)\nheld = np.ones(2**23)\ntime.sleep(1.6)\n")
     environment = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "bench" / "ledger"),
-                   "NOISELENS_LEDGER": str(ledger), "NOISELENS_LEDGER_SECONDS": "0.5"}
+                   "NOISELENS_LEDGER": str(ledger), "NOISELENS_LEDGER_SECONDS": "0.5", "NOISELENS_LEDGER_TRACE": trace}
     subprocess.run([sys.executable, script.name, *arguments], cwd=folder, env=environment, check=True, timeout=120)
     return [json.loads(row) for row in ledger.read_text().splitlines()] if ledger.exists() else []
 
@@ -335,6 +335,8 @@ def test_the_memory_ledger_finds_the_line_that_holds_the_memory(tmp_path: Path) 
     assert site == "holder.py:3" and grown >= 2**26
     (tmp_path / "ledger.jsonl").unlink()
     assert run_with_the_ledger(tmp_path, "--visitor", "3") == []
+    untraced = run_with_the_ledger(tmp_path, "streamlit", "run", trace="0")  # the cheap ledger: no tracemalloc
+    assert len(untraced) >= 3 and "traced" not in untraced[-1] and untraced[-1]["malloc_in_use"] >= 2**26
 
 
 def test_the_ledger_report_is_a_table_in_megabytes_then_the_growth(tmp_path: Path) -> None:

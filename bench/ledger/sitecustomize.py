@@ -7,7 +7,9 @@ and the process is the Streamlit server, it starts ``tracemalloc`` and a thread 
 ``NOISELENS_LEDGER_SECONDS`` (60), one JSON line: RSS, glibc's ``mallinfo2`` (in use, free, mmapped), the bytes
 ``tracemalloc`` traces (Python objects and NumPy arrays, by the line that allocated them), TensorFlow's CPU
 allocator, live sessions and threads; and, from the second line on, the twelve allocation sites (the first frame
-in this project, else the first frame) whose traced bytes grew most since the first line.
+in this project, else the first frame) whose traced bytes grew most since the first line. Tracing costs: each
+snapshot stops the server for seconds and holds hundreds of MB while it is read; ``NOISELENS_LEDGER_TRACE=0``
+keeps only the figures that cost nothing (RSS, glibc's heap, TensorFlow's allocator, sessions).
 """
 
 from __future__ import annotations
@@ -108,17 +110,18 @@ def _write(path: str, seconds: float, root: str) -> None:
     first: dict[str, int] | None = None
     while True:
         time.sleep(seconds)
-        snapshot = tracemalloc.take_snapshot()
-        sites = _by_site(snapshot, root)
+        # The process's own figures first: a snapshot holds a tuple per allocation (hundreds of MB) until dropped.
         line = {"minute": round((time.time() - started) / 60, 1), **_resident(), **_glibc_heap(),
-                "traced": sum(sites.values()), "tracemalloc_itself": tracemalloc.get_tracemalloc_memory(),
                 **_tensorflow_allocator(), **_sessions_and_threads()}
-        if first is None:
-            first = sites
-        else:
-            growth = {site: size - first.get(site, 0) for site, size in sites.items()}
-            line["grew_most"] = sorted(([site, size] for site, size in growth.items() if size > 0),
-                                       key=lambda pair: -pair[1])[:GROWERS]
+        if tracemalloc.is_tracing():
+            sites = _by_site(tracemalloc.take_snapshot(), root)
+            line.update(traced=sum(sites.values()), tracemalloc_itself=tracemalloc.get_tracemalloc_memory())
+            if first is None:
+                first = sites
+            else:
+                growth = {site: size - first.get(site, 0) for site, size in sites.items()}
+                line["grew_most"] = sorted(([site, size] for site, size in growth.items() if size > 0),
+                                           key=lambda pair: -pair[1])[:GROWERS]
         with open(path, "a") as ledger:
             ledger.write(json.dumps(line) + "\n")
 
@@ -129,7 +132,8 @@ def _start() -> None:
         command = cmdline.read().split(b"\0")
     if not path or b"streamlit" not in command or b"run" not in command:
         return
-    tracemalloc.start(FRAMES)
+    if os.environ.get("NOISELENS_LEDGER_TRACE", "1") != "0":  # "0": RSS and glibc's heap only, at no cost
+        tracemalloc.start(FRAMES)
     root = os.path.abspath(os.getcwd()) + os.sep
     seconds = float(os.environ.get("NOISELENS_LEDGER_SECONDS", "60"))
     threading.Thread(target=_write, args=(path, seconds, root), daemon=True, name="memory-ledger").start()
