@@ -2,9 +2,11 @@
 
 import os
 
-from core.cpus import fit_tensorflow_to_the_cpus
+from core.cpus import fit_tensorflow_to_the_cpus, limit_malloc_arenas
 
 # TensorFlow's C++ start-up chatter hides real messages in the CLI and the test log.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Before TensorFlow starts: under a CPU quota (a shared cloud CPU) as many threads as allowed CPUs, not cores seen.
 fit_tensorflow_to_the_cpus()
+# A long-lived server's threads (a new one per rerun) each reach for a heap of their own: hold glibc to two.
+limit_malloc_arenas()

@@ -84,3 +84,46 @@ def test_the_cpu_quota_of_a_cgroup_is_read_in_v1_and_v2(tmp_path: Path) -> None:
     (unified / "cpu.max").write_text("max 100000\n")
     assert cgroup_cpus("", "/slow", tmp_path) is None
     assert cgroup_cpus("memory", "/slow", tmp_path) is None
+
+
+HEAPS_OF_EIGHT_THREADS = """
+import ctypes, sys, threading
+{before}
+barrier = threading.Barrier(9)
+def hold() -> None:
+    kept = [bytearray(4096) for _ in range(100)]  # malloc from this thread: glibc gives it a heap
+    barrier.wait()
+    barrier.wait()
+threads = [threading.Thread(target=hold) for _ in range(8)]
+for thread in threads:
+    thread.start()
+barrier.wait()
+sys.stderr.flush()
+ctypes.CDLL(None).malloc_stats()  # one "Arena n:" block per heap, on stderr
+barrier.wait()
+"""
+
+
+def heaps_of_eight_threads(before: str, environ: dict[str, str] | None = None) -> int:
+    """glibc's heaps in a fresh process after eight threads have each allocated and are all still alive."""
+    import subprocess
+    import sys
+
+    from core.config import PROJECT_ROOT
+
+    done = subprocess.run([sys.executable, "-c", HEAPS_OF_EIGHT_THREADS.format(before=before)], cwd=PROJECT_ROOT,
+                          env=environ or {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"},
+                          capture_output=True, text=True, timeout=60, check=True)
+    return sum(line.startswith("Arena ") for line in done.stderr.splitlines())
+
+
+def test_the_server_holds_glibc_to_two_heaps_unless_the_user_chose() -> None:
+    """Every rerun runs in a thread of its own: without the limit glibc gives threads heaps of their own (here up
+    to 8 per core), each keeping the memory freed in it. Importing core sets the limit; a user's
+    MALLOC_ARENA_MAX is left to glibc."""
+    from core.cpus import limit_malloc_arenas
+
+    assert heaps_of_eight_threads("") >= 5
+    assert heaps_of_eight_threads("import core") <= 2
+    assert heaps_of_eight_threads("import core", {**os.environ, "MALLOC_ARENA_MAX": "4"}) == 4
+    assert not limit_malloc_arenas(environ={"MALLOC_ARENA_MAX": "4"})
