@@ -123,8 +123,8 @@ def ledger_report(ledger: Path) -> list[str]:
     lines = [json.loads(row) for row in ledger.read_text().splitlines()] if ledger.exists() else []
     if not lines:
         return [f"memory ledger: nothing written to {ledger}"]
-    columns = ("rss", "rss_anon", "rss_file", "malloc_in_use", "malloc_free_kept", "traced", "tracemalloc_itself",
-               "tf_current")
+    columns = [c for c in ("rss", "rss_anon", "rss_file", "malloc_in_use", "malloc_free_kept", "traced",
+                           "tracemalloc_itself", "tf_current") if any(c in line for line in lines)]  # untraced: no
     report = ["memory ledger (MB): minute  " + "  ".join(columns) + "  sessions"]
     for line in lines:
         report.append(f"  {line['minute']:6.1f}  " + "  ".join(f"{line.get(c, 0) / 2**20:,.0f}" for c in columns)

@@ -8,8 +8,10 @@ thread is 40–100 % slower, so the count is the allowed CPUs rounded up, and ch
 TensorFlow import here: the environment must be set before TensorFlow starts.
 
 A server runs each rerun in a new thread, and glibc gives threads heaps of their own (up to 8 per core): memory
-freed in one stays with it. Two heaps kept a long day's server 36–231 MB smaller (median 109) at no cost in speed
-(`bench/results/soak_heaps_ab_oneoff.log`).
+freed in one stays with it. Held to two, the server of one A/B of two soaks on the same walks stayed 36–231 MB
+smaller (median 109) at no cost in speed; but the next such run of the same code read as high as the default did,
+so the gain is within the ~100 MB that two runs differ by (`bench/results/soak_heaps_ab_oneoff.log`). It stays:
+it costs nothing and bounds the heaps a long day's threads can spread over.
 """
 
 from __future__ import annotations
