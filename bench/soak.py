@@ -15,8 +15,9 @@ server's RSS (its process tree) is sampled every 0.2 s; printed every minute, wi
 and every page that showed an exception. ``--ledger FILE`` also has the server keep a memory ledger
 (``bench/ledger/sitecustomize.py``: RSS split into anonymous and file-backed, glibc's heap in use and kept free,
 the bytes Python and NumPy hold by allocation site, TensorFlow's allocator, sessions) every five minutes, printed
-at the end with the sites that grew most. Tracing every allocation slows the server (each snapshot stops it for
-about ten seconds), so a ledger run's visits are fewer than a plain run's: use it to say *where* memory goes, a
+at the end with the sites that grew most. Tracing every allocation slows the server (a snapshot holds the GIL
+for seconds, and reading it took about a minute of a loaded server's time, so its lines come about six minutes
+apart), and the traces cost memory: use a traced run to say *where* memory goes, a
 plain run to say *how much*; ``--untraced`` keeps the ledger's cheap figures only (RSS split, glibc's heap,
 sessions), every minute, at no cost to the server.
 """
