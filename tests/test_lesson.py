@@ -294,7 +294,7 @@ def test_step_four_reveals_softmax_images_for_every_class(real_data_dir) -> None
     assert count(at, "class images") == 1  # grouped by the answer only
     answer(at, "answer-clear/mnist/lenet", 3)
     assert count(at, "class images") == 2
-    softmax, predicted = (int(x) for x in re.findall(r"\*\*(\d+)\*\* of ten.*against (\d+)", verdict(at))[0])
+    softmax, predicted = (int(x) for x in re.findall(r"\*\*(\d+)\*\* of the ten.*against (\d+)", verdict(at))[0])
     assert softmax >= 7 and softmax > predicted  # softmax gives (nearly) every class an image
 
 
