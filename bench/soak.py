@@ -133,7 +133,7 @@ def ledger_report(ledger: Path) -> list[str]:
     if "grew_most" not in lines[-1]:
         return report
     report.append(f"grew most from minute {lines[0]['minute']:.1f} to {lines[-1]['minute']:.1f} (traced MB, site):")
-    report += [f"  {size / 2**20:8,.1f}  {site}" for site, size in lines[-1].get("grew_most", [])]
+    report += [f"  {size / 2**20:8,.1f}  {site}" for site, size in lines[-1]["grew_most"]]
     return report
 
 

@@ -51,17 +51,18 @@ def kernels() -> None:
                              help="Σ + λ·s·I is inverted instead of Σ (s: the noise's mean pixel variance). "
                                   "0 is plain least squares; larger λ trusts directions in which the noise "
                                   "hardly varies less, and shrinks the read-out towards the class bias.")
+    regression_of_the_noise = controls.estimator == "regression" and controls.part == "noise"
     if controls.estimator in GRADIENT_ESTIMATORS:  # _effective kept it: the noise is Gaussian
         st.info("The gradient kernel needs no whitening here: its whitened form, E[∇ logit] from the model's own "
                 "gradients, is on the Classification images page, beside Σ·E[∇ logit]. This page whitens the "
                 "black-box kernel, (Σ + λ·s·I)⁻¹ · Cov(noise, logits), which needs the regression sums.")
         st.page_link("pages/class_images.py", label="The gradient kernel, whitened: Classification images",
                      icon="➡️")
-    elif controls.estimator != "regression" or controls.part != "noise":
+    elif not regression_of_the_noise:
         st.info("A whitened kernel is a regression of the logits on the **noise**: it needs the regression sums "
                 "(*Grouping* = regression) and the noise part (*Averaged part* = noise). Averages grouped by a "
                 "label, or averages of the whole input, have no Σ⁻¹ to apply.")
-    if controls.estimator != "regression" or controls.part != "noise":  # either note above: one switch
+    if not regression_of_the_noise:  # either note above: one switch
         st.button("Switch to the regression kernel of the noise part", on_click=use_the_kernel, key="use_kernel")
         return
     if controls.ratio >= 1.0:
