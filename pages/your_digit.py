@@ -75,14 +75,17 @@ def your_digit() -> np.ndarray | None:
 
 def mixing_controls() -> tuple[float, int, float]:
     first, second, third = st.columns(3)
-    ratio = first.slider("Your digit's share r", 0.0, 1.0, PARAMS["digit_r"].default, 0.05, key="digit_r",
-                         bind="query-params", help="x = r·your digit + (1 − r)·noise: the first stimulus of the "
-                                                   "noise stream set above (noise type, σ, seed).")
+    # s, not r: the templates' own signal ratio r is a slider too (in the settings above), and a different thing.
+    share = first.slider("Your digit's share s", 0.0, 1.0, PARAMS["digit_r"].default, 0.05, key="digit_r",
+                         bind="query-params", help="x = s·your digit + (1 − s)·noise: the first stimulus of the "
+                                                   "noise stream set above (noise type, σ, seed). Not the signal "
+                                                   "ratio r in the settings above, which says how much of the test "
+                                                   "images went into the class images.")
     target = second.number_input("Class image to blend in, k", 0, 9, PARAMS["target"].default, 1, key="target",
                                  bind="query-params", help="\n".join(f"- **{k}**: {n}" for k, n in enumerate(names)))
     gamma = third.slider("Fool the network: γ", 0.0, 1.0, PARAMS["digit_gamma"].default, 0.01, key="digit_gamma",
                          bind="query-params", help="x' = (1 − γ)·x + γ·class image of k (stretched to 0–1)")
-    return float(ratio), int(target), float(gamma)
+    return float(share), int(target), float(gamma)
 
 
 def gamma_sweep(mixed: np.ndarray, template: np.ndarray, target: int) -> digit.FlipSweep:
@@ -119,14 +122,14 @@ def digit_page() -> None:
         st.info(f"The model reads {dataset_name} ({', '.join(names[:3])}, …): draw one of those, or switch the "
                 f"dataset to mnist in the sidebar for digits.")
 
-    ratio, target, gamma = mixing_controls()
+    share, target, gamma = mixing_controls()
     left, right = st.columns([1, 2], gap="medium")
     with left:
         drawn = your_digit()
     if drawn is None:
         return
     noise = noise_samples(controls.settings.noise, 0, 1, data.train_images)[0]
-    mixed = mix(drawn, noise, ratio).astype(np.float32)
+    mixed = mix(drawn, noise, share).astype(np.float32)
     template = digit.class_template(images, target)
     attacked = blend(mixed, template, gamma)
     probabilities = predict_probabilities(model, attacked[None])[0]
@@ -136,11 +139,11 @@ def digit_page() -> None:
     with right:
         st.markdown("**What the model sees**")
         st.plotly_chart(plots.stimuli_strip(np.stack([drawn, noise, mixed, template, attacked]),
-                                            ["your digit, 28 × 28", "the noise", f"mixed, r = {ratio:.2f}",
+                                            ["your digit, 28 × 28", "the noise", f"mixed, s = {share:.2f}",
                                              f"class image {target}", f"γ = {gamma:.2f}: the input"]), key="strip")
         st.caption("Your digit as MNIST's were made: cropped to the ink, fitted into 20 × 20 pixels keeping its "
                    "shape, and moved so that its centre of mass sits at the centre of the 28 × 28 field. Then it "
-                   "is mixed with the first stimulus of the noise stream (x = r·digit + (1 − r)·noise) and "
+                   "is mixed with the first stimulus of the noise stream (x = s·digit + (1 − s)·noise) and "
                    f"blended with class {target}'s classification image (x' = (1 − γ)·x + γ·image). The last tile "
                    f"is what the network and the templates are asked about.")
         st.markdown("**The network and its templates, side by side**")
@@ -172,7 +175,7 @@ def digit_page() -> None:
 
     st.caption("The drawing is not in the link (it stays in this tab): every other setting is.")
     left, right = st.columns(2)
-    stem = f"your-digit-{arch}-{dataset_name}-r{ratio:g}-k{target}-gamma{gamma:g}"
+    stem = f"your-digit-{arch}-{dataset_name}-s{share:g}-k{target}-gamma{gamma:g}"
     left.download_button("CSV: softmax and template match", digit.answers_table(probabilities, cosines, names)
                          .to_csv(index=False, float_format="%.5f", lineterminator="\n"), f"{stem}.csv", "text/csv",
                          key="csv-answers", on_click="ignore")

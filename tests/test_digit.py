@@ -309,6 +309,8 @@ def test_page_from_a_link_mixes_noise_and_blends_a_class_image(mnist) -> None:
                                               "image/png")).run()
     assert_clean(at)
     assert at.slider(key="digit_r").value == 0.6 and at.slider(key="digit_gamma").value == 0.8
+    # the digit's share and the class images' signal ratio are two sliders on this page: not one symbol for both
+    assert at.slider(key="r").label == "Signal ratio r" and at.slider(key="digit_r").label.endswith(" s")
     assert at.number_input(key="target").value == 3
     softmax, _ = _chart_bars(at, 1)
     assert int(np.argmax(softmax)) == 3  # at γ = 0.8 the class image of 3 has taken over
@@ -406,7 +408,7 @@ def test_browser_draw_a_stroke_and_the_softmax_changes(real_data_dir, tmp_path) 
         assert "it says 7" in said, said
         # README's picture (the e2e test's size): the canvas, the 28 × 28 strip and the two answers in one view
         page.set_viewport_size({"width": 1400, "height": 1000})
-        page.get_by_text("Your digit's share r").evaluate("node => node.scrollIntoView({block: 'start'})")
+        page.get_by_text("Your digit's share s").evaluate("node => node.scrollIntoView({block: 'start'})")
         time.sleep(1)
         page.screenshot(path=str(Path(os.environ.get("NOISELENS_SCREENSHOTS") or tmp_path) / "your_digit.png"))
         # The link the browser writes for the upload choice opens the upload (it once wrote a label the link refused)
