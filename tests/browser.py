@@ -17,6 +17,7 @@ from core.config import PROJECT_ROOT
 from core.cpus import environment_for_a_child
 from ui.frame import PAGES
 
+_OUTPUT: dict[int, list[str]] = {}  # a running streamlit_server's lines, by its process id
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps dialling Google's hosts on this closed network.
 LAUNCH_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -39,6 +40,8 @@ def streamlit_server(data_dir: str | Path, root: Path = PROJECT_ROOT) -> Iterato
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
          str(port), "--server.address", "127.0.0.1"],
         cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Read from the first line on: a pipe nobody reads fills at 64 KB and stalls a chatty server mid-test.
+    _OUTPUT[process.pid] = _drained(process)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
@@ -48,10 +51,12 @@ def streamlit_server(data_dir: str | Path, root: Path = PROJECT_ROOT) -> Iterato
                     break
             except OSError:
                 if time.time() > deadline or process.poll() is not None:
-                    raise RuntimeError("streamlit did not start") from None
+                    said = "\n".join(_OUTPUT[process.pid][-20:])
+                    raise RuntimeError(f"streamlit did not start; its last lines:\n{said}") from None
                 time.sleep(0.5)
         yield url, process
     finally:
+        _OUTPUT.pop(process.pid, None)
         process.terminate()
         try:
             process.wait(timeout=20)
@@ -220,8 +225,8 @@ async def frame_problems(page, title: str, seed: int | None = None) -> list[str]
     return problems
 
 
-def collect_output(process: subprocess.Popen) -> list[str]:
-    """The lines a ``streamlit_server`` process prints, read in a thread (so a full pipe never stalls it)."""
+def _drained(process: subprocess.Popen) -> list[str]:
+    """The lines ``process`` prints, appended as they come by a thread of their own."""
     lines: list[str] = []
 
     def read() -> None:
@@ -230,3 +235,8 @@ def collect_output(process: subprocess.Popen) -> list[str]:
 
     threading.Thread(target=read, daemon=True).start()
     return lines
+
+
+def collect_output(process: subprocess.Popen) -> list[str]:
+    """The lines a ``streamlit_server`` process has printed so far, and goes on printing."""
+    return _OUTPUT[process.pid]

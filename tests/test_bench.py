@@ -352,3 +352,20 @@ def test_the_ledger_report_is_a_table_in_megabytes_then_the_growth(tmp_path: Pat
     assert report[2].split()[:2] == ["10.0", "1,536"]
     assert report[-1].split() == ["50.0", "core/runs.py:80"]
     assert ledger_report(tmp_path / "none.jsonl") == [f"memory ledger: nothing written to {tmp_path / 'none.jsonl'}"]
+
+
+
+def test_a_servers_output_is_read_as_it_comes_so_a_chatty_server_never_stalls() -> None:
+    """``streamlit_server``'s reader: 1 MB of lines (sixteen times a pipe's buffer) must not block the printer."""
+    import time
+
+    from tests.browser import _drained
+
+    printer = subprocess.Popen([sys.executable, "-c", "import sys\nfor _ in range(10_000): print('y' * 99)"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = _drained(printer)
+    assert printer.wait(timeout=30) == 0  # without the reader this waits for ever on a full pipe
+    deadline = time.time() + 10
+    while len(lines) < 10_000 and time.time() < deadline:
+        time.sleep(0.05)
+    assert len(lines) == 10_000 and lines[-1] == "y" * 99
