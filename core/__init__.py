@@ -2,7 +2,7 @@
 
 import os
 
-from core.cpus import fit_tensorflow_to_the_cpus, limit_malloc_arenas
+from core.cpus import fit_tensorflow_to_the_cpus, fix_mmap_threshold, limit_malloc_arenas
 
 # TensorFlow's C++ start-up chatter hides real messages in the CLI and the test log.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -10,3 +10,5 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 fit_tensorflow_to_the_cpus()
 # A long-lived server's threads (a new one per rerun) each reach for a heap of their own: hold glibc to two.
 limit_malloc_arenas()
+# Large arrays in mappings of their own: in the heap, the long-lived among them strand the freed space between.
+fix_mmap_threshold()

@@ -127,3 +127,44 @@ def test_the_server_holds_glibc_to_two_heaps_unless_the_user_chose() -> None:
     assert heaps_of_eight_threads("import core") <= 2
     assert heaps_of_eight_threads("import core", {**os.environ, "MALLOC_ARENA_MAX": "4"}) == 4
     assert not limit_malloc_arenas(environ={"MALLOC_ARENA_MAX": "4"})
+
+
+MAPPED_AFTER_A_FREE = """
+import ctypes
+{before}
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallInfo2
+first = bytearray(1 << 20)  # mapped: over glibc's starting threshold of 128 KB
+del first  # without a fixed threshold this raises glibc's to 1 MB
+mapped = libc.mallinfo2().hblkhd
+second = bytearray(1 << 20)
+print(libc.mallinfo2().hblkhd - mapped >= 1 << 20)
+"""
+
+
+def mapped_after_a_free(before: str, environ: dict[str, str] | None = None) -> bool:
+    """Whether a fresh process's second 1-MB block, allocated after the first was freed, has a mapping of its own."""
+    import subprocess
+    import sys
+
+    from core.config import PROJECT_ROOT
+
+    done = subprocess.run([sys.executable, "-c", MAPPED_AFTER_A_FREE.format(before=before)], cwd=PROJECT_ROOT,
+                          env=environ or {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"},
+                          capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout.strip() == "True"
+
+
+def test_large_blocks_keep_mappings_of_their_own_unless_the_user_chose() -> None:
+    """glibc raises its mmap threshold to every mapped block freed, so a server's arrays up to 32 MB soon come from
+    the heap and strand freed space there; importing core keeps the threshold at 128 KB. A user's
+    MALLOC_MMAP_THRESHOLD_ is left to glibc."""
+    from core.cpus import fix_mmap_threshold
+
+    assert not mapped_after_a_free("")
+    assert mapped_after_a_free("import core")
+    assert not mapped_after_a_free("import core", {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(4 << 20)})
+    assert not fix_mmap_threshold(environ={"MALLOC_MMAP_THRESHOLD_": "65536"})
