@@ -116,6 +116,6 @@ _M_MMAP_THRESHOLD = -3  # mallopt's number for it (malloc.h)
 def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD, environ: MutableMapping[str, str] = os.environ) -> bool:
     """Give every block of ``threshold`` bytes or more its own mapping, returned to the system when freed, unless
     the user set ``MALLOC_MMAP_THRESHOLD_``; whether it was done. glibc starts there but raises the threshold to
-    each mapped block freed (up to 32 MB): after the first noise chunk every array up to 32 MB comes from the heap,
-    where long-lived ones among them keep the freed space around them from going back."""
+    each mapped block freed (up to 32 MB): after the first chunks, arrays up to the largest freed so far come from
+    the heap, where long-lived ones among them keep the freed space around them from going back."""
     return "MALLOC_MMAP_THRESHOLD_" not in environ and _mallopt(_M_MMAP_THRESHOLD, threshold)
