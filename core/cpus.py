@@ -16,7 +16,8 @@ it costs nothing and bounds the heaps a long day's threads can spread over.
 glibc also raises its mmap threshold (128 KB at start) to every mapped block freed, up to 32 MB, so a server's noise
 chunks and network activations soon come from the heap, and freed space between long-lived blocks stays there. Kept
 at 128 KB, two soaks on the same walks ended an hour with 133 against 575 MB free but kept and RSS 306 MB lower (peak
-1,769 against 2,152 MB), for 1–3 % more time in the engine alone (`bench/results/soak_mmap_threshold_ab_oneoff.log`).
+1,769 against 2,152 MB), for 1–3 % more time in the engine alone (`bench/results/soak_mmap_threshold_ab_oneoff.log`)
+and about 4 % in the browser (`ab_mmap_threshold_oneoff.log`); likely the page faults of arrays mapped afresh.
 """
 
 from __future__ import annotations
