@@ -354,7 +354,6 @@ def test_the_ledger_report_is_a_table_in_megabytes_then_the_growth(tmp_path: Pat
     assert ledger_report(tmp_path / "none.jsonl") == [f"memory ledger: nothing written to {tmp_path / 'none.jsonl'}"]
 
 
-
 def test_a_servers_output_is_read_as_it_comes_so_a_chatty_server_never_stalls() -> None:
     """``streamlit_server``'s reader: 1 MB of lines (sixteen times a pipe's buffer) must not block the printer."""
     import time
