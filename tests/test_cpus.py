@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from core.cpus import THREAD_VARIABLES, available_cpus, cgroup_cpus, fit_tensorflow_to_the_cpus, tensorflow_threads
@@ -104,16 +106,19 @@ barrier.wait()
 """
 
 
-def heaps_of_eight_threads(before: str, environ: dict[str, str] | None = None) -> int:
-    """glibc's heaps in a fresh process after eight threads have each allocated and are all still alive."""
-    import subprocess
-    import sys
-
+def fresh_python(script: str, environ: dict[str, str] | None, unset: str) -> subprocess.CompletedProcess:
+    """``script`` in a fresh process (glibc's settings are per process), in ``environ`` or in ours without
+    ``unset``, the variable under test."""
     from core.config import PROJECT_ROOT
 
-    done = subprocess.run([sys.executable, "-c", HEAPS_OF_EIGHT_THREADS.format(before=before)], cwd=PROJECT_ROOT,
-                          env=environ or {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"},
+    return subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT,
+                          env=environ or {k: v for k, v in os.environ.items() if k != unset},
                           capture_output=True, text=True, timeout=60, check=True)
+
+
+def heaps_of_eight_threads(before: str, environ: dict[str, str] | None = None) -> int:
+    """glibc's heaps in a fresh process after eight threads have each allocated and are all still alive."""
+    done = fresh_python(HEAPS_OF_EIGHT_THREADS.format(before=before), environ, "MALLOC_ARENA_MAX")
     return sum(line.startswith("Arena ") for line in done.stderr.splitlines())
 
 
@@ -147,14 +152,7 @@ print(libc.mallinfo2().hblkhd - mapped >= 1 << 20)
 
 def mapped_after_a_free(before: str, environ: dict[str, str] | None = None) -> bool:
     """Whether a fresh process's second 1-MB block, allocated after the first was freed, has a mapping of its own."""
-    import subprocess
-    import sys
-
-    from core.config import PROJECT_ROOT
-
-    done = subprocess.run([sys.executable, "-c", MAPPED_AFTER_A_FREE.format(before=before)], cwd=PROJECT_ROOT,
-                          env=environ or {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"},
-                          capture_output=True, text=True, timeout=60, check=True)
+    done = fresh_python(MAPPED_AFTER_A_FREE.format(before=before), environ, "MALLOC_MMAP_THRESHOLD_")
     return done.stdout.strip() == "True"
 
 
