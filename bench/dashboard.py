@@ -334,11 +334,16 @@ def network_seconds(archs: tuple[str, ...], n: int, batches: tuple[int, ...],
     return floors
 
 
-def engine_seconds(archs: tuple[str, ...], noises: list[str], n: int,
-                   repeats: int = 3) -> dict[tuple[str, str], tuple[float, float]]:
+def engine_seconds(archs: tuple[str, ...], noises: list[str], n: int, batches: tuple[int, ...],
+                   repeats: int = 3) -> dict[tuple[str, str], tuple[float, float, float]]:
     """Seconds and CPU-seconds the page's own engine needs for ``n`` pure-noise stimuli of each noise type, with
     no server and no browser (medians of ``repeats`` new seeds, after a warm-up): the network plus noise
-    generation, sums and the page's chunking. What is left above it is the server's and the browser's."""
+    generation, sums and the page's chunking. What is left above it is the server's and the browser's.
+
+    The network alone (the faster batch) is timed before each engine run, the two in turns: against the floor,
+    timed apart before and after the browser runs, the engine read 1.12-1.26 × (``dashboard_14ec948.log``); in
+    turns, 1.01-1.02 × (``engine_beside_network_oneoff.log``, uniform noise)."""
+    from bench.speed import InferenceBench
     from core.analysis import AnalysisSettings, Analyzer
     from core.data import load_dataset
     from core.noise import NoiseSpec
@@ -349,15 +354,17 @@ def engine_seconds(archs: tuple[str, ...], noises: list[str], n: int,
     data, seconds = load_dataset("mnist"), {}
     for arch in archs:
         model = load_model(arch, "mnist")[0]
+        alone = [InferenceBench(model, batch) for batch in batches]
         for noise in noises:
             engine = Analyzer(model, data, noise, chunk_size=CHUNK, chunk_seconds=CHUNK_SECONDS)
             engine.run(AnalysisSettings(NoiseSpec(noise, 0.2, 10**6)), n)  # trace, and learn the chunk size
             runs = []
             for k in range(repeats):
+                network = min(n / bench.rate(n) for bench in alone)
                 cpu = time.process_time()  # every thread of this process: TensorFlow's pool included
                 run = engine.run(AnalysisSettings(NoiseSpec(noise, 0.2, 10**6 + 1 + k)), n)
-                runs.append((run.seconds, time.process_time() - cpu))
-            seconds[arch, noise] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
+                runs.append((run.seconds, time.process_time() - cpu, network))
+            seconds[arch, noise] = tuple(statistics.median(r[i] for r in runs) for i in range(3))
     return seconds
 
 
@@ -460,10 +467,12 @@ def main() -> None:
           + "; ".join(f"{a} " + ", ".join(f"batch {b:,} {floor_before[a][b]:.2f} / {floor_after[a][b]:.2f} s"
                                           for b in batches) + f" (floor: the faster, {floor[a]:.2f} s)"
                       for a in archs))
-    engine = engine_seconds(archs, ["uniform"] if quick else args.noises, n, floor_repeats)
+    engine = engine_seconds(archs, ["uniform"] if quick else args.noises, n, batches, floor_repeats)
     print(f"the page's engine alone on {n:,} pure-noise stimuli (network, noise, sums, the page's chunks; no server, "
-          "no browser) / network alone, and its CPU-seconds: " + "; ".join(
-              f"{a} {k} {s:.2f} s = {s / floor[a]:.2f} × ({cpu:.2f} CPU-s)" for (a, k), (s, cpu) in engine.items()))
+          "no browser), its CPU-seconds, and / the network alone timed beside it (the faster batch, in turns with "
+          "the engine; the floor above was timed apart): " + "; ".join(
+              f"{a} {k} {s:.2f} s ({cpu:.2f} CPU-s) = {s / alone:.2f} × {alone:.2f} s" for (a, k), (s, cpu, alone)
+              in engine.items()))
     print("medians after a new seed: first picture (goal <= 0.5 s); complete picture, from all N stimuli / network "
           "alone (goal <= 1.15); its interactive Plotly figure / network alone; the page's own cost after the "
           "complete picture (whole page - complete picture):")

@@ -87,6 +87,7 @@ def test_dashboard_benchmark_smoke_run(real_data_dir: Path) -> None:
     done = quick_run("bench/dashboard.py")
     assert "GFLOP/s" in done and "complete picture" in done and "page's own cost" in done
     assert "engine alone" in done and "interactive" in done
+    assert "the network alone timed beside it" in done and "lenet uniform" in done
     assert "press to complete picture: server" in done
     assert "press to first picture: server" in done
     assert ("gradient kernel (Stein, white-box; gaussian noise, r = 0), N = 100: converged kernel on screen"
