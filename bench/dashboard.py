@@ -341,8 +341,9 @@ def engine_seconds(archs: tuple[str, ...], noises: list[str], n: int, batches: t
     generation, sums and the page's chunking. What is left above it is the server's and the browser's.
 
     The network alone (the faster batch) is timed before each engine run, the two in turns: against the floor,
-    timed apart before and after the browser runs, the engine read 1.12-1.26 × (``dashboard_14ec948.log``); in
-    turns, 1.01-1.02 × (``engine_beside_network_oneoff.log``, uniform noise)."""
+    timed apart before and after the browser runs, LeNet's engine on uniform noise read 1.12 ×
+    (``dashboard_14ec948.log``); in turns 1.01 × and 1.04 × (``engine_beside_network_oneoff.log``,
+    ``dashboard_5151148.log``)."""
     from bench.speed import InferenceBench
     from core.analysis import AnalysisSettings, Analyzer
     from core.data import load_dataset
