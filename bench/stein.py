@@ -97,6 +97,9 @@ class Race:
     # or the CLI pays for that kernel. The race's own times (``curve``) also hold its stop at every snapshot, which
     # weighs most on the shortest races: LeNet-MNIST's 20 gradient stimuli took 0.07 s in three stages.
     seconds: float | None = None
+    # Every timed run's seconds, in order (``seconds`` is their median): a short run's spread shows how much one late
+    # thread wake-up on a busy 2-core box moves it.
+    run_times: list[float] = field(default_factory=list)
     curve: list[tuple[int, float, float]] = field(default_factory=list)  # (n, correlation, seconds into the race)
 
     @property
@@ -114,16 +117,17 @@ class Race:
         return self.used, float(self.seconds)
 
 
-def run_seconds(analyzer: Any, settings: Any, n: int, repeats: int = 3) -> float:
-    """Wall time of one run of ``n`` stimuli from scratch (the median of ``repeats``: the first may meet new chunk
-    sizes)."""
-    return statistics.median(analyzer.run(settings, n).seconds for _ in range(repeats))
+def run_times(analyzer: Any, settings: Any, n: int, repeats: int = 7) -> list[float]:
+    """Wall times of ``repeats`` runs of ``n`` stimuli from scratch; take their median (the first may meet new chunk
+    sizes). Three were too few: AlexNet-MNIST's 70 gradient stimuli took 0.086 s as a median of three in one run of
+    this bench, 0.06 s in the next (commit 1b88903, a quiet box), which moved its ratio from 19× to 24×."""
+    return [analyzer.run(settings, n).seconds for _ in range(repeats)]
 
 
 def race(analyzer: Any, settings: Any, estimator: str, reference: np.ndarray, cap: int, target: float,
-         seed: int, timed: bool = True) -> tuple[Race, Any]:
+         seed: int, repeats: int = 7) -> tuple[Race, Any]:
     """Grow one run until its ``estimator`` kernel correlates ``target`` with ``reference``, or ``cap`` stimuli;
-    then, if ``timed``, time one run of as many stimuli from scratch."""
+    then, unless ``repeats`` is 0, time ``repeats`` runs of as many stimuli from scratch (their median)."""
     from core.analysis import class_images
 
     record = Race(estimator, seed, cap)
@@ -147,8 +151,9 @@ def race(analyzer: Any, settings: Any, estimator: str, reference: np.ndarray, ca
                              should_stop=lambda: record.reached is not None)
         if record.reached is not None:
             break
-    if timed:
-        record.seconds = run_seconds(analyzer, settings, record.used)
+    if repeats:
+        record.run_times = run_times(analyzer, settings, record.used, repeats)
+        record.seconds = statistics.median(record.run_times)
     return record, state
 
 
@@ -186,7 +191,7 @@ def measure(arch: str, dataset: str, noise_kind: str, model: Any, data: Any, arg
     # of sizes the reference run never has.
     for gradients, n in ((False, args.warm_up), (True, max(args.warm_up // 25, 200))):
         race(analyzer, settings("warm-up", gradients), "gradient" if gradients else "regression",
-             np.random.default_rng(0).standard_normal((10, 28, 28)), n, 2.0, SEEDS["warm-up"], timed=False)
+             np.random.default_rng(0).standard_normal((10, 28, 28)), n, 2.0, SEEDS["warm-up"], repeats=0)
     n_ref = args.reference_samples
     reference_state = analyzer.run(settings("reference"), n_ref)
     reference = class_images(reference_state, "regression", "noise").images
@@ -200,10 +205,10 @@ def measure(arch: str, dataset: str, noise_kind: str, model: Any, data: Any, arg
           f"{speeds['gradient']:,.0f} stimuli/s with gradients", flush=True)
 
     gradient, gradient_state = race(analyzer, settings("gradient", True), "gradient", reference,
-                                    args.gradient_cap, args.target, SEEDS["gradient"])
+                                    args.gradient_cap, args.target, SEEDS["gradient"], args.repeats)
     print(f"    gradient: {_reached(gradient)}", flush=True)
     blackbox, _ = race(analyzer, settings("blackbox"), "regression", reference, n_ref, args.target,
-                       SEEDS["blackbox"])
+                       SEEDS["blackbox"], args.repeats)
     print(f"    black-box: {_reached(blackbox)}", flush=True)
 
     if gradient_state.n < TEMPLATE_N:  # on to 1,000 for the template row (untimed: the race is over)
@@ -242,6 +247,17 @@ def _reached(record: Race) -> str:
             f"(correlation {record.curve[-1][1]:.3f})")
 
 
+def _repeats(records: list[dict]) -> str:
+    """How many timed runs each median is of (results before commit 1b88903's successor kept only three's median)."""
+    counts = {len(rec[which].get("run_times") or []) or 3 for rec in records for which in ("gradient", "blackbox")}
+    return " or ".join(str(c) for c in sorted(counts))
+
+
+def _spread(race_: dict) -> str:
+    times = race_.get("run_times") or []
+    return f"{min(times):.3f}–{max(times):.3f} s" if times else "not kept"
+
+
 def _science_regression(rec: dict) -> float | None:
     """The science table's black-box regression accuracy for the same configuration, if it has one at this N."""
     path = RESULTS / "science.json"
@@ -271,8 +287,8 @@ def report(records: list[dict], header: str, target: float) -> str:
     out = [header, "",
            f"Stimuli and wall time each estimator needed to reach a mean correlation of {target} with the reference "
            "(black-box regression kernel, seed 0); a count is the first snapshot (10, 15, 20, 30, 50, 70, 100, …) "
-           "at or above it; its time is one run of that many stimuli from scratch (median of 3), warm. Times in "
-           "brackets: one run of all the stimuli of a race that never got there.", "",
+           f"at or above it; its time is one run of that many stimuli from scratch (median of {_repeats(records)}), "
+           "warm. Times in brackets: one run of all the stimuli of a race that never got there.", "",
            "| arch | dataset | noise | black-box stimuli | black-box s | gradient stimuli | gradient s | "
            "stimuli ratio | time ratio | forward /s | gradient /s |",
            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -308,6 +324,9 @@ def report(records: list[dict], header: str, target: float) -> str:
         for name in ("gradient", "blackbox"):
             points = ", ".join(f"{n:,}: {c:.3f} ({t:.2f} s)" for n, c, t in rec[name]["curve"])
             out.append(f"- {rec['arch']} / {rec['dataset']} / {rec['noise']}, {name}: {points}")
+    out += ["", "The timed runs' spread (fastest–slowest of the runs whose median is in the table):", ""]
+    out += [f"- {rec['arch']} / {rec['dataset']} / {rec['noise']}: gradient {_spread(rec['gradient'])}, black-box "
+            f"{_spread(rec['blackbox'])}" for rec in records]
     return "\n".join(out)
 
 
@@ -335,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="stimuli after which the gradient race gives up (default 20,000)")
     parser.add_argument("--target", type=float, default=None, help="mean correlation to reach (default 0.95)")
     parser.add_argument("--sigma", type=float, default=0.2)
+    parser.add_argument("--repeats", type=int, default=7,
+                        help="timed runs from scratch per estimator, the time is their median (default 7)")
     parser.add_argument("--speed-samples", type=int, default=None,
                         help="stimuli of the network-alone speed run with gradients (the forward speed is the "
                              "reference run's)")
