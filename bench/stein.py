@@ -248,7 +248,7 @@ def _reached(record: Race) -> str:
 
 
 def _repeats(records: list[dict]) -> str:
-    """How many timed runs each median is of (results before commit 1b88903's successor kept only three's median)."""
+    """How many timed runs each median is of (results from before commit 698cce8 kept only the median of three)."""
     counts = {len(rec[which].get("run_times") or []) or 3 for rec in records for which in ("gradient", "blackbox")}
     return " or ".join(str(c) for c in sorted(counts))
 
