@@ -366,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-only", metavar="JSON", default=None,
                         help="rebuild the markdown report from a saved results file, without running anything")
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats: at least one timed run")
     if args.report_only:
         saved = json.loads(Path(args.report_only).read_text())
         text = report(saved["records"], header(saved), saved["target"])
