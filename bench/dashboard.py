@@ -18,10 +18,10 @@ Redraw times are taken inside the page, from the pointer press on the seed's "+"
 painted after each new class-image picture: the first one (partial or not), the first made from all N stimuli
 (the light HTML picture drawn the moment the run ends: the *complete* picture) and the final one (the last before
 the page is idle: the interactive Plotly figure that replaces it), and after the example-stimuli strip, the page's
-last chart, changed (the whole page; minus the complete picture, that is the page's own cost). Polling the page from Python every 20 ms instead cost about 0.4 s of
-this 2-core machine's CPU per redraw, and the browser shares the machine with the server. Ground-truth pictures
-(the defaults) need no model and are drawn before the model's pass; the other estimators draw partial pictures
-as the model's pass goes on.
+last chart, changed (the whole page; minus the complete picture, that is the page's own cost). Polling the page
+from Python every 20 ms instead cost about 0.4 s of this 2-core machine's CPU per redraw, and the browser shares
+the machine with the server. Ground-truth pictures (the defaults) need no model and are drawn before the model's
+pass; the other estimators draw partial pictures as the model's pass goes on.
 
 Beside the times it counts the CPU-seconds each change costs, from the press until the page is idle: the server's
 process (its network pass and its drawing) and the browser's Chromium processes; and the CPU-seconds of the engine

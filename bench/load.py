@@ -296,7 +296,8 @@ def report(log: Log, outcomes: list[Outcome], baseline: Outcome | None) -> None:
         if baseline and outcome is not baseline and outcome.name == baseline.name and outcome.k > 1:
             added = extra_session_cpu(outcome, baseline)
             extra = f"{added:.2f} s = {added / baseline.cpu_seconds:.1%} of 1st"
-        picture = f"{seconds(percentile(outcome.first_picture, 50))} / {seconds(percentile(outcome.first_picture, 95))} s"
+        first = outcome.first_picture
+        picture = f"{seconds(percentile(first, 50))} / {seconds(percentile(first, 95))} s"
         log(f"{outcome.name:<22}{outcome.k:>3}  {f'{outcome.failed_sessions}/{outcome.k}':>6}  {picture:>23}  "
             f"{f'{outcome.last_done:.1f} s':>8}  {f'{outcome.cpu_seconds / outcome.k:.2f} s':>11}  {extra:>23}  "
             f"{f'{outcome.peak_rss_mb:,.0f} MB':>8}")

@@ -94,7 +94,8 @@ def main() -> None:
             f"{100 * seconds / median[f'network alone, {arch}']:.0f} % of {arch}" for arch in networks)
         print(f"  {name}: {seconds:.3f} s{ratios}")
     for kind in ("pink", "data"):
-        print(f"  {kind}: the exact float32 product takes {median[kind] / median[f'{kind}, one float64 product (before)']:.2f} × the "
+        before = median[f"{kind}, one float64 product (before)"]
+        print(f"  {kind}: the exact float32 product takes {median[kind] / before:.2f} × the "
               f"time of the float64 product")
     print(machine_line().replace("machine:", "machine at the end:"))
 

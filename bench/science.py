@@ -184,7 +184,8 @@ def measure_readout(state: Any, samples: list[int], data: Any, mean_image: np.nd
                     per_ridge[f"{ridge:g}"][where]["input_readout"] = float(
                         np.mean(surrogate.classify(images) == labels))
         chosen = {}
-        for rule in ("whitened_template", "readout", "fitted_readout") + (("input_readout",) if whole is not None else ()):
+        rules = ("whitened_template", "readout", "fitted_readout") + (("input_readout",) if whole is not None else ())
+        for rule in rules:
             best = max(per_ridge, key=lambda r: (per_ridge[r]["validation"][rule], -float(r)))
             chosen[rule] = {"ridge": float(best), "accuracy": per_ridge[best]["test"][rule]}
         results[str(n)] = {"raw_template": next(iter(per_ridge.values()))["raw_template"], "chosen": chosen,

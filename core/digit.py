@@ -130,7 +130,8 @@ def mnist_digit(ink: np.ndarray) -> np.ndarray:
     crop = ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
     scale = DIGIT_BOX / max(crop.shape)
     height, width = (max(1, min(DIGIT_BOX, round(side * scale))) for side in crop.shape)
-    fitted = np.asarray(Image.fromarray(np.ascontiguousarray(crop, np.float32)).resize((width, height), Image.Resampling.LANCZOS))
+    stroke = Image.fromarray(np.ascontiguousarray(crop, np.float32))
+    fitted = np.asarray(stroke.resize((width, height), Image.Resampling.LANCZOS))
     fitted = np.clip(fitted, 0.0, None)
     fitted = fitted / max(float(fitted.max()), 1e-6)  # full ink, as MNIST's strokes reach 255
     field = np.zeros(IMAGE_SHAPE, np.float32)

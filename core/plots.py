@@ -99,7 +99,8 @@ def class_tiles_png(images: np.ndarray, signed: bool, weights: np.ndarray | None
 
     For pictures redrawn a few times a second while a run grows: the browser scales the tiles up (pixelated),
     so making all eleven costs about 3 ms here instead of class_grid_png's 8 ms at scale 5 (30 ms on a slow
-    machine), and the browser decodes 35 KB of HTML instead of a 44 KB PNG plus two more messages. Same colours and colour range as the figure and the PNG download."""
+    machine), and the browser decodes 35 KB of HTML instead of a 44 KB PNG plus two more messages. Same colours
+    and colour range as the figure and the PNG download."""
     low, high = colour_range(images, signed, weights, least_limit)
     tiles = [_png(picture_rgb(image, signed, low, high)) for image in images]
     ramp = _png(picture_rgb(np.linspace(low, high, RAMP_STEPS)[None, :], signed, low, high))

@@ -451,7 +451,8 @@ def cluster_mask(smoothed: np.ndarray, primary: float, minimum: int) -> np.ndarr
     return mask
 
 
-def apply_tests(unit_z: np.ndarray, thresholds: Thresholds, correlation: np.ndarray | None = None) -> SignificantRegions:
+def apply_tests(unit_z: np.ndarray, thresholds: Thresholds,
+                correlation: np.ndarray | None = None) -> SignificantRegions:
     """Smooth the unit-variance z-maps and apply the pixel and cluster tests."""
     smoothed = smooth(unit_z, thresholds.smoothing, correlation)
     finite = np.isfinite(unit_z).all(axis=(1, 2))[:, None, None]  # an empty class has no map

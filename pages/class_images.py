@@ -176,8 +176,9 @@ def download_buttons(images, shown: Picture, state, controls: Controls, mean_ima
         buffer = io.BytesIO()
         # At r = 0 no test image is in the stimuli: there is no true class, so no stimulus confusion either.
         stimuli = {"stimulus_confusion": state.sums.confusion} if controls.ratio > 0 else {}
-        np.savez_compressed(buffer, class_images=images.images.astype(np.float32), shown=shown.values.astype(np.float32),
-                            weights=images.weights, fed_back=fed_back, template_confusion=template_confusion,
+        np.savez_compressed(buffer, class_images=images.images.astype(np.float32),
+                            shown=shown.values.astype(np.float32), weights=images.weights, fed_back=fed_back,
+                            template_confusion=template_confusion,
                             class_bias=state.class_bias, **stimuli)
         return buffer.getvalue()
 

@@ -145,7 +145,8 @@ def test_attack_inputs_come_from_far_down_the_noise_stream(mnist) -> None:
     assert noise.shape == (4, 28, 28) and tests.shape == (6, 28, 28) and 0 <= noise.min() and noise.max() <= 1
     assert np.array_equal(noise, noise_samples(spec, attack.NOISE_START, 4))
     assert not np.array_equal(noise, noise_samples(spec, 0, 4))  # not the stimuli behind the class images
-    assert np.array_equal(tests, mnist.test_images[:6] / np.float32(255)) and np.array_equal(labels, mnist.test_labels[:6])
+    assert np.array_equal(tests, mnist.test_images[:6] / np.float32(255))
+    assert np.array_equal(labels, mnist.test_labels[:6])
     with pytest.raises(ValueError, match="at least one"):
         attack.attack_inputs(spec, mnist.train_images, mnist.test_images, mnist.test_labels, 0, 6)
 

@@ -374,7 +374,8 @@ def _stroke(page, canvas, points: list[tuple[int, int]]) -> None:
     page.mouse.down()
     for start, end in zip(points, points[1:]):
         for t in np.linspace(0, 1, 12)[1:]:
-            page.mouse.move(box["x"] + start[0] + t * (end[0] - start[0]), box["y"] + start[1] + t * (end[1] - start[1]))
+            page.mouse.move(box["x"] + start[0] + t * (end[0] - start[0]),
+                            box["y"] + start[1] + t * (end[1] - start[1]))
     page.mouse.up()
 
 

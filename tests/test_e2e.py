@@ -349,9 +349,9 @@ def test_one_visitors_training_leaves_the_classmates_model_alone(server, browser
 
 # Counts the class-image pictures drawn after it is armed (partial ones are light HTML of inline PNGs, the final
 # one a Plotly figure) and the painted frames on which the picture's place showed nothing, sampled once per
-# animation frame: what the student sees, not the DOM's intermediate states within one frame. Blank frames are counted by what
-# came after them: a partial picture (which replaces the one before in place, so never after a blank frame) or
-# the final figure (whose Plotly mount may take a frame).
+# animation frame: what the student sees, not the DOM's intermediate states within one frame. Blank frames are
+# counted by what came after them: a partial picture (which replaces the one before in place, so never after a
+# blank frame) or the final figure (whose Plotly mount may take a frame).
 WATCH_PICTURES = """() => {
   const pixels = %s;
   const kind = () => document.querySelector('.st-key-class_picture').querySelector('img, .hm image').tagName;
@@ -392,7 +392,8 @@ def test_a_run_redraws_the_picture_in_place_as_it_grows(server, browser) -> None
     wait_until_idle(page, charts=4)
     pictures, blank, frames = page.evaluate("[window.noiseLensPictures, window.noiseLensBlank, window.noiseLensFrames]")
     assert pictures["partial"] >= 1, f"no partial picture while {n:,} stimuli went through the model: {pictures}"
-    assert blank["partial"] == 0, f"{blank['partial']} blank frames before partial pictures ({pictures}, {frames} frames)"
+    assert blank["partial"] == 0, (f"{blank['partial']} blank frames before partial pictures ({pictures}, "
+                                   f"{frames} frames)")
     # Plotly draws a new figure after it is mounted: one painted frame may come between the last partial picture
     # and the final figure (Streamlit 1.67 mounts a new chart for every new figure); never more than two.
     assert blank["final"] <= 2 * pictures["final"], f"{blank} blank frames for {pictures} pictures ({frames} frames)"

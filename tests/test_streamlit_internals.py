@@ -12,7 +12,8 @@ APP = str(PROJECT_ROOT / "app.py")
 
 
 def test_rerun_waiting_reads_streamlits_pending_request(monkeypatch) -> None:
-    """``streamlit_internals.rerun_waiting`` reads a private field of Streamlit's request queue: this fails if it is renamed."""
+    """``streamlit_internals.rerun_waiting`` reads a private field of Streamlit's request queue: this fails if it is
+    renamed."""
     from streamlit.runtime.scriptrunner_utils.script_requests import RerunData, ScriptRequests
 
     requests = ScriptRequests()
@@ -26,7 +27,8 @@ def test_rerun_waiting_reads_streamlits_pending_request(monkeypatch) -> None:
 
 def test_streamlit_keeps_keras_and_tensorflow_warm_between_runs(real_data_dir, monkeypatch) -> None:
     """Streamlit calls keras.backend.clear_session() after every run; that emptied TensorFlow's kernel cache, so
-    every redraw rebuilt the analysis graph's kernels (45–60 ms of an AlexNet redraw). ui/streamlit_internals.py stops it."""
+    every redraw rebuilt the analysis graph's kernels (45–60 ms of an AlexNet redraw). ui/streamlit_internals.py
+    stops it."""
     import keras
 
     cleared = []
