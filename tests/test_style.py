@@ -1,0 +1,34 @@
+"""The house style's one mechanical rule: code lines of at most 120 characters (../shared/STYLE.md). Long lines had
+crept into pages, core, bench and tests unnoticed until a linter was run by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.config import PROJECT_ROOT
+
+LINE_LIMIT = 120
+CODE_FOLDERS = ("core", "ui", "pages", "bench", "tests")
+
+
+def python_files(root: Path) -> list[Path]:
+    return [root / "app.py", *(path for folder in CODE_FOLDERS for path in sorted((root / folder).rglob("*.py")))]
+
+
+def long_lines(path: Path, limit: int = LINE_LIMIT) -> list[str]:
+    """``file:line (length)`` for each line over ``limit`` characters (characters, not bytes: σ and × are one)."""
+    rows = path.read_text(encoding="utf-8").splitlines()
+    return [f"{path.name}:{number} ({len(row)})" for number, row in enumerate(rows, 1) if len(row) > limit]
+
+
+def test_code_lines_fit_in_120_characters() -> None:
+    files = python_files(PROJECT_ROOT)
+    assert len(files) > 50  # the walk found the project, not an empty folder
+    offenders = [line for path in files for line in long_lines(path)]
+    assert offenders == [], f"lines over {LINE_LIMIT} characters: {offenders}"
+
+
+def test_a_long_line_is_found_and_counted_in_characters(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text("x = 1\n" + "σ" * 120 + "\n" + "y" * 121 + "\n", encoding="utf-8")
+    assert long_lines(sample) == ["sample.py:3 (121)"]
