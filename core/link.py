@@ -30,6 +30,9 @@ class Param:
 
     default: Any
     parse: Callable[[str], Any]
+    # Bound to a select slider, which takes a link's value only in the text it writes itself (each of these writes
+    # ``link_text`` of its option); other text for the same value (γ = "1.0") would be dropped from the address.
+    exact: bool = False
 
 
 def _choice(options: list[str]) -> Callable[[str], str]:
@@ -106,7 +109,7 @@ def _grid(values: tuple) -> Callable[[str], Any]:
 PARAMS: dict[str, Param] = {
     "dataset": Param("mnist", _choice(list(DATASETS))),
     "arch": Param("lenet", _choice(list(SHIPPED_ARCHITECTURES))),
-    "n": Param(1_000, _sample_count),
+    "n": Param(1_000, _sample_count, exact=True),
     "r": Param(0.7, _on_steps(0.0, 1.0, 0.05)),
     "noise": Param("uniform", _choice(list(NOISE_TYPES))),
     "sigma": Param(DEFAULT_SIGMA, _on_steps(0.05, 0.5, 0.05)),
@@ -116,16 +119,16 @@ PARAMS: dict[str, Param] = {
     "z": Param(False, _flag),
     # Attack page: the target class of the example images, their blend weight γ, and the inputs per source.
     "target": Param(0, _number(0, 9, int)),
-    "gamma": Param(0.5, _grid(ATTACK_GAMMAS)),
-    "subset": Param(100, _grid(SUBSETS)),
+    "gamma": Param(0.5, _grid(ATTACK_GAMMAS), exact=True),
+    "subset": Param(100, _grid(SUBSETS), exact=True),
     # Receptive fields page: the convolutional layer whose units are shown (conv3 exists in AlexNet only; on LeNet
     # the page says so and shows its last layer).
     "layer": Param("conv1", _choice(["conv1", "conv2", "conv3"])),
     # Whitened kernels page: the ridge strength λ of (Σ + λ·s·I)⁻¹.
-    "ridge": Param(DEFAULT_RIDGE, _grid(RIDGE_CHOICES)),
+    "ridge": Param(DEFAULT_RIDGE, _grid(RIDGE_CHOICES), exact=True),
     # Significance page: σ (pixels) of the Gaussian that smooths the z-maps, and the cluster-forming |z|.
-    "smooth": Param(DEFAULT_SMOOTHING, _grid(SMOOTHING_CHOICES)),
-    "primary": Param(DEFAULT_PRIMARY, _grid(PRIMARY_CHOICES)),
+    "smooth": Param(DEFAULT_SMOOTHING, _grid(SMOOTHING_CHOICES), exact=True),
+    "primary": Param(DEFAULT_PRIMARY, _grid(PRIMARY_CHOICES), exact=True),
     # Your digit page: drawn or uploaded, the signal ratio r of the digit mixed with the noise, the blend weight γ of
     # the target class's image (the target class is "target", as on the Attack page). The drawing itself is not.
     "digit_input": Param("draw", _choice(["draw", "upload"])),

@@ -5,7 +5,7 @@ import streamlit as st
 
 from core import analysis, attack, plots
 from core.attack import TEMPLATES
-from core.link import ATTACK_GAMMAS, PARAMS
+from core.link import ATTACK_GAMMAS, PARAMS, link_text
 from core.models import predict_probabilities
 from core.plots_attack import accuracy_figure, curve_name, success_figure
 from ui import controls as ui_controls, live, resources
@@ -28,7 +28,8 @@ def attack_controls() -> tuple[int, float, int]:
     target = first.number_input("Target class k", 0, 9, PARAMS["target"].default, 1, key="target",
                                 bind="query-params", help="\n".join(f"- **{k}**: {n}" for k, n in enumerate(names)))
     gamma = second.select_slider("Blend weight γ (examples)", ATTACK_GAMMAS, PARAMS["gamma"].default, key="gamma",
-                                 bind="query-params", help="x' = (1 − γ)·input + γ·template of class k")
+                                 bind="query-params", format_func=link_text,  # the link's own text: "1", not "1.0"
+                                 help="x' = (1 − γ)·input + γ·template of class k")
     subset = third.select_slider("Inputs per source", attack.SUBSETS, PARAMS["subset"].default, key="subset",
                                  bind="query-params",
                                  help="Noise inputs and test images each. Every input costs 9 × 20 passes "

@@ -7,7 +7,7 @@ import streamlit as st
 
 from core import plots, plots_readout, readout
 from core.analysis import GRADIENT_ESTIMATORS
-from core.link import PARAMS
+from core.link import PARAMS, link_text
 from ui import controls as ui_controls, live, resources
 from ui.frame import start_page
 
@@ -47,7 +47,7 @@ def kernel_csv(raw: np.ndarray, whitened: np.ndarray, intercept: np.ndarray) -> 
 def kernels() -> None:
     controls = ui_controls.analysis_controls(show_display=False)
     ridge = st.select_slider("Ridge strength λ", readout.RIDGE_CHOICES, value=PARAMS["ridge"].default, key="ridge",
-                             bind="query-params", format_func=lambda value: f"{value:g}",
+                             bind="query-params", format_func=link_text,
                              help="Σ + λ·s·I is inverted instead of Σ (s: the noise's mean pixel variance). "
                                   "0 is plain least squares; larger λ trusts directions in which the noise "
                                   "hardly varies less, and shrinks the read-out towards the class bias.")

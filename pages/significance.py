@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from core import analysis, plots_significance, readout, significance
-from core.link import PARAMS
+from core.link import PARAMS, link_text
 from core.picture import Z_LEAST_LIMIT, panel_titles, scarce_classes
 from core.runs import settings_line
 from ui import controls as ui_controls, live, resources
@@ -53,12 +53,12 @@ def tests() -> None:
     left, right = st.columns(2)
     smoothing = left.select_slider(
         "Smoothing σ (pixels)", significance.SMOOTHING_CHOICES, value=PARAMS["smooth"].default, key="smooth",
-        bind="query-params", format_func=lambda value: f"{value:g}",
+        bind="query-params", format_func=link_text,
         help="σ of the Gaussian that smooths each z-map before the tests. Larger σ finds broad regions and "
              "misses fine ones; it also lowers the thresholds (fewer independent regions to test).")
     primary = right.select_slider(
         "Cluster-forming threshold |z|", significance.PRIMARY_CHOICES, value=PARAMS["primary"].default,
-        key="primary", bind="query-params", format_func=lambda value: f"{value:g}",
+        key="primary", bind="query-params", format_func=link_text,
         help="The cluster test looks at connected regions beyond ±this z. Lower: larger, weaker regions "
              "(which then must be larger to count). 2.7 as in Stat4Ci.")
     if controls.part != "noise":

@@ -68,3 +68,16 @@ def test_a_value_between_a_sliders_steps_moves_to_the_nearest_step_with_a_note(r
     assert at.slider(key="sigma").value == 0.1 and at.slider(key="r").value == 0.35
     assert at.select_slider(key="n").value == 200 and at.query_params.get("n") == "200"
     assert at.query_params.get("sigma") == "0.1" and at.query_params.get("r") == "0.35"
+
+
+def test_a_select_sliders_value_is_written_as_the_slider_writes_it(real_data_dir) -> None:
+    """``gamma=1`` showed γ = 1 but the bound select slider wrote its options as "1.0", did not recognise the text
+    and dropped it: a link copied from the page opened γ = 0.5. Its options are now written as the link writes
+    them, and a link with the old text (``gamma=1.0``, as the slider used to write it) is rewritten, not dropped."""
+    for written in ("1", "1.0"):
+        at = open_page("pages/attack.py", gamma=written, subset="200.0")
+        assert not at.exception and not at.warning
+        assert at.select_slider(key="gamma").value == 1.0 and at.select_slider(key="subset").value == 200
+        assert at.query_params.get("gamma") == "1" and at.query_params.get("subset") == "200"
+    at = open_page("pages/significance.py", smooth="2.0", primary="3")
+    assert not at.exception and at.query_params.get("smooth") == "2" and at.query_params.get("primary") == "3"

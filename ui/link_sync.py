@@ -19,8 +19,9 @@ def check_link() -> list[str]:
     it: a bad value leaves it (a page with no widget bound to it, Home, kept it, and a link copied from there
     repeated the note), a repeated one keeps its last value (a slider seeded itself from the repeats, failed, and
     Streamlit dropped the parameter), a number that is not whole shows the whole number used, and a whole number
-    written another way (``n=200.0``) is written as its widget writes it (the slider dropped it, and a copied link
-    lost it).
+    written another way (``n=200.0``, ``gamma=1.0``) is written as its widget writes it (a select slider dropped it,
+    and a copied link lost it). Other values stay as they came (``r=0.0`` reads fine): each rewrite is a step in
+    the browser's history.
     """
     arrived = {key: st.query_params.get_all(key) for key in st.query_params}
     notes, link = [], dict(arrived)
@@ -44,8 +45,8 @@ def check_link() -> list[str]:
             how = "not a whole number" if cut else "between the slider's steps"
             notes.append(f"`{key}={raw}` in the link is {how}; using {link_text(value)}.")
             link[key] = [link_text(value)]
-        elif type(value) is int and link_text(value) != raw:  # n=200.0: N's slider matches its options' text and
-            link[key] = [link_text(value)]  # dropped it; r=0.0 reads fine and stays (a rewrite is a history entry)
+        elif (type(value) is int or param.exact) and link_text(value) != raw:  # n=200.0, gamma=1.0: a select
+            link[key] = [link_text(value)]  # slider drops text other than its own; r=0.0 reads fine and stays
     if link != arrived:
         st.query_params.from_dict(link)
         streamlit_internals.seed_widgets_from_the_link_as_it_is_now()  # not from the link as it arrived
