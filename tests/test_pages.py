@@ -149,11 +149,16 @@ def test_home_reproduces_the_original_figure(real_data_dir) -> None:
 
 
 def test_a_complete_run_offers_neither_stop_nor_continue(real_data_dir) -> None:
-    """Stop is for a run in progress (pressed in a real browser in test_e2e); once N stimuli are in, it goes."""
+    """Stop is for a run in progress (pressed in a real browser in test_e2e); once N stimuli are in, it goes, and
+    so does its note (a reviewer read "Stop keeps what was computed" under a finished picture with no Stop)."""
     at = open_page("pages/class_images.py", n="20000")
     assert_clean(at)
-    keys = {button.key for button in at.button}
-    assert "stop" not in keys and "continue" not in keys and not at.info
+    assert "stop_or_continue" not in {button.key for button in at.button} and not at.info
+    assert not [c.value for c in at.caption if "Stop keeps" in c.value]
+    at.run()  # and on the page's next run, which finds the run complete from the start
+    assert_clean(at)
+    assert "stop_or_continue" not in {button.key for button in at.button}
+    assert not [c.value for c in at.caption if "Stop keeps" in c.value]
 
 
 @pytest.mark.slow  # four models at N = 20,000

@@ -147,17 +147,20 @@ def stop_or_continue(controls: Controls, complete: bool, note: str) -> tuple[boo
     if controls.n <= LIVE_N:
         return False, None
     stopped = st.session_state.get("stopped_at") == controls and not complete
-    button, caption = st.columns([1, 6])
+    if complete:  # nothing to stop or continue, and a note about Stop with no Stop button only puzzles
+        return False, None
+    # The button and its note in one slot, emptied together when the run completes.
+    slot = st.empty()
+    button, caption = slot.container().columns([1, 6])
     # One button whose label and action change, not two: a widget's identity is its key, and Streamlit kept a
     # Continue of another key on screen (greyed) under the Stop of the continued run until that run ended,
     # seconds to minutes later, however it was replaced.
-    slot = button.empty()
     if stopped:
-        slot.button("Continue", key="stop_or_continue", on_click=lambda: st.session_state.pop("stopped_at", None))
-    elif not complete:
-        slot.button("Stop", key="stop_or_continue", on_click=lambda: st.session_state.update(stopped_at=controls))
+        button.button("Continue", key="stop_or_continue", on_click=lambda: st.session_state.pop("stopped_at", None))
+    else:
+        button.button("Stop", key="stop_or_continue", on_click=lambda: st.session_state.update(stopped_at=controls))
     caption.caption(note)
-    return stopped, None if stopped or complete else slot
+    return stopped, None if stopped else slot
 
 
 class Slot:
