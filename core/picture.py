@@ -115,6 +115,7 @@ def picture_caption(n: int | None, shown: Picture, controls: Controls) -> str:
     few = ""
     if shown.scarce.any():
         few = (" Panels marked *too few* rest on under 1 % of the total: mostly noise"
-               + (", so their z-scores stay small." if z else ", so they saturate and are left out of the colour "
-                  "scale."))
+               + (": their z-scores are chance speckle (about 1 pixel in 20 beyond |z| = 2, as noise alone gives), "
+                  "not a pattern, and change with the seed." if z else
+                  ", so they saturate and are left out of the colour scale."))
     return (f"**{n:,} stimuli.** " if n is not None else "") + f"{what} {reading}{few}"

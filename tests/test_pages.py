@@ -231,3 +231,12 @@ def test_a_pages_png_download_is_titled_with_its_settings(page: str, extra: str,
     title = "lenet-mnist, N = 500, r = 0, gaussian noise (σ 0.2), softmax grouping of the noise part, seed 3" + extra
     assert _title_band(png).min() < 128  # ink: a title is there
     assert np.array_equal(_title_band(png), _title_band(titled_png(png, title)))  # and it is this one
+
+
+def test_the_z_score_caption_says_what_scarce_panels_show(real_data_dir) -> None:
+    """A reviewer read "their z-scores stay small" under panels of 2-8 stimuli that were as speckled as chance makes
+    them (pixel z-scores of standard deviation ~1 there, 0.4-0.5 in the class behind 84 % of the stimuli)."""
+    at = open_page("pages/class_images.py", r="0", estimator="predicted", part="noise", z="true", n="1000")
+    assert_clean(at)
+    captions = " ".join(c.value for c in at.caption)
+    assert "too few" in captions and "chance speckle" in captions and "stay small" not in captions
