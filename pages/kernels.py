@@ -45,7 +45,7 @@ def kernel_csv(raw: np.ndarray, whitened: np.ndarray, intercept: np.ndarray) -> 
 
 @st.fragment
 def kernels() -> None:
-    controls = ui_controls.analysis_controls(show_display=False)
+    controls = ui_controls.analysis_controls(show_display=False, explains_full_signal=True)
     ridge = st.select_slider("Ridge strength λ", readout.RIDGE_CHOICES, value=PARAMS["ridge"].default, key="ridge",
                              bind="query-params", format_func=link_text,
                              help="Σ + λ·s·I is inverted instead of Σ (s: the noise's mean pixel variance). "

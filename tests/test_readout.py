@@ -223,7 +223,8 @@ def test_kernels_page_refuses_r_one_and_reads_ridge_from_the_link(real_data_dir)
 
     at = open_page("pages/kernels.py", n="100", r="1.0", estimator="regression", part="noise", ridge="0.3")
     assert_clean(at)
-    assert any("nothing to regress" in w.value for w in at.warning)
+    assert [w.value for w in at.warning if "r = 1" in w.value] == [  # one note, not the controls' too
+        "At r = 1 no noise reaches the model: there is nothing to regress the logits on. Lower r."]
     assert at.select_slider(key="ridge").value == 0.3
 
 

@@ -453,3 +453,13 @@ def test_simulated_thresholds_keep_results_not_correlation_matrices(monkeypatch)
     assert len(made) == 20 and len(significance._simulated.cache) == 16
     assert all(not isinstance(value, np.ndarray) for value in significance._simulated.cache.values())
     significance._simulated.cache.clear()
+
+
+def test_r_one_gets_one_note_not_two(real_data_dir) -> None:
+    """The controls' note about r = 1 and the page's own said the same thing one above the other."""
+    from tests.apptest import assert_clean, open_page
+
+    at = open_page("pages/significance.py", r="1.0", estimator="predicted", part="noise", n="100")
+    assert_clean(at)
+    assert [w.value for w in at.warning if "r = 1" in w.value] == [
+        "At r = 1 no noise reaches the model: the noise class images carry nothing to test. Lower r."]

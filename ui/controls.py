@@ -21,12 +21,13 @@ def _help(table: dict) -> str:
     return "\n".join(f"- **{key}**: {getattr(value, 'label', value)}" for key, value in table.items())
 
 
-def analysis_controls(show_display: bool = True) -> Controls:
+def analysis_controls(show_display: bool = True, explains_full_signal: bool = False) -> Controls:
     """Draw the analysis controls (bound to the URL) and return their values; settings that show nothing
-    meaningful get a note under the controls, on every page that has them."""
+    meaningful get a note under the controls, on every page that has them. ``explains_full_signal``: the page
+    says itself what r = 1 leaves it to show (two notes saying the same thing stacked up)."""
     carry_settings_to_this_page()
     chosen = _widgets(show_display)
-    _explain(chosen)
+    _explain(chosen, explains_full_signal)
     return _effective(chosen)
 
 
@@ -103,7 +104,7 @@ def _widgets(show_display: bool) -> Controls:
     return Controls(int(n), float(ratio), noise, float(sigma), estimator, part, int(seed), bool(z_scores))
 
 
-def _explain(chosen: Controls) -> None:
+def _explain(chosen: Controls, explains_full_signal: bool = False) -> None:
     """A note under the controls for each setting that shows nothing meaningful, or not what it says."""
     ratio, noise, estimator, part = chosen.ratio, chosen.noise, chosen.estimator, chosen.part
     if chosen.z_scores and part != "noise":
@@ -119,7 +120,7 @@ def _explain(chosen: Controls) -> None:
     elif estimator in GRADIENT_ESTIMATORS and part != "noise":
         st.info("The gradient kernel is a kernel of the noise (only the noise has a Gaussian behind it): it is "
                 "shown for the noise part whatever *Averaged part* says.")
-    if ratio >= 1.0 and part == "noise":
+    if ratio >= 1.0 and part == "noise" and not explains_full_signal:
         st.warning(f"{NO_NOISE_AT_FULL_SIGNAL} Lower r or average the whole input.")
 
 
