@@ -267,7 +267,9 @@ def bias_bar(counts: np.ndarray, class_names: Sequence[str], total: int) -> "go.
     import plotly.graph_objects as go
 
     share = counts / max(total, 1)
+    # Labels level and above the bars: inside, Plotly turned them on end in narrow bars and not in wide ones.
     fig = go.Figure(go.Bar(x=list(class_names), y=share * 100, text=[f"{v:.1%}" for v in share],
+                           textangle=0, textposition="outside", cliponaxis=False,
                            marker_color="#4575b4", hovertemplate="%{x}: %{y:.2f} %<extra></extra>"))
     fig.update_layout(yaxis_title="share of stimuli (%)", xaxis_title="predicted class", height=300,
                       margin=dict(l=10, r=10, t=10, b=10))
@@ -286,6 +288,9 @@ def convergence_figure(counts: np.ndarray, correlations: np.ndarray) -> "go.Figu
     # Ticks at the snapshots, written whole: Plotly's own log ticks read "100, 2, 5, 1000, 2, 5" at small N.
     ticks = [int(n) for n in np.asarray(counts) if n > 0]
     fig.update_xaxes(tickvals=ticks, ticktext=[sample_count_label(n) for n in ticks])
+    if len(ticks) < 2:  # a lone dot at 1 says nothing: say when there will be a curve
+        fig.add_annotation(text="one point only, at the final N: a curve needs N above 100",
+                           xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False)
     return fig
 
 

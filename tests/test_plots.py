@@ -149,3 +149,16 @@ def test_the_convergence_curve_is_ticked_at_its_snapshots() -> None:
     assert list(figure.layout.xaxis.tickvals) == [100, 200, 500, 1_000, 2_000]
     assert list(figure.layout.xaxis.ticktext) == ["100", "200", "500", "1k", "2k"]
     assert [plots.sample_count_label(n) for n in (50_000, 1_000_000, 1_234)] == ["50k", "1M", "1,234"]
+
+
+def test_a_convergence_chart_of_one_point_says_why() -> None:
+    """At N = 100 the chart was a lone dot at 1, with nothing to say that a larger N draws a curve."""
+    lone = plots.convergence_figure(np.array([100]), np.array([1.0]))
+    assert [a.text for a in lone.layout.annotations] == ["one point only, at the final N: a curve needs N above 100"]
+    assert not plots.convergence_figure(np.array([100, 200]), np.array([0.9, 1.0])).layout.annotations
+
+
+def test_class_bias_labels_stay_level() -> None:
+    """Inside the bars Plotly turned the labels of narrow bars on end and left the wide ones level."""
+    bar = plots.bias_bar(np.array([5, 900, 95, 0, 0, 0, 0, 0, 0, 0]), [str(c) for c in range(10)], 1_000).data[0]
+    assert bar.textangle == 0 and bar.textposition == "outside" and bar.text[1] == "90.0%"

@@ -90,7 +90,8 @@ def _widgets(show_display: bool) -> Controls:
                           disabled=noise not in SIGMA_NOISE_TYPES,
                           help="Standard deviation of the Gaussian noise (gaussian, base, pink and data types).")
         seed = st.number_input("Seed", 0, 2**31 - 1, PARAMS["seed"].default, 1, key="seed", bind="query-params",
-                               help="Same seed, same noise: a shared link shows exactly the same images.")
+                               help="Same seed, same noise: a shared link shows exactly the same images. A whole "
+                                    "number from 0 to 2,147,483,647; press Enter to apply it.")
     with third:
         estimator = st.selectbox("Grouping (estimator)", list(ESTIMATORS), key="estimator", bind="query-params",
                                  help=_help(ESTIMATORS))
