@@ -308,6 +308,9 @@ def stimuli_strip(images: np.ndarray, titles: Sequence[str]) -> "go.Figure":
                          height=150, value_format=".2f")
 
 
+TRAINING_COLOURS = {"training": "#1f77b4", "test": "#ff7f0e"}  # the same in the live chart and the final one
+
+
 def training_figure(history: dict[str, list[float]]) -> "go.Figure":
     """Loss and accuracy per epoch, training and test."""
     import plotly.graph_objects as go
@@ -317,8 +320,9 @@ def training_figure(history: dict[str, list[float]]) -> "go.Figure":
     for key, name, col in (("loss", "training", 1), ("val_loss", "test", 1), ("accuracy", "training", 2),
                            ("val_accuracy", "test", 2)):
         values = history.get(key, [])
-        if values:
+        if values:  # a colour per split, not per trace: a history without a series shifted the colours
             fig.add_trace(go.Scatter(x=list(range(1, len(values) + 1)), y=values, mode="lines+markers",
+                                     line_color=TRAINING_COLOURS[name], marker_color=TRAINING_COLOURS[name],
                                      name=f"{name} {key.replace('val_', '')}"), row=1, col=col)
     fig.update_xaxes(title_text="epoch", dtick=1, tick0=1)  # whole epochs: one epoch was ticked 0.5 and 1.5
     # Fixed ranges from zero: after one epoch autoscaling drew a single point on (or past) the plot's edge.

@@ -162,3 +162,14 @@ def test_class_bias_labels_stay_level() -> None:
     """Inside the bars Plotly turned the labels of narrow bars on end and left the wide ones level."""
     bar = plots.bias_bar(np.array([5, 900, 95, 0, 0, 0, 0, 0, 0, 0]), [str(c) for c in range(10)], 1_000).data[0]
     assert bar.textangle == 0 and bar.textposition == "outside" and bar.text[1] == "90.0%"
+
+
+def test_training_curves_keep_their_colours_whatever_the_history_holds() -> None:
+    """Live, the history lacked a series and every later trace took the next colour: training accuracy was drawn
+    in the colour the finished chart gives test loss."""
+    full = {"loss": [0.5, 0.3], "val_loss": [0.4, 0.35], "accuracy": [0.8, 0.9], "val_accuracy": [0.85, 0.88]}
+    live = {key: values for key, values in full.items() if key != "val_loss"}
+    colours = {figure: {trace.name: trace.line.color for trace in plots.training_figure(history).data}
+               for figure, history in (("full", full), ("live", live))}
+    assert colours["live"] == {name: colour for name, colour in colours["full"].items() if name != "test loss"}
+    assert colours["full"]["training accuracy"] == colours["full"]["training loss"] != colours["full"]["test loss"]
