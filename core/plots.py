@@ -214,6 +214,12 @@ def tiled_heatmap(images: np.ndarray, titles: Sequence[str], columns: int, colou
                     yaxis=dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")))
 
 
+def colour_bar(title: str, size: int | None = None) -> dict:
+    """A colour bar titled along its side: above it, Plotly's toolbar covered the title whenever the pointer was
+    over the chart."""
+    return {"title": {"text": title, "side": "right", **({"font": {"size": size}} if size else {})}}
+
+
 # Height of a 2 × 5 grid in half a wide page (Home, Compare): there the column's width would otherwise bind, leaving
 # the grid small under a full-height colour bar, its second row's titles over the first row's images.
 HALF_WIDTH_GRID = 250
@@ -230,7 +236,7 @@ def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool,
     else:
         colour = dict(colorscale=GREY)
     compact = height is not None and height <= HALF_WIDTH_GRID  # smaller type, so long class names fit
-    colour["colorbar"] = {"title": {"text": colorbar_title, "font": {"size": 11 if compact else 14}}}
+    colour["colorbar"] = colour_bar(colorbar_title, 11 if compact else 14)
     return tiled_heatmap(images, titles, int(np.ceil(len(images) / rows)), colour, height or 170 * rows + 60,
                          title_size=10 if compact else 12)
 
@@ -243,7 +249,7 @@ def probability_heatmap(matrix: np.ndarray, row_names: Sequence[str], column_nam
 
     fig = go.Figure(go.Heatmap(
         z=matrix, x=list(column_names), y=list(row_names), zmin=0.0, zmax=1.0, colorscale=SEQUENTIAL,
-        texttemplate=f"%{{z:{value_format}}}", colorbar={"title": {"text": colour_title}},
+        texttemplate=f"%{{z:{value_format}}}", colorbar=colour_bar(colour_title),
         hovertemplate=f"{row_title} %{{y}}<br>{column_title} %{{x}}<br>%{{z:.3f}}<extra></extra>"))
     fig.update_layout(xaxis_title=column_title, yaxis_title=row_title, height=460,
                       margin=dict(l=10, r=10, t=30, b=10))

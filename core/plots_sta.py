@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.plots import DIVERGING, diverging_rgb, mosaic, tiled_heatmap
+from core.plots import DIVERGING, colour_bar, diverging_rgb, mosaic, tiled_heatmap
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -48,7 +48,7 @@ def units_figure(images: np.ndarray, titles: Sequence[str], columns: int = 8, co
     scaled = per_unit_scaled(images)
     rows = math.ceil(len(images) / columns)
     colour = {"colorscale": DIVERGING, "zmin": -1.0, "zmax": 1.0, "zmid": 0.0,
-              "colorbar": {"title": {"text": colorbar_title}}}
+              "colorbar": colour_bar(colorbar_title)}
     figure = tiled_heatmap(scaled, titles, columns, colour, height=90 * rows + 40, value_format=".2f", title_size=10)
     # A unit that never fired has no average (NaN): a grey tile, as in the PNG, where a gap would look like a
     # missing plot. Behind the heatmap, whose NaN cells are see-through.

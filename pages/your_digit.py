@@ -55,9 +55,10 @@ def your_digit() -> np.ndarray | None:
                    bind="query-params", horizontal=True,
                    help="The drawing and the picture stay in this browser tab: they are not in the link, not "
                         "written to disk, and gone when the tab closes.")
-    if how == "draw":
-        st.caption("Draw with the mouse or a finger; the toolbar over the square's corner undoes, redoes or clears.")
     raw = drawn_bytes() if how == "draw" else uploaded_bytes()
+    if how == "draw":  # under the square: the canvas's toolbar floats over whatever is just above it
+        st.caption("Draw with the mouse or a finger; the toolbar over the square's top corner undoes, redoes or "
+                   "clears.")
     if raw is None:
         st.info(f"Draw a {THING} in the black square (white ink, mouse or finger), as large as the square allows."
                 if how == "draw" else f"Upload a picture of a {THING}: dark on light or light on dark.")

@@ -173,3 +173,10 @@ def test_training_curves_keep_their_colours_whatever_the_history_holds() -> None
                for figure, history in (("full", full), ("live", live))}
     assert colours["live"] == {name: colour for name, colour in colours["full"].items() if name != "test loss"}
     assert colours["full"]["training accuracy"] == colours["full"]["training loss"] != colours["full"]["test loss"]
+
+
+def test_colour_bar_titles_sit_beside_the_bar_where_the_toolbar_cannot_cover_them() -> None:
+    images = plots.class_images_figure(ten_images() - 4.5, [str(c) for c in range(10)], True, "covariance")
+    matrix = plots.probability_heatmap(np.eye(10), list("abcdefghij"), list("abcdefghij"), "true", "predicted")
+    assert images.data[0].colorbar.title.side == "right" == matrix.data[0].colorbar.title.side
+    assert images.data[0].colorbar.title.text == "covariance"
