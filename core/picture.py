@@ -28,21 +28,21 @@ class Picture:
     signed: bool  # diverging scale centred at zero, else grey
     scale_weights: np.ndarray | None  # classes left out of the colour scale are scarce in these weights
     least_limit: float
-    scarce: np.ndarray  # (10,) bool: panels marked *too few*
+    scarce: np.ndarray  # (10,) bool: panels marked *too few*, drawn faded
 
     def figure(self, height: int | None = None) -> Any:
         return class_images_figure(self.values, self.titles, self.signed, self.colour_label, height=height,
-                                   weights=self.scale_weights, least_limit=self.least_limit)
+                                   weights=self.scale_weights, least_limit=self.least_limit, faded=self.scarce)
 
     def tiles(self) -> tuple[list[bytes], bytes, tuple[float, float]]:
         """One-pixel-per-pixel PNGs of the panels and of the colour ramp, and the scale's ends: the live
         partial pictures, which the browser scales up."""
-        return class_tiles_png(self.values, self.signed, self.scale_weights, self.least_limit)
+        return class_tiles_png(self.values, self.signed, self.scale_weights, self.least_limit, self.scarce)
 
     def png(self, scale: int = 6) -> bytes:
         """The PNG of the download and the CLI."""
         return class_grid_png(self.values, self.titles, self.signed, scale, label=self.colour_label,
-                              weights=self.scale_weights, least_limit=self.least_limit)
+                              weights=self.scale_weights, least_limit=self.least_limit, faded=self.scarce)
 
 
 def scarce_classes(images: ClassImages) -> np.ndarray:
@@ -114,7 +114,7 @@ def picture_caption(n: int | None, shown: Picture, controls: Controls) -> str:
                    "towards that class.")
     few = ""
     if shown.scarce.any():
-        few = (" Panels marked *too few* rest on under 1 % of the total: mostly noise"
+        few = (" Panels marked *too few* (faded) rest on under 1 % of the total: mostly noise"
                + (": their z-scores are chance speckle (about 1 pixel in 20 beyond |z| = 2, as noise alone gives), "
                   "not a pattern, and change with the seed." if z else
                   ", so they saturate and are left out of the colour scale."))

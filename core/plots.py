@@ -82,6 +82,16 @@ def picture_rgb(values: np.ndarray, signed: bool, low: float, high: float) -> np
     return np.repeat(grey.astype(np.uint8)[..., None], 3, axis=2)
 
 
+# How far the panels of classes behind too few stimuli are washed towards white: their averages are mostly noise,
+# saturated on the shared scale, and a student read them as the strongest panels of the picture.
+FADE = 0.6
+
+
+def faded_rgb(rgb: np.ndarray, fade: bool) -> np.ndarray:
+    """``rgb`` washed towards white by ``FADE`` where ``fade``, else as it is."""
+    return (rgb + FADE * (255.0 - rgb)).astype(np.uint8) if fade else rgb
+
+
 def _png(rgb: np.ndarray) -> bytes:
     from PIL import Image
 
@@ -94,7 +104,8 @@ RAMP_STEPS = 64  # colours in a live picture's colour ramp: the browser stretche
 
 
 def class_tiles_png(images: np.ndarray, signed: bool, weights: np.ndarray | None = None,
-                    least_limit: float = 0.0) -> tuple[list[bytes], bytes, tuple[float, float]]:
+                    least_limit: float = 0.0,
+                    faded: np.ndarray | None = None) -> tuple[list[bytes], bytes, tuple[float, float]]:
     """Each class image as a PNG of one pixel per image pixel, the colour ramp, and the scale's ends.
 
     For pictures redrawn a few times a second while a run grows: the browser scales the tiles up (pixelated),
@@ -102,7 +113,8 @@ def class_tiles_png(images: np.ndarray, signed: bool, weights: np.ndarray | None
     machine), and the browser decodes 35 KB of HTML instead of a 44 KB PNG plus two more messages. Same colours
     and colour range as the figure and the PNG download."""
     low, high = colour_range(images, signed, weights, least_limit)
-    tiles = [_png(picture_rgb(image, signed, low, high)) for image in images]
+    faded = np.zeros(len(images), bool) if faded is None else faded
+    tiles = [_png(faded_rgb(picture_rgb(image, signed, low, high), fade)) for image, fade in zip(images, faded)]
     ramp = _png(picture_rgb(np.linspace(low, high, RAMP_STEPS)[None, :], signed, low, high))
     return tiles, ramp, (low, high)
 
@@ -112,7 +124,8 @@ _PNG_TEXT = str.maketrans({"Δ": "delta", "σ": "sigma", "−": "-", "²": "^2"}
 
 
 def class_grid_png(images: np.ndarray, titles: Sequence[str], signed: bool = True, scale: int = 6,
-                   weights: np.ndarray | None = None, label: str = "", least_limit: float = 0.0) -> bytes:
+                   weights: np.ndarray | None = None, label: str = "", least_limit: float = 0.0,
+                   faded: np.ndarray | None = None) -> bytes:
     """A 2 × 5 PNG grid of class images over its colour scale: diverging colours for signed images, grey for
     stimuli. ``titles`` are written as given (the caller marks empty or scarce classes); ``weights`` and
     ``least_limit`` scale the colours as ``colour_range`` does for the dashboard's figure."""
@@ -127,10 +140,12 @@ def class_grid_png(images: np.ndarray, titles: Sequence[str], signed: bool = Tru
     def colours(values: np.ndarray) -> np.ndarray:
         return picture_rgb(values, signed, low, high)
 
-    for index, (image, title) in enumerate(zip(images, titles)):
+    faded = np.zeros(len(images), bool) if faded is None else faded
+    for index, (image, title, fade) in enumerate(zip(images, titles, faded)):
         x, y = gap + (index % 5) * (cell + gap), gap + (index // 5) * (cell + band + gap)
         draw.text((x, y), title.translate(_PNG_TEXT), fill="black")
-        canvas.paste(Image.fromarray(colours(image)).resize((cell, cell), Image.NEAREST), (x, y + band))
+        canvas.paste(Image.fromarray(faded_rgb(colours(image), fade)).resize((cell, cell), Image.NEAREST),
+                     (x, y + band))
     # the colour scale under the middle three columns: its ends (and 0 when signed) below it, then its label
     left, width = gap + cell + gap, 3 * cell + 2 * gap
     ramp = np.repeat(np.linspace(low, high, width)[None, :], bar, axis=0)
@@ -192,8 +207,10 @@ def mosaic(images: np.ndarray, columns: int, gap: int = 2, title_band: int = 8) 
 
 
 def tiled_heatmap(images: np.ndarray, titles: Sequence[str], columns: int, colour: dict, height: int,
-                  value_format: str = ".4f", title_size: int = 12) -> "go.Figure":
-    """Images side by side as one heatmap, each titled; hover gives the pixel inside its own image."""
+                  value_format: str = ".4f", title_size: int = 12,
+                  faded: np.ndarray | None = None) -> "go.Figure":
+    """Images side by side as one heatmap, each titled; hover gives the pixel inside its own image. ``faded``
+    tiles are veiled in white (``FADE``), as ``faded_rgb`` washes them in the PNGs."""
     import plotly.graph_objects as go
 
     canvas, corners = mosaic(np.asarray(images, dtype=np.float32), columns)  # float32: half the bytes sent
@@ -204,12 +221,16 @@ def tiled_heatmap(images: np.ndarray, titles: Sequence[str], columns: int, colou
         pixel[top : top + tile_height, left : left + tile_width] = in_tile
     titles_above = [dict(x=left + (tile_width - 1) / 2, y=top - 0.6, text=title, showarrow=False, yanchor="bottom",
                          font={"size": title_size}) for (left, top), title in zip(corners, titles)]
+    veils = [dict(type="rect", x0=left - 0.5, x1=left + tile_width - 0.5, y0=top - 0.5, y1=top + tile_height - 0.5,
+                  fillcolor=f"rgba(255,255,255,{FADE})", line_width=0, layer="above")
+             for (left, top), fade in zip(corners, np.zeros(len(images), bool) if faded is None else faded) if fade]
     # One layout, not ten add_annotation calls: Plotly validates per call, 12 ms of every redraw.
     return go.Figure(
         go.Heatmap(z=canvas, customdata=pixel, hoverongaps=False, **colour,
                    hovertemplate=f"pixel (%{{customdata[0]}}, %{{customdata[1]}}): "
                                  f"%{{z:{value_format}}}<extra></extra>"),
-        layout=dict(annotations=titles_above, height=height, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
+        layout=dict(annotations=titles_above, shapes=veils, height=height, margin=dict(l=10, r=10, t=10, b=10),
+                    plot_bgcolor="white",
                     xaxis=dict(visible=False, constrain="domain"),
                     yaxis=dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")))
 
@@ -227,7 +248,7 @@ HALF_WIDTH_GRID = 250
 
 def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool, colorbar_title: str,
                         rows: int = 2, weights: np.ndarray | None = None, height: int | None = None,
-                        least_limit: float = 0.0) -> "go.Figure":
+                        least_limit: float = 0.0, faded: np.ndarray | None = None) -> "go.Figure":
     """Ten class images in a grid, sharing one colour axis (diverging at zero when ``signed``, spanning at least
     ±``least_limit``: z-scores use 3, so chance-level maps look pale instead of as strong as real effects)."""
     if signed:
@@ -238,7 +259,7 @@ def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool,
     compact = height is not None and height <= HALF_WIDTH_GRID  # smaller type, so long class names fit
     colour["colorbar"] = colour_bar(colorbar_title, 11 if compact else 14)
     return tiled_heatmap(images, titles, int(np.ceil(len(images) / rows)), colour, height or 170 * rows + 60,
-                         title_size=10 if compact else 12)
+                         title_size=10 if compact else 12, faded=faded)
 
 
 def probability_heatmap(matrix: np.ndarray, row_names: Sequence[str], column_names: Sequence[str],

@@ -17,8 +17,8 @@ from ui.frame import start_page
 dataset_name, arch = start_page("Lesson")
 names = resources.class_names(dataset_name)
 # The small grids carry no counts in their titles: what a blank panel and a * mean, said under each of them.
-PANEL_KEY = ("Blank panels: classes the network never chose; * marks classes behind under 1 % of the stimuli: "
-             "mostly noise.")
+PANEL_KEY = ("Blank panels: classes the network never chose; * marks classes behind under 1 % of the stimuli, "
+             "drawn faded: mostly noise.")
 
 
 def go_to(number: int) -> None:
