@@ -87,6 +87,11 @@ def picture_rgb(values: np.ndarray, signed: bool, low: float, high: float) -> np
 FADE = 0.6
 
 
+def _fades(faded: np.ndarray | None, count: int) -> np.ndarray:
+    """Which of ``count`` panels to fade: none unless given."""
+    return np.zeros(count, bool) if faded is None else np.asarray(faded, bool)
+
+
 def faded_rgb(rgb: np.ndarray, fade: bool) -> np.ndarray:
     """``rgb`` washed towards white by ``FADE`` where ``fade``, else as it is."""
     return (rgb + FADE * (255.0 - rgb)).astype(np.uint8) if fade else rgb
@@ -113,8 +118,8 @@ def class_tiles_png(images: np.ndarray, signed: bool, weights: np.ndarray | None
     machine), and the browser decodes 35 KB of HTML instead of a 44 KB PNG plus two more messages. Same colours
     and colour range as the figure and the PNG download."""
     low, high = colour_range(images, signed, weights, least_limit)
-    faded = np.zeros(len(images), bool) if faded is None else faded
-    tiles = [_png(faded_rgb(picture_rgb(image, signed, low, high), fade)) for image, fade in zip(images, faded)]
+    tiles = [_png(faded_rgb(picture_rgb(image, signed, low, high), fade))
+             for image, fade in zip(images, _fades(faded, len(images)))]
     ramp = _png(picture_rgb(np.linspace(low, high, RAMP_STEPS)[None, :], signed, low, high))
     return tiles, ramp, (low, high)
 
@@ -140,8 +145,7 @@ def class_grid_png(images: np.ndarray, titles: Sequence[str], signed: bool = Tru
     def colours(values: np.ndarray) -> np.ndarray:
         return picture_rgb(values, signed, low, high)
 
-    faded = np.zeros(len(images), bool) if faded is None else faded
-    for index, (image, title, fade) in enumerate(zip(images, titles, faded)):
+    for index, (image, title, fade) in enumerate(zip(images, titles, _fades(faded, len(images)))):
         x, y = gap + (index % 5) * (cell + gap), gap + (index // 5) * (cell + band + gap)
         draw.text((x, y), title.translate(_PNG_TEXT), fill="black")
         canvas.paste(Image.fromarray(faded_rgb(colours(image), fade)).resize((cell, cell), Image.NEAREST),
@@ -223,7 +227,7 @@ def tiled_heatmap(images: np.ndarray, titles: Sequence[str], columns: int, colou
                          font={"size": title_size}) for (left, top), title in zip(corners, titles)]
     veils = [dict(type="rect", x0=left - 0.5, x1=left + tile_width - 0.5, y0=top - 0.5, y1=top + tile_height - 0.5,
                   fillcolor=f"rgba(255,255,255,{FADE})", line_width=0, layer="above")
-             for (left, top), fade in zip(corners, np.zeros(len(images), bool) if faded is None else faded) if fade]
+             for (left, top), fade in zip(corners, _fades(faded, len(images))) if fade]
     # One layout, not ten add_annotation calls: Plotly validates per call, 12 ms of every redraw.
     return go.Figure(
         go.Heatmap(z=canvas, customdata=pixel, hoverongaps=False, **colour,

@@ -146,9 +146,9 @@ def stop_or_continue(controls: Controls, complete: bool, note: str) -> tuple[boo
     """
     if controls.n <= LIVE_N:
         return False, None
-    stopped = st.session_state.get("stopped_at") == controls and not complete
     if complete:  # nothing to stop or continue, and a note about Stop with no Stop button only puzzles
         return False, None
+    stopped = st.session_state.get("stopped_at") == controls
     # The button and its note in one slot, emptied together when the run completes.
     slot = st.empty()
     button, caption = slot.container().columns([1, 6])
