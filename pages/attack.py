@@ -73,8 +73,20 @@ def attack_page() -> None:
     target, gamma, subset = attack_controls()
     st.button("Use the reference run: 200,000 pure uniform-noise stimuli, softmax-weighted, noise part",
               icon="🎯", key="reference", on_click=lambda: st.session_state.update(REFERENCE))
+    stored = live.stored_stimuli(arch, dataset_name, meta["sha256"], controls)
+    stopped, stop = live.stop_or_continue(
+        controls, stored >= controls.n, "Large N: the reference run takes about a minute on a slow machine. Stop "
+        "sweeps with the stimuli computed so far; Continue goes on from there.")
+    if stopped and stored == 0:
+        st.info("Stopped before the run began. Press Continue to go on.")
+        return
     progress = st.progress(0.0, text="starting…") if controls.n > live.LIVE_N else None
-    engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress)
+    _, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress, stopped=stopped)
+    if stop is not None:
+        stop.empty()
+    if state.n < controls.n:
+        st.info(f"Stopped at {state.n:,} of {controls.n:,} stimuli: the class images below are averages of these. "
+                f"Press Continue to go on.")
     images = analysis.class_images(state, controls.estimator, controls.part)
     try:
         inputs = attack.attack_inputs(controls.settings.noise, data.train_images, data.test_images,

@@ -268,6 +268,18 @@ def test_compare_stops_within_seconds_during_a_long_run(server, browser) -> None
     page.close()
 
 
+def test_attack_stops_within_seconds_and_sweeps_what_it_has(server, browser) -> None:
+    """Attack's reference run (200,000 stimuli) took about a minute with no way out but moving a control: Stop ends
+    it and the sweep uses the stimuli computed so far."""
+    page = stopped_during_a_long_run(browser, f"{server}/attack?n=1000000&r=0.0&estimator=softmax&part=noise"
+                                              "&seed=9095")
+    page.get_by_text(re.compile(r"Stopped at [\d,]+ of 1,000,000 stimuli")).wait_for(timeout=30_000)
+    page.get_by_text("Targeted success rate against γ").wait_for(timeout=60_000)
+    page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=60_000)
+    assert_no_exception(page)
+    page.close()
+
+
 def test_a_shared_links_settings_follow_the_student_to_other_pages(server, browser) -> None:
     """Opening a link and then another page keeps the link's settings (they were reset on the first switch)."""
     page = browser.new_page(viewport=VIEWPORT)

@@ -183,6 +183,40 @@ def test_compare_can_be_stopped_and_continued(real_data_dir) -> None:
     assert "stop_or_continue" not in {b.key for b in at.button}  # complete: nothing to stop or continue
 
 
+@pytest.mark.slow  # the attack's sweep, twice, and N = 20,000
+def test_attack_can_be_stopped_and_continued(real_data_dir) -> None:
+    """The reference run (200,000 stimuli) takes about a minute on a slow machine: Attack offers Stop above the
+    live range like the other pages, and a stopped run sweeps with the stimuli it has."""
+    from core.link import Controls
+
+    link = {"n": "20000", "r": "0.0", "estimator": "softmax", "part": "noise", "seed": "4242"}
+    stopped = Controls(n=20_000, ratio=0.0, noise="uniform", sigma=0.2, estimator="softmax", part="noise",
+                       seed=4242, z_scores=False)
+
+    def opened(**query: str) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        for key, value in query.items():
+            at.query_params[key] = value
+        at.session_state["stopped_at"] = stopped
+        at.switch_page("pages/attack.py")
+        return at.run()
+
+    at = opened(**link)
+    assert_clean(at)
+    assert [i.value for i in at.info] == ["Stopped before the run began. Press Continue to go on."]
+    assert not at.get("plotly_chart") and at.button(key="stop_or_continue").label == "Continue"
+    assert_clean(opened(**{**link, "n": "10000"}))  # 10,000 of the stream's stimuli into the shared store
+    at = opened(**link)
+    assert_clean(at)
+    assert any("Stopped at 10,000 of 20,000 stimuli" in i.value for i in at.info)
+    assert at.button(key="stop_or_continue").label == "Continue" and len(at.get("plotly_chart")) >= 2
+    assert any("10,000 stimuli" in m.value for m in at.markdown)  # the curves say which class images they use
+    at.button(key="stop_or_continue").click().run(timeout=300)
+    assert_clean(at)
+    assert "stop_or_continue" not in {b.key for b in at.button} and not any("Stopped" in i.value for i in at.info)
+    assert any("20,000 stimuli" in m.value for m in at.markdown)
+
+
 def test_gradient_grouping_draws_both_kernels_and_is_refused_for_uniform_noise(real_data_dir) -> None:
     at = open_page("pages/class_images.py", estimator="gradient", noise="gaussian", n="100", seed="777")
     assert_clean(at)
