@@ -11,7 +11,7 @@ from core.attack import blend
 from core.link import PARAMS
 from core.models import predict_probabilities
 from core.noise import mix, noise_samples
-from core.plots_digit import answers_figure, sweep_figure
+from core.plots_digit import answers_figure, sweep_figure, templates_figure
 from ui import controls as ui_controls, live, resources
 from ui.frame import start_page
 
@@ -112,6 +112,17 @@ def class_images_are(estimator: str) -> str:
             "network on your drawing, they hold what the network looks for")
 
 
+def waiting_for_a_drawing(images: analysis.ClassImages, estimator: str) -> None:
+    """Before the first stroke, the ten class images the drawing will be matched against. Besides giving the
+    student something to compare with, it loads the browser's Plotly code with the page: loaded at the first
+    stroke instead, it held back the first answer by about a second (two to three on a slow machine)."""
+    st.markdown(f"**The ten class images your {THING} will be compared with**")
+    templates = np.stack([digit.class_template(images, k) for k in range(len(names))])
+    st.plotly_chart(templates_figure(templates, names), key="templates")
+    st.caption(f"Each stretched to the 0–1 range. {class_images_are(estimator)} (settings in the box at the top). "
+               f"Once you draw, the network's answer and the best-matching class image appear here.")
+
+
 @st.fragment
 def digit_page() -> None:
     with st.expander("Settings of the class images (templates) and of the noise used below", expanded=False):
@@ -128,6 +139,8 @@ def digit_page() -> None:
     with left:
         drawn = your_digit()
     if drawn is None:
+        with right:
+            waiting_for_a_drawing(images, controls.estimator)
         return
     noise = noise_samples(controls.settings.noise, 0, 1, data.train_images)[0]
     mixed = mix(drawn, noise, share).astype(np.float32)

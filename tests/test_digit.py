@@ -5,6 +5,7 @@ a stroke drawn on the canvas in headless Chromium."""
 from __future__ import annotations
 
 import io
+import json
 import struct
 import zlib
 
@@ -274,7 +275,12 @@ def test_page_blank_canvas_bad_upload_then_a_real_digit(mnist) -> None:
     at = open_page("pages/your_digit.py")
     assert_clean(at)  # AppTest cannot run the canvas's JavaScript: an untouched canvas, nothing drawn
     assert any("Draw a digit in the black square" in info.value for info in at.info)
-    assert not at.get("plotly_chart")
+    # Only the ten class images to compare with (they load the browser's Plotly code before the first stroke)
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1
+    titles = [a["text"] for a in json.loads(charts[0].proto.spec)["layout"]["annotations"]]
+    assert titles == [str(k) for k in range(10)], titles
+    assert any("test images' true labels" in c.value for c in at.caption)  # the page's default: ground truth
 
     at.radio(key="digit_input").set_value("upload").run()
     buffer = io.BytesIO()
