@@ -16,6 +16,7 @@ from ui import controls as ui_controls, live, resources
 from ui.frame import start_page
 
 CANVAS_SIDE = 280  # ten screen pixels per MNIST pixel
+ANSWERS_MIN_WIDTH = 420  # pixels: the strip's five titles and the two bar charts side by side need about this
 STROKE = 20  # a 2-pixel stroke once fitted into MNIST's 20 × 20 box, like its pen strokes
 
 dataset_name, arch = start_page("Your digit")
@@ -135,7 +136,13 @@ def digit_page() -> None:
                 f"dataset to mnist in the sidebar for digits.")
 
     share, target, gamma = mixing_controls()
-    left, right = st.columns([1, 2], gap="medium")
+    # A row that wraps: the square keeps its full width beside the answers where there is room, and goes above
+    # them where there is not (in columns of 1:2 a 1280-pixel laptop with the sidebar open cut off its right edge).
+    row = st.container(horizontal=True, gap="medium")
+    left, right = row.container(width=CANVAS_SIDE + 20), row.container(width="stretch", key="digit_answers")
+    # Streamlit squeezes a stretching child rather than wrapping it: below this width the answers go under (the
+    # flex item is the wrapper around the keyed block).
+    st.html(f"<style>div:has(> .st-key-digit_answers) {{ min-width: min(100%, {ANSWERS_MIN_WIDTH}px) }}</style>")
     with left:
         drawn = your_digit()
     if drawn is None:

@@ -385,6 +385,17 @@ def _stroke(page, canvas, points: list[tuple[int, int]]) -> None:
     page.mouse.up()
 
 
+def _visible_width(canvas) -> float:
+    """How much of the canvas shows: its width clipped by every scrolling or clipping box around it."""
+    return canvas.evaluate("""(node) => {
+        const box = node.getBoundingClientRect(); let right = box.right;
+        for (let e = node.parentElement || node.getRootNode().host; e;
+             e = e.parentElement || (e.getRootNode && e.getRootNode().host) || null) {
+            if (getComputedStyle(e).overflowX !== 'visible') right = Math.min(right, e.getBoundingClientRect().right);
+        }
+        return right - box.left; }""")
+
+
 @pytest.mark.slow
 def test_browser_draw_a_stroke_and_the_softmax_changes(real_data_dir, tmp_path) -> None:
     """streamlit run app.py and headless Chromium: the canvas renders, a vertical stroke is read as a 1, and a bar
@@ -425,6 +436,14 @@ def test_browser_draw_a_stroke_and_the_softmax_changes(real_data_dir, tmp_path) 
         page.goto(page.url)
         page.wait_for_selector('[data-testid="stFileUploader"]', timeout=240_000)
         assert "not valid" not in page.inner_text("body")
+        # A small laptop with the sidebar open: the whole square shows (in columns of 1:2 its right 23 pixels at
+        # 1280 and 108 at 1024 were cut off), and the answers go under it where they do not fit beside it.
+        for width, height in ((1280, 720), (1024, 700)):
+            small = browser.new_page(viewport={"width": width, "height": height})
+            small.goto(f"{url}/your_digit")
+            small.wait_for_selector("canvas.upper-canvas", timeout=240_000)
+            assert _visible_width(small.locator("canvas.upper-canvas")) == 280, width
+            small.close()
 
 
 def test_answer_bars_say_what_their_red_means() -> None:
