@@ -32,7 +32,7 @@ with text:
         "Networks*, ICLR 2020) went further: they showed the model **pure noise**, grouped it by the model's own "
         "answer, and used the ten averages as templates to classify the real test images.\n\n"
         "New to this? Start with the **Lesson**: six short steps, each asking you to predict before it shows. "
-        "Otherwise use the sidebar to choose the dataset and the network, then the pages on the left: "
+        "Otherwise use the sidebar to choose the dataset and the network, then one of the pages listed there: "
         "**Classification images** (move the N slider and watch them sharpen), **Confusion heatmaps**, "
         "**Compare** (all four models side by side) and **Models** (train your own).")
 with illustration:

@@ -123,8 +123,9 @@ with right:
                                            colorbar_title="weight (per unit)"), key="weights_grid")
     st.caption(f"The first layer's {len(kernels)} kernels as the network learned them, on the same colour scale "
                "and the same per-unit scaling. "
-               + ("Each STA tile on the left sits beside its kernel here: " if layer == "conv1" else
-                  "Set the layer to conv1 and each STA tile sits beside its kernel: ")
+               + ("The STA tile and the kernel at the same place in the two grids are the same unit's: "
+                  if layer == "conv1" else "Set the layer to conv1 to compare each unit's STA with its kernel, at "
+                  "the same place in the two grids: ")
                + "under white noise they should look the same.")
     st.download_button("Weights (NPY)", sta.npy_bytes(kernels), f"weights_{arch}_{dataset_name}_conv1.npy",
                        "application/octet-stream", key="weights_npy")

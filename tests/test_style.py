@@ -1,5 +1,6 @@
-"""The house style's one mechanical rule: code lines of at most 120 characters (../shared/STYLE.md). Long lines had
-crept into pages, core, bench and tests unnoticed until a linter was run by hand."""
+"""The house style's mechanical rules: code lines of at most 120 characters (../shared/STYLE.md; long lines had
+crept into pages, core, bench and tests unnoticed until a linter was run by hand), and page text that does not
+point left or right across columns, which a phone stacks."""
 
 from __future__ import annotations
 
@@ -32,3 +33,14 @@ def test_a_long_line_is_found_and_counted_in_characters(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text("x = 1\n" + "σ" * 120 + "\n" + "y" * 121 + "\n", encoding="utf-8")
     assert long_lines(sample) == ["sample.py:3 (121)"]
+
+
+def test_page_text_does_not_point_left_or_right_across_columns() -> None:
+    """Streamlit stacks columns on a phone: "the pages on the left" (the sidebar is behind a button there) and "the
+    STA tile on the left" (the grids are one under the other) pointed at nothing. Within one figure, whose panels
+    keep their places, left and right stay true; this rule is about page text."""
+    pages = [PROJECT_ROOT / "app.py", *sorted((PROJECT_ROOT / "pages").glob("*.py"))]
+    pointing = [f"{path.name}:{number}" for path in pages
+                for number, row in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                if "on the left" in row or "on the right" in row]
+    assert pointing == [], pointing
