@@ -67,15 +67,19 @@ def info_value_figure(info: InfoValues) -> "go.Figure":
     import plotly.graph_objects as go
 
     colours = ["#08519c" if s else "#9ecae1" for s in info.significant]
+    threshold = dict(color="#d62728", dash="dash")
     figure = go.Figure(go.Bar(x=info.names, y=np.nan_to_num(info.values, nan=0.0), marker_color=colours,
-                              customdata=np.stack([info.norms, info.medians], axis=1),
+                              customdata=np.stack([info.norms, info.medians], axis=1), showlegend=False,
                               hovertemplate="%{x}: infoVal %{y:.2f}<br>‖CI‖ %{customdata[0]:.4f}, "
                                             "reference median %{customdata[1]:.4f}<extra></extra>"))
-    figure.add_hline(y=INFOVAL_THRESHOLD, line=dict(color="#d62728", dash="dash"),
-                     annotation_text=f"{INFOVAL_THRESHOLD} (p < 0.05, one-sided)", annotation_position="top right",
-                     annotation=dict(bgcolor="rgba(255,255,255,0.85)"))  # readable over a bar
-    figure.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), yaxis_title="infoVal (z)",
-                         xaxis=dict(type="category"), plot_bgcolor="white")
+    figure.add_hline(y=INFOVAL_THRESHOLD, line=threshold)
+    # The line's label in a legend under the plot, clear of the bars and of Plotly's toolbar: written on the line
+    # it covered the last bars on a narrow screen, and a touch screen keeps the toolbar over the top.
+    figure.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=threshold, hoverinfo="skip",
+                                name=f"{INFOVAL_THRESHOLD}: p < 0.05, one-sided"))
+    figure.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), yaxis_title="infoVal (z)",
+                         xaxis=dict(type="category"), plot_bgcolor="white", showlegend=True,
+                         legend=dict(orientation="h", x=0.0, xanchor="left", y=-0.12, yanchor="top"))
     return figure
 
 

@@ -463,3 +463,19 @@ def test_r_one_gets_one_note_not_two(real_data_dir) -> None:
     assert_clean(at)
     assert [w.value for w in at.warning if "r = 1" in w.value] == [
         "At r = 1 no noise reaches the model: the noise class images carry nothing to test. Lower r."]
+
+
+def test_the_infoval_threshold_is_labelled_in_a_legend_under_the_bars() -> None:
+    """Written on the 1.96 line, its label covered the last bars on a phone and sat under the toolbar that a touch
+    screen keeps showing; in a legend under the plot it covers nothing."""
+    from core.plots_significance import info_value_figure
+
+    names = [str(k) for k in range(10)] + ["all classes"]
+    values = np.linspace(0.5, 12.0, 11)
+    info = sig.InfoValues(names, np.ones(11), np.ones(11), np.ones(11), values)
+    figure = info_value_figure(info)
+    assert not figure.layout.annotations  # nothing written over the plot
+    legend = [trace.name for trace in figure.data if trace.showlegend is not False]
+    assert legend == [f"{sig.INFOVAL_THRESHOLD}: p < 0.05, one-sided"]
+    assert figure.layout.legend.y < 0 and figure.layout.legend.yanchor == "top"
+    assert [shape.y0 for shape in figure.layout.shapes] == [sig.INFOVAL_THRESHOLD]
