@@ -239,6 +239,11 @@ def tiled_heatmap(images: np.ndarray, titles: Sequence[str], columns: int, colou
                     yaxis=dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")))
 
 
+# A horizontal legend at the foot of the figure, under the axis title: at the top, Plotly's toolbar (shown while
+# the pointer is over a chart, and always on a touch screen) covered its last entries.
+LEGEND_UNDER = dict(orientation="h", x=0.0, xanchor="left", yref="container", y=0.0, yanchor="bottom")
+
+
 def colour_bar(title: str, size: int | None = None) -> dict:
     """A colour bar titled along its side: above it, Plotly's toolbar covered the title whenever the pointer was
     over the chart."""
@@ -360,5 +365,6 @@ def training_figure(history: dict[str, list[float]]) -> "go.Figure":
     losses = [v for key in ("loss", "val_loss") for v in history.get(key, []) if np.isfinite(v)]
     fig.update_yaxes(range=[0, 1.1 * max(losses, default=1.0)], row=1, col=1)
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
-    fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10))
+    # the legend under the plots: on the right it took a third of a phone's width from them
+    fig.update_layout(height=330, margin=dict(l=10, r=10, t=30, b=10), legend=LEGEND_UNDER)
     return fig

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.attack import SOURCES, TEMPLATES, AttackCurves
+from core.plots import LEGEND_UNDER
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -38,7 +39,7 @@ def _line_figure(curves: AttackCurves, series: list[tuple[str, str, np.ndarray, 
                       annotation_position="bottom right")
     fig.update_layout(xaxis_title="blend weight γ of the template", yaxis_title=y_title, yaxis_range=[0, 1.02],
                       yaxis_tickformat=".0%", height=380, margin=dict(l=10, r=10, t=10, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
+                      legend=LEGEND_UNDER)
     fig.update_xaxes(dtick=0.1)
     return fig
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.digit import FlipSweep
+from core.plots import LEGEND_UNDER
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -71,7 +72,7 @@ def sweep_figure(sweep: FlipSweep, names: Sequence[str], gamma: float) -> "go.Fi
     fig.add_vline(x=gamma, line=dict(color="grey", dash="dot"))
     fig.update_layout(xaxis_title="blend weight γ of the class image", yaxis_title="softmax", height=330,
                       yaxis_range=[0, 1.02], margin=dict(l=10, r=10, t=30, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
+                      legend=LEGEND_UNDER)
     return fig
 
 

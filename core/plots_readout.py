@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from core.plots import LEGEND_UNDER
+
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
@@ -34,6 +36,6 @@ def ridge_curve(ridges: Sequence[float], accuracies: dict[str, np.ndarray], chos
     fig.add_vline(x=labels.index(f"{chosen:g}"), line_color="#bbbbbb")
     fig.update_layout(xaxis_title="ridge strength λ (× mean pixel variance)", yaxis_title="test accuracy (%)",
                       yaxis_range=[0, 100], height=360, margin=dict(l=10, r=10, t=30, b=10),
-                      legend=dict(orientation="h", y=1.12))
+                      legend=LEGEND_UNDER)
     fig.update_xaxes(type="category")
     return fig

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.plots import class_grid_png, class_images_figure, mosaic, titled_png
+from core.plots import LEGEND_UNDER, class_grid_png, class_images_figure, mosaic, titled_png
 from core.significance import INFOVAL_THRESHOLD, InfoValues
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def info_value_figure(info: InfoValues) -> "go.Figure":
                                 name=f"{INFOVAL_THRESHOLD}: p < 0.05, one-sided"))
     figure.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), yaxis_title="infoVal (z)",
                          xaxis=dict(type="category"), plot_bgcolor="white", showlegend=True,
-                         legend=dict(orientation="h", x=0.0, xanchor="left", y=-0.12, yanchor="top"))
+                         legend=LEGEND_UNDER)
     return figure
 
 

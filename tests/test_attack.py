@@ -157,6 +157,9 @@ def test_png_of_the_curves(block_model) -> None:
     curves = attack_sweep(block_model, BLOCKS, BLOCKS, np.zeros((2, 28, 28)), BLOCKS, np.arange(10))
     assert curves_png(curves, "title")[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(success_figure(curves).data) == 4 and len(accuracy_figure(curves).data) == 2
+    # legends under the axis title, clear of Plotly's toolbar (tests/test_plots.py says why)
+    assert {(f.layout.legend.yref, f.layout.legend.y) for f in (success_figure(curves), accuracy_figure(curves))} \
+        == {("container", 0)}
 
 
 @pytest.mark.slow

@@ -180,3 +180,29 @@ def test_colour_bar_titles_sit_beside_the_bar_where_the_toolbar_cannot_cover_the
     matrix = plots.probability_heatmap(np.eye(10), list("abcdefghij"), list("abcdefghij"), "true", "predicted")
     assert images.data[0].colorbar.title.side == "right" == matrix.data[0].colorbar.title.side
     assert images.data[0].colorbar.title.text == "covariance"
+
+
+def test_line_chart_legends_sit_under_the_axis_title_clear_of_the_toolbar() -> None:
+    """Across the top, the legends of the attack, ridge and γ-sweep charts ran under Plotly's toolbar (shown while
+    the pointer is over a chart, always on a touch screen): at 1280 pixels it hid the attack chart's last entry."""
+    from core.digit import FlipSweep
+    from core.plots_digit import sweep_figure
+    from core.plots_readout import ridge_curve
+    from core.plots_significance import info_value_figure
+    from core.significance import InfoValues
+
+    gammas = np.linspace(0.0, 1.0, 11)
+    probabilities = np.tile(np.eye(10)[3], (11, 1))
+    probabilities[6:] = np.eye(10)[7]
+    figures = {
+        "training": plots.training_figure({"loss": [0.3, 0.1], "val_loss": [0.2, 0.1], "accuracy": [0.9, 0.97],
+                                           "val_accuracy": [0.95, 0.98]}),
+        "ridge": ridge_curve([0.0, 0.1, 1.0], {"raw_template": [0.4] * 3, "whitened_template": [0.4] * 3,
+                                               "readout": [0.3, 0.2, 0.1]}, 0.1, model_accuracy=0.99),
+        "sweep": sweep_figure(FlipSweep(gammas, probabilities, 7), [str(k) for k in range(10)], 0.5),
+        "infoval": info_value_figure(InfoValues([str(k) for k in range(10)] + ["all classes"], np.ones(11),
+                                                np.ones(11), np.ones(11), np.linspace(0.5, 12.0, 11))),
+    }
+    for name, figure in figures.items():
+        legend = figure.layout.legend
+        assert (legend.yref, legend.y, legend.yanchor, legend.orientation) == ("container", 0, "bottom", "h"), name
