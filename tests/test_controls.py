@@ -22,8 +22,8 @@ def test_ground_truth_grouping_of_pure_noise_is_flagged(real_data_dir) -> None:
 
 def test_fashion_and_alexnet_from_the_sidebar(real_data_dir) -> None:
     at = open_page("pages/class_images.py", n="200")
-    at.selectbox(key="dataset").set_value("fashion_mnist").run()
-    at.selectbox(key="arch").set_value("alexnet").run()
+    at.radio(key="dataset").set_value("fashion_mnist").run()
+    at.radio(key="arch").set_value("alexnet").run()
     assert_clean(at)
     assert "Ankle boot" in json.dumps(json.loads(at.get("plotly_chart")[0].proto.spec)["layout"])
 

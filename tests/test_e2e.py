@@ -280,6 +280,29 @@ def test_attack_stops_within_seconds_and_sweeps_what_it_has(server, browser) -> 
     page.close()
 
 
+def test_a_phone_switches_the_dataset_with_one_tap_in_the_sidebar(server, browser) -> None:
+    """On a phone the sidebar is an overlay; a tap on its dataset select box focused the field and closed the list
+    at once, so only its small arrow opened it. One tap on a radio button switches."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+
+    def tap(locator) -> None:
+        box = locator.bounding_box()
+        page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+    page.goto(f"{server}/class_images?n=200")
+    wait_until_idle(page, charts=4)
+    tap(page.locator('[data-testid="stExpandSidebarButton"]'))
+    dataset = page.locator('[data-testid="stSidebar"] [data-testid="stRadio"]').filter(has_text="Dataset")
+    dataset.wait_for(timeout=30_000)
+    time.sleep(1)  # the sidebar slides in: tap where the button ends up
+    tap(dataset.get_by_text("fashion_mnist"))
+    page.wait_for_function("location.search.includes('dataset=fashion_mnist')", timeout=30_000)
+    page.get_by_text("Ankle boot").first.wait_for(timeout=120_000)  # Fashion-MNIST's classes on the page
+    assert_no_exception(page)
+    context.close()
+
+
 def test_a_shared_links_settings_follow_the_student_to_other_pages(server, browser) -> None:
     """Opening a link and then another page keeps the link's settings (they were reset on the first switch)."""
     page = browser.new_page(viewport=VIEWPORT)

@@ -18,5 +18,5 @@ def test_a_page_opened_directly_gets_the_apps_navigation_and_sidebar(real_data_d
     links = [link.proto.label for link in at.sidebar.get("page_link")]
     assert links == [title for _, title, _ in PAGES]
     assert links[:4] == ["Home", "Lesson", "Models", "Classification images"]
-    assert [box.key for box in at.sidebar.selectbox] == ["dataset", "arch"]
+    assert [choice.key for choice in at.sidebar.radio] == ["dataset", "arch"]
     assert at.title[0].value == "Confusion heatmaps" and at.number_input(key="seed").value == 77

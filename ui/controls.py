@@ -135,11 +135,14 @@ def _effective(chosen: Controls) -> Controls:
 
 def sidebar_selectors() -> tuple[str, str]:
     """Dataset and architecture (URL-bound), drawn in the sidebar; remembered for the page of this run."""
+    # Two choices each, so radio buttons: one tap, and on a phone's sidebar a tap on a select box's field closed
+    # its list at once (only its small arrow opened it; headless Chromium with touch, Streamlit 1.67).
     with st.sidebar:
-        dataset = st.selectbox("Dataset", list(DATASETS), key="dataset", bind="query-params",
-                               help="mnist: handwritten digits; fashion_mnist: Zalando clothing photos.")
-        arch = st.selectbox("Architecture", list(SHIPPED_ARCHITECTURES), key="arch", bind="query-params",
-                            help="\n".join(f"- **{a}**: {ARCHITECTURES[a].summary}" for a in SHIPPED_ARCHITECTURES))
+        dataset = st.radio("Dataset", list(DATASETS), key="dataset", bind="query-params", horizontal=True,
+                           help="mnist: handwritten digits; fashion_mnist: Zalando clothing photos.")
+        arch = st.radio("Architecture", list(SHIPPED_ARCHITECTURES), key="arch", bind="query-params",
+                        horizontal=True,
+                        help="\n".join(f"- **{a}**: {ARCHITECTURES[a].summary}" for a in SHIPPED_ARCHITECTURES))
     st.session_state["_selection"] = (dataset, arch)
     return dataset, arch
 
