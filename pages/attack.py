@@ -75,8 +75,8 @@ def attack_page() -> None:
               icon="🎯", key="reference", on_click=lambda: st.session_state.update(REFERENCE))
     stored = live.stored_stimuli(arch, dataset_name, meta["sha256"], controls)
     stopped, stop = live.stop_or_continue(
-        controls, stored >= controls.n, "Large N: the reference run takes about a minute on a slow machine. Stop "
-        "sweeps with the stimuli computed so far; Continue goes on from there.")
+        controls, stored >= controls.n, "Large N (the reference run's 200,000 stimuli take about a minute on a slow "
+        "machine): Stop sweeps with the stimuli computed so far; Continue goes on from there.")
     if stopped and stored == 0:
         st.info("Stopped before the run began. Press Continue to go on.")
         return
@@ -85,8 +85,8 @@ def attack_page() -> None:
     if stop is not None:
         stop.empty()
     if state.n < controls.n:
-        st.info(f"Stopped at {state.n:,} of {controls.n:,} stimuli: the class images below are averages of these. "
-                f"Press Continue to go on.")
+        st.info(f"Stopped at {state.n:,} of {controls.n:,} stimuli: the curves below use class images averaged "
+                f"over these. Press Continue to go on.")
     images = analysis.class_images(state, controls.estimator, controls.part)
     try:
         inputs = attack.attack_inputs(controls.settings.noise, data.train_images, data.test_images,
