@@ -181,11 +181,15 @@ async def open_page(browser):
 
 
 async def draw(page, points: tuple[tuple[int, int], ...], timeout: float) -> None:
-    """A stroke with the mouse through ``points`` (canvas pixels), once the canvas is there."""
+    """A stroke with the mouse through ``points`` (canvas pixels), once the canvas is there.
+
+    Every step gets the session's whole budget: the page loads Plotly's code for its first chart (the ten class
+    images) while the canvas is up, and with thirty browsers on two cores that held a page's main thread, and
+    Playwright's 30-second default for each step, for up to half a minute."""
     canvas = page.locator(CANVAS)
     await canvas.wait_for(timeout=timeout * 1000)
-    await canvas.scroll_into_view_if_needed()
-    box = await canvas.bounding_box()
+    await canvas.scroll_into_view_if_needed(timeout=timeout * 1000)
+    box = await canvas.bounding_box(timeout=timeout * 1000)
     await page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
     await page.mouse.down()
     for x, y in points[1:]:
