@@ -183,9 +183,9 @@ async def open_page(browser):
 async def draw(page, points: tuple[tuple[int, int], ...], timeout: float) -> None:
     """A stroke with the mouse through ``points`` (canvas pixels), once the canvas is there.
 
-    Every step gets the session's whole budget: the page loads Plotly's code for its first chart (the ten class
-    images) while the canvas is up, and with thirty browsers on two cores that held a page's main thread, and
-    Playwright's 30-second default for each step, for up to half a minute."""
+    Every step gets the session's whole budget: Your digit loads Plotly's code for its first chart (the ten class
+    images) while the canvas is up, and with thirty browsers on two cores that held a page's main thread for 20-30
+    seconds, past Playwright's 30-second default for a step."""
     canvas = page.locator(CANVAS)
     await canvas.wait_for(timeout=timeout * 1000)
     await canvas.scroll_into_view_if_needed(timeout=timeout * 1000)
