@@ -165,10 +165,15 @@ def template_class(cosines: np.ndarray) -> int:
     return int(np.nanargmax(cosines))
 
 
+def class_templates(images: ClassImages) -> np.ndarray:
+    """The ten class images stretched to the 0–1 input range, as the Attack page blends them (flat grey for a
+    class that has none)."""
+    return rescale_to_input(np.asarray(images.images))
+
+
 def class_template(images: ClassImages, target: int) -> np.ndarray:
-    """Class ``target``'s image stretched to the 0–1 input range, as the Attack page blends it (flat grey if
-    the class has none)."""
-    return rescale_to_input(np.asarray(images.images))[target]
+    """Class ``target``'s image of ``class_templates``."""
+    return class_templates(images)[target]
 
 
 @dataclass(frozen=True)

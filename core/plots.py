@@ -338,10 +338,11 @@ def sample_count_label(n: int) -> str:
     return f"{n:,}"
 
 
-def stimuli_strip(images: np.ndarray, titles: Sequence[str]) -> "go.Figure":
-    """Example stimuli as the model sees them, on the fixed [0, 1] grey scale."""
-    return tiled_heatmap(images, titles, len(images), dict(colorscale=GREY, zmin=0.0, zmax=1.0, showscale=False),
-                         height=150, value_format=".2f")
+def stimuli_strip(images: np.ndarray, titles: Sequence[str], columns: int | None = None,
+                  height: int = 150) -> "go.Figure":
+    """Example stimuli as the model sees them, on the fixed [0, 1] grey scale; one row unless ``columns``."""
+    return tiled_heatmap(images, titles, columns or len(images),
+                         dict(colorscale=GREY, zmin=0.0, zmax=1.0, showscale=False), height=height, value_format=".2f")
 
 
 TRAINING_COLOURS = {"training": "#1f77b4", "test": "#ff7f0e"}  # the same in the live chart and the final one

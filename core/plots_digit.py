@@ -74,12 +74,3 @@ def sweep_figure(sweep: FlipSweep, names: Sequence[str], gamma: float) -> "go.Fi
                       yaxis_range=[0, 1.02], margin=dict(l=10, r=10, t=30, b=10),
                       legend=LEGEND_UNDER)
     return fig
-
-
-def templates_figure(templates: np.ndarray, names: Sequence[str]) -> "go.Figure":
-    """The ten class images stretched to the input range, two rows of five: a row of ten left Fashion-MNIST's
-    names ("T-shirt/top", "Ankle boot") running into each other."""
-    from core.plots import GREY, tiled_heatmap
-
-    return tiled_heatmap(templates, names, 5, dict(colorscale=GREY, zmin=0.0, zmax=1.0, showscale=False),
-                         height=260, value_format=".2f")

@@ -11,7 +11,7 @@ from core.attack import blend
 from core.link import PARAMS
 from core.models import predict_probabilities
 from core.noise import mix, noise_samples
-from core.plots_digit import answers_figure, sweep_figure, templates_figure
+from core.plots_digit import answers_figure, sweep_figure
 from ui import controls as ui_controls, live, resources
 from ui.frame import start_page
 
@@ -118,8 +118,9 @@ def waiting_for_a_drawing(images: analysis.ClassImages, estimator: str) -> None:
     student something to compare with, it loads the browser's Plotly code with the page: loaded at the first
     stroke instead, it held back the first answer by about a second (two to three on a slow machine)."""
     st.markdown(f"**The ten class images your {THING} will be compared with**")
-    templates = np.stack([digit.class_template(images, k) for k in range(len(names))])
-    st.plotly_chart(templates_figure(templates, names), key="templates")
+    # two rows of five: in one row of ten Fashion-MNIST's names ("T-shirt/top", "Ankle boot") ran into each other
+    st.plotly_chart(plots.stimuli_strip(digit.class_templates(images), names, columns=5, height=260),
+                    key="templates")
     st.caption(f"Each stretched to the 0–1 range. {class_images_are(estimator)} (settings in the box at the top). "
                f"Once you draw, the network's answer and the best-matching class image appear here.")
 
