@@ -30,9 +30,10 @@ class Picture:
     least_limit: float
     scarce: np.ndarray  # (10,) bool: panels marked *too few*, drawn faded
 
-    def figure(self, height: int | None = None) -> Any:
+    def figure(self, height: int | None = None, phone: bool = False) -> Any:
         return class_images_figure(self.values, self.titles, self.signed, self.colour_label, height=height,
-                                   weights=self.scale_weights, least_limit=self.least_limit, faded=self.scarce)
+                                   weights=self.scale_weights, least_limit=self.least_limit, faded=self.scarce,
+                                   phone=phone)
 
     def tiles(self) -> tuple[list[bytes], bytes, tuple[float, float]]:
         """One-pixel-per-pixel PNGs of the panels and of the colour ramp, and the scale's ends: the live

@@ -244,10 +244,10 @@ def tiled_heatmap(images: np.ndarray, titles: Sequence[str], columns: int, colou
 LEGEND_UNDER = dict(orientation="h", x=0.0, xanchor="left", yref="container", y=0.0, yanchor="bottom")
 
 
-def colour_bar(title: str, size: int | None = None) -> dict:
-    """A colour bar titled along its side: above it, Plotly's toolbar covered the title whenever the pointer was
-    over the chart."""
-    return {"title": {"text": title, "side": "right", **({"font": {"size": size}} if size else {})}}
+def colour_bar(title: str, size: int | None = None, side: str = "right") -> dict:
+    """A colour bar titled along its side (under it when horizontal): above it, Plotly's toolbar covered the title
+    whenever the pointer was over the chart."""
+    return {"title": {"text": title, "side": side, **({"font": {"size": size}} if size else {})}}
 
 
 # Height of a 2 × 5 grid in half a wide page (Home, Compare): there the column's width would otherwise bind, leaving
@@ -255,16 +255,49 @@ def colour_bar(title: str, size: int | None = None) -> dict:
 HALF_WIDTH_GRID = 250
 
 
+# A phone's page is ~360 px wide: a 2 × 5 grid there had ~40-px panels under a full-height colour bar, their titles
+# running into each other. Phones get three panels across, titles on two lines and the colour bar underneath.
+PHONE_COLUMNS = 3
+_PHONE_WIDTH = 340  # screen pixels the figure's plot area spans on a phone (390-px screen less the page's padding)
+
+
+def title_lines(title: str) -> tuple[str, str]:
+    """A panel title as two lines, class name first: "2 (8, too few)" → ("2", "(8, too few)"),
+    "1: never predicted" → ("1", "never predicted"). A title without a count stays one line."""
+    for separator, kept in ((" (", "("), (": ", "")):
+        name, found, rest = title.partition(separator)
+        if found:
+            return name, kept + rest
+    return title, ""
+
+
+def phone_grid_height(count: int, tile: int = 28) -> int:
+    """Height of a phone's class-image figure: ``count`` panels three across at the phone's width (the axes keep
+    pixels square, so the width decides), plus the colour bar under them."""
+    rows = int(np.ceil(count / PHONE_COLUMNS))
+    pixels_across = PHONE_COLUMNS * (tile + 2) - 2  # mosaic's 2-pixel gap
+    return round(rows * (tile + 8) * _PHONE_WIDTH / pixels_across) + 130
+
+
 def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool, colorbar_title: str,
                         rows: int = 2, weights: np.ndarray | None = None, height: int | None = None,
-                        least_limit: float = 0.0, faded: np.ndarray | None = None) -> "go.Figure":
+                        least_limit: float = 0.0, faded: np.ndarray | None = None,
+                        phone: bool = False) -> "go.Figure":
     """Ten class images in a grid, sharing one colour axis (diverging at zero when ``signed``, spanning at least
-    ±``least_limit``: z-scores use 3, so chance-level maps look pale instead of as strong as real effects)."""
+    ±``least_limit``: z-scores use 3, so chance-level maps look pale instead of as strong as real effects).
+    ``phone`` lays them out for a phone's width (``PHONE_COLUMNS``), whatever ``rows`` and ``height`` say."""
     if signed:
         low, high = colour_range(images, signed, weights, least_limit)
         colour = dict(colorscale=DIVERGING, zmin=low, zmax=high, zmid=0.0)
     else:
         colour = dict(colorscale=GREY)
+    if phone:
+        colour["colorbar"] = dict(colour_bar(colorbar_title, 12, side="bottom"), orientation="h", thickness=14,
+                                  x=0.5, xanchor="center", y=-0.02, yanchor="top")
+        figure = tiled_heatmap(images, ["<br>".join(title_lines(title)) for title in titles], PHONE_COLUMNS, colour,
+                               phone_grid_height(len(images)), title_size=11, faded=faded)
+        # Room above for Plotly's toolbar, which a touch screen always shows: it covered the first row's titles.
+        return figure.update_layout(margin=dict(l=4, r=4, t=34, b=90))
     compact = height is not None and height <= HALF_WIDTH_GRID  # smaller type, so long class names fit
     colour["colorbar"] = colour_bar(colorbar_title, 11 if compact else 14)
     return tiled_heatmap(images, titles, int(np.ceil(len(images) / rows)), colour, height or 170 * rows + 60,

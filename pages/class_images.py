@@ -14,7 +14,7 @@ from core.picture import Picture, picture, picture_caption
 from core.plots import titled_png
 from core.runs import settings_line
 from ui import controls as ui_controls, live, resources
-from ui.frame import start_page
+from ui.frame import on_a_phone, start_page
 
 CHARTS_EVERY = 2.0  # seconds between redraws of the bias and convergence charts while a run grows
 
@@ -38,9 +38,9 @@ def draw_picture(shown: Picture, n: int, total: int, slot: live.Slot, draw: int 
     the browser, "n of N stimuli" under it); the final picture is the Plotly figure, whose pixels tell their
     values on hover."""
     if partial:
-        slot.draw("html", live.picture_html(shown, n, total))
+        slot.draw("html", live.picture_html(shown, n, total, phone=on_a_phone()))
     else:
-        slot.draw("plotly_chart", shown.figure(), key=f"ci-{draw}", config={"displaylogo": False})
+        slot.draw("plotly_chart", shown.figure(phone=on_a_phone()), key=f"ci-{draw}", config={"displaylogo": False})
 
 
 @st.fragment
@@ -147,7 +147,7 @@ def whitened_kernel(state) -> None:
     st.subheader("Whitened kernel: E[∇ logit]")
     whitened = analysis.gradient_kernel(state, whitened=True)
     shown = picture(state, whitened, False, names)
-    st.plotly_chart(shown.figure(), key="whitened", config={"displaylogo": False})
+    st.plotly_chart(shown.figure(phone=on_a_phone()), key="whitened", config={"displaylogo": False})
     st.caption("The average gradient of each class's centred logit with respect to the noise: how much the logit "
                "moves per unit of noise in each pixel, whatever the noise's correlations. The picture above is this "
                "times the noise's covariance Σ (Stein's lemma), which is what the black-box regression kernel "

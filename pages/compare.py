@@ -7,7 +7,7 @@ from core.config import DATASET_TITLES, DATASETS
 from core.models import ARCHITECTURES, SHIPPED_ARCHITECTURES
 from core.picture import picture
 from ui import controls as ui_controls, live, resources
-from ui.frame import start_page
+from ui.frame import on_a_phone, start_page
 
 start_page("Compare architectures and datasets")
 st.caption("The same noise stream, seed and grouping for all four models. Differences come from the networks "
@@ -45,7 +45,8 @@ def grid() -> None:
                 _, state = live.run_analysis(arch, dataset_name, sha256, controls, progress, stopped=stopped)
                 images = analysis.class_images(state, controls.estimator, controls.part)
                 shown = picture(state, images, controls.shows_z_scores, names, counts=False)
-                st.plotly_chart(shown.figure(height=plots.HALF_WIDTH_GRID), key=f"ci-{arch}-{dataset_name}")
+                st.plotly_chart(shown.figure(height=plots.HALF_WIDTH_GRID, phone=on_a_phone()),
+                                key=f"ci-{arch}-{dataset_name}")
                 fed_back = analysis.fed_back_matrix(model, images)
                 st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted"),
                                 key=f"fb-{arch}-{dataset_name}")

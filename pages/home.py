@@ -9,7 +9,7 @@ from core.link import default_controls, link_text
 from core.models import ARCHITECTURES
 from core.picture import picture
 from ui import live, resources
-from ui.frame import start_page
+from ui.frame import on_a_phone, start_page
 
 ORIGINAL = default_controls(n=1_000, ratio=0.7, noise="uniform", estimator="truth", part="input", seed=0)
 # The link's values for step 2 of the walkthrough: the same noise stream, now alone and grouped by the model.
@@ -59,7 +59,7 @@ if st.session_state.get("reproduced"):
     left, right = st.columns(2)
     with left:
         shown = picture(state, images, ORIGINAL.shows_z_scores, names, counts=False)
-        st.plotly_chart(shown.figure(height=plots.HALF_WIDTH_GRID), key="orig-ci")
+        st.plotly_chart(shown.figure(height=plots.HALF_WIDTH_GRID, phone=on_a_phone()), key="orig-ci")
         st.caption("The ten averaged stimuli. The noise averages out; the class shape remains.")
     with right:
         fed_back = analysis.fed_back_matrix(model, images)

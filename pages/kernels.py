@@ -9,7 +9,7 @@ from core import plots, plots_readout, readout
 from core.analysis import GRADIENT_ESTIMATORS
 from core.link import PARAMS, link_text
 from ui import controls as ui_controls, live, resources
-from ui.frame import start_page
+from ui.frame import on_a_phone, start_page
 
 dataset_name, arch = start_page("Whitened kernels")
 data = resources.data_or_stop(dataset_name)
@@ -78,15 +78,15 @@ def kernels() -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("Raw kernel (black box)")
-        st.plotly_chart(plots.class_images_figure(raw.images, names, True, "covariance", height=plots.HALF_WIDTH_GRID),
-                        key="raw")
+        st.plotly_chart(plots.class_images_figure(raw.images, names, True, "covariance",
+                                                  height=plots.HALF_WIDTH_GRID, phone=on_a_phone()), key="raw")
         st.caption("Cov(noise, centred logit) per class: the regression class images. For a linear network "
                    "this is Σ·W, the weights W seen through the noise's own correlations: under pink or data "
                    "noise it is smeared into blobs whatever the network does.")
     with right:
         st.subheader("Whitened kernel")
         st.plotly_chart(plots.class_images_figure(whitened.images, names, True, "logit per unit input",
-                                                  height=plots.HALF_WIDTH_GRID), key="whitened")
+                                                  height=plots.HALF_WIDTH_GRID, phone=on_a_phone()), key="whitened")
         st.caption(f"(Σ + λ·s·I)⁻¹ · raw kernel, λ = {ridge:g}: the least-squares weights of each logit on the "
                    "pixels, in logit per unit of input. Red pixels raise the class's logit, blue ones lower it. "
                    "Under white noise (uniform, gaussian, base) it is the raw kernel rescaled; under correlated "

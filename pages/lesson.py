@@ -12,7 +12,7 @@ from core.models import ARCHITECTURES
 from core.picture import picture, scarce_classes
 from ui import live, resources
 from ui.questions import ask, how_the_class_answered, verdict
-from ui.frame import start_page
+from ui.frame import on_a_phone, start_page
 
 dataset_name, arch = start_page("Lesson")
 names = resources.class_names(dataset_name)
@@ -61,7 +61,7 @@ def numbers_download(step_number: int, table: pd.DataFrame) -> None:
 def class_image_figure(state, images, key: str, counts: bool = True) -> None:
     """At the step column's full width: half of it left tiles of 15-30 px and titles printed over each other."""
     shown = picture(state, images, False, names, counts=counts)
-    st.plotly_chart(shown.figure(), key=key, config={"displaylogo": False})
+    st.plotly_chart(shown.figure(phone=on_a_phone()), key=key, config={"displaylogo": False})
 
 
 def clear_classes(images: analysis.ClassImages) -> np.ndarray:
@@ -197,7 +197,7 @@ def four_models_question(step: Step, key: str) -> None:
         _, engine, state = run(step, model_arch, model_dataset)
         images = analysis.class_images(state, "softmax", "noise")
         shown = picture(state, images, False, resources.class_names(model_dataset), counts=False)
-        st.plotly_chart(shown.figure(), key=f"l6-{model_arch}-{model_dataset}")
+        st.plotly_chart(shown.figure(phone=on_a_phone()), key=f"l6-{model_arch}-{model_dataset}")
         accuracies.append(analysis.template_classify(images, data.test_images, data.test_labels,
                                                      engine.mean_image).accuracy)
     right = question.answer(accuracies)

@@ -303,6 +303,33 @@ def test_a_phone_switches_the_dataset_with_one_tap_in_the_sidebar(server, browse
     context.close()
 
 
+PHONE_USER_AGENT = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+                    "Version/17.0 Mobile/15E148 Safari/604.1")
+
+
+def test_a_phone_shows_class_images_three_across_with_their_titles_apart(server, browser) -> None:
+    """Lesson step 4 asks how many classes are not marked "too few": on a phone the 2 × 5 grid's titles ran into
+    each other ("0 (12, too few)" over "1: never predicted") above ~40-px panels, so nobody could count them."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                  user_agent=PHONE_USER_AGENT)
+    page = context.new_page()
+    page.goto(f"{server}/lesson?step=4")
+    wait_until_idle(page, charts=1)
+    chart = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="too few").first
+    chart.scroll_into_view_if_needed()
+    boxes = chart.locator("g.annotation").evaluate_all(
+        "nodes => nodes.map(n => { const r = n.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })")
+    assert len(boxes) == 10
+    for index, (left, top, right, bottom) in enumerate(boxes):
+        for other in boxes[index + 1:]:
+            apart = right <= other[0] or other[2] <= left or bottom <= other[1] or other[3] <= top
+            assert apart, f"titles overlap: {(left, top, right, bottom)} and {other}"
+    grid = chart.locator(".hm image").bounding_box()
+    assert grid["width"] >= 300, grid  # three panels across the phone's width, not five beside a colour bar
+    assert_no_exception(page)
+    context.close()
+
+
 def test_a_shared_links_settings_follow_the_student_to_other_pages(server, browser) -> None:
     """Opening a link and then another page keeps the link's settings (they were reset on the first switch)."""
     page = browser.new_page(viewport=VIEWPORT)

@@ -101,6 +101,25 @@ def test_a_partial_picture_is_light_html_of_the_panels_decoded_before_it_is_pain
     assert "2,048 of 10,000 stimuli" in html and '<progress value="2048" max="10000"' in html
 
 
+def test_a_phone_sees_the_partial_picture_laid_out_as_its_final_picture() -> None:
+    """Three across with titles on two lines, as the Plotly figure draws them on a phone, so the final picture
+    does not jump from five columns to three."""
+    import re
+
+    import numpy as np
+
+    from core import plots
+    from core.picture import Picture
+
+    titles = ["0 (12, too few)", "1: never predicted"] + [f"{k} (<{k}>)" for k in range(2, 10)]
+    shown = Picture(np.zeros((10, 28, 28)), titles, "z-score", True, None, 1.0, np.zeros(10, bool))
+    wide, phone = live.picture_html(shown, 100, 1_000), live.picture_html(shown, 100, 1_000, phone=True)
+    assert "repeat(5," in wide and "repeat(3," in phone
+    captions = re.findall(r"<figcaption[^>]*>(.*?)</figcaption>", phone)
+    assert captions[:3] == ["0<br>(12, too few)", "1<br>never predicted", "2<br>(&lt;2&gt;)"]
+    assert f"min-height:{plots.phone_grid_height(10)}px" in phone  # the final figure's room: no jump
+
+
 def test_the_charts_while_a_run_grows_are_light_html_of_the_same_numbers() -> None:
     """The bias bars carry each class's share; the convergence curve is an SVG (inside an <img>, which the page's
     sanitiser keeps) with one point per snapshot, the last at 1 at the top of the scale."""

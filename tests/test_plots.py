@@ -44,6 +44,31 @@ def test_class_images_figure_is_one_heatmap_with_ten_titles_and_pixel_hover() ->
     assert sent["z"]["dtype"] == "f4" and sent["customdata"]["dtype"] == "i1"  # packed, and half the bytes of f8
 
 
+def test_a_phone_gets_three_panels_across_titles_on_two_lines_and_the_colour_bar_underneath() -> None:
+    """On a 390-px phone the 2 × 5 grid had ~40-px panels under a full-height colour bar, and titles such as
+    "2 (8, too few)" and "1: never predicted" ran into each other."""
+    titles = ["0 (12, too few)", "1: never predicted"] + [f"{k} (1,285)" for k in range(2, 10)]
+    wide = plots.class_images_figure(ten_images() - 4.5, titles, True, "Δ")
+    phone = plots.class_images_figure(ten_images() - 4.5, titles, True, "Δ", height=plots.HALF_WIDTH_GRID, phone=True)
+    assert np.asarray(phone.data[0].z).shape[1] == plots.PHONE_COLUMNS * 30 - 2  # three 28-px tiles, 2-px gaps
+    assert np.asarray(wide.data[0].z).shape[1] == 5 * 30 - 2
+    assert [a.text for a in phone.layout.annotations][:3] == ["0<br>(12, too few)", "1<br>never predicted",
+                                                             "2<br>(1,285)"]
+    bar = phone.data[0].colorbar
+    assert bar.orientation == "h" and bar.yanchor == "top" and bar.y < 0 and bar.title.side == "bottom"
+    assert phone.layout.height == plots.phone_grid_height(10) > 500  # four rows of ~110-px panels, not 250 px
+    assert phone.layout.margin.t >= 30  # the toolbar a touch screen always shows stays above the first titles
+    # Each title line fits over its own panel at a phone's width (~0.6 em a character, Plotly's sans-serif).
+    panel = plots._PHONE_WIDTH * 28 / (plots.PHONE_COLUMNS * 30 - 2)
+    assert max(len(line) for title in titles for line in plots.title_lines(title)) * 0.6 * 11 < panel
+
+
+def test_title_lines_split_a_title_at_its_count() -> None:
+    assert plots.title_lines("T-shirt/top (8, too few)") == ("T-shirt/top", "(8, too few)")
+    assert plots.title_lines("1: never predicted") == ("1", "never predicted")
+    assert plots.title_lines("Ankle boot*") == ("Ankle boot*", "")
+
+
 def test_stimuli_strip_uses_the_fixed_input_scale() -> None:
     strip = plots.stimuli_strip(np.random.default_rng(0).random((8, 28, 28)), [f"#{i}" for i in range(8)])
     assert len(strip.data) == 1 and (strip.data[0].zmin, strip.data[0].zmax) == (0.0, 1.0)

@@ -71,6 +71,14 @@ def frame(url_path: str) -> None:
                        "this view with the server's model.")
 
 
+def on_a_phone() -> bool:
+    """Whether this visitor's browser says it is a phone ("Mobi" in its user agent, as MDN advises): class-image
+    grids are then drawn three across. The server never learns a window's width; the user agent comes with the
+    session, so the first picture is already laid out for it. Tablets say they are not phones, and get the wide grid
+    their width holds."""
+    return "Mobi" in (st.context.headers.get("User-Agent") or "")
+
+
 def start_page(title: str) -> tuple[str, str]:
     """Start a page: title, link notes, and the sidebar's dataset and architecture.
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from core import plots
 from core.analysis import MODEL_FREE_ESTIMATORS
 from core.link import Controls
 from core.picture import Picture
@@ -184,30 +185,39 @@ def _data_url(content: bytes, kind: str = "image/png") -> str:
 LIVE_TILE = 140  # screen pixels of a panel in a partial picture: the final figure's 400 px height in two rows
 
 
-def picture_html(shown: Picture, done: int, total: int) -> str:
+def picture_html(shown: Picture, done: int, total: int, phone: bool = False) -> str:
     """A picture as it grows, for ``st.html``: its ten panels as tiny inline PNGs the browser scales up
-    (pixelated), their titles, the colour scale, and "n of N stimuli" with a bar.
+    (pixelated), their titles, the colour scale, and "n of N stimuli" with a bar. On a ``phone``, laid out as the
+    final figure is there: three across, titles on two lines.
 
     One element, so one message per redraw and a few milliseconds of the server's time, where a Plotly figure of
     ten heatmaps costs a slow machine's browser 0.3-0.5 s. The images decode synchronously: the picture this
     replaces stays on screen until this one is painted (an ``st.image`` is fetched after it is mounted: a blank
     frame)."""
     tiles, ramp, (low, high) = shown.tiles()
+    if phone:
+        columns, height = plots.PHONE_COLUMNS, plots.phone_grid_height(len(tiles))
+        captions = ["<br>".join(html.escape(line) for line in plots.title_lines(title)) for title in shown.titles]
+        caption_style = "font-size:11px;line-height:13px;height:26px;overflow:hidden"
+    else:
+        columns, height = 5, 400
+        captions = [html.escape(title) for title in shown.titles]
+        caption_style = "font-size:12px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
     panels = "".join(
-        f'<figure style="margin:0;min-width:0"><figcaption style="font-size:12px;white-space:nowrap;overflow:hidden;'
-        f'text-overflow:ellipsis;text-align:center" title="{html.escape(title)}">{html.escape(title)}</figcaption>'
+        f'<figure style="margin:0;min-width:0"><figcaption style="{caption_style};text-align:center" '
+        f'title="{html.escape(title)}">{caption}</figcaption>'
         f'<img decoding="sync" alt="{html.escape(title)}" src="{_data_url(tile)}" '
         f'style="display:block;width:100%;image-rendering:pixelated"></figure>'
-        for title, tile in zip(shown.titles, tiles))
+        for title, caption, tile in zip(shown.titles, captions, tiles))
     scale = (f'<div style="display:flex;align-items:center;gap:6px;font-size:12px;margin-top:6px">'
              f'<span>{low:.3g}</span><img decoding="sync" alt="colour scale" src="{_data_url(ramp)}" '
-             f'style="width:240px;height:12px;image-rendering:pixelated"><span>{high:.3g}</span>'
+             f'style="width:min(240px,50%);height:12px;image-rendering:pixelated"><span>{high:.3g}</span>'
              f'<span>{html.escape(shown.colour_label)}</span></div>')
     where = (f'<div style="display:flex;align-items:center;gap:8px;font-size:13px;margin-top:4px">'
              f'<span>{done:,} of {total:,} stimuli</span>'
-             f'<progress value="{done}" max="{total}" style="width:200px"></progress></div>')
-    return (f'<div style="min-height:400px;max-width:{5 * (LIVE_TILE + 16)}px"><div style="display:grid;'
-            f'grid-template-columns:repeat(5,minmax(0,{LIVE_TILE}px));gap:8px 16px">{panels}</div>'
+             f'<progress value="{done}" max="{total}" style="width:min(200px,40%)"></progress></div>')
+    return (f'<div style="min-height:{height}px;max-width:{5 * (LIVE_TILE + 16)}px"><div style="display:grid;'
+            f'grid-template-columns:repeat({columns},minmax(0,{LIVE_TILE}px));gap:8px 16px">{panels}</div>'
             f'{scale}{where}</div>')
 
 
