@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.plots import LEGEND_UNDER, class_grid_png, class_images_figure, mosaic, titled_png
+from core.plots import (LEGEND_UNDER, PHONE_COLUMNS, class_grid_png, class_images_figure, mosaic,
+                        titled_png)
 from core.significance import INFOVAL_THRESHOLD, InfoValues
 
 if TYPE_CHECKING:
@@ -35,10 +36,10 @@ def outline_segments(mask: np.ndarray) -> list[tuple[float, float, float, float]
     return segments
 
 
-def _outline_trace(masks: np.ndarray, name: str, colour: str, dash: str) -> "go.Scatter":
+def _outline_trace(masks: np.ndarray, name: str, colour: str, dash: str, columns: int = _COLUMNS) -> "go.Scatter":
     import plotly.graph_objects as go
 
-    _, corners = mosaic(np.zeros(masks.shape, np.float32), _COLUMNS)
+    _, corners = mosaic(np.zeros(masks.shape, np.float32), columns)
     xs: list[float | None] = []
     ys: list[float | None] = []
     for mask, (left, top) in zip(masks, corners):
@@ -50,15 +51,19 @@ def _outline_trace(masks: np.ndarray, name: str, colour: str, dash: str) -> "go.
 
 
 def significance_figure(values: np.ndarray, titles: Sequence[str], colour_label: str, pixel: np.ndarray,
-                        cluster: np.ndarray, least_limit: float = 0.0,
-                        weights: np.ndarray | None = None) -> "go.Figure":
+                        cluster: np.ndarray, least_limit: float = 0.0, weights: np.ndarray | None = None,
+                        phone: bool = False) -> "go.Figure":
     """Signed class images (or z-maps) with the pixel test's regions outlined solid black and the cluster test's
-    dotted green."""
-    figure = class_images_figure(values, titles, True, colour_label, weights=weights, least_limit=least_limit)
+    dotted green; on a ``phone`` three across, as ``class_images_figure`` lays them out there."""
+    figure = class_images_figure(values, titles, True, colour_label, weights=weights, least_limit=least_limit,
+                                 phone=phone)
+    columns = PHONE_COLUMNS if phone else _COLUMNS
     for masks, key in ((cluster, "cluster"), (pixel, "pixel")):
-        figure.add_trace(_outline_trace(masks, *OUTLINES[key]))
-    figure.update_layout(showlegend=True, legend=dict(orientation="h", yanchor="top", y=0.0, x=0.0))
-    return figure
+        figure.add_trace(_outline_trace(masks, *OUTLINES[key], columns=columns))
+    if phone:  # the colour bar is under the grid there: the legend goes under it
+        return figure.update_layout(showlegend=True, legend=LEGEND_UNDER, height=figure.layout.height + 35,
+                                    margin_b=figure.layout.margin.b + 35)
+    return figure.update_layout(showlegend=True, legend=dict(orientation="h", yanchor="top", y=0.0, x=0.0))
 
 
 def info_value_figure(info: InfoValues) -> "go.Figure":

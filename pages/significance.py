@@ -8,7 +8,7 @@ from core.link import PARAMS, link_text
 from core.picture import Z_LEAST_LIMIT, panel_titles, scarce_classes
 from core.runs import settings_line
 from ui import controls as ui_controls, live, resources
-from ui.frame import start_page
+from ui.frame import on_a_phone, start_page
 
 dataset_name, arch = start_page("Significance")
 data = resources.data_or_stop(dataset_name)
@@ -88,7 +88,7 @@ def tests() -> None:
     st.subheader("Where the class images differ from chance")
     st.plotly_chart(plots_significance.significance_figure(
         images.display, titles, images.display_unit, regions.pixel, regions.cluster,
-        weights=images.weights if images.marks_scarce else None), key="regions")
+        weights=images.weights if images.marks_scarce else None, phone=on_a_phone()), key="regions")
     truth_note = (" Grouped by the ground truth, the noise is independent of the label, so every region found "
                   "here is a false alarm: a built-in check (about 1 image in 20 may show one)."
                   if controls.estimator == "truth" else "")
@@ -102,7 +102,8 @@ def tests() -> None:
 
     st.subheader("Smoothed z-maps")
     st.plotly_chart(plots_significance.significance_figure(
-        regions.smoothed, titles, "smoothed z", regions.pixel, regions.cluster, least_limit=Z_LEAST_LIMIT),
+        regions.smoothed, titles, "smoothed z", regions.pixel, regions.cluster, least_limit=Z_LEAST_LIMIT,
+        phone=on_a_phone()),
         key="z_maps")
     pixels = "pixel" if smoothing == 1 else "pixels"
     st.caption(f"What the tests look at: each z-map (how many standard errors a pixel lies from the mean "

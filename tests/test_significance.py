@@ -479,3 +479,24 @@ def test_the_infoval_threshold_is_labelled_in_a_legend_under_the_bars() -> None:
     assert legend == [f"{sig.INFOVAL_THRESHOLD}: p < 0.05, one-sided"]
     assert figure.layout.legend.yref == "container" and figure.layout.legend.y == 0  # at the figure's foot
     assert [shape.y0 for shape in figure.layout.shapes] == [sig.INFOVAL_THRESHOLD]
+
+
+def test_on_a_phone_the_outlines_follow_the_panels_three_across() -> None:
+    """The outlines are drawn on the mosaic's coordinates: laid out five across over a phone's three-across grid,
+    they would ring the wrong pixels of the wrong class."""
+    from core import plots
+    from core.plots_significance import significance_figure
+
+    pixel = np.zeros((10, 28, 28), bool)
+    pixel[4, 10:12, 10:12] = True  # class 4: second row, second panel on a phone (row 0, last panel on the desktop)
+    cluster = np.zeros_like(pixel)
+    titles = [str(k) for k in range(10)]
+    for phone, columns in ((False, 5), (True, plots.PHONE_COLUMNS)):
+        figure = significance_figure(np.random.default_rng(1).normal(size=(10, 28, 28)), titles, "z", pixel,
+                                     cluster, phone=phone)
+        outline = next(trace for trace in figure.data if trace.name == "pixel test")
+        xs = [x for x in outline.x if x is not None]
+        ys = [y for y in outline.y if y is not None]
+        left, top = plots.mosaic(np.zeros((10, 28, 28)), columns)[1][4]
+        assert (min(xs), max(xs), min(ys), max(ys)) == (left + 9.5, left + 11.5, top + 9.5, top + 11.5)
+        assert np.asarray(figure.data[0].z).shape[1] == columns * 30 - 2
