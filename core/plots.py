@@ -258,7 +258,9 @@ HALF_WIDTH_GRID = 250
 # A phone's page is ~360 px wide: a 2 × 5 grid there had ~40-px panels under a full-height colour bar, their titles
 # running into each other. Phones get three panels across, titles on two lines and the colour bar underneath.
 PHONE_COLUMNS = 3
+PHONE_STRIP_COLUMNS = 4  # example strips: eight stimuli in two rows, their titles apart
 _PHONE_WIDTH = 340  # screen pixels the figure's plot area spans on a phone (390-px screen less the page's padding)
+_PHONE_TOOLBAR = 34  # room above a phone's figure for Plotly's toolbar, which a touch screen always shows
 
 
 def title_lines(title: str) -> tuple[str, str]:
@@ -271,12 +273,17 @@ def title_lines(title: str) -> tuple[str, str]:
     return title, ""
 
 
-def phone_grid_height(count: int, tile: int = 28) -> int:
-    """Height of a phone's class-image figure: ``count`` panels three across at the phone's width (the axes keep
-    pixels square, so the width decides), plus the colour bar under them."""
-    rows = int(np.ceil(count / PHONE_COLUMNS))
-    pixels_across = PHONE_COLUMNS * (tile + 2) - 2  # mosaic's 2-pixel gap
-    return round(rows * (tile + 8) * _PHONE_WIDTH / pixels_across) + 130
+def phone_title(title: str) -> str:
+    """``title_lines`` for a Plotly annotation."""
+    return "<br>".join(line for line in title_lines(title) if line)
+
+
+def phone_grid_height(count: int, columns: int = PHONE_COLUMNS, below: int = 96, tile: int = 28) -> int:
+    """Height of a phone's mosaic figure: ``count`` panels ``columns`` across at the phone's width (the axes keep
+    pixels square, so the width decides), the toolbar's room above and ``below`` pixels (the colour bar) under."""
+    rows = int(np.ceil(count / columns))
+    pixels_across = columns * (tile + 2) - 2  # mosaic's 2-pixel gap
+    return round(rows * (tile + 8) * _PHONE_WIDTH / pixels_across) + _PHONE_TOOLBAR + below
 
 
 def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool, colorbar_title: str,
@@ -294,10 +301,9 @@ def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool,
     if phone:
         colour["colorbar"] = dict(colour_bar(colorbar_title, 12, side="bottom"), orientation="h", thickness=14,
                                   x=0.5, xanchor="center", y=-0.02, yanchor="top")
-        figure = tiled_heatmap(images, ["<br>".join(title_lines(title)) for title in titles], PHONE_COLUMNS, colour,
+        figure = tiled_heatmap(images, [phone_title(title) for title in titles], PHONE_COLUMNS, colour,
                                phone_grid_height(len(images)), title_size=11, faded=faded)
-        # Room above for Plotly's toolbar, which a touch screen always shows: it covered the first row's titles.
-        return figure.update_layout(margin=dict(l=4, r=4, t=34, b=90))
+        return figure.update_layout(margin=dict(l=4, r=4, t=_PHONE_TOOLBAR, b=90))
     compact = height is not None and height <= HALF_WIDTH_GRID  # smaller type, so long class names fit
     colour["colorbar"] = colour_bar(colorbar_title, 11 if compact else 14)
     return tiled_heatmap(images, titles, int(np.ceil(len(images) / rows)), colour, height or 170 * rows + 60,
@@ -372,10 +378,20 @@ def sample_count_label(n: int) -> str:
 
 
 def stimuli_strip(images: np.ndarray, titles: Sequence[str], columns: int | None = None,
-                  height: int = 150) -> "go.Figure":
-    """Example stimuli as the model sees them, on the fixed [0, 1] grey scale; one row unless ``columns``."""
-    return tiled_heatmap(images, titles, columns or len(images),
-                         dict(colorscale=GREY, zmin=0.0, zmax=1.0, showscale=False), height=height, value_format=".2f")
+                  height: int = 150, phone: bool = False) -> "go.Figure":
+    """Example stimuli as the model sees them, on the fixed [0, 1] grey scale; one row unless ``columns``. On a
+    ``phone`` at most ``PHONE_STRIP_COLUMNS`` across (eight in a row had titles over each other), below the
+    toolbar."""
+    grey = dict(colorscale=GREY, zmin=0.0, zmax=1.0, showscale=False)
+    columns = columns or len(images)
+    if not phone:
+        return tiled_heatmap(images, titles, columns, grey, height=height, value_format=".2f")
+    rows = int(np.ceil(len(images) / min(columns, PHONE_STRIP_COLUMNS)))
+    columns = int(np.ceil(len(images) / rows))  # rows as full as they can be: five stimuli are 3 + 2, not 4 + 1
+    figure = tiled_heatmap(images, [phone_title(title) for title in titles], columns, grey,
+                           height=phone_grid_height(len(images), columns, below=8), value_format=".2f",
+                           title_size=11)
+    return figure.update_layout(margin=dict(l=4, r=4, t=_PHONE_TOOLBAR, b=4))
 
 
 TRAINING_COLOURS = {"training": "#1f77b4", "test": "#ff7f0e"}  # the same in the live chart and the final one

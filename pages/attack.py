@@ -9,7 +9,7 @@ from core.link import ATTACK_GAMMAS, PARAMS, link_text
 from core.models import predict_probabilities
 from core.plots_attack import accuracy_figure, curve_name, success_figure
 from ui import controls as ui_controls, live, resources
-from ui.frame import start_page
+from ui.frame import on_a_phone, start_page
 
 # Borji & Lin's reference: class images from 200,000 softmax-weighted pure uniform-noise stimuli.
 REFERENCE = {"r": 0.0, "estimator": "softmax", "part": "noise", "n": 200_000, "noise": "uniform", "seed": 0,
@@ -64,7 +64,7 @@ def example_strips(images: analysis.ClassImages, inputs: tuple, target: int, gam
         titles = [f"{'noise' if j < EXAMPLES else 'test'} → {names[a]}" + (" ✓" if a == target else "")
                   for j, a in enumerate(answer)]
         st.markdown(f"**{curve_name(template)}** blended into noise (left) and test images (right)")
-        st.plotly_chart(plots.stimuli_strip(strip, titles), key=f"examples-{template}")
+        st.plotly_chart(plots.stimuli_strip(strip, titles, phone=on_a_phone()), key=f"examples-{template}")
 
 
 @st.fragment

@@ -134,7 +134,8 @@ def _explore(controls: Controls) -> None:
 
     st.subheader("Example stimuli")
     examples = live.example_stimuli(dataset_name, controls)
-    st.plotly_chart(plots.stimuli_strip(examples, [f"#{i + 1}" for i in range(len(examples))]), key="strip")
+    st.plotly_chart(plots.stimuli_strip(examples, [f"#{i + 1}" for i in range(len(examples))], phone=on_a_phone()),
+                    key="strip")
     st.caption(f"The first stimuli of this stream: {controls.ratio:.2f} × test image + "
                f"{1 - controls.ratio:.2f} × {controls.noise} noise, on the model's 0–1 input scale.")
 

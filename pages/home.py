@@ -39,7 +39,8 @@ with illustration:
     first_noise = live.example_stimuli(dataset_name, default_controls(ratio=0.0, noise="uniform", seed=0), 1)[0]
     mixed = live.example_stimuli(dataset_name, ORIGINAL, 1)[0]  # the first stimulus of the original figure
     strip = np.stack([data.test_images[0] / 255.0, first_noise, mixed])
-    st.plotly_chart(plots.stimuli_strip(strip, ["test image", "uniform noise", "r = 0.7 mix"]), key="explain")
+    st.plotly_chart(plots.stimuli_strip(strip, ["test image", "uniform noise", "r = 0.7 mix"], phone=on_a_phone()),
+                    key="explain")
     st.caption("One stimulus of the original study: 70 % test image, 30 % uniform noise. With r = 0 the model "
                "sees only the noise.")
 

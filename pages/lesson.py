@@ -95,7 +95,7 @@ def original_figure(step: Step) -> None:
 def class_bias_question(step: Step, key: str) -> None:
     question, options = step.question, step.question.options(names)
     st.plotly_chart(plots.stimuli_strip(live.example_stimuli(dataset_name, default_controls(**step.control_values)),
-                                        [f"#{i + 1}" for i in range(8)]), key="l2-stimuli")
+                                        [f"#{i + 1}" for i in range(8)], phone=on_a_phone()), key="l2-stimuli")
     st.caption("The first stimuli of the stream: uniform noise, nothing else. The network must still answer.")
     revealed = ask(question, options, key)
     _, _, state = run(step)

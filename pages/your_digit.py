@@ -13,7 +13,7 @@ from core.models import predict_probabilities
 from core.noise import mix, noise_samples
 from core.plots_digit import answers_figure, sweep_figure
 from ui import controls as ui_controls, live, resources
-from ui.frame import start_page
+from ui.frame import on_a_phone, start_page
 
 CANVAS_SIDE = 280  # ten screen pixels per MNIST pixel
 ANSWERS_MIN_WIDTH = 420  # pixels: the strip's five titles and the two bar charts side by side need about this
@@ -119,7 +119,8 @@ def waiting_for_a_drawing(images: analysis.ClassImages, estimator: str) -> None:
     stroke instead, it held back the first answer by about a second (two to three on a slow machine)."""
     st.markdown(f"**The ten class images your {THING} will be compared with**")
     # two rows of five: in one row of ten Fashion-MNIST's names ("T-shirt/top", "Ankle boot") ran into each other
-    st.plotly_chart(plots.stimuli_strip(digit.class_templates(images), names, columns=5, height=260),
+    st.plotly_chart(plots.stimuli_strip(digit.class_templates(images), names, columns=5, height=260,
+                                        phone=on_a_phone()),
                     key="templates")
     st.caption(f"Each stretched to the 0–1 range. {class_images_are(estimator)} (settings in the box at the top). "
                f"Once you draw, the network's answer and the best-matching class image appear here.")
@@ -161,8 +162,9 @@ def digit_page() -> None:
     with right:
         st.markdown("**What the model sees**")
         st.plotly_chart(plots.stimuli_strip(np.stack([drawn, noise, mixed, template, attacked]),
-                                            ["your digit, 28 × 28", "the noise", f"mixed, s = {share:.2f}",
-                                             f"class image {target}", f"γ = {gamma:.2f}: the input"]), key="strip")
+                                            ["your digit (28 × 28)", "the noise", f"mixed (s = {share:.2f})",
+                                             f"class image {target}", f"γ = {gamma:.2f}: the input"],
+                                            phone=on_a_phone()), key="strip")
         st.caption("Your digit as MNIST's were made: cropped to the ink, fitted into 20 × 20 pixels keeping its "
                    "shape, and moved so that its centre of mass sits at the centre of the 28 × 28 field. Then it "
                    "is mixed with the first stimulus of the noise stream (x = s·digit + (1 − s)·noise) and "

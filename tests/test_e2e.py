@@ -307,25 +307,37 @@ PHONE_USER_AGENT = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Appl
                     "Version/17.0 Mobile/15E148 Safari/604.1")
 
 
+def assert_titles_apart(chart) -> None:
+    """No two titles of a Plotly mosaic (its annotations) overlap on the screen."""
+    chart.scroll_into_view_if_needed()
+    boxes = chart.locator("g.annotation").evaluate_all(
+        "nodes => nodes.map(n => { const r = n.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })")
+    assert boxes
+    for index, (left, top, right, bottom) in enumerate(boxes):
+        for other in boxes[index + 1:]:
+            apart = right <= other[0] or other[2] <= left or bottom <= other[1] or other[3] <= top
+            assert apart, f"titles overlap: {(left, top, right, bottom)} and {other}"
+
+
 def test_a_phone_shows_class_images_three_across_with_their_titles_apart(server, browser) -> None:
     """Lesson step 4 asks how many classes are not marked "too few": on a phone the 2 × 5 grid's titles ran into
-    each other ("0 (12, too few)" over "1: never predicted") above ~40-px panels, so nobody could count them."""
+    each other ("0 (12, too few)" over "1: never predicted") above ~40-px panels, so nobody could count them.
+    Attack's eight examples in one row had their titles ("noise → 0 ✓") over each other too."""
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
                                   user_agent=PHONE_USER_AGENT)
     page = context.new_page()
     page.goto(f"{server}/lesson?step=4")
     wait_until_idle(page, charts=1)
     chart = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="too few").first
-    chart.scroll_into_view_if_needed()
-    boxes = chart.locator("g.annotation").evaluate_all(
-        "nodes => nodes.map(n => { const r = n.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })")
-    assert len(boxes) == 10
-    for index, (left, top, right, bottom) in enumerate(boxes):
-        for other in boxes[index + 1:]:
-            apart = right <= other[0] or other[2] <= left or bottom <= other[1] or other[3] <= top
-            assert apart, f"titles overlap: {(left, top, right, bottom)} and {other}"
+    assert chart.locator("g.annotation").count() == 10
+    assert_titles_apart(chart)
     grid = chart.locator(".hm image").bounding_box()
     assert grid["width"] >= 300, grid  # three panels across the phone's width, not five beside a colour bar
+    page.goto(f"{server}/attack?gamma=1")
+    wait_until_idle(page, charts=3)
+    examples = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="noise →").first
+    assert examples.locator("g.annotation").count() == 8
+    assert_titles_apart(examples)
     assert_no_exception(page)
     context.close()
 

@@ -63,6 +63,21 @@ def test_a_phone_gets_three_panels_across_titles_on_two_lines_and_the_colour_bar
     assert max(len(line) for title in titles for line in plots.title_lines(title)) * 0.6 * 11 < panel
 
 
+def test_a_phone_gets_example_strips_in_full_rows_of_at_most_four_below_the_toolbar() -> None:
+    """Eight examples in one row of a phone's width had titles such as "noise → 0 ✓" over each other, and the
+    toolbar a touch screen always shows covered the titles of a one-row strip."""
+    def across(figure) -> int:
+        return (np.asarray(figure.data[0].z).shape[1] + 2) // 30
+
+    for count, columns in ((8, 4), (5, 3), (3, 3), (10, 4)):
+        images = np.zeros((count, 28, 28))
+        phone = plots.stimuli_strip(images, [f"γ = 0.50: the input {k}" for k in range(count)], phone=True)
+        assert across(phone) == columns, count
+        assert phone.layout.margin.t >= 30 and phone.layout.height == plots.phone_grid_height(count, columns, 8)
+        assert phone.layout.annotations[0].text == "γ = 0.50<br>the input 0"
+        assert across(plots.stimuli_strip(images, [str(k) for k in range(count)])) == count  # one row elsewhere
+
+
 def test_title_lines_split_a_title_at_its_count() -> None:
     assert plots.title_lines("T-shirt/top (8, too few)") == ("T-shirt/top", "(8, too few)")
     assert plots.title_lines("1: never predicted") == ("1", "never predicted")

@@ -197,7 +197,8 @@ def picture_html(shown: Picture, done: int, total: int, phone: bool = False) -> 
     tiles, ramp, (low, high) = shown.tiles()
     if phone:
         columns, height = plots.PHONE_COLUMNS, plots.phone_grid_height(len(tiles))
-        captions = ["<br>".join(html.escape(line) for line in plots.title_lines(title)) for title in shown.titles]
+        captions = ["<br>".join(html.escape(line) for line in plots.title_lines(title) if line)
+                    for title in shown.titles]
         caption_style = "font-size:11px;line-height:13px;height:26px;overflow:hidden"
     else:
         columns, height = 5, 400
