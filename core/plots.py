@@ -312,29 +312,34 @@ def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool,
 
 def probability_heatmap(matrix: np.ndarray, row_names: Sequence[str], column_names: Sequence[str],
                         row_title: str, column_title: str, value_format: str = ".2f",
-                        colour_title: str = "probability") -> "go.Figure":
-    """A 10 × 10 matrix of probabilities (or row fractions), values written in the cells."""
+                        colour_title: str = "probability", phone: bool = False) -> "go.Figure":
+    """A 10 × 10 matrix of probabilities (or row fractions), values written in the cells. On a ``phone`` the
+    colour bar lies under the matrix: beside it, it left cells of ~25 px whose numbers Plotly shrank to ~5 px."""
     import plotly.graph_objects as go
 
+    bar = colour_bar(colour_title)
+    if phone:
+        bar = dict(colour_bar(colour_title, 12, side="bottom"), orientation="h", thickness=12, x=0.5,
+                   xanchor="center", yref="container", y=0.0, yanchor="bottom")
     fig = go.Figure(go.Heatmap(
         z=matrix, x=list(column_names), y=list(row_names), zmin=0.0, zmax=1.0, colorscale=SEQUENTIAL,
-        texttemplate=f"%{{z:{value_format}}}", colorbar=colour_bar(colour_title),
+        texttemplate=f"%{{z:{value_format}}}", colorbar=bar, textfont_size=9 if phone else None,
         hovertemplate=f"{row_title} %{{y}}<br>{column_title} %{{x}}<br>%{{z:.3f}}<extra></extra>"))
-    fig.update_layout(xaxis_title=column_title, yaxis_title=row_title, height=460,
-                      margin=dict(l=10, r=10, t=30, b=10))
+    fig.update_layout(xaxis_title=column_title, yaxis_title=row_title, height=520 if phone else 460,
+                      margin=dict(l=4, r=4, t=_PHONE_TOOLBAR, b=90) if phone else dict(l=10, r=10, t=30, b=10))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category")
     return fig
 
 
 def confusion_heatmap(counts: np.ndarray, class_names: Sequence[str], row_title: str = "true class",
-                      column_title: str = "predicted class") -> "go.Figure":
+                      column_title: str = "predicted class", phone: bool = False) -> "go.Figure":
     """Counts shown as row fractions, so each row reads 'of the images of this class, how many went where'."""
     totals = counts.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         fractions = np.where(totals > 0, counts / np.where(totals > 0, totals, 1), np.nan)
     return probability_heatmap(fractions, class_names, class_names, row_title, column_title,
-                               colour_title="fraction of row")
+                               colour_title="fraction of row", phone=phone)
 
 
 def bias_bar(counts: np.ndarray, class_names: Sequence[str], total: int) -> "go.Figure":
@@ -397,24 +402,30 @@ def stimuli_strip(images: np.ndarray, titles: Sequence[str], columns: int | None
 TRAINING_COLOURS = {"training": "#1f77b4", "test": "#ff7f0e"}  # the same in the live chart and the final one
 
 
-def training_figure(history: dict[str, list[float]]) -> "go.Figure":
-    """Loss and accuracy per epoch, training and test."""
+def training_figure(history: dict[str, list[float]], phone: bool = False) -> "go.Figure":
+    """Loss and accuracy per epoch, training and test; on a ``phone`` one above the other (side by side there, a
+    dozen epoch ticks crowded each ~150-px axis)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["loss", "accuracy"])
-    for key, name, col in (("loss", "training", 1), ("val_loss", "test", 1), ("accuracy", "training", 2),
-                           ("val_accuracy", "test", 2)):
+    shape = (2, 1) if phone else (1, 2)
+    fig = make_subplots(*shape, subplot_titles=["loss", "accuracy"], vertical_spacing=0.16)
+    for key, name, plot in (("loss", "training", 1), ("val_loss", "test", 1), ("accuracy", "training", 2),
+                            ("val_accuracy", "test", 2)):
         values = history.get(key, [])
+        row, col = (plot, 1) if phone else (1, plot)
         if values:  # a colour per split, not per trace: a history without a series shifted the colours
             fig.add_trace(go.Scatter(x=list(range(1, len(values) + 1)), y=values, mode="lines+markers",
                                      line_color=TRAINING_COLOURS[name], marker_color=TRAINING_COLOURS[name],
-                                     name=f"{name} {key.replace('val_', '')}"), row=1, col=col)
+                                     name=f"{name} {key.replace('val_', '')}"), row=row, col=col)
     fig.update_xaxes(title_text="epoch", dtick=1, tick0=1)  # whole epochs: one epoch was ticked 0.5 and 1.5
+    if phone:  # one "epoch" under the lower plot: the upper one's ran into the title "accuracy"
+        fig.update_xaxes(title_text=None, row=1, col=1)
     # Fixed ranges from zero: after one epoch autoscaling drew a single point on (or past) the plot's edge.
     losses = [v for key in ("loss", "val_loss") for v in history.get(key, []) if np.isfinite(v)]
     fig.update_yaxes(range=[0, 1.1 * max(losses, default=1.0)], row=1, col=1)
-    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=shape[0], col=shape[1])
     # the legend under the plots: on the right it took a third of a phone's width from them
-    fig.update_layout(height=330, margin=dict(l=10, r=10, t=30, b=10), legend=LEGEND_UNDER)
+    fig.update_layout(height=600 if phone else 330, legend=LEGEND_UNDER,
+                      margin=dict(l=10, r=10, t=_PHONE_TOOLBAR + 20 if phone else 30, b=10))
     return fig

@@ -5,7 +5,7 @@ import streamlit as st
 from core import analysis, plots
 from core.link import Controls
 from ui import controls as ui_controls, live, resources
-from ui.frame import start_page
+from ui.frame import on_a_phone, start_page
 
 dataset_name, arch = start_page("Confusion heatmaps")
 data = resources.data_or_stop(dataset_name)
@@ -17,8 +17,8 @@ def fed_back_heatmap(images: analysis.ClassImages) -> None:
     """The original's figure: the class images shown back to the model."""
     st.subheader("Fed-back softmax matrix (the original's figure)")
     fed_back = analysis.fed_back_matrix(model, images)
-    st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class"),
-                    key="fed_back")
+    st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class",
+                                              phone=on_a_phone()), key="fed_back")
     st.caption(f"Each row is one class image, stretched to the 0–1 input range and shown back to the model; "
                f"the cells are the model's softmax. A dark diagonal (probabilities near 1) means the model "
                f"recognises its own classification images: **{analysis.self_classified(fed_back)}/10** here."
@@ -48,7 +48,7 @@ def _heatmaps(controls: Controls) -> None:
     st.subheader("Stimuli: true class × predicted")
     if state.stimulus_accuracy is not None:
         accuracy = state.stimulus_accuracy
-        st.plotly_chart(plots.confusion_heatmap(state.sums.confusion, names), key="stimuli")
+        st.plotly_chart(plots.confusion_heatmap(state.sums.confusion, names, phone=on_a_phone()), key="stimuli")
         st.caption(f"Rows: the test image mixed into the stimulus; columns: the model's answer (row "
                    f"fractions). At r = {controls.ratio:.2f} the model is right on **{accuracy:.1%}** of "
                    f"{state.n:,} stimuli.")
@@ -57,8 +57,8 @@ def _heatmaps(controls: Controls) -> None:
                 "Raise r to see how noise confuses the model.")
     st.subheader("Template classifier: test set")
     template = analysis.template_classify(images, data.test_images, data.test_labels, engine.mean_image)
-    st.plotly_chart(plots.confusion_heatmap(template.confusion, names, column_title="template class"),
-                    key="template")
+    st.plotly_chart(plots.confusion_heatmap(template.confusion, names, column_title="template class",
+                                            phone=on_a_phone()), key="template")
     st.caption(f"Each of the 10,000 real test images is given the class whose classification image it "
                f"resembles most (cosine similarity after centring). Accuracy **{template.accuracy:.1%}** "
                f"(chance 10%): " + ("with ground-truth grouping the class images are averages by the true label, "

@@ -64,8 +64,8 @@ if st.session_state.get("reproduced"):
         st.caption("The ten averaged stimuli. The noise averages out; the class shape remains.")
     with right:
         fed_back = analysis.fed_back_matrix(model, images)
-        st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class"),
-                        key="orig-fb")
+        st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class",
+                                                  phone=on_a_phone()), key="orig-fb")
         st.caption(f"The original 10 × 10 figure: the model's softmax on each averaged image (rows). "
                    f"{analysis.self_classified(fed_back)}/10 are recognised as their own class.")
     st.page_link("pages/class_images.py", label="Now take the signal away: open Classification images at r = 0",

@@ -85,8 +85,8 @@ def original_figure(step: Step) -> None:
     # 1400-px screen, and this is the first thing a class sees
     class_image_figure(state, images, "l1-images", counts=False)
     st.caption(f"The ten averages of {state.n:,} stimuli, grouped by the true class of their test image.")
-    st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class"),
-                    key="l1-fed-back")
+    st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class",
+                                              phone=on_a_phone()), key="l1-fed-back")
     st.caption(f"The original figure: the network's softmax on each average (rows). "
                f"**{analysis.self_classified(fed_back)}/10** are recognised as their own class.")
     numbers_download(1, pd.DataFrame(fed_back, index=names, columns=names).rename_axis("class image").reset_index())
@@ -173,12 +173,12 @@ def template_question(step: Step, key: str) -> None:
         verdict(question, options, key, right, f"The templates classify **{template.accuracy:.1%}** of the 10,000 "
                 f"test images correctly (chance 10 %); the network itself {network:.1%}.")
         # one above the other, as in step 1: side by side, their numbers were too small to read
-        st.plotly_chart(plots.confusion_heatmap(template.confusion, names, column_title="template class"),
-                        key="l5-template")
+        st.plotly_chart(plots.confusion_heatmap(template.confusion, names, column_title="template class",
+                                                phone=on_a_phone()), key="l5-template")
         st.caption("Rows: the true class of the test image; columns: the template it resembles most.")
         fed_back = analysis.fed_back_matrix(model, images)
-        st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class"),
-                        key="l5-fed-back")
+        st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class",
+                                                  phone=on_a_phone()), key="l5-fed-back")
         st.caption(f"The templates fed back to the network: **{analysis.self_classified(fed_back)}/10** are "
                    "recognised as their own class.")
         numbers_download(5, pd.DataFrame(template.confusion, index=names, columns=names)

@@ -338,6 +338,11 @@ def test_a_phone_shows_class_images_three_across_with_their_titles_apart(server,
     examples = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="noise →").first
     assert examples.locator("g.annotation").count() == 8
     assert_titles_apart(examples)
+    page.goto(f"{server}/models")
+    wait_until_idle(page, charts=2)
+    sizes = page.locator('[data-testid="stPlotlyChart"] svg text').evaluate_all(
+        r"nodes => nodes.filter(n => /^\d\.\d\d$/.test(n.textContent)).map(n => parseFloat(n.style.fontSize))")
+    assert len(sizes) == 100 and min(sizes) >= 8, sizes  # the test confusion's cell numbers: 6 px beside the bar
     assert_no_exception(page)
     context.close()
 

@@ -78,6 +78,26 @@ def test_a_phone_gets_example_strips_in_full_rows_of_at_most_four_below_the_tool
         assert across(plots.stimuli_strip(images, [str(k) for k in range(count)])) == count  # one row elsewhere
 
 
+def test_on_a_phone_matrices_keep_their_width_and_training_curves_stack() -> None:
+    """Beside a 10 × 10 matrix, the colour bar left a phone's cells so narrow that Plotly wrote their numbers at
+    6 px; side by side, the loss and accuracy plots crowded a dozen epoch ticks into ~150 px each."""
+    matrix = plots.probability_heatmap(np.eye(10), list("abcdefghij"), list("abcdefghij"), "true", "predicted",
+                                       phone=True)
+    bar = matrix.data[0].colorbar
+    assert bar.orientation == "h" and bar.yref == "container" and bar.y == 0 and bar.title.side == "bottom"
+    assert matrix.data[0].textfont.size == 9 and matrix.layout.margin.t >= 30
+    assert plots.confusion_heatmap(np.eye(10), list("abcdefghij"), phone=True).data[0].colorbar.orientation == "h"
+    assert plots.probability_heatmap(np.eye(10), list("abcdefghij"), list("abcdefghij"), "t", "p").data[0] \
+        .colorbar.orientation is None  # beside the matrix on a wide screen
+    history = {"loss": [0.3, 0.1], "val_loss": [0.2, 0.1], "accuracy": [0.9, 0.97], "val_accuracy": [0.95, 0.98]}
+    phone = plots.training_figure(history, phone=True)
+    assert phone.layout.xaxis.domain == phone.layout.xaxis2.domain  # one above the other
+    assert phone.layout.yaxis.domain[0] > phone.layout.yaxis2.domain[1]
+    assert phone.layout.xaxis.title.text is None and phone.layout.xaxis2.title.text == "epoch"
+    wide = plots.training_figure(history)
+    assert wide.layout.yaxis.domain == wide.layout.yaxis2.domain  # side by side
+
+
 def test_title_lines_split_a_title_at_its_count() -> None:
     assert plots.title_lines("T-shirt/top (8, too few)") == ("T-shirt/top", "(8, too few)")
     assert plots.title_lines("1: never predicted") == ("1", "never predicted")
