@@ -260,7 +260,6 @@ HALF_WIDTH_GRID = 250
 PHONE_COLUMNS = 3
 PHONE_STRIP_COLUMNS = 4  # example strips: eight stimuli in two rows, their titles apart
 _PHONE_WIDTH = 340  # screen pixels the figure's plot area spans on a phone (390-px screen less the page's padding)
-_PHONE_TOOLBAR = 34  # room above a phone's figure for Plotly's toolbar, which a touch screen always shows
 
 
 def title_lines(title: str) -> tuple[str, str]:
@@ -280,10 +279,10 @@ def phone_title(title: str) -> str:
 
 def phone_grid_height(count: int, columns: int = PHONE_COLUMNS, below: int = 96, tile: int = 28) -> int:
     """Height of a phone's mosaic figure: ``count`` panels ``columns`` across at the phone's width (the axes keep
-    pixels square, so the width decides), the toolbar's room above and ``below`` pixels (the colour bar) under."""
+    pixels square, so the width decides), and ``below`` pixels (the colour bar) under them."""
     rows = int(np.ceil(count / columns))
     pixels_across = columns * (tile + 2) - 2  # mosaic's 2-pixel gap
-    return round(rows * (tile + 8) * _PHONE_WIDTH / pixels_across) + _PHONE_TOOLBAR + below
+    return round(rows * (tile + 8) * _PHONE_WIDTH / pixels_across) + 8 + below
 
 
 def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool, colorbar_title: str,
@@ -303,7 +302,7 @@ def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool,
                                   x=0.5, xanchor="center", y=-0.02, yanchor="top")
         figure = tiled_heatmap(images, [phone_title(title) for title in titles], PHONE_COLUMNS, colour,
                                phone_grid_height(len(images)), title_size=11, faded=faded)
-        return figure.update_layout(margin=dict(l=4, r=4, t=_PHONE_TOOLBAR, b=90))
+        return figure.update_layout(margin=dict(l=4, r=4, t=8, b=90))
     compact = height is not None and height <= HALF_WIDTH_GRID  # smaller type, so long class names fit
     colour["colorbar"] = colour_bar(colorbar_title, 11 if compact else 14)
     return tiled_heatmap(images, titles, int(np.ceil(len(images) / rows)), colour, height or 170 * rows + 60,
@@ -326,7 +325,7 @@ def probability_heatmap(matrix: np.ndarray, row_names: Sequence[str], column_nam
         texttemplate=f"%{{z:{value_format}}}", colorbar=bar, textfont_size=9 if phone else None,
         hovertemplate=f"{row_title} %{{y}}<br>{column_title} %{{x}}<br>%{{z:.3f}}<extra></extra>"))
     fig.update_layout(xaxis_title=column_title, yaxis_title=row_title, height=520 if phone else 460,
-                      margin=dict(l=4, r=4, t=_PHONE_TOOLBAR, b=90) if phone else dict(l=10, r=10, t=30, b=10))
+                      margin=dict(l=4, r=4, t=8, b=90) if phone else dict(l=10, r=10, t=30, b=10))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category")
     return fig
@@ -385,8 +384,7 @@ def sample_count_label(n: int) -> str:
 def stimuli_strip(images: np.ndarray, titles: Sequence[str], columns: int | None = None,
                   height: int = 150, phone: bool = False) -> "go.Figure":
     """Example stimuli as the model sees them, on the fixed [0, 1] grey scale; one row unless ``columns``. On a
-    ``phone`` at most ``PHONE_STRIP_COLUMNS`` across (eight in a row had titles over each other), below the
-    toolbar."""
+    ``phone`` at most ``PHONE_STRIP_COLUMNS`` across: eight in a row had titles over each other."""
     grey = dict(colorscale=GREY, zmin=0.0, zmax=1.0, showscale=False)
     columns = columns or len(images)
     if not phone:
@@ -396,7 +394,7 @@ def stimuli_strip(images: np.ndarray, titles: Sequence[str], columns: int | None
     figure = tiled_heatmap(images, [phone_title(title) for title in titles], columns, grey,
                            height=phone_grid_height(len(images), columns, below=8), value_format=".2f",
                            title_size=11)
-    return figure.update_layout(margin=dict(l=4, r=4, t=_PHONE_TOOLBAR, b=4))
+    return figure.update_layout(margin=dict(l=4, r=4, t=8, b=4))
 
 
 TRAINING_COLOURS = {"training": "#1f77b4", "test": "#ff7f0e"}  # the same in the live chart and the final one
@@ -427,5 +425,5 @@ def training_figure(history: dict[str, list[float]], phone: bool = False) -> "go
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=shape[0], col=shape[1])
     # the legend under the plots: on the right it took a third of a phone's width from them
     fig.update_layout(height=600 if phone else 330, legend=LEGEND_UNDER,
-                      margin=dict(l=10, r=10, t=_PHONE_TOOLBAR + 20 if phone else 30, b=10))
+                      margin=dict(l=10, r=10, t=30, b=10))
     return fig

@@ -338,6 +338,9 @@ def test_a_phone_shows_class_images_three_across_with_their_titles_apart(server,
     examples = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="noise →").first
     assert examples.locator("g.annotation").count() == 8
     assert_titles_apart(examples)
+    # Plotly's toolbar, shown for good on a screen that cannot hover, covered the top of the attack curves
+    toolbars = page.locator(".modebar-container").evaluate_all("nodes => nodes.map(n => getComputedStyle(n).display)")
+    assert toolbars and set(toolbars) == {"none"}, toolbars
     page.goto(f"{server}/models")
     wait_until_idle(page, charts=2)
     sizes = page.locator('[data-testid="stPlotlyChart"] svg text').evaluate_all(
