@@ -30,25 +30,32 @@ def _bars(values: np.ndarray, names: Sequence[str], colour: str, text_format: st
                   hovertemplate="%{x}: %{y:.3f}<extra></extra>", showlegend=False)
 
 
-def answers_figure(probabilities: np.ndarray, cosines: np.ndarray, names: Sequence[str]) -> "go.Figure":
-    """Two panels side by side: the network's softmax, and the cosine match to each class image; each side's
-    choice in red."""
+def answers_figure(probabilities: np.ndarray, cosines: np.ndarray, names: Sequence[str],
+                   phone: bool = False) -> "go.Figure":
+    """Two panels side by side (on a ``phone`` one above the other: side by side there, their titles ran into each
+    other and the bars' numbers shrank to 5 px): the network's softmax, and the cosine match to each class image;
+    each side's choice in red."""
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
-                        # short: the chart has two thirds of the page, and a longer title was cut off there
-                        subplot_titles=(f"network: softmax (<span style='color:{WINNER_COLOUR}'>red</span>: "
-                                        "answer)", f"class images: cosine (<span style='color:"
-                                        f"{WINNER_COLOUR}'>red</span>: best)"))
+    red = f"<span style='color:{WINNER_COLOUR}'>red</span>"
+    # short: the chart has two thirds of the page, and a longer title was cut off there
+    titles = (f"network: softmax ({red}: answer)", f"class images: cosine ({red}: best)")
+    fig = (make_subplots(rows=2, cols=1, vertical_spacing=0.14, subplot_titles=titles) if phone else
+           make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=titles))
+    second = dict(row=2, col=1) if phone else dict(row=1, col=2)
     fig.add_trace(_bars(probabilities, names, NETWORK_COLOUR, ".2f"), row=1, col=1)
-    fig.add_trace(_bars(cosines, names, TEMPLATE_COLOUR, ".2f"), row=1, col=2)
+    fig.add_trace(_bars(cosines, names, TEMPLATE_COLOUR, ".2f"), **second)
     finite = np.asarray(cosines, float)[np.isfinite(cosines)]
     low = min(0.0, float(finite.min()) if len(finite) else 0.0)
     high = max(0.05, float(finite.max()) if len(finite) else 0.05)
     fig.update_yaxes(range=[0, 1.12], title_text="probability", row=1, col=1)
-    fig.update_yaxes(range=[low * 1.25, high * 1.25], title_text="cosine similarity", row=1, col=2)
+    fig.update_yaxes(range=[low * 1.25, high * 1.25], title_text="cosine similarity", **second)
     fig.update_xaxes(type="category")
-    fig.update_layout(height=330, margin=dict(l=10, r=10, t=30, b=10))
+    if phone:
+        fig.update_traces(textfont_size=9)
+        fig.update_xaxes(automargin=True)
+        fig.update_yaxes(automargin=True)
+    fig.update_layout(height=560 if phone else 330, margin=dict(l=10, r=10, t=30, b=10))
     return fig
 
 

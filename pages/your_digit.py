@@ -34,10 +34,16 @@ def drawn_bytes() -> bytes | None:
         st.warning("The drawing canvas (the streamlit-drawable-canvas package) is not installed here: upload a "
                    "picture instead.")
         return None
+    # A fresh key is a fresh, empty square: the canvas's own Clear sits in a toolbar shown on hover, which a touch
+    # screen never shows, so a phone had no way to start again.
     result = st_canvas(stroke_width=STROKE, stroke_color="#ffffff", background_color="#000000",
                        height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw", update_streamlit=True,
-                       return_image_data=True, key="canvas")
+                       return_image_data=True, key=f"canvas-{st.session_state.get('canvas_clearings', 0)}")
     return result.image_bytes
+
+
+def clear_the_square() -> None:
+    st.session_state["canvas_clearings"] = st.session_state.get("canvas_clearings", 0) + 1
 
 
 def uploaded_bytes() -> bytes | None:
@@ -58,8 +64,9 @@ def your_digit() -> np.ndarray | None:
                         "written to disk, and gone when the tab closes.")
     raw = drawn_bytes() if how == "draw" else uploaded_bytes()
     if how == "draw":  # under the square: the canvas's toolbar floats over whatever is just above it
-        st.caption("Draw with the mouse or a finger; the toolbar over the square's top corner undoes, redoes or "
-                   "clears.")
+        st.button("Clear the square", key="clear_square", on_click=clear_the_square)
+        st.caption("Draw with the mouse or a finger. With a mouse, the toolbar that appears over the square's top "
+                   "corner also undoes and redoes a stroke.")
     if raw is None:
         st.info(f"Draw a {THING} in the black square (white ink, mouse or finger), as large as the square allows."
                 if how == "draw" else f"Upload a picture of a {THING}: dark on light or light on dark.")
@@ -170,12 +177,13 @@ def digit_page() -> None:
                    "is mixed with the first stimulus of the noise stream (x = s·digit + (1 − s)·noise) and "
                    f"blended with class {target}'s classification image (x' = (1 − γ)·x + γ·image). The last tile "
                    f"is what the network and the templates are asked about.")
-        st.markdown("**The network and its templates, side by side**")
-        st.plotly_chart(answers_figure(probabilities, cosines, names), key="answers")
+        st.markdown("**The network and its templates**")
+        st.plotly_chart(answers_figure(probabilities, cosines, names, phone=on_a_phone()), key="answers")
     agree = "agree" if network == templates else "disagree"
-    st.markdown(f"Left, the network's softmax: it says **{names[network]}** ({probabilities[network]:.0%}). Right, "
-                f"the cosine similarity of the same input to each of the ten classification images (both centred, "
-                f"as the Confusion page's template classifier does): the best match is **{names[templates]}**. "
+    st.markdown(f"Blue bars, the network's softmax: it says **{names[network]}** ({probabilities[network]:.0%}). "
+                f"Grey bars, the cosine similarity of the same input to each of the ten classification images (both "
+                f"centred, as the Confusion page's template classifier does): the best match is "
+                f"**{names[templates]}**. "
                 f"They **{agree}**. {class_images_are(controls.estimator)} ({state.n:,} stimuli, "
                 f"{analysis.ESTIMATORS[controls.estimator].label}; their settings are in the box at the top).")
 

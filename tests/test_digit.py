@@ -424,6 +424,18 @@ def test_browser_draw_a_stroke_and_the_softmax_changes(real_data_dir, tmp_path) 
         assert seven != one
         said = page.locator('[data-testid="stMarkdown"]').filter(has_text="the network's softmax").inner_text()
         assert "it says 7" in said, said
+        # A button clears the square: the canvas's own Clear shows only while a mouse hovers over it (never on a phone)
+        page.get_by_role("button", name="Clear the square").click()
+        page.get_by_text("Draw a digit in the black square").wait_for(timeout=60_000)
+        canvas = page.locator("canvas.upper-canvas")
+        _stroke(page, canvas, [(150, 40), (140, 250)])
+        wait_for_change(lambda: _softmax_labels(page), [], timeout=240,
+                        complete=lambda texts: any(t.startswith("network: softmax") for t in texts))
+        said = page.locator('[data-testid="stMarkdown"]').filter(has_text="the network's softmax").inner_text()
+        assert "it says 1" in said, said  # the 7's bar went with the clearing
+        _stroke(page, canvas, [(60, 45), (230, 40), (150, 250)])
+        wait_for_change(lambda: page.locator('[data-testid="stMarkdown"]').filter(
+            has_text="the network's softmax").inner_text(), said, timeout=240)
         # README's picture (the e2e test's size): the canvas, the 28 × 28 strip and the two answers in one view
         page.set_viewport_size({"width": 1400, "height": 1000})
         page.get_by_text("Your digit's share s").evaluate("node => node.scrollIntoView({block: 'start'})")
@@ -457,3 +469,18 @@ def test_answer_bars_say_what_their_red_means() -> None:
         assert [k for k, c in enumerate(trace.marker.color) if c == WINNER_COLOUR] == [winner]
     titles = [a.text for a in fig.layout.annotations]
     assert all(f"color:{WINNER_COLOUR}'>red</span>" in t for t in titles), titles
+
+
+def test_on_a_phone_the_answer_panels_stack() -> None:
+    """Side by side on a phone the two panels' titles ran into each other and off the screen, and Plotly wrote the
+    bars' numbers at 5-6 px."""
+    from core.plots_digit import answers_figure
+
+    probabilities, cosines = np.full(10, 0.1), np.linspace(-0.2, 0.1, 10)
+    phone = answers_figure(probabilities, cosines, [str(k) for k in range(10)], phone=True)
+    assert phone.layout.xaxis.domain == phone.layout.xaxis2.domain  # full width each, one above the other
+    assert phone.layout.yaxis.domain[0] > phone.layout.yaxis2.domain[1]
+    assert phone.layout.yaxis2.title.text == "cosine similarity"
+    assert all(trace.textfont.size == 9 for trace in phone.data)
+    wide = answers_figure(probabilities, cosines, [str(k) for k in range(10)])
+    assert wide.layout.yaxis.domain == wide.layout.yaxis2.domain  # side by side on a wide screen
