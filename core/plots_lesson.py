@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -14,25 +15,59 @@ ANSWER_COLOUR = "#4575b4"  # the bars of core.plots
 RIGHT_COLOUR = "#1a9850"  # the measured answer, once revealed
 
 
-def answers_bar(counts: np.ndarray, choices: Sequence[str], right: int | None = None) -> "go.Figure":
-    """Answers per choice; the measured answer's bar in green once the student has seen it (``right``)."""
+def _wrapped(label: str, width: int = 24) -> str:
+    """A long label on lines of at most ``width`` characters, for a phone's axis."""
+    return "<br>".join(textwrap.wrap(label, width)) or label
+
+
+def _sideways(fig: "go.Figure", count: int) -> "go.Figure":
+    """A bar chart turned so its labels read across on the left: on a phone, upright bars tilted the long answer
+    labels on end, left a plot ~60 px high and cut the last label off."""
+    fig.update_traces(orientation="h", textposition="outside", cliponaxis=False)
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)  # the margins grow to hold the labels and the axis title
+    return fig.update_layout(height=80 + 56 * count, margin=dict(l=10, r=30, t=10, b=10))
+
+
+def answers_bar(counts: np.ndarray, choices: Sequence[str], right: int | None = None,
+                phone: bool = False) -> "go.Figure":
+    """Answers per choice; the measured answer's bar in green once the student has seen it (``right``). Sideways
+    on a ``phone``."""
     import plotly.graph_objects as go
 
     colours = [RIGHT_COLOUR if index == right else ANSWER_COLOUR for index in range(len(choices))]
-    fig = go.Figure(go.Bar(x=list(choices), y=np.asarray(counts), marker_color=colours, text=list(np.asarray(counts)),
+    counts = np.asarray(counts)
+    ticks = dict(rangemode="tozero", dtick=1 if int(np.max(counts, initial=0)) < 10 else None)
+    if phone:
+        labels = [_wrapped(choice) for choice in choices]
+        fig = go.Figure(go.Bar(y=labels, x=counts, marker_color=colours, text=list(counts),
+                               hovertemplate="%{y}: %{x} answers<extra></extra>"))
+        fig.update_xaxes(title_text="answers", **ticks)
+        fig.update_yaxes(type="category", autorange="reversed")  # the first choice on top, as the question lists
+        return _sideways(fig, len(choices))
+    fig = go.Figure(go.Bar(x=list(choices), y=counts, marker_color=colours, text=list(counts),
                            hovertemplate="%{x}: %{y} answers<extra></extra>"))
     fig.update_layout(yaxis_title="answers", height=280, margin=dict(l=10, r=10, t=10, b=10))
     fig.update_xaxes(type="category")
-    fig.update_yaxes(rangemode="tozero", dtick=1 if int(np.max(counts, initial=0)) < 10 else None)
+    fig.update_yaxes(**ticks)
     return fig
 
 
-def template_accuracy_bar(accuracies: Sequence[float], labels: Sequence[str]) -> "go.Figure":
-    """Template accuracy of each model's noise averages on its own test set, against chance (10 %)."""
+def template_accuracy_bar(accuracies: Sequence[float], labels: Sequence[str], phone: bool = False) -> "go.Figure":
+    """Template accuracy of each model's noise averages on its own test set, against chance (10 %). Sideways on a
+    ``phone``."""
     import plotly.graph_objects as go
 
     values = np.asarray(accuracies, dtype=float) * 100
-    fig = go.Figure(go.Bar(x=list(labels), y=values, text=[f"{v:.1f} %" for v in values],
+    text = [f"{v:.1f} %" for v in values]
+    if phone:
+        fig = go.Figure(go.Bar(y=[_wrapped(label) for label in labels], x=values, text=text,
+                               marker_color=ANSWER_COLOUR, hovertemplate="%{y}: %{x:.1f} %<extra></extra>"))
+        fig.add_vline(x=10, line_dash="dot", annotation_text="chance", annotation_position="bottom right")
+        fig.update_xaxes(title_text="template accuracy (%)", range=[0, 100])
+        fig.update_yaxes(type="category", autorange="reversed")
+        return _sideways(fig, len(labels))
+    fig = go.Figure(go.Bar(x=list(labels), y=values, text=text,
                            marker_color=ANSWER_COLOUR, hovertemplate="%{x}: %{y:.1f} %<extra></extra>"))
     fig.add_hline(y=10, line_dash="dot", annotation_text="chance", annotation_position="top left")
     fig.update_layout(yaxis_title="template accuracy (%)", yaxis_range=[0, 100], height=300,

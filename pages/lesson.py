@@ -204,7 +204,7 @@ def four_models_question(step: Step, key: str) -> None:
     if revealed:
         verdict(question, options, key, right, "Template accuracies: " + ", ".join(
             f"{label} {value:.1%}" for label, value in zip(options, accuracies)) + " (chance 10 %).")
-        st.plotly_chart(plots_lesson.template_accuracy_bar(accuracies, options), key="l6-accuracy")
+        st.plotly_chart(plots_lesson.template_accuracy_bar(accuracies, options, phone=on_a_phone()), key="l6-accuracy")
         st.caption("Each model's softmax noise averages used as templates on its own 10,000 test images.")
         numbers_download(6, pd.DataFrame({"model": options, "template_accuracy": accuracies}))
     how_the_class_answered(question, options, key, right if revealed else None)

@@ -384,3 +384,19 @@ def test_browser_step_three_predict_then_reveal(real_data_dir, tmp_path) -> None
         page.locator("h1").first.evaluate("node => node.scrollIntoView({block: 'start'})")
         time.sleep(1)
         page.screenshot(path=str(Path(os.environ.get("NOISELENS_SCREENSHOTS") or tmp_path) / "lesson.png"))
+
+
+def test_on_a_phone_the_lesson_bars_lie_sideways_with_their_labels_across() -> None:
+    """Upright, the long answer labels stood on end under ~60 px of plot and the last one was cut off on a phone;
+    the four models' names tilted over each other."""
+    from core.plots_lesson import answers_bar, template_accuracy_bar
+
+    choices = ("Much worse than chance (under 10 %)", "Nearly as well as the network (over 70 %)")
+    answers = answers_bar(np.array([3, 7]), choices, right=1, phone=True)
+    bar = answers.data[0]
+    assert bar.orientation == "h" and list(bar.x) == [3, 7]
+    assert list(bar.y) == ["Much worse than chance<br>(under 10 %)", "Nearly as well as the<br>network (over 70 %)"]
+    assert answers.layout.yaxis.autorange == "reversed"  # the first choice on top, as the question lists them
+    accuracy = template_accuracy_bar([0.42, 0.38], ["LeNet · MNIST", "AlexNet · Fashion-MNIST"], phone=True)
+    assert accuracy.data[0].orientation == "h" and accuracy.layout.shapes[0].x0 == 10  # chance, upright
+    assert answers_bar(np.array([3, 7]), choices).data[0].orientation is None  # upright on a wide screen

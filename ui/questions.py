@@ -11,6 +11,7 @@ import streamlit as st
 from core import lesson, plots_lesson
 from core.lesson import Question
 from ui import training
+from ui.frame import on_a_phone
 
 
 @st.cache_resource
@@ -56,7 +57,7 @@ def verdict(question: Question, options: tuple[str, ...], key: str, right: int, 
 def how_the_class_answered(question: Question, options: tuple[str, ...], key: str, right: int | None) -> None:
     with st.expander("How the class answered"):
         counts = tally().counts(key, len(options))
-        st.plotly_chart(plots_lesson.answers_bar(counts, options, right), key=f"answers-{key}")
+        st.plotly_chart(plots_lesson.answers_bar(counts, options, right, phone=on_a_phone()), key=f"answers-{key}")
         st.caption(f"{int(counts.sum())} answers from the sessions on this server (one per browser tab; counts "
                    "only, nothing about who answered). " + ("The measured answer is green." if right is not None
                                                             else "The measured answer is shown after yours."))
