@@ -272,6 +272,16 @@ def title_lines(title: str) -> tuple[str, str]:
     return title, ""
 
 
+def colour_bar_under(title: str) -> dict:
+    """A colour bar lying under a phone's mosaic (``PHONE_MARGIN`` holds it), giving the panels the width it took
+    beside them."""
+    return dict(colour_bar(title, 12, side="bottom"), orientation="h", thickness=14, x=0.5, xanchor="center",
+                y=-0.02, yanchor="top")
+
+
+PHONE_MARGIN = dict(l=4, r=4, t=8, b=90)  # a phone mosaic's margins: its colour bar below
+
+
 def phone_title(title: str) -> str:
     """``title_lines`` for a Plotly annotation."""
     return "<br>".join(line for line in title_lines(title) if line)
@@ -298,11 +308,10 @@ def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool,
     else:
         colour = dict(colorscale=GREY)
     if phone:
-        colour["colorbar"] = dict(colour_bar(colorbar_title, 12, side="bottom"), orientation="h", thickness=14,
-                                  x=0.5, xanchor="center", y=-0.02, yanchor="top")
+        colour["colorbar"] = colour_bar_under(colorbar_title)
         figure = tiled_heatmap(images, [phone_title(title) for title in titles], PHONE_COLUMNS, colour,
                                phone_grid_height(len(images)), title_size=11, faded=faded)
-        return figure.update_layout(margin=dict(l=4, r=4, t=8, b=90))
+        return figure.update_layout(margin=PHONE_MARGIN)
     compact = height is not None and height <= HALF_WIDTH_GRID  # smaller type, so long class names fit
     colour["colorbar"] = colour_bar(colorbar_title, 11 if compact else 14)
     return tiled_heatmap(images, titles, int(np.ceil(len(images) / rows)), colour, height or 170 * rows + 60,

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.plots import DIVERGING, colour_bar, diverging_rgb, mosaic, tiled_heatmap
+from core.plots import (DIVERGING, PHONE_MARGIN, colour_bar, colour_bar_under, diverging_rgb, mosaic,
+                        phone_grid_height, tiled_heatmap)
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -43,13 +44,23 @@ def units_grid_png(images: np.ndarray, titles: Sequence[str] | None = None, colu
     return buffer.getvalue()
 
 
-def units_figure(images: np.ndarray, titles: Sequence[str], columns: int = 8, colorbar_title: str = "") -> "go.Figure":
-    """The page's grid: per-unit-scaled signed images on the one diverging scale, each titled."""
+PHONE_UNIT_COLUMNS = 6  # a phone's unit grids: tiles of ~50 px, 64 conv2 units in eleven rows
+
+
+def units_figure(images: np.ndarray, titles: Sequence[str], columns: int = 8, colorbar_title: str = "",
+                 phone: bool = False) -> "go.Figure":
+    """The page's grid: per-unit-scaled signed images on the one diverging scale, each titled. On a ``phone``
+    ``PHONE_UNIT_COLUMNS`` across with the colour bar underneath: eight across beside it left tiles of ~26 px."""
     scaled = per_unit_scaled(images)
-    rows = math.ceil(len(images) / columns)
-    colour = {"colorscale": DIVERGING, "zmin": -1.0, "zmax": 1.0, "zmid": 0.0,
-              "colorbar": colour_bar(colorbar_title)}
-    figure = tiled_heatmap(scaled, titles, columns, colour, height=90 * rows + 40, value_format=".2f", title_size=10)
+    colour = {"colorscale": DIVERGING, "zmin": -1.0, "zmax": 1.0, "zmid": 0.0}
+    if phone:
+        columns = PHONE_UNIT_COLUMNS
+        figure = tiled_heatmap(scaled, titles, columns, dict(colour, colorbar=colour_bar_under(colorbar_title)),
+                               height=phone_grid_height(len(images), columns, tile=images.shape[1]),
+                               value_format=".2f", title_size=10).update_layout(margin=PHONE_MARGIN)
+    else:
+        figure = tiled_heatmap(scaled, titles, columns, dict(colour, colorbar=colour_bar(colorbar_title)),
+                               height=90 * math.ceil(len(images) / columns) + 40, value_format=".2f", title_size=10)
     # A unit that never fired has no average (NaN): a grey tile, as in the PNG, where a gap would look like a
     # missing plot. Behind the heatmap, whose NaN cells are see-through.
     height, width = images.shape[1:]

@@ -7,7 +7,7 @@ from core import plots_sta, sta
 from core.link import PARAMS, SAMPLE_COUNTS
 from core.noise import DATA_NOISE_TYPES, DEFAULT_SIGMA, NOISE_TYPES, SIGMA_NOISE_TYPES, NoiseSpec
 from ui import live, resources, session_models, streamlit_internals
-from ui.frame import start_page
+from ui.frame import on_a_phone, start_page
 from ui.link_sync import carry_settings_to_this_page
 
 dataset_name, arch = start_page("Receptive fields")
@@ -104,14 +104,15 @@ left, right = st.columns([3, 2] if layer != "conv1" else [1, 1])
 with left:
     st.subheader(f"{layer}: spike-triggered averages")
     st.plotly_chart(plots_sta.units_figure(centred, [str(c) for c in range(len(centred))],
-                                           columns=8, colorbar_title="STA (per unit)"), key="sta_grid")
+                                           columns=8, colorbar_title="STA (per unit)", phone=on_a_phone()),
+                    key="sta_grid")
     st.caption(
         f"**{result.n:,} stimuli, {field.channels} units.** Each tile is one channel's unit at the centre of the "
         f"{field.map_shape[0]}×{field.map_shape[1]} map: the activation-weighted average of the "
         f"{field.size[0]}×{field.size[1]} input patch it sees (pixels {field.top}–{field.top + field.size[0] - 1} "
         "down and across), minus the plain average patch. Red: the unit answers more when these pixels are "
         "brighter than average; blue: when they are darker. Each tile is scaled to its own strongest pixel, so "
-        "compare patterns, not strengths; hover for the values."
+        "compare patterns, not strengths; point at (or tap) a tile for its values."
         + (f" Grey tiles: {silent} units that never fired on this noise, so they have no average." if silent else ""))
     st.download_button("STAs (CSV)", sta.units_csv(result, layer, correlations if layer == "conv1" else None),
                        f"sta_{arch}_{dataset_name}_{layer}.csv", "text/csv", key="sta_csv")
@@ -120,7 +121,8 @@ with left:
 with right:
     st.subheader("conv1: weights")
     st.plotly_chart(plots_sta.units_figure(kernels, [str(c) for c in range(len(kernels))], columns=8,
-                                           colorbar_title="weight (per unit)"), key="weights_grid")
+                                           colorbar_title="weight (per unit)", phone=on_a_phone()),
+                    key="weights_grid")
     st.caption(f"The first layer's {len(kernels)} kernels as the network learned them, on the same colour scale "
                "and the same per-unit scaling. "
                + ("The STA tile and the kernel at the same place in the two grids are the same unit's: "
@@ -138,7 +140,7 @@ st.caption(
     f"{np.nanmin(correlations):.4f}. A ReLU unit under white noise has an STA proportional to its weights, so "
     "bars near 1 say the STA reads the unit correctly; they rise towards 1 as N grows. Correlated noise (pink, "
     "data) lowers them, and so does a unit that rarely fires: its STA averages only the few patches that woke "
-    "it (hover a bar for its firing rate)."
+    "it (point at or tap a bar for its firing rate)."
     + (f" Here {rare} of {len(correlations)} units fired on fewer than 0.1 % of the stimuli." if rare else "")
     + (f" {first_silent} never fired: no bar." if first_silent else ""))
 st.download_button("Correlations (CSV)", sta.units_csv(result, "conv1", correlations),

@@ -257,3 +257,19 @@ def test_a_unit_that_never_fired_is_a_grey_tile_on_the_page_too() -> None:
     inside = z[int(shapes[0].y0 + 0.5):int(shapes[0].y1 + 0.5), int(shapes[0].x0 + 0.5):int(shapes[0].x1 + 0.5)]
     assert inside.shape == (5, 5) and np.isnan(inside).all()  # exactly the silent tile's cells
     assert not units_figure(images[:3], ["0", "1", "2"]).layout.shapes
+
+
+def test_on_a_phone_the_unit_grids_are_six_across_with_the_colour_bar_underneath() -> None:
+    """Eight across beside a full-height colour bar, a phone's unit tiles were ~26 px wide."""
+    from core import plots
+    from core.plots_sta import PHONE_UNIT_COLUMNS, SILENT_GREY, units_figure
+
+    images = np.random.default_rng(0).normal(size=(64, 14, 14))
+    images[7] = np.nan  # a unit that never fired: its grey tile follows the phone's layout
+    figure = units_figure(images, [str(k) for k in range(64)], colorbar_title="STA (per unit)", phone=True)
+    assert np.asarray(figure.data[0].z).shape[1] == PHONE_UNIT_COLUMNS * 16 - 2
+    assert figure.data[0].colorbar.orientation == "h" and figure.data[0].colorbar.title.text == "STA (per unit)"
+    assert figure.layout.height == plots.phone_grid_height(64, PHONE_UNIT_COLUMNS, tile=14)
+    left, top = plots.mosaic(np.zeros((64, 14, 14)), PHONE_UNIT_COLUMNS)[1][7]
+    (grey,) = figure.layout.shapes
+    assert grey.fillcolor == SILENT_GREY and (grey.x0, grey.y0) == (left - 0.5, top - 0.5)
