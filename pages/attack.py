@@ -63,7 +63,8 @@ def example_strips(images: analysis.ClassImages, inputs: tuple, target: int, gam
     for (template, strip), answer in zip(rows, answers):
         titles = [f"{'noise' if j < EXAMPLES else 'test'} → {names[a]}" + (" ✓" if a == target else "")
                   for j, a in enumerate(answer)]
-        st.markdown(f"**{curve_name(template)}** blended into noise (left) and test images (right)")
+        # each tile says its source: "left" and "right" were rows on a phone
+        st.markdown(f"**{curve_name(template)}** blended into noise and into test images")
         st.plotly_chart(plots.stimuli_strip(strip, titles, phone=on_a_phone()), key=f"examples-{template}")
 
 

@@ -34,7 +34,7 @@ with text:
         "New to this? Start with the **Lesson**: six short steps, each asking you to predict before it shows. "
         "Otherwise use the sidebar to choose the dataset and the network, then one of the pages listed there: "
         "**Classification images** (move the N slider and watch them sharpen), **Confusion heatmaps**, "
-        "**Compare** (all four models side by side) and **Models** (train your own).")
+        "**Compare** (all four models at once) and **Models** (train your own).")
 with illustration:
     first_noise = live.example_stimuli(dataset_name, default_controls(ratio=0.0, noise="uniform", seed=0), 1)[0]
     mixed = live.example_stimuli(dataset_name, ORIGINAL, 1)[0]  # the first stimulus of the original figure
