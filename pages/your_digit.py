@@ -180,10 +180,10 @@ def digit_page() -> None:
         st.markdown("**The network and its templates**")
         st.plotly_chart(answers_figure(probabilities, cosines, names, phone=on_a_phone()), key="answers")
     agree = "agree" if network == templates else "disagree"
-    st.markdown(f"Blue bars, the network's softmax: it says **{names[network]}** ({probabilities[network]:.0%}). "
-                f"Grey bars, the cosine similarity of the same input to each of the ten classification images (both "
-                f"centred, as the Confusion page's template classifier does): the best match is "
-                f"**{names[templates]}**. "
+    st.markdown(f"The network's softmax (blue bars, its answer red): it says **{names[network]}** "
+                f"({probabilities[network]:.0%}). The cosine similarity of the same input to each of the ten "
+                f"classification images (grey bars; both centred, as the Confusion page's template classifier does): "
+                f"the best match is **{names[templates]}**. "
                 f"They **{agree}**. {class_images_are(controls.estimator)} ({state.n:,} stimuli, "
                 f"{analysis.ESTIMATORS[controls.estimator].label}; their settings are in the box at the top).")
 
