@@ -40,15 +40,16 @@ def step_picker() -> Step:
     """Progress, Back / Next and the step's number (bound to the link: ``step=3``)."""
     if "step" not in st.session_state and "_lesson_step" in st.session_state:
         st.session_state["step"] = st.session_state["_lesson_step"]  # back from another page: where the student was
+    # On a phone the six titles wrapped into ragged pairs, half a screen before the step began: numbers only there
+    # (the progress line under them names the step).
     number = st.radio("Step", list(range(1, STEP_COUNT + 1)), key="step", bind="query-params", horizontal=True,
-                      captions=[s.title for s in STEPS], label_visibility="collapsed")
+                      captions=None if on_a_phone() else [s.title for s in STEPS], label_visibility="collapsed")
     st.session_state["_lesson_step"] = number
     st.progress(number / STEP_COUNT, text=f"Step {number} of {STEP_COUNT}: {STEPS[number - 1].title}")
-    back, forward, _ = st.columns([1, 1, 6])
-    back.button("◀ Back", key="back", disabled=number == 1, on_click=go_to, args=(number - 1,),
-                width="stretch")
-    forward.button("Next ▶", key="next", type="primary", disabled=number == STEP_COUNT, on_click=go_to,
-                   args=(number + 1,), width="stretch")
+    with st.container(horizontal=True):  # side by side on a phone too, where columns stack
+        st.button("◀ Back", key="back", disabled=number == 1, on_click=go_to, args=(number - 1,))
+        st.button("Next ▶", key="next", type="primary", disabled=number == STEP_COUNT, on_click=go_to,
+                  args=(number + 1,))
     return STEPS[number - 1]
 
 

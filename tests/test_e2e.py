@@ -333,6 +333,11 @@ def test_a_phone_shows_class_images_three_across_with_their_titles_apart(server,
     assert_titles_apart(chart)
     grid = chart.locator(".hm image").bounding_box()
     assert grid["width"] >= 300, grid  # three panels across the phone's width, not five beside a colour bar
+    # The step picker: numbers only (its six titles took half the screen), Back and Next in one row
+    picker = page.locator('[data-testid="stRadio"]').filter(has=page.get_by_text("6", exact=True)).first
+    assert "Take the signal away" not in picker.inner_text()
+    back, forward = (page.get_by_role("button", name=name).bounding_box() for name in ("◀ Back", "Next ▶"))
+    assert abs(back["y"] - forward["y"]) < 2 and forward["x"] > back["x"], (back, forward)
     page.goto(f"{server}/attack?gamma=1")
     wait_until_idle(page, charts=3)
     examples = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="noise →").first
