@@ -212,12 +212,13 @@ def mosaic(images: np.ndarray, columns: int, gap: int = 2, title_band: int = 8) 
 
 def tiled_heatmap(images: np.ndarray, titles: Sequence[str], columns: int, colour: dict, height: int,
                   value_format: str = ".4f", title_size: int = 12,
-                  faded: np.ndarray | None = None) -> "go.Figure":
+                  faded: np.ndarray | None = None, title_band: int = 8) -> "go.Figure":
     """Images side by side as one heatmap, each titled; hover gives the pixel inside its own image. ``faded``
     tiles are veiled in white (``FADE``), as ``faded_rgb`` washes them in the PNGs."""
     import plotly.graph_objects as go
 
-    canvas, corners = mosaic(np.asarray(images, dtype=np.float32), columns)  # float32: half the bytes sent
+    # float32: half the bytes sent
+    canvas, corners = mosaic(np.asarray(images, dtype=np.float32), columns, title_band=title_band)
     tile_height, tile_width = images.shape[1:]
     in_tile = np.stack(np.indices((tile_height, tile_width))[::-1], axis=-1)  # (x, y) of each pixel of a tile
     pixel = np.full((*canvas.shape, 2), -1, dtype=np.int8)  # (x, y) inside the tile under the cursor
@@ -287,12 +288,18 @@ def phone_title(title: str) -> str:
     return "<br>".join(line for line in title_lines(title) if line)
 
 
-def phone_grid_height(count: int, columns: int = PHONE_COLUMNS, below: int = 96, tile: int = 28) -> int:
-    """Height of a phone's mosaic figure: ``count`` panels ``columns`` across at the phone's width (the axes keep
-    pixels square, so the width decides), and ``below`` pixels (the colour bar) under them."""
+def phone_screen_scale(columns: int, tile: int = 28) -> float:
+    """Screen pixels per image pixel in a phone's mosaic of ``columns`` square tiles (the axes keep pixels square,
+    so the phone's width decides)."""
+    return _PHONE_WIDTH / (columns * (tile + 2) - 2)  # mosaic's 2-pixel gap
+
+
+def phone_grid_height(count: int, columns: int = PHONE_COLUMNS, below: int = 96, tile: int = 28,
+                      title_band: int = 8) -> int:
+    """Height of a phone's mosaic figure: ``count`` panels ``columns`` across at the phone's width, a title band
+    over each row, and ``below`` pixels (the colour bar) under them."""
     rows = int(np.ceil(count / columns))
-    pixels_across = columns * (tile + 2) - 2  # mosaic's 2-pixel gap
-    return round(rows * (tile + 8) * _PHONE_WIDTH / pixels_across) + 8 + below
+    return round(rows * (tile + title_band) * phone_screen_scale(columns, tile)) + 8 + below
 
 
 def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool, colorbar_title: str,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.plots import (DIVERGING, PHONE_MARGIN, colour_bar, colour_bar_under, diverging_rgb, mosaic,
-                        phone_grid_height, tiled_heatmap)
+                        phone_grid_height, phone_screen_scale, tiled_heatmap)
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -53,11 +53,14 @@ def units_figure(images: np.ndarray, titles: Sequence[str], columns: int = 8, co
     ``PHONE_UNIT_COLUMNS`` across with the colour bar underneath: eight across beside it left tiles of ~26 px."""
     scaled = per_unit_scaled(images)
     colour = {"colorscale": DIVERGING, "zmin": -1.0, "zmax": 1.0, "zmid": 0.0}
+    band = 8  # image pixels of title over each row
     if phone:
-        columns = PHONE_UNIT_COLUMNS
+        columns, tile = PHONE_UNIT_COLUMNS, images.shape[1]
+        # the band holds a 10-px title on the screen: 8 image pixels of a 5 × 5 conv1 tile were ~70 px
+        band = math.ceil(16 / phone_screen_scale(columns, tile))
         figure = tiled_heatmap(scaled, titles, columns, dict(colour, colorbar=colour_bar_under(colorbar_title)),
-                               height=phone_grid_height(len(images), columns, tile=images.shape[1]),
-                               value_format=".2f", title_size=10).update_layout(margin=PHONE_MARGIN)
+                               height=phone_grid_height(len(images), columns, tile=tile, title_band=band),
+                               value_format=".2f", title_size=10, title_band=band).update_layout(margin=PHONE_MARGIN)
     else:
         figure = tiled_heatmap(scaled, titles, columns, dict(colour, colorbar=colour_bar(colorbar_title)),
                                height=90 * math.ceil(len(images) / columns) + 40, value_format=".2f", title_size=10)
@@ -66,7 +69,8 @@ def units_figure(images: np.ndarray, titles: Sequence[str], columns: int = 8, co
     height, width = images.shape[1:]
     silent = [dict(type="rect", x0=left - 0.5, x1=left + width - 0.5, y0=top - 0.5, y1=top + height - 0.5,
                    fillcolor=SILENT_GREY, line_width=0, layer="below")
-              for (left, top), tile in zip(mosaic(scaled, columns)[1], scaled) if np.isnan(tile).all()]
+              for (left, top), tile in zip(mosaic(scaled, columns, title_band=band)[1], scaled)
+              if np.isnan(tile).all()]
     return figure.update_layout(shapes=silent) if silent else figure
 
 

@@ -269,7 +269,13 @@ def test_on_a_phone_the_unit_grids_are_six_across_with_the_colour_bar_underneath
     figure = units_figure(images, [str(k) for k in range(64)], colorbar_title="STA (per unit)", phone=True)
     assert np.asarray(figure.data[0].z).shape[1] == PHONE_UNIT_COLUMNS * 16 - 2
     assert figure.data[0].colorbar.orientation == "h" and figure.data[0].colorbar.title.text == "STA (per unit)"
-    assert figure.layout.height == plots.phone_grid_height(64, PHONE_UNIT_COLUMNS, tile=14)
-    left, top = plots.mosaic(np.zeros((64, 14, 14)), PHONE_UNIT_COLUMNS)[1][7]
+    band = 5  # image pixels of title over a row: 16 screen pixels at ~3.6 a pixel
+    assert figure.layout.height == plots.phone_grid_height(64, PHONE_UNIT_COLUMNS, tile=14, title_band=band)
+    left, top = plots.mosaic(np.zeros((64, 14, 14)), PHONE_UNIT_COLUMNS, title_band=band)[1][7]
     (grey,) = figure.layout.shapes
     assert grey.fillcolor == SILENT_GREY and (grey.x0, grey.y0) == (left - 0.5, top - 0.5)
+    # conv1's 5 × 5 tiles: rows ~60 px apart on the screen, not ~110 (a fixed 8-pixel band was ~70 px of title)
+    conv1 = units_figure(np.random.default_rng(1).normal(size=(32, 5, 5)), [str(k) for k in range(32)], phone=True)
+    scale = plots.phone_screen_scale(PHONE_UNIT_COLUMNS, 5)
+    row_pitch = (np.asarray(conv1.data[0].z).shape[0] / 6) * scale  # six rows of six tiles
+    assert 50 < row_pitch < 70 and conv1.layout.height < 500, (row_pitch, conv1.layout.height)
