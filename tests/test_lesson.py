@@ -257,6 +257,11 @@ def test_step_two_asks_for_the_favourite_class_then_shows_the_measured_bias(real
     said = verdict(at)
     assert (f"measured: **{measured}**" in said) if measured != 0 else said.startswith("You said **0**")
     assert plotly_array(chart(at, "answers")["data"][0]["y"])[0] == 1  # this session's answer, counted once
+    # one answer, said once; a measured answer nobody chose has a green bar of length zero: named instead
+    tallied = next(c.value for c in at.caption if "from the sessions on this server" in c.value)
+    assert tallied.startswith("1 answer from")
+    assert ("The measured answer is green." in tallied) if measured == 0 else \
+        (f"Nobody has chosen the measured answer yet: *{measured}*." in tallied), tallied
     assert not [r for r in at.radio if r.key == "answer-bias/mnist/lenet"]  # the prediction stands, once
     assert any("Your prediction: **0**" in m.value for m in at.markdown)
     at.run()

@@ -58,9 +58,15 @@ def how_the_class_answered(question: Question, options: tuple[str, ...], key: st
     with st.expander("How the class answered"):
         counts = tally().counts(key, len(options))
         st.plotly_chart(plots_lesson.answers_bar(counts, options, right, phone=on_a_phone()), key=f"answers-{key}")
-        st.caption(f"{int(counts.sum())} answers from the sessions on this server (one per browser tab; counts "
-                   "only, nothing about who answered). " + ("The measured answer is green." if right is not None
-                                                            else "The measured answer is shown after yours."))
+        total = int(counts.sum())
+        if right is None:
+            measured = "The measured answer is shown after yours."
+        elif counts[right]:
+            measured = "The measured answer is green."
+        else:  # a green bar of length zero shows nothing
+            measured = f"Nobody has chosen the measured answer yet: *{options[right]}*."
+        st.caption(f"{total} answer{'' if total == 1 else 's'} from the sessions on this server (one per browser "
+                   f"tab; counts only, nothing about who answered). {measured}")
         table = pd.DataFrame({"choice": options, "answers": counts})
         st.download_button("CSV of the answers", table.to_csv(index=False), f"lesson-{key.replace('/', '-')}.csv",
                            "text/csv", key=f"answers-csv-{key}", on_click="ignore")
