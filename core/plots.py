@@ -333,15 +333,14 @@ def probability_heatmap(matrix: np.ndarray, row_names: Sequence[str], column_nam
     import plotly.graph_objects as go
 
     bar = colour_bar(colour_title)
-    if phone:
-        bar = dict(colour_bar(colour_title, 12, side="bottom"), orientation="h", thickness=12, x=0.5,
-                   xanchor="center", yref="container", y=0.0, yanchor="bottom")
+    if phone:  # at the figure's foot, under the axis title and the (perhaps tilted) class names
+        bar = dict(colour_bar_under(colour_title), thickness=12, yref="container", y=0.0, yanchor="bottom")
     fig = go.Figure(go.Heatmap(
         z=matrix, x=list(column_names), y=list(row_names), zmin=0.0, zmax=1.0, colorscale=SEQUENTIAL,
         texttemplate=f"%{{z:{value_format}}}", colorbar=bar, textfont_size=9 if phone else None,
         hovertemplate=f"{row_title} %{{y}}<br>{column_title} %{{x}}<br>%{{z:.3f}}<extra></extra>"))
     fig.update_layout(xaxis_title=column_title, yaxis_title=row_title, height=520 if phone else 460,
-                      margin=dict(l=4, r=4, t=8, b=90) if phone else dict(l=10, r=10, t=30, b=10))
+                      margin=PHONE_MARGIN if phone else dict(l=10, r=10, t=30, b=10))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category")
     return fig
