@@ -241,7 +241,7 @@ def tiled_heatmap(images: np.ndarray, titles: Sequence[str], columns: int, colou
 
 
 # A horizontal legend at the foot of the figure, under the axis title: at the top, Plotly's toolbar (shown while
-# the pointer is over a chart, and always on a touch screen) covered its last entries.
+# the pointer is over a chart) covered its last entries.
 LEGEND_UNDER = dict(orientation="h", x=0.0, xanchor="left", yref="container", y=0.0, yanchor="bottom")
 
 
@@ -299,7 +299,7 @@ def phone_grid_height(count: int, columns: int = PHONE_COLUMNS, below: int = 96,
     """Height of a phone's mosaic figure: ``count`` panels ``columns`` across at the phone's width, a title band
     over each row, and ``below`` pixels (the colour bar) under them."""
     rows = int(np.ceil(count / columns))
-    return round(rows * (tile + title_band) * phone_screen_scale(columns, tile)) + 8 + below
+    return round(rows * (tile + title_band) * phone_screen_scale(columns, tile)) + PHONE_MARGIN["t"] + below
 
 
 def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool, colorbar_title: str,
@@ -409,7 +409,7 @@ def stimuli_strip(images: np.ndarray, titles: Sequence[str], columns: int | None
     figure = tiled_heatmap(images, [phone_title(title) for title in titles], columns, grey,
                            height=phone_grid_height(len(images), columns, below=8), value_format=".2f",
                            title_size=11)
-    return figure.update_layout(margin=dict(l=4, r=4, t=8, b=4))
+    return figure.update_layout(margin=dict(PHONE_MARGIN, b=4))  # no colour bar under a strip
 
 
 TRAINING_COLOURS = {"training": "#1f77b4", "test": "#ff7f0e"}  # the same in the live chart and the final one

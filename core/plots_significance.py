@@ -79,7 +79,7 @@ def info_value_figure(info: InfoValues) -> "go.Figure":
                                             "reference median %{customdata[1]:.4f}<extra></extra>"))
     figure.add_hline(y=INFOVAL_THRESHOLD, line=threshold)
     # The line's label in a legend under the plot, clear of the bars and of Plotly's toolbar: written on the line
-    # it covered the last bars on a narrow screen, and a touch screen keeps the toolbar over the top.
+    # it covered the last bars on a narrow screen.
     figure.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=threshold, hoverinfo="skip",
                                 name=f"{INFOVAL_THRESHOLD}: p < 0.05, one-sided"))
     figure.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), yaxis_title="infoVal (z)",
