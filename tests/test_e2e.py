@@ -15,6 +15,7 @@ import pytest
 
 from tests.browser import (CLASS_PICTURE, chromium, image_titles, streamlit_server, svg_texts, wait_for_change,
                            wait_until_idle)
+from ui import frame
 
 pytestmark = pytest.mark.slow  # a real Streamlit server and headless Chromium: minutes on a slow machine
 
@@ -299,6 +300,50 @@ def test_a_phone_switches_the_dataset_with_one_tap_in_the_sidebar(server, browse
     tap(dataset.get_by_text("fashion_mnist"))
     page.wait_for_function("location.search.includes('dataset=fashion_mnist')", timeout=30_000)
     page.get_by_text("Ankle boot").first.wait_for(timeout=120_000)  # Fashion-MNIST's classes on the page
+    assert_no_exception(page)
+    context.close()
+
+
+
+def test_a_phone_closes_the_sidebar_after_a_tap_on_a_page_link(server, browser) -> None:
+    """On a phone the sidebar lies over the page. After a tap on one of its page links it stayed open over the new
+    page (Streamlit's page links do not close it, its own menu does), so every page change took a second tap."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    sidebar = page.locator('[data-testid="stSidebar"]')
+
+    def tap(locator) -> None:
+        box = locator.bounding_box()
+        page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+    def sidebar_right_edge() -> float:
+        box = sidebar.bounding_box()
+        return box["x"] + box["width"] if box else 0.0
+
+    page.goto(f"{server}/lesson")
+    wait_until_idle(page, charts=1)
+    assert sidebar_right_edge() <= 0, sidebar.bounding_box()  # a phone starts with it closed
+    tap(page.locator('[data-testid="stExpandSidebarButton"]'))
+    link = page.locator(".st-key-app-navigation a").filter(has_text="Models")
+    link.wait_for(timeout=30_000)
+    time.sleep(1)  # the sidebar slides in: tap where the link ends up
+    assert sidebar_right_edge() >= 250, sidebar.bounding_box()
+    hidden = page.locator(f".st-key-{frame.SIDEBAR_SCRIPT_KEY}")
+    assert hidden.count() == 1 and hidden.bounding_box() is None  # the script takes no room in the sidebar
+    tap(link)
+    page.wait_for_url("**/models**")
+    wait_until_idle(page, charts=2)
+    time.sleep(1)  # the sidebar slides out
+    assert sidebar_right_edge() <= 0, sidebar.bounding_box()
+    # A dataset chosen in the sidebar leaves it open: the architecture may be next
+    tap(page.locator('[data-testid="stExpandSidebarButton"]'))
+    dataset = sidebar.locator('[data-testid="stRadio"]').filter(has_text="Dataset")
+    dataset.wait_for(timeout=30_000)
+    time.sleep(1)
+    tap(dataset.get_by_text("fashion_mnist"))
+    page.wait_for_function("location.search.includes('dataset=fashion_mnist')", timeout=30_000)
+    time.sleep(1)
+    assert sidebar_right_edge() >= 250, sidebar.bounding_box()
     assert_no_exception(page)
     context.close()
 

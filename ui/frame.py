@@ -32,6 +32,7 @@ PAGES = (  # file, title, icon; the first is the default
 # the top of every plot: the attack curves' 100 % plateau, the receptive fields' correlations near 1. A phone zooms
 # with two fingers and a double tap resets the view, so it goes on screens that cannot hover.
 TOUCH_SCREEN_CSS = "@media (hover: none) { .js-plotly-plot .modebar-container { display: none !important; } }"
+SIDEBAR_SCRIPT_KEY = "sidebar-script"
 
 
 def install() -> None:
@@ -59,13 +60,16 @@ def navigation() -> st.navigation:
         with st.container(key="app-navigation"):
             for page in pages:
                 st.page_link(page)
+        with st.container(key=SIDEBAR_SCRIPT_KEY):  # hidden by FRAME_CSS: a script, nothing to see
+            st.html(streamlit_internals.CLOSE_THE_SIDEBAR_AFTER_A_PAGE_LINK, unsafe_allow_javascript=True)
     return current
 
 
 def frame(url_path: str) -> None:
     """Everything app.py draws around the page."""
     link_sync.note_page(url_path)
-    st.html(f"<style>{streamlit_internals.STEADY_REDRAWS_CSS} {TOUCH_SCREEN_CSS}</style>")
+    st.html(f"<style>{streamlit_internals.STEADY_REDRAWS_CSS} {TOUCH_SCREEN_CSS} "
+            f".st-key-{SIDEBAR_SCRIPT_KEY} {{ display: none; }}</style>")
     link_sync.remember_link_notes()
     dataset, arch = controls.sidebar_selectors()
     with st.sidebar:

@@ -20,6 +20,10 @@ Each touch has a guard test in ``tests/test_streamlit_internals.py`` that fails 
 7. ``QueryParams.set_initial_query_params_from_current`` (reached through ``get_session_state().query_params()``):
    on a session's first run a link-bound widget seeds itself from the link as it arrived, not as the script left
    it; Streamlit itself re-takes that snapshot after a page change. ``seed_widgets_from_the_link_as_it_is_now``.
+8. The script in ``CLOSE_THE_SIDEBAR_AFTER_A_PAGE_LINK`` finds Streamlit's page links in the sidebar
+   (``data-testid="stSidebar"``, ``"stPageLink-NavLink"``) and its collapse button (``"stSidebarCollapseButton"``),
+   and knows that the sidebar lies over the page below Streamlit's 768-px ``md`` breakpoint; the end-to-end test
+   taps a page link on a phone.
 """
 
 from __future__ import annotations
@@ -41,6 +45,22 @@ STEADY_REDRAWS_CSS = ('[data-testid="stElementContainer"][data-stale="true"] '
                       '.st-key-analysis_controls [data-testid="stElementContainer"][data-stale="true"] '
                       '{ opacity: 1 !important; }')
 
+
+# Below 768 px (Streamlit's ``md`` breakpoint) the sidebar lies over the page. Streamlit's own menu closes it after a
+# tap; its page links, which draw our menu (``ui.frame.navigation``), do not, so on a phone the student had to close
+# it by hand after every page change. One listener per browser tab (the flag), in the capture phase, before the
+# link's own handler starts the page change.
+CLOSE_THE_SIDEBAR_AFTER_A_PAGE_LINK = """<script>
+if (!window.noiseLensClosesTheSidebar) {
+  window.noiseLensClosesTheSidebar = true;
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest('[data-testid="stSidebar"] a[data-testid="stPageLink-NavLink"]');
+    if (link && window.innerWidth < 768) {
+      document.querySelector('[data-testid="stSidebarCollapseButton"] button')?.click();
+    }
+  }, true);
+}
+</script>"""
 
 def disable_legacy_pages() -> None:
     """Tell Streamlit this app declares its pages with ``st.navigation``, so no run uses the legacy mode."""
