@@ -74,8 +74,9 @@ def sweep_figure(sweep: FlipSweep, names: Sequence[str], gamma: float) -> "go.Fi
                                  hovertemplate=f"{names[k]}<br>γ = %{{x:.3f}}<br>p = %{{y:.3f}}<extra></extra>"))
     flip = sweep.flip_gamma()
     if flip is not None:
+        # Above the plot: beside the line at the top it lay on the answer's curve, still near 1 just before the flip
         fig.add_vline(x=flip, line=dict(color="black", dash="dash"), annotation_text=f"flips at γ = {flip:.3f}",
-                      annotation_position="top left")
+                      annotation_position="top")
     fig.add_vline(x=gamma, line=dict(color="grey", dash="dot"))
     fig.update_layout(xaxis_title="blend weight γ of the class image", yaxis_title="softmax", height=330,
                       yaxis_range=[0, 1.02], margin=dict(l=10, r=10, t=30, b=10),

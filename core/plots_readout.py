@@ -30,7 +30,8 @@ def ridge_curve(ridges: Sequence[float], accuracies: dict[str, np.ndarray], chos
         fig.add_trace(go.Scatter(x=labels, y=100 * np.asarray(values), mode="lines+markers", name=name,
                                  line={"color": colour}, hovertemplate="λ = %{x}: %{y:.1f} %<extra>" + name
                                  + "</extra>"))
-    fig.add_hline(y=10, line_dash="dot", line_color="grey", annotation_text="chance")
+    # Under the line on the left: at its default place (above, on the right) it lay on a read-out falling to chance
+    fig.add_hline(y=10, line_dash="dot", line_color="grey", annotation_text="chance", annotation_position="bottom left")
     if model_accuracy is not None:
         fig.add_hline(y=100 * model_accuracy, line_dash="dash", line_color="black", annotation_text="the network")
     fig.add_vline(x=labels.index(f"{chosen:g}"), line_color="#bbbbbb")

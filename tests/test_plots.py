@@ -264,3 +264,22 @@ def test_line_chart_legends_sit_under_the_axis_title_clear_of_the_toolbar() -> N
     for name, figure in figures.items():
         legend = figure.layout.legend
         assert (legend.yref, legend.y, legend.yanchor, legend.orientation) == ("container", 0, "bottom", "h"), name
+
+
+def test_reference_line_labels_stay_off_the_curves() -> None:
+    """"chance" sat above its line on the right, on a linear read-out that falls to chance at strong ridges; "flips
+    at γ" sat beside the top of its line, on the answer's own curve, still near 1 just before the flip."""
+    from core.digit import FlipSweep
+    from core.plots_digit import sweep_figure
+    from core.plots_readout import ridge_curve
+
+    ridge = ridge_curve([0.0, 1.0, 10.0], {"raw_template": [0.4] * 3, "whitened_template": [0.4] * 3,
+                                           "readout": [0.2, 0.15, 0.096]}, 1.0)
+    chance = next(note for note in ridge.layout.annotations if note.text == "chance")
+    assert (chance.x, chance.xref, chance.xanchor, chance.yanchor) == (0, "x domain", "left", "top")  # under, left
+    gammas = np.linspace(0.0, 1.0, 11)
+    probabilities = np.tile(np.eye(10)[3], (11, 1))
+    probabilities[6:] = np.eye(10)[7]
+    sweep = sweep_figure(FlipSweep(gammas, probabilities, 7), [str(k) for k in range(10)], 0.5)
+    flip = next(note for note in sweep.layout.annotations if note.text.startswith("flips at"))
+    assert (flip.y, flip.yref, flip.yanchor) == (1, "y domain", "bottom")  # above the plotting area
