@@ -112,7 +112,7 @@ def tests() -> None:
                f"Red = brighter than the mean stimulus, blue = darker.")
 
     st.subheader("infoVal: is each class image more than chance?")
-    st.plotly_chart(plots_significance.info_value_figure(info), key="infoval")
+    st.plotly_chart(plots_significance.info_value_figure(info, phone=on_a_phone()), key="infoval")
     shown = info.table().assign(pixel_test_pixels=list(pixel_counts) + [int(pixel_counts.sum())],
                                 cluster_test_pixels=list(cluster_counts) + [int(cluster_counts.sum())])
     # Under the chart at the page's width (beside it, the columns were cut off); the CSV keeps the plain names.
@@ -138,8 +138,8 @@ def tests() -> None:
                f"image measured against class images made from the same number of stimuli with random responses "
                f"(the same class counts or weights). The reference is computed, not simulated: such an image is "
                f"a weighted sum of the noise, so its squared norm follows a generalised chi-square law fixed by "
-               f"the noise's covariance Σ ({covariance.how}). Above the dashed line (1.96) an image is more "
-               f"informative than chance; near 0 it is what random answers give.{set_note}")
+               f"the noise's covariance Σ ({covariance.how}). A bar past the dashed line (1.96) marks an image more "
+               f"informative than chance; a bar near 0, one like those random answers give.{set_note}")
 
     st.subheader("Downloads")
     stem = (f"{arch}-{dataset_name}-{controls.noise_label}-{controls.estimator}-noise-N{state.n}"

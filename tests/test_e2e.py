@@ -396,6 +396,13 @@ def test_a_phone_shows_class_images_three_across_with_their_titles_apart(server,
     sizes = page.locator('[data-testid="stPlotlyChart"] svg text').evaluate_all(
         r"nodes => nodes.filter(n => /^\d\.\d\d$/.test(n.textContent)).map(n => parseFloat(n.style.fontSize))")
     assert len(sizes) == 100 and min(sizes) >= 8, sizes  # the test confusion's cell numbers: 6 px beside the bar
+    page.goto(f"{server}/{PAGES['significance'][0].replace('?', '?dataset=fashion_mnist&')}")
+    wait_until_idle(page, charts=PAGES["significance"][1])
+    infoval = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="infoVal (z)").first
+    ticks = infoval.locator(".yaxislayer-above .ytick text").evaluate_all(
+        "nodes => nodes.map(n => [n.getBoundingClientRect().top, n.textContent])")
+    names = [name for _, name in sorted(ticks)]  # top to bottom, beside the bars (not on end under them)
+    assert names[0] == "T-shirt/top" and names[-1] == "all classes" and len(names) == 11, names
     assert_no_exception(page)
     context.close()
 

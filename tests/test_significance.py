@@ -481,6 +481,22 @@ def test_the_infoval_threshold_is_labelled_in_a_legend_under_the_bars() -> None:
     assert [shape.y0 for shape in figure.layout.shapes] == [sig.INFOVAL_THRESHOLD]
 
 
+def test_on_a_phone_the_infoval_bars_lie_sideways_with_their_names_across() -> None:
+    """Upright, eleven names under a 340-px plot ("all classes", Fashion-MNIST's "Ankle boot") stood on end; lying
+    down they read across, class 0 on top, and the 1.96 line stands upright."""
+    from core.plots_significance import info_value_figure
+
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+             "all classes"]
+    values = np.linspace(0.5, 12.0, 11)
+    figure = info_value_figure(sig.InfoValues(names, np.ones(11), np.ones(11), np.ones(11), values), phone=True)
+    bars = figure.data[0]
+    assert bars.orientation == "h" and list(bars.y) == names and np.allclose(bars.x, values)
+    assert figure.layout.yaxis.autorange == "reversed" and figure.layout.xaxis.title.text == "infoVal (z)"
+    assert [shape.x0 for shape in figure.layout.shapes] == [sig.INFOVAL_THRESHOLD]
+    assert figure.layout.height >= 22 * len(names)  # a bar's height holds a line of text
+
+
 def test_on_a_phone_the_outlines_follow_the_panels_three_across() -> None:
     """The outlines are drawn on the mosaic's coordinates: laid out five across over a phone's three-across grid,
     they would ring the wrong pixels of the wrong class."""
