@@ -348,6 +348,22 @@ def test_a_phone_closes_the_sidebar_after_a_tap_on_a_page_link(server, browser) 
     context.close()
 
 
+
+@pytest.mark.parametrize("width, height", [(1280, 720), (1366, 768), (1024, 768)])
+def test_a_laptop_screen_shows_both_rows_of_class_images_under_the_controls(server, browser, width, height) -> None:
+    """A student moves a slider and watches the picture: on a 1280 × 720 or 1366 × 768 laptop (and on a class's
+    projector) the second row of class images lay below the screen's edge, under three rows of controls."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(f"{server}/class_images")
+    wait_until_idle(page, charts=4)
+    bottoms = page.locator(".st-key-class_picture image").evaluate_all(
+        "nodes => nodes.map(n => n.getBoundingClientRect().bottom)")
+    assert bottoms and max(bottoms) <= height, (max(bottoms), height)
+    assert page.evaluate("scrollY") == 0
+    assert_no_exception(page)
+    page.close()
+
+
 PHONE_USER_AGENT = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
                     "Version/17.0 Mobile/15E148 Safari/604.1")
 

@@ -74,8 +74,10 @@ def _stored(show_display: bool) -> Controls | None:
 
 
 def _widgets(show_display: bool) -> Controls:
-    """The eight widgets, laid out in three columns; their values as chosen."""
-    first, second, third = st.columns(3)
+    """The eight widgets in four columns of two (sampling, noise, grouping, the seed): in three columns they took a
+    third row, which pushed the second row of class images below a 1280 × 720 or 1366 × 768 laptop's screen, so a
+    student moving a slider watched half the picture. Their values as chosen."""
+    first, second, third, fourth = st.columns(4)
     with first:
         # Bound widgets write their option labels into the link, so the options are plain short values.
         n = st.select_slider("Samples N (log scale)", SAMPLE_COUNTS, value=PARAMS["n"].default, key="n",
@@ -89,15 +91,16 @@ def _widgets(show_display: bool) -> Controls:
         sigma = st.slider("Noise σ", 0.05, 0.5, PARAMS["sigma"].default, 0.05, key="sigma", bind="query-params",
                           disabled=noise not in SIGMA_NOISE_TYPES,
                           help="Standard deviation of the Gaussian noise (gaussian, base, pink and data types).")
-        seed = st.number_input("Seed", 0, 2**31 - 1, PARAMS["seed"].default, 1, key="seed", bind="query-params",
-                               help="Same seed, same noise: a shared link shows exactly the same images. A whole "
-                                    "number from 0 to 2,147,483,647; press Enter to apply it.")
     with third:
         estimator = st.selectbox("Grouping (estimator)", list(ESTIMATORS), key="estimator", bind="query-params",
                                  help=_help(ESTIMATORS))
         part = st.radio("Averaged part", list(PARTS), key="part", bind="query-params", horizontal=True,
                         help=_help(PARTS),  # the gradient kernel is the noise's whatever this says (_explain)
                         disabled=estimator in GRADIENT_ESTIMATORS and noise in SIGMA_NOISE_TYPES)
+    with fourth:
+        seed = st.number_input("Seed", 0, 2**31 - 1, PARAMS["seed"].default, 1, key="seed", bind="query-params",
+                               help="Same seed, same noise: a shared link shows exactly the same images. A whole "
+                                    "number from 0 to 2,147,483,647; press Enter to apply it.")
         z_scores = False
         if show_display:
             z_scores = st.toggle("Show z-scores", key="z", bind="query-params",

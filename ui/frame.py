@@ -33,6 +33,14 @@ PAGES = (  # file, title, icon; the first is the default
 # with two fingers and a double tap resets the view, so it goes on screens that cannot hover.
 TOUCH_SCREEN_CSS = "@media (hover: none) { .js-plotly-plot .modebar-container { display: none !important; } }"
 SIDEBAR_SCRIPT_KEY = "sidebar-script"
+# Streamlit leaves 6rem above a page's title, under a 60-px header with nothing on its left but the sidebar's
+# arrow; 3.5rem keeps the title clear of it and lifts every page by 40 px, which a 720-px-high screen needs to show
+# both rows of class images under the controls.
+PAGE_TOP_CSS = '[data-testid="stMainBlockContainer"] { padding-top: 3.5rem; }'
+# Beside the sidebar on a 1024-px screen, Streamlit's 5rem on either side left the controls' four columns 130 px
+# each, too narrow for their labels; 2rem gives them 150.
+NARROW_SIDES_CSS = ('@media (max-width: 1200px) '
+                    '{ [data-testid="stMainBlockContainer"] { padding-left: 2rem; padding-right: 2rem; } }')
 
 
 def install() -> None:
@@ -68,7 +76,7 @@ def navigation() -> st.navigation:
 def frame(url_path: str) -> None:
     """Everything app.py draws around the page."""
     link_sync.note_page(url_path)
-    st.html(f"<style>{streamlit_internals.STEADY_REDRAWS_CSS} {TOUCH_SCREEN_CSS} "
+    st.html(f"<style>{streamlit_internals.STEADY_REDRAWS_CSS} {TOUCH_SCREEN_CSS} {PAGE_TOP_CSS} {NARROW_SIDES_CSS} "
             f".st-key-{SIDEBAR_SCRIPT_KEY} {{ display: none; }}</style>")
     link_sync.remember_link_notes()
     dataset, arch = controls.sidebar_selectors()

@@ -24,6 +24,8 @@ Each touch has a guard test in ``tests/test_streamlit_internals.py`` that fails 
    (``data-testid="stSidebar"``, ``"stPageLink-NavLink"``) and its collapse button (``"stSidebarCollapseButton"``),
    and knows that the sidebar lies over the page below Streamlit's 768-px ``md`` breakpoint; the end-to-end test
    taps a page link on a phone.
+9. ``ui.frame.PAGE_TOP_CSS`` and ``NARROW_SIDES_CSS`` set the padding of Streamlit's main block
+   (``data-testid="stMainBlockContainer"``); the end-to-end test measures the class images on laptop screens.
 """
 
 from __future__ import annotations
