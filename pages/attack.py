@@ -4,16 +4,13 @@ import numpy as np
 import streamlit as st
 
 from core import analysis, attack, plots
-from core.attack import TEMPLATES
+from core.attack import REFERENCE_RUN, TEMPLATES
 from core.link import ATTACK_GAMMAS, PARAMS, link_text
 from core.models import predict_probabilities
 from core.plots_attack import accuracy_figure, curve_name, success_figure
 from ui import controls as ui_controls, live, resources
 from ui.frame import on_a_phone, start_page
 
-# Borji & Lin's reference: class images from 200,000 softmax-weighted pure uniform-noise stimuli.
-REFERENCE = {"r": 0.0, "estimator": "softmax", "part": "noise", "n": 200_000, "noise": "uniform", "seed": 0,
-             "z": False}
 EXAMPLES = 4  # attacked inputs shown per source
 
 dataset_name, arch = start_page("Attack")
@@ -72,8 +69,8 @@ def example_strips(images: analysis.ClassImages, inputs: tuple, target: int, gam
 def attack_page() -> None:
     controls = ui_controls.analysis_controls(show_display=False)
     target, gamma, subset = attack_controls()
-    st.button("Use the reference run: 200,000 pure uniform-noise stimuli, softmax-weighted, noise part",
-              icon="🎯", key="reference", on_click=lambda: st.session_state.update(REFERENCE))
+    st.button("Use the reference run: 200,000 pure uniform-noise stimuli, softmax-weighted, noise part, 500 inputs "
+              "per source", icon="🎯", key="reference", on_click=lambda: st.session_state.update(REFERENCE_RUN))
     stored = live.stored_stimuli(arch, dataset_name, meta["sha256"], controls)
     stopped, stop = live.stop_or_continue(
         controls, stored >= controls.n, "Large N (the reference run's 200,000 stimuli take about a minute on a slow "

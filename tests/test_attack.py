@@ -66,7 +66,7 @@ def test_templates_are_stretched_to_zero_one_exactly() -> None:
 
 
 def test_link_parameters_of_the_page() -> None:
-    from core.link import PARAMS
+    from core.link import PARAMS, link_text
 
     assert PARAMS["gamma"].parse("0.3") == 0.3 and PARAMS["gamma"].parse("1") == 1.0
     assert PARAMS["subset"].parse("500") == 500 and PARAMS["target"].parse("9") == 9
@@ -222,6 +222,25 @@ def test_cli_writes_the_curves(tmp_path: Path, real_data_dir: Path) -> None:
     assert len((out / "attack_per_target.csv").read_text().splitlines()) == 441
     assert (out / "attack.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert np.load(out / "templates.npy").shape == (2, 10, 28, 28)
+
+
+def test_the_pages_reference_run_is_the_clis_default_run_and_the_readmes_table() -> None:
+    """The page's *Use the reference run* left the inputs per source at the page's 100, where README's table and the
+    CLI's defaults use 500: LeNet-MNIST's class images → test images gave 0.228 against the table's 0.259."""
+    from core.__main__ import build_parser
+    from core.attack import REFERENCE_RUN
+    from core.link import PARAMS
+
+    cli = vars(build_parser().parse_args(["attack", "--arch", "lenet", "--dataset", "mnist", "--out", "x"]))
+    assert {key: cli[flag] for key, flag in (("n", "samples"), ("r", "ratio"), ("noise", "noise"),
+                                             ("estimator", "estimator"), ("part", "part"), ("seed", "seed"),
+                                             ("subset", "subset"))} == \
+        {key: value for key, value in REFERENCE_RUN.items() if key != "z"}
+    assert set(REFERENCE_RUN) <= set(PARAMS)  # each one a link parameter, so the button's run has a link
+    for key, value in REFERENCE_RUN.items():
+        assert PARAMS[key].parse(link_text(value)) == value, key
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "200,000 softmax-weighted uniform-noise stimuli, 500 inputs per source" in readme
 
 
 @pytest.mark.slow
