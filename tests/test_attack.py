@@ -66,7 +66,7 @@ def test_templates_are_stretched_to_zero_one_exactly() -> None:
 
 
 def test_link_parameters_of_the_page() -> None:
-    from core.link import PARAMS, link_text
+    from core.link import PARAMS
 
     assert PARAMS["gamma"].parse("0.3") == 0.3 and PARAMS["gamma"].parse("1") == 1.0
     assert PARAMS["subset"].parse("500") == 500 and PARAMS["target"].parse("9") == 9
@@ -229,7 +229,7 @@ def test_the_pages_reference_run_is_the_clis_default_run_and_the_readmes_table()
     CLI's defaults use 500: LeNet-MNIST's class images → test images gave 0.228 against the table's 0.259."""
     from core.__main__ import build_parser
     from core.attack import REFERENCE_RUN
-    from core.link import PARAMS
+    from core.link import PARAMS, link_text
 
     cli = vars(build_parser().parse_args(["attack", "--arch", "lenet", "--dataset", "mnist", "--out", "x"]))
     assert {key: cli[flag] for key, flag in (("n", "samples"), ("r", "ratio"), ("noise", "noise"),
