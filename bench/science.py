@@ -59,12 +59,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from core.readout import INTERCEPT_FIT_IMAGES as FIT_IMAGES  # noqa: E402  # the first training images fit the
+# read-out's intercepts, as on the page and on the command line
+
 RESULTS = Path(__file__).resolve().parent / "results"
 ESTIMATOR_ORDER = ("truth", "predicted", "softmax", "regression")
 GOALS = {"mnist": 0.60, "fashion_mnist": 0.70}
 READOUT_GOALS = {"mnist": 0.80, "fashion_mnist": 0.70}
 VALIDATION_IMAGES = 10_000  # the last training images choose λ; the test set only measures
-FIT_IMAGES = 10_000  # the first training images fit the read-out's intercepts
 SIGNAL_IMAGES = 50_000  # --signal train: the first training images are the stimuli's signal
 QUICK_RIDGES = (0.0, 0.1, 1.0)
 PIXELS = 784

@@ -884,6 +884,16 @@ def convergence(state: AnalysisState, estimator: str, part: str) -> tuple[np.nda
     return np.asarray(counts), np.asarray(correlations)
 
 
+def fed_back_csv(names: Sequence[str], fed_back: np.ndarray) -> str:
+    """The fed-back softmax matrix as the command line's ``fed_back.csv`` and the page's download both write it."""
+    return matrix_csv("class_image", [f"p_{name}" for name in names], names, fed_back, ".6f")
+
+
+def template_confusion_csv(names: Sequence[str], confusion: np.ndarray) -> str:
+    """The template classifier's confusion as ``template_confusion.csv`` and the page's download both write it."""
+    return matrix_csv("true_class", [f"pred_{name}" for name in names], names, confusion, "d")
+
+
 def matrix_csv(corner: str, column_names: Sequence[str], row_names: Sequence[str], matrix: np.ndarray,
                value_format: str) -> str:
     """A labelled 10 × 10 matrix as CSV, ``corner`` naming what the rows are."""

@@ -108,19 +108,18 @@ def _model_or_explain(arch: str, dataset: str) -> tuple[Any, dict[str, Any]]:
 
 def _write_results(out: Path, state: Any, images: Any, fed_back: Any, template: Any, names: tuple[str, ...],
                    title: str) -> None:
-    """The arrays, the two matrices and the picture, as the page's downloads have them; the picture titled with
-    the settings that made it."""
+    """The arrays, the two matrices (in the layout of the page's CSV, which holds both, one under the other) and the
+    picture, titled with the settings that made it."""
     import numpy as np
 
-    from core.analysis import matrix_csv
+    from core.analysis import fed_back_csv, template_confusion_csv
     from core.picture import picture
     from core.plots import titled_png
 
     np.save(out / "class_images.npy", images.images.astype(np.float32))
     np.save(out / "counts.npy", images.weights)
-    (out / "fed_back.csv").write_text(matrix_csv("class_image", [f"p_{n}" for n in names], names, fed_back, ".6f"))
-    (out / "template_confusion.csv").write_text(
-        matrix_csv("true_class", [f"pred_{n}" for n in names], names, template.confusion, "d"))
+    (out / "fed_back.csv").write_text(fed_back_csv(names, fed_back))
+    (out / "template_confusion.csv").write_text(template_confusion_csv(names, template.confusion))
     (out / "class_images.png").write_bytes(titled_png(picture(state, images, False, names).png(), title))
 
 
@@ -135,7 +134,9 @@ def _write_readout(out: Path, state: Any, data: Any, mean_image: Any, ridge: flo
     noise = state.settings.noise
     covariance = readout.noise_covariance(noise.kind, noise.sigma, data.train_images)
     fitted = readout.linear_readout(state, covariance, ridge)
-    accuracies = readout.readout_accuracies(state, covariance, ridge, data.test_images, data.test_labels, mean_image)
+    fit = readout.INTERCEPT_FIT_IMAGES
+    accuracies = readout.readout_accuracies(state, covariance, ridge, data.test_images, data.test_labels, mean_image,
+                                            fit_images=data.train_images[:fit], fit_labels=data.train_labels[:fit])
     np.save(out / "whitened_kernel.npy", fitted.weights.reshape(-1, 28, 28).astype(np.float32))
     np.save(out / "readout_intercept.npy", fitted.intercept)
     whole = None
@@ -146,7 +147,7 @@ def _write_readout(out: Path, state: Any, data: Any, mean_image: Any, ridge: flo
         whole = float(np.mean(surrogate.classify(data.test_images) == data.test_labels))
     return {"ridge": ridge, "covariance": covariance.how, "raw_kernel_template_accuracy": accuracies.raw_template,
             "whitened_template_accuracy": accuracies.whitened_template, "readout_accuracy": accuracies.readout,
-            "input_readout_accuracy_in_sample": whole}
+            "readout_fitted_intercepts_accuracy": accuracies.fitted_readout, "input_readout_accuracy_in_sample": whole}
 
 
 def _write_significance(out: Path, state: Any, images: Any, data: Any, names: tuple[str, ...], smoothing: float,
@@ -258,6 +259,13 @@ def _settings_record(args: argparse.Namespace, run: _ClassImageRun) -> dict[str,
     return controls.record(args.arch, args.dataset, args.samples, run.images.part)
 
 
+def _model_record(meta: dict[str, Any]) -> dict[str, Any]:
+    """Which weights made a result: after ``train`` the same command uses other weights, so a summary that named
+    only the model's accuracy could not tell two of them apart."""
+    return {"model_sha256": meta.get("sha256"), "model_origin": meta.get("origin"),
+            "model_test_accuracy": meta.get("test_accuracy")}
+
+
 def _sigma_of(spec: Any) -> float | None:
     """σ as recorded: None for uniform noise, which has none (``--sigma`` is refused for it)."""
     from core.noise import SIGMA_NOISE_TYPES
@@ -304,7 +312,7 @@ def _analyze(args: argparse.Namespace) -> int:
     _write_results(out, state, images, fed_back, template, data.class_names, title)
     summary = {
         "settings": {**settings, "smooth": args.smooth, "primary": args.primary},
-        "model_test_accuracy": run.meta.get("test_accuracy"),
+        **_model_record(run.meta),
         "template_accuracy": template.accuracy,
         "self_classified": analysis.self_classified(fed_back),
         "empty_classes": [data.class_names[i] for i in np.flatnonzero(images.empty)],
@@ -363,7 +371,7 @@ def _attack(args: argparse.Namespace) -> int:
     summary = {
         "settings": {**settings, "subset": args.subset,
                      "noise_inputs_from_stimulus": attack.NOISE_START},
-        "model_test_accuracy": run.meta.get("test_accuracy"),
+        **_model_record(run.meta),
         "empty_classes": [data.class_names[i] for i in np.flatnonzero(images.empty)],
         "curves": {column: [round(float(v), 6) for v in table[column]] for column in table.columns},
     }
@@ -388,7 +396,7 @@ def _sta(args: argparse.Namespace) -> int:
     from core.plots import titled_png
 
     spec = _noise_spec(args)
-    model, _ = _model_or_explain(args.arch, args.dataset)
+    model, meta = _model_or_explain(args.arch, args.dataset)
     train_images = load_dataset(args.dataset).train_images if args.noise in DATA_NOISE_TYPES else None
     engine = sta.STAEngine(model, args.noise, train_images, layers=args.layers)
     out = _output_folder(args.out)
@@ -408,8 +416,8 @@ def _sta(args: argparse.Namespace) -> int:
         layers[field.layer] = {"keras_name": field.keras_name, "channels": field.channels, "size": list(field.size),
                                "top": field.top, "left": field.left, "position": list(field.position),
                                "firing_rate": [round(float(v), 6) for v in result.firing_rate(field.layer)]}
-    summary: dict = {"settings": settings, "firing_rate_unit": "share of the stimuli (0–1) on which the unit's "
-                     "activation was above zero", "layers": layers}
+    summary: dict = {"settings": settings, **_model_record(meta), "firing_rate_unit": "share of the stimuli (0–1) on "
+                     "which the unit's activation was above zero", "layers": layers}
     _write_timing(out, seconds=result.seconds)
     message = f"wrote {out}/"
     if "conv1" in result.sums:

@@ -7,6 +7,7 @@ small LRU, so growing N continues where anyone stopped and a seed seen before re
 
 from __future__ import annotations
 
+import shlex
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -27,6 +28,20 @@ def settings_line(record: dict[str, Any]) -> str:
     ratio = f", r = {record['ratio']:g}" if "ratio" in record else ""
     return (f"{record['arch']}-{record['dataset']}, N = {record['samples']:,}{ratio}, "
             f"{record['noise']} noise{sigma}{grouping}, seed {record['seed']}")
+
+
+def command_line(command: str, record: dict[str, Any], out: str, **options: Any) -> str:
+    """The ``python -m core`` command that recomputes ``record``'s run, every setting spelled out: the command line's
+    defaults are not the page's (10,000 pure-noise stimuli grouped by prediction against 1,000 at r = 0.7 by the
+    truth), and a link leaves the page's out, so a command built from a link computed something else. ``options``:
+    the command's own settings (``ridge``, ``subset``, ``layers``); None leaves a setting out."""
+    words = ["python", "-m", "core", command]
+    for name, value in {**record, **options}.items():
+        if value is None:
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        words += [f"--{name}", *(f"{v:g}" if isinstance(v, float) else str(v) for v in values)]
+    return shlex.join([*words, "--out", out])
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from core.link import ATTACK_GAMMAS, PARAMS, link_text
 from core.models import predict_probabilities
 from core.plots_attack import accuracy_figure, curve_name, success_figure
 from ui import controls as ui_controls, live, resources
-from ui.frame import on_a_phone, start_page
+from core.runs import command_line
+from ui.frame import command_line_note, on_a_phone, start_page
 
 EXAMPLES = 4  # attacked inputs shown per source
 
@@ -135,7 +136,7 @@ def attack_page() -> None:
                "the target). Move γ and the target class above: the curves stay, only these are redrawn.")
 
     st.subheader("Downloads")
-    stem = (f"attack-{arch}-{dataset_name}-{controls.noise}-{controls.estimator}-{controls.part}-N{state.n}"
+    stem = (f"attack-{arch}-{dataset_name}-{controls.noise_label}-{controls.estimator}-{controls.part}-N{state.n}"
             f"-r{controls.ratio:g}-seed{controls.seed}-subset{subset}")
     left, right = st.columns(2)
     left.download_button("CSV of the curves", attack.curves_csv(curves), f"{stem}.csv", "text/csv", key="csv",
@@ -143,6 +144,8 @@ def attack_page() -> None:
     right.download_button("CSV per target class", lambda: attack.per_target_table(curves, names).to_csv(
         index=False, float_format="%.4f", lineterminator="\n"), f"{stem}-per-target.csv", "text/csv",
         key="csv-targets", on_click="ignore")
+    command_line_note(command_line("attack", controls.record(arch, dataset_name, state.n, images.part), f"runs/{stem}",
+                                   subset=subset))
 
 
 attack_page()

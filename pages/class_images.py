@@ -12,9 +12,9 @@ from core.analysis import GRADIENT_ESTIMATORS
 from core.link import Controls
 from core.picture import Picture, picture, picture_caption
 from core.plots import titled_png
-from core.runs import settings_line
+from core.runs import command_line, settings_line
 from ui import controls as ui_controls, live, resources
-from ui.frame import on_a_phone, start_page
+from ui.frame import command_line_note, on_a_phone, start_page
 
 CHARTS_EVERY = 2.0  # seconds between redraws of the bias and convergence charts while a run grows
 
@@ -185,8 +185,7 @@ def download_buttons(images, shown: Picture, state, controls: Controls, mean_ima
 
     def csv() -> str:
         fed_back, template_confusion = matrices()
-        return (analysis.matrix_csv("fed_back", names, names, fed_back, ".6f") + "\n"
-                + analysis.matrix_csv("template_confusion", names, names, template_confusion, "d"))
+        return analysis.fed_back_csv(names, fed_back) + "\n" + analysis.template_confusion_csv(names, template_confusion)
 
     def png() -> bytes:  # titled with its settings, as the command line's class_images.png is
         title = settings_line(controls.record(arch, dataset_name, state.n, images.part))
@@ -197,6 +196,7 @@ def download_buttons(images, shown: Picture, state, controls: Controls, mean_ima
     b.download_button("NPZ of the arrays", npz, f"{stem}.npz", "application/octet-stream", key="npz",
                       on_click="ignore")
     c.download_button("CSV of the matrices", csv, f"{stem}.csv", "text/csv", key="csv", on_click="ignore")
+    command_line_note(command_line("analyze", controls.record(arch, dataset_name, state.n, images.part), f"runs/{stem}"))
 
 
 explorer()

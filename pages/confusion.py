@@ -5,7 +5,8 @@ import streamlit as st
 from core import analysis, plots
 from core.link import Controls
 from ui import controls as ui_controls, live, resources
-from ui.frame import on_a_phone, start_page
+from core.runs import command_line
+from ui.frame import command_line_note, on_a_phone, start_page
 
 dataset_name, arch = start_page("Confusion heatmaps")
 data = resources.data_or_stop(dataset_name)
@@ -66,6 +67,8 @@ def _heatmaps(controls: Controls) -> None:
                                     "model; group by its answers to see how much of its knowledge they capture."
                                     if controls.estimator in analysis.MODEL_FREE_ESTIMATORS else
                                     "how much of the model's knowledge the class images capture."))
+    command_line_note(command_line("analyze", controls.record(arch, dataset_name, state.n, images.part),
+                                   f"runs/confusion-{arch}-{dataset_name}"))
 
 
 heatmaps()

@@ -9,13 +9,13 @@ from core import plots, plots_readout, readout
 from core.analysis import GRADIENT_ESTIMATORS
 from core.link import PARAMS, link_text
 from ui import controls as ui_controls, live, resources
-from ui.frame import on_a_phone, start_page
+from core.runs import command_line
+from ui.frame import command_line_note, on_a_phone, start_page
 
 dataset_name, arch = start_page("Whitened kernels")
 data = resources.data_or_stop(dataset_name)
 model, meta = resources.model_or_stop(arch, dataset_name)
 names = resources.class_names(dataset_name)
-FIT_IMAGES = 10_000  # training images that fit the read-out's intercepts (never the test set)
 
 
 def use_the_kernel() -> None:
@@ -101,8 +101,8 @@ def kernels() -> None:
             curves[key].append(getattr(accuracies, key))
         if value == ridge:
             chosen = accuracies
-    refitted = readout.with_fitted_intercept(fitted, data.train_images[:FIT_IMAGES], data.train_labels[:FIT_IMAGES])
-    fitted_accuracy = float(np.mean(refitted.classify(data.test_images) == data.test_labels))
+    fitted_accuracy = readout.fitted_readout_accuracy(state, covariance, ridge, data.train_images, data.train_labels,
+                                                      data.test_images, data.test_labels)
     first, second, third, fourth, fifth = st.columns(5)
     first.metric("Raw kernel, template rule", f"{chosen.raw_template:.1%}")
     second.metric("Whitened, template rule", f"{chosen.whitened_template:.1%}")
@@ -114,8 +114,8 @@ def kernels() -> None:
                "argmax over classes of whitened kernel · image + intercept, the answer of the network's best "
                "linear approximation under this noise; the intercept makes it right on average over the stimuli, "
                "so it carries the model's class bias on noise. *Fitted intercepts*: the same weights, with the "
-               f"ten intercepts fitted on the first {FIT_IMAGES:,} training images (maximum likelihood) instead: "
-               "how well the noise's weights separate real images once that bias is gone.")
+               f"ten intercepts fitted on the first {readout.INTERCEPT_FIT_IMAGES:,} training images (maximum "
+               "likelihood) instead: how well the noise's weights separate real images once that bias is gone.")
     if controls.ratio > 0:
         whole_input(state, controls, ridge)
     st.subheader("Accuracy against the ridge strength")
@@ -139,7 +139,9 @@ def kernels() -> None:
     def accuracies_csv() -> str:
         """The ridge curve's accuracies; at r > 0 also the whole-input read-out's at each λ (made on the click, in
         Streamlit's own thread: only pure functions here)."""
-        table = {"ridge": readout.RIDGE_CHOICES, **curves}
+        table = {"ridge": readout.RIDGE_CHOICES, **curves, "readout_fitted_intercepts": [
+            readout.fitted_readout_accuracy(state, covariance, value, data.train_images, data.train_labels,
+                                            data.test_images, data.test_labels) for value in readout.RIDGE_CHOICES]}
         if stimuli_covariance is not None:
             table["input_readout_in_sample"] = readout.input_readout_accuracies(
                 state, stimuli_covariance, readout.RIDGE_CHOICES, data.test_images, data.test_labels)
@@ -147,6 +149,8 @@ def kernels() -> None:
 
     b.download_button("CSV of the accuracies", accuracies_csv, f"{stem}-accuracies.csv", "text/csv",
                       key="curve_csv", on_click="ignore")
+    command_line_note(command_line("analyze", controls.record(arch, dataset_name, state.n, controls.part),
+                                   f"runs/{stem}", ridge=ridge))
 
 
 def input_covariance(controls):

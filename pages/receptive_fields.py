@@ -7,7 +7,8 @@ from core import plots_sta, sta
 from core.link import PARAMS, SAMPLE_COUNTS
 from core.noise import DATA_NOISE_TYPES, DEFAULT_SIGMA, NOISE_TYPES, SIGMA_NOISE_TYPES, NoiseSpec
 from ui import live, resources, session_models, streamlit_internals
-from ui.frame import on_a_phone, start_page
+from core.runs import command_line
+from ui.frame import command_line_note, on_a_phone, start_page
 from ui.link_sync import carry_settings_to_this_page
 
 dataset_name, arch = start_page("Receptive fields")
@@ -98,6 +99,9 @@ kernels = sta.conv_kernels(model)
 correlations = sta.weight_correlations(result.centred_sta("conv1"), kernels)
 silent = int((firing == 0).sum())
 first_firing = result.firing_rate("conv1")
+sigma_used = spec.sigma if noise in SIGMA_NOISE_TYPES else None
+# Download names carry the run (as the other pages'): two runs' files no longer share a name
+stem = f"sta-{arch}-{dataset_name}-{noise}{'' if sigma_used is None else f'{sigma_used:g}'}-N{result.n}-seed{spec.seed}"
 rare, first_silent = int(((first_firing > 0) & (first_firing < 0.001)).sum()), int((first_firing == 0).sum())
 
 left, right = st.columns([3, 2] if layer != "conv1" else [1, 1])
@@ -115,9 +119,9 @@ with left:
         "compare patterns, not strengths; point at (or tap) a tile for its values."
         + (f" Grey tiles: {silent} units that never fired on this noise, so they have no average." if silent else ""))
     st.download_button("STAs (CSV)", sta.units_csv(result, layer, correlations if layer == "conv1" else None),
-                       f"sta_{arch}_{dataset_name}_{layer}.csv", "text/csv", key="sta_csv")
+                       f"{stem}-{layer}.csv", "text/csv", key="sta_csv")
     st.download_button("STAs (NPY, before subtracting the mean patch)", sta.npy_bytes(result.sta(layer)),
-                       f"sta_{arch}_{dataset_name}_{layer}.npy", "application/octet-stream", key="sta_npy")
+                       f"{stem}-{layer}.npy", "application/octet-stream", key="sta_npy")
 with right:
     st.subheader("conv1: weights")
     st.plotly_chart(plots_sta.units_figure(kernels, [str(c) for c in range(len(kernels))], columns=8,
@@ -129,7 +133,7 @@ with right:
                   if layer == "conv1" else "Set the layer to conv1 to compare each unit's STA with its kernel, at "
                   "the same place in the two grids: ")
                + "under white noise they should look the same.")
-    st.download_button("Weights (NPY)", sta.npy_bytes(kernels), f"weights_{arch}_{dataset_name}_conv1.npy",
+    st.download_button("Weights (NPY)", sta.npy_bytes(kernels), f"weights-{arch}-{dataset_name}-conv1.npy",
                        "application/octet-stream", key="weights_npy")
 
 st.subheader("The built-in check: conv1 STA against its weights")
@@ -144,4 +148,7 @@ st.caption(
     + (f" Here {rare} of {len(correlations)} units fired on fewer than 0.1 % of the stimuli." if rare else "")
     + (f" {first_silent} never fired: no bar." if first_silent else ""))
 st.download_button("Correlations (CSV)", sta.units_csv(result, "conv1", correlations),
-                   f"sta_{arch}_{dataset_name}_conv1.csv", "text/csv", key="correlations_csv")
+                   f"{stem}-conv1-correlations.csv", "text/csv", key="correlations_csv")
+command_line_note(command_line("sta", {"arch": arch, "dataset": dataset_name, "samples": result.n, "noise": noise,
+                                       "sigma": sigma_used, "seed": spec.seed}, f"runs/{stem}",
+                               layers=sorted({"conv1", layer})))

@@ -6,9 +6,9 @@ import streamlit as st
 from core import analysis, plots_significance, readout, significance
 from core.link import PARAMS, link_text
 from core.picture import Z_LEAST_LIMIT, panel_titles, scarce_classes
-from core.runs import settings_line
+from core.runs import command_line, settings_line
 from ui import controls as ui_controls, live, resources
-from ui.frame import on_a_phone, start_page
+from ui.frame import command_line_note, on_a_phone, start_page
 
 dataset_name, arch = start_page("Significance")
 data = resources.data_or_stop(dataset_name)
@@ -156,6 +156,8 @@ def tests() -> None:
         images.display, titles, images.display_unit, regions.pixel, regions.cluster,
         weights=images.weights if images.marks_scarce else None, title=title), f"{stem}.png", "image/png",
         key="png", on_click="ignore")
+    command_line_note(command_line("analyze", controls.record(arch, dataset_name, state.n, images.part),
+                                   f"runs/{stem}", smooth=smoothing, primary=primary))
 
 
 tests()

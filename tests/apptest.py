@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
+
+import numpy as np
 
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest, app_test
@@ -31,6 +34,14 @@ def figure(at: AppTest, index: int = 0) -> dict:
 
 def figure_data(at: AppTest, index: int = 0) -> list:
     return figure(at, index)["data"]
+
+
+def plotly_array(value) -> np.ndarray:
+    """A Plotly figure's array as sent to the browser: a list, or base64 with its dtype and shape."""
+    if isinstance(value, dict):
+        array = np.frombuffer(base64.b64decode(value["bdata"]), value["dtype"])
+        return array.reshape([int(d) for d in str(value["shape"]).split(",")]) if "shape" in value else array
+    return np.array(value, float)
 
 
 def assert_clean(at: AppTest) -> None:

@@ -78,6 +78,12 @@ def test_analyze_writes_every_file(tmp_path: Path, real_data_dir: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["samples"] == 1000 and summary["settings"]["sigma"] == 0.3
     assert 0.5 < summary["template_accuracy"] <= 1.0  # averaged inputs at r = 0.7 look like the digits
+    from core.store import inspect_model
+
+    # Which weights: after `train` the same command would use others
+    assert summary["model_sha256"] == inspect_model("lenet", "mnist").metadata["sha256"]
+    assert summary["model_origin"] == "shipped"
+    assert 0.1 < summary["whitened"]["readout_fitted_intercepts_accuracy"] <= 1.0  # the Kernels page's fourth number
     timing = json.loads((out / "timing.json").read_text())
     assert timing["images_per_second"] > 0 and timing["seconds"] > 0 and "seconds" not in summary
     assert done.stdout.startswith("lenet-mnist, N = 1,000, r = 0.7, gaussian noise (σ 0.3), truth grouping of the "
@@ -236,3 +242,28 @@ def test_analyze_writes_the_gradient_kernel_and_its_whitened_form_as_the_page_ha
     assert summary["settings"]["estimator"] == "gradient" and summary["settings"]["sigma"] == 0.2
     assert summary["settings"]["part"] == "noise"  # a kernel of the noise, whatever --part asked for
     assert 0.2 < summary["gradient_whitened"]["template_accuracy"] <= 1.0  # chance is 10 %
+
+
+@pytest.mark.slow  # the page in AppTest, then a fresh TensorFlow process
+def test_the_command_a_page_shows_recomputes_its_numbers(tmp_path: Path, real_data_dir: Path) -> None:
+    """A researcher copies the command under Confusion heatmaps and runs it: the same template accuracy and the
+    same fed-back matrix (to float32 rounding: the page sizes its chunks by the machine's speed)."""
+    import re
+    import shlex
+
+    from tests.apptest import assert_clean, figure_data, open_page, plotly_array
+
+    at = open_page("pages/confusion.py", n="1000", r="0", estimator="softmax", part="noise", seed="3")
+    assert_clean(at)
+    [command] = [code.value for code in at.code if code.value.startswith("python -m core analyze")]
+    words = shlex.split(command)
+    out = tmp_path / "run"
+    words[words.index("--out") + 1] = str(out)
+    done = run_cli(*words[3:])
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["samples"] == 1000 and summary["settings"]["estimator"] == "softmax"
+    caption = next(c.value for c in at.caption if "real test images" in c.value)
+    assert re.search(r"Accuracy \*\*([\d.]+)%\*\*", caption).group(1) == f"{100 * summary['template_accuracy']:.1f}"
+    fed_back = np.loadtxt(out / "fed_back.csv", delimiter=",", skiprows=1, usecols=range(1, 11))
+    assert np.allclose(plotly_array(figure_data(at, 0)[0]["z"]), fed_back, atol=1e-5)  # the page's fed-back heatmap

@@ -100,7 +100,8 @@ def test_slider_redraws_the_class_images(server, browser, shots) -> None:
 
 
 def test_kernels_accuracies_csv_carries_the_whole_input_readout(server, browser) -> None:
-    """At r > 0 the accuracies CSV, made by Streamlit on the click, has the whole-input read-out at every λ."""
+    """At r > 0 the accuracies CSV, made by Streamlit on the click, has the whole-input read-out at every λ; and
+    the fitted-intercept read-out, whose number the page shows (it was in no download)."""
     page = browser.new_page(viewport=VIEWPORT)
     page.goto(f"{server}/kernels?n=1000&r=0.5&noise=gaussian&estimator=regression&part=noise")
     wait_until_idle(page, charts=3)
@@ -112,6 +113,10 @@ def test_kernels_accuracies_csv_carries_the_whole_input_readout(server, browser)
     assert header[0] == "ridge" and header[-1] == "input_readout_in_sample", header
     column = [float(line.split(",")[-1]) for line in lines[1:]]
     assert len(column) == 9 and all(0.1 < accuracy <= 1.0 for accuracy in column), column
+    fitted = {line.split(",")[0]: float(line.split(",")[header.index("readout_fitted_intercepts")])
+              for line in lines[1:]}
+    metric = page.locator('[data-testid="stMetric"]').filter(has_text="Read-out, fitted intercepts")
+    assert metric.locator('[data-testid="stMetricValue"]').inner_text() == f"{fitted['0.1']:.1%}"  # λ's default
     page.close()
 
 

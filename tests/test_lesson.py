@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import re
 import threading
 
@@ -12,7 +11,7 @@ import pytest
 from core import lesson
 from core.lesson import STEPS, AnswerTally, step
 from core.link import ANALYSIS_KEYS, PARAMS, default_controls, link_text
-from tests.apptest import assert_clean, figure, open_page
+from tests.apptest import assert_clean, figure, open_page, plotly_array
 
 # --- the steps as data -----------------------------------------------------------------------------------
 
@@ -146,13 +145,6 @@ def test_the_lesson_figures() -> None:
 
 # --- the page, step by step ------------------------------------------------------------------------------
 
-
-def plotly_array(value) -> np.ndarray:
-    """A Plotly figure's array as sent to the browser: a list, or base64 with its dtype and shape."""
-    if isinstance(value, dict):
-        array = np.frombuffer(base64.b64decode(value["bdata"]), value["dtype"])
-        return array.reshape([int(d) for d in str(value["shape"]).split(",")]) if "shape" in value else array
-    return np.array(value, float)
 
 
 def charts(at) -> list[tuple[str, dict]]:

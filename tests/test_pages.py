@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import io
-
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest import APP, PAGES, TIMEOUT, assert_clean, figure, figure_data, open_page
+from tests.apptest import APP, PAGES, TIMEOUT, assert_clean, figure, figure_data, open_page, plotly_array
 
 
 # The Attack page sweeps 11 blends × 4 curves of its inputs through the model on its first run.
@@ -67,13 +65,6 @@ def test_class_images_redraw_their_widgets_after_the_run_on_a_rerun(real_data_di
     assert any("Showing the black-box regression kernel instead" in w.value for w in at.warning)
     assert not at.exception
 
-
-def plotly_array(value) -> np.ndarray:
-    """A Plotly figure's array as sent to the browser: a list, or base64 with its dtype and shape."""
-    if isinstance(value, dict):
-        array = np.frombuffer(base64.b64decode(value["bdata"]), value["dtype"])
-        return array.reshape([int(d) for d in str(value["shape"]).split(",")]) if "shape" in value else array
-    return np.array(value, float)
 
 
 @pytest.mark.parametrize(("page", "seed"), [("pages/class_images.py", "424242"), ("pages/confusion.py", "434343")])

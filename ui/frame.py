@@ -110,3 +110,12 @@ def start_page(title: str) -> tuple[str, str]:
     st.title(title)
     link_sync.show_link_notes()
     return controls.selection()
+
+
+def command_line_note(command: str) -> None:
+    """The ``python -m core`` command that recomputes this view (``core.runs.command_line``), in a code block with
+    Streamlit's copy button: a researcher's figure comes from a script, not from a screen."""
+    st.caption("The same numbers from the command line (README: *Command line*). The page sizes its chunks of "
+               "stimuli to this machine's speed and the command line keeps fixed ones, so float32 sums can differ "
+               "in the sixth or seventh digit; counts and accuracies do not.")
+    st.code(command, language="bash", wrap_lines=True)
