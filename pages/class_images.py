@@ -2,6 +2,7 @@
 
 import functools
 import io
+import json
 import time
 
 import numpy as np
@@ -163,6 +164,7 @@ def download_buttons(images, shown: Picture, state, controls: Controls, mean_ima
     every redraw, on the CPU the browser needs to draw the new picture. Streamlit runs a callable ``data`` in its
     own thread on the click; ``on_click="ignore"`` keeps that click from rerunning the page.
     """
+    record = controls.record(arch, dataset_name, state.n, images.part)
     stem = (f"{arch}-{dataset_name}-{controls.noise_label}-{controls.estimator}-{controls.part}-N{state.n}"
             f"-r{controls.ratio:g}-seed{controls.seed}" + ("-z" if controls.shows_z_scores else ""))
 
@@ -180,15 +182,20 @@ def download_buttons(images, shown: Picture, state, controls: Controls, mean_ima
         np.savez_compressed(buffer, class_images=images.images.astype(np.float32),
                             shown=shown.values.astype(np.float32), weights=images.weights, fed_back=fed_back,
                             template_confusion=template_confusion,
-                            class_bias=state.class_bias, **stimuli)
+                            class_bias=state.class_bias, **stimuli,
+                            # What made these arrays, as the command line's summary.json records it (a string: no
+                            # pickle needed to read it back)
+                            settings=np.array(json.dumps({**record, "model_sha256": meta["sha256"],
+                                                          "model_origin": meta.get("origin")})))
         return buffer.getvalue()
 
     def csv() -> str:
         fed_back, template_confusion = matrices()
-        return analysis.fed_back_csv(names, fed_back) + "\n" + analysis.template_confusion_csv(names, template_confusion)
+        return (analysis.fed_back_csv(names, fed_back) + "\n"
+                + analysis.template_confusion_csv(names, template_confusion))
 
     def png() -> bytes:  # titled with its settings, as the command line's class_images.png is
-        title = settings_line(controls.record(arch, dataset_name, state.n, images.part))
+        title = settings_line(record)
         return titled_png(shown.png(), title + ("; z-scores" if controls.shows_z_scores else ""))
 
     a, b, c = st.columns(3)
@@ -196,7 +203,7 @@ def download_buttons(images, shown: Picture, state, controls: Controls, mean_ima
     b.download_button("NPZ of the arrays", npz, f"{stem}.npz", "application/octet-stream", key="npz",
                       on_click="ignore")
     c.download_button("CSV of the matrices", csv, f"{stem}.csv", "text/csv", key="csv", on_click="ignore")
-    command_line_note(command_line("analyze", controls.record(arch, dataset_name, state.n, images.part), f"runs/{stem}"))
+    command_line_note(command_line("analyze", record, f"runs/{stem}"))
 
 
 explorer()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -86,7 +87,7 @@ def test_slider_redraws_the_class_images(server, browser, shots) -> None:
     page.screenshot(path=str(shots / "class_images_after_slider.png"), full_page=True)
     files = {}
     for label, magic in (("PNG of the grid", b"\x89PNG"), ("NPZ of the arrays", b"PK"),
-                         ("CSV of the matrices", b"fed_back,")):
+                         ("CSV of the matrices", b"class_image,")):  # the command line's fed_back.csv first
         with page.expect_download(timeout=120_000) as download:
             page.get_by_role("button", name=label).click()
         files[label] = Path(download.value.path())
@@ -96,6 +97,10 @@ def test_slider_redraws_the_class_images(server, browser, shots) -> None:
         assert grid.size == (5 * (168 + 8) + 8, 18 + 2 * (168 + 16 + 8) + 8 + 12 + 2 * 16)  # under its settings
     with np.load(files["NPZ of the arrays"]) as arrays:  # r = 0: no true class, so no stimulus confusion
         assert "stimulus_confusion" not in arrays and arrays["class_images"].shape == (10, 28, 28)
+        settings = json.loads(str(arrays["settings"]))  # what made them, readable without pickle
+    assert settings["samples"] == 2000 and settings["estimator"] == "predicted" and len(settings["model_sha256"]) == 64
+    command = page.locator('[data-testid="stCode"]').filter(has_text="python -m core analyze").inner_text()
+    assert "--samples 2000 --ratio 0 --noise uniform --estimator predicted --part noise --seed 0" in command, command
     page.close()
 
 
