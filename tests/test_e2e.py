@@ -507,6 +507,13 @@ def test_one_visitors_training_leaves_the_classmates_model_alone(server, browser
     late.goto(f"{server}/models")
     wait_until_idle(late, charts=2)
     assert "shipped with Noise Lens, test accuracy 99.36%" in sidebar_status(late)
+    # The command under the trainer's class images cannot carry a session's model: it says whose model it runs
+    trainer.locator(".st-key-app-navigation a").filter(has_text="Classification images").click()
+    trainer.wait_for_url("**/class_images**")
+    wait_until_idle(trainer, charts=4)
+    assert trainer.get_by_text("It runs the server's model").count() == 1
+    assert classmate.get_by_text("python -m core analyze").count() == 1
+    assert classmate.get_by_text("It runs the server's model").count() == 0
     for page in (trainer, classmate, late):
         assert_no_exception(page)
         page.context.close()

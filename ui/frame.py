@@ -68,7 +68,7 @@ def navigation() -> st.navigation:
         with st.container(key="app-navigation"):
             for page in pages:
                 st.page_link(page)
-        with st.container(key=SIDEBAR_SCRIPT_KEY):  # hidden by FRAME_CSS: a script, nothing to see
+        with st.container(key=SIDEBAR_SCRIPT_KEY):  # hidden by frame()'s style: a script, nothing to see
             st.html(streamlit_internals.CLOSE_THE_SIDEBAR_AFTER_A_PAGE_LINK, unsafe_allow_javascript=True)
     return current
 
@@ -115,7 +115,11 @@ def start_page(title: str) -> tuple[str, str]:
 def command_line_note(command: str) -> None:
     """The ``python -m core`` command that recomputes this view (``core.runs.command_line``), in a code block with
     Streamlit's copy button: a researcher's figure comes from a script, not from a screen."""
+    dataset, arch = controls.selection()
+    own_model = session_models.get(arch, dataset) is not None
     st.caption("The same numbers from the command line (README: *Command line*). The page sizes its chunks of "
                "stimuli to this machine's speed and the command line keeps fixed ones, so float32 sums can differ "
-               "in the sixth or seventh digit; counts and accuracies do not.")
+               "in the sixth or seventh digit; counts and accuracies do not."
+               + (" It runs the server's model (cache/models/), not your own from the Models page." if own_model
+                  else ""))
     st.code(command, language="bash", wrap_lines=True)

@@ -64,6 +64,7 @@ if (!window.noiseLensClosesTheSidebar) {
 }
 </script>"""
 
+
 def disable_legacy_pages() -> None:
     """Tell Streamlit this app declares its pages with ``st.navigation``, so no run uses the legacy mode."""
     from streamlit.runtime.pages_manager import PagesManager
