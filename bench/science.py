@@ -316,7 +316,11 @@ def measure(arch: str, dataset: str, noise: str, sigma: float | None, samples: l
             fed = fed_back_matrix(model, images)
             z = z_scores(state, images, sums=sums)
             variants = variant_accuracies(images, z, tests, data.test_labels)
-            assert np.isnan(variants["a core"]) or abs(variants["a core"] - core_result.accuracy) < 1e-9
+            # core's similarity is one float32 product (template_classify: ~50 ms less per redraw), this variant's
+            # float64: a test image at a near-tie between two templates may go either way (one of 10,000 for
+            # AlexNet-Fashion's regression kernel from data noise), so the two agree to a few images, not exactly
+            assert np.isnan(variants["a core"]) or abs(variants["a core"] - core_result.accuracy) <= 3 / len(
+                data.test_labels), (variants["a core"], core_result.accuracy)
             record["results"][f"{estimator}@{n}"] = {
                 "estimator": estimator, "n": n, "accuracy": core_result.accuracy,
                 "self_classified": self_classified(fed), "empty_classes": int(images.empty.sum()),
