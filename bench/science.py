@@ -368,7 +368,8 @@ def report(records: list[dict[str, Any]], samples: list[int], header: str) -> st
             "its "
             "templates are random, and its row is the chance baseline for one random template set. Random template "
             "sets spread widely (truth rows here span 5.6–17.2 %; with an older noise stream, seeds 1–4 gave 3–9 % "
-            "on Fashion-MNIST and seed 0 26 %), so differences of a few points between rows are not meaningful.", "", "Run details (one run of the largest N per row group):", ""]
+            "on Fashion-MNIST and seed 0 26 %), so differences of a few points between rows are not meaningful.",
+            "", "Run details (one run of the largest N per row group):", ""]
     out.append("| dataset | arch | noise | seconds | images/s "
                "| model accuracy on noise-only stimuli (chance ≈ 10 %) |")
     out.append("|---|---|---|---|---|---|")
