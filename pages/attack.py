@@ -8,8 +8,8 @@ from core.attack import REFERENCE_RUN, TEMPLATES
 from core.link import ATTACK_GAMMAS, PARAMS, link_text
 from core.models import predict_probabilities
 from core.plots_attack import accuracy_figure, curve_name, success_figure
-from ui import controls as ui_controls, live, resources
 from core.runs import command_line
+from ui import controls as ui_controls, live, resources
 from ui.frame import command_line_note, on_a_phone, start_page
 
 EXAMPLES = 4  # attacked inputs shown per source

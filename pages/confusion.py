@@ -4,8 +4,8 @@ import streamlit as st
 
 from core import analysis, plots
 from core.link import Controls
-from ui import controls as ui_controls, live, resources
 from core.runs import command_line
+from ui import controls as ui_controls, live, resources
 from ui.frame import command_line_note, on_a_phone, start_page
 
 dataset_name, arch = start_page("Confusion heatmaps")

@@ -8,8 +8,8 @@ import streamlit as st
 from core import plots, plots_readout, readout
 from core.analysis import GRADIENT_ESTIMATORS
 from core.link import PARAMS, link_text
-from ui import controls as ui_controls, live, resources
 from core.runs import command_line
+from ui import controls as ui_controls, live, resources
 from ui.frame import command_line_note, on_a_phone, start_page
 
 dataset_name, arch = start_page("Whitened kernels")

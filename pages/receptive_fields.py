@@ -6,8 +6,8 @@ import streamlit as st
 from core import plots_sta, sta
 from core.link import PARAMS, SAMPLE_COUNTS
 from core.noise import DATA_NOISE_TYPES, DEFAULT_SIGMA, NOISE_TYPES, SIGMA_NOISE_TYPES, NoiseSpec
-from ui import live, resources, session_models, streamlit_internals
 from core.runs import command_line
+from ui import live, resources, session_models, streamlit_internals
 from ui.frame import command_line_note, on_a_phone, start_page
 from ui.link_sync import carry_settings_to_this_page
 
