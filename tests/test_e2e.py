@@ -314,7 +314,6 @@ def test_a_phone_switches_the_dataset_with_one_tap_in_the_sidebar(server, browse
     context.close()
 
 
-
 def test_a_phone_closes_the_sidebar_after_a_tap_on_a_page_link(server, browser) -> None:
     """On a phone the sidebar lies over the page. After a tap on one of its page links it stayed open over the new
     page (Streamlit's page links do not close it, its own menu does), so every page change took a second tap."""
@@ -356,7 +355,6 @@ def test_a_phone_closes_the_sidebar_after_a_tap_on_a_page_link(server, browser) 
     assert sidebar_right_edge() >= 250, sidebar.bounding_box()
     assert_no_exception(page)
     context.close()
-
 
 
 @pytest.mark.parametrize("width, height", [(1280, 720), (1366, 768), (1024, 768)])
