@@ -146,7 +146,6 @@ def test_the_lesson_figures() -> None:
 # --- the page, step by step ------------------------------------------------------------------------------
 
 
-
 def charts(at) -> list[tuple[str, dict]]:
     """The page's Plotly charts, each named by what it shows: 'class images' for a grid of ten, else the title of
     its y axis (the fed-back matrix: 'class image'; the class bias: 'share of stimuli (%)'; the answers: 'answers')."""

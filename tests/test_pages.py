@@ -66,7 +66,6 @@ def test_class_images_redraw_their_widgets_after_the_run_on_a_rerun(real_data_di
     assert not at.exception
 
 
-
 @pytest.mark.parametrize(("page", "seed"), [("pages/class_images.py", "424242"), ("pages/confusion.py", "434343")])
 def test_ground_truth_picture_drawn_before_the_model_is_the_final_one(page: str, seed: str, real_data_dir) -> None:
     """A new stream's ground-truth images (and their fed-back matrix) are drawn from the pass without the model;
