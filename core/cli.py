@@ -266,13 +266,6 @@ def _model_record(meta: dict[str, Any]) -> dict[str, Any]:
             "model_test_accuracy": meta.get("test_accuracy")}
 
 
-def _sigma_of(spec: Any) -> float | None:
-    """σ as recorded: None for uniform noise, which has none (``--sigma`` is refused for it)."""
-    from core.noise import SIGMA_NOISE_TYPES
-
-    return spec.sigma if spec.kind in SIGMA_NOISE_TYPES else None
-
-
 def _warn_if_no_noise(args: argparse.Namespace) -> None:
     """As the page warns: at r = 1 the noise averages are of noise the model never saw."""
     from core.analysis import NO_NOISE_AT_FULL_SIGNAL
@@ -405,7 +398,7 @@ def _sta(args: argparse.Namespace) -> int:
     bar.close()
 
     settings = {"arch": args.arch, "dataset": args.dataset, "samples": args.samples, "noise": args.noise,
-                "sigma": _sigma_of(spec), "seed": args.seed, "layers": [f.layer for f in result.fields]}
+                "sigma": spec.sigma_used, "seed": args.seed, "layers": [f.layer for f in result.fields]}
     layers: dict[str, dict] = {}
     for field in result.fields:
         np.save(out / f"sta_{field.layer}.npy", result.sta(field.layer).astype(np.float32))

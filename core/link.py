@@ -167,12 +167,12 @@ class Controls:
     @property
     def sigma_used(self) -> float | None:
         """σ as recorded: None for uniform noise, which has none."""
-        return self.sigma if self.noise in SIGMA_NOISE_TYPES else None
+        return self.settings.noise.sigma_used
 
     @property
     def noise_label(self) -> str:
-        """The noise type with its σ where it has one, as download names carry it: "gaussian0.2", "uniform"."""
-        return self.noise + ("" if self.sigma_used is None else f"{self.sigma_used:g}")
+        """The noise as download names carry it: "gaussian0.2", "uniform"."""
+        return self.settings.noise.label
 
     def record(self, arch: str, dataset: str, samples: int, part: str) -> dict[str, Any]:
         """These settings in the form the command line records them (``core.runs.settings_line`` writes it out):

@@ -50,6 +50,16 @@ class NoiseSpec:
         if not 0 <= self.seed < 2**32:
             raise ValueError(f"seed must be between 0 and 2**32 - 1, got {self.seed}")
 
+    @property
+    def sigma_used(self) -> float | None:
+        """σ as recorded: None for uniform noise, which has none."""
+        return self.sigma if self.kind in SIGMA_NOISE_TYPES else None
+
+    @property
+    def label(self) -> str:
+        """The noise type with its σ where it has one, as download names carry it: "gaussian0.2", "uniform"."""
+        return self.kind + ("" if self.sigma_used is None else f"{self.sigma_used:g}")
+
 
 def pink_filter() -> np.ndarray:
     """Amplitude spectrum 1/f on the 28×28 frequency grid, scaled so white input keeps unit variance."""

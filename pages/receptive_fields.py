@@ -99,9 +99,8 @@ kernels = sta.conv_kernels(model)
 correlations = sta.weight_correlations(result.centred_sta("conv1"), kernels)
 silent = int((firing == 0).sum())
 first_firing = result.firing_rate("conv1")
-sigma_used = spec.sigma if noise in SIGMA_NOISE_TYPES else None
 # Download names carry the run (as the other pages'): two runs' files no longer share a name
-stem = f"sta-{arch}-{dataset_name}-{noise}{'' if sigma_used is None else f'{sigma_used:g}'}-N{result.n}-seed{spec.seed}"
+stem = f"sta-{arch}-{dataset_name}-{spec.label}-N{result.n}-seed{spec.seed}"
 rare, first_silent = int(((first_firing > 0) & (first_firing < 0.001)).sum()), int((first_firing == 0).sum())
 
 left, right = st.columns([3, 2] if layer != "conv1" else [1, 1])
@@ -150,5 +149,5 @@ st.caption(
 st.download_button("Correlations (CSV)", sta.units_csv(result, "conv1", correlations),
                    f"{stem}-conv1-correlations.csv", "text/csv", key="correlations_csv")
 command_line_note(command_line("sta", {"arch": arch, "dataset": dataset_name, "samples": result.n, "noise": noise,
-                                       "sigma": sigma_used, "seed": spec.seed}, f"runs/{stem}",
+                                       "sigma": spec.sigma_used, "seed": spec.seed}, f"runs/{stem}",
                                layers=sorted({"conv1", layer})))
