@@ -291,23 +291,24 @@ def test_attack_stops_within_seconds_and_sweeps_what_it_has(server, browser) -> 
     page.close()
 
 
+def tap(page, locator) -> None:
+    """A finger on the middle of ``locator``, as a phone's touch screen sends it."""
+    box = locator.bounding_box()
+    page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
 def test_a_phone_switches_the_dataset_with_one_tap_in_the_sidebar(server, browser) -> None:
     """On a phone the sidebar is an overlay; a tap on its dataset select box focused the field and closed the list
     at once, so only its small arrow opened it. One tap on a radio button switches."""
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page = context.new_page()
-
-    def tap(locator) -> None:
-        box = locator.bounding_box()
-        page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
     page.goto(f"{server}/class_images?n=200")
     wait_until_idle(page, charts=4)
-    tap(page.locator('[data-testid="stExpandSidebarButton"]'))
+    tap(page, page.locator('[data-testid="stExpandSidebarButton"]'))
     dataset = page.locator('[data-testid="stSidebar"] [data-testid="stRadio"]').filter(has_text="Dataset")
     dataset.wait_for(timeout=30_000)
     time.sleep(1)  # the sidebar slides in: tap where the button ends up
-    tap(dataset.get_by_text("fashion_mnist"))
+    tap(page, dataset.get_by_text("fashion_mnist"))
     page.wait_for_function("location.search.includes('dataset=fashion_mnist')", timeout=30_000)
     page.get_by_text("Ankle boot").first.wait_for(timeout=120_000)  # Fashion-MNIST's classes on the page
     assert_no_exception(page)
@@ -321,10 +322,6 @@ def test_a_phone_closes_the_sidebar_after_a_tap_on_a_page_link(server, browser) 
     page = context.new_page()
     sidebar = page.locator('[data-testid="stSidebar"]')
 
-    def tap(locator) -> None:
-        box = locator.bounding_box()
-        page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
     def sidebar_right_edge() -> float:
         box = sidebar.bounding_box()
         return box["x"] + box["width"] if box else 0.0
@@ -332,24 +329,24 @@ def test_a_phone_closes_the_sidebar_after_a_tap_on_a_page_link(server, browser) 
     page.goto(f"{server}/lesson")
     wait_until_idle(page, charts=1)
     assert sidebar_right_edge() <= 0, sidebar.bounding_box()  # a phone starts with it closed
-    tap(page.locator('[data-testid="stExpandSidebarButton"]'))
+    tap(page, page.locator('[data-testid="stExpandSidebarButton"]'))
     link = page.locator(".st-key-app-navigation a").filter(has_text="Models")
     link.wait_for(timeout=30_000)
     time.sleep(1)  # the sidebar slides in: tap where the link ends up
     assert sidebar_right_edge() >= 250, sidebar.bounding_box()
     hidden = page.locator(f".st-key-{frame.SIDEBAR_SCRIPT_KEY}")
     assert hidden.count() == 1 and hidden.bounding_box() is None  # the script takes no room in the sidebar
-    tap(link)
+    tap(page, link)
     page.wait_for_url("**/models**")
     wait_until_idle(page, charts=2)
     time.sleep(1)  # the sidebar slides out
     assert sidebar_right_edge() <= 0, sidebar.bounding_box()
     # A dataset chosen in the sidebar leaves it open: the architecture may be next
-    tap(page.locator('[data-testid="stExpandSidebarButton"]'))
+    tap(page, page.locator('[data-testid="stExpandSidebarButton"]'))
     dataset = sidebar.locator('[data-testid="stRadio"]').filter(has_text="Dataset")
     dataset.wait_for(timeout=30_000)
     time.sleep(1)
-    tap(dataset.get_by_text("fashion_mnist"))
+    tap(page, dataset.get_by_text("fashion_mnist"))
     page.wait_for_function("location.search.includes('dataset=fashion_mnist')", timeout=30_000)
     time.sleep(1)
     assert sidebar_right_edge() >= 250, sidebar.bounding_box()
