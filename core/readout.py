@@ -343,12 +343,11 @@ def readout_accuracies(state: AnalysisState, covariance: NoiseCovariance, ridge:
         float(np.mean(predictions == test_labels)), predictions, fitted)
 
 
-def fitted_readout_accuracy(state: AnalysisState, covariance: NoiseCovariance, ridge: float, train_images: np.ndarray,
-                            train_labels: np.ndarray, test_images: np.ndarray, test_labels: np.ndarray) -> float:
-    """Test accuracy of the read-out at ``ridge`` with its intercepts fitted on the first ``INTERCEPT_FIT_IMAGES``
-    training images: how well the noise's weights separate real images once the class bias on noise is gone."""
-    fitted = with_fitted_intercept(linear_readout(state, covariance, ridge), train_images[:INTERCEPT_FIT_IMAGES],
-                                   train_labels[:INTERCEPT_FIT_IMAGES])
+def fitted_readout_accuracy(readout: LinearReadout, train_images: np.ndarray, train_labels: np.ndarray,
+                            test_images: np.ndarray, test_labels: np.ndarray) -> float:
+    """Test accuracy of ``readout`` with its intercepts fitted on the first ``INTERCEPT_FIT_IMAGES`` training
+    images: how well the noise's weights separate real images once the class bias on noise is gone."""
+    fitted = with_fitted_intercept(readout, train_images[:INTERCEPT_FIT_IMAGES], train_labels[:INTERCEPT_FIT_IMAGES])
     return float(np.mean(fitted.classify(test_images) == test_labels))
 
 

@@ -101,8 +101,8 @@ def kernels() -> None:
             curves[key].append(getattr(accuracies, key))
         if value == ridge:
             chosen = accuracies
-    fitted_accuracy = readout.fitted_readout_accuracy(state, covariance, ridge, data.train_images, data.train_labels,
-                                                      data.test_images, data.test_labels)
+    fitted_accuracy = readout.fitted_readout_accuracy(fitted, data.train_images, data.train_labels, data.test_images,
+                                                      data.test_labels)
     first, second, third, fourth, fifth = st.columns(5)
     first.metric("Raw kernel, template rule", f"{chosen.raw_template:.1%}")
     second.metric("Whitened, template rule", f"{chosen.whitened_template:.1%}")
@@ -140,8 +140,9 @@ def kernels() -> None:
         """The ridge curve's accuracies; at r > 0 also the whole-input read-out's at each λ (made on the click, in
         Streamlit's own thread: only pure functions here)."""
         table = {"ridge": readout.RIDGE_CHOICES, **curves, "readout_fitted_intercepts": [
-            readout.fitted_readout_accuracy(state, covariance, value, data.train_images, data.train_labels,
-                                            data.test_images, data.test_labels) for value in readout.RIDGE_CHOICES]}
+            readout.fitted_readout_accuracy(readout.linear_readout(state, covariance, value), data.train_images,
+                                            data.train_labels, data.test_images, data.test_labels)
+            for value in readout.RIDGE_CHOICES]}
         if stimuli_covariance is not None:
             table["input_readout_in_sample"] = readout.input_readout_accuracies(
                 state, stimuli_covariance, readout.RIDGE_CHOICES, data.test_images, data.test_labels)
