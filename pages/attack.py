@@ -5,7 +5,7 @@ import streamlit as st
 
 from core import analysis, attack, plots
 from core.attack import REFERENCE_RUN, TEMPLATES
-from core.link import ATTACK_GAMMAS, PARAMS, link_text
+from core.link import ATTACK_GAMMAS, PARAMS, Controls, link_text
 from core.models import predict_probabilities
 from core.plots_attack import accuracy_figure, curve_name, success_figure
 from core.runs import command_line
@@ -35,11 +35,12 @@ def attack_controls() -> tuple[int, float, int]:
     return int(target), float(gamma), int(subset)
 
 
-def sweep(images: analysis.ClassImages, inputs: tuple, key: tuple) -> attack.AttackCurves:
-    """The γ sweep, kept in the session for its settings: moving γ or the target redraws only the examples."""
+def sweep(images: analysis.ClassImages, inputs: tuple, key: tuple, place) -> attack.AttackCurves:
+    """The γ sweep, kept in the session for its settings: moving γ or the target redraws only the examples. Its
+    progress bar goes in ``place``."""
     memo = st.session_state.setdefault("_attack_curves", {})
     if key not in memo:
-        bar = st.progress(0.0, text="blending the templates into the inputs…")
+        bar = place.progress(0.0, text="blending the templates into the inputs…")
         means = attack.class_mean_images(data.train_images, data.train_labels)
         memo[key] = attack.attack_sweep(model, images.images, means, *inputs,
                                         on_progress=lambda done: bar.progress(done, text=f"γ sweep: {done:.0%}"))
@@ -73,28 +74,49 @@ def attack_page() -> None:
     st.button("Use the reference run: 200,000 pure uniform-noise stimuli, softmax-weighted, noise part, 500 inputs "
               "per source", icon="🎯", key="reference", on_click=lambda: st.session_state.update(REFERENCE_RUN))
     stored = live.stored_stimuli(arch, dataset_name, meta["sha256"], controls)
-    stopped, stop = live.stop_or_continue(
-        controls, stored >= controls.n, "Large N (the reference run's 200,000 stimuli take about a minute on a slow "
-        "machine): Stop sweeps with the stimuli computed so far; Continue goes on from there.")
-    if stopped and stored == 0:
-        st.info("Stopped before the run began. Press Continue to go on.")
-        return
-    progress = st.progress(0.0, text="starting…") if controls.n > live.LIVE_N else None
+    with st.container():  # one place whether or not Stop and the progress bar are there: the results' place stays put
+        stopped, stop = live.stop_or_continue(
+            controls, stored >= controls.n, "Large N (the reference run's 200,000 stimuli take about a minute on a "
+            "slow machine): Stop sweeps with the stimuli computed so far; Continue goes on from there.")
+        if stopped and stored == 0:
+            st.info("Stopped before the run began. Press Continue to go on.")
+            return
+        progress = st.progress(0.0, text="starting…") if controls.n > live.LIVE_N else None
+    # Curves to be computed anew blank the previous ones until they are drawn: greyed, the previous run's curves and
+    # download buttons (which still gave its CSV) stayed for the minute the reference run takes. The place holds an
+    # element (blank, then the sweep's progress bar) until then: a container put at once where the old one was
+    # would inherit its elements (Streamlit sends only the last of two deltas for one place queued together).
+    # Settings already swept (moving γ or the target) redraw in place, with no blank frame.
+    shown = min(stored, controls.n) if stopped else controls.n
+    ready = stored >= shown and sweep_key(controls, shown, subset) in st.session_state.get("_attack_curves", {})
+    place = st.container() if ready else st.empty()
     _, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress, stopped=stopped)
     if stop is not None:
         stop.empty()
-    if state.n < controls.n:
-        st.info(f"Stopped at {state.n:,} of {controls.n:,} stimuli: the curves below use class images averaged "
-                f"over these. Press Continue to go on.")
     images = analysis.class_images(state, controls.estimator, controls.part)
     try:
         inputs = attack.attack_inputs(controls.settings.noise, data.train_images, data.test_images,
                                       data.test_labels, subset, subset)
     except ValueError as err:
-        st.error(f"Cannot build the attack's inputs: {err}")
+        place.error(f"Cannot build the attack's inputs: {err}")
         return
-    key = (arch, dataset_name, meta["sha256"], controls.settings, state.n, controls.estimator, controls.part, subset)
-    curves = sweep(images, inputs, key)
+    curves = sweep(images, inputs, sweep_key(controls, images.n, subset), place)
+    with place if ready else place.container():
+        attack_results(controls, images, inputs, curves, (target, gamma, subset))
+
+
+def sweep_key(controls: Controls, n: int, subset: int) -> tuple:
+    """What the γ sweep's curves depend on (not the examples' target and γ)."""
+    return arch, dataset_name, meta["sha256"], controls.settings, n, controls.estimator, controls.part, subset
+
+
+def attack_results(controls: Controls, images: analysis.ClassImages, inputs: tuple, curves: attack.AttackCurves,
+                   chosen: tuple[int, float, int]) -> None:
+    """The curves of the γ sweep, the examples at the chosen target and γ, and the downloads."""
+    target, gamma, subset = chosen
+    if images.n < controls.n:
+        st.info(f"Stopped at {images.n:,} of {controls.n:,} stimuli: the curves below use class images averaged "
+                f"over these. Press Continue to go on.")
     g = ATTACK_GAMMAS.index(0.5)
 
     st.subheader("Targeted success rate against γ")
@@ -105,7 +127,7 @@ def attack_page() -> None:
         f"the curve shows the share of the blends the model calls k, averaged over the ten targets "
         f"({subset:,} {controls.noise}-noise inputs and the first {subset:,} test images, each blended with every "
         f"target; dotted: chance, 0.1). Solid lines use the **classification images** of the controls above "
-        f"({state.n:,} stimuli, {analysis.ESTIMATORS[controls.estimator].label}, "
+        f"({images.n:,} stimuli, {analysis.ESTIMATORS[controls.estimator].label}, "
         f"{analysis.PARTS[controls.part].label}), dashed lines the **class-mean images** (the mean training image "
         f"of each class), both stretched to the 0–1 input range. Red: the inputs are pure noise; blue: real test "
         f"images, which resist until their own image is outweighed. At γ = 0 every curve starts at exactly 0.1 "
@@ -136,7 +158,7 @@ def attack_page() -> None:
                "the target). Move γ and the target class above: the curves stay, only these are redrawn.")
 
     st.subheader("Downloads")
-    stem = (f"attack-{arch}-{dataset_name}-{controls.noise_label}-{controls.estimator}-{controls.part}-N{state.n}"
+    stem = (f"attack-{arch}-{dataset_name}-{controls.noise_label}-{controls.estimator}-{controls.part}-N{images.n}"
             f"-r{controls.ratio:g}-seed{controls.seed}-subset{subset}")
     left, right = st.columns(2)
     left.download_button("CSV of the curves", attack.curves_csv(curves), f"{stem}.csv", "text/csv", key="csv",
@@ -144,7 +166,7 @@ def attack_page() -> None:
     right.download_button("CSV per target class", lambda: attack.per_target_table(curves, names).to_csv(
         index=False, float_format="%.4f", lineterminator="\n"), f"{stem}-per-target.csv", "text/csv",
         key="csv-targets", on_click="ignore")
-    command_line_note(command_line("attack", controls.record(arch, dataset_name, state.n, images.part), f"runs/{stem}",
+    command_line_note(command_line("attack", controls.record(arch, dataset_name, images.n, images.part), f"runs/{stem}",
                                    subset=subset))
 
 

@@ -291,6 +291,35 @@ def test_attack_stops_within_seconds_and_sweeps_what_it_has(server, browser) -> 
     page.close()
 
 
+def test_attack_blanks_the_previous_curves_while_new_ones_are_computed(server, browser) -> None:
+    """During the reference run (a minute on a slow machine) the previous run's curves stayed on the page, greyed,
+    and their download buttons still gave the previous run's CSV. Nothing of them is left while the new ones are
+    computed; moving γ afterwards redraws the examples in place, the curves never leaving the page."""
+    page = browser.new_page()
+    page.goto(f"{server}/attack?n=1000&seed=9096")
+    wait_until_idle(page, charts=4)
+    downloads, curves = page.locator('[data-testid="stDownloadButton"]'), page.get_by_role(
+        "heading", name="Targeted success rate against γ")
+    assert downloads.count() == 2 and curves.count() == 1
+    page.get_by_role("button", name=re.compile("Use the reference run")).click()
+    page.get_by_text(re.compile(r"of 200,000 stimuli|γ sweep")).first.wait_for(timeout=60_000)
+    assert downloads.count() == 0 and curves.count() == 0
+    curves.wait_for(timeout=600_000)
+    wait_until_idle(page, charts=4)
+    assert downloads.count() == 2 and "subset=500" in page.url
+
+    page.locator('[data-testid="stSlider"]').filter(has_text="Blend weight γ").locator("input").focus()
+    page.keyboard.press("ArrowRight")  # γ 0.5 -> 0.6: the examples only
+    heading = page.get_by_text("Examples at γ = 0.6")
+    deadline = time.monotonic() + 60
+    while heading.count() == 0 and time.monotonic() < deadline:
+        assert curves.count() == 1 and downloads.count() == 2
+        time.sleep(0.02)
+    assert heading.count() == 1 and "gamma=0.6" in page.url
+    assert_no_exception(page)
+    page.close()
+
+
 def tap(page, locator) -> None:
     """A finger on the middle of ``locator``, as a phone's touch screen sends it."""
     box = locator.bounding_box()
