@@ -117,6 +117,11 @@ def _explore(controls: Controls) -> None:
             draw(state)
         charts(state, final=False)
 
+    # Below the charts, a long run's place is blank until it ends: greyed, the previous settings' examples and
+    # downloads (which gave the previous run's files) stayed for its minutes. It holds an element until then (a
+    # container sent at once would inherit the old one's elements: see pages/attack.py); live runs redraw in place.
+    long_run = not (complete or stopped) and controls.n > live.LIVE_N
+    below = st.empty() if long_run else st.container()
     # The partial pictures say how far the run is; with a preview (already final) a progress bar does.
     engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls,
                                       progress if preview is not None else None, on_partial=partial,
@@ -130,6 +135,13 @@ def _explore(controls: Controls) -> None:
     else:  # the complete picture at once, as light as the partial ones; then its Plotly figure, for the hover
         images, shown = draw(state, final=True, drawn=draw(state))
     charts(state, final=True)
+    with below.container() if long_run else below:
+        _below_the_charts(state, controls, images, shown, engine.mean_image)
+
+
+def _below_the_charts(state, controls: Controls, images: analysis.ClassImages, shown: Picture,
+                      mean_image: np.ndarray) -> None:
+    """The whitened kernel (gradient grouping), the first stimuli of the stream and the downloads."""
     if controls.estimator in GRADIENT_ESTIMATORS:
         whitened_kernel(state)
 
@@ -141,7 +153,7 @@ def _explore(controls: Controls) -> None:
                f"{1 - controls.ratio:.2f} × {controls.noise} noise, on the model's 0–1 input scale.")
 
     st.subheader("Downloads")
-    download_buttons(images, shown, state, controls, engine.mean_image)
+    download_buttons(images, shown, state, controls, mean_image)
 
 
 def whitened_kernel(state) -> None:

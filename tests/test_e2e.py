@@ -263,6 +263,27 @@ def test_stop_and_a_moved_control_take_effect_during_a_long_run(server, browser)
     page.close()
 
 
+def test_a_long_run_blanks_the_previous_examples_and_downloads(server, browser) -> None:
+    """Below the growing picture, the previous settings' examples and download buttons stayed (greyed) for the
+    whole of a long run, and the buttons gave the previous run's files. They are gone until the run ends."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{server}/class_images?n=1000&r=0.0&estimator=predicted&part=noise&seed=9097")
+    wait_until_idle(page, charts=4)
+    downloads, examples = page.locator('[data-testid="stDownloadButton"]'), page.get_by_role(
+        "heading", name="Example stimuli")
+    assert downloads.count() == 3 and examples.count() == 1
+    page.locator(SLIDER).first.focus()  # N, a log-scale select slider
+    page.keyboard.press("End")  # 1,000,000
+    wait_for_change(lambda: stimuli_done(page) > 0, False, timeout=120)
+    assert downloads.count() == 0 and examples.count() == 0
+    page.get_by_role("button", name="Stop").click()
+    examples.wait_for(timeout=60_000)
+    wait_until_idle(page, charts=4)
+    assert downloads.count() == 3 and "n=1000000" in page.url
+    assert_no_exception(page)
+    page.close()
+
+
 def test_compare_stops_within_seconds_during_a_long_run(server, browser) -> None:
     """Compare's four runs at N = 1,000,000 take minutes: Stop ends them, keeps the first model's partial images
     and says which models have not run."""

@@ -145,13 +145,14 @@ def stop_or_continue(controls: Controls, complete: bool, note: str) -> tuple[boo
     Returns whether the view is stopped (show what is stored, compute nothing) and the Stop button's slot, to
     empty when the run completes: nothing is left to stop then.
     """
-    if controls.n <= LIVE_N:
-        return False, None
-    if complete:  # nothing to stop or continue, and a note about Stop with no Stop button only puzzles
-        return False, None
-    stopped = st.session_state.get("stopped_at") == controls
-    # The button and its note in one slot, emptied together when the run completes.
+    # The button and its note in one slot, emptied together when the run completes. The slot is there (blank,
+    # taking no room) when they are not: a block that moved up into the place of the page's next one would keep
+    # that one's elements on screen, greyed, below its own (Streamlit's browser side reuses a replaced block's
+    # children), e.g. the previous run's downloads for the whole of a long run.
     slot = st.empty()
+    if controls.n <= LIVE_N or complete:  # complete: nothing to stop or continue, and a note about Stop with no
+        return False, None  # Stop button only puzzles
+    stopped = st.session_state.get("stopped_at") == controls
     button, caption = slot.container().columns([1, 6])
     # One button whose label and action change, not two: a widget's identity is its key, and Streamlit kept a
     # Continue of another key on screen (greyed) under the Stop of the continued run until that run ended,
