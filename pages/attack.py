@@ -74,22 +74,18 @@ def attack_page() -> None:
     st.button("Use the reference run: 200,000 pure uniform-noise stimuli, softmax-weighted, noise part, 500 inputs "
               "per source", icon="🎯", key="reference", on_click=lambda: st.session_state.update(REFERENCE_RUN))
     stored = live.stored_stimuli(arch, dataset_name, meta["sha256"], controls)
-    with st.container():  # one place whether or not Stop and the progress bar are there: the results' place stays put
-        stopped, stop = live.stop_or_continue(
-            controls, stored >= controls.n, "Large N (the reference run's 200,000 stimuli take about a minute on a "
-            "slow machine): Stop sweeps with the stimuli computed so far; Continue goes on from there.")
-        if stopped and stored == 0:
-            st.info("Stopped before the run began. Press Continue to go on.")
-            return
-        progress = st.progress(0.0, text="starting…") if controls.n > live.LIVE_N else None
-    # Curves to be computed anew blank the previous ones until they are drawn: greyed, the previous run's curves and
-    # download buttons (which still gave its CSV) stayed for the minute the reference run takes. The place holds an
-    # element (blank, then the sweep's progress bar) until then: a container put at once where the old one was
-    # would inherit its elements (Streamlit sends only the last of two deltas for one place queued together).
-    # Settings already swept (moving γ or the target) redraw in place, with no blank frame.
+    stopped, stop = live.stop_or_continue(
+        controls, stored >= controls.n, "Large N (the reference run's 200,000 stimuli take about a minute on a slow "
+        "machine): Stop sweeps with the stimuli computed so far; Continue goes on from there.")
+    if stopped and stored == 0:
+        st.info("Stopped before the run began. Press Continue to go on.")
+        return
+    progress = live.progress_bar(controls)
+    # Curves to be computed anew (a run, or a sweep: ten seconds to a minute) blank the previous ones until they are
+    # drawn; settings already swept (moving γ or the target) redraw in place, with no blank frame.
     shown = min(stored, controls.n) if stopped else controls.n
     ready = stored >= shown and sweep_key(controls, shown, subset) in st.session_state.get("_attack_curves", {})
-    place = st.container() if ready else st.empty()
+    results = live.Results(blank=not ready)
     _, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress, stopped=stopped)
     if stop is not None:
         stop.empty()
@@ -98,10 +94,10 @@ def attack_page() -> None:
         inputs = attack.attack_inputs(controls.settings.noise, data.train_images, data.test_images,
                                       data.test_labels, subset, subset)
     except ValueError as err:
-        place.error(f"Cannot build the attack's inputs: {err}")
+        results.place.error(f"Cannot build the attack's inputs: {err}")
         return
-    curves = sweep(images, inputs, sweep_key(controls, images.n, subset), place)
-    with place if ready else place.container():
+    curves = sweep(images, inputs, sweep_key(controls, images.n, subset), results.place)
+    with results.container():
         attack_results(controls, images, inputs, curves, (target, gamma, subset))
 
 

@@ -117,11 +117,8 @@ def _explore(controls: Controls) -> None:
             draw(state)
         charts(state, final=False)
 
-    # Below the charts, a long run's place is blank until it ends: greyed, the previous settings' examples and
-    # downloads (which gave the previous run's files) stayed for its minutes. It holds an element until then (a
-    # container sent at once would inherit the old one's elements: see pages/attack.py); live runs redraw in place.
-    long_run = not (complete or stopped) and controls.n > live.LIVE_N
-    below = st.empty() if long_run else st.container()
+    # Below the charts, blank during a long run: the previous settings' examples and downloads are not this run's.
+    below = live.Results(blank=not (complete or stopped) and controls.n > live.LIVE_N)
     # The partial pictures say how far the run is; with a preview (already final) a progress bar does.
     engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls,
                                       progress if preview is not None else None, on_partial=partial,
@@ -135,7 +132,7 @@ def _explore(controls: Controls) -> None:
     else:  # the complete picture at once, as light as the partial ones; then its Plotly figure, for the hover
         images, shown = draw(state, final=True, drawn=draw(state))
     charts(state, final=True)
-    with below.container() if long_run else below:
+    with below.container():
         _below_the_charts(state, controls, images, shown, engine.mean_image)
 
 

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import plots, plots_readout, readout
+from core import analysis, plots, plots_readout, readout
 from core.analysis import GRADIENT_ESTIMATORS
-from core.link import PARAMS, link_text
+from core.link import PARAMS, Controls, link_text
 from core.runs import command_line
 from ui import controls as ui_controls, live, resources
 from ui.frame import command_line_note, on_a_phone, start_page
@@ -68,8 +68,17 @@ def kernels() -> None:
     if controls.ratio >= 1.0:
         st.warning("At r = 1 no noise reaches the model: there is nothing to regress the logits on. Lower r.")
         return
-    progress = st.progress(0.0, text="starting…") if controls.n > live.LIVE_N else None
+    progress = live.progress_bar(controls)
+    # blank during a long run: the previous settings' results and downloads are not this run's
+    results = live.Results(blank=live.runs_long(arch, dataset_name, meta["sha256"], controls))
     engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress)
+    with results.container():
+        kernel_results(controls, ridge, engine, state)
+
+
+def kernel_results(controls: Controls, ridge: float, engine: analysis.Analyzer,
+                   state: analysis.AnalysisState) -> None:
+    """The raw and whitened kernels, the accuracies of their rules against λ, and the downloads."""
     covariance = covariance_of(controls)
     raw = readout.raw_kernel(state)
     fitted = readout.linear_readout(state, covariance, ridge)

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from core import analysis, plots_significance, readout, significance
-from core.link import PARAMS, link_text
+from core.link import PARAMS, Controls, link_text
 from core.picture import Z_LEAST_LIMIT, panel_titles, scarce_classes
 from core.runs import command_line, settings_line
 from ui import controls as ui_controls, live, resources
@@ -74,8 +74,17 @@ def tests() -> None:
         st.info(f"The tests need class images that are weighted sums of the noise: choose one of "
                 f"{', '.join(significance.TESTABLE_ESTIMATORS)} as the *Grouping*.")
         return
-    progress = st.progress(0.0, text="starting…") if controls.n > live.LIVE_N else None
+    progress = live.progress_bar(controls)
+    # blank during a long run: the previous settings' results and downloads are not this run's
+    results = live.Results(blank=live.runs_long(arch, dataset_name, meta["sha256"], controls))
     _, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress)
+    with results.container():
+        significance_results(controls, state, smoothing, primary)
+
+
+def significance_results(controls: Controls, state: analysis.AnalysisState, smoothing: float,
+                         primary: float) -> None:
+    """The class images with their significant regions, the smoothed z-maps, infoVal, and the downloads."""
     images = analysis.class_images(state, controls.estimator, "noise")
     covariance = covariance_of(controls)
     with st.spinner("Finding the thresholds (simulated once per noise, σ and threshold on this server)…"):

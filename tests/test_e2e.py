@@ -284,6 +284,29 @@ def test_a_long_run_blanks_the_previous_examples_and_downloads(server, browser) 
     page.close()
 
 
+@pytest.mark.parametrize("link, buttons", [("kernels?estimator=regression&part=noise&r=0.0&seed=9098", 2),
+                                           ("significance?estimator=softmax&part=noise&r=0.0&seed=9099", 3)])
+def test_a_long_run_blanks_the_previous_results(server, browser, link: str, buttons: int) -> None:
+    """Whitened kernels and Significance have no Stop: during a long run the previous settings' results stayed,
+    greyed, with download buttons that gave the previous run's files. They are gone until a result is drawn (here:
+    N moved back down, which also ends the long run)."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{server}/{link}")
+    downloads = page.locator('[data-testid="stDownloadButton"]')
+    downloads.nth(buttons - 1).wait_for(timeout=120_000)
+    wait_until_idle(page, charts=3)
+    page.locator(SLIDER).first.focus()  # N, a log-scale select slider
+    page.keyboard.press("End")  # 1,000,000
+    wait_for_change(lambda: stimuli_done(page) > 0, False, timeout=120)
+    assert downloads.count() == 0 and page.locator('[data-testid="stPlotlyChart"]').count() == 0
+    page.keyboard.press("Home")  # 100: the long run ends, the new results come
+    downloads.nth(buttons - 1).wait_for(timeout=120_000)
+    wait_until_idle(page, charts=3)
+    assert downloads.count() == buttons and parse_qs(urlparse(page.url).query)["n"] == ["100"]
+    assert_no_exception(page)
+    page.close()
+
+
 def test_compare_stops_within_seconds_during_a_long_run(server, browser) -> None:
     """Compare's four runs at N = 1,000,000 take minutes: Stop ends them, keeps the first model's partial images
     and says which models have not run."""

@@ -165,6 +165,39 @@ def stop_or_continue(controls: Controls, complete: bool, note: str) -> tuple[boo
     return stopped, None if stopped else slot
 
 
+def progress_bar(controls: Controls) -> Any | None:
+    """A long run's progress bar, for ``run_analysis`` (None at live sizes, whose picture says enough). Its place is
+    kept, blank, at every N, so that what follows keeps its place (see ``Results``)."""
+    place = st.empty()
+    if controls.n <= LIVE_N:
+        return None
+    place.progress(0.0, text="starting…")
+    return place
+
+
+def runs_long(arch: str, dataset_name: str, model_id: str, controls: Controls) -> bool:
+    """Whether these settings start a run above the live sizes (seconds to minutes)."""
+    return controls.n > LIVE_N and stored_stimuli(arch, dataset_name, model_id, controls) < controls.n
+
+
+class Results:
+    """Where a page's results go, made before its run. ``blank``: the place shows nothing until they are drawn.
+
+    Greyed, the previous settings' results stayed there for the minutes a long run takes, their download buttons
+    giving the previous run's files. A blank place holds an element until the results come: a container sent at
+    once would inherit the old one's elements (Streamlit sends only the last of two queued deltas for one place,
+    and its browser keeps a replaced block's children). Without ``blank`` the results are redrawn in place.
+    """
+
+    def __init__(self, blank: bool) -> None:
+        self.blank = blank
+        self.place = st.empty() if blank else st.container()  # the sweep of Attack shows its progress bar here
+
+    def container(self) -> Any:
+        """The container to draw the results in, once they are ready."""
+        return self.place.container() if self.blank else self.place
+
+
 class Slot:
     """A place on the page that keeps showing what it showed until something new is drawn there, which then
     replaces it in place. ``st.empty()`` blanks the old element the moment it is created: a redraw would show
