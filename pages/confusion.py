@@ -40,9 +40,17 @@ def _heatmaps(controls: Controls) -> None:
     preview = live.ground_truth_preview(arch, dataset_name, meta["sha256"], controls)
     if preview is not None:
         fed_back_heatmap(analysis.class_images(preview, controls.estimator, controls.part))
+    # blank during a long run: the previous settings' matrices and command are not this run's
+    results = live.Results(blank=live.runs_long(arch, dataset_name, meta["sha256"], controls))
     engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress)
+    with results.container():
+        _matrices(controls, engine, state, fed_back=preview is None)
+
+
+def _matrices(controls: Controls, engine: analysis.Analyzer, state: analysis.AnalysisState, fed_back: bool) -> None:
+    """The fed-back matrix (unless drawn before the run), the stimuli's and the test set's confusion matrices."""
     images = analysis.class_images(state, controls.estimator, controls.part)
-    if preview is None:
+    if fed_back:
         fed_back_heatmap(images)
 
     # One under the other at the column's full width: side by side their cell numbers were ~5 px high.
