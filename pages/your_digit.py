@@ -137,7 +137,7 @@ def waiting_for_a_drawing(images: analysis.ClassImages, estimator: str) -> None:
 def digit_page() -> None:
     with st.expander("Settings of the class images (templates) and of the noise used below", expanded=False):
         controls = ui_controls.analysis_controls(show_display=False)
-    progress = st.progress(0.0, text="starting…") if controls.n > live.LIVE_N else None
+    progress = live.progress_bar(controls)  # its place kept at every N: the blocks below keep theirs
     engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress)
     images = analysis.class_images(state, controls.estimator, controls.part)
     if dataset_name != "mnist":
