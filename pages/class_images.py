@@ -118,7 +118,7 @@ def _explore(controls: Controls) -> None:
         charts(state, final=False)
 
     # Below the charts, blank during a long run: the previous settings' examples and downloads are not this run's.
-    below = live.Results(blank=not (complete or stopped) and controls.n > live.LIVE_N)
+    below = live.Results(blank=not stopped and live.runs_long(arch, dataset_name, meta["sha256"], controls))
     # The partial pictures say how far the run is; with a preview (already final) a progress bar does.
     engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls,
                                       progress if preview is not None else None, on_partial=partial,
