@@ -101,22 +101,15 @@ def kernel_results(controls: Controls, ridge: float, engine: analysis.Analyzer,
                    "Under white noise (uniform, gaussian, base) it is the raw kernel rescaled; under correlated "
                    "noise it is sharper, and noisier where the noise hardly varies.")
 
-    # Three rules on the real test set, and how they move with λ (each point: one whitening, 10,000 images).
-    curves = {key: [] for key in plots_readout.ACCURACY_SERIES}
-    for value in readout.RIDGE_CHOICES:
-        accuracies = readout.readout_accuracies(state, covariance, value, data.test_images, data.test_labels,
-                                                engine.mean_image)
-        for key in curves:
-            curves[key].append(getattr(accuracies, key))
-        if value == ridge:
-            chosen = accuracies
+    curves = ridge_accuracies(controls, engine, state, covariance)
+    chosen = {key: values[readout.RIDGE_CHOICES.index(ridge)] for key, values in curves.items()}
     fitted_accuracy = readout.fitted_readout_accuracy(fitted, data.train_images, data.train_labels, data.test_images,
                                                       data.test_labels)
     first, second, third, fourth, fifth = st.columns(5)
-    first.metric("Raw kernel, template rule", f"{chosen.raw_template:.1%}")
-    second.metric("Whitened, template rule", f"{chosen.whitened_template:.1%}")
-    third.metric("Linear read-out", f"{chosen.readout:.1%}")
-    fourth.metric("Read-out, fitted intercepts", f"{fitted_accuracy:.1%}")
+    first.metric("Raw kernel, template rule", f"{chosen['raw_template']:.1%}")
+    second.metric("Whitened, template rule", f"{chosen['whitened_template']:.1%}")
+    third.metric("Linear read-out", f"{chosen['readout']:.1%}")
+    fourth.metric("Fitted intercepts", f"{fitted_accuracy:.1%}")
     fifth.metric("The network itself", f"{meta['test_accuracy']:.1%}" if "test_accuracy" in meta else "–")
     st.caption("Accuracy on the 10,000 real test images. *Template rule*: each image gets the class whose kernel "
                "it resembles most (cosine similarity after centring, as on the other pages). *Linear read-out*: "
@@ -133,10 +126,16 @@ def kernel_results(controls: Controls, ridge: float, engine: analysis.Analyzer,
     st.caption(f"{state.n:,} stimuli, Σ {covariance.how}, condition number "
                + ("∞ (some directions never vary: λ = 0 gives them zero weight)" if np.isinf(covariance.condition)
                   else f"{covariance.condition:,.0f}")
-               + ". The grey line is the raw kernel (λ does not touch it). Where the whitened curve rises above "
-               "it, the noise's correlations were hiding part of the network's template. Too small a λ lets "
-               "the estimation noise in the rarely-varying directions through; too large a λ turns the whitened "
-               "kernel back into the raw one.")
+               + ". The dashed grey line is the raw kernel (λ does not touch it); the dotted vertical one marks the "
+               "λ chosen above. "
+               + ("This noise is white (Σ a multiple of the identity), so the whitened kernel is the raw one "
+                  "rescaled and the template rule, blind to scale, gives both the same accuracy: the blue line "
+                  "lies under the grey one. Under pink or data noise it need not. "
+                  if np.isclose(covariance.condition, 1.0) else
+                  "Where the whitened curve rises above it, the noise's correlations were hiding part of the "
+                  "network's template. ")
+               + "Too small a λ lets the estimation noise in the rarely-varying directions through; too large a λ "
+               "turns the whitened kernel back into the raw one.")
 
     stem = (f"{arch}-{dataset_name}-{controls.noise_label}-N{state.n}-r{controls.ratio:g}-seed{controls.seed}"
             f"-ridge{ridge:g}")
@@ -161,6 +160,30 @@ def kernel_results(controls: Controls, ridge: float, engine: analysis.Analyzer,
                       key="curve_csv", on_click="ignore")
     command_line_note(command_line("analyze", controls.record(arch, dataset_name, state.n, controls.part),
                                    f"runs/{stem}", ridge=ridge))
+
+
+def ridge_accuracies(controls: Controls, engine: analysis.Analyzer, state: analysis.AnalysisState,
+                     covariance: readout.NoiseCovariance) -> dict[str, list[float]]:
+    """The three rules' test accuracies at every λ of the curve (each point one whitening and the 10,000 test images:
+    seconds in all), kept in the session for the run, so moving λ only redraws. Its progress bar has a place at every
+    rerun, so the metrics after it keep theirs."""
+    place = st.empty()
+    memo = st.session_state.setdefault("_ridge_accuracies", {})
+    key = (arch, dataset_name, meta["sha256"], controls.settings, state.n)
+    if key not in memo:
+        bar = place.progress(0.0, text="accuracy on the 10,000 test images at each λ…")
+        curves = {name: [] for name in plots_readout.ACCURACY_SERIES}
+        for done, value in enumerate(readout.RIDGE_CHOICES, start=1):
+            accuracies = readout.readout_accuracies(state, covariance, value, data.test_images, data.test_labels,
+                                                    engine.mean_image)
+            for name in curves:
+                curves[name].append(getattr(accuracies, name))
+            bar.progress(done / len(readout.RIDGE_CHOICES), text=f"accuracy on the 10,000 test images: λ = {value:g}")
+        place.empty()
+        memo[key] = curves
+        while len(memo) > 4:  # a few runs to come back to, not every one ever tried
+            memo.pop(next(iter(memo)))
+    return memo[key]
 
 
 def input_covariance(controls):

@@ -120,7 +120,7 @@ def test_kernels_accuracies_csv_carries_the_whole_input_readout(server, browser)
     assert len(column) == 9 and all(0.1 < accuracy <= 1.0 for accuracy in column), column
     fitted = {line.split(",")[0]: float(line.split(",")[header.index("readout_fitted_intercepts")])
               for line in lines[1:]}
-    metric = page.locator('[data-testid="stMetric"]').filter(has_text="Read-out, fitted intercepts")
+    metric = page.locator('[data-testid="stMetric"]').filter(has_text="Fitted intercepts")
     assert metric.locator('[data-testid="stMetricValue"]').inner_text() == f"{fitted['0.1']:.1%}"  # λ's default
     page.close()
 
