@@ -57,7 +57,8 @@ with st.form("train"):
                     help="The first N of the 60,000: fewer train faster, more learn better.")
     c.select_slider("Batch size", [32, 64, 128, 256, 512], 128, key="train-batch")
     d.number_input("Seed", 0, 2**31 - 1, 0, key="train-seed", help="Same seed, same training run.")
-    e.checkbox("Light augmentation", key="train-augment", help="Random shifts of up to 8 % during training.")
+    e.checkbox("Random shifts", key="train-augment",  # "Light augmentation" was cut off at 1280 px
+               help="Light augmentation: each training image shifted by up to 8 % at random.")
     st.form_submit_button("Train", type="primary", on_click=lambda: training.request_training(arch, dataset_name, {
         "epochs": st.session_state["train-epochs"], "train_limit": st.session_state["train-images"],
         "batch_size": st.session_state["train-batch"], "seed": st.session_state["train-seed"],

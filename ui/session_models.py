@@ -46,7 +46,8 @@ class SessionModel:
     @property
     def description(self) -> str:
         epochs = self.result.epochs_run
-        return f"your model, {epochs} epoch{'s' if epochs != 1 else ''}, {self.result.test_accuracy:.1%}"
+        # two decimals, as the Models page's metric (53.25 % there, 53.2 % here)
+        return f"your model, {epochs} epoch{'s' if epochs != 1 else ''}, {self.result.test_accuracy:.2%}"
 
     def analyzer(self, noise: str, data: Callable[[], Any], chunk_size: int) -> Any:
         """This model's engine for a noise type, built once per session."""
