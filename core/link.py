@@ -106,6 +106,8 @@ def _grid(values: tuple) -> Callable[[str], Any]:
     return parse
 
 
+SEEDS = (0, 2**31 - 1)  # the noise streams' seeds, lowest and highest
+
 PARAMS: dict[str, Param] = {
     "dataset": Param("mnist", _choice(list(DATASETS))),
     "arch": Param("lenet", _choice(list(SHIPPED_ARCHITECTURES))),
@@ -115,7 +117,7 @@ PARAMS: dict[str, Param] = {
     "sigma": Param(DEFAULT_SIGMA, _on_steps(0.05, 0.5, 0.05)),
     "estimator": Param("truth", _choice(list(ESTIMATORS))),
     "part": Param("input", _choice(list(PARTS))),
-    "seed": Param(0, _number(0, 2**31 - 1, int)),
+    "seed": Param(0, _number(*SEEDS, int)),
     "z": Param(False, _flag),
     # Attack page: the target class of the example images, their blend weight γ, and the inputs per source.
     "target": Param(0, _number(0, 9, int)),

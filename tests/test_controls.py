@@ -101,3 +101,19 @@ def test_a_widget_that_disagrees_with_the_stored_value_reruns_the_page(monkeypat
     assert at.session_state["_events"] == [("run", 7, "truth"), ("widgets", 0, "truth"), ("run", 0, "truth"),
                                            ("widgets", 0, "truth")]
     assert not at.exception
+
+
+def test_a_seed_typed_out_of_range_becomes_the_nearest_with_a_note(real_data_dir) -> None:
+    """Streamlit's own bounds kept 3,000,000,000 in the box (red) while the picture, link and command stayed on the
+    old seed. The seed becomes the nearest in range, everywhere, and a note says so (once)."""
+    at = open_page("pages/class_images.py", n="100", r="0.0", estimator="predicted", part="noise", seed="7")
+    at.number_input(key="seed").set_value(3_000_000_000).run()
+    assert_clean(at)
+    assert at.number_input(key="seed").value == 2**31 - 1 and at.query_params["seed"] == str(2**31 - 1)
+    assert [w.value for w in at.warning] == ["Seed 3,000,000,000 is outside 0 to 2,147,483,647: using 2,147,483,647."]
+    assert f"--seed {2**31 - 1}" in at.code[0].value
+    at.number_input(key="seed").set_value(-5).run()
+    assert at.number_input(key="seed").value == 0 and "using 0." in at.warning[0].value
+    at.number_input(key="seed").set_value(12).run()
+    assert_clean(at)
+    assert not at.warning and at.query_params["seed"] == "12"

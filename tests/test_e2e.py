@@ -372,6 +372,24 @@ def test_attack_blanks_the_previous_curves_while_new_ones_are_computed(server, b
     page.close()
 
 
+def test_a_seed_typed_out_of_range_is_brought_in_with_a_note(server, browser) -> None:
+    """Typed out of range, the seed stayed in its box in red while the picture, link and command went on with the
+    old one. It becomes the nearest seed in range, in the box, the link and the command, and a note says so."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{server}/class_images?n=100&r=0.0&estimator=predicted&part=noise&seed=7")
+    wait_until_idle(page, charts=4)
+    seed = page.locator('[data-testid="stNumberInput"] input').first
+    seed.fill("3000000000")
+    seed.press("Enter")
+    page.get_by_text("Seed 3,000,000,000 is outside 0 to 2,147,483,647: using 2,147,483,647.").wait_for(timeout=60_000)
+    wait_for_change(lambda: parse_qs(urlparse(page.url).query).get("seed"), ["7"], timeout=30)
+    wait_for_change(seed.input_value, "3000000000", timeout=30)
+    assert seed.input_value() == "2147483647" and parse_qs(urlparse(page.url).query)["seed"] == ["2147483647"]
+    page.get_by_text("--seed 2147483647").first.wait_for(timeout=60_000)
+    assert_no_exception(page)
+    page.close()
+
+
 def tap(page, locator) -> None:
     """A finger on the middle of ``locator``, as a phone's touch screen sends it."""
     box = locator.bounding_box()

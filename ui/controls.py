@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.analysis import ESTIMATORS, GRADIENT_ESTIMATORS, NO_NOISE_AT_FULL_SIGNAL, PARTS
 from core.config import DATASETS
-from core.link import ANALYSIS_KEYS, PARAMS, SAMPLE_COUNTS, Controls
+from core.link import ANALYSIS_KEYS, PARAMS, SAMPLE_COUNTS, SEEDS, Controls
 from core.models import ARCHITECTURES, SHIPPED_ARCHITECTURES
 from core.noise import NOISE_TYPES, SIGMA_NOISE_TYPES
 from ui import streamlit_internals
@@ -98,7 +98,9 @@ def _widgets(show_display: bool) -> Controls:
                         help=_help(PARTS),  # the gradient kernel is the noise's whatever this says (_explain)
                         disabled=estimator in GRADIENT_ESTIMATORS and noise in SIGMA_NOISE_TYPES)
     with fourth:
-        seed = st.number_input("Seed", 0, 2**31 - 1, PARAMS["seed"].default, 1, key="seed", bind="query-params",
+        # No bounds in the widget: _keep_the_seed_in_range brings a number typed outside them in, with a note
+        seed = st.number_input("Seed", value=PARAMS["seed"].default, step=1, key="seed", bind="query-params",
+                               on_change=_keep_the_seed_in_range,
                                help="Same seed, same noise: a shared link shows exactly the same images. A whole "
                                     "number from 0 to 2,147,483,647; press Enter to apply it.")
         z_scores = False
@@ -108,8 +110,21 @@ def _widgets(show_display: bool) -> Controls:
     return Controls(int(n), float(ratio), noise, float(sigma), estimator, part, int(seed), bool(z_scores))
 
 
+def _keep_the_seed_in_range() -> None:
+    """A seed typed outside the streams' range becomes the nearest one, with a note. With the range in the widget,
+    Streamlit kept the typed number in the box, in red, while the picture, the link and the command went on with
+    the old seed: the page showed a seed it was not drawing."""
+    typed, (lowest, highest) = st.session_state["seed"], SEEDS
+    if typed is not None and not lowest <= typed <= highest:
+        st.session_state["seed"] = min(max(int(typed), lowest), highest)
+        st.session_state["_seed_note"] = (f"Seed {int(typed):,} is outside {lowest} to {highest:,}: using "
+                                          f"{st.session_state['seed']:,}.")
+
+
 def _explain(chosen: Controls, explains_full_signal: bool = False) -> None:
     """A note under the controls for each setting that shows nothing meaningful, or not what it says."""
+    if note := st.session_state.pop("_seed_note", None):
+        st.warning(note)
     ratio, noise, estimator, part = chosen.ratio, chosen.noise, chosen.estimator, chosen.part
     if chosen.z_scores and part != "noise":
         st.info("z-scores are defined for noise averages: switch *Averaged part* to the noise part to see them.")
