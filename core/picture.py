@@ -29,6 +29,7 @@ class Picture:
     scale_weights: np.ndarray | None  # classes left out of the colour scale are scarce in these weights
     least_limit: float
     scarce: np.ndarray  # (10,) bool: panels marked *too few*, drawn faded
+    dominant: tuple[str, float] | None = None  # a class behind most of an average picture's weight, and its share
 
     def figure(self, height: int | None = None, phone: bool = False) -> Any:
         return class_images_figure(self.values, self.titles, self.signed, self.colour_label, height=height,
@@ -80,7 +81,16 @@ def picture(state: AnalysisState, images: ClassImages, shows_z_scores: bool, nam
         values, label = images.display, images.display_unit
     scale_weights = images.weights if images.marks_scarce and not shows_z_scores else None
     return Picture(values, panel_titles(names, images, counts), label, images.signed, scale_weights,
-                   Z_LEAST_LIMIT if shows_z_scores else 0.0, scarce_classes(images))
+                   Z_LEAST_LIMIT if shows_z_scores else 0.0, scarce_classes(images),
+                   dominant_class(images, names) if scale_weights is not None else None)
+
+
+def dominant_class(images: ClassImages, names: Sequence[str]) -> tuple[str, float] | None:
+    """The class behind more than half of the weight, with its share: its average deviation from the mean stimulus
+    is small by construction (that mean is mostly its own stimuli), so its panel looks pale on the shared scale."""
+    shares = np.asarray(images.weights, np.float64) / max(float(np.sum(images.weights)), 1e-300)
+    k = int(np.argmax(shares))
+    return (names[k], float(shares[k])) if shares[k] > 0.5 else None
 
 
 def picture_caption(n: int | None, shown: Picture, controls: Controls) -> str:
@@ -119,4 +129,11 @@ def picture_caption(n: int | None, shown: Picture, controls: Controls) -> str:
                + (": their z-scores are chance speckle (about 1 pixel in 20 beyond |z| = 2, as noise alone gives), "
                   "not a pattern, and change with the seed." if z else
                   ", so they saturate and are left out of the colour scale."))
-    return (f"**{n:,} stimuli.** " if n is not None else "") + f"{what} {reading}{few}"
+    pale = ""
+    if shown.dominant is not None:
+        name, share = shown.dominant
+        pale = (f" Class {name} took {share:.0%} of the stimuli, so the average stimulus is mostly its own: its panel "
+                f"lies close to it by construction and looks pale (its pattern is the others' together, reversed "
+                f"and scaled down), though it rests on the most stimuli. *Show z-scores* measures every panel "
+                f"against its own noise level.")
+    return (f"**{n:,} stimuli.** " if n is not None else "") + f"{what} {reading}{few}{pale}"

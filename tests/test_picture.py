@@ -50,3 +50,31 @@ def test_scarce_panels_are_drawn_faded_in_the_figure_the_live_tiles_and_the_png(
     plain_png = np.asarray(Image.open(io.BytesIO(Picture(values, shown.titles, "Δ", True, None, 0.0,
                                                          np.zeros(10, bool)).png(scale=1))).convert("L"), float)
     assert (faded_png >= plain_png).all() and (faded_png > plain_png).any()
+
+
+def test_a_class_behind_most_stimuli_is_explained_as_pale() -> None:
+    """On pure noise one class often takes most stimuli (8: 84 % for LeNet-MNIST); its average lies close to the
+    mean stimulus by construction and looked blank beside noisy small classes, with nothing saying why."""
+    import dataclasses
+
+    from core.analysis import ClassImages
+    from core.link import Controls
+    from core.picture import dominant_class, picture, picture_caption
+
+    rng = np.random.default_rng(0)
+    weights = np.array([40.0, 0, 112, 142, 0, 60, 0, 50, 8553, 43])
+    deviations = rng.normal(0.0, 0.05, (10, 28, 28))
+    # the dominant class's deviation is the others' together, reversed and scaled down: the mean's identity
+    deviations[8] = -np.tensordot(np.delete(weights, 8), np.delete(deviations, 8, axis=0), axes=1) / weights[8]
+    images = ClassImages("predicted", "noise", deviations, np.zeros((28, 28)), weights, weights == 0, 9000)
+    names = tuple("0123456789")
+    assert dominant_class(images, names) == ("8", weights[8] / weights.sum())
+    assert np.abs(deviations[8]).mean() < 0.2 * np.abs(deviations[3]).mean()  # pale indeed
+    controls = Controls(9000, 0.0, "uniform", 0.2, "predicted", "noise", 0, False)
+    caption = picture_caption(9000, picture(None, images, False, names), controls)
+    assert "Class 8 took 95% of the stimuli" in caption and "looks pale" in caption
+    balanced = dataclasses.replace(images, weights=np.full(10, 900.0), empty=np.zeros(10, bool))
+    assert dominant_class(balanced, names) is None
+    assert picture(None, balanced, False, names).dominant is None
+    grey = dataclasses.replace(images, part="input")  # the images themselves on a grey scale: nothing pale
+    assert picture(None, grey, False, names).dominant is None
