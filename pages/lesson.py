@@ -59,9 +59,9 @@ def numbers_download(step_number: int, table: pd.DataFrame) -> None:
                        on_click="ignore")
 
 
-def class_image_figure(state, images, key: str, counts: bool = True) -> None:
+def class_image_figure(state, images, key: str, counts: bool = True, z_scores: bool = False) -> None:
     """At the step column's full width: half of it left tiles of 15-30 px and titles printed over each other."""
-    shown = picture(state, images, False, names, counts=counts)
+    shown = picture(state, images, z_scores, names, counts=counts)
     st.plotly_chart(shown.figure(phone=on_a_phone()), key=key, config={"displaylogo": False})
 
 
@@ -123,12 +123,19 @@ def sharpening_question(step: Step, key: str) -> None:
         images = analysis.class_images(moment, "predicted", "noise")
         shares.append(lesson.significant_share(analysis.z_scores(moment, images), clear_classes(images)))
     right = question.answer(*shares)
-    class_image_figure(before, analysis.class_images(before, "predicted", "noise"), "l3-before", counts=False)
-    st.caption(f"The class images after the first {before.n:,} stimuli (step 2's picture). {PANEL_KEY}")
+    # As z-scores, the measure the answer is read from: in the stimulus's own units the class behind most stimuli
+    # looked blank (the average stimulus is mostly its own) beside a noisy small class that set the colour scale.
+    class_image_figure(before, analysis.class_images(before, "predicted", "noise"), "l3-before", counts=False,
+                       z_scores=True)
+    st.caption(f"The class images after the first {before.n:,} stimuli (step 2's), as z-scores: how many standard "
+               f"errors each pixel lies above (red) or below (blue) the average noise, so that every panel is measured "
+               f"against its own noise level; |z| > 3, the deepest colours, is rare by chance. {PANEL_KEY}")
     revealed = ask(question, options, key)
     if revealed:
-        class_image_figure(state, analysis.class_images(state, "predicted", "noise"), "l3-after", counts=False)
-        st.caption(f"The same stream after {state.n:,} stimuli.")
+        class_image_figure(state, analysis.class_images(state, "predicted", "noise"), "l3-after", counts=False,
+                           z_scores=True)
+        st.caption(f"The same stream after {state.n:,} stimuli, as z-scores (mind the colour bar: it spans at least "
+                   f"±3).")
         verdict(question, options, key, right, f"Pixels standing out of the noise (|z| > 3) in the clear class "
                 f"images: **{shares[0]:.1%}** at {before.n:,} stimuli, **{shares[1]:.1%}** at {state.n:,}.")
         counts, correlations = analysis.convergence(state, "predicted", "noise")

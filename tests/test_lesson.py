@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 
@@ -280,6 +281,10 @@ def test_step_three_shows_1000_stimuli_first_and_reveals_the_sharper_picture(rea
     before, after = (float(x) for x in re.findall(r"\*\*([\d.]+)%\*\*", measured))
     assert after > before * lesson.SHARPENING_MARGIN
     assert plotly_array(chart(at, "answers")["data"][0]["y"]).tolist() == [0, 0, 0]
+    # Both pictures as z-scores, the measure the answer is read from: in the stimulus's units the class behind most
+    # stimuli looked blank beside a noisy small class that set the colour scale, and the picture did not show it
+    grids = [spec for title, spec in charts(at) if title == "class images"]
+    assert ["z-score" in json.dumps(spec["data"]) + json.dumps(spec["layout"]) for spec in grids] == [True, True]
 
 
 @pytest.mark.slow
