@@ -7,7 +7,7 @@ import streamlit as st
 from core import analysis, lesson, plots, plots_lesson
 from core.config import DATASET_TITLES
 from core.lesson import STEP_COUNT, STEPS, Step
-from core.link import ANALYSIS_KEYS, default_controls, link_text
+from core.link import ANALYSIS_KEYS, PARAMS, default_controls, link_text
 from core.models import ARCHITECTURES
 from core.picture import picture, scarce_classes
 from ui import live, resources
@@ -26,14 +26,34 @@ def go_to(number: int) -> None:
 
 
 def set_the_controls(step: Step) -> None:
-    """The step's settings become the session's (so they follow the student to the full pages) and the link's."""
-    changed = {}
+    """The step's settings become the session's (so they follow the student to the full pages) and the link's,
+    those at their defaults left out as on every page (all eight were written out). A value the link brought that
+    the step sets otherwise is named: it was dropped without a word."""
+    changed, dropped, unused = {}, [], []
     for key in ANALYSIS_KEYS:
-        st.session_state[key] = step.settings[key]
-        if st.query_params.get(key) != link_text(step.settings[key]):
-            changed[key] = link_text(step.settings[key])
+        value, in_link = step.settings[key], st.query_params.get(key)
+        st.session_state[key] = value
+        if in_link is not None and _parsed(key, in_link) != value:
+            unused.append(f"`{key}={in_link}`")
+        if value != PARAMS[key].default and in_link != link_text(value):
+            changed[key] = link_text(value)
+        elif value == PARAMS[key].default and in_link is not None:
+            dropped.append(key)
     if changed:  # one change of the address, so one step in the browser's history
         st.query_params.update(changed)
+    for key in dropped:  # rare: a link that set a value this step leaves at its default
+        del st.query_params[key]
+    if unused:
+        st.info(f"{', '.join(unused)} from the link {'is' if len(unused) == 1 else 'are'} not used here: each step of "
+                f"the lesson sets its own settings. On the full pages every setting is yours (*This step on the full "
+                f"page* opens this step's).")
+
+
+def _parsed(key: str, text: str) -> object:
+    try:
+        return PARAMS[key].parse(text)
+    except (ValueError, TypeError):  # named by the link check already
+        return None
 
 
 def step_picker() -> Step:
@@ -232,7 +252,8 @@ with text:
     st.caption(f"This step: N = {step.settings['n']:,}, r = {step.settings['r']:g}, {step.settings['noise']} noise, "
                f"grouped by {step.settings['estimator']}, seed {step.settings['seed']}.{where}")
     st.page_link(step.full_page, label="This step on the full page", icon="➡️",
-                 query_params={key: link_text(step.settings[key]) for key in ANALYSIS_KEYS})
+                 query_params={key: link_text(value) for key, value in step.settings.items()
+                               if key in ANALYSIS_KEYS and value != PARAMS[key].default})
     st.caption(f"{step.full_page_title}, with every control: the same settings, yours to change.")
 with figures:
     if step.question is None:

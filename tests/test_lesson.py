@@ -169,10 +169,11 @@ def count(at, name: str) -> int:
 
 
 def assert_step_controls(at, number: int) -> None:
-    """The step set the session's analysis controls and the link's, as its data says."""
+    """The step set the session's analysis controls and the link's, as its data says; a default is left out of the
+    link, as on every page (the step wrote all eight)."""
     for key, value in step(number).settings.items():
         assert at.session_state[key] == value, key
-        assert query(at, key) == link_text(value), key
+        assert query(at, key) == (None if value == PARAMS[key].default else link_text(value)), key
 
 
 def assert_full_page_link(at, number: int) -> None:
@@ -181,7 +182,8 @@ def assert_full_page_link(at, number: int) -> None:
 
     (link,) = at.main.get("page_link")
     assert link.proto.page == step(number).full_page.removeprefix("pages/").removesuffix(".py")
-    assert dict(parse_qsl(link.proto.query_string)) == {k: link_text(v) for k, v in step(number).settings.items()}
+    assert dict(parse_qsl(link.proto.query_string)) == {k: link_text(v) for k, v in step(number).settings.items()
+                                                        if v != PARAMS[k].default}
 
 
 def query(at, key: str) -> str | None:
@@ -401,3 +403,20 @@ def test_on_a_phone_the_lesson_bars_lie_sideways_with_their_labels_across() -> N
     accuracy = template_accuracy_bar([0.42, 0.38], ["LeNet · MNIST", "AlexNet · Fashion-MNIST"], phone=True)
     assert accuracy.data[0].orientation == "h" and accuracy.layout.shapes[0].x0 == 10  # chance, upright
     assert answers_bar(np.array([3, 7]), choices).data[0].orientation is None  # upright on a wide screen
+
+
+def test_a_link_the_step_overrides_is_named_and_defaults_leave_the_link(real_data_dir) -> None:
+    """`/lesson?step=1&n=5000&r=0` became step 1's N = 1,000, r = 0.7 without a word, and every step wrote all eight
+    analysis settings into the link, defaults included, where every other page leaves defaults out."""
+    at = open_page("pages/lesson.py", step="1", n="5000", r="0.0", seed="0")
+    assert_clean(at)
+    notes = [info.value for info in at.info if "from the link" in info.value]
+    assert notes == ["`n=5000`, `r=0.0` from the link are not used here: each step of the lesson sets its own "
+                     "settings. On the full pages every setting is yours (*This step on the full page* opens this "
+                     "step's)."]  # seed=0 is step 1's own: not named
+    assert_step_controls(at, 1)
+    assert not set(at.query_params) & set(ANALYSIS_KEYS)  # step 1's settings are all defaults
+    at.button(key="next").click().run()  # step 2: r = 0, grouped by the answer, the noise part
+    assert_clean(at)
+    assert_step_controls(at, 2)
+    assert not [info.value for info in at.info if "from the link" in info.value]  # said once, on arrival
