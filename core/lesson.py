@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from core.config import DATASET_TITLES
+from core.models import ARCHITECTURES
 from core.noise import DEFAULT_SIGMA
 
 # The one noise stream of the lesson: uniform noise, seed 0. Steps 2–5 all use it at r = 0, so the run grows
@@ -164,7 +166,9 @@ STEPS: tuple[Step, ...] = (
          "says how much of each network's knowledge its noise averages carry.",
          "pages/compare.py", "Compare",
          Question("models", "Whose noise averages will classify their own test set best?",
-                  tuple(f"{arch} on {dataset}" for arch, dataset in MODEL_CHOICES), best_model,
+                  # as the panels above name them ("LeNet-style · Fashion-MNIST"), not "lenet on fashion_mnist"
+                  tuple(f"{ARCHITECTURES[arch].title} · {DATASET_TITLES[dataset]}" for arch, dataset in MODEL_CHOICES),
+                  best_model,
                   "each model's template accuracy on its own test set"),
          all_models=True),
 )
