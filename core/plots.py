@@ -327,12 +327,15 @@ def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool,
 
 def probability_heatmap(matrix: np.ndarray, row_names: Sequence[str], column_names: Sequence[str],
                         row_title: str, column_title: str, value_format: str = ".2f",
-                        colour_title: str = "probability", phone: bool = False) -> "go.Figure":
-    """A 10 × 10 matrix of probabilities (or row fractions), values written in the cells. On a ``phone`` the
-    colour bar lies under the matrix: beside it, it left cells of ~25 px whose numbers Plotly shrank to ~5 px."""
+                        colour_title: str = "probability", phone: bool = False,
+                        narrow: bool = False) -> "go.Figure":
+    """A 10 × 10 matrix of probabilities (or row fractions), values written in the cells. On a ``phone``, or in a
+    ``narrow`` column (Compare's halves), the colour bar lies under the matrix: beside it, it left cells of ~25 px
+    whose numbers Plotly shrank to ~5 px."""
     import plotly.graph_objects as go
 
     bar = colour_bar(colour_title)
+    phone = phone or narrow
     if phone:  # at the figure's foot, under the axis title and the (perhaps tilted) class names
         bar = dict(colour_bar_under(colour_title), thickness=12, yref="container", y=0.0, yanchor="bottom")
     fig = go.Figure(go.Heatmap(

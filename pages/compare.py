@@ -49,7 +49,7 @@ def grid() -> None:
                                 key=f"ci-{arch}-{dataset_name}")
                 fed_back = analysis.fed_back_matrix(model, images)
                 st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted",
-                                                          phone=on_a_phone()), key=f"fb-{arch}-{dataset_name}")
+                                                          narrow=True), key=f"fb-{arch}-{dataset_name}")
                 stopped_at = "" if state.n >= controls.n else f"Stopped at {state.n:,} of {controls.n:,} stimuli. "
                 st.caption(f"{stopped_at}Self-classified {analysis.self_classified(fed_back)}/10; "
                            f"model test accuracy {status.metadata['test_accuracy']:.2%}.")

@@ -87,6 +87,9 @@ def test_on_a_phone_matrices_keep_their_width_and_training_curves_stack() -> Non
     assert plots.confusion_heatmap(np.eye(10), list("abcdefghij"), phone=True).data[0].colorbar.orientation == "h"
     assert plots.probability_heatmap(np.eye(10), list("abcdefghij"), list("abcdefghij"), "t", "p").data[0] \
         .colorbar.orientation is None  # beside the matrix on a wide screen
+    # Compare's half-width columns on a desktop: its numbers were ~6 px there too
+    narrow = plots.probability_heatmap(np.eye(10), list("abcdefghij"), list("abcdefghij"), "t", "p", narrow=True)
+    assert narrow.data[0].colorbar.orientation == "h" and narrow.data[0].textfont.size == 9
     history = {"loss": [0.3, 0.1], "val_loss": [0.2, 0.1], "accuracy": [0.9, 0.97], "val_accuracy": [0.95, 0.98]}
     phone = plots.training_figure(history, phone=True)
     assert phone.layout.xaxis.domain == phone.layout.xaxis2.domain  # one above the other
