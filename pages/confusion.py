@@ -38,8 +38,12 @@ def _heatmaps(controls: Controls) -> None:
     progress = st.empty()  # "n of N stimuli" while the run takes a while, at any N
     # Ground-truth class images need no model: their fed-back matrix (ten images through it) comes first.
     preview = live.ground_truth_preview(arch, dataset_name, meta["sha256"], controls)
+    # Its place is there, blank, without a preview too: the results' container moved up into it kept the preview's
+    # matrix on screen, greyed, for the whole of a long run.
+    early = st.container() if preview is not None else st.empty()
     if preview is not None:
-        fed_back_heatmap(analysis.class_images(preview, controls.estimator, controls.part))
+        with early:
+            fed_back_heatmap(analysis.class_images(preview, controls.estimator, controls.part))
     # blank during a long run: the previous settings' matrices and command are not this run's
     results = live.Results(blank=live.runs_long(arch, dataset_name, meta["sha256"], controls))
     engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress)

@@ -50,6 +50,8 @@ def run_analysis(arch: str, dataset_name: str, model_id: str, controls: Controls
     engine = resources.analyzer(arch, dataset_name, controls.noise, model_id)
     kept = store.get(key)
     if stopped and kept is not None and kept.n > 0:
+        if progress is not None:  # its "starting…" stood over the stopped view for as long as it was shown
+            progress.empty()
         return engine, kept.rewound_to(controls.n)
     state = _grow_while_drawing(key, engine, controls.n, progress, on_partial)
     if state.n < controls.n:
