@@ -98,19 +98,26 @@ def kernel_results(controls: Controls, ridge: float, engine: analysis.Analyzer,
                                                   height=plots.HALF_WIDTH_GRID, phone=on_a_phone()), key="whitened")
         st.caption(f"(Σ + λ·s·I)⁻¹ · raw kernel, λ = {ridge:g}: the least-squares weights of each logit on the "
                    "pixels, in logit per unit of input. Red pixels raise the class's logit, blue ones lower it. "
-                   "Under white noise (uniform, gaussian, base) it is the raw kernel rescaled; under correlated "
-                   "noise it is sharper, and noisier where the noise hardly varies.")
+                   "Under white noise (uniform, gaussian) it is the raw kernel rescaled; under correlated noise "
+                   "(pink, data) it is sharper, and noisier where the noise hardly varies. Base noise, clipped "
+                   "unevenly over the dark and bright pixels of its mean image, varies more at some pixels than at "
+                   "others: each pixel is rescaled on its own.")
 
-    curves = ridge_accuracies(controls, engine, state, covariance)
-    chosen = {key: values[readout.RIDGE_CHOICES.index(ridge)] for key, values in curves.items()}
     fitted_accuracy = readout.fitted_readout_accuracy(fitted, data.train_images, data.train_labels, data.test_images,
                                                       data.test_labels)
-    first, second, third, fourth, fifth = st.columns(5)
-    first.metric("Raw kernel, template rule", f"{chosen['raw_template']:.1%}")
-    second.metric("Whitened, template rule", f"{chosen['whitened_template']:.1%}")
-    third.metric("Linear read-out", f"{chosen['readout']:.1%}")
+    # The three rules' metrics sit in one column, which holds the progress bar while the accuracies are made: the row
+    # keeps the height of the two metrics beside it (a bar above the row moved everything under it down and up).
+    rules, fourth, fifth = st.columns([3, 1, 1])
     fourth.metric("Fitted intercepts", f"{fitted_accuracy:.1%}")
-    fifth.metric("The network itself", f"{meta['test_accuracy']:.1%}" if "test_accuracy" in meta else "–")
+    fifth.metric("The network", f"{meta['test_accuracy']:.1%}" if "test_accuracy" in meta else "–")
+    place = rules.empty()
+    curves = ridge_accuracies(controls, engine, state, covariance, place)
+    chosen = {key: values[readout.RIDGE_CHOICES.index(ridge)] for key, values in curves.items()}
+    first, second, third = place.container().columns(3)
+    # short labels: at 1024 px "Raw kernel, template rule" was cut off (the caption says what the rules are)
+    first.metric("Raw template", f"{chosen['raw_template']:.1%}")
+    second.metric("Whitened template", f"{chosen['whitened_template']:.1%}")
+    third.metric("Linear read-out", f"{chosen['readout']:.1%}")
     st.caption("Accuracy on the 10,000 real test images. *Template rule*: each image gets the class whose kernel "
                "it resembles most (cosine similarity after centring, as on the other pages). *Linear read-out*: "
                "argmax over classes of whitened kernel · image + intercept, the answer of the network's best "
@@ -132,8 +139,8 @@ def kernel_results(controls: Controls, ridge: float, engine: analysis.Analyzer,
                   "rescaled and the template rule, blind to scale, gives both the same accuracy: the blue line "
                   "lies under the grey one. Under pink or data noise it need not. "
                   if np.isclose(covariance.condition, 1.0) else
-                  "Where the whitened curve rises above it, the noise's correlations were hiding part of the "
-                  "network's template. ")
+                  "Where the whitened curve rises above it, the noise's covariance (its correlations, or its "
+                  "unequal pixel variances) was hiding part of the network's template. ")
                + "Too small a λ lets the estimation noise in the rarely-varying directions through; too large a λ "
                "turns the whitened kernel back into the raw one.")
 
@@ -163,11 +170,10 @@ def kernel_results(controls: Controls, ridge: float, engine: analysis.Analyzer,
 
 
 def ridge_accuracies(controls: Controls, engine: analysis.Analyzer, state: analysis.AnalysisState,
-                     covariance: readout.NoiseCovariance) -> dict[str, list[float]]:
+                     covariance: readout.NoiseCovariance, place) -> dict[str, list[float]]:
     """The three rules' test accuracies at every λ of the curve (each point one whitening and the 10,000 test images:
-    seconds in all), kept in the session for the run, so moving λ only redraws. Its progress bar has a place at every
-    rerun, so the metrics after it keep theirs."""
-    place = st.empty()
+    seconds in all), kept in the session for the run, so moving λ only redraws; while they are made, a progress bar
+    in ``place``."""
     memo = st.session_state.setdefault("_ridge_accuracies", {})
     key = (arch, dataset_name, meta["sha256"], controls.settings, state.n)
     if key not in memo:
@@ -179,7 +185,6 @@ def ridge_accuracies(controls: Controls, engine: analysis.Analyzer, state: analy
             for name in curves:
                 curves[name].append(getattr(accuracies, name))
             bar.progress(done / len(readout.RIDGE_CHOICES), text=f"accuracy on the 10,000 test images: λ = {value:g}")
-        place.empty()
         memo[key] = curves
         while len(memo) > 4:  # a few runs to come back to, not every one ever tried
             memo.pop(next(iter(memo)))

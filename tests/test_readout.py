@@ -205,7 +205,7 @@ def test_kernels_page_explains_then_switches_to_the_kernel(real_data_dir) -> Non
     assert at.query_params["estimator"] == "regression" and at.query_params["part"] == "noise"
     assert len(at.get("plotly_chart")) == 3
     metrics = {m.label: float(m.value.rstrip("%")) for m in at.metric}
-    assert 15 < metrics["Linear read-out"] <= 100 and 15 < metrics["Whitened, template rule"] <= 100
+    assert 15 < metrics["Linear read-out"] <= 100 and 15 < metrics["Whitened template"] <= 100
     # the same weights with intercepts fitted on training images lose the class bias the noise gave them
     assert metrics["Linear read-out"] - 2 <= metrics["Fitted intercepts"] <= 100
     curve = figure_data(at, 2)
