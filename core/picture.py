@@ -132,8 +132,9 @@ def picture_caption(n: int | None, shown: Picture, controls: Controls) -> str:
     pale = ""
     if shown.dominant is not None:
         name, share = shown.dominant
-        pale = (f" Class {name} took {share:.0%} of the stimuli, so the average stimulus is mostly its own: its panel "
-                f"lies close to it by construction and looks pale (its pattern is the others' together, reversed "
-                f"and scaled down), though it rests on the most stimuli. *Show z-scores* measures every panel "
-                f"against its own noise level.")
+        unit = ESTIMATORS[controls.estimator].weight_unit  # softmax: the share of the total probability
+        pale = (f" Class {name} took {100 * share:.0f} % of the {'stimuli' if unit == 'samples' else unit}, so the "
+                f"average stimulus is mostly its own: its panel lies close to it by construction and looks pale (its "
+                f"pattern is the others' together, reversed and scaled down), though it is the best measured of the "
+                f"ten. *Show z-scores* measures every panel against its own noise level.")
     return (f"**{n:,} stimuli.** " if n is not None else "") + f"{what} {reading}{few}{pale}"

@@ -72,7 +72,10 @@ def test_a_class_behind_most_stimuli_is_explained_as_pale() -> None:
     assert np.abs(deviations[8]).mean() < 0.2 * np.abs(deviations[3]).mean()  # pale indeed
     controls = Controls(9000, 0.0, "uniform", 0.2, "predicted", "noise", 0, False)
     caption = picture_caption(9000, picture(None, images, False, names), controls)
-    assert "Class 8 took 95% of the stimuli" in caption and "looks pale" in caption
+    assert "Class 8 took 95 % of the stimuli" in caption and "looks pale" in caption
+    softmax = dataclasses.replace(controls, estimator="softmax")  # weights are probability there, not stimuli
+    assert "Class 8 took 95 % of the total probability" in picture_caption(
+        9000, picture(None, dataclasses.replace(images, estimator="softmax"), False, names), softmax)
     balanced = dataclasses.replace(images, weights=np.full(10, 900.0), empty=np.zeros(10, bool))
     assert dominant_class(balanced, names) is None
     assert picture(None, balanced, False, names).dominant is None
