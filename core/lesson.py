@@ -131,7 +131,8 @@ STEPS: tuple[Step, ...] = (
          Question("bias", "Pure noise: which class will the network call it most often?", None, most_called_class,
                   "the class bias: how often the network called the 1,000 noise images each class")),
     Step("Let the images sharpen",
-         {"n": 10_000, "r": 0.0, "estimator": "predicted", "part": "noise", **_STREAM},
+         # z-scores, the measure the answer is read from; "This step on the full page" opens them too
+         {"n": 10_000, "r": 0.0, "estimator": "predicted", "part": "noise", **_STREAM, "z": True},
          "The same noise stream, now 10,000 stimuli: the first 1,000 are the ones of step 2. A class image is an "
          "average, so its noise shrinks like 1/√N while the network's template stays. The convergence curve says "
          "when more samples stop changing the picture.",

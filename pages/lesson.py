@@ -145,15 +145,16 @@ def sharpening_question(step: Step, key: str) -> None:
     right = question.answer(*shares)
     # As z-scores, the measure the answer is read from: in the stimulus's own units the class behind most stimuli
     # looked blank (the average stimulus is mostly its own) beside a noisy small class that set the colour scale.
+    z_scores = step.settings["z"]
     class_image_figure(before, analysis.class_images(before, "predicted", "noise"), "l3-before", counts=False,
-                       z_scores=True)
+                       z_scores=z_scores)
     st.caption(f"The class images after the first {before.n:,} stimuli (step 2's), as z-scores: how many standard "
                f"errors each pixel lies above (red) or below (blue) the average noise, so that every panel is measured "
                f"against its own noise level; |z| > 3, the deepest colours, is rare by chance. {PANEL_KEY}")
     revealed = ask(question, options, key)
     if revealed:
         class_image_figure(state, analysis.class_images(state, "predicted", "noise"), "l3-after", counts=False,
-                           z_scores=True)
+                           z_scores=z_scores)
         st.caption(f"The same stream after {state.n:,} stimuli, as z-scores (mind the colour bar: it spans at least "
                    f"±3).")
         verdict(question, options, key, right, f"Pixels standing out of the noise (|z| > 3) in the clear class "

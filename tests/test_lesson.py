@@ -31,8 +31,9 @@ def test_the_steps_follow_the_walkthrough() -> None:
         (0.7, "truth", "input", 1_000)  # the original study's figure
     assert (bias.settings["r"], bias.settings["estimator"], bias.settings["part"]) == (0.0, "predicted", "noise")
     # step 3 is step 2's stream with ten times the stimuli: the picture before the answer is step 2's
-    assert sharpen.settings == {**bias.settings, "n": 10 * bias.settings["n"]}
-    assert every_class.settings == {**sharpen.settings, "estimator": "softmax"}  # same run, another grouping
+    # ... shown as z-scores, the measure its answer is read from
+    assert sharpen.settings == {**bias.settings, "n": 10 * bias.settings["n"], "z": True}
+    assert every_class.settings == {**sharpen.settings, "estimator": "softmax", "z": False}  # same run, regrouped
     assert templates.settings == every_class.settings and models.settings == every_class.settings
     assert models.all_models and not any(s.all_models for s in STEPS[:-1])
     assert sum(s.question is not None for s in STEPS) >= 3
