@@ -10,7 +10,7 @@ from core.lesson import STEP_COUNT, STEPS, Step
 from core.link import ANALYSIS_KEYS, PARAMS, default_controls, link_text
 from core.models import ARCHITECTURES
 from core.picture import picture, scarce_classes
-from ui import live, resources
+from ui import live, resources, streamlit_internals
 from ui.questions import ask, how_the_class_answered, verdict
 from ui.frame import on_a_phone, start_page
 
@@ -58,8 +58,16 @@ def _parsed(key: str, text: str) -> object:
 
 def step_picker() -> Step:
     """Progress, Back / Next and the step's number (bound to the link: ``step=3``)."""
-    if "step" not in st.session_state and "_lesson_step" in st.session_state:
-        st.session_state["step"] = st.session_state["_lesson_step"]  # back from another page: where the student was
+    if st.session_state.pop("_arrived", False):  # a page arrival: a link, the sidebar, the browser's Back button
+        # The step in the link, else where the student was. Back from a full page came without any parameter
+        # (Streamlit drops a page's bound ones as it leaves it), and the bound step, which follows the link on a
+        # page's first run whatever session state says, fell to 1 with its settings: the link gets the step first.
+        in_link = _parsed("step", st.query_params["step"]) if "step" in st.query_params else None
+        number = in_link or st.session_state.get("_lesson_step", PARAMS["step"].default)
+        if in_link is None and number != PARAMS["step"].default:
+            st.query_params["step"] = link_text(number)
+            streamlit_internals.seed_widgets_from_the_link_as_it_is_now()
+        st.session_state["step"] = number
     # On a phone the six titles wrapped into ragged pairs, half a screen before the step began: numbers only there
     # (the progress line under them names the step).
     number = st.radio("Step", list(range(1, STEP_COUNT + 1)), key="step", bind="query-params", horizontal=True,

@@ -390,6 +390,17 @@ def test_browser_step_three_predict_then_reveal(real_data_dir, tmp_path) -> None
         page.locator("h1").first.evaluate("node => node.scrollIntoView({block: 'start'})")
         time.sleep(1)
         page.screenshot(path=str(Path(os.environ.get("NOISELENS_SCREENSHOTS") or tmp_path) / "lesson.png"))
+        # The browser's Back from the step's full page: it came back to step 1 (Streamlit brings no parameter back
+        # to a page it left, and the bound step fell to its default), which then set step 1's settings.
+        page.get_by_role("link", name="This step on the full page").click()
+        page.wait_for_url("**/class_images?**", timeout=60_000)
+        wait_until_idle(page, 2)
+        page.go_back()
+        page.get_by_text("Step 3 of 6: Let the images sharpen").wait_for(timeout=60_000)
+        wait_until_idle(page, 1)
+        time.sleep(2)  # a run that would fall back to step 1 comes at once
+        assert "Step 3 of 6: Let the images sharpen" in page.inner_text("body")
+        assert not page.locator('[data-testid="stException"]').count()
 
 
 def test_on_a_phone_the_lesson_bars_lie_sideways_with_their_labels_across() -> None:
