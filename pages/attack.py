@@ -1,5 +1,7 @@
 """Attack: blend a class's classification image into noise or test images and watch the model follow it."""
 
+from typing import Any
+
 import numpy as np
 import streamlit as st
 
@@ -35,7 +37,7 @@ def attack_controls() -> tuple[int, float, int]:
     return int(target), float(gamma), int(subset)
 
 
-def sweep(images: analysis.ClassImages, inputs: tuple, key: tuple, place) -> attack.AttackCurves:
+def sweep(images: analysis.ClassImages, inputs: tuple, key: tuple, place: Any) -> attack.AttackCurves:
     """The γ sweep, kept in the session for its settings: moving γ or the target redraws only the examples. Its
     progress bar goes in ``place``."""
     memo = st.session_state.setdefault("_attack_curves", {})
@@ -81,8 +83,9 @@ def attack_page() -> None:
         st.info("Stopped before the run began. Press Continue to go on.")
         return
     progress = live.progress_bar(controls)
-    # Curves to be computed anew (a run, or a sweep: ten seconds to a minute) blank the previous ones until they are
-    # drawn; settings already swept (moving γ or the target) redraw in place, with no blank frame.
+    # Curves to be computed anew blank the previous ones until they are drawn, at every N: even a live-sized run's
+    # sweep takes seconds here and 15 s or more on a slow machine (the reference run's, a minute). Settings already
+    # swept (moving γ or the target) redraw in place, with no blank frame.
     shown = min(stored, controls.n) if stopped else controls.n
     ready = stored >= shown and sweep_key(controls, shown, subset) in st.session_state.get("_attack_curves", {})
     results = live.Results(blank=not ready)

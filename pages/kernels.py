@@ -1,6 +1,8 @@
 """Whitened kernels: the regression kernel with the noise's own correlations taken out, and the network's linear
 read-out under that noise."""
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -170,7 +172,7 @@ def kernel_results(controls: Controls, ridge: float, engine: analysis.Analyzer,
 
 
 def ridge_accuracies(controls: Controls, engine: analysis.Analyzer, state: analysis.AnalysisState,
-                     covariance: readout.NoiseCovariance, place) -> dict[str, list[float]]:
+                     covariance: readout.NoiseCovariance, place: Any) -> dict[str, list[float]]:
     """The three rules' test accuracies at every λ of the curve (each point one whitening and the 10,000 test images:
     seconds in all), kept in the session for the run, so moving λ only redraws; while they are made, a progress bar
     in ``place``."""
