@@ -34,6 +34,13 @@ class Param:
     # ``link_text`` of its option); other text for the same value (γ = "1.0") would be dropped from the address.
     exact: bool = False
 
+    def parsed(self, text: str) -> Any | None:
+        """The value of ``text``, or None if it is not valid (the link check names such values once)."""
+        try:
+            return self.parse(text)
+        except (ValueError, TypeError):
+            return None
+
 
 def _choice(options: list[str]) -> Callable[[str], str]:
     def parse(text: str) -> str:

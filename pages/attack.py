@@ -13,8 +13,10 @@ from core.plots_attack import accuracy_figure, curve_name, success_figure
 from core.runs import command_line
 from ui import controls as ui_controls, live, resources
 from ui.frame import command_line_note, on_a_phone, start_page
+from ui.link_sync import kept_in_session
 
 EXAMPLES = 4  # attacked inputs shown per source
+SWEEPS = "_attack_curves"  # this session's γ sweeps (ui.link_sync.kept_in_session)
 
 dataset_name, arch = start_page("Attack")
 data = resources.data_or_stop(dataset_name)
@@ -40,16 +42,15 @@ def attack_controls() -> tuple[int, float, int]:
 def sweep(images: analysis.ClassImages, inputs: tuple, key: tuple, place: Any) -> attack.AttackCurves:
     """The γ sweep, kept in the session for its settings: moving γ or the target redraws only the examples. Its
     progress bar goes in ``place``."""
-    memo = st.session_state.setdefault("_attack_curves", {})
-    if key not in memo:
+    def make() -> attack.AttackCurves:
         bar = place.progress(0.0, text="blending the templates into the inputs…")
         means = attack.class_mean_images(data.train_images, data.train_labels)
-        memo[key] = attack.attack_sweep(model, images.images, means, *inputs,
-                                        on_progress=lambda done: bar.progress(done, text=f"γ sweep: {done:.0%}"))
+        curves = attack.attack_sweep(model, images.images, means, *inputs,
+                                     on_progress=lambda done: bar.progress(done, text=f"γ sweep: {done:.0%}"))
         bar.empty()
-        while len(memo) > 4:  # a few settings to come back to, not every one ever tried
-            memo.pop(next(iter(memo)))
-    return memo[key]
+        return curves
+
+    return kept_in_session(SWEEPS, key, make)
 
 
 def example_strips(images: analysis.ClassImages, inputs: tuple, target: int, gamma: float) -> None:
@@ -87,7 +88,7 @@ def attack_page() -> None:
     # sweep takes seconds here and 15 s or more on a slow machine (the reference run's, a minute). Settings already
     # swept (moving γ or the target) redraw in place, with no blank frame.
     shown = min(stored, controls.n) if stopped else controls.n
-    ready = stored >= shown and sweep_key(controls, shown, subset) in st.session_state.get("_attack_curves", {})
+    ready = stored >= shown and sweep_key(controls, shown, subset) in st.session_state.get(SWEEPS, {})
     results = live.Results(blank=not ready)
     _, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress, stopped=stopped)
     if stop is not None:

@@ -13,6 +13,7 @@ from core.link import PARAMS, Controls, link_text
 from core.runs import command_line
 from ui import controls as ui_controls, live, resources
 from ui.frame import command_line_note, on_a_phone, start_page
+from ui.link_sync import kept_in_session
 
 dataset_name, arch = start_page("Whitened kernels")
 data = resources.data_or_stop(dataset_name)
@@ -176,9 +177,7 @@ def ridge_accuracies(controls: Controls, engine: analysis.Analyzer, state: analy
     """The three rules' test accuracies at every λ of the curve (each point one whitening and the 10,000 test images:
     seconds in all), kept in the session for the run, so moving λ only redraws; while they are made, a progress bar
     in ``place``."""
-    memo = st.session_state.setdefault("_ridge_accuracies", {})
-    key = (arch, dataset_name, meta["sha256"], controls.settings, state.n)
-    if key not in memo:
+    def make() -> dict[str, list[float]]:
         bar = place.progress(0.0, text="accuracy on the 10,000 test images at each λ…")
         curves = {name: [] for name in plots_readout.ACCURACY_SERIES}
         for done, value in enumerate(readout.RIDGE_CHOICES, start=1):
@@ -187,10 +186,9 @@ def ridge_accuracies(controls: Controls, engine: analysis.Analyzer, state: analy
             for name in curves:
                 curves[name].append(getattr(accuracies, name))
             bar.progress(done / len(readout.RIDGE_CHOICES), text=f"accuracy on the 10,000 test images: λ = {value:g}")
-        memo[key] = curves
-        while len(memo) > 4:  # a few runs to come back to, not every one ever tried
-            memo.pop(next(iter(memo)))
-    return memo[key]
+        return curves
+
+    return kept_in_session("_ridge_accuracies", (arch, dataset_name, meta["sha256"], controls.settings, state.n), make)
 
 
 def input_covariance(controls):

@@ -33,7 +33,7 @@ def set_the_controls(step: Step) -> None:
     for key in ANALYSIS_KEYS:
         value, in_link = step.settings[key], st.query_params.get(key)
         st.session_state[key] = value
-        if in_link is not None and _parsed(key, in_link) != value:
+        if in_link is not None and PARAMS[key].parsed(in_link) != value:
             unused.append(f"`{key}={in_link}`")
         if value != PARAMS[key].default and in_link != link_text(value):
             changed[key] = link_text(value)
@@ -49,20 +49,13 @@ def set_the_controls(step: Step) -> None:
                 f"page* opens this step's).")
 
 
-def _parsed(key: str, text: str) -> object:
-    try:
-        return PARAMS[key].parse(text)
-    except (ValueError, TypeError):  # named by the link check already
-        return None
-
-
 def step_picker() -> Step:
     """Progress, Back / Next and the step's number (bound to the link: ``step=3``)."""
     if st.session_state.pop("_arrived", False):  # a page arrival: a link, the sidebar, the browser's Back button
         # The step in the link, else where the student was. Back from a full page came without any parameter
         # (Streamlit drops a page's bound ones as it leaves it), and the bound step, which follows the link on a
         # page's first run whatever session state says, fell to 1 with its settings: the link gets the step first.
-        in_link = _parsed("step", st.query_params["step"]) if "step" in st.query_params else None
+        in_link = PARAMS["step"].parsed(st.query_params["step"]) if "step" in st.query_params else None
         number = in_link or st.session_state.get("_lesson_step", PARAMS["step"].default)
         if in_link is None and number != PARAMS["step"].default:
             st.query_params["step"] = link_text(number)

@@ -14,6 +14,7 @@ from core.noise import mix, noise_samples
 from core.plots_digit import answers_figure, sweep_figure
 from ui import controls as ui_controls, live, resources
 from ui.frame import on_a_phone, start_page
+from ui.link_sync import kept_in_session
 
 CANVAS_SIDE = 280  # ten screen pixels per MNIST pixel
 ANSWERS_MIN_WIDTH = 420  # pixels: the strip's five titles and the two bar charts side by side need about this
@@ -101,12 +102,7 @@ def gamma_sweep(mixed: np.ndarray, template: np.ndarray, target: int) -> digit.F
     """The γ sweep, kept in this session only (it is made from the student's drawing, so never in a server-wide
     cache): moving the γ slider redraws without a new sweep."""
     key = (meta["sha256"], hashlib.sha256(mixed.tobytes() + template.tobytes()).hexdigest(), target)
-    memo = st.session_state.setdefault("_digit_sweeps", {})
-    if key not in memo:
-        memo[key] = digit.flip_sweep(model, mixed, template, target)
-        while len(memo) > 4:
-            memo.pop(next(iter(memo)))
-    return memo[key]
+    return kept_in_session("_digit_sweeps", key, lambda: digit.flip_sweep(model, mixed, template, target))
 
 
 def class_images_are(estimator: str) -> str:

@@ -3,10 +3,15 @@ student from page to page (with the page's address updated to match)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
 import streamlit as st
 
 from core.link import ANALYSIS_KEYS, PARAMS, link_text
 from ui import streamlit_internals
+
+T = TypeVar("T")
 
 
 def check_link() -> list[str]:
@@ -89,12 +94,10 @@ def carry_settings_to_this_page() -> None:
     in_fragment = streamlit_internals.in_fragment_run()
     missing = {}
     for key in ANALYSIS_KEYS:
-        if arrived and key in st.query_params:  # a link to this page (e.g. Home's "take the signal away") wins
-            try:
-                st.session_state[key] = PARAMS[key].parse(st.query_params[key])
-                continue
-            except (ValueError, TypeError):
-                pass
+        in_link = PARAMS[key].parsed(st.query_params[key]) if arrived and key in st.query_params else None
+        if in_link is not None:  # a link to this page (e.g. Home's "take the signal away") wins
+            st.session_state[key] = in_link
+            continue
         if key in st.session_state:
             if not in_fragment:
                 st.session_state[key] = st.session_state[key]
@@ -102,3 +105,15 @@ def carry_settings_to_this_page() -> None:
                 missing[key] = link_text(st.session_state[key])
     if missing:  # one change of the address, so one step in the browser's history
         st.query_params.update(missing)
+
+
+def kept_in_session(name: str, key: Hashable, make: Callable[[], T], keep: int = 4) -> T:
+    """``make()`` for ``key``, kept in this session's ``name`` beside the last few others: moving a control the
+    result does not depend on (γ, λ, the target) redraws without making it again, and coming back to a setting
+    just left finds it."""
+    memo = st.session_state.setdefault(name, {})
+    if key not in memo:
+        memo[key] = make()
+        while len(memo) > keep:  # a few to come back to, not every one ever tried
+            memo.pop(next(iter(memo)))
+    return memo[key]
