@@ -38,15 +38,19 @@ def computed() -> dict:
     return {}
 
 
-def spike_triggered_averages(spec: NoiseSpec, n: int) -> sta.STAResult:
-    """The STAs of every convolutional layer, computed once per model and setting, with a progress bar; a moved
-    control ends the pass between chunks (nothing partial is stored)."""
-    key = (arch, dataset_name, meta["sha256"], spec, n)
+def run_key(spec: NoiseSpec, n: int) -> tuple:
+    return arch, dataset_name, meta["sha256"], spec, n
+
+
+def spike_triggered_averages(spec: NoiseSpec, n: int, place) -> sta.STAResult:
+    """The STAs of every convolutional layer, computed once per model and setting, with a progress bar in
+    ``place``; a moved control ends the pass between chunks (nothing partial is stored)."""
+    key = run_key(spec, n)
     store = computed()
     if key in store:
         return store[key]
     engine = sta_engine(arch, dataset_name, spec.kind, meta["sha256"], model)
-    progress = st.progress(0.0, text="starting…")
+    progress = place.progress(0.0, text="starting…")
     try:
         result = engine.run(spec, n, on_progress=lambda done: progress.progress(done / n, f"{done:,} of {n:,} stimuli"),
                             should_stop=streamlit_internals.rerun_waiting)
@@ -64,8 +68,11 @@ def spike_triggered_averages(spec: NoiseSpec, n: int) -> sta.STAResult:
 carry_settings_to_this_page()
 fields = sta.receptive_fields(model)
 layers = [f.layer for f in fields]
+# The notes, the progress bar and the results each have one place whether shown or not: a block that moved up
+# into the place of the next one kept that one's elements on screen, greyed, during a run (see live.Results).
+layer_note = st.empty()
 if st.session_state.get("layer", PARAMS["layer"].default) not in layers:
-    st.info(f"The {arch} network has no {st.session_state['layer']}; showing its last layer, {layers[-1]}.")
+    layer_note.info(f"The {arch} network has no {st.session_state['layer']}; showing its last layer, {layers[-1]}.")
     st.session_state["layer"] = layers[-1]
 
 first, second, third = st.columns(3)
@@ -83,13 +90,18 @@ with second:
 with third:
     seed = st.number_input("Seed", 0, 2**31 - 1, PARAMS["seed"].default, 1, key="seed", bind="query-params",
                            help="Same seed, same noise as on the other pages.")
+noise_note = st.empty()
 if noise not in ("uniform", "gaussian"):
-    st.info(f"{noise.capitalize()} noise is not white: a unit's STA is then its weights seen through the noise's "
-            "own correlations (smoothed, or shaped like the data), so the first-layer check below is expected "
-            "to fall. Uniform or Gaussian noise gives the clean check.")
+    noise_note.info(f"{noise.capitalize()} noise is not white: a unit's STA is then its weights seen through the "
+                    "noise's own correlations (smoothed, or shaped like the data), so the first-layer check below is "
+                    "expected to fall. Uniform or Gaussian noise gives the clean check.")
 
 spec = NoiseSpec(noise, float(sigma) if noise in SIGMA_NOISE_TYPES else DEFAULT_SIGMA, int(seed))
-result = resources.friendly(lambda: spike_triggered_averages(spec, int(n)), "compute the receptive fields")
+progress_place = st.empty()
+# A run above the live sizes takes seconds to minutes: the previous settings' grids and downloads leave meanwhile
+results = live.Results(blank=int(n) > live.LIVE_N and run_key(spec, int(n)) not in computed())
+result = resources.friendly(lambda: spike_triggered_averages(spec, int(n), progress_place),
+                            "compute the receptive fields")
 if result is None:
     st.stop()
 field = result.field(layer)
@@ -103,51 +115,55 @@ first_firing = result.firing_rate("conv1")
 stem = f"sta-{arch}-{dataset_name}-{spec.label}-N{result.n}-seed{spec.seed}"
 rare, first_silent = int(((first_firing > 0) & (first_firing < 0.001)).sum()), int((first_firing == 0).sum())
 
-left, right = st.columns([3, 2] if layer != "conv1" else [1, 1])
-with left:
-    st.subheader(f"{layer}: spike-triggered averages")
-    st.plotly_chart(plots_sta.units_figure(centred, [str(c) for c in range(len(centred))],
-                                           columns=8, colorbar_title="STA (per unit)", phone=on_a_phone()),
-                    key="sta_grid")
-    st.caption(
-        f"**{result.n:,} stimuli, {field.channels} units.** Each tile is one channel's unit at the centre of the "
-        f"{field.map_shape[0]}×{field.map_shape[1]} map: the activation-weighted average of the "
-        f"{field.size[0]}×{field.size[1]} input patch it sees (pixels {field.top}–{field.top + field.size[0] - 1} "
-        "down and across), minus the plain average patch. Red: the unit answers more when these pixels are "
-        "brighter than average; blue: when they are darker. Each tile is scaled to its own strongest pixel, so "
-        "compare patterns, not strengths; point at (or tap) a tile for its values."
-        + (f" Grey tiles: {silent} units that never fired on this noise, so they have no average." if silent else ""))
-    st.download_button("STAs (CSV)", sta.units_csv(result, layer, correlations if layer == "conv1" else None),
-                       f"{stem}-{layer}.csv", "text/csv", key="sta_csv")
-    st.download_button("STAs (NPY, before subtracting the mean patch)", sta.npy_bytes(result.sta(layer)),
-                       f"{stem}-{layer}.npy", "application/octet-stream", key="sta_npy")
-with right:
-    st.subheader("conv1: weights")
-    st.plotly_chart(plots_sta.units_figure(kernels, [str(c) for c in range(len(kernels))], columns=8,
-                                           colorbar_title="weight (per unit)", phone=on_a_phone()),
-                    key="weights_grid")
-    st.caption(f"The first layer's {len(kernels)} kernels as the network learned them, on the same colour scale "
-               "and the same per-unit scaling. "
-               + ("The STA tile and the kernel at the same place in the two grids are the same unit's: "
-                  if layer == "conv1" else "Set the layer to conv1 to compare each unit's STA with its kernel, at "
-                  "the same place in the two grids: ")
-               + "under white noise they should look the same.")
-    st.download_button("Weights (NPY)", sta.npy_bytes(kernels), f"weights-{arch}-{dataset_name}-conv1.npy",
-                       "application/octet-stream", key="weights_npy")
+with results.container():
+    left, right = st.columns([3, 2] if layer != "conv1" else [1, 1])
+    with left:
+        st.subheader(f"{layer}: spike-triggered averages")
+        st.plotly_chart(plots_sta.units_figure(centred, [str(c) for c in range(len(centred))],
+                                               columns=8, colorbar_title="STA (per unit)", phone=on_a_phone()),
+                        key="sta_grid")
+        st.caption(
+            f"**{result.n:,} stimuli, {field.channels} units.** Each tile is one channel's unit at the centre of "
+            f"the {field.map_shape[0]}×{field.map_shape[1]} map: the activation-weighted average of the "
+            f"{field.size[0]}×{field.size[1]} input patch it sees (pixels {field.top}–"
+            f"{field.top + field.size[0] - 1} down and across), minus the plain average patch. Red: the unit "
+            "answers more when these pixels are brighter than average; blue: when they are darker. Each tile is "
+            "scaled to its own strongest pixel, so compare patterns, not strengths; point at (or tap) a tile for its "
+            "values."
+            + (f" Grey tiles: {silent} units that never fired on this noise, so they have no average."
+               if silent else ""))
+        st.download_button("STAs (CSV)", sta.units_csv(result, layer, correlations if layer == "conv1" else None),
+                           f"{stem}-{layer}.csv", "text/csv", key="sta_csv")
+        st.download_button("STAs (NPY, before subtracting the mean patch)", sta.npy_bytes(result.sta(layer)),
+                           f"{stem}-{layer}.npy", "application/octet-stream", key="sta_npy")
+    with right:
+        st.subheader("conv1: weights")
+        st.plotly_chart(plots_sta.units_figure(kernels, [str(c) for c in range(len(kernels))], columns=8,
+                                               colorbar_title="weight (per unit)", phone=on_a_phone()),
+                        key="weights_grid")
+        st.caption(f"The first layer's {len(kernels)} kernels as the network learned them, on the same colour "
+                   "scale and the same per-unit scaling. "
+                   + ("The STA tile and the kernel at the same place in the two grids are the same unit's: "
+                      if layer == "conv1" else "Set the layer to conv1 to compare each unit's STA with its kernel, at "
+                      "the same place in the two grids: ")
+                   + "under white noise they should look the same.")
+        st.download_button("Weights (NPY)", sta.npy_bytes(kernels), f"weights-{arch}-{dataset_name}-conv1.npy",
+                           "application/octet-stream", key="weights_npy")
 
-st.subheader("The built-in check: conv1 STA against its weights")
-st.plotly_chart(plots_sta.correlation_bar(correlations, first_firing), key="correlations")
-st.caption(
-    f"One bar per first-layer unit: the correlation of its STA with its weights over the "
-    f"{kernels.shape[1]}×{kernels.shape[2]} pixels. Mean **{np.nanmean(correlations):.4f}**, lowest "
-    f"{np.nanmin(correlations):.4f}. A ReLU unit under white noise has an STA proportional to its weights, so "
-    "bars near 1 say the STA reads the unit correctly; they rise towards 1 as N grows. Correlated noise (pink, "
-    "data) lowers them, and so does a unit that rarely fires: its STA averages only the few patches that woke "
-    "it (point at or tap a bar for its firing rate)."
-    + (f" Here {rare} of {len(correlations)} units fired on fewer than 0.1 % of the stimuli." if rare else "")
-    + (f" {first_silent} never fired: no bar." if first_silent else ""))
-st.download_button("Correlations (CSV)", sta.units_csv(result, "conv1", correlations),
-                   f"{stem}-conv1-correlations.csv", "text/csv", key="correlations_csv")
-command_line_note(command_line("sta", {"arch": arch, "dataset": dataset_name, "samples": result.n, "noise": noise,
-                                       "sigma": spec.sigma_used, "seed": spec.seed}, f"runs/{stem}",
-                               layers=sorted({"conv1", layer})))
+    st.subheader("The built-in check: conv1 STA against its weights")
+    st.plotly_chart(plots_sta.correlation_bar(correlations, first_firing), key="correlations")
+    st.caption(
+        f"One bar per first-layer unit: the correlation of its STA with its weights over the "
+        f"{kernels.shape[1]}×{kernels.shape[2]} pixels. Mean **{np.nanmean(correlations):.4f}**, lowest "
+        f"{np.nanmin(correlations):.4f}. A ReLU unit under white noise has an STA proportional to its weights, so "
+        "bars near 1 say the STA reads the unit correctly; they rise towards 1 as N grows. Correlated noise (pink, "
+        "data) lowers them, and so does a unit that rarely fires: its STA averages only the few patches that woke "
+        "it (point at or tap a bar for its firing rate)."
+        + (f" Here {rare} of {len(correlations)} units fired on fewer than 0.1 % of the stimuli." if rare else "")
+        + (f" {first_silent} never fired: no bar." if first_silent else ""))
+    st.download_button("Correlations (CSV)", sta.units_csv(result, "conv1", correlations),
+                       f"{stem}-conv1-correlations.csv", "text/csv", key="correlations_csv")
+    command_line_note(command_line("sta", {"arch": arch, "dataset": dataset_name, "samples": result.n,
+                                           "noise": noise, "sigma": spec.sigma_used, "seed": spec.seed},
+                                   f"runs/{stem}",
+                                   layers=sorted({"conv1", layer})))

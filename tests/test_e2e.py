@@ -288,11 +288,12 @@ def test_a_long_run_blanks_the_previous_examples_and_downloads(server, browser) 
     ("kernels?estimator=regression&part=noise&r=0.0&seed=9098", 3, 2),
     ("significance?estimator=softmax&part=noise&r=0.0&seed=9099", 3, 3),
     ("confusion?estimator=softmax&seed=9100", 3, 0),
-    ("confusion?seed=9101", 3, 0)])  # ground truth: its fed-back matrix drawn before the run at live sizes
+    ("confusion?seed=9101", 3, 0),  # ground truth: its fed-back matrix drawn before the run at live sizes
+    ("receptive_fields?seed=9102", 3, 4)])
 def test_a_long_run_blanks_the_previous_results(server, browser, link: str, charts: int, buttons: int) -> None:
-    """Whitened kernels, Significance and Confusion heatmaps have no Stop: during a long run the previous settings'
-    results stayed, greyed, with download buttons that gave the previous run's files. They are gone until a result
-    is drawn (here: N moved back down, which also ends the long run)."""
+    """Whitened kernels, Significance, Confusion heatmaps and Receptive fields have no Stop: during a long run the
+    previous settings' results stayed, greyed, with download buttons that gave the previous run's files. They are
+    gone until a result is drawn (here: N moved back down, which also ends the long run)."""
     page = browser.new_page(viewport=VIEWPORT)
     downloads = page.locator('[data-testid="stDownloadButton"]')
 
