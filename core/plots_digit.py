@@ -18,15 +18,25 @@ TEMPLATE_COLOUR = "#7f7f7f"
 WINNER_COLOUR = "#d62728"  # the class each side picks
 
 
+LABEL_SHARE = 0.5  # a bar is numbered when it reaches this share of the winner's value (the contenders)
+
+
 def _bars(values: np.ndarray, names: Sequence[str], colour: str, text_format: str) -> "go.Bar":
+    """One panel's ten bars, the winner red, numbered only where a number says something: the winner and the bars
+    within ``LABEL_SHARE`` of it. Twenty numbers in two 200-pixel panels were shrunk by Plotly to fit their bars,
+    to 7-10 px at 1280 px, nine of them "0.00"; the rest are a point or a tap away."""
     import plotly.graph_objects as go
 
     values = np.asarray(values, float)
     winner = int(np.nanargmax(values)) if np.isfinite(values).any() else -1
     colours = [WINNER_COLOUR if k == winner else colour for k in range(len(values))]
     shown = np.nan_to_num(values, nan=0.0)
-    text = ["no image" if not np.isfinite(v) else format(v, text_format) for v in values]
+    best = values[winner] if winner >= 0 else np.nan
+    text = ["no image" if not np.isfinite(v) else
+            format(v, text_format) if k == winner or (best > 0 and v >= LABEL_SHARE * best) else ""
+            for k, v in enumerate(values)]
     return go.Bar(x=list(names), y=shown.tolist(), text=text, textposition="outside", marker_color=colours,
+                  constraintext="none", cliponaxis=False,  # the font size given, not shrunk to the bar's width
                   hovertemplate="%{x}: %{y:.3f}<extra></extra>", showlegend=False)
 
 
@@ -51,8 +61,8 @@ def answers_figure(probabilities: np.ndarray, cosines: np.ndarray, names: Sequen
     fig.update_yaxes(range=[0, 1.12], title_text="probability", row=1, col=1)
     fig.update_yaxes(range=[low * 1.25, high * 1.25], title_text="cosine similarity", **second)
     fig.update_xaxes(type="category")
+    fig.update_traces(textfont_size=11 if phone else 12)
     if phone:
-        fig.update_traces(textfont_size=9)
         fig.update_xaxes(automargin=True)
         fig.update_yaxes(automargin=True)
     fig.update_layout(height=560 if phone else 330, margin=dict(l=10, r=10, t=30, b=10))

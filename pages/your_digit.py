@@ -179,9 +179,10 @@ def digit_page() -> None:
     st.markdown(f"The network's softmax (blue bars, its answer red): it says **{names[network]}** "
                 f"({probabilities[network]:.0%}). The cosine similarity of the same input to each of the ten "
                 f"classification images (grey bars; both centred, as the Confusion page's template classifier does): "
-                f"the best match is **{names[templates]}**. "
-                f"They **{agree}**. {class_images_are(controls.estimator)} ({state.n:,} stimuli, "
-                f"{analysis.ESTIMATORS[controls.estimator].label}; their settings are in the box at the top).")
+                f"the best match is **{names[templates]}** ({cosines[templates]:.2f}). They **{agree}**. "
+                f"{class_images_are(controls.estimator)} ({state.n:,} stimuli, "
+                f"{analysis.ESTIMATORS[controls.estimator].label}; their settings are in the box at the top). "
+                "The bars are numbered where they win or come close; point at (or tap) any bar for its value.")
 
     st.subheader(f"Fool the network with the class image of {names[target]}")
     sweep = gamma_sweep(mixed, template, target)

@@ -441,6 +441,10 @@ def test_browser_draw_a_stroke_and_the_softmax_changes(real_data_dir, tmp_path) 
         page.get_by_text("Your digit's share s").evaluate("node => node.scrollIntoView({block: 'start'})")
         time.sleep(1)
         page.screenshot(path=str(Path(os.environ.get("NOISELENS_SCREENSHOTS") or tmp_path) / "your_digit.png"))
+        # The bars' numbers at the size given (Plotly shrank twenty of them to fit their bars: 12-px boxes here)
+        heights = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="network: softmax").evaluate(
+            "chart => [...chart.querySelectorAll('text.bartext')].map(t => t.getBoundingClientRect().height)")
+        assert heights and min(heights) >= 15, heights
         # The link the browser writes for the upload choice opens the upload (it once wrote a label the link refused)
         page.get_by_text("upload", exact=True).click()
         page.wait_for_function("location.search.includes('digit_input=upload')", timeout=60_000)
@@ -471,6 +475,19 @@ def test_answer_bars_say_what_their_red_means() -> None:
     assert all(f"color:{WINNER_COLOUR}'>red</span>" in t for t in titles), titles
 
 
+def test_answer_bars_are_numbered_where_they_win_or_come_close() -> None:
+    """Twenty numbers, nine of them "0.00", were shrunk by Plotly to fit 19-px bars at 1280 px (7-10 px text): the
+    winner and the bars within half of its value are numbered, at a size Plotly may not shrink."""
+    from core.plots_digit import answers_figure
+
+    probabilities, cosines = np.full(10, 0.001), np.array([-0.3, 0.1, 0.25, 0.5, -0.1, 0.0, 0.2, np.nan, 0.3, 0.05])
+    probabilities[[3, 5]] = 0.62, 0.37
+    softmax, cosine = answers_figure(probabilities, cosines, [str(k) for k in range(10)]).data
+    assert [k for k, t in enumerate(softmax.text) if t] == [3, 5] and softmax.text[3] == "0.62"
+    assert [k for k, t in enumerate(cosine.text) if t] == [2, 3, 7, 8] and cosine.text[7] == "no image"
+    assert all(t.constraintext == "none" and t.textfont.size == 12 for t in (softmax, cosine))
+
+
 def test_on_a_phone_the_answer_panels_stack() -> None:
     """Side by side on a phone the two panels' titles ran into each other and off the screen, and Plotly wrote the
     bars' numbers at 5-6 px."""
@@ -481,6 +498,6 @@ def test_on_a_phone_the_answer_panels_stack() -> None:
     assert phone.layout.xaxis.domain == phone.layout.xaxis2.domain  # full width each, one above the other
     assert phone.layout.yaxis.domain[0] > phone.layout.yaxis2.domain[1]
     assert phone.layout.yaxis2.title.text == "cosine similarity"
-    assert all(trace.textfont.size == 9 for trace in phone.data)
+    assert all(trace.textfont.size == 11 and trace.constraintext == "none" for trace in phone.data)
     wide = answers_figure(probabilities, cosines, [str(k) for k in range(10)])
     assert wide.layout.yaxis.domain == wide.layout.yaxis2.domain  # side by side on a wide screen
