@@ -458,6 +458,45 @@ def test_a_phone_closes_the_sidebar_after_a_tap_on_a_page_link(server, browser) 
     context.close()
 
 
+def test_a_tablet_held_upright_opens_the_page_without_the_sidebar(server, browser) -> None:
+    """At 820 px Streamlit docks the sidebar open and leaves the page 520 px, into which the wide layout was squeezed
+    (the Lesson's text in a 122-px strip, its heatmap's numbers at 5 px), and its close button showed only under a
+    hovering pointer, which a touch screen has not. The page opens at full width; the sidebar, once opened, shows
+    its close button and closes after a page link. A 1024-px laptop keeps it open: the page has 724 px there."""
+    context = browser.new_context(viewport={"width": 820, "height": 1180}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    sidebar = page.locator('[data-testid="stSidebar"]')
+
+    def sidebar_right_edge() -> float:
+        box = sidebar.bounding_box()
+        return box["x"] + box["width"] if box else 0.0
+
+    page.goto(f"{server}/lesson")
+    wait_until_idle(page, charts=1)
+    assert sidebar_right_edge() <= 0, sidebar.bounding_box()
+    assert page.locator('[data-testid="stMain"]').bounding_box()["width"] >= 800
+    tap(page, page.locator('[data-testid="stExpandSidebarButton"]'))
+    link = page.locator(".st-key-app-navigation a").filter(has_text="Models")
+    link.wait_for(timeout=30_000)
+    time.sleep(1)  # the sidebar slides in
+    assert sidebar_right_edge() >= 250, sidebar.bounding_box()
+    close = page.locator('[data-testid="stSidebarCollapseButton"]')
+    assert close.evaluate("node => getComputedStyle(node).visibility") == "visible"
+    tap(page, link)
+    page.wait_for_url("**/models**")
+    wait_until_idle(page, charts=2)
+    time.sleep(1)  # the sidebar slides out
+    assert sidebar_right_edge() <= 0, sidebar.bounding_box()
+    assert_no_exception(page)
+    context.close()
+    laptop = browser.new_page(viewport={"width": 1024, "height": 768})
+    laptop.goto(f"{server}/lesson")
+    wait_until_idle(laptop, charts=1)
+    box = laptop.locator('[data-testid="stSidebar"]').bounding_box()
+    assert box["x"] + box["width"] >= 250, box
+    laptop.close()
+
+
 @pytest.mark.parametrize("width, height", [(1280, 720), (1366, 768), (1024, 768)])
 def test_a_laptop_screen_shows_both_rows_of_class_images_under_the_controls(server, browser, width, height) -> None:
     """A student moves a slider and watches the picture: on a 1280 × 720 or 1366 × 768 laptop (and on a class's

@@ -30,8 +30,10 @@ PAGES = (  # file, title, icon; the first is the default
 
 # Plotly's toolbar shows while a pointer is over a chart; a touch screen has no hover, so it showed for good, over
 # the top of every plot: the attack curves' 100 % plateau, the receptive fields' correlations near 1. A phone zooms
-# with two fingers and a double tap resets the view, so it goes on screens that cannot hover.
-TOUCH_SCREEN_CSS = "@media (hover: none) { .js-plotly-plot .modebar-container { display: none !important; } }"
+# with two fingers and a double tap resets the view, so it goes on screens that cannot hover. The sidebar's close
+# button shows only while a pointer is over the sidebar: a tablet's student saw no way to close it.
+TOUCH_SCREEN_CSS = ("@media (hover: none) { .js-plotly-plot .modebar-container { display: none !important; } "
+                    '[data-testid="stSidebarCollapseButton"] { visibility: visible !important; } }')
 SIDEBAR_SCRIPT_KEY = "sidebar-script"
 # Streamlit leaves 6rem above a page's title, under a 60-px header with nothing on its left but the sidebar's
 # arrow; 3.5rem keeps the title clear of it and lifts every page by 40 px, which a 720-px-high screen needs to show
@@ -69,7 +71,7 @@ def navigation() -> st.navigation:
             for page in pages:
                 st.page_link(page)
         with st.container(key=SIDEBAR_SCRIPT_KEY):  # hidden by frame()'s style: a script, nothing to see
-            st.html(streamlit_internals.CLOSE_THE_SIDEBAR_AFTER_A_PAGE_LINK, unsafe_allow_javascript=True)
+            st.html(streamlit_internals.FIT_THE_SIDEBAR, unsafe_allow_javascript=True)
     return current
 
 

@@ -20,10 +20,11 @@ Each touch has a guard test in ``tests/test_streamlit_internals.py`` that fails 
 7. ``QueryParams.set_initial_query_params_from_current`` (reached through ``get_session_state().query_params()``):
    on a session's first run a link-bound widget seeds itself from the link as it arrived, not as the script left
    it; Streamlit itself re-takes that snapshot after a page change. ``seed_widgets_from_the_link_as_it_is_now``.
-8. The script in ``CLOSE_THE_SIDEBAR_AFTER_A_PAGE_LINK`` finds Streamlit's page links in the sidebar
-   (``data-testid="stSidebar"``, ``"stPageLink-NavLink"``) and its collapse button (``"stSidebarCollapseButton"``),
-   and knows that the sidebar lies over the page below Streamlit's 768-px ``md`` breakpoint; the end-to-end test
-   taps a page link on a phone.
+8. The script in ``FIT_THE_SIDEBAR`` finds Streamlit's page links in the sidebar (``data-testid="stSidebar"``,
+   ``"stPageLink-NavLink"``) and its collapse button (``"stSidebarCollapseButton"``), knows that the sidebar lies
+   over the page below Streamlit's 768-px ``md`` breakpoint and is off screen when closed; ``ui.frame.TOUCH_SCREEN_CSS``
+   shows that button, which Streamlit shows on hover only. The end-to-end tests tap a page link on a phone and on
+   a tablet.
 9. ``ui.frame.PAGE_TOP_CSS`` and ``NARROW_SIDES_CSS`` set the padding of Streamlit's main block
    (``data-testid="stMainBlockContainer"``); the end-to-end test measures the class images on laptop screens.
 """
@@ -48,21 +49,28 @@ STEADY_REDRAWS_CSS = ('[data-testid="stElementContainer"][data-stale="true"] '
                       '{ opacity: 1 !important; }')
 
 
-# Below 768 px (Streamlit's ``md`` breakpoint) the sidebar lies over the page. Streamlit's own menu closes it after a
-# tap; its page links, which draw our menu (``ui.frame.navigation``), do not, so on a phone the student had to close
-# it by hand after every page change. One listener per browser tab (the flag), in the capture phase, before the
-# link's own handler starts the page change.
-CLOSE_THE_SIDEBAR_AFTER_A_PAGE_LINK = """<script>
-if (!window.noiseLensClosesTheSidebar) {
-  window.noiseLensClosesTheSidebar = true;
+# Below 768 px (Streamlit's ``md`` breakpoint) the sidebar lies over the page; above it, docked, it takes 300 px of
+# the width. Streamlit's own menu closes it after a tap; its page links, which draw our menu (``ui.frame.navigation``),
+# do not, so on a phone the student had to close it by hand after every page change. On a tablet held upright
+# (820 px) it stayed docked and left the page 456 px, into which the wide layout was squeezed: the Lesson's text in a
+# 122-px strip, its heatmap's numbers at 5 px, the kernels' metrics cut to "13…". Where it is in the way (over the
+# page, or leaving it less than ``PAGE_LEAST_WIDTH``), it starts closed and closes after a page link. One listener per
+# browser tab (the flag), in the capture phase, before the link's own handler starts the page change.
+PAGE_LEAST_WIDTH = 640  # px: Streamlit's own width for stacking columns; the wide layout needs at least this
+FIT_THE_SIDEBAR = """<script>
+if (!window.noiseLensFitsTheSidebar) {
+  window.noiseLensFitsTheSidebar = true;
+  const sidebar = () => document.querySelector('[data-testid="stSidebar"]');
+  const open = () => (sidebar()?.getBoundingClientRect().right || 0) > 0;
+  const inTheWay = () => window.innerWidth < 768 || window.innerWidth - (sidebar()?.offsetWidth || 0) < %d;
+  const close = () => document.querySelector('[data-testid="stSidebarCollapseButton"] button')?.click();
+  if (open() && inTheWay()) close();
   document.addEventListener("click", (event) => {
     const link = event.target.closest('[data-testid="stSidebar"] a[data-testid="stPageLink-NavLink"]');
-    if (link && window.innerWidth < 768) {
-      document.querySelector('[data-testid="stSidebarCollapseButton"] button')?.click();
-    }
+    if (link && inTheWay()) close();
   }, true);
 }
-</script>"""
+</script>""" % PAGE_LEAST_WIDTH
 
 
 def disable_legacy_pages() -> None:
