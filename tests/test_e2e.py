@@ -17,6 +17,7 @@ import pytest
 from tests.browser import (CLASS_PICTURE, chromium, image_titles, streamlit_server, svg_texts, wait_for_change,
                            wait_until_idle)
 from ui import frame
+from ui.controls import CONTROLS_KEY
 
 pytestmark = pytest.mark.slow  # a real Streamlit server and headless Chromium: minutes on a slow machine
 
@@ -514,6 +515,26 @@ def test_a_laptop_screen_shows_both_rows_of_class_images_under_the_controls(serv
 
 PHONE_USER_AGENT = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
                     "Version/17.0 Mobile/15E148 Safari/604.1")
+
+
+def test_a_phone_shows_class_images_on_the_first_screen_under_two_columns_of_controls(server, browser) -> None:
+    """Streamlit stacks every column on a phone: the eight controls took eight rows and the picture began at the
+    screen's bottom edge (y = 826 of 844), so a student who moved a slider saw nothing change. Two across, the first
+    row of class images is on the first screen."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                  user_agent=PHONE_USER_AGENT)
+    page = context.new_page()
+    page.goto(f"{server}/class_images")
+    wait_until_idle(page, charts=4)
+    columns = page.locator(f".st-key-{CONTROLS_KEY} [data-testid='stColumn']").evaluate_all(
+        "nodes => nodes.map(n => Math.round(n.getBoundingClientRect().top))")
+    assert len(columns) == 4 and len(set(columns)) == 2, columns  # two rows of two columns
+    tops = sorted(page.locator(".st-key-class_picture g.annotation").evaluate_all(
+        "nodes => nodes.map(n => n.getBoundingClientRect().top)"))
+    assert len(tops) == 10 and tops[3] <= 844, tops  # the second row's titles, under the first row's panels
+    assert page.evaluate("scrollY") == 0
+    assert_no_exception(page)
+    context.close()
 
 
 def assert_titles_apart(chart) -> None:

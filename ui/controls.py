@@ -21,12 +21,16 @@ def _help(table: dict) -> str:
     return "\n".join(f"- **{key}**: {getattr(value, 'label', value)}" for key, value in table.items())
 
 
+CONTROLS_KEY = "analysis_controls"  # the container of the eight widgets, for the CSS that lays them out
+
+
 def analysis_controls(show_display: bool = True, explains_full_signal: bool = False) -> Controls:
     """Draw the analysis controls (bound to the URL) and return their values; settings that show nothing
     meaningful get a note under the controls, on every page that has them. ``explains_full_signal``: the page
     says itself what r = 1 leaves it to show (two notes saying the same thing stacked up)."""
     carry_settings_to_this_page()
-    chosen = _widgets(show_display)
+    with st.container(key=CONTROLS_KEY):  # as controls_drawn_after's: two across on a phone (ui.frame)
+        chosen = _widgets(show_display)
     _explain(chosen, explains_full_signal)
     return _effective(chosen)
 
@@ -44,7 +48,7 @@ def controls_drawn_after(defer: Callable[[Controls], bool], show_display: bool =
     between containers would be built anew. If the widgets disagree with the values read before them (a value
     a widget would not take), the run starts again with theirs."""
     carry_settings_to_this_page()
-    widgets, notes = st.container(key="analysis_controls"), st.container()
+    widgets, notes = st.container(key=CONTROLS_KEY), st.container()
     chosen = _stored(show_display)
     deferred = chosen is not None and defer(_effective(chosen))
     if not deferred:

@@ -45,6 +45,14 @@ NARROW_SIDES_CSS = ('@media (max-width: 1200px) '
                     '{ [data-testid="stMainBlockContainer"] { padding-left: 2rem; padding-right: 2rem; } }')
 
 
+# On a phone Streamlit stacks every column, so the analysis controls' four columns of two made eight rows: the
+# picture began at the screen's bottom edge (y = 826 of 844), and a student who moved a slider saw nothing change.
+# Two columns across (Streamlit's phone width, 640 px, and its column gap) make four rows: the picture starts on
+# the first screen.
+PHONE_CONTROLS_CSS = (f'@media (max-width: 640px) {{ .st-key-{controls.CONTROLS_KEY} [data-testid="stColumn"] '
+                      '{ min-width: calc(50% - 1rem) !important; } }')
+
+
 def install() -> None:
     """Process-wide settings, made by app.py at the start of every run (each is idempotent).
 
@@ -79,6 +87,7 @@ def frame(url_path: str) -> None:
     """Everything app.py draws around the page."""
     link_sync.note_page(url_path)
     st.html(f"<style>{streamlit_internals.STEADY_REDRAWS_CSS} {TOUCH_SCREEN_CSS} {PAGE_TOP_CSS} {NARROW_SIDES_CSS} "
+            f"{PHONE_CONTROLS_CSS} "
             f".st-key-{SIDEBAR_SCRIPT_KEY} {{ display: none; }}</style>")
     link_sync.remember_link_notes()
     dataset, arch = controls.sidebar_selectors()
