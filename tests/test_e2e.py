@@ -568,6 +568,11 @@ def test_a_phone_shows_class_images_three_across_with_their_titles_apart(server,
     assert "Take the signal away" not in picker.inner_text()
     back, forward = (page.get_by_role("button", name=name).bounding_box() for name in ("◀ Back", "Next ▶"))
     assert abs(back["y"] - forward["y"]) < 2 and forward["x"] > back["x"], (back, forward)
+    # A finger's targets: the step picker's and the prediction's options were 33 × 22 px, the predictions' with no gap
+    options = page.locator('[data-testid="stMain"] [data-testid="stRadioOption"]').evaluate_all(
+        "nodes => nodes.map(n => [n.getBoundingClientRect().width, n.getBoundingClientRect().height])")
+    assert len(options) > 6 and min(height for _, height in options) >= 40, options
+    assert max(width for width, _ in options) >= 300  # a prediction's option: the whole row
     page.goto(f"{server}/attack?gamma=1")
     wait_until_idle(page, charts=3)
     examples = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="noise →").first
