@@ -421,6 +421,12 @@ def stimuli_strip(images: np.ndarray, titles: Sequence[str], columns: int | None
 TRAINING_COLOURS = {"training": "#1f77b4", "test": "#ff7f0e"}  # the same in the live chart and the final one
 
 
+def accuracy_floor(history: dict[str, list[float]], step: float = 0.05, margin: float = 0.02) -> float:
+    """The accuracy axis's lower end: the multiple of ``step`` at least ``margin`` below the lowest accuracy."""
+    accuracies = [v for key in ("accuracy", "val_accuracy") for v in history.get(key, []) if np.isfinite(v)]
+    return max(0.0, float(np.floor((min(accuracies, default=0.0) - margin) / step)) * step)
+
+
 def training_figure(history: dict[str, list[float]], phone: bool = False) -> "go.Figure":
     """Loss and accuracy per epoch, training and test; on a ``phone`` one above the other (side by side there, a
     dozen epoch ticks crowded each ~150-px axis)."""
@@ -440,10 +446,11 @@ def training_figure(history: dict[str, list[float]], phone: bool = False) -> "go
     fig.update_xaxes(title_text="epoch", dtick=1, tick0=1)  # whole epochs: one epoch was ticked 0.5 and 1.5
     if phone:  # one "epoch" under the lower plot: the upper one's ran into the title "accuracy"
         fig.update_xaxes(title_text=None, row=1, col=1)
-    # Fixed ranges from zero: after one epoch autoscaling drew a single point on (or past) the plot's edge.
+    # Fixed ranges: after one epoch autoscaling drew a single point on (or past) the plot's edge. Accuracy from the
+    # 5 % step below its lowest point: from zero, 91-99 % were two flat lines along the top.
     losses = [v for key in ("loss", "val_loss") for v in history.get(key, []) if np.isfinite(v)]
     fig.update_yaxes(range=[0, 1.1 * max(losses, default=1.0)], row=1, col=1)
-    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=shape[0], col=shape[1])
+    fig.update_yaxes(range=[accuracy_floor(history), 1.02], tickformat=".0%", row=shape[0], col=shape[1])
     # the legend under the plots: on the right it took a third of a phone's width from them
     fig.update_layout(height=600 if phone else 330, legend=LEGEND_UNDER,
                       margin=dict(l=10, r=10, t=30, b=10))

@@ -199,9 +199,17 @@ def test_training_history_is_ticked_in_whole_epochs() -> None:
     """A one-epoch model's charts were ticked 0.5 and 1.5 (Plotly's own choice for a single point)."""
     figure = plots.training_figure({"loss": [0.3], "val_loss": [0.2], "accuracy": [0.9], "val_accuracy": [0.93]})
     assert figure.layout.xaxis.dtick == 1 and figure.layout.xaxis2.dtick == 1
-    # ... and its single points inside the plot, not on its edge: ranges from zero, accuracy to 100 %
+    # ... and its single points inside the plot, not on its edge: loss from zero, accuracy to 100 %
     assert tuple(figure.layout.yaxis.range) == (0, pytest.approx(0.33))
-    assert tuple(figure.layout.yaxis2.range) == (0, 1.02)
+    assert tuple(figure.layout.yaxis2.range) == (pytest.approx(0.85), 1.02)
+
+
+def test_accuracy_curves_are_drawn_from_just_below_their_lowest_point() -> None:
+    """From zero, a shipped model's 91-99 % accuracies were two flat lines along the top of the chart."""
+    assert plots.accuracy_floor({"accuracy": [0.913, 0.98], "val_accuracy": [0.95, 0.994]}) == pytest.approx(0.85)
+    assert plots.accuracy_floor({"accuracy": [0.05, 0.3]}) == 0.0  # a run that starts at chance: from zero
+    assert plots.accuracy_floor({"accuracy": [0.6]}) == pytest.approx(0.55)
+    assert plots.accuracy_floor({}) == 0.0
 
 
 def test_the_convergence_curve_is_ticked_at_its_snapshots() -> None:
