@@ -586,6 +586,11 @@ def test_a_phone_shows_class_images_three_across_with_their_titles_apart(server,
     sizes = page.locator('[data-testid="stPlotlyChart"] svg text').evaluate_all(
         r"nodes => nodes.filter(n => /^\d\.\d\d$/.test(n.textContent)).map(n => parseFloat(n.style.fontSize))")
     assert len(sizes) == 100 and min(sizes) >= 8, sizes  # the test confusion's cell numbers: 6 px beside the bar
+    # The table's toolbar, shown for good on a touch screen, lay over the heading above the table
+    table = page.locator('[data-testid="stElementContainer"]').filter(has=page.locator('[data-testid="stDataFrame"]'))
+    toolbar = table.first.locator('[data-testid="stElementToolbar"]').bounding_box()
+    heading = page.get_by_role("heading", name="Models on this server").bounding_box()
+    assert toolbar["y"] >= heading["y"] + heading["height"] - 1, (toolbar, heading)
     page.goto(f"{server}/{PAGES['significance'][0].replace('?', '?dataset=fashion_mnist&')}")
     wait_until_idle(page, charts=PAGES["significance"][1])
     infoval = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="infoVal (z)").first

@@ -33,12 +33,15 @@ PAGES = (  # file, title, icon; the first is the default
 # with two fingers and a double tap resets the view, so it goes on screens that cannot hover. The sidebar's close
 # button shows only while a pointer is over the sidebar: a tablet's student saw no way to close it. A radio's
 # options were 33 × 22 px with no gap between them, the Lesson's predictions among them: a finger took the next one;
-# they are 40 px high, and a list's take its whole width.
+# they are 40 px high, and a list's take its whole width. A table's toolbar (download, search, full screen), shown
+# on hover elsewhere, stays on a touch screen, 44 px above the table over whatever is there (Models' heading
+# "Models on this server", Significance's chart legend): the table keeps that room free.
 TOUCH_SCREEN_CSS = ("@media (hover: none) { .js-plotly-plot .modebar-container { display: none !important; } "
                     '[data-testid="stSidebarCollapseButton"] { visibility: visible !important; } '
                     '[data-testid="stRadioOption"] { min-height: 40px; align-items: center; } '
                     '[aria-orientation="vertical"] > div, [aria-orientation="vertical"] [data-testid="stRadioOption"] '
-                    '{ width: 100%; } }')
+                    '{ width: 100%; } '
+                    '[data-testid="stElementContainer"]:has([data-testid="stDataFrame"]) { margin-top: 44px; } }')
 SIDEBAR_SCRIPT_KEY = "sidebar-script"
 # Streamlit leaves 6rem above a page's title, under a 60-px header with nothing on its left but the sidebar's
 # arrow; 3.5rem keeps the title clear of it and lifts every page by 40 px, which a 720-px-high screen needs to show
