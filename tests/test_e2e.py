@@ -533,6 +533,14 @@ def test_a_phone_shows_class_images_on_the_first_screen_under_two_columns_of_con
         "nodes => nodes.map(n => n.getBoundingClientRect().top)"))
     assert len(tops) == 10 and tops[3] <= 844, tops  # the second row's titles, under the first row's panels
     assert page.evaluate("scrollY") == 0
+    # The colour bar's title, under the bar, sat on its tick labels' row for this range (between 0.4 and 0.5)
+    page.goto(f"{server}/class_images?dataset=fashion_mnist&r=0.3")
+    wait_until_idle(page, charts=4)
+    title, ticks = (page.locator(".st-key-class_picture").evaluate(
+        f"node => [...node.querySelectorAll('{texts}')].map(t => {{ const r = t.getBoundingClientRect(); "
+        "return [r.left, r.top, r.right, r.bottom]; })") for texts in (".cbtitle text", ".cbaxis text"))
+    assert len(title) == 1 and ticks, (title, ticks)
+    assert all(title[0][3] <= tick[1] or tick[3] <= title[0][1] for tick in ticks), (title, ticks)
     assert_no_exception(page)
     context.close()
 

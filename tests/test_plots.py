@@ -55,7 +55,7 @@ def test_a_phone_gets_three_panels_across_titles_on_two_lines_and_the_colour_bar
     assert [a.text for a in phone.layout.annotations][:3] == ["0<br>(12, too few)", "1<br>never predicted",
                                                              "2<br>(1,285)"]
     bar = phone.data[0].colorbar
-    assert bar.orientation == "h" and bar.yanchor == "top" and bar.y < 0 and bar.title.side == "bottom"
+    assert bar.orientation == "h" and bar.yanchor == "top" and bar.y < 0 and bar.title.side == "top"
     assert phone.layout.height == plots.phone_grid_height(10) > 500  # four rows of ~110-px panels, not 250 px
     # Each title line fits over its own panel at a phone's width (~0.6 em a character, Plotly's sans-serif).
     panel = plots._PHONE_WIDTH * 28 / (plots.PHONE_COLUMNS * 30 - 2)
