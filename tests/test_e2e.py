@@ -420,41 +420,51 @@ def test_a_phone_switches_the_dataset_with_one_tap_in_the_sidebar(server, browse
     context.close()
 
 
+def sidebar_right_edge(page) -> float:
+    """Where the sidebar ends on screen: 0 or less when it is closed."""
+    box = page.locator('[data-testid="stSidebar"]').bounding_box()
+    return box["x"] + box["width"] if box else 0.0
+
+
+def from_the_lesson_to_models_through_the_sidebar(page, server: str, while_open=lambda: None) -> None:
+    """The Lesson opens with the sidebar closed; » opens it, ``while_open`` looks at it, a tap on its Models link
+    changes the page and closes it."""
+    page.goto(f"{server}/lesson")
+    wait_until_idle(page, charts=1)
+    assert sidebar_right_edge(page) <= 0, page.locator('[data-testid="stSidebar"]').bounding_box()
+    tap(page, page.locator('[data-testid="stExpandSidebarButton"]'))
+    link = page.locator(".st-key-app-navigation a").filter(has_text="Models")
+    link.wait_for(timeout=30_000)
+    time.sleep(1)  # the sidebar slides in: tap where the link ends up
+    assert sidebar_right_edge(page) >= 250
+    while_open()
+    tap(page, link)
+    page.wait_for_url("**/models**")
+    wait_until_idle(page, charts=2)
+    time.sleep(1)  # the sidebar slides out
+    assert sidebar_right_edge(page) <= 0
+
+
 def test_a_phone_closes_the_sidebar_after_a_tap_on_a_page_link(server, browser) -> None:
     """On a phone the sidebar lies over the page. After a tap on one of its page links it stayed open over the new
     page (Streamlit's page links do not close it, its own menu does), so every page change took a second tap."""
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page = context.new_page()
-    sidebar = page.locator('[data-testid="stSidebar"]')
 
-    def sidebar_right_edge() -> float:
-        box = sidebar.bounding_box()
-        return box["x"] + box["width"] if box else 0.0
+    def script_takes_no_room() -> None:
+        hidden = page.locator(f".st-key-{frame.SIDEBAR_SCRIPT_KEY}")
+        assert hidden.count() == 1 and hidden.bounding_box() is None
 
-    page.goto(f"{server}/lesson")
-    wait_until_idle(page, charts=1)
-    assert sidebar_right_edge() <= 0, sidebar.bounding_box()  # a phone starts with it closed
-    tap(page, page.locator('[data-testid="stExpandSidebarButton"]'))
-    link = page.locator(".st-key-app-navigation a").filter(has_text="Models")
-    link.wait_for(timeout=30_000)
-    time.sleep(1)  # the sidebar slides in: tap where the link ends up
-    assert sidebar_right_edge() >= 250, sidebar.bounding_box()
-    hidden = page.locator(f".st-key-{frame.SIDEBAR_SCRIPT_KEY}")
-    assert hidden.count() == 1 and hidden.bounding_box() is None  # the script takes no room in the sidebar
-    tap(page, link)
-    page.wait_for_url("**/models**")
-    wait_until_idle(page, charts=2)
-    time.sleep(1)  # the sidebar slides out
-    assert sidebar_right_edge() <= 0, sidebar.bounding_box()
+    from_the_lesson_to_models_through_the_sidebar(page, server, script_takes_no_room)
     # A dataset chosen in the sidebar leaves it open: the architecture may be next
     tap(page, page.locator('[data-testid="stExpandSidebarButton"]'))
-    dataset = sidebar.locator('[data-testid="stRadio"]').filter(has_text="Dataset")
+    dataset = page.locator('[data-testid="stSidebar"] [data-testid="stRadio"]').filter(has_text="Dataset")
     dataset.wait_for(timeout=30_000)
     time.sleep(1)
     tap(page, dataset.get_by_text("fashion_mnist"))
     page.wait_for_function("location.search.includes('dataset=fashion_mnist')", timeout=30_000)
     time.sleep(1)
-    assert sidebar_right_edge() >= 250, sidebar.bounding_box()
+    assert sidebar_right_edge(page) >= 250
     assert_no_exception(page)
     context.close()
 
@@ -466,35 +476,19 @@ def test_a_tablet_held_upright_opens_the_page_without_the_sidebar(server, browse
     its close button and closes after a page link. A 1024-px laptop keeps it open: the page has 724 px there."""
     context = browser.new_context(viewport={"width": 820, "height": 1180}, is_mobile=True, has_touch=True)
     page = context.new_page()
-    sidebar = page.locator('[data-testid="stSidebar"]')
 
-    def sidebar_right_edge() -> float:
-        box = sidebar.bounding_box()
-        return box["x"] + box["width"] if box else 0.0
+    def close_button_shows() -> None:
+        close = page.locator('[data-testid="stSidebarCollapseButton"]')
+        assert close.evaluate("node => getComputedStyle(node).visibility") == "visible"
 
-    page.goto(f"{server}/lesson")
-    wait_until_idle(page, charts=1)
-    assert sidebar_right_edge() <= 0, sidebar.bounding_box()
+    from_the_lesson_to_models_through_the_sidebar(page, server, close_button_shows)
     assert page.locator('[data-testid="stMain"]').bounding_box()["width"] >= 800
-    tap(page, page.locator('[data-testid="stExpandSidebarButton"]'))
-    link = page.locator(".st-key-app-navigation a").filter(has_text="Models")
-    link.wait_for(timeout=30_000)
-    time.sleep(1)  # the sidebar slides in
-    assert sidebar_right_edge() >= 250, sidebar.bounding_box()
-    close = page.locator('[data-testid="stSidebarCollapseButton"]')
-    assert close.evaluate("node => getComputedStyle(node).visibility") == "visible"
-    tap(page, link)
-    page.wait_for_url("**/models**")
-    wait_until_idle(page, charts=2)
-    time.sleep(1)  # the sidebar slides out
-    assert sidebar_right_edge() <= 0, sidebar.bounding_box()
     assert_no_exception(page)
     context.close()
     laptop = browser.new_page(viewport={"width": 1024, "height": 768})
     laptop.goto(f"{server}/lesson")
     wait_until_idle(laptop, charts=1)
-    box = laptop.locator('[data-testid="stSidebar"]').bounding_box()
-    assert box["x"] + box["width"] >= 250, box
+    assert sidebar_right_edge(laptop) >= 250
     laptop.close()
 
 
