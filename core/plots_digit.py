@@ -59,7 +59,9 @@ def answers_figure(probabilities: np.ndarray, cosines: np.ndarray, names: Sequen
     low = min(0.0, float(finite.min()) if len(finite) else 0.0)
     high = max(0.05, float(finite.max()) if len(finite) else 0.05)
     fig.update_yaxes(range=[0, 1.12], title_text="probability", row=1, col=1)
-    fig.update_yaxes(range=[low * 1.25, high * 1.25], title_text="cosine similarity", **second)
+    # Side by side, the right panel's axis title lies over the left panel's last bars and their numbers (Plotly
+    # keeps no room for it between the two): its own title names it there
+    fig.update_yaxes(range=[low * 1.25, high * 1.25], title_text="cosine similarity" if phone else None, **second)
     fig.update_xaxes(type="category")
     fig.update_traces(textfont_size=11 if phone else 12)
     if phone:

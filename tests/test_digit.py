@@ -501,3 +501,4 @@ def test_on_a_phone_the_answer_panels_stack() -> None:
     assert all(trace.textfont.size == 11 and trace.constraintext == "none" for trace in phone.data)
     wide = answers_figure(probabilities, cosines, [str(k) for k in range(10)])
     assert wide.layout.yaxis.domain == wide.layout.yaxis2.domain  # side by side on a wide screen
+    assert wide.layout.yaxis2.title.text is None  # it lay over the left panel's bars 8 and 9 and their numbers
