@@ -8,6 +8,7 @@ from core.link import PARAMS, SAMPLE_COUNTS
 from core.noise import DATA_NOISE_TYPES, DEFAULT_SIGMA, NOISE_TYPES, SIGMA_NOISE_TYPES, NoiseSpec
 from core.runs import command_line
 from ui import live, resources, session_models, streamlit_internals
+from ui.controls import control_row
 from ui.frame import command_line_note, on_a_phone, start_page
 from ui.link_sync import carry_settings_to_this_page
 
@@ -75,7 +76,7 @@ if st.session_state.get("layer", PARAMS["layer"].default) not in layers:
     layer_note.info(f"The {arch} network has no {st.session_state['layer']}; showing its last layer, {layers[-1]}.")
     st.session_state["layer"] = layers[-1]
 
-first, second, third = st.columns(3)
+first, second, third = control_row("sta", 3)
 with first:
     layer = st.selectbox("Layer", layers, key="layer", bind="query-params",
                          help="Which convolutional layer's units to show. Deeper layers see larger patches: "

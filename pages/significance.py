@@ -50,7 +50,7 @@ def method_note(thresholds: significance.Thresholds, noise: str) -> str:
 @st.fragment
 def tests() -> None:
     controls = ui_controls.analysis_controls(show_display=False, explains_full_signal=True)
-    left, right = st.columns(2)
+    left, right = ui_controls.control_row("tests", 2)
     smoothing = left.select_slider(
         "Smoothing σ (pixels)", significance.SMOOTHING_CHOICES, value=PARAMS["smooth"].default, key="smooth",
         bind="query-params", format_func=link_text,

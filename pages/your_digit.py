@@ -84,7 +84,7 @@ def your_digit() -> np.ndarray | None:
 
 
 def mixing_controls() -> tuple[float, int, float]:
-    first, second, third = st.columns(3)
+    first, second, third = ui_controls.control_row("digit", 3)
     # s, not r: the templates' own signal ratio r is a slider too (in the settings above), and a different thing.
     share = first.slider("Your digit's share s", 0.0, 1.0, PARAMS["digit_r"].default, 0.05, key="digit_r",
                          bind="query-params", help="x = s·your digit + (1 − s)·noise: the first stimulus of the "

@@ -17,7 +17,7 @@ import pytest
 from tests.browser import (CLASS_PICTURE, chromium, image_titles, streamlit_server, svg_texts, wait_for_change,
                            wait_until_idle)
 from ui import frame
-from ui.controls import CONTROLS_KEY
+from ui.controls import CONTROL_ROW_PREFIX, CONTROLS_KEY
 
 pytestmark = pytest.mark.slow  # a real Streamlit server and headless Chromium: minutes on a slow machine
 
@@ -527,6 +527,12 @@ def test_a_phone_shows_class_images_on_the_first_screen_under_two_columns_of_con
         "nodes => nodes.map(n => n.getBoundingClientRect().top)"))
     assert len(tops) == 10 and tops[3] <= 844, tops  # the second row's titles, under the first row's panels
     assert page.evaluate("scrollY") == 0
+    # A page's own row of controls goes two across too: Attack's three took three more rows under the eight
+    page.goto(f"{server}/attack")
+    wait_until_idle(page, charts=1)
+    row = page.locator(f"[class*='st-key-{CONTROL_ROW_PREFIX}'] [data-testid='stColumn']").evaluate_all(
+        "nodes => nodes.map(n => Math.round(n.getBoundingClientRect().top))")
+    assert len(row) == 3 and len(set(row)) == 2, row
     # The colour bar's title, under the bar, sat on its tick labels' row for this range (between 0.4 and 0.5)
     page.goto(f"{server}/class_images?dataset=fashion_mnist&r=0.3")
     wait_until_idle(page, charts=4)

@@ -22,6 +22,14 @@ def _help(table: dict) -> str:
 
 
 CONTROLS_KEY = "analysis_controls"  # the container of the eight widgets, for the CSS that lays them out
+CONTROL_ROW_PREFIX = "control_row-"  # the same for a page's own row of controls (``control_row``)
+
+
+def control_row(name: str, count: int) -> list:
+    """``st.columns(count)`` for a page's own row of controls, two across on a phone as the analysis controls are
+    (``ui.frame.PHONE_CONTROLS_CSS``), not stacked one per row below them."""
+    with st.container(key=CONTROL_ROW_PREFIX + name):
+        return st.columns(count)
 
 
 def analysis_controls(show_display: bool = True, explains_full_signal: bool = False) -> Controls:

@@ -56,8 +56,9 @@ NARROW_SIDES_CSS = ('@media (max-width: 1200px) '
 # On a phone Streamlit stacks every column, so the analysis controls' four columns of two made eight rows: the
 # picture began at the screen's bottom edge (y = 826 of 844), and a student who moved a slider saw nothing change.
 # Two columns across (Streamlit's phone width, 640 px, and its column gap) make four rows: the picture starts on
-# the first screen.
-PHONE_CONTROLS_CSS = (f'@media (max-width: 640px) {{ .st-key-{controls.CONTROLS_KEY} [data-testid="stColumn"] '
+# the first screen. A page's own row of controls (``controls.control_row``) goes two across too.
+PHONE_CONTROLS_CSS = (f'@media (max-width: 640px) {{ .st-key-{controls.CONTROLS_KEY} [data-testid="stColumn"], '
+                      f'[class*="st-key-{controls.CONTROL_ROW_PREFIX}"] [data-testid="stColumn"] '
                       '{ min-width: calc(50% - 1rem) !important; } }')
 
 
