@@ -39,7 +39,8 @@ PAGES = (  # file, title, icon; the first is the default
 TOUCH_SCREEN_CSS = ("@media (hover: none) { .js-plotly-plot .modebar-container { display: none !important; } "
                     '[data-testid="stSidebarCollapseButton"] { visibility: visible !important; } '
                     '[data-testid="stRadioOption"] { min-height: 40px; align-items: center; } '
-                    '[aria-orientation="vertical"] > div, [aria-orientation="vertical"] [data-testid="stRadioOption"] '
+                    '[data-testid="stRadioGroup"][aria-orientation="vertical"] > div, '
+                    '[data-testid="stRadioGroup"][aria-orientation="vertical"] [data-testid="stRadioOption"] '
                     '{ width: 100%; } '
                     '[data-testid="stElementContainer"]:has([data-testid="stDataFrame"]) { margin-top: 44px; } }')
 SIDEBAR_SCRIPT_KEY = "sidebar-script"

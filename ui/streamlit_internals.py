@@ -27,6 +27,9 @@ Each touch has a guard test in ``tests/test_streamlit_internals.py`` that fails 
    a tablet.
 9. ``ui.frame.PAGE_TOP_CSS`` and ``NARROW_SIDES_CSS`` set the padding of Streamlit's main block
    (``data-testid="stMainBlockContainer"``); the end-to-end test measures the class images on laptop screens.
+10. ``ui.frame.TOUCH_SCREEN_CSS`` and ``PHONE_CONTROLS_CSS`` name Streamlit's radio options (``"stRadioGroup"``,
+   ``"stRadioOption"``), a table's element (``"stElementContainer"`` holding ``"stDataFrame"``, whose toolbar sits
+   44 px above it) and its columns (``"stColumn"``, stacked below 640 px); the phone's end-to-end tests measure each.
 """
 
 from __future__ import annotations
