@@ -1,5 +1,7 @@
 """Receptive fields: what each convolutional unit responds to, read from noise (spike-triggered averages)."""
 
+from typing import Any
+
 import numpy as np
 import streamlit as st
 
@@ -40,10 +42,11 @@ def computed() -> dict:
 
 
 def run_key(spec: NoiseSpec, n: int) -> tuple:
+    """A run's key in ``computed()``: asked before the run too, to know whether it will take long."""
     return arch, dataset_name, meta["sha256"], spec, n
 
 
-def spike_triggered_averages(spec: NoiseSpec, n: int, place) -> sta.STAResult:
+def spike_triggered_averages(spec: NoiseSpec, n: int, place: Any) -> sta.STAResult:
     """The STAs of every convolutional layer, computed once per model and setting, with a progress bar in
     ``place``; a moved control ends the pass between chunks (nothing partial is stored)."""
     key = run_key(spec, n)
