@@ -13,7 +13,7 @@ from core.plots_attack import accuracy_figure, curve_name, success_figure
 from core.runs import command_line
 from ui import controls as ui_controls, live, resources
 from ui.frame import command_line_note, on_a_phone, start_page
-from ui.link_sync import kept_in_session
+from ui.link_sync import is_kept_in_session, kept_in_session
 
 EXAMPLES = 4  # attacked inputs shown per source
 SWEEPS = "_attack_curves"  # this session's γ sweeps (ui.link_sync.kept_in_session)
@@ -88,7 +88,7 @@ def attack_page() -> None:
     # sweep takes seconds here and 15 s or more on a slow machine (the reference run's, a minute). Settings already
     # swept (moving γ or the target) redraw in place, with no blank frame.
     shown = min(stored, controls.n) if stopped else controls.n
-    ready = stored >= shown and sweep_key(controls, shown, subset) in st.session_state.get(SWEEPS, {})
+    ready = stored >= shown and is_kept_in_session(SWEEPS, sweep_key(controls, shown, subset))
     results = live.Results(blank=not ready)
     _, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress, stopped=stopped)
     if stop is not None:

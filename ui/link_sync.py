@@ -107,6 +107,12 @@ def carry_settings_to_this_page() -> None:
         st.query_params.update(missing)
 
 
+def is_kept_in_session(name: str, key: Hashable) -> bool:
+    """Whether ``kept_in_session(name, key, …)`` would return at once: a page that blanks its results while they are
+    made asks before making them."""
+    return key in st.session_state.get(name, {})
+
+
 def kept_in_session(name: str, key: Hashable, make: Callable[[], T], keep: int = 4) -> T:
     """``make()`` for ``key``, kept in this session's ``name`` beside the last few others: moving a control the
     result does not depend on (γ, λ, the target) redraws without making it again, and coming back to a setting
