@@ -129,7 +129,7 @@ def test_kernels_accuracies_csv_carries_the_whole_input_readout(server, browser)
 def test_stale_elements_dim_only_after_a_second(server, browser) -> None:
     """Streamlit's containers still carry ``data-stale``, and a stale one waits 1 s, then dims at once: a live
     redraw does not flicker, and no fade is animated frame by frame while the network runs
-    (``ui.streamlit_internals.STEADY_REDRAWS_CSS``)."""
+    (``ui.streamlit_internals.steady_redraws_css``)."""
     page = browser.new_page(viewport=VIEWPORT)
     page.goto(f"{server}/class_images?n=1000")
     wait_until_idle(page, charts=4)

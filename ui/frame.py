@@ -96,8 +96,8 @@ def navigation() -> st.navigation:
 def frame(url_path: str) -> None:
     """Everything app.py draws around the page."""
     link_sync.note_page(url_path)
-    st.html(f"<style>{streamlit_internals.STEADY_REDRAWS_CSS} {TOUCH_SCREEN_CSS} {PAGE_TOP_CSS} {NARROW_SIDES_CSS} "
-            f"{PHONE_CONTROLS_CSS} "
+    st.html(f"<style>{streamlit_internals.steady_redraws_css(controls.CONTROLS_KEY)} {TOUCH_SCREEN_CSS} "
+            f"{PAGE_TOP_CSS} {NARROW_SIDES_CSS} {PHONE_CONTROLS_CSS} "
             f".st-key-{SIDEBAR_SCRIPT_KEY} {{ display: none; }}</style>")
     link_sync.remember_link_notes()
     dataset, arch = controls.sidebar_selectors()

@@ -15,7 +15,7 @@ Each touch has a guard test in ``tests/test_streamlit_internals.py`` that fails 
    fragment-scoped ``st.rerun``.
 5. ``script_runner._clean_problem_modules``: replaced so Streamlit stops calling ``keras.backend.clear_session()``
    after every run, which emptied TensorFlow's kernel cache (45–60 ms of every AlexNet redraw).
-6. The CSS in ``STEADY_REDRAWS_CSS`` is written against Streamlit's DOM (``data-testid="stElementContainer"``,
+6. The CSS of ``steady_redraws_css`` is written against Streamlit's DOM (``data-testid="stElementContainer"``,
    ``data-stale``); the end-to-end test watches it.
 7. ``QueryParams.set_initial_query_params_from_current`` (reached through ``get_session_state().query_params()``):
    on a session's first run a link-bound widget seeds itself from the link as it arrived, not as the script left
@@ -44,12 +44,13 @@ STREAMLIT_CHECKED = "1.67.0"
 # 1 s on, slow runs still dim; live ones stay steady. The dimming is a step, not a fade: a fading element is
 # animated frame by frame from the press on (delay included), which cost the browser 0.07-0.14 CPU-s of a
 # 10,000-stimulus change, taken from the network's pass when both share the CPU (bench/results/dashboard.log).
-# The analysis controls are redrawn at the end of a live run (ui.controls.controls_drawn_after): until then they hold
-# the values the student chose, so they never dim.
-STEADY_REDRAWS_CSS = ('[data-testid="stElementContainer"][data-stale="true"] '
-                      '{ transition-delay: 1s !important; transition-duration: 0s !important; } '
-                      '.st-key-analysis_controls [data-testid="stElementContainer"][data-stale="true"] '
-                      '{ opacity: 1 !important; }')
+def steady_redraws_css(never_dimmed_key: str) -> str:
+    """The rule above; the container keyed ``never_dimmed_key`` (the analysis controls, redrawn at the end of a live
+    run by ui.controls.controls_drawn_after: until then they hold the values the student chose) never dims."""
+    return ('[data-testid="stElementContainer"][data-stale="true"] '
+            '{ transition-delay: 1s !important; transition-duration: 0s !important; } '
+            f'.st-key-{never_dimmed_key} [data-testid="stElementContainer"][data-stale="true"] '
+            '{ opacity: 1 !important; }')
 
 
 # Below 768 px (Streamlit's ``md`` breakpoint) the sidebar lies over the page; above it, docked, it takes 300 px of
