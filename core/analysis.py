@@ -54,7 +54,7 @@ ESTIMATORS: dict[str, Term] = {
 KERNEL_ESTIMATORS = frozenset({"regression", "gradient"})
 #: Estimators that need the model's input gradients: a run made with them costs a backward pass per class (nine).
 GRADIENT_ESTIMATORS = frozenset({"gradient"})
-GRADIENT_CHUNK = 256  # stimuli per chunk of a gradient run: nine backward passes hold nine times the activations
+GRADIENT_CHUNK = 250  # stimuli per chunk of a gradient run: nine backward passes hold nine times the activations
 MIN_CHUNK = 256  # the smallest chunk a time budget may ask for (tiny ones pay overheads)
 # The smallest gradient chunk, the first one's included: at half a CPU a chunk of 10 stimuli took 0.14-0.18 s, of
 # 50 0.31-0.32 s, of 100 0.48-0.52 s (LeNet and AlexNet, MNIST), so a smaller first picture comes little sooner, and
@@ -73,6 +73,15 @@ STEADY_GRADIENT_CHUNK = 100
 # a server's analyzers met a new size at nearly every chunk, as the speed they are sized by moved.
 CHUNK_LADDER = tuple(sorted({50 * m for m in range(1, 7)}
                             | {int(d * 10 ** k) for k in range(2, 7) for d in (1, 1.5, 2, 2.5, 3, 4, 5, 7.5)}))
+# A float32 sum over a chunk rounds by the chunk's length (a matrix product adds in blocks of its own choosing), so
+# the page, whose chunks follow the machine's speed, and the command line, with fixed ones, differed in the seventh
+# digit, and a test image at a near-tie changed class between them (one in 10,000, found by a review). The weighted
+# sums are taken per block of SUM_BLOCK stimuli instead (a block's float32 sums are the same in any chunk: checked
+# by tests/test_analysis.py) and the blocks added in float64 in stimulus order: with chunks of whole blocks (the
+# ladder's and the checkpoints' sizes are multiples of it, fixed chunks are cut to them), every chunking gives the
+# same sums to the bit. About 1 % of a pass through LeNet here. The gradient sums, taken inside the backward pass,
+# still round by chunk.
+SUM_BLOCK = 50
 # Grouped by the label of the signal image: these class images need the stimuli and the labels, not the model.
 MODEL_FREE_ESTIMATORS = frozenset({"truth"})
 #: Why noise averages at r = 1 mean nothing, as the page and the command line both say it.
@@ -88,7 +97,7 @@ _ROWS = {name: slice(block * NUM_CLASSES, (block + 1) * NUM_CLASSES)
          for block, name in enumerate(("predicted", "truth", "softmax", "regression"))}
 _ONES_ROW = 4 * NUM_CLASSES
 _WEIGHT_ROWS = _ONES_ROW + 1
-DEFAULT_CHUNK = 4096
+DEFAULT_CHUNK = 4000  # whole blocks of SUM_BLOCK
 COVARIANCES_PER_ANALYZER = 3  # noise Σ (4.9 MB each) an analyzer keeps for the Stein kernel, by σ
 STOP_POLL = 0.01  # seconds between looks at ``should_stop`` while a chunk is in flight
 PIPELINE_DEPTH = 2  # chunks computed at once by ``Analyzer.run``: one in the model, one drawing its noise
@@ -386,6 +395,23 @@ def _filtered_noise_gradients(tape: Any, totals: list[Any], filtered: Any, split
     return scale * _all_classes([one_class(total) for total in totals[:-1]])
 
 
+def _in_blocks(rows: Any) -> Any:
+    """(count, m) → (blocks, SUM_BLOCK, m), the last block filled up with zero rows (which add exact zeros)."""
+    import tensorflow as tf
+
+    count, shape = tf.shape(rows)[0], (-1, SUM_BLOCK, rows.shape[1])
+    filled = lambda: tf.pad(rows, [[0, (count + SUM_BLOCK - 1) // SUM_BLOCK * SUM_BLOCK - count], [0, 0]])  # noqa: E731
+    # whole blocks (every chunk but a run's last few stimuli) are reshaped without a copy
+    return tf.reshape(tf.cond(count % SUM_BLOCK == 0, lambda: rows, filled), shape)
+
+
+def _add_in_order(total: np.ndarray, blocks: np.ndarray) -> None:
+    """``total`` += each block's sum in turn, in float64: the same additions in the same order however the blocks
+    were chunked (``np.sum`` would pair them up by the chunk's length)."""
+    for block in blocks:
+        total += block
+
+
 def _in_halves(logits_of: Any, images: Any) -> Any:
     """The model on a chunk's first half, then on its second: the largest activation (LeNet's first convolution,
     28 × 28 × 32 floats per stimulus) is held for half a chunk at a time. With two chunks in flight, whole chunks
@@ -444,18 +470,21 @@ def _chunk_step(generate: Any, logits_of: Any | None, signal: Any, labels: Any, 
                 totals = tf.unstack(tf.reduce_sum(centred, axis=0), num=NUM_CLASSES)
         truth_hot = tf.one_hot(tf.gather(labels, index), NUM_CLASSES)
         rows = _weights(truth_hot, logits)
-        weights = rows["weights"]
+        weights, noise_blocks = _in_blocks(rows["weights"]), _in_blocks(noise)  # sums per block: see SUM_BLOCK
+        products = tf.matmul(weights, weights, transpose_a=True)
         sums = {
-            "noise_weighted": tf.matmul(weights, noise, transpose_a=True),
-            "weight_sum": tf.reduce_sum(weights, axis=0),
-            "weight_sq": tf.reduce_sum(tf.square(weights), axis=0),
-            "weight_products": tf.matmul(weights, weights, transpose_a=True),
-            "noise_sumsq": tf.reduce_sum(tf.square(noise), axis=0),
+            "noise_weighted": tf.matmul(weights, noise_blocks, transpose_a=True),
+            # from the products, whose rows times the ones row are Σ w: a reduction over a block's stimuli (the
+            # middle axis) rounded by the number of blocks in the chunk
+            "weight_sum": products[:, :, _ONES_ROW],
+            "weight_sq": tf.linalg.diag_part(products),
+            "weight_products": products,
+            "noise_sumsq": tf.reduce_sum(tf.square(noise_blocks), axis=1),
         }
-        if logits is not None:
+        if logits is not None:  # whole numbers, exact in float32 whatever the order
             sums["confusion"] = tf.matmul(truth_hot, rows["predicted_hot"], transpose_a=True)
         if with_signal:  # whole-input averages are r·(Σ w·signal) + (1 − r)·(Σ w·noise)
-            sums["signal_weighted"] = tf.matmul(weights, pixels, transpose_a=True) * (1.0 / 255.0)
+            sums["signal_weighted"] = tf.matmul(weights, _in_blocks(pixels), transpose_a=True) * (1.0 / 255.0)
         if gradients:
             sums["gradient"] = (_noise_gradients(tape, totals, noise) if split is None else
                                 _filtered_noise_gradients(tape, totals, filtered, split, noise,
@@ -485,8 +514,9 @@ class Analyzer:
     def __init__(self, model: Any, data: Dataset, noise_kind: str, chunk_size: int = DEFAULT_CHUNK,
                  chunk_seconds: float | None = None):
         """``chunk_seconds``: size each chunk to take about this long at the speed measured so far (up to
-        ``chunk_size``), so a live picture can be redrawn between chunks on a slow machine as on a fast one. The
-        sums then match fixed chunks to rounding, not to the bit; leave it None for bit-exact reruns (the CLI)."""
+        ``chunk_size``), so a live picture can be redrawn between chunks on a slow machine as on a fast one. Its
+        sums are those of fixed chunks to the bit (``SUM_BLOCK``), but for the gradient sums, which match to
+        float32 rounding; leave it None for bit-exact reruns of those too (the CLI)."""
         if chunk_size < 1:
             raise ValueError("chunk size must be at least 1")
         self.chunk_size = chunk_size
@@ -533,16 +563,16 @@ class Analyzer:
     def _add_sums(self, sums: Sums, settings: AnalysisSettings, out: dict[str, np.ndarray], count: int,
                   with_model: bool = True) -> None:
         """Add one chunk's sums; chunks must be added in stimulus order for the same sums to the bit."""
-        sums.noise_weighted += out["noise_weighted"]
-        sums.weight_sum += out["weight_sum"]
-        sums.weight_sq += out["weight_sq"]
+        _add_in_order(sums.noise_weighted, out["noise_weighted"])
+        _add_in_order(sums.weight_sum, out["weight_sum"])
+        _add_in_order(sums.weight_sq, out["weight_sq"])
         if sums.weight_products is not None:
-            sums.weight_products += out["weight_products"]
-        sums.noise_sumsq += out["noise_sumsq"]
+            _add_in_order(sums.weight_products, out["weight_products"])
+        _add_in_order(sums.noise_sumsq, out["noise_sumsq"])
         if with_model:
             sums.confusion += np.rint(out["confusion"]).astype(np.int64)
         if sums.signal_weighted is not None:
-            sums.signal_weighted += out["signal_weighted"]
+            _add_in_order(sums.signal_weighted, out["signal_weighted"])
         if sums.gradient is not None and with_model:
             sums.gradient += out["gradient"]
             sums.stein += out["gradient"] @ self.noise_covariance(settings)  # Σ symmetric: (Σ·g)ᵀ = gᵀ·Σ
@@ -574,8 +604,8 @@ class Analyzer:
         ``first``: the run's first chunk, which may be the smallest."""
         boundary = next((p for p in checkpoint_series(n_samples) if p > done), n_samples)
         size = min(self.chunk_size, GRADIENT_CHUNK) if settings.gradients else self.chunk_size
-        if self.chunk_seconds is None:  # fixed chunks: the same sums to the bit on every rerun
-            return min(size, boundary - done)
+        if self.chunk_seconds is None:  # fixed chunks, whole blocks of SUM_BLOCK where they can be
+            return min(size - size % SUM_BLOCK if size >= SUM_BLOCK else size, boundary - done)
         speed = self._speeds.get(settings.gradients)
         if speed is not None:
             smallest = (MIN_GRADIENT_CHUNK if first else STEADY_GRADIENT_CHUNK) if settings.gradients else MIN_CHUNK

@@ -139,7 +139,7 @@ def test_ground_truth_run_reports_its_growing_sums(known_model, data) -> None:
     seen: list[tuple[int, np.ndarray]] = []
     reported = engine.ground_truth_run(
         settings, 1200, on_progress=lambda state: seen.append((state.n, class_images(state, "truth", "input").images)))
-    assert [n for n, _ in seen] == [100, 200, 456, 500, 756, 1000]  # chunks of 256 cut at the snapshot points
+    assert [n for n, _ in seen] == [100, 200, 450, 500, 750, 1000]  # chunks of 250 (SUM_BLOCK's), cut at the snapshots
     assert np.array_equal(class_images(engine.ground_truth_run(settings, 500), "truth", "input").images, seen[3][1],
                           equal_nan=True)
     quiet = engine.ground_truth_run(settings, 1200)

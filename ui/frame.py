@@ -138,9 +138,9 @@ def command_line_note(command: str) -> None:
     Streamlit's copy button: a researcher's figure comes from a script, not from a screen."""
     dataset, arch = controls.selection()
     own_model = session_models.get(arch, dataset) is not None
-    st.caption("The same numbers from the command line (README: *Command line*). The page sizes its chunks of "
-               "stimuli to this machine's speed and the command line keeps fixed ones, so float32 sums can differ "
-               "in the sixth or seventh digit; counts and accuracies do not."
+    st.caption("The same numbers from the command line (README: *Command line*): run on the machine of this "
+               "server, to the last digit, but for the gradient grouping's kernel (its sums are taken in the "
+               "model's backward pass: the seventh digit can differ)."
                + (" It runs the server's model (cache/models/), not your own from the Models page." if own_model
                   else ""))
     st.code(command, language="bash", wrap_lines=True)
