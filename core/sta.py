@@ -289,6 +289,15 @@ def units_csv(result: STAResult, layer: str, correlations: np.ndarray | None = N
     return pd.concat([table, pixels], axis=1).to_csv(index=False, float_format="%.6g")
 
 
+def check_csv(result: STAResult, correlations: np.ndarray) -> str:
+    """The built-in check's bars: one row per first-layer unit, its firing rate and the correlation of its STA with
+    its weights (no pixels: the STAs' own CSV has them)."""
+    import pandas as pd
+
+    return pd.DataFrame({"unit": np.arange(len(correlations)), "firing_rate": result.firing_rate("conv1"),
+                         "weight_correlation": correlations}).to_csv(index=False, float_format="%.6g")
+
+
 def npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, np.asarray(array, np.float32))

@@ -165,7 +165,7 @@ with results.container():
         "it (point at or tap a bar for its firing rate)."
         + (f" Here {rare} of {len(correlations)} units fired on fewer than 0.1 % of the stimuli." if rare else "")
         + (f" {first_silent} never fired: no bar." if first_silent else ""))
-    st.download_button("Correlations (CSV)", sta.units_csv(result, "conv1", correlations),
+    st.download_button("Correlations (CSV)", sta.check_csv(result, correlations),
                        f"{stem}-conv1-correlations.csv", "text/csv", key="correlations_csv")
     command_line_note(command_line("sta", {"arch": arch, "dataset": dataset_name, "samples": result.n,
                                            "noise": noise, "sigma": spec.sigma_used, "seed": spec.seed},

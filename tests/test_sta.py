@@ -179,6 +179,10 @@ def test_downloads_carry_the_numbers() -> None:
     np.testing.assert_allclose(table["weight_correlation"], correlations, rtol=1e-5)
     np.testing.assert_allclose(table[[f"p_{r}_{c}" for r in range(5) for c in range(5)]].to_numpy(),
                                result.centred_sta("conv1").reshape(3, -1), rtol=1e-5, atol=1e-9)
+    check = pd.read_csv(io.StringIO(sta.check_csv(result, correlations)))  # the bars alone, not the STAs again
+    assert list(check.columns) == ["unit", "firing_rate", "weight_correlation"]
+    np.testing.assert_allclose(check["weight_correlation"], correlations, rtol=1e-5)
+    np.testing.assert_allclose(check["firing_rate"], table["firing_rate"], rtol=1e-5)
     assert np.load(io.BytesIO(sta.npy_bytes(result.sta("conv1")))).shape == (3, 5, 5)
     from core.plots_sta import units_grid_png
 
