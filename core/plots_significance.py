@@ -14,7 +14,7 @@ import numpy as np
 
 from core.plots import (LEGEND_UNDER, PHONE_COLUMNS, class_grid_png, class_images_figure, mosaic,
                         titled_png)
-from core.significance import INFOVAL_THRESHOLD, InfoValues
+from core.significance import INFOVAL_THRESHOLD, INFOVAL_THRESHOLD_LABEL, InfoValues
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -88,7 +88,7 @@ def info_value_figure(info: InfoValues, phone: bool = False) -> "go.Figure":
     # The line's label in a legend under the plot, clear of the bars and of Plotly's toolbar: written on the line
     # it covered the last bars on a narrow screen.
     figure.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=threshold, hoverinfo="skip",
-                                name=f"{INFOVAL_THRESHOLD}: p < 0.05, one-sided"))
+                                name=INFOVAL_THRESHOLD_LABEL))
     figure.update_layout(height=110 + 22 * len(names) if phone else 320, margin=dict(l=10, r=10, t=30, b=10),
                          plot_bgcolor="white", showlegend=True, legend=LEGEND_UNDER)
     figure.update_layout({f"{name}axis": dict(type="category", **(dict(autorange="reversed") if phone else {})),

@@ -147,8 +147,9 @@ def significance_results(controls: Controls, state: analysis.AnalysisState, smoo
                f"image measured against class images made from the same number of stimuli with random responses "
                f"(the same class counts or weights). The reference is computed, not simulated: such an image is "
                f"a weighted sum of the noise, so its squared norm follows a generalised chi-square law fixed by "
-               f"the noise's covariance Σ ({covariance.how}). A bar past the dashed line (1.96) marks an image more "
-               f"informative than chance; a bar near 0, one like those random answers give.{set_note}")
+               f"the noise's covariance Σ ({covariance.how}). A bar past the dashed line (1.96, rcicr's threshold: "
+               f"one-sided p ≈ 0.025 if the law were normal) marks an image more informative than chance; a bar near "
+               f"0, one like those random answers give.{set_note}")
 
     st.subheader("Downloads")
     stem = (f"{arch}-{dataset_name}-{controls.noise_label}-{controls.estimator}-noise-N{state.n}"
