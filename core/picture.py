@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from core.analysis import ESTIMATORS, GRADIENT_ESTIMATORS, PARTS, AnalysisState, ClassImages, z_scores
+from core.analysis import (ESTIMATORS, GRADIENT_ESTIMATORS, KERNEL_ESTIMATORS, PARTS, AnalysisState, ClassImages,
+                           z_scores)
 from core.link import Controls
 from core.plots import class_grid_png, class_images_figure, class_tiles_png, scarce
 
@@ -120,6 +121,9 @@ def picture_caption(n: int | None, shown: Picture, controls: Controls) -> str:
     elif controls.estimator == "truth":
         reading = ("The noise is drawn independently of the test image, so these panels hold no class: they show "
                    "what chance alone draws, a baseline for the model's groupings.")
+    elif controls.estimator in KERNEL_ESTIMATORS:  # covariances, not averages: no "average stimulus" to compare
+        reading = ("Red = pixels whose brightness goes with a higher logit for the class, blue = with a lower one: "
+                   "the pixels that push the model towards that class or away from it.")
     else:
         reading = ("Red = brighter than the average stimulus, blue = darker: the pixels that pushed the model "
                    "towards that class.")

@@ -6,8 +6,8 @@ Whitening, ``K = (Σ + λ·s·I)⁻¹·C``, is least-squares regression of the l
 ridge λ (relative to ``s``, the mean pixel variance) tames directions in which the noise hardly varies. With the
 mean logits and the mean stimulus it gives an intercept, and ``argmax_k (K_k·x + b_k)`` is the answer of the
 network's best linear approximation under that noise. That intercept is fitted on the stimuli, so it carries
-the network's class bias on noise; ``fitted_intercept`` instead chooses the ten intercepts (and nothing else) by
-maximum likelihood on labelled training images, keeping the noise's weights.
+the network's class bias on noise; ``fitted_intercept`` instead chooses the ten intercepts (and one common scale,
+which changes no answer) by maximum likelihood on labelled training images, keeping the noise's weights.
 
 Σ is the covariance of the noise as the network received it, after clipping to [0, 1]: exact for independent
 pixels (``uniform``, ``gaussian``, ``base``), measured once per noise type and σ from a fixed sample for ``pink``

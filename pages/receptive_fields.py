@@ -24,7 +24,8 @@ st.markdown(
     "pure noise and average the patches each unit saw, weighting each by how strongly the unit answered: "
     "this **spike-triggered average** (STA) is the pattern that drives the unit, read from its behaviour "
     "alone (Borji & Lin, 2020). For the first layer the answer is known, since a unit there is a weighted sum "
-    "of its pixels followed by a ReLU: under white noise its STA should be its weights. The correlation "
+    "of its pixels followed by a ReLU: under Gaussian white noise its STA is proportional to its weights (under "
+    "uniform noise, nearly so). The correlation "
     "between the two is the page's built-in check. Deeper units see larger fields and are no longer linear: "
     "their STAs show what they pick up from the layers below.")
 

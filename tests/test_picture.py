@@ -81,3 +81,24 @@ def test_a_class_behind_most_stimuli_is_explained_as_pale() -> None:
     assert picture(None, balanced, False, names).dominant is None
     grey = dataclasses.replace(images, part="input")  # the images themselves on a grey scale: nothing pale
     assert picture(None, grey, False, names).dominant is None
+
+
+def test_a_kernel_s_colours_are_read_as_its_sign_not_as_brighter_than_the_average_stimulus() -> None:
+    """A kernel is a covariance with the logit (regression, gradient): there is no average stimulus to be brighter
+    than, which the caption once said of it (found by a review)."""
+    from core.analysis import ClassImages
+    from core.link import Controls
+    from core.picture import picture, picture_caption
+
+    kernels = np.random.default_rng(1).normal(0.0, 1.0, (10, 28, 28))
+    names = tuple("0123456789")
+    for estimator in ("regression", "gradient"):
+        images = ClassImages(estimator, "noise", kernels, np.zeros((28, 28)), np.ones(10), np.zeros(10, bool), 1000)
+        controls = Controls(1000, 0.0, "gaussian", 0.2, estimator, "noise", 0, False)
+        caption = picture_caption(1000, picture(None, images, False, names), controls)
+        assert "goes with a higher logit" in caption and "average stimulus" not in caption, caption
+    averages = Controls(1000, 0.0, "uniform", 0.2, "predicted", "noise", 0, False)
+    images = ClassImages("predicted", "noise", kernels * 0.01, np.zeros((28, 28)), np.full(10, 100.0),
+                         np.zeros(10, bool), 1000)
+    assert "brighter than the average stimulus" in picture_caption(1000, picture(None, images, False, names),
+                                                                   averages)
