@@ -13,7 +13,7 @@ from core.analysis import GRADIENT_ESTIMATORS
 from core.link import Controls
 from core.picture import Picture, picture, picture_caption
 from core.plots import titled_png
-from core.runs import command_line, settings_line
+from core.runs import command_line, csv_zip, settings_line
 from ui import controls as ui_controls, live, resources
 from ui.frame import command_line_note, on_a_phone, start_page
 
@@ -187,21 +187,23 @@ def download_buttons(images, shown: Picture, state, controls: Controls, mean_ima
         fed_back, template_confusion = matrices()
         buffer = io.BytesIO()
         # At r = 0 no test image is in the stimuli: there is no true class, so no stimulus confusion either.
-        stimuli = {"stimulus_confusion": state.sums.confusion} if controls.ratio > 0 else {}
+        extra = {"stimulus_confusion": state.sums.confusion} if controls.ratio > 0 else {}
+        if controls.estimator in GRADIENT_ESTIMATORS:  # the second grid the page draws (the CLI's gradient_whitened)
+            extra["gradient_whitened"] = analysis.gradient_kernel(state, whitened=True).images.astype(np.float32)
         np.savez_compressed(buffer, class_images=images.images.astype(np.float32),
                             shown=shown.values.astype(np.float32), weights=images.weights, fed_back=fed_back,
                             template_confusion=template_confusion,
-                            class_bias=state.class_bias, **stimuli,
+                            class_bias=state.class_bias, **extra,
                             # What made these arrays, as the command line's summary.json records it (a string: no
                             # pickle needed to read it back)
                             settings=np.array(json.dumps({**record, "model_sha256": meta["sha256"],
                                                           "model_origin": meta.get("origin")})))
         return buffer.getvalue()
 
-    def csv() -> str:
+    def csvs() -> bytes:  # the command line's two files
         fed_back, template_confusion = matrices()
-        return (analysis.fed_back_csv(names, fed_back) + "\n"
-                + analysis.template_confusion_csv(names, template_confusion))
+        return csv_zip({"fed_back.csv": analysis.fed_back_csv(names, fed_back),
+                        "template_confusion.csv": analysis.template_confusion_csv(names, template_confusion)})
 
     def png() -> bytes:  # titled with its settings, as the command line's class_images.png is
         title = settings_line(record)
@@ -211,7 +213,8 @@ def download_buttons(images, shown: Picture, state, controls: Controls, mean_ima
     a.download_button("PNG of the grid", png, f"{stem}.png", "image/png", key="png", on_click="ignore")
     b.download_button("NPZ of the arrays", npz, f"{stem}.npz", "application/octet-stream", key="npz",
                       on_click="ignore")
-    c.download_button("CSV of the matrices", csv, f"{stem}.csv", "text/csv", key="csv", on_click="ignore")
+    c.download_button("CSVs of the matrices (ZIP)", csvs, f"{stem}-matrices.zip", "application/zip", key="csv",
+                      on_click="ignore")
     command_line_note(command_line("analyze", record, f"runs/{stem}"))
 
 

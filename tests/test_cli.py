@@ -267,3 +267,19 @@ def test_the_command_a_page_shows_recomputes_its_numbers(tmp_path: Path, real_da
     assert re.search(r"Accuracy \*\*([\d.]+)%\*\*", caption).group(1) == f"{100 * summary['template_accuracy']:.1f}"
     fed_back = np.loadtxt(out / "fed_back.csv", delimiter=",", skiprows=1, usecols=range(1, 11))
     assert np.allclose(plotly_array(figure_data(at, 0)[0]["z"]), fed_back, atol=1e-5)  # the page's fed-back heatmap
+
+
+def test_the_page_s_zip_of_csvs_holds_the_command_line_s_files_byte_for_byte() -> None:
+    """Classification images' "CSVs of the matrices (ZIP)": the command's file names and bytes, the same ZIP for the
+    same tables (once, two tables went into one file that no CSV reader takes whole)."""
+    import io
+    import zipfile
+
+    from core.runs import csv_zip
+
+    files = {"fed_back.csv": "class_image,p_0\n0,0.5\n", "template_confusion.csv": "true_class,pred_0\n0,3\n"}
+    packed = csv_zip(files)
+    assert packed == csv_zip(dict(files))  # no clock in it
+    with zipfile.ZipFile(io.BytesIO(packed)) as archive:
+        assert archive.namelist() == list(files)
+        assert {name: archive.read(name).decode() for name in files} == files

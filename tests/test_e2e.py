@@ -7,6 +7,7 @@ import os
 import re
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -88,14 +89,18 @@ def test_slider_redraws_the_class_images(server, browser, shots) -> None:
     page.screenshot(path=str(shots / "class_images_after_slider.png"), full_page=True)
     files = {}
     for label, magic in (("PNG of the grid", b"\x89PNG"), ("NPZ of the arrays", b"PK"),
-                         ("CSV of the matrices", b"class_image,")):  # the command line's fed_back.csv first
+                         ("CSVs of the matrices (ZIP)", b"PK")):
         with page.expect_download(timeout=120_000) as download:
             page.get_by_role("button", name=label).click()
         files[label] = Path(download.value.path())
         assert files[label].read_bytes().startswith(magic), label
-        assert "-uniform-predicted-noise-N2000-r0-seed0." in download.value.suggested_filename  # what is shown
+        assert "-uniform-predicted-noise-N2000-r0-seed0" in download.value.suggested_filename  # what is shown
     with Image.open(files["PNG of the grid"]) as grid:  # the grid over its colour scale (plots.class_grid_png),
         assert grid.size == (5 * (168 + 8) + 8, 18 + 2 * (168 + 16 + 8) + 8 + 12 + 2 * 16)  # under its settings
+    with zipfile.ZipFile(files["CSVs of the matrices (ZIP)"]) as archive:  # the command line's two files
+        assert archive.namelist() == ["fed_back.csv", "template_confusion.csv"]
+        assert archive.read("fed_back.csv").startswith(b"class_image,p_0,")
+        assert archive.read("template_confusion.csv").startswith(b"true_class,pred_0,")
     with np.load(files["NPZ of the arrays"]) as arrays:  # r = 0: no true class, so no stimulus confusion
         assert "stimulus_confusion" not in arrays and arrays["class_images"].shape == (10, 28, 28)
         settings = json.loads(str(arrays["settings"]))  # what made them, readable without pickle
@@ -759,4 +764,9 @@ def test_the_gradient_grouping_draws_the_kernel_and_its_whitened_form(server, br
     text = page.inner_text("body")
     assert "Stein" in text and "Whitened kernel" in text and "logit per unit of noise" in text
     assert_no_exception(page)
+    with page.expect_download(timeout=120_000) as download:  # both grids the page draws, as the command writes them
+        page.get_by_role("button", name="NPZ of the arrays").click()
+    with np.load(download.value.path()) as arrays:
+        assert arrays["class_images"].shape == arrays["gradient_whitened"].shape == (10, 28, 28)
+        assert not np.allclose(arrays["class_images"], arrays["gradient_whitened"])  # pink: Σ is no multiple of I
     page.close()
