@@ -8,8 +8,10 @@ handle those).
 
 A waiting caller polls ``wait_for_turn(ticket, timeout)`` in a loop, so the Streamlit script thread wakes up
 regularly to redraw its place and estimate and to notice a Cancel. A session that goes away without releasing
-cannot block the queue: a waiting ticket whose owner has not polled for ``abandon_after`` seconds is dropped,
-and the running ticket is released in the caller's ``finally``.
+cannot block the queue: a waiting ticket whose owner has not polled for ``abandon_after`` seconds is dropped, so
+is a ticket whose turn came but whose owner never ``claim``-ed it to train (its tab closed in between: a class
+review found one student's closed tab keeping everyone's trainings waiting until the server restarted), and the
+claimed ticket is released in the caller's ``finally``.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class Ticket:
     state: str = WAITING
     last_seen: float = 0.0  # queue clock at the owner's last poll
     started: float | None = None  # queue clock when its turn came
+    claimed: bool = False  # its owner has begun training (``claim``): from then on only ``release`` frees the slot
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _pollers: int = field(default=0, repr=False)  # threads blocked in wait_for_turn right now
 
@@ -147,6 +150,14 @@ class TrainingQueue:
                 ticket._pollers -= 1
                 ticket.last_seen = self._clock()
 
+    def claim(self, ticket: Ticket) -> None:
+        """Its owner begins training now, in a ``try`` whose ``finally`` releases it. Raises ``TicketClosed`` if the
+        turn lapsed first (``_drop_abandoned``)."""
+        with self._changed:
+            if ticket.state != RUNNING:
+                raise TicketClosed(f"training ticket {ticket.id} was {ticket.state}")
+            ticket.claimed = True
+
     def cancel(self, ticket: Ticket) -> None:
         """A waiting ticket leaves the queue; the running one is asked to stop (its owner still releases it)."""
         with self._changed:
@@ -214,16 +225,25 @@ class TrainingQueue:
         ticket.state = state
 
     def _drop_abandoned(self) -> None:
-        """Drop waiting tickets whose owner stopped polling (the session went away without its ``finally``).
+        """Drop waiting tickets whose owner stopped polling (the session went away without its ``finally``), and
+        a running one whose owner never claimed it.
 
-        The running ticket never expires: its owner's thread is the one training, so the cores really are busy
-        until that thread reaches its ``finally``; freeing the slot early would run two trainings at once.
+        A claimed ticket never expires: its owner's thread is the one training, so the cores really are busy until
+        that thread reaches its ``finally``; freeing the slot early would run two trainings at once.
         """
         now = self._clock()
-        stale = [t for t in self._waiting if t._pollers == 0 and now - t.last_seen > self._abandon_after]
-        for ticket in stale:
+
+        def stale(ticket: Ticket) -> bool:
+            return ticket._pollers == 0 and now - ticket.last_seen > self._abandon_after
+
+        dropped = [t for t in self._waiting if stale(t)]
+        for ticket in dropped:
             self._remove(ticket, EXPIRED)
-        if stale:
+        if self._running is not None and not self._running.claimed and stale(self._running):
+            self._running.state = EXPIRED
+            self._running = None
+            dropped.append(None)
+        if dropped:
             self._changed.notify_all()
 
     def _remaining_seconds(self, running: Ticket) -> float:

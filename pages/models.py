@@ -65,6 +65,9 @@ with st.form("train"):
         "augment": st.session_state["train-augment"]}))
 
 
+LAPSED = "Your place in the queue lapsed. Press Train again."
+
+
 def train_now(ticket) -> None:
     """Train in this run, with progress; Cancel (or any other click) ends it and frees the queue."""
     st.button("Cancel training", key="cancel-training", on_click=training.cancel_request)
@@ -85,7 +88,12 @@ def train_now(ticket) -> None:
                                           f"{progress.batches} · loss {progress.loss:.3f} · accuracy "
                                           f"{progress.accuracy:.1%}")
 
-    trained = training.train_in_session(ticket, report)
+    try:
+        trained = training.train_in_session(ticket, report)
+    except TicketClosed:
+        bar.empty()
+        st.warning(LAPSED)
+        return
     resources.release_training_graphs()
     st.session_state["_trained_note"] = f"Trained: {trained.description}. Your pages now use it."
     st.rerun()
@@ -98,7 +106,7 @@ def waiting_in_line(ticket) -> None:
         if training.my_turn(ticket):
             st.rerun(scope="app")
     except TicketClosed:
-        st.warning("Your place in the queue lapsed. Press Train again.")
+        st.warning(LAPSED)
         return
     st.info(training.queue_note(ticket), icon="⏳")
     st.button("Cancel", key="cancel-waiting", on_click=training.cancel_request)
@@ -111,7 +119,7 @@ if (ticket := training.pending_ticket()) is not None:
         turn = ticket.state == "running" or training.my_turn(ticket)
     except TicketClosed:
         turn = None
-        st.warning("Your place in the queue lapsed. Press Train again.")
+        st.warning(LAPSED)
     if turn:
         train_now(ticket)
     elif turn is not None:

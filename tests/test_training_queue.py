@@ -155,6 +155,7 @@ def test_running_ticket_past_its_estimate_still_shows_a_wait() -> None:
     queue = TrainingQueue(clock=clock)
     first, second = queue.take(LENET), queue.take(LENET)
     assert queue.wait_for_turn(first, 0)
+    queue.claim(first)  # training
     clock.now += 10 * queue.estimate_seconds(LENET)
     assert queue.status(second).wait_seconds > 0
 
@@ -223,6 +224,7 @@ def test_abandoned_waiting_ticket_expires_and_frees_its_place() -> None:
     queue = TrainingQueue(abandon_after=60, clock=clock)
     running, abandoned, patient = (queue.take(LENET) for _ in range(3))
     assert queue.wait_for_turn(running, 0)
+    queue.claim(running)
     clock.now += 40
     assert queue.status(patient).ahead == 2  # the patient one polls; the abandoned one does not
     clock.now += 30
@@ -248,6 +250,7 @@ def test_a_ticket_blocked_in_wait_for_turn_never_expires() -> None:
     queue = TrainingQueue(abandon_after=60, clock=clock)
     running, waiting = queue.take(LENET), queue.take(LENET)
     assert queue.wait_for_turn(running, 0)
+    queue.claim(running)
     thread = threading.Thread(target=queue.wait_for_turn, args=(waiting, 0.5))
     thread.start()
     time.sleep(0.05)
@@ -256,6 +259,24 @@ def test_a_ticket_blocked_in_wait_for_turn_never_expires() -> None:
     _join([thread])
     queue.release(running)
     assert queue.wait_for_turn(waiting, 0)
+
+
+def test_a_turn_its_owner_never_claims_lapses_and_the_next_one_trains() -> None:
+    """The turn came (the page's waiting fragment saw it and asked for a full run to train in), but the tab closed
+    before that run claimed it: the others must not wait for a training that never starts."""
+    clock = FakeClock()
+    queue = TrainingQueue(abandon_after=60, clock=clock)
+    gone, next_one = queue.take(LENET), queue.take(LENET)
+    assert queue.wait_for_turn(gone, 0) and gone.state == RUNNING
+    clock.now += 59
+    assert not queue.wait_for_turn(next_one, 0)  # still within its owner's time to claim it
+    clock.now += 2
+    assert queue.wait_for_turn(next_one, 0) and gone.state == EXPIRED
+    with pytest.raises(TicketClosed, match="expired"):
+        queue.claim(gone)  # a run that comes back too late is told, and trains nothing
+    queue.claim(next_one)
+    clock.now += 1000  # a claimed training is never cut short, however long it takes
+    assert queue.lineup() == (LENET,) and next_one.state == RUNNING
 
 
 def test_release_in_finally_frees_the_queue_when_training_raises() -> None:

@@ -70,19 +70,23 @@ def my_turn(ticket: Any) -> bool:
 
 
 def train_in_session(ticket: Any, on_progress: Any) -> Any:
-    """Train the ticket's request now and keep the model in this session only; the queue is freed in any case."""
+    """Train the ticket's request now and keep the model in this session only; the queue is freed in any case.
+    Raises ``TicketClosed`` if the turn lapsed first."""
     from core.models import train
 
     settings = st.session_state.pop(_SETTINGS)
     request = ticket.request
     completed = False
     try:
+        TRAINING_QUEUE.claim(ticket)  # TicketClosed if the turn lapsed before this run came to train
         result = train(request.arch, request.dataset, on_progress=on_progress, should_stop=ticket.should_stop,
                        **settings)
         completed = True
     finally:
-        st.session_state.pop(_TICKET, None)
+        # The queue first: when the tab has closed, Streamlit's calls raise here, and one that came before the
+        # release left the slot taken for the server's lifetime.
         TRAINING_QUEUE.release(ticket, completed=completed)
+        st.session_state.pop(_TICKET, None)
     return session_models.keep(request.arch, request.dataset, result)
 
 
