@@ -25,15 +25,17 @@ def go_to(number: int) -> None:
     st.session_state["step"] = number  # a callback: runs before the bound step widget, which then writes the link
 
 
-def set_the_controls(step: Step) -> None:
+def set_the_controls(step: Step, arrived: bool) -> None:
     """The step's settings become the session's (so they follow the student to the full pages) and the link's,
-    those at their defaults left out as on every page (all eight were written out). A value the link brought that
-    the step sets otherwise is named: it was dropped without a word."""
+    those at their defaults left out as on every page (all eight were written out). A value the link brought on
+    ``arrived`` that the step sets otherwise is named: it was dropped without a word. (Between steps the link holds
+    the step before's settings, which the lesson wrote itself: naming those told a class, at every Next from
+    step 3, that a link they never used was ignored.)"""
     changed, dropped, unused = {}, [], []
     for key in ANALYSIS_KEYS:
         value, in_link = step.settings[key], st.query_params.get(key)
         st.session_state[key] = value
-        if in_link is not None and PARAMS[key].parsed(in_link) != value:
+        if arrived and in_link is not None and PARAMS[key].parsed(in_link) != value:
             unused.append(f"`{key}={in_link}`")
         if value != PARAMS[key].default and in_link != link_text(value):
             changed[key] = link_text(value)
@@ -49,9 +51,11 @@ def set_the_controls(step: Step) -> None:
                 f"page* opens this step's).")
 
 
-def step_picker() -> Step:
-    """Progress, Back / Next and the step's number (bound to the link: ``step=3``)."""
-    if st.session_state.pop("_arrived", False):  # a page arrival: a link, the sidebar, the browser's Back button
+def step_picker() -> tuple[Step, bool]:
+    """Progress, Back / Next and the step's number (bound to the link: ``step=3``); and whether the student has just
+    arrived at the page."""
+    arrived = st.session_state.pop("_arrived", False)
+    if arrived:  # a page arrival: a link, the sidebar, the browser's Back button
         # The step in the link, else where the student was. Back from a full page came without any parameter
         # (Streamlit drops a page's bound ones as it leaves it), and the bound step, which follows the link on a
         # page's first run whatever session state says, fell to 1 with its settings: the link gets the step first.
@@ -71,7 +75,7 @@ def step_picker() -> Step:
         st.button("◀ Back", key="back", disabled=number == 1, on_click=go_to, args=(number - 1,))
         st.button("Next ▶", key="next", type="primary", disabled=number == STEP_COUNT, on_click=go_to,
                   args=(number + 1,))
-    return STEPS[number - 1]
+    return STEPS[number - 1], arrived
 
 
 def numbers_download(step_number: int, table: pd.DataFrame) -> None:
@@ -243,9 +247,9 @@ def four_models_question(step: Step, key: str) -> None:
 SHOW = {1: original_figure, 2: class_bias_question, 3: sharpening_question, 4: every_class_question,
         5: template_question, 6: four_models_question}
 
-step = step_picker()
+step, arrived = step_picker()
 number = STEPS.index(step) + 1
-set_the_controls(step)
+set_the_controls(step, arrived)
 text, figures = st.columns([2, 5])
 with text:
     st.subheader(f"{number}. {step.title}")

@@ -434,3 +434,8 @@ def test_a_link_the_step_overrides_is_named_and_defaults_leave_the_link(real_dat
     assert_clean(at)
     assert_step_controls(at, 2)
     assert not [info.value for info in at.info if "from the link" in info.value]  # said once, on arrival
+    for step in (3, 4, 3, 2):  # step 3's own settings (estimator, z) are in the link when Next or Back leaves it
+        at.button(key="next" if step > int(at.query_params["step"][0]) else "back").click().run()
+        assert_clean(at)
+        assert_step_controls(at, step)
+        assert not [info.value for info in at.info if "from the link" in info.value], step
