@@ -27,8 +27,9 @@ names = resources.class_names(dataset_name)
 def attack_controls() -> tuple[int, float, int]:
     """The target class and γ of the example images, and the inputs per source of the sweep (all in the link)."""
     first, second, third = ui_controls.control_row("attack", 3)
-    target = first.number_input("Target class k", 0, 9, PARAMS["target"].default, 1, key="target",
-                                bind="query-params", help="\n".join(f"- **{k}**: {n}" for k, n in enumerate(names)))
+    with first:
+        target = ui_controls.whole_number_input("Target class k", (0, 9), "target",
+                                                "\n".join(f"- **{k}**: {n}" for k, n in enumerate(names)))
     gamma = second.select_slider("Blend weight γ (examples)", ATTACK_GAMMAS, PARAMS["gamma"].default, key="gamma",
                                  bind="query-params", format_func=link_text,  # the link's own text: "1", not "1.0"
                                  help="x' = (1 − γ)·input + γ·template of class k")

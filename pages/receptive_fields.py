@@ -6,11 +6,11 @@ import numpy as np
 import streamlit as st
 
 from core import plots_sta, sta
-from core.link import PARAMS, SAMPLE_COUNTS
+from core.link import PARAMS, SAMPLE_COUNTS, SEEDS
 from core.noise import DATA_NOISE_TYPES, DEFAULT_SIGMA, NOISE_TYPES, SIGMA_NOISE_TYPES, NoiseSpec
 from core.runs import command_line
 from ui import live, resources, session_models, streamlit_internals
-from ui.controls import control_row
+from ui.controls import control_row, whole_number_input
 from ui.frame import command_line_note, on_a_phone, start_page
 from ui.link_sync import carry_settings_to_this_page
 
@@ -93,8 +93,7 @@ with second:
     sigma = st.slider("Noise σ", 0.05, 0.5, PARAMS["sigma"].default, 0.05, key="sigma", bind="query-params",
                       disabled=noise not in SIGMA_NOISE_TYPES, help="Standard deviation of the Gaussian noise.")
 with third:
-    seed = st.number_input("Seed", 0, 2**31 - 1, PARAMS["seed"].default, 1, key="seed", bind="query-params",
-                           help="Same seed, same noise as on the other pages.")
+    seed = whole_number_input("Seed", SEEDS, "seed", "Same seed, same noise as on the other pages.")
 noise_note = st.empty()
 if noise not in ("uniform", "gaussian"):
     noise_note.info(f"{noise.capitalize()} noise is not white: a unit's STA is then its weights seen through the "

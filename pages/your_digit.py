@@ -91,8 +91,9 @@ def mixing_controls() -> tuple[float, int, float]:
                                                    "noise stream set above (noise type, σ, seed). Not the signal "
                                                    "ratio r in the settings above, which says how much of the test "
                                                    "images went into the class images.")
-    target = second.number_input("Class image to blend in, k", 0, 9, PARAMS["target"].default, 1, key="target",
-                                 bind="query-params", help="\n".join(f"- **{k}**: {n}" for k, n in enumerate(names)))
+    with second:
+        target = ui_controls.whole_number_input("Class image to blend in, k", (0, 9), "target",
+                                                "\n".join(f"- **{k}**: {n}" for k, n in enumerate(names)))
     gamma = third.slider("Fool the network: γ", 0.0, 1.0, PARAMS["digit_gamma"].default, 0.01, key="digit_gamma",
                          bind="query-params", help="x' = (1 − γ)·x + γ·class image of k (stretched to 0–1)")
     return float(share), int(target), float(gamma)

@@ -265,6 +265,12 @@ def test_attack_page(real_data_dir: Path) -> None:
     assert_clean(at)
     assert any("γ = 0.9, target 3" in h.value for h in at.subheader)
     assert len(at.session_state["_attack_curves"]) == 1 and figure_data(at, 0) == success
+    # A target typed out of range stayed in its box, in red, while the page went on with the old one (a review)
+    at.number_input(key="target").set_value(10).run()
+    assert_clean(at)
+    assert at.number_input(key="target").value == 9 and at.query_params["target"] == "9"
+    assert "Target class k 10 is outside 0 to 9: using 9." in [w.value for w in at.warning]
+    assert any("γ = 0.9, target 9" in h.value for h in at.subheader)
 
 
 # One model per dataset (LeNet on MNIST above): each of the other three took 29–43 s here under a load of 48,

@@ -111,10 +111,9 @@ def _widgets(show_display: bool) -> Controls:
                         disabled=estimator in GRADIENT_ESTIMATORS and noise in SIGMA_NOISE_TYPES)
     with fourth:
         # No bounds in the widget: _keep_the_seed_in_range brings a number typed outside them in, with a note
-        seed = st.number_input("Seed", value=PARAMS["seed"].default, step=1, key="seed", bind="query-params",
-                               on_change=_keep_the_seed_in_range,
-                               help="Same seed, same noise: a shared link shows exactly the same images. A whole "
-                                    "number from 0 to 2,147,483,647; press Enter to apply it.")
+        seed = whole_number_input("Seed", SEEDS, "seed",
+                                  "Same seed, same noise: a shared link shows exactly the same images. A whole "
+                                  "number from 0 to 2,147,483,647; press Enter to apply it.", note_here=False)
         z_scores = False
         if show_display:
             z_scores = st.toggle("Show z-scores", key="z", bind="query-params",
@@ -122,20 +121,32 @@ def _widgets(show_display: bool) -> Controls:
     return Controls(int(n), float(ratio), noise, float(sigma), estimator, part, int(seed), bool(z_scores))
 
 
-def _keep_the_seed_in_range() -> None:
-    """A seed typed outside the streams' range becomes the nearest one, with a note. With the range in the widget,
-    Streamlit kept the typed number in the box, in red, while the picture, the link and the command went on with
-    the old seed: the page showed a seed it was not drawing."""
-    typed, (lowest, highest) = st.session_state["seed"], SEEDS
+def whole_number_input(label: str, bounds: tuple[int, int], key: str, help: str, note_here: bool = True) -> int:
+    """A number box for a whole number within ``bounds``, bound to the link. One typed outside them becomes the
+    nearest, with a note (here, or under the analysis controls). With the bounds in the widget, Streamlit kept the
+    typed number in the box, in red, while the page, the link and the command went on with the old one: the page
+    showed a seed it was not drawing, an attack target it was not using."""
+    value = st.number_input(label, value=PARAMS[key].default, step=1, key=key, bind="query-params",
+                            on_change=_keep_in_range, args=(key, label, bounds), help=help)
+    if note_here and (note := st.session_state.pop(_RANGE_NOTE, None)):
+        st.warning(note)
+    return int(value)
+
+
+_RANGE_NOTE = "_range_note"
+
+
+def _keep_in_range(key: str, label: str, bounds: tuple[int, int]) -> None:
+    typed, (lowest, highest) = st.session_state[key], bounds
     if typed is not None and not lowest <= typed <= highest:
-        st.session_state["seed"] = min(max(int(typed), lowest), highest)
-        st.session_state["_seed_note"] = (f"Seed {int(typed):,} is outside {lowest} to {highest:,}: using "
-                                          f"{st.session_state['seed']:,}.")
+        st.session_state[key] = min(max(int(typed), lowest), highest)
+        st.session_state[_RANGE_NOTE] = (f"{label} {int(typed):,} is outside {lowest} to {highest:,}: using "
+                                         f"{st.session_state[key]:,}.")
 
 
 def _explain(chosen: Controls, explains_full_signal: bool = False) -> None:
     """A note under the controls for each setting that shows nothing meaningful, or not what it says."""
-    if note := st.session_state.pop("_seed_note", None):
+    if note := st.session_state.pop(_RANGE_NOTE, None):
         st.warning(note)
     ratio, noise, estimator, part = chosen.ratio, chosen.noise, chosen.estimator, chosen.part
     if chosen.z_scores and part != "noise":
