@@ -35,8 +35,9 @@ def ridge_curve(ridges: Sequence[float], accuracies: dict[str, np.ndarray], chos
                                  hovertemplate="λ = %{x}: %{y:.1f} %<extra>" + name + "</extra>"))
     # Under the line on the left: at its default place (above, on the right) it lay on a read-out falling to chance
     fig.add_hline(y=10, line_dash="dot", line_color="grey", annotation_text="chance", annotation_position="bottom left")
-    if model_accuracy is not None:
-        fig.add_hline(y=100 * model_accuracy, line_dash="dash", line_color="black", annotation_text="the network")
+    if model_accuracy is not None:  # labelled on the left: on the right it lay on "λ chosen" when λ was the largest
+        fig.add_hline(y=100 * model_accuracy, line_dash="dash", line_color="black", annotation_text="the network",
+                      annotation_position="bottom left")
     # Named: a plain grey line was taken for the raw kernel's
     fig.add_vline(x=labels.index(f"{chosen:g}"), line_color="#bbbbbb", line_dash="dot", annotation_text="λ chosen",
                   annotation_position="top", annotation_font_color="#888888")

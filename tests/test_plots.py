@@ -290,6 +290,11 @@ def test_reference_line_labels_stay_off_the_curves() -> None:
                                            "readout": [0.2, 0.15, 0.096]}, 1.0)
     chance = next(note for note in ridge.layout.annotations if note.text == "chance")
     assert (chance.x, chance.xref, chance.xanchor, chance.yanchor) == (0, "x domain", "left", "top")  # under, left
+    # "the network" lay on "λ chosen" at the top right when λ was the largest (a class review): left, under its line
+    chosen_last = ridge_curve([0.0, 1.0, 10.0], {"readout": [0.2, 0.15, 0.096]}, 10.0, model_accuracy=0.99)
+    network = next(note for note in chosen_last.layout.annotations if note.text == "the network")
+    chosen = next(note for note in chosen_last.layout.annotations if note.text == "λ chosen")
+    assert (network.x, network.xanchor, network.yanchor) == (0, "left", "top") and chosen.x == 2
     gammas = np.linspace(0.0, 1.0, 11)
     probabilities = np.tile(np.eye(10)[3], (11, 1))
     probabilities[6:] = np.eye(10)[7]
