@@ -124,10 +124,12 @@ def significance_results(controls: Controls, state: analysis.AnalysisState, smoo
     st.plotly_chart(plots_significance.info_value_figure(info, phone=on_a_phone()), key="infoval")
     shown = info.table().assign(pixel_test_pixels=list(pixel_counts) + [int(pixel_counts.sum())],
                                 cluster_test_pixels=list(cluster_counts) + [int(cluster_counts.sum())])
+    # A class no stimulus went to has no image, so no infoVal: the table said "None" (a class review)
+    shown["infoVal"] = [f"{value:.2f}" if np.isfinite(value) else "— (no stimuli)" for value in shown["infoVal"]]
     # Under the chart at the page's width (beside it, the columns were cut off); the CSV keeps the plain names.
     st.dataframe(shown[["class image", "infoVal", "pixel_test_pixels", "cluster_test_pixels"]], hide_index=True,
                  height="content", column_config={
-                     "infoVal": st.column_config.NumberColumn("infoVal (z)", format="%.2f"),
+                     "infoVal": st.column_config.TextColumn("infoVal (z)"),
                      "pixel_test_pixels": st.column_config.NumberColumn("pixels passing the pixel test"),
                      "cluster_test_pixels": st.column_config.NumberColumn("pixels in significant clusters")})
     if not significance.set_reference_kept(state, controls.estimator):
