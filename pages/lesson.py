@@ -132,9 +132,14 @@ def class_bias_question(step: Step, key: str) -> None:
                 f"*{options[right]}* (1 in 10 if it had no favourite).")
         st.plotly_chart(plots.bias_bar(state.class_bias, names, state.n), key="l2-bias")
         st.caption("How often the network called a noise image each class: its default guesses.")
-        class_image_figure(state, analysis.class_images(state, "predicted", "noise"), "l2-images", counts=False)
+        images = analysis.class_images(state, "predicted", "noise")
+        class_image_figure(state, images, "l2-images", counts=False)
+        # Its favourite's panel looks nearly blank, which a class read as "nothing there" (a class review)
+        pale = (f" *{options[right]}* looks pale: it took {share:.0%} of the stimuli, so the average noise is mostly "
+                f"its own and its panel differs little from it. Step 3 measures every panel against its noise."
+                if share > 0.5 else "")
         st.caption(f"The noise averaged by the network's answer; red = brighter than the average noise, blue = "
-                   f"darker. {PANEL_KEY}")
+                   f"darker. {PANEL_KEY}{pale}")
         numbers_download(2, pd.DataFrame({"class": names, "stimuli": state.class_bias.astype(int)}))
     how_the_class_answered(question, options, key, right if revealed else None)
 

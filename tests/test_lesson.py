@@ -249,6 +249,9 @@ def test_step_two_asks_for_the_favourite_class_then_shows_the_measured_bias(real
     assert shares.sum() == pytest.approx(100.0) and count(at, "class images") == 1
     measured = lesson.most_called_class(shares)
     assert shares[measured] > 20  # pure noise goes mostly to a few classes, not 10 % each
+    # the favourite's panel, nearly blank, is said to be pale, not empty, when it took most of the stimuli
+    pale = [c.value for c in at.caption if "looks pale" in c.value]
+    assert len(pale) == (1 if shares[measured] > 50 else 0), (shares[measured], pale)
     said = verdict(at)
     assert (f"measured: **{measured}**" in said) if measured != 0 else said.startswith("You said **0**")
     assert plotly_array(chart(at, "answers")["data"][0]["y"])[0] == 1  # this session's answer, counted once
