@@ -79,8 +79,9 @@ CHUNK_LADDER = tuple(sorted({50 * m for m in range(1, 7)}
 # sums are taken per block of SUM_BLOCK stimuli instead (a block's float32 sums are the same in any chunk: checked
 # by tests/test_analysis.py) and the blocks added in float64 in stimulus order: with chunks of whole blocks (the
 # ladder's and the checkpoints' sizes are multiples of it, fixed chunks are cut to them), every chunking gives the
-# same sums to the bit. About 1 % of a pass through LeNet here. The gradient sums, taken inside the backward pass,
-# still round by chunk.
+# same sums to the bit. It costs the engine 3-10 % (20-50 ms per 10,000 stimuli on a fast 2-core box:
+# bench/results/ab_sum_blocks_engine_oneoff.log). The gradient sums, taken inside the backward pass, still round
+# by chunk.
 SUM_BLOCK = 50
 # Grouped by the label of the signal image: these class images need the stimuli and the labels, not the model.
 MODEL_FREE_ESTIMATORS = frozenset({"truth"})
