@@ -77,7 +77,7 @@ CHUNK_LADDER = tuple(sorted({50 * m for m in range(1, 7)}
 # the page, whose chunks follow the machine's speed, and the command line, with fixed ones, differed in the seventh
 # digit, and a test image at a near-tie changed class between them (one in 10,000, found by a review). The weighted
 # sums are taken per block of SUM_BLOCK stimuli instead (a block's float32 sums are the same in any chunk: checked
-# by tests/test_analysis.py) and the blocks added in float64 in stimulus order: with chunks of whole blocks (the
+# by tests/test_stream_resume.py) and the blocks added in float64 in stimulus order: with chunks of whole blocks (the
 # ladder's and the checkpoints' sizes are multiples of it, fixed chunks are cut to them), every chunking gives the
 # same sums to the bit. It costs the engine 3-10 % (20-50 ms per 10,000 stimuli on a fast 2-core box:
 # bench/results/ab_sum_blocks_engine_oneoff.log). The gradient sums, taken inside the backward pass, still round
@@ -400,10 +400,13 @@ def _in_blocks(rows: Any) -> Any:
     """(count, m) → (blocks, SUM_BLOCK, m), the last block filled up with zero rows (which add exact zeros)."""
     import tensorflow as tf
 
-    count, shape = tf.shape(rows)[0], (-1, SUM_BLOCK, rows.shape[1])
-    filled = lambda: tf.pad(rows, [[0, (count + SUM_BLOCK - 1) // SUM_BLOCK * SUM_BLOCK - count], [0, 0]])  # noqa: E731
+    count = tf.shape(rows)[0]
+
+    def filled() -> Any:
+        return tf.pad(rows, [[0, (count + SUM_BLOCK - 1) // SUM_BLOCK * SUM_BLOCK - count], [0, 0]])
+
     # whole blocks (every chunk but a run's last few stimuli) are reshaped without a copy
-    return tf.reshape(tf.cond(count % SUM_BLOCK == 0, lambda: rows, filled), shape)
+    return tf.reshape(tf.cond(count % SUM_BLOCK == 0, lambda: rows, filled), (-1, SUM_BLOCK, rows.shape[1]))
 
 
 def _add_in_order(total: np.ndarray, blocks: np.ndarray) -> None:

@@ -110,7 +110,6 @@ def _widgets(show_display: bool) -> Controls:
                         help=_help(PARTS),  # the gradient kernel is the noise's whatever this says (_explain)
                         disabled=estimator in GRADIENT_ESTIMATORS and noise in SIGMA_NOISE_TYPES)
     with fourth:
-        # No bounds in the widget: _keep_the_seed_in_range brings a number typed outside them in, with a note
         seed = whole_number_input("Seed", SEEDS, "seed",
                                   "Same seed, same noise: a shared link shows exactly the same images. A whole "
                                   "number from 0 to 2,147,483,647; press Enter to apply it.", note_here=False)
@@ -119,6 +118,9 @@ def _widgets(show_display: bool) -> Controls:
             z_scores = st.toggle("Show z-scores", key="z", bind="query-params",
                                  help="Pixel-wise z-score of each noise class image: |z| > 3 is unlikely by chance.")
     return Controls(int(n), float(ratio), noise, float(sigma), estimator, part, int(seed), bool(z_scores))
+
+
+_RANGE_NOTE = "_range_note"  # session state: the note on a number just brought into its range, shown once
 
 
 def whole_number_input(label: str, bounds: tuple[int, int], key: str, help: str, note_here: bool = True) -> int:
@@ -131,9 +133,6 @@ def whole_number_input(label: str, bounds: tuple[int, int], key: str, help: str,
     if note_here and (note := st.session_state.pop(_RANGE_NOTE, None)):
         st.warning(note)
     return int(value)
-
-
-_RANGE_NOTE = "_range_note"
 
 
 def _keep_in_range(key: str, label: str, bounds: tuple[int, int]) -> None:
