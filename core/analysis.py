@@ -928,6 +928,22 @@ def template_confusion_csv(names: Sequence[str], confusion: np.ndarray) -> str:
     return matrix_csv("true_class", [f"pred_{name}" for name in names], names, confusion, "d")
 
 
+def stimulus_confusion_csv(names: Sequence[str], confusion: np.ndarray) -> str:
+    """The stimuli's confusion (the mixed-in test image's class × the model's answer, counts) as
+    ``stimulus_confusion.csv`` and the pages' downloads write it."""
+    return matrix_csv("true_class", [f"pred_{name}" for name in names], names, confusion, "d")
+
+
+def matrices_csvs(names: Sequence[str], state: AnalysisState, fed_back: np.ndarray,
+                  template_confusion: np.ndarray) -> dict[str, str]:
+    """The command line's CSV files of one run, by name, in the pages' order: one function, so a page's ZIP and the
+    command's folder cannot drift apart. The stimuli's confusion only where the stimuli hold a test image (r > 0)."""
+    files = {"fed_back.csv": fed_back_csv(names, fed_back)}
+    if state.stimulus_accuracy is not None and not state.model_free:
+        files["stimulus_confusion.csv"] = stimulus_confusion_csv(names, state.sums.confusion)
+    return files | {"template_confusion.csv": template_confusion_csv(names, template_confusion)}
+
+
 def matrix_csv(corner: str, column_names: Sequence[str], row_names: Sequence[str], matrix: np.ndarray,
                value_format: str) -> str:
     """A labelled 10 × 10 matrix as CSV, ``corner`` naming what the rows are."""

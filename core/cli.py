@@ -108,18 +108,18 @@ def _model_or_explain(arch: str, dataset: str) -> tuple[Any, dict[str, Any]]:
 
 def _write_results(out: Path, state: Any, images: Any, fed_back: Any, template: Any, names: tuple[str, ...],
                    title: str) -> None:
-    """The arrays, the two matrices (in the layout of the page's CSV, which holds both, one under the other) and the
-    picture, titled with the settings that made it."""
+    """The arrays, the matrices (the files the pages' *CSVs of the matrices* ZIPs hold) and the picture, titled with
+    the settings that made it."""
     import numpy as np
 
-    from core.analysis import fed_back_csv, template_confusion_csv
+    from core.analysis import matrices_csvs
     from core.picture import picture
     from core.plots import titled_png
 
     np.save(out / "class_images.npy", images.images.astype(np.float32))
     np.save(out / "counts.npy", images.weights)
-    (out / "fed_back.csv").write_text(fed_back_csv(names, fed_back))
-    (out / "template_confusion.csv").write_text(template_confusion_csv(names, template.confusion))
+    for name, text in matrices_csvs(names, state, fed_back, template.confusion).items():
+        (out / name).write_text(text)
     (out / "class_images.png").write_bytes(titled_png(picture(state, images, False, names).png(), title))
 
 

@@ -200,10 +200,8 @@ def download_buttons(images, shown: Picture, state, controls: Controls, mean_ima
                                                           "model_origin": meta.get("origin")})))
         return buffer.getvalue()
 
-    def csvs() -> bytes:  # the command line's two files
-        fed_back, template_confusion = matrices()
-        return csv_zip({"fed_back.csv": analysis.fed_back_csv(names, fed_back),
-                        "template_confusion.csv": analysis.template_confusion_csv(names, template_confusion)})
+    def csvs() -> bytes:  # the command line's files
+        return csv_zip(analysis.matrices_csvs(names, state, *matrices()))
 
     def png() -> bytes:  # titled with its settings, as the command line's class_images.png is
         title = settings_line(record)

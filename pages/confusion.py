@@ -4,7 +4,7 @@ import streamlit as st
 
 from core import analysis, plots
 from core.link import Controls
-from core.runs import command_line
+from core.runs import command_line, csv_zip
 from ui import controls as ui_controls, live, resources
 from ui.frame import command_line_note, on_a_phone, start_page
 
@@ -79,8 +79,19 @@ def _matrices(controls: Controls, engine: analysis.Analyzer, state: analysis.Ana
                                     "model; group by its answers to see how much of its knowledge they capture."
                                     if controls.estimator in analysis.MODEL_FREE_ESTIMATORS else
                                     "how much of the model's knowledge the class images capture."))
-    command_line_note(command_line("analyze", controls.record(arch, dataset_name, state.n, images.part),
-                                   f"runs/confusion-{arch}-{dataset_name}"))
+    record = controls.record(arch, dataset_name, state.n, images.part)
+    stem = (f"confusion-{arch}-{dataset_name}-{controls.noise_label}-{controls.estimator}-{controls.part}-N{state.n}"
+            f"-r{controls.ratio:g}-seed{controls.seed}")
+
+    def csvs() -> bytes:  # made on the click, in Streamlit's thread: the page's redraw does not wait for it
+        fed_back = analysis.fed_back_matrix(model, images)
+        return csv_zip(analysis.matrices_csvs(names, state, fed_back, template.confusion))
+
+    st.download_button("CSVs of the matrices (ZIP)", csvs, f"{stem}.zip", "application/zip", key="csv",
+                       on_click="ignore", help="The command line's files: fed_back.csv, stimulus_confusion.csv "
+                       "(r > 0: counts, the mixed-in test image's class × the model's answer) and "
+                       "template_confusion.csv (counts)")
+    command_line_note(command_line("analyze", record, f"runs/{stem}"))
 
 
 heatmaps()

@@ -74,6 +74,7 @@ def test_analyze_writes_every_file(tmp_path: Path, real_data_dir: Path) -> None:
     assert np.load(out / "counts.npy").shape == (10,)
     assert len((out / "fed_back.csv").read_text().splitlines()) == 11
     assert len((out / "template_confusion.csv").read_text().splitlines()) == 11
+    assert len((out / "stimulus_confusion.csv").read_text().splitlines()) == 11  # r > 0: a true class to confuse
     assert (out / "class_images.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["samples"] == 1000 and summary["settings"]["sigma"] == 0.3
@@ -245,16 +246,22 @@ def test_analyze_writes_the_gradient_kernel_and_its_whitened_form_as_the_page_ha
 
 
 @pytest.mark.slow  # the page in AppTest, then a fresh TensorFlow process
-def test_the_command_a_page_shows_recomputes_its_numbers(tmp_path: Path, real_data_dir: Path) -> None:
-    """A researcher copies the command under Confusion heatmaps and runs it: the same template accuracy and the
-    same fed-back matrix (to float32 rounding: the page sizes its chunks by the machine's speed)."""
+def test_the_command_a_page_shows_recomputes_its_numbers(tmp_path: Path, real_data_dir: Path,
+                                                        monkeypatch) -> None:
+    """A researcher copies the command under Confusion heatmaps and runs it: the same template accuracy, the same
+    fed-back matrix, and the page's ZIP of CSVs holds the command's files (Confusion had no download at all)."""
+    import io
     import re
     import shlex
+    import zipfile
 
-    from tests.apptest import assert_clean, figure_data, open_page, plotly_array
+    from tests.apptest import assert_clean, downloaded, figure_data, keeping_downloads, open_page, plotly_array
 
-    at = open_page("pages/confusion.py", n="1000", r="0", estimator="softmax", part="noise", seed="3")
+    keeping_downloads(monkeypatch)
+    at = open_page("pages/confusion.py", n="1000", r="0.5", estimator="softmax", part="noise", seed="3")
     assert_clean(at)
+    with zipfile.ZipFile(io.BytesIO(downloaded(at, "csv"))) as archive:
+        zipped = {name: archive.read(name).decode() for name in archive.namelist()}
     [command] = [code.value for code in at.code if code.value.startswith("python -m core analyze")]
     words = shlex.split(command)
     out = tmp_path / "run"
@@ -267,6 +274,15 @@ def test_the_command_a_page_shows_recomputes_its_numbers(tmp_path: Path, real_da
     assert re.search(r"Accuracy \*\*([\d.]+)%\*\*", caption).group(1) == f"{100 * summary['template_accuracy']:.1f}"
     fed_back = np.loadtxt(out / "fed_back.csv", delimiter=",", skiprows=1, usecols=range(1, 11))
     assert np.allclose(plotly_array(figure_data(at, 0)[0]["z"]), fed_back, atol=1e-5)  # the page's fed-back heatmap
+    # r > 0: the stimuli's confusion too, counts that add up to N, on the page and from the command
+    assert list(zipped) == ["fed_back.csv", "stimulus_confusion.csv", "template_confusion.csv"]
+    for name, text in zipped.items():
+        written = (out / name).read_text()
+        assert text.splitlines()[0] == written.splitlines()[0], name  # the same header
+        page_values, cli_values = (np.loadtxt(io.StringIO(t), delimiter=",", skiprows=1, usecols=range(1, 11))
+                                   for t in (text, written))
+        assert np.allclose(page_values, cli_values, atol=1e-5), name
+    assert np.loadtxt(out / "stimulus_confusion.csv", delimiter=",", skiprows=1, usecols=range(1, 11)).sum() == 1000
 
 
 def test_the_page_s_zip_of_csvs_holds_the_command_line_s_files_byte_for_byte() -> None:
@@ -283,3 +299,22 @@ def test_the_page_s_zip_of_csvs_holds_the_command_line_s_files_byte_for_byte() -
     with zipfile.ZipFile(io.BytesIO(packed)) as archive:
         assert archive.namelist() == list(files)
         assert {name: archive.read(name).decode() for name in files} == files
+
+
+@pytest.mark.parametrize(("accuracy", "model_free", "names"), [
+    (None, False, ["fed_back.csv", "template_confusion.csv"]),  # r = 0: no test image, no true class
+    (0.9, True, ["fed_back.csv", "template_confusion.csv"]),  # the model-free preview has no answers
+    (0.9, False, ["fed_back.csv", "stimulus_confusion.csv", "template_confusion.csv"])])
+def test_the_stimuli_s_confusion_is_written_only_where_the_stimuli_have_a_true_class(accuracy, model_free,
+                                                                                     names) -> None:
+    from types import SimpleNamespace
+
+    from core.analysis import matrices_csvs
+
+    confusion = np.arange(100).reshape(10, 10)
+    state = SimpleNamespace(stimulus_accuracy=accuracy, model_free=model_free,
+                            sums=SimpleNamespace(confusion=confusion))
+    files = matrices_csvs([str(k) for k in range(10)], state, np.full((10, 10), 0.1), confusion)
+    assert list(files) == names
+    if "stimulus_confusion.csv" in files:
+        assert files["stimulus_confusion.csv"].splitlines()[1] == "0," + ",".join(str(k) for k in range(10))
