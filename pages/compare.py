@@ -6,8 +6,9 @@ from core import analysis, plots
 from core.config import DATASET_TITLES, DATASETS
 from core.models import ARCHITECTURES, SHIPPED_ARCHITECTURES
 from core.picture import picture
+from core.runs import command_line
 from ui import controls as ui_controls, live, resources
-from ui.frame import on_a_phone, start_page
+from ui.frame import command_line_note, on_a_phone, start_page
 
 start_page("Compare architectures and datasets")
 st.caption("The same noise stream, seed and grouping for all four models. Differences come from the networks "
@@ -25,6 +26,7 @@ def grid() -> None:
     stopped, stop = live.stop_or_continue(
         controls, complete, "Large N: the four models run one after the other, each with its progress bar. Stop "
         "keeps what was computed and shows it; Continue goes on from there.")
+    commands = []  # one per model drawn: each panel's numbers from the command line
     for dataset_name in DATASETS:
         resources.data_or_stop(dataset_name)  # a friendly panel, and stop, if this dataset is missing
         names = resources.class_names(dataset_name)
@@ -53,6 +55,12 @@ def grid() -> None:
                 stopped_at = "" if state.n >= controls.n else f"Stopped at {state.n:,} of {controls.n:,} stimuli. "
                 st.caption(f"{stopped_at}Self-classified {analysis.self_classified(fed_back)}/10; "
                            f"model test accuracy {status.metadata['test_accuracy']:.2%}.")
+                commands.append(command_line(
+                    "analyze", controls.record(arch, dataset_name, state.n, images.part),
+                    f"runs/compare-{arch}-{dataset_name}-{controls.noise_label}-{controls.estimator}-{images.part}"
+                    f"-N{state.n}-r{controls.ratio:g}-seed{controls.seed}"))
+    if commands:
+        command_line_note("\n".join(commands))
     if stop is not None:
         stop.empty()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -112,6 +113,31 @@ def test_compare_shows_and_labels_z_scores_like_the_class_images_page(real_data_
     at.radio(key="part").set_value("input").run()  # z-scores exist for noise averages only: say so
     assert_clean(at)
     assert colour_bar_title(at) == "pixel value" and "z-scores are defined for noise averages" in at.info[0].value
+
+
+def test_compare_shows_each_panel_s_command_and_the_command_agrees(real_data_dir, tmp_path) -> None:
+    """Compare was the one analysis page with no command line: a researcher could not reproduce its figure."""
+    import re
+    import shlex
+
+    from core.__main__ import main
+
+    at = open_page("pages/compare.py", n="100", r="0.0", estimator="predicted", part="noise", seed="5")
+    assert_clean(at)
+    [block] = [code.value for code in at.code if code.value.startswith("python -m core analyze")]
+    commands = [shlex.split(line) for line in block.splitlines()]
+    models = {(words[words.index("--arch") + 1], words[words.index("--dataset") + 1]) for words in commands}
+    assert models == {(a, d) for a in ("lenet", "alexnet") for d in ("mnist", "fashion_mnist")}
+    assert len({words[words.index("--out") + 1] for words in commands}) == 4  # four folders: nothing overwritten
+    words = next(w for w in commands if "alexnet" in w and "fashion_mnist" in w)
+    assert " ".join(words[4:]).startswith("--arch alexnet --dataset fashion_mnist --samples 100 --ratio 0 "
+                                          "--noise uniform --estimator predicted --part noise --seed 5")
+    words[words.index("--out") + 1] = str(tmp_path / "run")
+    assert main(words[3:]) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    panels = [caption.value for caption in at.caption if "Self-classified" in caption.value]
+    # its panel: AlexNet · Fashion-MNIST is the last of the grid (datasets in rows, architectures in columns)
+    assert re.search(r"Self-classified (\d+)/10", panels[3]).group(1) == str(summary["self_classified"])
 
 
 def test_captions_follow_the_grouping_and_the_display(real_data_dir) -> None:
