@@ -167,7 +167,9 @@ with results.container():
         + (f" {first_silent} never fired: no bar." if first_silent else ""))
     st.download_button("Correlations (CSV)", sta.check_csv(result, correlations),
                        f"{stem}-conv1-correlations.csv", "text/csv", key="correlations_csv")
+    layers = sorted({"conv1", layer})  # the layer shown and conv1, the check's
+    # A folder per set of layers: conv1's command, run after conv2's into one folder, rewrote its summary.json
+    # without conv2 while sta_conv2.npy stayed beside it.
     command_line_note(command_line("sta", {"arch": arch, "dataset": dataset_name, "samples": result.n,
                                            "noise": noise, "sigma": spec.sigma_used, "seed": spec.seed},
-                                   f"runs/{stem}",
-                                   layers=sorted({"conv1", layer})))
+                                   f"runs/{stem}-{'-'.join(layers)}", layers=layers))

@@ -236,9 +236,13 @@ def test_receptive_fields_page(real_data_dir) -> None:
     assert len(bars[0]["y"]) == 32 and np.nanmean(np.array(bars[0]["y"], float)) > 0.9  # LeNet's 32 conv1 units
     assert sta_grid != weights_grid
     assert {b.proto.label for b in at.get("download_button")} >= {"STAs (CSV)", "Correlations (CSV)"}
+    conv1_command = at.code[-1].value
     at.selectbox(key="layer").set_value("conv2").run()
     assert_clean(at)
     assert figure_data(at, 0) != sta_grid and figure_data(at, 2) == bars  # the same pass: the same check
+    conv2_command = at.code[-1].value  # conv1 and conv2, into another folder than conv1's alone
+    assert "--layers conv1 conv2" in conv2_command and "--layers conv1 " in conv1_command + " "
+    assert conv1_command.split("--out ")[1] != conv2_command.split("--out ")[1]
     assert "14×14 input patch" in at.caption[0].value  # conv2's field, named under its grid
 
     at = open_page("pages/receptive_fields.py", n="200", layer="conv3")  # LeNet has two conv layers
