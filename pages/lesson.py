@@ -14,7 +14,7 @@ from ui import live, resources, streamlit_internals
 from ui.questions import ask, how_the_class_answered, verdict
 from ui.frame import on_a_phone, start_page
 
-dataset_name, arch = start_page("Lesson")
+dataset_name, arch = start_page("Lesson", set_by_the_page=ANALYSIS_KEYS)
 names = resources.class_names(dataset_name)
 # The small grids carry no counts in their titles: what a blank panel and a * mean, said under each of them.
 PANEL_KEY = ("Blank panels: classes the network never chose; * marks classes behind under 1 % of the stimuli, "

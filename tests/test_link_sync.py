@@ -81,3 +81,13 @@ def test_a_select_sliders_value_is_written_as_the_slider_writes_it(real_data_dir
         assert at.query_params.get("gamma") == "1" and at.query_params.get("subset") == "200"
     at = open_page("pages/significance.py", smooth="2.0", primary="3")
     assert not at.exception and at.query_params.get("smooth") == "2" and at.query_params.get("primary") == "3"
+
+
+def test_on_the_lesson_a_bad_analysis_value_is_named_without_a_value_the_step_does_not_use(real_data_dir) -> None:
+    """``/lesson?step=3&n=abc`` said "using 1000" above a step that runs 10,000 stimuli."""
+    at = open_page("pages/lesson.py", step="3", n="abc", seed="x")
+    assert not at.exception
+    notes = [w.value for w in at.warning]
+    assert "`n=abc` in the link is not valid (must be a whole number); this step of the lesson sets its own." in notes
+    assert not [note for note in notes if "using" in note] and len(notes) == 2
+    assert at.query_params.get("n") == "10000"  # step 3's N

@@ -7,6 +7,8 @@ ever drawn that way, even on a freshly started server that a whole class opens a
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import streamlit as st
 
 from core.config import PROJECT_ROOT
@@ -118,8 +120,9 @@ def on_a_phone() -> bool:
     return "Mobi" in (st.context.headers.get("User-Agent") or "")
 
 
-def start_page(title: str) -> tuple[str, str]:
-    """Start a page: title, link notes, and the sidebar's dataset and architecture.
+def start_page(title: str, set_by_the_page: Collection[str] = ()) -> tuple[str, str]:
+    """Start a page: title, link notes, and the sidebar's dataset and architecture. ``set_by_the_page``: the link's
+    parameters the page sets itself (``ui.link_sync.show_link_notes``).
 
     A run that Streamlit started in its legacy ``pages/`` mode (possible only for sessions that began before the
     server's first ``st.navigation`` call) executes this page without app.py; it is sent through app.py at once,
@@ -129,7 +132,7 @@ def start_page(title: str) -> tuple[str, str]:
         install()  # app.py's settings, which this run skipped
         st.rerun()
     st.title(title)
-    link_sync.show_link_notes()
+    link_sync.show_link_notes(set_by_the_page)
     return controls.selection()
 
 

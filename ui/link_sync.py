@@ -3,7 +3,7 @@ student from page to page (with the page's address updated to match)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Collection, Hashable
 from typing import TypeVar
 
 import streamlit as st
@@ -14,9 +14,9 @@ from ui import streamlit_internals
 T = TypeVar("T")
 
 
-def check_link() -> list[str]:
-    """Validate the query parameters of the link and adopt them as the session's settings; return one note per
-    value that was replaced by its default.
+def check_link() -> dict[str, str]:
+    """Validate the query parameters of the link and adopt them as the session's settings; return, by parameter, a
+    note for each value that was replaced.
 
     Putting the values in session state, rather than leaving them to the URL binding, keeps them when the
     student opens another page: values a widget took from the link were dropped on the first page switch. The
@@ -29,7 +29,8 @@ def check_link() -> list[str]:
     the browser's history.
     """
     arrived = {key: st.query_params.get_all(key) for key in st.query_params}
-    notes, link = [], dict(arrived)
+    notes: dict[str, str] = {}
+    link = dict(arrived)
     for key, param in PARAMS.items():
         raw = st.query_params.get(key)
         if raw is None:
@@ -38,17 +39,17 @@ def check_link() -> list[str]:
             value = param.parse(raw)
         except (ValueError, TypeError) as err:
             st.session_state[key] = param.default
-            notes.append(f"`{key}={raw}` in the link is not valid ({err}); using {link_text(param.default)}.")
+            notes[key] = f"`{key}={raw}` in the link is not valid ({err}); using {link_text(param.default)}."
             del link[key]  # a default is never in the link
             continue
         st.session_state[key] = value
         if len(arrived[key]) > 1:
-            notes.append(f"`{key}` appears {len(arrived[key])} times in the link; using the last, {link_text(value)}.")
+            notes[key] = f"`{key}` appears {len(arrived[key])} times in the link; using the last, {link_text(value)}."
             link[key] = [raw]
         elif type(value) in (int, float) and float(raw) != value:
             cut = type(value) is int and value == int(float(raw))  # seed=1.5 → 1; n=150 → 200 is a step
             how = "not a whole number" if cut else "between the slider's steps"
-            notes.append(f"`{key}={raw}` in the link is {how}; using {link_text(value)}.")
+            notes[key] = f"`{key}={raw}` in the link is {how}; using {link_text(value)}."
             link[key] = [link_text(value)]
         elif (type(value) is int or param.exact) and link_text(value) != raw:  # n=200.0, gamma=1.0: a select
             link[key] = [link_text(value)]  # slider drops text other than its own; r=0.0 reads fine and stays
@@ -65,9 +66,13 @@ def remember_link_notes() -> None:
         st.session_state["_link_notes"] = check_link()
 
 
-def show_link_notes() -> None:
-    """Show, once per page view, which link values were ignored."""
-    for note in st.session_state.pop("_link_notes", []):
+def show_link_notes(set_by_the_page: Collection[str] = ()) -> None:
+    """Show, once per page view, which link values were ignored. A page that sets ``set_by_the_page`` itself (the
+    Lesson's steps set the analysis controls) says so instead of naming a value it does not use: "using 1000"
+    under a step that runs 10,000 stimuli."""
+    for key, note in st.session_state.pop("_link_notes", {}).items():
+        if key in set_by_the_page:
+            note = note.rsplit("; ", 1)[0] + "; this step of the lesson sets its own."
         st.warning(note, icon="🔗")
 
 
