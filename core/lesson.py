@@ -114,6 +114,27 @@ class Step:
         return {names.get(key, key): value for key, value in self.settings.items()}
 
 
+#: Share of pixels beyond |z| = 3 in pure noise (two-sided, normal): what step 3's verdict is measured against.
+CHANCE_BEYOND_3_SIGMA = 0.0027
+SETTLED = 0.9  # a convergence curve at or above this halfway along: the picture has mostly settled
+
+
+def convergence_reading(counts: np.ndarray, correlations: np.ndarray) -> str:
+    """Step 3's caption under the convergence curve, read from the curve: it ends at 1 by construction, so "it nears
+    1" said nothing (a class read it as settled while it was still climbing steeply)."""
+    final = int(counts[-1])
+    halfway = counts <= final // 2
+    reading = ""
+    if halfway.any() and np.isfinite(correlations[halfway][-1]):
+        at, value = int(counts[halfway][-1]), float(correlations[halfway][-1])
+        reading = (f" At {at:,} stimuli it was **{value:.2f}**: " +
+                   ("the picture had mostly settled; more stimuli change it little." if value >= SETTLED else
+                    "still far from 1, so the images have not settled yet: more stimuli would still sharpen them."))
+    return (f"Correlation of the class images after n stimuli with those after all {final:,}, so its last point is 1 "
+            f"by construction: read its slope, not its end.{reading} On the full page, slide N to 100,000 and "
+            f"watch.")
+
+
 STEPS: tuple[Step, ...] = (
     Step("The original figure",
          {"n": 1_000, "r": 0.7, "estimator": "truth", "part": "input", **_STREAM},
@@ -134,19 +155,22 @@ STEPS: tuple[Step, ...] = (
          # z-scores, the measure the answer is read from; "This step on the full page" opens them too
          {"n": 10_000, "r": 0.0, "estimator": "predicted", "part": "noise", **_STREAM, "z": True},
          "The same noise stream, now 10,000 stimuli: the first 1,000 are the ones of step 2. A class image is an "
-         "average, so its noise shrinks like 1/√N while the network's template stays. The convergence curve says "
-         "when more samples stop changing the picture.",
+         "average, so its noise shrinks like 1/√N while the network's template stays. The convergence curve "
+         "compares the images along the way with the final ones: it ends at 1 by construction, so read its slope: "
+         "still climbing at the end means more stimuli would still change the picture.",
          "pages/class_images.py", "Classification images (slide N further)",
          Question("sharpen", "With 10× more stimuli (10,000 instead of 1,000), will the class images get sharper or "
                   "noisier?", SHARPENING_CHOICES, sharpening_answer,
                   "the share of pixels of the clear class images that stand out of the noise (|z| > 3) at 1,000 "
                   "and at 10,000 stimuli")),
-    Step("Every class gets an image",
+    Step("More classes get an image",
          {"n": 10_000, "r": 0.0, "estimator": "softmax", "part": "noise", **_STREAM},
          "Grouping by the answer leaves the rarely chosen classes with a few noisy samples. **Softmax** grouping "
-         "counts every stimulus towards every class by the network's probability for it, so even a class the "
-         "network never picks gets an image (the *regression* grouping, on the full page, does the same with the "
-         "logits). Same 10,000 stimuli: switching grouping needs no new pass through the network.",
+         "counts every stimulus towards every class by the network's probability for it, so a class the network "
+         "rarely picks still gathers weight from the stimuli it nearly called that class (the *regression* "
+         "grouping, on the full page, does the same with the logits). How many classes that rescues depends on "
+         "the network: try the other models in the sidebar. Same 10,000 stimuli: switching grouping needs no new "
+         "pass through the network.",
          "pages/class_images.py", "Classification images",
          Question("clear", "Grouped by softmax, how many of the ten classes will get a clear image (not marked "
                   "*too few*)?", tuple(label for _, _, label in CLEAR_CLASS_BANDS), clear_classes_band,
@@ -162,8 +186,10 @@ STEPS: tuple[Step, ...] = (
                   "the template classifier's accuracy on the 10,000 test images")),
     Step("Digits vs clothes, LeNet vs AlexNet",
          {"n": 10_000, "r": 0.0, "estimator": "softmax", "part": "noise", **_STREAM},
-         "The same noise stream through all four shipped networks. Digits give stroke-like templates, clothes give "
-         "silhouettes; the two architectures learned different defaults from the same data. The template accuracy "
+         "The same noise stream through all four shipped networks. The digit networks' averages show strokes; the "
+         "clothes networks' are coarser blobs with fewer clear classes, not garment outlines: what a network "
+         "responds to in noise need not look like the objects it learned. The two architectures learned different "
+         "defaults from the same data. The template accuracy "
          "says how much of each network's knowledge its noise averages carry.",
          "pages/compare.py", "Compare",
          Question("models", "Whose noise averages will classify their own test set best?",

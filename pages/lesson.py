@@ -168,11 +168,11 @@ def sharpening_question(step: Step, key: str) -> None:
         st.caption(f"The same stream after {state.n:,} stimuli, as z-scores (mind the colour bar: it spans at least "
                    f"±3).")
         verdict(question, options, key, right, f"Pixels standing out of the noise (|z| > 3) in the clear class "
-                f"images: **{shares[0]:.1%}** at {before.n:,} stimuli, **{shares[1]:.1%}** at {state.n:,}.")
+                f"images: **{shares[0]:.1%}** at {before.n:,} stimuli, **{shares[1]:.1%}** at {state.n:,} "
+                f"(chance alone: about {lesson.CHANCE_BEYOND_3_SIGMA:.1%}).")
         counts, correlations = analysis.convergence(state, "predicted", "noise")
         st.plotly_chart(plots.convergence_figure(counts, correlations), key="l3-convergence")
-        st.caption("Correlation of the class images after n stimuli with those after all of them: when it nears 1, "
-                   "more stimuli change the picture little. On the full page, slide N to 100,000 and watch.")
+        st.caption(lesson.convergence_reading(counts, correlations))
         numbers_download(3, pd.DataFrame({"stimuli": [before.n, state.n], "significant_share": shares}))
     how_the_class_answered(question, options, key, right if revealed else None)
 

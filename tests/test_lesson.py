@@ -40,6 +40,26 @@ def test_the_steps_follow_the_walkthrough() -> None:
     assert len({s.question.key for s in STEPS if s.question}) == sum(s.question is not None for s in STEPS)
 
 
+def test_the_convergence_caption_reads_the_curve_not_its_end_which_is_1_by_construction() -> None:
+    """A teacher's review: "when it nears 1, more stimuli change the picture little" sat under a curve that ends at 1
+    whatever happens and was still climbing steeply (0.79 at 5,000 of 10,000)."""
+    counts = np.array([100, 200, 500, 1_000, 2_000, 5_000, 10_000])
+    climbing = lesson.convergence_reading(counts, np.array([np.nan, 0.1, 0.2, 0.5, 0.6, 0.79, 1.0]))
+    assert "1 by construction" in climbing and "At 5,000 stimuli it was **0.79**" in climbing
+    assert "have not settled yet" in climbing and "nears 1" not in climbing
+    settled = lesson.convergence_reading(counts, np.array([0.5, 0.7, 0.9, 0.95, 0.97, 0.99, 1.0]))
+    assert "**0.99**" in settled and "mostly settled" in settled
+    assert "it was" not in lesson.convergence_reading(np.array([10]), np.array([1.0]))  # no halfway point
+
+
+def test_no_step_promises_what_some_shipped_model_does_not_show() -> None:
+    """Step 4 said every class gets an image (4-6 of 10 do on three of the four models); step 6 promised clothes'
+    silhouettes (blobs and speckle on screen)."""
+    text = " ".join(f"{s.title} {s.text}" for s in STEPS)
+    assert "Every class gets" not in text and "never picks gets an image" not in text and "silhouette" not in text
+    assert "1 by construction" in STEPS[2].text
+
+
 def test_step_numbers_from_a_link() -> None:
     assert [lesson.parse_step(str(k)) for k in range(1, 7)] == [1, 2, 3, 4, 5, 6]
     assert step(3) is STEPS[2]
