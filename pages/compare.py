@@ -28,7 +28,7 @@ def grid() -> None:
         "keeps what was computed and shows it; Continue goes on from there.")
     commands = []  # one per model drawn: each panel's numbers from the command line
     for dataset_name in DATASETS:
-        resources.data_or_stop(dataset_name)  # a friendly panel, and stop, if this dataset is missing
+        data = resources.data_or_stop(dataset_name)  # a friendly panel, and stop, if this dataset is missing
         names = resources.class_names(dataset_name)
         columns = st.columns(len(SHIPPED_ARCHITECTURES))
         for column, arch in zip(columns, SHIPPED_ARCHITECTURES):
@@ -44,7 +44,7 @@ def grid() -> None:
                     continue
                 model = resources.model(arch, dataset_name, sha256)
                 progress = st.empty()  # "n of N stimuli" while this model's run takes a while
-                _, state = live.run_analysis(arch, dataset_name, sha256, controls, progress, stopped=stopped)
+                engine, state = live.run_analysis(arch, dataset_name, sha256, controls, progress, stopped=stopped)
                 images = analysis.class_images(state, controls.estimator, controls.part)
                 shown = picture(state, images, controls.shows_z_scores, names, counts=False)
                 st.plotly_chart(shown.figure(height=plots.HALF_WIDTH_GRID, phone=on_a_phone()),
@@ -53,7 +53,10 @@ def grid() -> None:
                 st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted",
                                                           narrow=True), key=f"fb-{arch}-{dataset_name}")
                 stopped_at = "" if state.n >= controls.n else f"Stopped at {state.n:,} of {controls.n:,} stimuli. "
-                st.caption(f"{stopped_at}Self-classified {analysis.self_classified(fed_back)}/10; "
+                # the number Lesson step 6 asks about, whose "full page" this is
+                template = analysis.template_classify(images, data.test_images, data.test_labels, engine.mean_image)
+                st.caption(f"{stopped_at}Self-classified {analysis.self_classified(fed_back)}/10; the ten images "
+                           f"as templates classify **{template.accuracy:.1%}** of the test set (chance 10 %); "
                            f"model test accuracy {status.metadata['test_accuracy']:.2%}.")
                 commands.append(command_line(
                     "analyze", controls.record(arch, dataset_name, state.n, images.part),

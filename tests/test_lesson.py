@@ -341,6 +341,8 @@ def test_step_five_reveals_the_template_accuracy(real_data_dir) -> None:
 
 @pytest.mark.slow
 def test_step_six_compares_four_models_and_names_the_best(real_data_dir) -> None:
+    from urllib.parse import parse_qsl
+
     at = open_page("pages/lesson.py", step="6")
     assert_clean(at)
     assert_step_controls(at, 6)
@@ -353,6 +355,13 @@ def test_step_six_compares_four_models_and_names_the_best(real_data_dir) -> None
     assert f"measured: **{best}**" in verdict(at)  # named as the panels are: "LeNet-style · Fashion-MNIST"
     assert best in {"LeNet-style · MNIST", "AlexNet-style · MNIST", "LeNet-style · Fashion-MNIST",
                     "AlexNet-style · Fashion-MNIST"}
+    # The step's full page, Compare, shows the number the question is about, the same for each model (it showed
+    # none: a teacher's review)
+    (link,) = at.main.get("page_link")
+    compare = open_page("pages/compare.py", **dict(parse_qsl(link.proto.query_string)))
+    assert_clean(compare)
+    shown = [float(x) for c in compare.caption for x in re.findall(r"classify \*\*([\d.]+)%\*\*", c.value)]
+    assert np.allclose(shown, accuracies, atol=0.06)  # to the caption's 0.1 %; the panels' order is MODEL_CHOICES'
 
 
 @pytest.mark.slow
