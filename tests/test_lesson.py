@@ -301,6 +301,9 @@ def test_step_three_shows_1000_stimuli_first_and_reveals_the_sharper_picture(rea
     assert "Blank panels: classes the network never chose" in " ".join(c.value for c in at.caption)  # the key
     at.button(key="show-sharpen/mnist/lenet").click().run()  # "just show me": revealed, nothing counted
     assert_clean(at)
+    # and nothing to answer after the answer: a "prediction" made then counted as a right one (a teacher's review)
+    assert "answer-sharpen/mnist/lenet" not in {radio.key for radio in at.radio}
+    assert any("Shown without a prediction" in m.value for m in at.markdown)
     assert count(at, "class images") == 2 and count(at, "correlation with final images") == 1
     measured = at.info[-1].value
     assert measured.startswith("Measured: **Sharper**")

@@ -27,20 +27,24 @@ def ask(question: Question, options: tuple[str, ...], key: str) -> bool:
     """
     token = st.session_state.setdefault("_lesson_token", secrets.token_hex(8))  # opaque, per tab, never shown
 
+    shown = bool(st.session_state.get(f"shown-{key}"))
+
     def answered() -> None:
         choice = st.session_state.get(f"answer-{key}")
-        if choice is not None and f"said-{key}" not in st.session_state:
+        if choice is not None and f"said-{key}" not in st.session_state and not shown:
             st.session_state[f"said-{key}"] = choice
             tally().record(key, token, choice, len(options))
 
     said = st.session_state.get(f"said-{key}")
-    if said is None:
+    if said is None and not shown:
         st.radio(f"**Predict first.** {question.prompt}", range(len(options)), format_func=lambda i: options[i],
                  index=None, key=f"answer-{key}", on_change=answered)
         st.button("Just show me", key=f"show-{key}", on_click=lambda: st.session_state.update({f"shown-{key}": True}))
+    elif said is None:  # the radio stayed under the answer, and a "prediction" made after it counted as right
+        st.markdown(f"**{question.prompt}**  \nShown without a prediction: not counted in the class's answers.")
     else:
         st.markdown(f"**{question.prompt}**  \nYour prediction: **{options[said]}**")
-    return said is not None or bool(st.session_state.get(f"shown-{key}"))
+    return said is not None or shown
 
 
 def verdict(question: Question, options: tuple[str, ...], key: str, right: int, measured: str) -> None:
