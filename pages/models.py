@@ -70,7 +70,7 @@ LAPSED = "Your place in the queue lapsed. Press Train again."
 
 def train_now(ticket) -> None:
     """Train in this run, with progress; Cancel (or any other click) ends it and frees the queue."""
-    st.button("Cancel training", key="cancel-training", on_click=training.cancel_request)
+    st.button("Cancel training", key="cancel-training", on_click=training.cancel_by_the_student)
     bar, chart = st.progress(0.0, text="starting…"), st.empty()
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_accuracy": []}
     phone = on_a_phone()
@@ -102,6 +102,8 @@ def train_now(ticket) -> None:
 @st.fragment(run_every=1.0)
 def waiting_in_line(ticket) -> None:
     """Redraw the place in the queue every second; when the turn comes, train in a full run of the page."""
+    if training.pending_ticket() is not ticket:  # Cancel, in this fragment: the page without it (it said "lapsed")
+        st.rerun(scope="app")
     try:
         if training.my_turn(ticket):
             st.rerun(scope="app")
@@ -109,11 +111,13 @@ def waiting_in_line(ticket) -> None:
         st.warning(LAPSED)
         return
     st.info(training.queue_note(ticket), icon="⏳")
-    st.button("Cancel", key="cancel-waiting", on_click=training.cancel_request)
+    st.button("Cancel", key="cancel-waiting", on_click=training.cancel_by_the_student)
 
 
 if note := st.session_state.pop("_trained_note", None):
     st.success(note)
+if training.cancelled():
+    st.info("Training cancelled: your place in the queue went to the next in line.")
 if (ticket := training.pending_ticket()) is not None:
     try:
         turn = ticket.state == "running" or training.my_turn(ticket)

@@ -696,13 +696,13 @@ def test_one_visitors_training_leaves_the_classmates_model_alone(server, browser
         page.context.close()
 
 
-def _press_train(page, server: str) -> None:
-    """One epoch on the fewest training images (2,000), from the Models page."""
+def _press_train(page, server: str, epochs: int = 1, images: str = "Home") -> None:
+    """``epochs`` on the fewest training images (2,000; ``images="End"``: all 60,000), from the Models page."""
     page.goto(f"{server}/models")
     wait_until_idle(page, charts=2)
-    page.get_by_role("spinbutton", name="Epochs").fill("1")
+    page.get_by_role("spinbutton", name="Epochs").fill(str(epochs))
     page.locator(SLIDER).first.focus()
-    page.keyboard.press("Home")
+    page.keyboard.press(images)
     page.get_by_role("button", name="Train", exact=True).click()
 
 
@@ -719,6 +719,25 @@ def test_a_tab_closed_as_its_training_starts_leaves_the_queue_to_the_class(serve
     staying.get_by_text("Trained: your model, 1 epoch").wait_for(timeout=120_000)
     assert_no_exception(staying)
     staying.context.close()
+
+
+def test_cancel_in_the_queue_says_cancelled_not_lapsed(server, browser) -> None:
+    """A student waiting behind a classmate's training presses Cancel: the waiting fragment reran with the ticket just
+    given up and said "Your place in the queue lapsed. Press Train again." (a teacher's review)."""
+    first = browser.new_context(viewport=VIEWPORT).new_page()
+    _press_train(first, server, epochs=5, images="End")  # long enough for the second to queue behind it
+    first.get_by_text("epoch 1/5").wait_for(timeout=60_000)  # training: the next request waits
+    second = browser.new_context(viewport=VIEWPORT).new_page()
+    _press_train(second, server)
+    second.get_by_text("ahead of yours").wait_for(timeout=30_000)
+    second.get_by_role("button", name="Cancel", exact=True).click()
+    second.get_by_text("Training cancelled").wait_for(timeout=30_000)
+    time.sleep(2.5)  # two more seconds of the waiting fragment's polling, had it stayed
+    assert second.get_by_text("lapsed").count() == 0 and second.get_by_text("ahead of yours").count() == 0
+    assert_no_exception(second)
+    first.get_by_role("button", name="Cancel training").click()  # the queue free for the tests after this one
+    for page in (first, second):
+        page.context.close()
 
 
 # Counts the class-image pictures drawn after it is armed (partial ones are light HTML of inline PNGs, the final

@@ -107,7 +107,8 @@ def test_a_second_training_waits_its_turn_and_can_cancel(real_data_dir) -> None:
         assert waiting and waiting[0].startswith("1 training ahead of yours, about")
         assert len(TRAINING_QUEUE.lineup()) == 2
         at.button(key="cancel-waiting").click().run()
-        assert not [i for i in at.info if "ahead of yours" in i.value]
+        assert not [i for i in at.info if "ahead of yours" in i.value] and not at.warning
+        assert [i.value for i in at.info if "Training cancelled" in i.value]
         assert TRAINING_QUEUE.lineup() == (running.request,)  # the place was given up
     finally:
         TRAINING_QUEUE.release(running)

@@ -17,6 +17,7 @@ from ui import session_models
 
 _TICKET = "_training_ticket"
 _SETTINGS = "_training_settings"
+_CANCELLED = "_training_cancelled"
 
 
 def teacher_key() -> str | None:
@@ -45,6 +46,17 @@ def cancel_request() -> None:
     if ticket is not None:
         TRAINING_QUEUE.cancel(ticket)
         TRAINING_QUEUE.release(ticket)
+
+
+def cancel_by_the_student() -> None:
+    """Cancel pressed (button callback): give up the place, and say so on the next run."""
+    cancel_request()
+    st.session_state[_CANCELLED] = True
+
+
+def cancelled() -> bool:
+    """Whether the student has just cancelled a training (read once)."""
+    return bool(st.session_state.pop(_CANCELLED, False))
 
 
 def pending_ticket() -> Any | None:
