@@ -6,7 +6,9 @@ on screen instead of silently dropped. No Streamlit here: ``ui/link_sync.py`` ap
 
 from __future__ import annotations
 
+import difflib
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -148,6 +150,34 @@ PARAMS: dict[str, Param] = {
 }
 #: The parameters of the analysis controls, which follow the student from page to page.
 ANALYSIS_KEYS = ("n", "r", "noise", "sigma", "seed", "estimator", "part", "z")
+
+
+#: Other names for a link's parameters: the command line's (``--samples``, ``--ratio``), and words from the page.
+OTHER_NAMES = {"samples": "n", "ratio": "r", "signal_ratio": "r", "z_scores": "z", "zscores": "z",
+               "grouping": "estimator", "average": "part", "model": "arch", "architecture": "arch", "data": "dataset"}
+
+
+def meant_parameter(key: str) -> str | None:
+    """What a parameter the link does not have most likely meant, as it should be written: ``N`` → ``n``,
+    ``samples`` → ``n``, ``n5000`` (the "=" left out) → ``n=5000``, ``estimater`` → ``estimator``; None if nothing
+    is near. Such parameters were dropped without a word, and stayed in the address to be copied on."""
+    name = key.lower()
+    if name in PARAMS or name in OTHER_NAMES:
+        return OTHER_NAMES.get(name, name)
+    if (glued := re.fullmatch(r"([a-z_]+)([-+]?[\d.]+)", name)) and glued[1] in PARAMS:
+        return f"{glued[1]}={glued[2]}"
+    near = difflib.get_close_matches(name, [*PARAMS, *OTHER_NAMES], n=1, cutoff=0.75)
+    return OTHER_NAMES.get(near[0], near[0]) if near else None
+
+
+def unknown_parameter_note(key: str, value: str) -> str:
+    """The link check's note for a parameter no page has (the parameter is then removed from the address)."""
+    written = f"{key}={value}" if value else key
+    meant = meant_parameter(key)
+    if meant is not None and "=" not in meant and value:
+        meant = f"{meant}={value}"
+    hint = f"; did you mean `{meant}`?" if meant else "."
+    return f"`{written}` in the link is not a setting here{hint} It was left out."
 
 
 def link_text(value: Any) -> str:

@@ -64,3 +64,21 @@ def test_the_readme_lists_every_link_parameter_with_its_default() -> None:
                                                     ("digit_r", "0.26", 0.25), ("digit_gamma", "0.503", 0.5)])
 def test_slider_values_from_a_link_land_on_the_sliders_steps(key: str, text: str, value: float) -> None:
     assert PARAMS[key].parse(text) == value
+
+
+@pytest.mark.parametrize(("key", "value", "meant"), [("N", "5000", "n=5000"), ("samples", "5000", "n=5000"),
+                                                    ("n5000", "", "n=5000"), ("r0.3", "", "r=0.3"),
+                                                    ("step3", "", "step=3"), ("estimater", "softmax",
+                                                                              "estimator=softmax"),
+                                                    ("Seed", "3", "seed=3"), ("ratio", "0.5", "r=0.5")])
+def test_a_mistyped_parameter_name_gets_what_it_most_likely_meant(key: str, value: str, meant: str) -> None:
+    """A teacher's review: N=5000, samples=5000, n5000, r0.3 and step3 all fell back to the defaults without a word."""
+    from core.link import unknown_parameter_note
+
+    assert unknown_parameter_note(key, value).endswith(f"; did you mean `{meant}`? It was left out.")
+
+
+def test_a_parameter_near_nothing_is_named_without_a_guess() -> None:
+    from core.link import unknown_parameter_note
+
+    assert unknown_parameter_note("foo", "1") == "`foo=1` in the link is not a setting here. It was left out."

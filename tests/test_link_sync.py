@@ -91,3 +91,14 @@ def test_on_the_lesson_a_bad_analysis_value_is_named_without_a_value_the_step_do
     assert "`n=abc` in the link is not valid (must be a whole number); this step of the lesson sets its own." in notes
     assert not [note for note in notes if "using" in note] and len(notes) == 2
     assert at.query_params.get("n") == "10000"  # step 3's N
+
+
+def test_a_mistyped_parameter_name_is_named_and_leaves_the_address(real_data_dir) -> None:
+    """``/class_images?N=5000&r0.3&seed=2`` ran N = 1,000 and r = 0.7 without a word, and the typos stayed in the
+    address for a copied link to pass on (a teacher's review)."""
+    at = open_page("pages/class_images.py", N="5000", **{"r0.3": ""}, seed="2")
+    assert not at.exception
+    notes = [w.value for w in at.warning]
+    assert "`N=5000` in the link is not a setting here; did you mean `n=5000`? It was left out." in notes
+    assert "`r0.3` in the link is not a setting here; did you mean `r=0.3`? It was left out." in notes
+    assert at.number_input(key="seed").value == 2 and not {"N", "r0.3"} & set(at.query_params)

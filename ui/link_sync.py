@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import streamlit as st
 
-from core.link import ANALYSIS_KEYS, PARAMS, link_text
+from core.link import ANALYSIS_KEYS, PARAMS, link_text, unknown_parameter_note
 from ui import streamlit_internals
 
 T = TypeVar("T")
@@ -31,6 +31,9 @@ def check_link() -> dict[str, str]:
     arrived = {key: st.query_params.get_all(key) for key in st.query_params}
     notes: dict[str, str] = {}
     link = dict(arrived)
+    for key in set(arrived) - set(PARAMS):  # a mistyped name ("N=5000", "n5000") did nothing, without a word
+        notes[key] = unknown_parameter_note(key, arrived[key][-1])
+        del link[key]
     for key, param in PARAMS.items():
         raw = st.query_params.get(key)
         if raw is None:
