@@ -82,10 +82,11 @@ def decode_image(raw: bytes) -> np.ndarray:
         except ImageRejected:
             raise
         except UnidentifiedImageError:
-            raise ImageRejected("This file is not an image Pillow can read; upload a PNG or JPEG.") from None
+            raise ImageRejected("This file is not a picture we can read (perhaps it was renamed, or is damaged); "
+                                "upload a PNG or JPEG.") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageRejected(f"The image claims more pixels than Pillow will decode (a decompression bomb?); at "
-                                f"most {MAX_SIDE:,} pixels a side is accepted.") from None
+            raise ImageRejected(f"The image claims far too many pixels to decode; at most {MAX_SIDE:,} pixels a "
+                                f"side is accepted.") from None
         except (OSError, SyntaxError, ValueError, EOFError) as err:  # Pillow's ways of saying "broken file"
             raise ImageRejected(f"The image is damaged or truncated and cannot be decoded ({err}).") from None
 
