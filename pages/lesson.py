@@ -22,7 +22,12 @@ PANEL_KEY = ("Blank panels: classes the network never chose; * marks classes beh
 
 
 def go_to(number: int) -> None:
-    st.session_state["step"] = number  # a callback: runs before the bound step widget, which then writes the link
+    """Back / Next (a callback, before the run): the step's settings go into the link with the step, in one change.
+    The bound step widget wrote the step, then ``set_the_controls`` the settings: two or three entries in the
+    browser's history per step, so its Back button seemed to do nothing on the first press (a teacher's review)."""
+    st.session_state["step"] = number
+    streamlit_internals.stage_in_the_link({key: None if value == PARAMS[key].default else link_text(value)
+                                           for key, value in STEPS[number - 1].settings.items()})
 
 
 def set_the_controls(step: Step, arrived: bool) -> None:

@@ -474,3 +474,33 @@ def test_a_link_the_step_overrides_is_named_and_defaults_leave_the_link(real_dat
         assert_clean(at)
         assert_step_controls(at, step)
         assert not [info.value for info in at.info if "from the link" in info.value], step
+
+
+@pytest.mark.slow
+def test_browser_one_press_of_back_is_one_step_back(real_data_dir) -> None:
+    """Each Next left two or three entries in the browser's history (the step, then its settings, each its own
+    change of the address), so a class pressing the browser's Back saw nothing happen on the first press (a
+    teacher's review): one entry per step now, and each Back is the step before, with its settings in the link."""
+    pytest.importorskip("playwright.sync_api")
+    from tests.browser import chromium, streamlit_server, wait_until_idle
+
+    def shown(page) -> str:
+        return next(line for line in page.inner_text("body").splitlines() if line.startswith("Step "))
+
+    with streamlit_server(real_data_dir) as (url, _), chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}/lesson")
+        wait_until_idle(page, 1)
+        entries = page.evaluate("history.length")
+        for number in (2, 3, 4):
+            page.get_by_role("button", name="Next ▶").click()
+            page.get_by_text(f"Step {number} of 6").wait_for(timeout=120_000)
+            wait_until_idle(page, 1)
+            assert page.evaluate("history.length") == entries + number - 1, number
+        assert "step=4&n=10000" in page.evaluate("location.search")  # the step and its settings
+        for number in (3, 2, 1):
+            page.go_back()
+            page.get_by_text(f"Step {number} of 6").wait_for(timeout=120_000)
+            wait_until_idle(page, 1)
+            assert shown(page).startswith(f"Step {number} of 6")
+        assert page.evaluate("location.search") == "" and not page.locator('[data-testid="stException"]').count()

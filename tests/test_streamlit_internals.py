@@ -111,3 +111,18 @@ def test_the_links_seeding_snapshot_can_be_retaken_from_the_link_as_it_is_now() 
     assert params.get_initial_value("r") == ["0.5", "0.2"]
     params.set_initial_query_params_from_current()
     assert params.get_initial_value("r") == "0.2"
+
+
+def test_the_link_can_be_changed_without_sending_it_and_sent_with_the_next_change(monkeypatch) -> None:
+    """What ``stage_in_the_link`` relies on: changes without a message, then one message carrying them all."""
+    from streamlit.runtime.state.query_params import QueryParams
+
+    params = QueryParams()
+    sent = []
+    monkeypatch.setattr(QueryParams, "_send_query_param_msg", lambda self: sent.append(dict(self._query_params)))
+    params.set_with_no_forward_msg("n", "10000")
+    params.set_with_no_forward_msg("z", "true")
+    params.discard_param_no_forward_msg("z")
+    assert sent == []
+    params.set_corrected_value("step", 3, "int_value")  # a bound widget's new value
+    assert sent == [{"n": "10000", "step": "3"}]

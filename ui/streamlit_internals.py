@@ -30,6 +30,10 @@ Each touch has a guard test in ``tests/test_streamlit_internals.py`` that fails 
 10. ``ui.frame.TOUCH_SCREEN_CSS`` and ``PHONE_CONTROLS_CSS`` name Streamlit's radio options (``"stRadioGroup"``,
    ``"stRadioOption"``), a table's element (``"stElementContainer"`` holding ``"stDataFrame"``, whose toolbar sits
    44 px above it) and its columns (``"stColumn"``, stacked below 640 px); the phone's end-to-end tests measure each.
+11. ``QueryParams.set_with_no_forward_msg`` and ``discard_param_no_forward_msg`` (the object of 7):
+   ``stage_in_the_link`` changes the link without sending it, so the next change Streamlit sends (a bound widget's)
+   carries both, and the browser's history gets one entry, not one per change: the Lesson's Back button took two or
+   three presses a step.
 """
 
 from __future__ import annotations
@@ -152,3 +156,17 @@ def seed_widgets_from_the_link_as_it_is_now() -> None:
 
     with get_session_state().query_params() as params:
         params.set_initial_query_params_from_current()
+
+
+def stage_in_the_link(values: dict[str, str | None]) -> None:
+    """Set (or, for None, remove) parameters of the link without sending the address to the browser: the next
+    change Streamlit sends in this run, a bound widget's new value, carries them. Streamlit sends every change of
+    the address as its own message and the browser keeps each as a history entry."""
+    from streamlit.runtime.state import get_session_state
+
+    with get_session_state().query_params() as params:
+        for key, value in values.items():
+            if value is None:
+                params.discard_param_no_forward_msg(key)
+            else:
+                params.set_with_no_forward_msg(key, value)
