@@ -350,9 +350,9 @@ def test_step_six_compares_four_models_and_names_the_best(real_data_dir) -> None
     assert_clean(at)
     assert_step_controls(at, 6)
     assert_full_page_link(at, 6)
-    assert count(at, "class images") == 4 and count(at, "template accuracy (%)") == 0
+    assert count(at, "class images") == 4 and count(at, "template accuracy (%); dotted: chance") == 0
     answer(at, "answer-models", 0)
-    accuracies = plotly_array(chart(at, "template accuracy (%)")["data"][0]["y"])
+    accuracies = plotly_array(chart(at, "template accuracy (%); dotted: chance")["data"][0]["y"])
     assert accuracies.shape == (4,) and (accuracies > 10).all()
     best = step(6).question.choices[int(np.argmax(accuracies))]
     assert f"measured: **{best}**" in verdict(at)  # named as the panels are: "LeNet-style · Fashion-MNIST"
@@ -452,6 +452,8 @@ def test_on_a_phone_the_lesson_bars_lie_sideways_with_their_labels_across() -> N
     accuracy = template_accuracy_bar([0.42, 0.38], ["LeNet · MNIST", "AlexNet · Fashion-MNIST"], phone=True)
     assert accuracy.data[0].orientation == "h" and accuracy.layout.shapes[0].x0 == 10  # chance, upright
     assert answers_bar(np.array([3, 7]), choices).data[0].orientation is None  # upright on a wide screen
+    wide = template_accuracy_bar([0.42, 0.38], ["LeNet · MNIST", "AlexNet · Fashion-MNIST"])
+    assert not wide.layout.annotations and "dotted: chance" in wide.layout.yaxis.title.text  # not grey on a bar
 
 
 def test_a_link_the_step_overrides_is_named_and_defaults_leave_the_link(real_data_dir) -> None:
