@@ -117,7 +117,7 @@ def waiting_in_line(ticket) -> None:
 if note := st.session_state.pop("_trained_note", None):
     st.success(note)
 if training.cancelled():
-    st.info("Training cancelled: your place in the queue went to the next in line.")
+    st.info("Training cancelled: the next in line goes ahead.")
 if (ticket := training.pending_ticket()) is not None:
     try:
         turn = ticket.state == "running" or training.my_turn(ticket)

@@ -31,7 +31,8 @@ def check_link() -> dict[str, str]:
     arrived = {key: st.query_params.get_all(key) for key in st.query_params}
     notes: dict[str, str] = {}
     link = dict(arrived)
-    for key in set(arrived) - set(PARAMS):  # a mistyped name ("N=5000", "n5000") did nothing, without a word
+    # a mistyped name ("N=5000", "n5000") did nothing, without a word; named in the link's order
+    for key in [key for key in arrived if key not in PARAMS]:
         notes[key] = unknown_parameter_note(key, arrived[key][-1])
         del link[key]
     for key, param in PARAMS.items():
