@@ -293,8 +293,8 @@ def test_a_long_run_blanks_the_previous_examples_and_downloads(server, browser) 
 @pytest.mark.parametrize("link, charts, buttons", [
     ("kernels?estimator=regression&part=noise&r=0.0&seed=9098", 3, 2),
     ("significance?estimator=softmax&part=noise&r=0.0&seed=9099", 3, 3),
-    ("confusion?estimator=softmax&seed=9100", 3, 0),
-    ("confusion?seed=9101", 3, 0),  # ground truth: its fed-back matrix drawn before the run at live sizes
+    ("confusion?estimator=softmax&seed=9100", 3, 1),
+    ("confusion?seed=9101", 3, 1),  # ground truth: its fed-back matrix drawn before the run at live sizes
     ("receptive_fields?seed=9102", 3, 4)])
 def test_a_long_run_blanks_the_previous_results(server, browser, link: str, charts: int, buttons: int) -> None:
     """Whitened kernels, Significance, Confusion heatmaps and Receptive fields have no Stop: during a long run the
