@@ -923,14 +923,9 @@ def fed_back_csv(names: Sequence[str], fed_back: np.ndarray) -> str:
     return matrix_csv("class_image", [f"p_{name}" for name in names], names, fed_back, ".6f")
 
 
-def template_confusion_csv(names: Sequence[str], confusion: np.ndarray) -> str:
-    """The template classifier's confusion as ``template_confusion.csv`` and the page's download both write it."""
-    return matrix_csv("true_class", [f"pred_{name}" for name in names], names, confusion, "d")
-
-
-def stimulus_confusion_csv(names: Sequence[str], confusion: np.ndarray) -> str:
-    """The stimuli's confusion (the mixed-in test image's class × the model's answer, counts) as
-    ``stimulus_confusion.csv`` and the pages' downloads write it."""
+def confusion_csv(names: Sequence[str], confusion: np.ndarray) -> str:
+    """A confusion matrix of counts, true class × predicted, as ``template_confusion.csv`` (the template
+    classifier's) and ``stimulus_confusion.csv`` (the model's on the stimuli) are written."""
     return matrix_csv("true_class", [f"pred_{name}" for name in names], names, confusion, "d")
 
 
@@ -940,8 +935,8 @@ def matrices_csvs(names: Sequence[str], state: AnalysisState, fed_back: np.ndarr
     command's folder cannot drift apart. The stimuli's confusion only where the stimuli hold a test image (r > 0)."""
     files = {"fed_back.csv": fed_back_csv(names, fed_back)}
     if state.stimulus_accuracy is not None and not state.model_free:
-        files["stimulus_confusion.csv"] = stimulus_confusion_csv(names, state.sums.confusion)
-    return files | {"template_confusion.csv": template_confusion_csv(names, template_confusion)}
+        files["stimulus_confusion.csv"] = confusion_csv(names, state.sums.confusion)
+    return files | {"template_confusion.csv": confusion_csv(names, template_confusion)}
 
 
 def matrix_csv(corner: str, column_names: Sequence[str], row_names: Sequence[str], matrix: np.ndarray,

@@ -219,6 +219,12 @@ class Controls:
         return {"arch": arch, "dataset": dataset, "samples": samples, "ratio": self.ratio, "noise": self.noise,
                 "sigma": self.sigma_used, "estimator": self.estimator, "part": part, "seed": self.seed}
 
+    def file_stem(self, arch: str, dataset: str, samples: int, part: str) -> str:
+        """The name the pages give a view's downloads and command folder, every setting in it, so files of two
+        views never overwrite each other: ``lenet-mnist-uniform-softmax-noise-N1000-r0-seed0``."""
+        return (f"{arch}-{dataset}-{self.noise_label}-{self.estimator}-{part}-N{samples}-r{self.ratio:g}"
+                f"-seed{self.seed}")
+
     @property
     def settings(self) -> AnalysisSettings:
         """The stimulus stream these controls describe (σ only where the noise type has one), with the model's

@@ -60,8 +60,7 @@ def grid() -> None:
                            f"model test accuracy {status.metadata['test_accuracy']:.2%}.")
                 commands.append(command_line(
                     "analyze", controls.record(arch, dataset_name, state.n, images.part),
-                    f"runs/compare-{arch}-{dataset_name}-{controls.noise_label}-{controls.estimator}-{images.part}"
-                    f"-N{state.n}-r{controls.ratio:g}-seed{controls.seed}"))
+                    f"runs/compare-{controls.file_stem(arch, dataset_name, state.n, images.part)}"))
     if commands:
         command_line_note("\n".join(commands))
     if stop is not None:

@@ -80,8 +80,7 @@ def _matrices(controls: Controls, engine: analysis.Analyzer, state: analysis.Ana
                                     if controls.estimator in analysis.MODEL_FREE_ESTIMATORS else
                                     "how much of the model's knowledge the class images capture."))
     record = controls.record(arch, dataset_name, state.n, images.part)
-    stem = (f"confusion-{arch}-{dataset_name}-{controls.noise_label}-{controls.estimator}-{images.part}-N{state.n}"
-            f"-r{controls.ratio:g}-seed{controls.seed}")
+    stem = f"confusion-{controls.file_stem(arch, dataset_name, state.n, images.part)}"
 
     def csvs() -> bytes:  # made on the click, in Streamlit's thread: the page's redraw does not wait for it
         fed_back = analysis.fed_back_matrix(model, images)

@@ -154,8 +154,7 @@ def significance_results(controls: Controls, state: analysis.AnalysisState, smoo
                f"0, one like those random answers give.{set_note}")
 
     st.subheader("Downloads")
-    stem = (f"{arch}-{dataset_name}-{controls.noise_label}-{controls.estimator}-noise-N{state.n}"
-            f"-r{controls.ratio:g}-seed{controls.seed}-smooth{smoothing:g}-primary{primary:g}")
+    stem = f"{controls.file_stem(arch, dataset_name, state.n, 'noise')}-smooth{smoothing:g}-primary{primary:g}"
     a, b, c = st.columns(3)
     a.download_button("CSV of infoVal and counts", shown.to_csv(index=False, lineterminator="\n"),
                       f"{stem}-infoval.csv", "text/csv", key="csv_infoval", on_click="ignore")

@@ -82,3 +82,10 @@ def test_a_parameter_near_nothing_is_named_without_a_guess() -> None:
     from core.link import unknown_parameter_note
 
     assert unknown_parameter_note("foo", "1") == "`foo=1` in the link is not a setting here. It was left out."
+
+
+def test_every_page_names_its_files_by_one_stem_with_every_setting() -> None:
+    stem = default_controls(ratio=0.0, estimator="softmax", part="noise").file_stem("lenet", "mnist", 1000, "noise")
+    assert stem == "lenet-mnist-uniform-softmax-noise-N1000-r0-seed0"
+    pink = default_controls(noise="pink", sigma=0.3).file_stem("alexnet", "mnist", 500, "input")
+    assert pink == "alexnet-mnist-pink0.3-truth-input-N500-r0.7-seed0"  # σ in the noise's label
