@@ -99,7 +99,7 @@ def test_only_one_training_runs_at_a_time_among_many_threads() -> None:
 
 
 def test_waiters_learn_their_place_and_a_positive_estimate() -> None:
-    queue = TrainingQueue()
+    queue = TrainingQueue(clock=FakeClock())  # a still clock: the running job's remaining time is the same for both
     first, second, third = (queue.take(r) for r in (LENET, ALEXNET, LENET))
     assert queue.wait_for_turn(first, 0)
     assert not queue.wait_for_turn(second, 0.01)
