@@ -126,3 +126,37 @@ def test_the_link_can_be_changed_without_sending_it_and_sent_with_the_next_chang
     assert sent == []
     params.set_corrected_value("step", 3, "int_value")  # a bound widget's new value
     assert sent == [{"n": "10000", "step": "3"}]
+
+
+def test_the_run_keeps_the_address_as_the_browser_sent_it(monkeypatch) -> None:
+    """What ``link_as_the_browser_sent_it`` relies on: the run's context takes the rerun's query string after
+    Streamlit has filtered ``st.query_params`` for a page change, and keeps it as ``query_string``."""
+    import dataclasses
+    import inspect
+    import re
+
+    import streamlit.runtime.scriptrunner as scriptrunner
+    from streamlit.runtime.scriptrunner import script_runner
+    from streamlit.runtime.scriptrunner_utils.script_run_context import ScriptRunContext
+
+    assert "query_string" in {field.name for field in dataclasses.fields(ScriptRunContext)}
+    source = inspect.getsource(script_runner.ScriptRunner)
+    filtered = source.index("populate_from_query_string")
+    kept = re.search(r"ctx\.reset\(\s*query_string=rerun_data\.query_string", source)
+    assert kept is not None and filtered < kept.start()
+    monkeypatch.setattr(scriptrunner, "get_script_run_ctx", lambda: type("Context", (), {"query_string": "n=5000&r=0"}))
+    assert streamlit_internals.link_as_the_browser_sent_it() == {"n": ["5000"], "r": ["0"]}
+
+
+def test_the_frontend_pushes_addresses_and_names_its_page_links_as_the_page_change_script_expects() -> None:
+    """What ``ONE_ENTRY_PER_PAGE_CHANGE`` relies on: the browser's code changes the address with
+    ``window.history.pushState`` and its page links are ``a[data-testid="stPageLink-NavLink"]``."""
+    from pathlib import Path
+
+    import streamlit
+
+    scripts = Path(streamlit.__file__).parent / "static"
+    app = next(text for text in (path.read_text(errors="ignore") for path in scripts.rglob("index.*.js"))
+               if "handlePageInfoChanged" in text)
+    assert "window.history.pushState(" in app and "window.history.replaceState(" in app
+    assert any("stPageLink-NavLink" in path.read_text(errors="ignore") for path in scripts.rglob("PageLink.*.js"))

@@ -91,7 +91,8 @@ def navigation() -> st.navigation:
             for page in pages:
                 st.page_link(page)
         with st.container(key=SIDEBAR_SCRIPT_KEY):  # hidden by frame()'s style: a script, nothing to see
-            st.html(streamlit_internals.FIT_THE_SIDEBAR, unsafe_allow_javascript=True)
+            st.html(streamlit_internals.FIT_THE_SIDEBAR + streamlit_internals.ONE_ENTRY_PER_PAGE_CHANGE,
+                    unsafe_allow_javascript=True)
     return current
 
 

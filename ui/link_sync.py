@@ -95,17 +95,25 @@ def carry_settings_to_this_page() -> None:
     link came without them. So the values are adopted here as this page's (re-set in session state, which
     widgets read), and on arrival at a page the missing ones are written back into its link, before the
     widgets bind to it (Streamlit forbids writing a bound parameter afterwards).
+
+    On arrival a value in the link as the browser sent it wins: a link to this page (Home's "take the signal
+    away"), or the browser's Back or Forward to an entry of the history. Streamlit drops from ``st.query_params``
+    the parameters bound to the last page's widgets, and after Back its widgets took the defaults where the
+    address said otherwise (a teacher's review): here every page's ``n`` is the same ``n``.
     """
     arrived = st.session_state.pop("_arrived", False)  # once per page visit (see ``note_page``)
     # A fragment's rerun stays on its page, where the widgets keep their values. Re-set there, a value would be
     # sent back to the browser as the script's own: a widget drawn after a run (ui.controls.controls_drawn_after)
     # would then put back the value from before a press made during the run, and the press would be lost.
     in_fragment = streamlit_internals.in_fragment_run()
+    sent = streamlit_internals.link_as_the_browser_sent_it() if arrived else {}
     missing = {}
     for key in ANALYSIS_KEYS:
-        in_link = PARAMS[key].parsed(st.query_params[key]) if arrived and key in st.query_params else None
-        if in_link is not None:  # a link to this page (e.g. Home's "take the signal away") wins
+        in_link = PARAMS[key].parsed(sent[key][-1]) if key in sent else None
+        if in_link is not None:
             st.session_state[key] = in_link
+            if key not in st.query_params:  # dropped by Streamlit: bound to a widget of the last page
+                missing[key] = link_text(in_link)
             continue
         if key in st.session_state:
             if not in_fragment:
@@ -114,6 +122,8 @@ def carry_settings_to_this_page() -> None:
                 missing[key] = link_text(st.session_state[key])
     if missing:  # one change of the address, so one step in the browser's history
         st.query_params.update(missing)
+        # the widgets, which after Back or Forward take their value from the link or else their default, see it
+        streamlit_internals.seed_widgets_from_the_link_as_it_is_now()
 
 
 def is_kept_in_session(name: str, key: Hashable) -> bool:

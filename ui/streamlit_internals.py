@@ -34,6 +34,11 @@ Each touch has a guard test in ``tests/test_streamlit_internals.py`` that fails 
    ``stage_in_the_link`` changes the link without sending it, so the next change Streamlit sends (a bound widget's)
    carries both, and the browser's history gets one entry, not one per change: the Lesson's Back button took two or
    three presses a step.
+12. ``ScriptRunContext.query_string`` (``link_as_the_browser_sent_it``): the address of the run as it came, set
+   after Streamlit filtered ``st.query_params`` for a page change; the end-to-end test presses Back to a page.
+13. ``ONE_ENTRY_PER_PAGE_CHANGE`` knows that Streamlit's frontend changes the address with ``history.pushState``
+   (and ``replaceState`` while the browser's Back or Forward is being followed), and names its page links
+   ``"stPageLink-NavLink"``; the end-to-end test counts the history's entries after a page link and presses Back.
 """
 
 from __future__ import annotations
@@ -79,6 +84,38 @@ if (!window.noiseLensFitsTheSidebar) {
   }, true);
 }
 </script>""" % PAGE_LEAST_WIDTH
+
+
+# A page link's click made three entries in the browser's history: Streamlit sends the old page's address without
+# the parameters bound to its widgets, this app writes the settings back (ui.link_sync.carry_settings_to_this_page)
+# and the new page's address comes, in either order; each was pushed. So the browser's Back showed the old page,
+# then the new one, with the default settings (a teacher's review). From a click on a link to another page, the
+# first address pushed makes the entry and the others replace it, until the new page's address has come and
+# ``PAGE_CHANGE_QUIET_MS`` pass without another (or ``PAGE_CHANGE_MOST_MS`` in all): one entry per page change,
+# holding the new page and its settings.
+PAGE_CHANGE_QUIET_MS = 2_000
+PAGE_CHANGE_MOST_MS = 30_000
+ONE_ENTRY_PER_PAGE_CHANGE = """<script>
+if (!window.noiseLensFoldsPageChanges) {
+  window.noiseLensFoldsPageChanges = true;
+  const push = history.pushState.bind(history), replace = history.replaceState.bind(history);
+  let change = null;
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest('a[data-testid="stPageLink-NavLink"]');
+    // Home's link has an empty href: the app's root
+    if (link && new URL(link.getAttribute("href") || ".", location.href).pathname !== location.pathname)
+      change = {from: location.pathname, clicked: performance.now(), last: null, arrived: false};
+  }, true);
+  history.pushState = (state, title, url) => {
+    const now = performance.now();
+    if (change && (now - change.clicked > %d || (change.arrived && now - change.last > %d))) change = null;
+    if (!change) return push(state, title, url);
+    (change.last === null ? push : replace)(state, title, url);
+    change.last = now;
+    change.arrived ||= new URL(url, location.href).pathname !== change.from;
+  };
+}
+</script>""" % (PAGE_CHANGE_MOST_MS, PAGE_CHANGE_QUIET_MS)
 
 
 def disable_legacy_pages() -> None:
@@ -156,6 +193,18 @@ def seed_widgets_from_the_link_as_it_is_now() -> None:
 
     with get_session_state().query_params() as params:
         params.set_initial_query_params_from_current()
+
+
+def link_as_the_browser_sent_it() -> dict[str, list[str]]:
+    """The parameters of this run's address as the browser sent it (``ScriptRunContext.query_string``, set at the
+    run's start): on a page change Streamlit has already dropped from ``st.query_params`` those bound to the last
+    page's widgets."""
+    from urllib.parse import parse_qs
+
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return parse_qs(ctx.query_string, keep_blank_values=True) if ctx is not None else {}
 
 
 def stage_in_the_link(values: dict[str, str | None]) -> None:
