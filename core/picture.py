@@ -32,10 +32,10 @@ class Picture:
     scarce: np.ndarray  # (10,) bool: panels marked *too few*, drawn faded
     dominant: tuple[str, float] | None = None  # a class behind most of an average picture's weight, and its share
 
-    def figure(self, height: int | None = None, phone: bool = False) -> Any:
+    def figure(self, height: int | None = None, phone: bool = False, narrow: bool = False) -> Any:
         return class_images_figure(self.values, self.titles, self.signed, self.colour_label, height=height,
                                    weights=self.scale_weights, least_limit=self.least_limit, faded=self.scarce,
-                                   phone=phone)
+                                   phone=phone, narrow=narrow)
 
     def tiles(self) -> tuple[list[bytes], bytes, tuple[float, float]]:
         """One-pixel-per-pixel PNGs of the panels and of the colour ramp, and the scale's ends: the live

@@ -282,6 +282,7 @@ def colour_bar_under(title: str, side: str = "top") -> dict:
 
 
 PHONE_MARGIN = dict(l=4, r=4, t=8, b=90)  # a phone mosaic's margins: its colour bar below
+NARROW_TITLE_BAND = 13  # image pixels above each row of a narrow grid: two lines of 11-px type
 
 
 def phone_title(title: str) -> str:
@@ -306,10 +307,12 @@ def phone_grid_height(count: int, columns: int = PHONE_COLUMNS, below: int = 96,
 def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool, colorbar_title: str,
                         rows: int = 2, weights: np.ndarray | None = None, height: int | None = None,
                         least_limit: float = 0.0, faded: np.ndarray | None = None,
-                        phone: bool = False) -> "go.Figure":
+                        phone: bool = False, narrow: bool = False) -> "go.Figure":
     """Ten class images in a grid, sharing one colour axis (diverging at zero when ``signed``, spanning at least
     ±``least_limit``: z-scores use 3, so chance-level maps look pale instead of as strong as real effects).
-    ``phone`` lays them out for a phone's width (``PHONE_COLUMNS``), whatever ``rows`` and ``height`` say."""
+    ``phone`` lays them out for a phone's width (``PHONE_COLUMNS``), whatever ``rows`` and ``height`` say;
+    ``narrow``, for a column beside text (the Lesson's), puts a title's count under its class name: on one line,
+    "T-shirt/top: never predicted" ran into "Trouser (1, too few)" at 1280 px."""
     if signed:
         low, high = colour_range(images, signed, weights, least_limit)
         colour = dict(colorscale=DIVERGING, zmin=low, zmax=high, zmid=0.0)
@@ -322,8 +325,11 @@ def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool,
         return figure.update_layout(margin=PHONE_MARGIN)
     compact = height is not None and height <= HALF_WIDTH_GRID  # smaller type, so long class names fit
     colour["colorbar"] = colour_bar(colorbar_title, 11 if compact else 14)
+    if narrow:
+        titles = [phone_title(title) for title in titles]
     return tiled_heatmap(images, titles, int(np.ceil(len(images) / rows)), colour, height or 170 * rows + 60,
-                         title_size=10 if compact else 12, faded=faded)
+                         title_size=10 if compact else 11 if narrow else 12, faded=faded,
+                         title_band=NARROW_TITLE_BAND if narrow else 8)
 
 
 def probability_heatmap(matrix: np.ndarray, row_names: Sequence[str], column_names: Sequence[str],

@@ -92,7 +92,7 @@ def numbers_download(step_number: int, table: pd.DataFrame) -> None:
 def class_image_figure(state, images, key: str, counts: bool = True, z_scores: bool = False) -> None:
     """At the step column's full width: half of it left tiles of 15-30 px and titles printed over each other."""
     shown = picture(state, images, z_scores, names, counts=counts)
-    st.plotly_chart(shown.figure(phone=on_a_phone()), key=key, config={"displaylogo": False})
+    st.plotly_chart(shown.figure(phone=on_a_phone(), narrow=True), key=key, config={"displaylogo": False})
 
 
 def clear_classes(images: analysis.ClassImages) -> np.ndarray:

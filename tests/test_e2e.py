@@ -562,6 +562,20 @@ def assert_titles_apart(chart) -> None:
             assert apart, f"titles overlap: {(left, top, right, bottom)} and {other}"
 
 
+def test_a_laptop_shows_the_lessons_class_images_with_their_titles_apart(server, browser) -> None:
+    """Beside the Lesson's text on a 1280-px laptop, Fashion-MNIST's titles with their counts ("T-shirt/top: never
+    predicted", "Trouser (1, too few)") ran into each other on one line (a teacher's review): the count goes under
+    the name."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{server}/lesson?step=4&dataset=fashion_mnist")
+    wait_until_idle(page, charts=1)
+    chart = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="T-shirt/top").first
+    assert chart.locator("g.annotation").count() == 10
+    assert_titles_apart(chart)
+    assert_no_exception(page)
+    page.close()
+
+
 def test_a_phone_shows_class_images_three_across_with_their_titles_apart(server, browser) -> None:
     """Lesson step 4 asks how many classes are not marked "too few": on a phone the 2 × 5 grid's titles ran into
     each other ("0 (12, too few)" over "1: never predicted") above ~40-px panels, so nobody could count them.
