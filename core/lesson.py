@@ -139,7 +139,7 @@ STEPS: tuple[Step, ...] = (
     Step("The original figure",
          {"n": 1_000, "r": 0.7, "estimator": "truth", "part": "input", **_STREAM},
          "The original study showed the network 1,000 images of `0.7 · test image + 0.3 · uniform noise` and "
-         "averaged them by their **true** class. The noise averages out, the digit stays: ten clean class images. "
+         "averaged them by their **true** class. The noise averages out, the test images stay: ten clean class images. "
          "Fed back to the network (below), each is recognised as its own class. Ask the class: *is this what the "
          "network sees, or only what we put in?* Grouping by the true label needs no network at all.",
          "pages/class_images.py", "Classification images"),
