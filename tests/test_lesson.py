@@ -506,3 +506,26 @@ def test_browser_one_press_of_back_is_one_step_back(real_data_dir) -> None:
             wait_until_idle(page, 1)
             assert shown(page).startswith(f"Step {number} of 6")
         assert page.evaluate("location.search") == "" and not page.locator('[data-testid="stException"]').count()
+
+
+def test_browser_next_pressed_at_once_after_a_page_link_is_its_own_step(real_data_dir) -> None:
+    """A page link's history entries are folded into one until its addresses stop coming; Next pressed within
+    those two seconds was folded in too, and Back skipped step 1 (a review): any click ends the folding."""
+    pytest.importorskip("playwright.sync_api")
+    from tests.browser import chromium, streamlit_server, wait_until_idle
+
+    with streamlit_server(real_data_dir) as (url, _), chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}/class_images?n=2000&seed=7")
+        wait_until_idle(page, 4)
+        entries = page.evaluate("history.length")
+        page.locator('.st-key-app-navigation a').filter(has_text="Lesson").click()
+        page.get_by_role("button", name="Next ▶").click()  # as soon as it is there
+        page.get_by_text("Step 2 of 6").wait_for(timeout=120_000)
+        wait_until_idle(page, 1)
+        assert page.evaluate("history.length") == entries + 2
+        page.go_back()
+        page.get_by_text("Step 1 of 6").wait_for(timeout=120_000)
+        page.go_back()
+        page.wait_for_url("**/class_images?**")
+        assert "seed=7" in page.url and not page.locator('[data-testid="stException"]').count()

@@ -91,8 +91,8 @@ if (!window.noiseLensFitsTheSidebar) {
 # and the new page's address comes, in either order; each was pushed. So the browser's Back showed the old page,
 # then the new one, with the default settings (a teacher's review). From a click on a link to another page, the
 # first address pushed makes the entry and the others replace it, until the new page's address has come and
-# ``PAGE_CHANGE_QUIET_MS`` pass without another (or ``PAGE_CHANGE_MOST_MS`` in all): one entry per page change,
-# holding the new page and its settings.
+# ``PAGE_CHANGE_QUIET_MS`` pass without another (or ``PAGE_CHANGE_MOST_MS`` in all, or the student clicks or types
+# again): one entry per page change, holding the new page and its settings.
 PAGE_CHANGE_QUIET_MS = 2_000
 PAGE_CHANGE_MOST_MS = 30_000
 ONE_ENTRY_PER_PAGE_CHANGE = """<script>
@@ -101,11 +101,13 @@ if (!window.noiseLensFoldsPageChanges) {
   const push = history.pushState.bind(history), replace = history.replaceState.bind(history);
   let change = null;
   document.addEventListener("click", (event) => {
+    if (!event.isTrusted) return;  // the sidebar's own closing click on a phone
     const link = event.target.closest('a[data-testid="stPageLink-NavLink"]');
-    // Home's link has an empty href: the app's root
-    if (link && new URL(link.getAttribute("href") || ".", location.href).pathname !== location.pathname)
-      change = {from: location.pathname, clicked: performance.now(), last: null, arrived: false};
+    // Home's link has an empty href: the app's root. Any other click (Lesson's Next) is a step of its own.
+    change = link && new URL(link.getAttribute("href") || ".", location.href).pathname !== location.pathname
+      ? {from: location.pathname, clicked: performance.now(), last: null, arrived: false} : null;
   }, true);
+  document.addEventListener("keydown", () => { change = null; }, true);
   history.pushState = (state, title, url) => {
     const now = performance.now();
     if (change && (now - change.clicked > %d || (change.arrived && now - change.last > %d))) change = null;
