@@ -135,7 +135,6 @@ def test_the_run_keeps_the_address_as_the_browser_sent_it(monkeypatch) -> None:
     import inspect
     import re
 
-    import streamlit.runtime.scriptrunner as scriptrunner
     from streamlit.runtime.scriptrunner import script_runner
     from streamlit.runtime.scriptrunner_utils.script_run_context import ScriptRunContext
 
@@ -144,7 +143,8 @@ def test_the_run_keeps_the_address_as_the_browser_sent_it(monkeypatch) -> None:
     filtered = source.index("populate_from_query_string")
     kept = re.search(r"ctx\.reset\(\s*query_string=rerun_data\.query_string", source)
     assert kept is not None and filtered < kept.start()
-    monkeypatch.setattr(scriptrunner, "get_script_run_ctx", lambda: type("Context", (), {"query_string": "n=5000&r=0"}))
+    context = type("Context", (), {"query_string": "n=5000&r=0"})
+    monkeypatch.setattr("streamlit.runtime.scriptrunner_utils.script_run_context.get_script_run_ctx", lambda: context)
     assert streamlit_internals.link_as_the_browser_sent_it() == {"n": ["5000"], "r": ["0"]}
 
 

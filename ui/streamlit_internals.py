@@ -203,9 +203,7 @@ def link_as_the_browser_sent_it() -> dict[str, list[str]]:
     page's widgets."""
     from urllib.parse import parse_qs
 
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx()
+    ctx = _context()
     return parse_qs(ctx.query_string, keep_blank_values=True) if ctx is not None else {}
 
 
