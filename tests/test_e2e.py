@@ -656,33 +656,48 @@ def test_a_shared_links_settings_follow_the_student_to_other_pages(server, brows
 def test_back_after_a_page_link_is_the_page_before_with_its_settings(server, browser) -> None:
     """A page link made three history entries and the browser's Back showed the new page, then the old one, with
     the default settings, the link saying otherwise (a teacher's review): one entry now, and Back and Forward show
-    each entry's page with the settings in its address, even one changed since."""
+    each entry's page with the settings in its address, even one changed since, and a setting changed since from its
+    default is back at its default (a second reader: it showed the later value and wrote it into the old entry)."""
     page = browser.new_page(viewport=VIEWPORT)
-    page.goto(f"{server}/class_images?n=2000&r=0.0&estimator=predicted&part=noise&seed=3")
+    page.goto(f"{server}/class_images?n=2000&r=0.0&estimator=predicted&seed=3")
     wait_until_idle(page, charts=4)
     entries = page.evaluate("history.length")
     seed = page.locator("input[type=number]").first
 
-    def shown(path: str, seed_value: str) -> None:
+    def part_shown() -> str:
+        return page.locator(".st-key-part label:has(input:checked)").inner_text()
+
+    def run_for(words: str) -> None:  # the server has run the page for a change (the address changes at once)
+        wait_for_change(lambda: words in page.locator('[data-testid="stCode"]').first.inner_text(), False, timeout=30)
+
+    def shown(path: str, seed_value: str, part: str | None = None) -> None:
         page.wait_for_url(f"**/{path}?**")
         wait_until_idle(page, charts=2)
         link = {key: values[0] for key, values in parse_qs(urlparse(page.url).query).items()}
-        assert link == {"n": "2000", "r": link["r"], "estimator": "predicted", "part": "noise", "seed": seed_value}
+        expected = {"n": "2000", "r": link["r"], "estimator": "predicted", "seed": seed_value}
+        assert link == expected | ({"part": part} if part else {}), page.url
         assert float(link["r"]) == 0.0, page.url
         wait_for_change(seed.input_value, None, timeout=30, complete=lambda value: value == seed_value)
         assert page.locator('[data-testid="stSliderThumbValue"]').first.inner_text() == "2000"  # N
+        assert part_shown() == (part or "input")
         assert_no_exception(page)
 
     page.locator('.st-key-app-navigation a').filter(has_text="Confusion heatmaps").click()
     shown("confusion", "3")
     assert page.evaluate("history.length") == entries + 1
-    page.locator('[data-testid="stNumberInputStepUp"]').first.click()  # a setting changed since: seed 4
+    page.locator('[data-testid="stNumberInputStepUp"]').first.click()  # settings changed since: seed 4, and
+    run_for("--seed 4")
     shown("confusion", "4")
+    page.locator(".st-key-part").get_by_text("noise", exact=True).click()  # the noise part, from its default
+    run_for("--part noise")
+    shown("confusion", "4", part="noise")
     page.go_back()
-    shown("class_images", "3")  # the entry's seed, not the session's 4
+    run_for("--seed 3 ")
+    shown("class_images", "3")  # the entry's seed, not the session's 4; the whole input (the default), as it was
     assert page.get_by_role("heading", name="Classification images").count() == 1
     page.go_forward()
-    shown("confusion", "4")
+    run_for("--seed 4 ")
+    shown("confusion", "4", part="noise")
     assert page.get_by_role("heading", name="Confusion heatmaps").count() == 1
     page.close()
 

@@ -148,6 +148,25 @@ def test_the_run_keeps_the_address_as_the_browser_sent_it(monkeypatch) -> None:
     assert streamlit_internals.link_as_the_browser_sent_it() == {"n": ["5000"], "r": ["0"]}
 
 
+def test_the_run_knows_whether_the_browsers_back_or_forward_started_it(monkeypatch) -> None:
+    """What ``came_by_back_or_forward`` relies on: the run's context takes the rerun's ``is_history_navigation``."""
+    import dataclasses
+    import inspect
+    import re
+
+    from streamlit.runtime.scriptrunner import script_runner
+    from streamlit.runtime.scriptrunner_utils.script_run_context import ScriptRunContext
+
+    assert "is_history_navigation" in {field.name for field in dataclasses.fields(ScriptRunContext)}
+    source = inspect.getsource(script_runner.ScriptRunner)
+    assert re.search(r"is_history_navigation=rerun_data\.is_history_navigation", source)
+    for flag in (True, False):
+        context = type("Context", (), {"is_history_navigation": flag})
+        monkeypatch.setattr("streamlit.runtime.scriptrunner_utils.script_run_context.get_script_run_ctx",
+                            lambda context=context: context)
+        assert streamlit_internals.came_by_back_or_forward() is flag
+
+
 def test_the_frontend_pushes_addresses_and_names_its_page_links_as_the_page_change_script_expects() -> None:
     """What ``ONE_ENTRY_PER_PAGE_CHANGE`` relies on: the browser's code changes the address with
     ``window.history.pushState`` and its page links are ``a[data-testid="stPageLink-NavLink"]``."""

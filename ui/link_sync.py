@@ -99,7 +99,9 @@ def carry_settings_to_this_page() -> None:
     On arrival a value in the link as the browser sent it wins: a link to this page (Home's "take the signal
     away"), or the browser's Back or Forward to an entry of the history. Streamlit drops from ``st.query_params``
     the parameters bound to the last page's widgets, and after Back its widgets took the defaults where the
-    address said otherwise (a teacher's review): here every page's ``n`` is the same ``n``.
+    address said otherwise (a teacher's review): here every page's ``n`` is the same ``n``. After Back or
+    Forward a setting the entry leaves out is at its default, as it was there: the session's later value was shown
+    and written into the old entry (a second reader).
     """
     arrived = st.session_state.pop("_arrived", False)  # once per page visit (see ``note_page``)
     # A fragment's rerun stays on its page, where the widgets keep their values. Re-set there, a value would be
@@ -107,6 +109,7 @@ def carry_settings_to_this_page() -> None:
     # would then put back the value from before a press made during the run, and the press would be lost.
     in_fragment = streamlit_internals.in_fragment_run()
     sent = streamlit_internals.link_as_the_browser_sent_it() if arrived else {}
+    by_history = arrived and streamlit_internals.came_by_back_or_forward()
     missing = {}
     for key in ANALYSIS_KEYS:
         in_link = PARAMS[key].parsed(sent[key][-1]) if key in sent else None
@@ -114,6 +117,9 @@ def carry_settings_to_this_page() -> None:
             st.session_state[key] = in_link
             if key not in st.query_params:  # dropped by Streamlit: bound to a widget of the last page
                 missing[key] = link_text(in_link)
+            continue
+        if by_history:  # the entry left it out: it was at its default there, whatever the student set since
+            st.session_state.pop(key, None)
             continue
         if key in st.session_state:
             if not in_fragment:

@@ -35,7 +35,9 @@ Each touch has a guard test in ``tests/test_streamlit_internals.py`` that fails 
    carries both, and the browser's history gets one entry, not one per change: the Lesson's Back button took two or
    three presses a step.
 12. ``ScriptRunContext.query_string`` (``link_as_the_browser_sent_it``): the address of the run as it came, set
-   after Streamlit filtered ``st.query_params`` for a page change; the end-to-end test presses Back to a page.
+   after Streamlit filtered ``st.query_params`` for a page change; and ``ScriptRunContext.is_history_navigation``
+   (``came_by_back_or_forward``): whether the browser's Back or Forward started the run. The end-to-end test
+   presses Back to a page.
 13. ``ONE_ENTRY_PER_PAGE_CHANGE`` knows that Streamlit's frontend changes the address with ``history.pushState``
    (and ``replaceState`` while the browser's Back or Forward is being followed), and names its page links
    ``"stPageLink-NavLink"``; the end-to-end test counts the history's entries after a page link and presses Back.
@@ -205,6 +207,13 @@ def link_as_the_browser_sent_it() -> dict[str, list[str]]:
 
     ctx = _context()
     return parse_qs(ctx.query_string, keep_blank_values=True) if ctx is not None else {}
+
+
+def came_by_back_or_forward() -> bool:
+    """Whether the browser's Back or Forward started this run (``ScriptRunContext.is_history_navigation``): the
+    address is then an entry of the history, and a setting it leaves out was at its default there."""
+    ctx = _context()
+    return bool(ctx is not None and ctx.is_history_navigation)
 
 
 def stage_in_the_link(values: dict[str, str | None]) -> None:
