@@ -702,6 +702,23 @@ def test_back_after_a_page_link_is_the_page_before_with_its_settings(server, bro
     page.close()
 
 
+def test_the_current_pages_own_link_leaves_the_page_as_it_is(server, browser) -> None:
+    """The sidebar's link to the page shown ran it as a page change to itself: two history entries, and Kernels'
+    ridge, which no other page has, back at its default (a second reader). It does nothing now."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{server}/kernels?n=1000&r=0.5&noise=gaussian&estimator=regression&part=noise&ridge=1")
+    wait_until_idle(page, charts=3)
+    entries, address = page.evaluate("history.length"), page.url
+    assert "ridge=1" in address, address
+    page.locator(".st-key-app-navigation a").filter(has_text="Whitened kernels").click()
+    time.sleep(3)  # the page ran again within a second of the click, and changed its address
+    wait_until_idle(page, charts=3)
+    assert (page.evaluate("history.length"), page.url) == (entries, address)
+    assert page.get_by_text("λ = 1:", exact=False).count() >= 1  # the fitted kernel's caption, at the link's λ
+    assert_no_exception(page)
+    page.close()
+
+
 def test_homes_link_takes_the_signal_away_whatever_was_set_before(server, browser) -> None:
     """Home's link opens Classification images at r = 0, grouped by prediction, even after the student set
     other values there; the dataset chosen in the sidebar comes along, once."""

@@ -39,8 +39,10 @@ Each touch has a guard test in ``tests/test_streamlit_internals.py`` that fails 
    (``came_by_back_or_forward``): whether the browser's Back or Forward started the run. The end-to-end test
    presses Back to a page.
 13. ``ONE_ENTRY_PER_PAGE_CHANGE`` knows that Streamlit's frontend changes the address with ``history.pushState``
-   (and ``replaceState`` while the browser's Back or Forward is being followed), and names its page links
-   ``"stPageLink-NavLink"``; the end-to-end test counts the history's entries after a page link and presses Back.
+   (and ``replaceState`` while the browser's Back or Forward is being followed), names its page links
+   ``"stPageLink-NavLink"`` and follows a click on one in a listener below the document (so the document's own
+   listener can keep the current page's link from running the page again); the end-to-end tests count the
+   history's entries after a page link and press Back, and click the current page's link.
 """
 
 from __future__ import annotations
@@ -94,7 +96,8 @@ if (!window.noiseLensFitsTheSidebar) {
 # then the new one, with the default settings (a teacher's review). From a click on a link to another page, the
 # first address pushed makes the entry and the others replace it, until the new page's address has come and
 # ``PAGE_CHANGE_QUIET_MS`` pass without another (or ``PAGE_CHANGE_MOST_MS`` in all, or the student clicks or types
-# again): one entry per page change, holding the new page and its settings.
+# again): one entry per page change, holding the new page and its settings. The current page's own link in the
+# sidebar does nothing: it ran the page as a change to itself, two entries, with Kernels' ridge reset (a reader).
 PAGE_CHANGE_QUIET_MS = 2_000
 PAGE_CHANGE_MOST_MS = 30_000
 ONE_ENTRY_PER_PAGE_CHANGE = """<script>
@@ -106,8 +109,14 @@ if (!window.noiseLensFoldsPageChanges) {
     if (!event.isTrusted) return;  // the sidebar's own closing click on a phone
     const link = event.target.closest('a[data-testid="stPageLink-NavLink"]');
     // Home's link has an empty href: the app's root. Any other click (Lesson's Next) is a step of its own.
-    change = link && new URL(link.getAttribute("href") || ".", location.href).pathname !== location.pathname
-      ? {from: location.pathname, clicked: performance.now(), last: null, arrived: false} : null;
+    const elsewhere = link && new URL(link.getAttribute("href") || ".", location.href).pathname !== location.pathname;
+    if (link && !elsewhere && link.closest('[data-testid="stSidebar"]')) {
+      // This page's own link in the sidebar: Streamlit ran it as a page change to itself, which made two entries
+      // and dropped the settings only this page has (Kernels' ridge). It does nothing now.
+      event.preventDefault();
+      event.stopPropagation();
+    }
+    change = elsewhere ? {from: location.pathname, clicked: performance.now(), last: null, arrived: false} : null;
   }, true);
   document.addEventListener("keydown", () => { change = null; }, true);
   history.pushState = (state, title, url) => {
