@@ -97,7 +97,7 @@ if (!window.noiseLensFitsTheSidebar) {
 # first address pushed makes the entry and the others replace it, until the new page's address has come and
 # ``PAGE_CHANGE_QUIET_MS`` pass without another (or ``PAGE_CHANGE_MOST_MS`` in all, or the student clicks or types
 # again): one entry per page change, holding the new page and its settings. The current page's own link in the
-# sidebar does nothing: it ran the page as a change to itself, two entries, with Kernels' ridge reset (a reader).
+# sidebar does nothing: it ran the page as a change to itself, four entries, with Kernels' ridge reset (a reader).
 PAGE_CHANGE_QUIET_MS = 2_000
 PAGE_CHANGE_MOST_MS = 30_000
 ONE_ENTRY_PER_PAGE_CHANGE = """<script>
@@ -111,7 +111,7 @@ if (!window.noiseLensFoldsPageChanges) {
     // Home's link has an empty href: the app's root. Any other click (Lesson's Next) is a step of its own.
     const elsewhere = link && new URL(link.getAttribute("href") || ".", location.href).pathname !== location.pathname;
     if (link && !elsewhere && link.closest('[data-testid="stSidebar"]')) {
-      // This page's own link in the sidebar: Streamlit ran it as a page change to itself, which made two entries
+      // This page's own link in the sidebar: Streamlit ran it as a page change to itself, which made four entries
       // and dropped the settings only this page has (Kernels' ridge). It does nothing now.
       event.preventDefault();
       event.stopPropagation();
