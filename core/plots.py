@@ -332,9 +332,23 @@ def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool,
                          title_band=NARROW_TITLE_BAND if narrow else 8)
 
 
+def cell_numbers(matrix: np.ndarray, decimals: int = 2, most: int = 4) -> list[list[str]]:
+    """The numbers written in a matrix's cells, blank where there is none. A row whose largest value reads the same
+    as a smaller one gets more decimals (up to ``most``), so the cell the network chose stands out: two cells of a
+    fed-back row read 0.27 in the Lesson's step 5, a tie the count beside them had broken (a teacher's review)."""
+    rows = []
+    for row in np.asarray(matrix, dtype=float):
+        places = decimals
+        if np.isfinite(row).any():
+            top = np.nanmax(row)
+            while places < most and any(f"{v:.{places}f}" == f"{top:.{places}f}" for v in row[row < top]):
+                places += 1
+        rows.append([f"{v:.{places}f}" if np.isfinite(v) else "" for v in row])
+    return rows
+
+
 def probability_heatmap(matrix: np.ndarray, row_names: Sequence[str], column_names: Sequence[str],
-                        row_title: str, column_title: str, value_format: str = ".2f",
-                        colour_title: str = "probability", phone: bool = False,
+                        row_title: str, column_title: str, colour_title: str = "probability", phone: bool = False,
                         narrow: bool = False) -> "go.Figure":
     """A 10 × 10 matrix of probabilities (or row fractions), values written in the cells. On a ``phone``, or in a
     ``narrow`` column (Compare's halves), the colour bar lies under the matrix: beside it, it left cells of ~25 px
@@ -349,7 +363,7 @@ def probability_heatmap(matrix: np.ndarray, row_names: Sequence[str], column_nam
                    yanchor="bottom")
     fig = go.Figure(go.Heatmap(
         z=matrix, x=list(column_names), y=list(row_names), zmin=0.0, zmax=1.0, colorscale=SEQUENTIAL,
-        texttemplate=f"%{{z:{value_format}}}", colorbar=bar, textfont_size=9 if phone else None,
+        text=cell_numbers(matrix), texttemplate="%{text}", colorbar=bar, textfont_size=9 if phone else None,
         hovertemplate=f"{row_title} %{{y}}<br>{column_title} %{{x}}<br>%{{z:.3f}}<extra></extra>"))
     fig.update_layout(xaxis_title=column_title, yaxis_title=row_title, height=520 if phone else 460,
                       margin=PHONE_MARGIN if phone else dict(l=10, r=10, t=30, b=10))

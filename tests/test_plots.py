@@ -246,6 +246,19 @@ def test_training_curves_keep_their_colours_whatever_the_history_holds() -> None
     assert colours["full"]["training accuracy"] == colours["full"]["training loss"] != colours["full"]["test loss"]
 
 
+def test_a_rows_largest_value_never_reads_as_a_tie_with_a_smaller_one() -> None:
+    """Two cells of a fed-back row read 0.27 (Lesson, step 5) while the count beside the matrix had the network
+    choose one of them: the row gets a decimal more, and only that row; equal values and empty rows stay as they are."""
+    matrix = np.full((3, 4), 0.1)
+    matrix[0, :2] = 0.274, 0.266  # both 0.27
+    matrix[1] = 0.25  # a true tie
+    matrix[2] = np.nan  # a confusion row with no image
+    assert plots.cell_numbers(matrix) == [["0.274", "0.266", "0.100", "0.100"], ["0.25"] * 4, [""] * 4]
+    assert plots.cell_numbers([[0.27041, 0.26962, 0.27]])[0][:2] == ["0.2704", "0.2696"]
+    figure = plots.probability_heatmap(matrix, list("abc"), list("abcd"), "r", "c")
+    assert figure.data[0].texttemplate == "%{text}" and figure.data[0].text[0][0] == "0.274"
+
+
 def test_colour_bar_titles_sit_beside_the_bar_where_the_toolbar_cannot_cover_them() -> None:
     images = plots.class_images_figure(ten_images() - 4.5, [str(c) for c in range(10)], True, "covariance")
     matrix = plots.probability_heatmap(np.eye(10), list("abcdefghij"), list("abcdefghij"), "true", "predicted")
