@@ -17,7 +17,7 @@ import pytest
 
 from tests.browser import (CLASS_PICTURE, chromium, image_titles, streamlit_server, svg_texts, wait_for_change,
                            wait_until_idle)
-from ui import frame
+from ui import frame, streamlit_internals
 from ui.controls import CONTROL_ROW_PREFIX, CONTROLS_KEY
 
 pytestmark = pytest.mark.slow  # a real Streamlit server and headless Chromium: minutes on a slow machine
@@ -716,6 +716,55 @@ def test_the_current_pages_own_link_leaves_the_page_as_it_is(server, browser) ->
     assert (page.evaluate("history.length"), page.url) == (entries, address)
     assert page.get_by_text("λ = 1:", exact=False).count() >= 1  # the fitted kernel's caption, at the link's λ
     assert_no_exception(page)
+    page.close()
+
+
+def test_a_double_click_on_a_page_link_is_one_page_change_with_its_settings(server, browser) -> None:
+    """The second click of a double click ran a second change to the page before it had come; that run found the
+    settings carried already and left the page's address, and so its history entry, without them (a reader)."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{server}/class_images?n=2000&seed=7")
+    wait_until_idle(page, charts=4)
+    entries = page.evaluate("history.length")
+    page.locator(".st-key-app-navigation a").filter(has_text="Confusion heatmaps").dblclick()
+    page.wait_for_url("**/confusion?**")
+    time.sleep(2.5)  # the second change's run came within a second, and its address after it
+    wait_until_idle(page, charts=2)
+    assert parse_qs(urlparse(page.url).query) == {"n": ["2000"], "seed": ["7"]}, page.url
+    assert page.evaluate("history.length") == entries + 1
+    assert_no_exception(page)
+    page.close()
+
+
+# A stand-in for Streamlit's frontend: its page links in the sidebar, whose clicks a listener on the body follows
+# (Streamlit's, on the root below the document); the page-change script; any address on one origin is this page.
+LINKS_ALONE = ("<div data-testid='stSidebar'><a data-testid='stPageLink-NavLink' href='/confusion'>C</a></div>"
+               + streamlit_internals.ONE_ENTRY_PER_PAGE_CHANGE
+               + "<script>window.followed = []; document.body.addEventListener('click', (event) => "
+                 "{ event.preventDefault(); window.followed.push(event.target.getAttribute('href')); });</script>")
+
+
+def test_the_page_change_script_follows_one_click_and_keeps_back_and_forward_in_their_entries(browser) -> None:
+    """Alone in the browser, no server: a double click on a page link is followed once, the current page's own
+    link not at all; and after Back an address sent late (the run of an entry left in a hurry: Forward pressed
+    three times 0.1 s apart made 7 entries 9 or 11, a reader) replaces the entry instead of cutting the ones ahead."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.route("http://noise.lens/**", lambda route: route.fulfill(body=f"<html><body>{LINKS_ALONE}</body></html>",
+                                                                     content_type="text/html"))
+    page.goto("http://noise.lens/class_images?n=2000")
+    link = page.locator("a")
+    link.dblclick()
+    assert page.evaluate("window.followed") == ["/confusion"]
+    page.evaluate("history.pushState(null, '', '/class_images'); history.pushState(null, '', '/confusion?n=2000')")
+    entries = page.evaluate("history.length")
+    link.click()  # the page it is on
+    assert page.evaluate("window.followed") == ["/confusion"]
+    page.go_back()
+    assert page.url.endswith("/class_images?n=2000")
+    page.evaluate("history.pushState(null, '', '/class_images?late=1')")
+    assert page.evaluate("history.length") == entries and page.url.endswith("/class_images?late=1")
+    page.go_forward()
+    assert page.url.endswith("/confusion?n=2000")
     page.close()
 
 

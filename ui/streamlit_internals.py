@@ -41,8 +41,9 @@ Each touch has a guard test in ``tests/test_streamlit_internals.py`` that fails 
 13. ``ONE_ENTRY_PER_PAGE_CHANGE`` knows that Streamlit's frontend changes the address with ``history.pushState``
    (and ``replaceState`` while the browser's Back or Forward is being followed), names its page links
    ``"stPageLink-NavLink"`` and follows a click on one in a listener below the document (so the document's own
-   listener can keep the current page's link from running the page again); the end-to-end tests count the
-   history's entries after a page link and press Back, and click the current page's link.
+   listener can keep the current page's link, or a double click's second, from running a page change); the
+   end-to-end tests count the history's entries after a page link and press Back, click the current page's link
+   and double-click another's, and run the script alone against a stand-in page.
 """
 
 from __future__ import annotations
@@ -97,31 +98,51 @@ if (!window.noiseLensFitsTheSidebar) {
 # first address pushed makes the entry and the others replace it, until the new page's address has come and
 # ``PAGE_CHANGE_QUIET_MS`` pass without another (or ``PAGE_CHANGE_MOST_MS`` in all, or the student clicks or types
 # again): one entry per page change, holding the new page and its settings. The current page's own link in the
-# sidebar does nothing: it ran the page as a change to itself, four entries, with Kernels' ridge reset (a reader).
+# sidebar does nothing, nor does a link clicked again before its page has come; after Back or Forward, what the
+# app sends replaces the entry until the student clicks (a second reader's findings, below).
 PAGE_CHANGE_QUIET_MS = 2_000
 PAGE_CHANGE_MOST_MS = 30_000
 ONE_ENTRY_PER_PAGE_CHANGE = """<script>
 if (!window.noiseLensFoldsPageChanges) {
   window.noiseLensFoldsPageChanges = true;
   const push = history.pushState.bind(history), replace = history.replaceState.bind(history);
-  let change = null;
+  const MOST = %d, QUIET = %d;
+  let change = null, travelled = 0;  // the page link's change being folded; when Back or Forward last moved
   document.addEventListener("click", (event) => {
     if (!event.isTrusted) return;  // the sidebar's own closing click on a phone
     const link = event.target.closest('a[data-testid="stPageLink-NavLink"]');
     // Home's link has an empty href: the app's root. Any other click (Lesson's Next) is a step of its own.
-    const elsewhere = link && new URL(link.getAttribute("href") || ".", location.href).pathname !== location.pathname;
-    if (link && !elsewhere && link.closest('[data-testid="stSidebar"]')) {
-      // This page's own link in the sidebar: Streamlit ran it as a page change to itself, which made four entries
-      // and dropped the settings only this page has (Kernels' ridge). It does nothing now.
+    const to = link && new URL(link.getAttribute("href") || ".", location.href).pathname;
+    const here = link && to === location.pathname && link.closest('[data-testid="stSidebar"]');
+    const again = link && change && !change.arrived && change.to === to && performance.now() - change.clicked < MOST;
+    if (here || again) {
+      // This page's own link in the sidebar ran the page as a change to itself: four entries, and the settings
+      // only this page has (Kernels' ridge) dropped. A second click on a link whose page has not come yet (a
+      // double click) ran a second change, whose run found the settings carried and left the address bare.
       event.preventDefault();
       event.stopPropagation();
+      return;
     }
-    change = elsewhere ? {from: location.pathname, clicked: performance.now(), last: null, arrived: false} : null;
+    change = link && to !== location.pathname
+      ? {from: location.pathname, to, clicked: performance.now(), last: null, arrived: false} : null;
+    travelled = 0;
   }, true);
-  document.addEventListener("keydown", () => { change = null; }, true);
+  document.addEventListener("keydown", (event) => {
+    change = null;
+    if (event.key === "Enter" || event.key === " ") travelled = 0;  // not Alt+Left, itself a Back
+  }, true);
+  // Back or Forward pressed again before the last one's run was done: that run's address, sent late, was pushed,
+  // which cut the entries ahead and added others (three Forwards 0.1 s apart: 7 entries became 9 or 11). Until
+  // the student clicks, nothing the app sends after Back or Forward is a new entry.
+  window.addEventListener("popstate", () => { travelled = performance.now(); change = null; }, true);
   history.pushState = (state, title, url) => {
     const now = performance.now();
-    if (change && (now - change.clicked > %d || (change.arrived && now - change.last > %d))) change = null;
+    if (travelled && now - travelled < QUIET) {
+      travelled = now;
+      return replace(state, title, url);
+    }
+    travelled = 0;
+    if (change && (now - change.clicked > MOST || (change.arrived && now - change.last > QUIET))) change = null;
     if (!change) return push(state, title, url);
     (change.last === null ? push : replace)(state, title, url);
     change.last = now;
