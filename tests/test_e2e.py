@@ -759,6 +759,8 @@ def test_the_page_change_script_follows_one_click_and_keeps_back_and_forward_in_
     entries = page.evaluate("history.length")
     link.click()  # the page it is on
     assert page.evaluate("window.followed") == ["/confusion"]
+    link.click(modifiers=["Control"])  # the page it is on, in another tab: the browser's to open
+    assert page.evaluate("window.followed") == ["/confusion", "/confusion"]
     page.go_back()
     assert page.url.endswith("/class_images?n=2000")
     page.evaluate("history.pushState(null, '', '/class_images?late=1')")

@@ -109,7 +109,8 @@ if (!window.noiseLensFoldsPageChanges) {
   const MOST = %d, QUIET = %d;
   let change = null, travelled = 0;  // the page link's change being folded; when Back or Forward last moved
   document.addEventListener("click", (event) => {
-    if (!event.isTrusted) return;  // the sidebar's own closing click on a phone
+    // the sidebar's own closing click on a phone; a link opened in another tab (Ctrl, Cmd, Shift) changes no page here
+    if (!event.isTrusted || event.ctrlKey || event.metaKey || event.shiftKey) return;
     const link = event.target.closest('a[data-testid="stPageLink-NavLink"]');
     // Home's link has an empty href: the app's root. Any other click (Lesson's Next) is a step of its own.
     const to = link && new URL(link.getAttribute("href") || ".", location.href).pathname;
