@@ -388,8 +388,18 @@ def test_every_control_of_the_page_is_in_the_link_but_the_prediction_and_the_tea
 # --- the browser ------------------------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def lesson_browser(real_data_dir):
+    """One ``streamlit run app.py`` and one headless Chromium for this page's browser tests, each on its own page."""
+    pytest.importorskip("playwright.sync_api")
+    from tests.browser import chromium, streamlit_server
+
+    with streamlit_server(real_data_dir) as (url, _), chromium() as browser:
+        yield url, browser
+
+
 @pytest.mark.slow
-def test_browser_step_three_predict_then_reveal(real_data_dir, tmp_path) -> None:
+def test_browser_step_three_predict_then_reveal(lesson_browser, tmp_path) -> None:
     """streamlit run app.py and headless Chromium on step 3's link: the 1,000-stimulus class images and the question
     first; answering reveals the 10,000-stimulus images beside them, the measured verdict and the convergence
     curve. Its screenshot is README's picture of the Lesson (written to NOISELENS_SCREENSHOTS when set)."""
@@ -397,11 +407,10 @@ def test_browser_step_three_predict_then_reveal(real_data_dir, tmp_path) -> None
     import time
     from pathlib import Path
 
-    pytest.importorskip("playwright.sync_api")
-    from tests.browser import chromium, streamlit_server, wait_until_idle
+    from tests.browser import wait_until_idle
 
-    with streamlit_server(real_data_dir) as (url, _), chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    url, browser = lesson_browser
+    with browser.new_page(viewport={"width": 1400, "height": 1000}) as page:
         page.goto(f"{url}/lesson?step=3")
         wait_until_idle(page, 1)
         body = page.inner_text("body")
@@ -479,18 +488,17 @@ def test_a_link_the_step_overrides_is_named_and_defaults_leave_the_link(real_dat
 
 
 @pytest.mark.slow
-def test_browser_one_press_of_back_is_one_step_back(real_data_dir) -> None:
+def test_browser_one_press_of_back_is_one_step_back(lesson_browser) -> None:
     """Each Next left two or three entries in the browser's history (the step, then its settings, each its own
     change of the address), so a class pressing the browser's Back saw nothing happen on the first press (a
     teacher's review): one entry per step now, and each Back is the step before, with its settings in the link."""
-    pytest.importorskip("playwright.sync_api")
-    from tests.browser import chromium, streamlit_server, wait_until_idle
+    from tests.browser import wait_until_idle
 
     def shown(page) -> str:
         return next(line for line in page.inner_text("body").splitlines() if line.startswith("Step "))
 
-    with streamlit_server(real_data_dir) as (url, _), chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    url, browser = lesson_browser
+    with browser.new_page(viewport={"width": 1400, "height": 1000}) as page:
         page.goto(f"{url}/lesson")
         wait_until_idle(page, 1)
         entries = page.evaluate("history.length")
@@ -508,14 +516,14 @@ def test_browser_one_press_of_back_is_one_step_back(real_data_dir) -> None:
         assert page.evaluate("location.search") == "" and not page.locator('[data-testid="stException"]').count()
 
 
-def test_browser_next_pressed_at_once_after_a_page_link_is_its_own_step(real_data_dir) -> None:
+@pytest.mark.slow
+def test_browser_next_pressed_at_once_after_a_page_link_is_its_own_step(lesson_browser) -> None:
     """A page link's history entries are folded into one until its addresses stop coming; Next pressed within
     those two seconds was folded in too, and Back skipped step 1 (a review): any click ends the folding."""
-    pytest.importorskip("playwright.sync_api")
-    from tests.browser import chromium, streamlit_server, wait_until_idle
+    from tests.browser import wait_until_idle
 
-    with streamlit_server(real_data_dir) as (url, _), chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    url, browser = lesson_browser
+    with browser.new_page(viewport={"width": 1400, "height": 1000}) as page:
         page.goto(f"{url}/class_images?n=2000&seed=7")
         wait_until_idle(page, 4)
         entries = page.evaluate("history.length")
