@@ -27,7 +27,7 @@ BUDGETS = {False: (256, 1024), True: (50, 256)}  # stimuli a 0.2-s budget gives,
 CHILD = r"""
 import json, sys
 import numpy as np
-from core.analysis import AnalysisSettings, Analyzer, on_chunk_ladder
+from core.reverse_correlation import AnalysisSettings, Analyzer, on_chunk_ladder
 from core.data import load_dataset
 from core.noise import NoiseSpec
 from core.store import load_model

@@ -345,7 +345,7 @@ def engine_seconds(archs: tuple[str, ...], noises: list[str], n: int, batches: t
     (``dashboard_14ec948.log``); in turns 1.01 × and 1.04 × (``engine_beside_network_oneoff.log``,
     ``dashboard_5151148.log``)."""
     from bench.speed import InferenceBench
-    from core.analysis import AnalysisSettings, Analyzer
+    from core.reverse_correlation import AnalysisSettings, Analyzer
     from core.data import load_dataset
     from core.noise import NoiseSpec
     from core.pacing import CHUNK_SECONDS

@@ -264,8 +264,8 @@ def measure(arch: str, dataset: str, noise: str, sigma: float | None, samples: l
             states: Path | None = None) -> dict[str, Any]:
     """One run of the largest N; ``tests`` holds the test set prepared for the variants, filled by the first run on
     a dataset and reused by the others (it depends on the dataset only)."""
-    from core.analysis import (AnalysisSettings, Analyzer, class_images, fed_back_matrix, self_classified,
-                               template_classify, z_scores)
+    from core.analysis import class_images, fed_back_matrix, self_classified, template_classify, z_scores
+    from core.reverse_correlation import AnalysisSettings, Analyzer
     from core.noise import DEFAULT_SIGMA, NoiseSpec
 
     import dataclasses
@@ -489,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
         return 0
 
-    from core.analysis import checkpoint_series
+    from core.reverse_correlation import checkpoint_series
 
     # --quick: the two smallest counts, so the smaller one is still read from a snapshot of the larger run.
     samples = sorted(set(args.samples or ([100, 200] if args.quick else [100_000, 1_000_000])))

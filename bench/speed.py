@@ -145,7 +145,7 @@ class PipelineBench:
     """``Analyzer.run`` from scratch; the graph is traced by a warm-up run first."""
 
     def __init__(self, model: Any, data: Any, warmup: int):
-        from core.analysis import AnalysisSettings, Analyzer
+        from core.reverse_correlation import AnalysisSettings, Analyzer
         from core.noise import NoiseSpec
 
         self.analyzer = Analyzer(model, data, "uniform")
@@ -187,7 +187,7 @@ def original_style(model: Any, data: Any, n: int, seed: int = 0) -> tuple[float,
 
 def rss_child(small: int, large: int) -> None:
     """Peak RSS after a run of ``small`` samples, then after a fresh run of ``large``; one JSON line."""
-    from core.analysis import AnalysisSettings, Analyzer
+    from core.reverse_correlation import AnalysisSettings, Analyzer
     from core.data import load_dataset
     from core.noise import NoiseSpec
 

@@ -170,7 +170,7 @@ def template_accuracy(state: Any, estimator: str, n: int, data: Any, mean_image:
 
 def gradient_speed(analyzer: Any, noise: Any, n: int) -> float:
     """Stimuli per second through the analysis pass with gradients alone (warm, full chunks)."""
-    from core.analysis import GRADIENT_CHUNK, AnalysisSettings
+    from core.reverse_correlation import GRADIENT_CHUNK, AnalysisSettings
 
     first = analyzer.run(AnalysisSettings(noise, 0.0, gradients=True), GRADIENT_CHUNK)  # first full chunk
     state = analyzer.run(AnalysisSettings(noise, 0.0, gradients=True), n, first)
@@ -178,7 +178,8 @@ def gradient_speed(analyzer: Any, noise: Any, n: int) -> float:
 
 
 def measure(arch: str, dataset: str, noise_kind: str, model: Any, data: Any, args: argparse.Namespace) -> dict:
-    from core.analysis import AnalysisSettings, Analyzer, class_images
+    from core.analysis import class_images
+    from core.reverse_correlation import AnalysisSettings, Analyzer
     from core.noise import NoiseSpec
 
     def settings(role: str, gradients: bool = False) -> AnalysisSettings:

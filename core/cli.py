@@ -229,16 +229,16 @@ def _class_image_run(args: argparse.Namespace) -> _ClassImageRun:
     gradients, as the page's fifth grouping does, and is refused (one line) for noise with no Gaussian behind it."""
     import time
 
-    from core import analysis
+    from core import analysis, reverse_correlation
     from core.data import load_dataset
 
-    settings = analysis.AnalysisSettings(_noise_spec(args), args.ratio,
-                                         gradients=args.estimator in analysis.GRADIENT_ESTIMATORS)
+    settings = reverse_correlation.AnalysisSettings(_noise_spec(args), args.ratio,
+                                                    gradients=args.estimator in analysis.GRADIENT_ESTIMATORS)
     _warn_if_no_noise(args)
     data = load_dataset(args.dataset)
     model, meta = _model_or_explain(args.arch, args.dataset)
     out = _output_folder(args.out)  # only once there is something to write: a failed start leaves no folder
-    analyzer = analysis.Analyzer(model, data, args.noise)
+    analyzer = reverse_correlation.Analyzer(model, data, args.noise)
     bar = tqdm(total=args.samples, unit="img", unit_scale=True, file=sys.stderr, desc="stimuli")
     started = time.perf_counter()
     state = analyzer.run(settings, args.samples, on_progress=lambda s: bar.update(s.n - bar.n))

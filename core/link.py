@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.analysis import GRADIENT_ESTIMATORS, AnalysisSettings, ESTIMATORS, PARTS
+from core.analysis import ESTIMATORS, GRADIENT_ESTIMATORS, PARTS
+from core.reverse_correlation import AnalysisSettings
 from core.attack import GAMMAS, SUBSETS
 from core.config import DATASETS
 from core.lesson import parse_step

@@ -174,7 +174,7 @@ def _traced_forward(model: Any) -> Any:
             def forward(batch: Any) -> Any:
                 return owner()(batch, training=False)
 
-            _FORWARDS[model] = tf.function(forward, autograph=False,  # as core.analysis's chunk step: no need
+            _FORWARDS[model] = tf.function(forward, autograph=False,  # no AutoGraph needed, as in the chunk step
                                            input_signature=[tf.TensorSpec([None, *IMAGE_SHAPE, 1], tf.float32)])
         return _FORWARDS[model]
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from core.analysis import (ESTIMATORS, GRADIENT_ESTIMATORS, KERNEL_ESTIMATORS, PARTS, AnalysisState, ClassImages,
-                           z_scores)
+from core.analysis import ESTIMATORS, GRADIENT_ESTIMATORS, KERNEL_ESTIMATORS, PARTS, ClassImages, z_scores
+from core.reverse_correlation import AnalysisState
 from core.link import Controls
 from core.plots import class_grid_png, class_images_figure, class_tiles_png, scarce
 

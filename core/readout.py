@@ -24,7 +24,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from cachetools import LRUCache, cached
 
-from core.analysis import AnalysisState, ClassImages, Sums, class_images, regression_means, template_classify
+from core.analysis import ClassImages, class_images, regression_means, template_classify
+from core.reverse_correlation import AnalysisState, Sums
 from core.config import IMAGE_SHAPE, NUM_CLASSES
 from core.noise import DATA_NOISE_TYPES, NOISE_TYPES, PIXELS, noise_graph, training_statistics
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from core.analysis import AnalysisSettings, AnalysisState, RunProgressCallback
+from core.reverse_correlation import AnalysisSettings, AnalysisState, RunProgressCallback
 
 RUN_SLOTS = 12  # analysis runs kept for reuse across reruns and sessions
 _FOLLOW_EVERY = 0.1  # seconds between a waiting session's looks at the leader's progress

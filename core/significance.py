@@ -36,7 +36,8 @@ import numpy as np
 from cachetools import LRUCache, cached
 from cachetools.keys import hashkey
 
-from core.analysis import _ROWS, AnalysisState, ClassImages, z_scores
+from core.analysis import ClassImages, z_scores
+from core.reverse_correlation import WEIGHT_ROWS, AnalysisState
 from core.config import IMAGE_SHAPE
 from core.noise import PIXELS
 
@@ -85,7 +86,7 @@ def response_gram(state: AnalysisState, estimator: str) -> np.ndarray:
     Regression kernels: ``a_ic = (z_ic − z̄_c)/(n − 1)``, so G_ck = (Σ_i z_ic·z_ik − n·z̄_c·z̄_k)/(n − 1)².
     Counted groupings (one-hot weights) have G = diag(1/n_c) − 1/n exactly, from the counts alone.
     """
-    sums, rows = state.sums, _ROWS[estimator]
+    sums, rows = state.sums, WEIGHT_ROWS[estimator]
     n, total = sums.n, sums.weight_sum[rows]
     if estimator in ("truth", "predicted"):  # one-hot weights never share a stimulus
         products = np.diag(sums.weight_sq[rows])
@@ -248,7 +249,7 @@ def null_unit_z(state: AnalysisState, images: ClassImages) -> np.ndarray:
     z = z_scores(state, images)
     if images.estimator == "regression":
         return z
-    sums, rows = state.sums, _ROWS[images.estimator]
+    sums, rows = state.sums, WEIGHT_ROWS[images.estimator]
     with np.errstate(invalid="ignore", divide="ignore"):
         share = sums.weight_sum[rows] ** 2 / sums.weight_sq[rows] / sums.n
         return z / np.sqrt(np.maximum(1.0 - share, 1e-12))[:, None, None]

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import analysis, plots
+from core import analysis, plots, reverse_correlation
 from core.link import Controls
 from core.runs import command_line, csv_zip
 from ui import controls as ui_controls, live, resources
@@ -51,7 +51,8 @@ def _heatmaps(controls: Controls) -> None:
         _matrices(controls, engine, state, fed_back=preview is None)
 
 
-def _matrices(controls: Controls, engine: analysis.Analyzer, state: analysis.AnalysisState, fed_back: bool) -> None:
+def _matrices(controls: Controls, engine: reverse_correlation.Analyzer, state: reverse_correlation.AnalysisState,
+              fed_back: bool) -> None:
     """The fed-back matrix (unless drawn before the run), the stimuli's and the test set's confusion matrices."""
     images = analysis.class_images(state, controls.estimator, controls.part)
     if fed_back:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import analysis, plots, plots_readout, readout
+from core import plots, plots_readout, readout, reverse_correlation
 from core.analysis import GRADIENT_ESTIMATORS
 from core.link import PARAMS, Controls, link_text
 from core.runs import command_line
@@ -79,8 +79,8 @@ def kernels() -> None:
         kernel_results(controls, ridge, engine, state)
 
 
-def kernel_results(controls: Controls, ridge: float, engine: analysis.Analyzer,
-                   state: analysis.AnalysisState) -> None:
+def kernel_results(controls: Controls, ridge: float, engine: reverse_correlation.Analyzer,
+                   state: reverse_correlation.AnalysisState) -> None:
     """The raw and whitened kernels, the accuracies of their rules against λ, and the downloads."""
     covariance = covariance_of(controls)
     raw = readout.raw_kernel(state)
@@ -172,8 +172,9 @@ def kernel_results(controls: Controls, ridge: float, engine: analysis.Analyzer,
                                    f"runs/{stem}", ridge=ridge))
 
 
-def ridge_accuracies(controls: Controls, engine: analysis.Analyzer, state: analysis.AnalysisState,
-                     covariance: readout.NoiseCovariance, place: Any) -> dict[str, list[float]]:
+def ridge_accuracies(controls: Controls, engine: reverse_correlation.Analyzer,
+                     state: reverse_correlation.AnalysisState, covariance: readout.NoiseCovariance,
+                     place: Any) -> dict[str, list[float]]:
     """The three rules' test accuracies at every λ of the curve (each point one whitening and the 10,000 test images:
     seconds in all), kept in the session for the run, so moving λ only redraws; while they are made, a progress bar
     in ``place``."""

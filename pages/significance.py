@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from core import analysis, plots_significance, readout, significance
+from core import analysis, plots_significance, readout, reverse_correlation, significance
 from core.link import PARAMS, Controls, link_text
 from core.picture import Z_LEAST_LIMIT, panel_titles, scarce_classes
 from core.runs import command_line, settings_line
@@ -82,7 +82,7 @@ def tests() -> None:
         significance_results(controls, state, smoothing, primary)
 
 
-def significance_results(controls: Controls, state: analysis.AnalysisState, smoothing: float,
+def significance_results(controls: Controls, state: reverse_correlation.AnalysisState, smoothing: float,
                          primary: float) -> None:
     """The class images with their significant regions, the smoothed z-maps, infoVal, and the downloads."""
     images = analysis.class_images(state, controls.estimator, "noise")

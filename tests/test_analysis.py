@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import analysis
-from core.analysis import AnalysisSettings, Analyzer, class_images
+from core import analysis, reverse_correlation
+from core.analysis import class_images
+from core.reverse_correlation import AnalysisSettings, Analyzer
 from core.data import Dataset
 from core.noise import NoiseSpec
 from tests.concurrency import at_once, slowly_counted
@@ -255,7 +256,7 @@ def chunks_at_speed(model, data, monkeypatch, stimuli_per_second: float) -> list
     import threading
     import types
 
-    from core import analysis
+    from core import reverse_correlation
 
     analyzer = Analyzer(model, data, "uniform", chunk_size=8192, chunk_seconds=0.05)
     settings = AnalysisSettings(NoiseSpec(seed=4))
@@ -269,7 +270,7 @@ def chunks_at_speed(model, data, monkeypatch, stimuli_per_second: float) -> list
         return {name: value.copy() for name, value in sums.items()}
 
     monkeypatch.setattr(analyzer, "_chunk_sums", paced)
-    monkeypatch.setattr(analysis, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    monkeypatch.setattr(reverse_correlation, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
     analyzer.run(settings, 20_000)
     return sorted(chunks)  # threads may take the lock out of order
 
@@ -295,11 +296,11 @@ def test_live_chunks_come_in_a_few_sizes_at_any_speed(known_model, data, monkeyp
         chunks = chunks_at_speed(model, data, monkeypatch, speed)
         assert sum(count for _, count in chunks) == 20_000
         ends = {start + count for start, count in chunks}
-        assert set(analysis.checkpoint_series(20_000)) <= ends
+        assert set(reverse_correlation.checkpoint_series(20_000)) <= ends
         sizes |= {count for _, count in chunks}
-    assert sizes <= set(analysis.CHUNK_LADDER), sorted(sizes)
+    assert sizes <= set(reverse_correlation.CHUNK_LADDER), sorted(sizes)
     assert len(sizes) <= 10, sorted(sizes)
-    assert analysis.on_chunk_ladder(1_023) == 1_000 and analysis.on_chunk_ladder(37) == 37
+    assert reverse_correlation.on_chunk_ladder(1_023) == 1_000 and reverse_correlation.on_chunk_ladder(37) == 37
 
 
 def test_growing_and_shrinking_reuse_earlier_work(known_model, data, monkeypatch) -> None:
@@ -437,11 +438,11 @@ def test_gradients_split_at_the_first_filter_equal_the_plain_backward_pass(
     σ = 0.4 clips about a fifth of the pixels, so a wrong patch offset or kernel flip shows in the sums.
     """
     model = small_convolutional_model(padding, size)
-    assert analysis.first_filter(model) is not None
+    assert reverse_correlation.first_filter(model) is not None
     settings = AnalysisSettings(NoiseSpec("gaussian", 0.4, seed=5), 0.3, gradients=True)
-    monkeypatch.setattr(analysis, "SPARSE_CLIPPING", sparse_clipping)
+    monkeypatch.setattr(reverse_correlation, "SPARSE_CLIPPING", sparse_clipping)
     split = Analyzer(model, data, "gaussian").run(settings, 300)
-    monkeypatch.setattr(analysis, "first_filter", lambda _model: None)
+    monkeypatch.setattr(reverse_correlation, "first_filter", lambda _model: None)
     plain = Analyzer(model, data, "gaussian").run(settings, 300)
     scale = np.abs(plain.sums.gradient).max()
     assert scale > 0
@@ -454,13 +455,13 @@ def test_first_filter_splits_only_a_plain_one_channel_convolution() -> None:
 
     strided = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(4, 3, strides=2), keras.layers.Flatten(),
                                 keras.layers.Dense(10, activation="softmax")])
-    assert analysis.first_filter(strided) is None
-    assert analysis.first_filter(linear_softmax_model(np.zeros((784, 10)), np.zeros(10))) is None
+    assert reverse_correlation.first_filter(strided) is None
+    assert reverse_correlation.first_filter(linear_softmax_model(np.zeros((784, 10)), np.zeros(10))) is None
     model = small_convolutional_model("same", 5)
-    split = analysis.first_filter(model)
+    split = reverse_correlation.first_filter(model)
     images = np.random.default_rng(1).uniform(size=(8, 28, 28, 1)).astype(np.float32)
     assert np.array_equal(split.after(split.filtered(images)).numpy(),
-                          analysis.logits_function(model)(images).numpy())
+                          reverse_correlation.logits_function(model)(images).numpy())
 
 
 def test_gradient_chunks_after_the_first_are_not_sized_below_their_fixed_cost(known_model, data) -> None:
@@ -475,9 +476,10 @@ def test_gradient_chunks_after_the_first_are_not_sized_below_their_fixed_cost(kn
     engine.run(AnalysisSettings(NoiseSpec("gaussian", 0.2, 3), gradients=True), 700,
                on_progress=lambda state: ends.append(state.n))
     sizes = np.diff([0, *ends])
-    checkpoints = set(analysis.checkpoint_series(700)) | {700}
-    assert 50 <= sizes[0] < analysis.STEADY_GRADIENT_CHUNK
-    assert all(size >= analysis.STEADY_GRADIENT_CHUNK or end in checkpoints for size, end in zip(sizes[1:], ends[1:]))
+    checkpoints = set(reverse_correlation.checkpoint_series(700)) | {700}
+    assert 50 <= sizes[0] < reverse_correlation.STEADY_GRADIENT_CHUNK
+    steady = reverse_correlation.STEADY_GRADIENT_CHUNK
+    assert all(size >= steady or end in checkpoints for size, end in zip(sizes[1:], ends[1:]))
 
 
 def test_gradient_runs_need_gaussian_noise_and_keep_their_sums_through_snapshots(known_model, data) -> None:
@@ -521,7 +523,7 @@ def test_gradient_runs_compute_one_chunk_at_a_time(known_model, data, monkeypatc
             return pool.submit(counted(work), *args)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        monkeypatch.setattr(analysis, "_CHUNK_THREADS", Counting())
+        monkeypatch.setattr(reverse_correlation, "_CHUNK_THREADS", Counting())
         model, _ = known_model
         state = Analyzer(model, data, "gaussian", chunk_size=64).run(
             AnalysisSettings(NoiseSpec("gaussian", 0.2, 2), gradients=True), 1000)
@@ -544,7 +546,7 @@ def test_analyzers_of_one_dataset_share_one_copy_of_its_test_set(known_model) ->
     key = id(data.test_images)
     del first, second, data
     gc.collect()
-    assert key not in analysis._TEST_SETS
+    assert key not in reverse_correlation._TEST_SETS
 
 
 def test_a_lenet_run_holds_half_a_chunk_of_its_largest_activation_at_a_time(data) -> None:
@@ -569,7 +571,7 @@ def test_halves_give_the_logits_of_the_whole_chunk(count: int) -> None:
     from core.models import build_model
 
     model = build_model("lenet")  # convolutions: a half of no images would fail
-    halves = tf.function(lambda images: analysis._in_halves(model, images),
+    halves = tf.function(lambda images: reverse_correlation._in_halves(model, images),
                          input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
     images = tf.random.stateless_uniform((count, 28, 28, 1), seed=(1, 2))
     np.testing.assert_allclose(halves(images).numpy(), model(images).numpy(), rtol=1e-5, atol=1e-6)
@@ -604,7 +606,7 @@ def test_the_traced_graphs_never_go_through_autograph(monkeypatch, mnist) -> Non
 def test_an_analyzer_keeps_the_noise_covariance_of_a_few_sigmas_only(known_model, data) -> None:
     """Each σ a shared analyzer met kept its 4.9-MB Σ for the server's lifetime; now a few, the same when made
     again."""
-    from core.analysis import COVARIANCES_PER_ANALYZER
+    from core.reverse_correlation import COVARIANCES_PER_ANALYZER
 
     analyzer = Analyzer(known_model[0], data, "gaussian")
     first = analyzer.noise_covariance(AnalysisSettings(NoiseSpec("gaussian", 0.05)))
@@ -618,7 +620,8 @@ def test_an_analyzer_keeps_the_noise_covariance_of_a_few_sigmas_only(known_model
 def test_a_shared_analyzer_computes_a_sigma_once_for_sessions_asking_at_once(known_model, data, monkeypatch) -> None:
     """Every session's gradient run needs the analyzer's Σ for its σ: one computes it, the others wait for it."""
     calls: list[int] = []
-    monkeypatch.setattr(analysis, "gaussian_covariance", slowly_counted(calls, analysis.gaussian_covariance))
+    monkeypatch.setattr(reverse_correlation, "gaussian_covariance",
+                        slowly_counted(calls, reverse_correlation.gaussian_covariance))
     analyzer = Analyzer(known_model[0], data, "gaussian")
     results = at_once(lambda: analyzer.noise_covariance(AnalysisSettings(NoiseSpec("gaussian", 0.35))))
     assert len(calls) == 1 and all(result is results[0] for result in results)

@@ -166,13 +166,13 @@ def test_png_of_the_curves(block_model) -> None:
 def test_lenet_at_gamma_one_is_the_fed_back_self_classification(mnist) -> None:
     """On a real model: at γ = 1 the input is the stretched class image, so the success rate is the fed-back
     matrix's self-classification count over 10, and at γ = 0 on test images the rates are the class shares."""
-    from core import analysis
+    from core import analysis, reverse_correlation
     from core.noise import NoiseSpec
     from core.store import load_model
 
     model, _ = load_model("lenet", "mnist")
-    settings = analysis.AnalysisSettings(NoiseSpec("uniform", seed=0), 0.0)
-    state = analysis.Analyzer(model, mnist, "uniform").run(settings, 1_000)
+    settings = reverse_correlation.AnalysisSettings(NoiseSpec("uniform", seed=0), 0.0)
+    state = reverse_correlation.Analyzer(model, mnist, "uniform").run(settings, 1_000)
     images = analysis.class_images(state, "softmax", "noise")
     means = attack.class_mean_images(mnist.train_images, mnist.train_labels)
     noise, tests, labels = attack.attack_inputs(settings.noise, mnist.train_images, mnist.test_images,

@@ -222,7 +222,7 @@ def test_analyze_writes_the_gradient_kernel_and_its_whitened_form_as_the_page_ha
                                                                                       real_data_dir: Path) -> None:
     """--estimator gradient (the page's fifth grouping): Σ·E[∇ logit] in class_images.npy and E[∇ logit] in
     gradient_whitened.npy, the same as the page's run of the same settings, with its template accuracy."""
-    from core import analysis
+    from core import analysis, reverse_correlation
     from core.__main__ import main
     from core.data import load_dataset
     from core.noise import NoiseSpec
@@ -233,8 +233,8 @@ def test_analyze_writes_the_gradient_kernel_and_its_whitened_form_as_the_page_ha
                  "--estimator", "gradient", "--part", "input", "--seed", "3", "--out", str(out)]) == 0
     data = load_dataset("mnist")
     model = load_model("lenet", "mnist")[0]
-    settings = analysis.AnalysisSettings(NoiseSpec("gaussian", 0.2, 3), 0.0, gradients=True)
-    state = analysis.Analyzer(model, data, "gaussian").run(settings, 300)
+    settings = reverse_correlation.AnalysisSettings(NoiseSpec("gaussian", 0.2, 3), 0.0, gradients=True)
+    state = reverse_correlation.Analyzer(model, data, "gaussian").run(settings, 300)
     kernel, whitened = analysis.class_images(state, "gradient", "noise"), analysis.gradient_kernel(state, whitened=True)
     for name, expected in (("class_images.npy", kernel.images), ("gradient_whitened.npy", whitened.images)):
         written = np.load(out / name)

@@ -15,7 +15,8 @@ from PIL import Image
 from scipy import ndimage
 
 from core import digit
-from core.analysis import AnalysisSettings, Analyzer, class_images, rescale_to_input, template_classify
+from core.analysis import class_images, rescale_to_input, template_classify
+from core.reverse_correlation import AnalysisSettings, Analyzer
 from core.attack import blend
 from core.noise import NoiseSpec
 

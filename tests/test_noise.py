@@ -44,7 +44,7 @@ def test_traced_graph_gives_the_eager_stream(kind: str) -> None:
     import tensorflow as tf
 
     signature = [tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int64),
-                 tf.TensorSpec([], tf.float32)]  # as in core.analysis.Analyzer
+                 tf.TensorSpec([], tf.float32)]  # as in core.reverse_correlation.Analyzer
     traced = tf.function(noise_graph(kind, TRAIN), input_signature=signature)
     eager = noise_samples(NoiseSpec(kind, 0.3, seed=7), 0, 700, TRAIN).reshape(700, -1)
     for start, count in ((0, 700), (123, 250), (5, 1), (411, 289)):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from core import readout
-from core.analysis import AnalysisSettings, Analyzer, regression_means
+from core.analysis import regression_means
+from core.reverse_correlation import AnalysisSettings, Analyzer
 from core.noise import NoiseSpec, noise_samples
 from tests.concurrency import at_once, slowly_counted
 

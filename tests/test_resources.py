@@ -47,7 +47,7 @@ def test_an_evicted_engine_is_freed_after_the_heap_was_frozen(mnist) -> None:
     import gc
     import weakref
 
-    from core.analysis import AnalysisSettings, Analyzer
+    from core.reverse_correlation import AnalysisSettings, Analyzer
     from core.noise import NoiseSpec
     from core.store import load_model
     from ui import resources

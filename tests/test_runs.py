@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from core.analysis import AnalysisSettings, Analyzer
+from core.reverse_correlation import AnalysisSettings, Analyzer
 from core.noise import NoiseSpec
 from core.runs import RunKey, RunStore
 

@@ -8,7 +8,8 @@ import pytest
 from scipy import stats
 
 from core import significance as sig
-from core.analysis import _ONES_ROW, _ROWS, AnalysisSettings, AnalysisState, Sums, class_images
+from core.analysis import class_images
+from core.reverse_correlation import ONES_ROW, WEIGHT_ROWS, AnalysisSettings, AnalysisState, Sums
 from core.noise import PIXELS, NoiseSpec, noise_samples
 from core.readout import noise_covariance
 
@@ -22,11 +23,11 @@ def run_with_labels(noise: np.ndarray, labels: np.ndarray, kind: str = "uniform"
     hot = np.eye(10)[labels]
     sums = Sums.empty(with_signal=False)
     sums.n = len(flat)
-    sums.noise_weighted[_ROWS["predicted"]] = hot.T @ flat
-    sums.noise_weighted[_ONES_ROW] = flat.sum(axis=0)
-    sums.weight_sum[_ROWS["predicted"]] = hot.sum(axis=0)
-    sums.weight_sq[_ROWS["predicted"]] = hot.sum(axis=0)
-    sums.weight_sum[_ONES_ROW] = sums.weight_sq[_ONES_ROW] = len(flat)
+    sums.noise_weighted[WEIGHT_ROWS["predicted"]] = hot.T @ flat
+    sums.noise_weighted[ONES_ROW] = flat.sum(axis=0)
+    sums.weight_sum[WEIGHT_ROWS["predicted"]] = hot.sum(axis=0)
+    sums.weight_sq[WEIGHT_ROWS["predicted"]] = hot.sum(axis=0)
+    sums.weight_sum[ONES_ROW] = sums.weight_sq[ONES_ROW] = len(flat)
     sums.noise_sumsq = (flat**2).sum(axis=0)
     return AnalysisState(AnalysisSettings(NoiseSpec(kind)), sums)
 
@@ -327,13 +328,13 @@ def weighted_state(noise: np.ndarray, weights: np.ndarray, estimator: str, produ
     ``estimator`` (softmax probabilities or centred logits); ``products=False``: a run made before
     ``Sums.weight_products`` was kept."""
     sums = Sums.empty(with_signal=False)
-    rows = _ROWS[estimator]
+    rows = WEIGHT_ROWS[estimator]
     sums.n = len(noise)
     sums.noise_weighted[rows] = weights.T @ noise
-    sums.noise_weighted[_ONES_ROW] = noise.sum(axis=0)
+    sums.noise_weighted[ONES_ROW] = noise.sum(axis=0)
     sums.weight_sum[rows] = weights.sum(axis=0)
     sums.weight_sq[rows] = (weights**2).sum(axis=0)
-    sums.weight_sum[_ONES_ROW] = sums.weight_sq[_ONES_ROW] = len(noise)
+    sums.weight_sum[ONES_ROW] = sums.weight_sq[ONES_ROW] = len(noise)
     sums.noise_sumsq = (noise**2).sum(axis=0)
     if products:
         sums.weight_products[rows, rows] = weights.T @ weights
@@ -421,7 +422,7 @@ def test_regression_set_reference_matches_shuffled_logits() -> None:
 def test_engine_keeps_the_weight_products_whatever_the_chunks() -> None:
     """The engine's Σ w·wᵀ: its diagonal is Σ w², its softmax block is the products of the model's own
     probabilities, and chunks of 1,000 or 333 stimuli give the same sums to float32 rounding."""
-    from core.analysis import Analyzer
+    from core.reverse_correlation import Analyzer
     from core.noise import noise_samples as stimuli
     from tests.test_analysis import linear_softmax_model, synthetic_dataset
 
@@ -439,7 +440,7 @@ def test_engine_keeps_the_weight_products_whatever_the_chunks() -> None:
         - 0.5 * kernel.sum(axis=0)
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))
     probs /= probs.sum(axis=1, keepdims=True)
-    rows = _ROWS["softmax"]
+    rows = WEIGHT_ROWS["softmax"]
     assert np.allclose(a.weight_products[rows, rows], probs.T @ probs, rtol=1e-4, atol=1e-3)
 
 

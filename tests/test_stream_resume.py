@@ -2,8 +2,8 @@
 the bit where the model's outputs do not depend on the batch.
 
 The stimuli are bit-exact whatever the chunking (tests/test_noise.py). The weighted sums are float32 products per
-block of ``SUM_BLOCK`` stimuli, added in float64 in stimulus order (core/analysis.py), and every chunk is whole
-blocks, so a re-chunked run makes the same additions in the same order: the same sums to the bit, as long as the
+block of ``SUM_BLOCK`` stimuli, added in float64 in stimulus order (core/reverse_correlation.py), and every chunk is
+whole blocks, so a re-chunked run makes the same additions in the same order: the same sums to the bit, as long as the
 model gives a stimulus the same outputs in any batch. On this CPU it does (``batch_invariant`` checks it; the first
 review found a test image changing class between the page and the command line without the blocks). On a CPU whose
 kernels round by the batch, the float32 bound applies instead: in any summation order, with or without FMA, a
@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.analysis import AnalysisSettings, AnalysisState, Analyzer, Sums
+from core.reverse_correlation import AnalysisSettings, AnalysisState, Analyzer, Sums
 from core.noise import NoiseSpec
 
 N = 2000
@@ -74,7 +74,7 @@ def lenet():
 def batch_invariant(lenet) -> bool:
     """Whether this CPU's kernels give LeNet's logits for a stimulus whatever the batch it is in (of two or more:
     the halves of a chunk of SUM_BLOCK are 25)."""
-    from core.analysis import logits_function
+    from core.reverse_correlation import logits_function
 
     logits = logits_function(lenet)
     images = np.random.default_rng(0).random((1000, 28, 28, 1), dtype=np.float32)

@@ -78,7 +78,7 @@ def model(arch: str, dataset_name: str, sha256: str):
 
 @st.cache_resource(show_spinner="Preparing the noise → model graph…", max_entries=ANALYZERS_KEPT)
 def _shared_analyzer(arch: str, dataset_name: str, noise: str, sha256: str):
-    from core.analysis import Analyzer
+    from core.reverse_correlation import Analyzer
 
     return Analyzer(model(arch, dataset_name, sha256), dataset(dataset_name), noise, chunk_size=CHUNK,
                     chunk_seconds=CHUNK_SECONDS)

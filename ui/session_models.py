@@ -52,7 +52,7 @@ class SessionModel:
     def analyzer(self, noise: str, data: Callable[[], Any], chunk_size: int) -> Any:
         """This model's engine for a noise type, built once per session."""
         if noise not in self._analyzers:
-            from core.analysis import Analyzer
+            from core.reverse_correlation import Analyzer
 
             self._analyzers[noise] = Analyzer(self.model, data(), noise, chunk_size=chunk_size,
                                               chunk_seconds=CHUNK_SECONDS)
