@@ -8,7 +8,7 @@ import time
 import numpy as np
 import streamlit as st
 
-from core import analysis, plots
+from core import analysis, plots, plots_live
 from core.analysis import GRADIENT_ESTIMATORS
 from core.link import Controls
 from core.picture import Picture, picture, picture_caption
@@ -35,11 +35,11 @@ def draw_picture(shown: Picture, n: int, total: int, slot: live.Slot, draw: int 
     """``shown`` (made from ``n`` of ``total`` stimuli) in ``slot``, in place of the picture before (``draw``
     numbers the redraws of one page run, so each Plotly figure has a key of its own).
 
-    A partial picture is light HTML (``live.picture_html``: a few milliseconds on the server, a synchronous decode in
-    the browser, "n of N stimuli" under it); the final picture is the Plotly figure, whose pixels tell their
-    values on hover."""
+    A partial picture is light HTML (``plots_live.picture_html``: a few milliseconds on the server, a synchronous
+    decode in the browser, "n of N stimuli" under it); the final picture is the Plotly figure, whose pixels tell
+    their values on hover."""
     if partial:
-        slot.draw("html", live.picture_html(shown, n, total, phone=on_a_phone()))
+        slot.draw("html", plots_live.picture_html(shown, n, total, phone=on_a_phone()))
     else:
         slot.draw("plotly_chart", shown.figure(phone=on_a_phone()), key=f"ci-{draw}", config={"displaylogo": False})
 
@@ -85,8 +85,8 @@ def _explore(controls: Controls) -> None:
             charts_drawn[0] = time.perf_counter()
             counts, correlations = analysis.convergence(state, controls.estimator, controls.part)
             if not final:
-                bias.draw("html", live.bias_html(state.class_bias, names, state.n))
-                curve.draw("html", live.convergence_html(counts, correlations))
+                bias.draw("html", plots_live.bias_html(state.class_bias, names, state.n))
+                curve.draw("html", plots_live.convergence_html(counts, correlations))
                 return
             number = next(draws)
             bias.draw("plotly_chart", plots.bias_bar(state.class_bias, names, state.n), key=f"bias-{number}")

@@ -92,8 +92,9 @@ def wait_until_idle(page, charts: int = 1, timeout: float = 240) -> None:
 
 
 # What the class-image picture shows (its slot is the container keyed "class_picture"): the addresses of a live
-# picture's panel PNGs (ui.live.picture_html) once the browser has decoded them all, or the final Plotly figure's
-# heatmap <image>; null while nothing is painted there. A JavaScript function, for watches that run inside the page.
+# picture's panel PNGs (core.plots_live.picture_html) once the browser has decoded them all, or the final Plotly
+# figure's heatmap <image>; null while nothing is painted there. A JavaScript function, for watches that run inside
+# the page.
 CLASS_PICTURE = """() => {
   const slot = document.querySelector('.st-key-class_picture');
   if (!slot) return null;

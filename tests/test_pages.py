@@ -42,11 +42,11 @@ def test_class_images_redraw_their_widgets_after_the_run_on_a_rerun(real_data_di
     fifth of a second of a slow machine's CPU, taken from the first picture and the network's pass) are sent after
     the run; on the page's first run, when the widgets have no values yet, they come first. Either way they are
     drawn once, in the same place above the picture, with the same values and notes."""
+    import core.plots_live
     import ui.controls
-    import ui.live
 
     sent: list[str] = []
-    for module, name, event in [(ui.controls, "_widgets", "widgets"), (ui.live, "picture_html", "picture")]:
+    for module, name, event in [(ui.controls, "_widgets", "widgets"), (core.plots_live, "picture_html", "picture")]:
         original = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, _original=original, _event=event, **k: (
             sent.append(_event), _original(*a, **k))[1])

@@ -3,8 +3,6 @@ let Stop or any moved control end it between chunks (what was computed is kept).
 
 from __future__ import annotations
 
-import base64
-import html
 import threading
 import time
 from collections.abc import Callable
@@ -13,10 +11,8 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from core import plots
 from core.analysis import MODEL_FREE_ESTIMATORS
 from core.link import Controls
-from core.picture import Picture
 from core.pacing import RedrawPacing
 from core.runs import RunKey
 from ui import resources, session_models, streamlit_internals
@@ -212,101 +208,6 @@ class Slot:
         """``st.<method>(*args, **kwargs)`` in this place, e.g. ``slot.draw("plotly_chart", figure, key=…)``."""
         self._at = getattr(self._at, method)(*args, **kwargs)
         return self._at
-
-
-def _data_url(content: bytes, kind: str = "image/png") -> str:
-    return f"data:{kind};base64," + base64.b64encode(content).decode("ascii")
-
-
-LIVE_TILE = 140  # screen pixels of a panel in a partial picture: the final figure's 400 px height in two rows
-
-
-def picture_html(shown: Picture, done: int, total: int, phone: bool = False) -> str:
-    """A picture as it grows, for ``st.html``: its ten panels as tiny inline PNGs the browser scales up
-    (pixelated), their titles, the colour scale, and "n of N stimuli" with a bar. On a ``phone``, laid out as the
-    final figure is there: three across, titles on two lines.
-
-    One element, so one message per redraw and a few milliseconds of the server's time, where a Plotly figure of
-    ten heatmaps costs a slow machine's browser 0.3-0.5 s. The images decode synchronously: the picture this
-    replaces stays on screen until this one is painted (an ``st.image`` is fetched after it is mounted: a blank
-    frame)."""
-    tiles, ramp, (low, high) = shown.tiles()
-    if phone:
-        columns, height = plots.PHONE_COLUMNS, plots.phone_grid_height(len(tiles))
-        captions = ["<br>".join(html.escape(line) for line in plots.title_lines(title) if line)
-                    for title in shown.titles]
-        caption_style = "font-size:11px;line-height:13px;height:26px;overflow:hidden"
-    else:
-        columns, height = 5, 400
-        captions = [html.escape(title) for title in shown.titles]
-        caption_style = "font-size:12px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
-    panels = "".join(
-        f'<figure style="margin:0;min-width:0"><figcaption style="{caption_style};text-align:center" '
-        f'title="{html.escape(title)}">{caption}</figcaption>'
-        f'<img decoding="sync" alt="{html.escape(title)}" src="{_data_url(tile)}" '
-        f'style="display:block;width:100%;image-rendering:pixelated"></figure>'
-        for title, caption, tile in zip(shown.titles, captions, tiles))
-    scale = (f'<div style="display:flex;align-items:center;gap:6px;font-size:12px;margin-top:6px">'
-             f'<span>{low:.3g}</span><img decoding="sync" alt="colour scale" src="{_data_url(ramp)}" '
-             f'style="width:min(240px,50%);height:12px;image-rendering:pixelated"><span>{high:.3g}</span>'
-             f'<span>{html.escape(shown.colour_label)}</span></div>')
-    where = (f'<div style="display:flex;align-items:center;gap:8px;font-size:13px;margin-top:4px">'
-             f'<span>{done:,} of {total:,} stimuli</span>'
-             f'<progress value="{done}" max="{total}" style="width:min(200px,40%)"></progress></div>')
-    return (f'<div style="min-height:{height}px;max-width:{5 * (LIVE_TILE + 16)}px"><div style="display:grid;'
-            f'grid-template-columns:repeat({columns},minmax(0,{LIVE_TILE}px));gap:8px 16px">{panels}</div>'
-            f'{scale}{where}</div>')
-
-
-LIVE_CHART_HEIGHT = 300  # the Plotly charts' height: their light stand-ins take the same room
-
-
-def bias_html(counts: np.ndarray, names: tuple[str, ...] | list[str], total: int) -> str:
-    """The class-bias chart while a run grows: one CSS bar per class, its share written above it. A Plotly
-    figure redrawn every few seconds cost a slow machine's browser about a second of the network's CPU per
-    10,000-stimulus change; the Plotly chart comes back with the complete picture."""
-    share = np.asarray(counts, float) / max(total, 1)
-    top = max(float(share.max(initial=0.0)), 1e-12)
-    bars = "".join(
-        f'<div style="flex:1;min-width:0;display:flex;flex-direction:column;justify-content:flex-end;'
-        f'align-items:center;height:100%"><span style="font-size:11px">{value:.1%}</span>'
-        f'<div style="width:70%;height:{(LIVE_CHART_HEIGHT - 60) * value / top:.0f}px;background:#4575b4"></div>'
-        f'<span style="font-size:11px;max-width:100%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap">'
-        f'{html.escape(name)}</span></div>' for name, value in zip(names, share))
-    return (f'<div style="height:{LIVE_CHART_HEIGHT}px;display:flex;align-items:flex-end;gap:4px" '
-            f'aria-label="share of stimuli per predicted class">{bars}</div>')
-
-
-def convergence_html(counts: np.ndarray, correlations: np.ndarray) -> str:
-    """The convergence curve while a run grows, as the Plotly chart draws it (log n across, correlation with the
-    current images up to 1): an SVG in an ``<img>``, which the page's HTML sanitiser lets through as it does the
-    picture's PNGs."""
-    width, height, left, bottom, pad = 600, LIVE_CHART_HEIGHT, 44, 36, 12
-    counts, correlations = np.asarray(counts, float), np.asarray(correlations, float)
-    # The axis spans the snapshots, first to last, as the Plotly chart's does (not from n = 1: the curve sat in its
-    # right third); snapshots without a correlation yet are left out of the line only, so the axis stays put.
-    positive = counts[counts > 0]
-    first, last = (float(positive.min()), float(positive.max())) if positive.size else (1.0, 10.0)
-    kept = np.isfinite(correlations) & (counts > 0)
-    counts, correlations = counts[kept], correlations[kept]
-    low = min(0.0, float(correlations.min(initial=0.0)))
-    span = np.log10(last) - np.log10(first) or 1.0
-    x = left + (np.log10(counts) - np.log10(first)) / span * (width - left - pad)
-    y = pad + (1.02 - correlations) / (1.02 - low) * (height - bottom - pad)
-    points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(x, y))
-    dots = "".join(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="#1f77b4"/>' for a, b in zip(x, y))
-    zero, one = (pad + (1.02 - v) / (1.02 - low) * (height - bottom - pad) for v in (max(low, 0.0), 1.0))
-    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-           f'font-size="12"><line x1="{left}" y1="{one:.1f}" x2="{width - pad}" y2="{one:.1f}" stroke="#ddd"/>'
-           f'<line x1="{left}" y1="{zero:.1f}" x2="{width - pad}" y2="{zero:.1f}" stroke="#ddd"/>'
-           f'<text x="{left - 6}" y="{one + 4:.1f}" text-anchor="end">1</text>'
-           f'<text x="{left - 6}" y="{zero + 4:.1f}" text-anchor="end">{max(low, 0.0):g}</text>'
-           f'<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{points}"/>{dots}'
-           f'<text x="{(width + left) / 2:.0f}" y="{height - 8}" text-anchor="middle">samples so far (log scale): '
-           f'{int(positive.max(initial=0)):,}</text></svg>')
-    return (f'<img decoding="sync" alt="convergence: correlation with the current images against samples" '
-            f'src="{_data_url(svg.encode(), "image/svg+xml")}" '
-            f'style="display:block;width:100%;height:{LIVE_CHART_HEIGHT}px">')
 
 
 def example_stimuli(dataset_name: str, controls: Controls, count: int = 8) -> np.ndarray:

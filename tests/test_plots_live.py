@@ -1,0 +1,81 @@
+"""The light stand-ins drawn while a run grows (core.plots_live): the same numbers as the final figures."""
+
+from __future__ import annotations
+
+from core import plots_live
+
+
+def test_a_partial_picture_is_light_html_of_the_panels_decoded_before_it_is_painted() -> None:
+    """The partial pictures' HTML: each panel's PNG inline (no second request whose wait would blank the picture),
+    one pixel per image pixel in the picture's own colours, decoded synchronously; titles escaped; the scale's
+    ends; how far the run is."""
+    import base64
+    import io
+    import re
+
+    import numpy as np
+    from PIL import Image
+
+    from core.picture import Picture
+    from core.plots import picture_rgb
+
+    values = np.random.default_rng(3).normal(size=(10, 28, 28))
+    titles = [f'digit {k} (n < 1,000 & "so far")' for k in range(10)]
+    shown = Picture(values, titles, "z-score", True, None, 1.0, np.zeros(10, bool))  # the 99.5th percentile binds
+    html = plots_live.picture_html(shown, 2_048, 10_000)
+    sources = re.findall(r'<img decoding="sync" alt="([^"]*)" src="data:image/png;base64,([^"]+)"', html)
+    assert len(sources) == 11  # ten panels and the colour ramp
+    assert sources[0][0] == "digit 0 (n &lt; 1,000 &amp; &quot;so far&quot;)"
+    low, high = -np.percentile(np.abs(values), 99.5), np.percentile(np.abs(values), 99.5)
+    for k, (_, source) in enumerate(sources[:10]):
+        pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(source))).convert("RGB"))
+        assert np.array_equal(pixels, picture_rgb(values[k], True, low, high))
+    assert f"<span>{low:.3g}</span>" in html and f"<span>{high:.3g}</span>" in html
+    assert "2,048 of 10,000 stimuli" in html and '<progress value="2048" max="10000"' in html
+
+
+def test_a_phone_sees_the_partial_picture_laid_out_as_its_final_picture() -> None:
+    """Three across with titles on two lines, as the Plotly figure draws them on a phone, so the final picture
+    does not jump from five columns to three."""
+    import re
+
+    import numpy as np
+
+    from core import plots
+    from core.picture import Picture
+
+    titles = ["0 (12, too few)", "1: never predicted"] + [f"{k} (<{k}>)" for k in range(2, 10)]
+    shown = Picture(np.zeros((10, 28, 28)), titles, "z-score", True, None, 1.0, np.zeros(10, bool))
+    wide, phone = plots_live.picture_html(shown, 100, 1_000), plots_live.picture_html(shown, 100, 1_000, phone=True)
+    assert "repeat(5," in wide and "repeat(3," in phone
+    captions = re.findall(r"<figcaption[^>]*>(.*?)</figcaption>", phone)
+    assert captions[:3] == ["0<br>(12, too few)", "1<br>never predicted", "2<br>(&lt;2&gt;)"]
+    assert f"min-height:{plots.phone_grid_height(10)}px" in phone  # the final figure's room: no jump
+
+
+def test_the_charts_while_a_run_grows_are_light_html_of_the_same_numbers() -> None:
+    """The bias bars carry each class's share; the convergence curve is an SVG (inside an <img>, which the page's
+    sanitiser keeps) with one point per snapshot, the last at 1 at the top of the scale."""
+    import base64
+    import re
+
+    import numpy as np
+
+    bars = plots_live.bias_html(np.array([5, 0, 15, 0, 0, 0, 0, 0, 80, 0]), [f"c<{k}>" for k in range(10)], 100)
+    assert bars.count("background:#4575b4") == 10 and "80.0%" in bars and "c&lt;8&gt;" in bars
+    heights = [float(h) for h in re.findall(r"height:([\d.]+)px;background", bars)]
+    assert heights[8] == max(heights) and heights[1] == 0 and heights[2] == 3 * heights[0]
+    html = plots_live.convergence_html(np.array([100, 200, 500, 1000]), np.array([0.2, 0.5, np.nan, 1.0]))
+    svg = base64.b64decode(re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', html).group(1)).decode()
+    points = re.search(r'points="([^"]+)"', svg).group(1).split()
+    assert len(points) == 3 and "1,000" in svg  # the NaN snapshot is left out; the axis says how far the run is
+    ys = [float(p.split(",")[1]) for p in points]
+    assert ys[0] > ys[1] > ys[2]  # SVG y grows downwards: the correlation rises towards 1
+    # The axis runs from the first snapshot to the last, as in the Plotly chart (not from n = 1); a first snapshot
+    # without a correlation still starts it, so the axis does not jump when that snapshot gets one.
+    late = plots_live.convergence_html(np.array([100, 200, 500, 1000]), np.array([np.nan, 0.5, 0.8, 1.0]))
+    late_svg = base64.b64decode(re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', late).group(1)).decode()
+    late_xs = [float(p.split(",")[0]) for p in re.search(r'points="([^"]+)"', late_svg).group(1).split()]
+    xs = [float(p.split(",")[0]) for p in points]
+    assert xs[0] == 44.0 and xs[-1] == 588.0  # the plot area's left and right edges
+    assert len(late_xs) == 3 and late_xs[0] == xs[1] > xs[0] and late_xs[-1] == xs[-1]
