@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_positive_int, default=12, help="passes over the training images")
     train.add_argument("--seed", type=_seed, default=0, help="weight initialisation and batch order")
     train.add_argument("--batch-size", type=_positive_int, default=128, help="training images per step")
-    train.add_argument("--augment", action="store_true", help="light random shifts during training")
+    train.add_argument("--augment", action="store_true", help="light random shifts during training (default: none)")
     train.add_argument("--origin", choices=["trained here", "shipped"], default="trained here",
                        help=argparse.SUPPRESS)
 
@@ -144,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     sta.add_argument("--sigma", type=_sigma, default=None, help=sigma_help)
     sta.add_argument("--seed", type=_seed, default=0, help=seed_help)
     sta.add_argument("--layers", nargs="+", default=None, metavar="convK",
-                     help="only these convolutional layers (conv1 conv2 …); the network runs only as deep as needed")
+                     help="only these convolutional layers (conv1 conv2 …); the network runs only as deep as needed "
+                          "(default: every convolutional layer)")
     sta.add_argument("--out", required=True, help="output folder")
     return parser
 

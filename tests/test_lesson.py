@@ -398,6 +398,9 @@ def lesson_browser(real_data_dir):
         yield url, browser
 
 
+PICTURE_HEIGHT = 1540  # px: README's Lesson picture holds the step, the question, the answer and both images
+
+
 @pytest.mark.slow
 def test_browser_step_three_predict_then_reveal(lesson_browser, tmp_path) -> None:
     """streamlit run app.py and headless Chromium on step 3's link: the 1,000-stimulus class images and the question
@@ -429,11 +432,17 @@ def test_browser_step_three_predict_then_reveal(lesson_browser, tmp_path) -> Non
         body = page.inner_text("body")
         assert "The same stream after 10,000 stimuli" in body and "Your prediction: Sharper" in body
         assert not page.locator('[data-testid="stException"]').count()
-        # README's picture: the six steps, the step's text beside the question, its answer and the two class images
-        page.mouse.move(5, 995)  # off the charts: no Plotly toolbar over a picture
+        # README's picture: the six steps, the step's text beside the question, its answer and the two class images.
+        # At 1,000 px high it ended at the question (a reader found the picture short of what README says it shows).
+        page.set_viewport_size({"width": 1400, "height": PICTURE_HEIGHT})
+        page.mouse.move(5, PICTURE_HEIGHT - 5)  # off the charts: no Plotly toolbar over a picture
         page.locator("h1").first.evaluate("node => node.scrollIntoView({block: 'start'})")
         time.sleep(1)
+        for shown in (said, page.get_by_text("The same stream after 10,000 stimuli").first):  # inside the picture
+            box = shown.bounding_box()
+            assert box and 0 <= box["y"] and box["y"] + box["height"] <= PICTURE_HEIGHT, box
         page.screenshot(path=str(Path(os.environ.get("NOISELENS_SCREENSHOTS") or tmp_path) / "lesson.png"))
+        page.set_viewport_size({"width": 1400, "height": 1000})
         # The browser's Back from the step's full page: it came back to step 1 (Streamlit brings no parameter back
         # to a page it left, and the bound step fell to its default), which then set step 1's settings.
         page.get_by_role("link", name="This step on the full page").click()

@@ -115,6 +115,20 @@ def test_compare_shows_and_labels_z_scores_like_the_class_images_page(real_data_
     assert colour_bar_title(at) == "pixel value" and "z-scores are defined for noise averages" in at.info[0].value
 
 
+def test_the_command_s_seventh_digit_caveat_is_only_under_a_gradient_kernel_s_command(real_data_dir) -> None:
+    """Every command note said the gradient grouping's kernel could differ in the seventh digit, on pages with no
+    grouping at all (Receptive fields, a reader found): the caveat belongs under a gradient kernel's command."""
+    at = open_page("pages/class_images.py", n="100", r="0.0", noise="gaussian", estimator="gradient", part="noise")
+    assert_clean(at)
+    notes = [caption.value for caption in at.caption if "The same numbers from the command line" in caption.value]
+    assert len(notes) == 1 and "seventh digit" in notes[0]
+    assert any("--estimator gradient" in code.value for code in at.code)
+    at.selectbox(key="estimator").set_value("softmax").run()
+    assert_clean(at)
+    notes = [caption.value for caption in at.caption if "The same numbers from the command line" in caption.value]
+    assert len(notes) == 1 and "seventh digit" not in notes[0] and "to the last digit." in notes[0]
+
+
 def test_compare_shows_each_panel_s_command_and_the_command_agrees(real_data_dir, tmp_path) -> None:
     """Compare was the one analysis page with no command line: a researcher could not reproduce its figure."""
     import re
