@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from core.config import DATASETS
+from core.link import SEEDS
 from core.models import ARCHITECTURES
 
 
@@ -69,7 +70,7 @@ def _above_zero(high: float) -> Callable[[str], float]:
 
 
 _positive_int = _in_range(int, 1)
-_seed = _in_range(int, 0, 2**32 - 1)
+_seed = _in_range(int, *SEEDS)  # the page's range: a command's run can be opened on the page by its link
 _ratio = _in_range(float, 0.0, 1.0)
 _nonnegative_float = _in_range(float, 0.0)
 _sigma = _above_zero(1.0)  # σ = 0 is no noise at all: every statistic of the run would be 0/0
@@ -120,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="σ in pixels of the Gaussian that smooths the z-maps before the pixel and cluster tests")
     analyze.add_argument("--primary", type=_above_zero(10.0), default=DEFAULT_PRIMARY,
                          help="the cluster test's primary (cluster-forming) threshold |z|")
+    analyze.add_argument("--z-scores", action="store_true",
+                         help="draw class_images.png as pixel-wise z-scores and write them to z_scores.npy, as the "
+                              "page's Show z-scores does (noise part, black-box groupings; default: the images)")
     analyze.add_argument("--out", required=True, help="output folder")
 
     attack = commands.add_parser("attack", help="CI-injection attack: targeted success rate against the blend γ")
@@ -134,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--seed", type=_seed, default=0, help=seed_help)
     attack.add_argument("--subset", type=_in_range(int, 1, 10_000), default=500,
                         help="noise inputs and test images each (model passes: about 360 per input)")
+    attack.add_argument("--target", type=_in_range(int, 0, 9), default=0,
+                        help="the target class k of the examples (examples.npy, examples.csv)")
+    attack.add_argument("--gamma", type=_ratio, default=0.5,
+                        help="the blend weight γ of the examples: x' = (1 − γ)·input + γ·template of class k")
     attack.add_argument("--out", required=True, help="output folder")
 
     sta = commands.add_parser("sta", help="receptive fields: spike-triggered averages of the convolutional units")

@@ -150,9 +150,41 @@ def attack_inputs(noise: NoiseSpec, train_images: np.ndarray, test_images: np.nd
     return noise_inputs, test_images[:test_count] / np.float32(255.0), test_labels[:test_count]
 
 
-def examples(inputs: np.ndarray, template: np.ndarray, gamma: float, count: int = 6) -> np.ndarray:
-    """The first ``count`` attacked inputs x' at one γ, for a strip of pictures."""
-    return blend(inputs[:count], template, gamma)
+EXAMPLES = 4  # attacked inputs of each source in the examples (the page's strips, the command line's files)
+
+
+@dataclass(frozen=True)
+class AttackExamples:
+    """The first attacked inputs of each source at one target and γ, and the model's answer to each."""
+
+    blends: np.ndarray  # (2, 2·count, 28, 28) per template set (``TEMPLATES``): the noise inputs', then the tests'
+    answers: np.ndarray  # (2, 2·count) int: the class the model gives each blend
+
+
+def attack_examples(model: Any, templates: np.ndarray, noise_inputs: np.ndarray, test_inputs: np.ndarray,
+                    target: int, gamma: float, count: int = EXAMPLES) -> AttackExamples:
+    """x' = (1 − γ)·input + γ·template of ``target`` for the first ``count`` inputs of each source, with both template
+    sets (``attack_templates``), and the model's answers: the Attack page's examples and the command's."""
+    from core.models import predict_probabilities
+
+    blends = np.stack([np.concatenate([blend(noise_inputs[:count], template[target], gamma),
+                                       blend(test_inputs[:count], template[target], gamma)])
+                       for template in templates])
+    answers = predict_probabilities(model, blends.reshape(-1, *IMAGE_SHAPE)).argmax(axis=1)
+    return AttackExamples(blends, answers.reshape(blends.shape[:2]))
+
+
+def examples_csv(found: AttackExamples, target: int, class_names: tuple[str, ...] | list[str]) -> str:
+    """One row per example: its template set, source and input number, the model's answer, and whether it is the
+    target."""
+    import pandas as pd
+
+    count = found.answers.shape[1] // len(SOURCES)
+    rows = [{"template": template, "source": source, "input": j % count, "answer": class_names[answer],
+             "is_target": bool(answer == target)}
+            for template, answers in zip(TEMPLATES, found.answers)
+            for j, answer in enumerate(answers) for source in [list(SOURCES)[j // count]]]
+    return pd.DataFrame(rows).to_csv(index=False, lineterminator="\n")
 
 
 def curves_table(curves: AttackCurves) -> Any:

@@ -107,9 +107,9 @@ def _model_or_explain(arch: str, dataset: str) -> tuple[Any, dict[str, Any]]:
 
 
 def _write_results(out: Path, state: Any, images: Any, fed_back: Any, template: Any, names: tuple[str, ...],
-                   title: str) -> None:
+                   title: str, shows_z_scores: bool = False) -> None:
     """The arrays, the matrices (the files the pages' *CSVs of the matrices* ZIPs hold) and the picture, titled with
-    the settings that made it."""
+    the settings that made it; with ``shows_z_scores`` the picture is of the z-scores, which are saved too."""
     import numpy as np
 
     from core.analysis import matrices_csvs
@@ -120,7 +120,10 @@ def _write_results(out: Path, state: Any, images: Any, fed_back: Any, template: 
     np.save(out / "counts.npy", images.weights)
     for name, text in matrices_csvs(names, state, fed_back, template.confusion).items():
         (out / name).write_text(text)
-    (out / "class_images.png").write_bytes(titled_png(picture(state, images, False, names).png(), title))
+    shown = picture(state, images, shows_z_scores, names)
+    if shows_z_scores:
+        np.save(out / "z_scores.npy", shown.values.astype(np.float32))
+    (out / "class_images.png").write_bytes(titled_png(shown.png(), title + ("; z-scores" if shows_z_scores else "")))
 
 
 def _write_readout(out: Path, state: Any, data: Any, mean_image: Any, ridge: float) -> dict[str, Any] | None:
@@ -266,6 +269,17 @@ def _model_record(meta: dict[str, Any]) -> dict[str, Any]:
             "model_test_accuracy": meta.get("test_accuracy")}
 
 
+def _z_scores_shown(args: argparse.Namespace) -> bool:
+    """``--z-scores`` by the page's rule (``Controls.shows_z_scores``), with its note where they do not apply."""
+    from core.link import Controls
+
+    controls = Controls(args.samples, args.ratio, args.noise, 0.2, args.estimator, args.part, args.seed, args.z_scores)
+    if args.z_scores and not controls.shows_z_scores:
+        print("python -m core: warning: z-scores are defined for the noise part's black-box groupings (not the "
+              "gradient kernel); class_images.png shows the class images.", file=sys.stderr)
+    return controls.shows_z_scores
+
+
 def _warn_if_no_noise(args: argparse.Namespace) -> None:
     """As the page warns: at r = 1 the noise averages are of noise the model never saw."""
     from core.analysis import NO_NOISE_AT_FULL_SIGNAL
@@ -302,9 +316,10 @@ def _analyze(args: argparse.Namespace) -> int:
     template = analysis.template_classify(images, data.test_images, data.test_labels, run.analyzer.mean_image)
     settings = _settings_record(args, run)
     title = settings_line(settings)
-    _write_results(out, state, images, fed_back, template, data.class_names, title)
+    shows_z_scores = _z_scores_shown(args)
+    _write_results(out, state, images, fed_back, template, data.class_names, title, shows_z_scores)
     summary = {
-        "settings": {**settings, "smooth": args.smooth, "primary": args.primary},
+        "settings": {**settings, "smooth": args.smooth, "primary": args.primary, "z_scores": shows_z_scores},
         **_model_record(run.meta),
         "template_accuracy": template.accuracy,
         "self_classified": analysis.self_classified(fed_back),
@@ -358,11 +373,15 @@ def _attack(args: argparse.Namespace) -> int:
     (out / "attack_curves.csv").write_text(attack.curves_csv(curves))
     (out / "attack_per_target.csv").write_text(
         attack.per_target_table(curves, data.class_names).to_csv(index=False, float_format="%.4f", lineterminator="\n"))
-    np.save(out / "templates.npy", attack.attack_templates(images.images, means))
+    templates = attack.attack_templates(images.images, means)
+    np.save(out / "templates.npy", templates)
+    found = attack.attack_examples(run.model, templates, inputs[0], inputs[1], args.target, args.gamma)
+    np.save(out / "examples.npy", found.blends.astype(np.float32))
+    (out / "examples.csv").write_text(attack.examples_csv(found, args.target, data.class_names))
     settings = _settings_record(args, run)
     (out / "attack.png").write_bytes(curves_png(curves, f"{settings_line(settings)}: CI-injection attack"))
     summary = {
-        "settings": {**settings, "subset": args.subset,
+        "settings": {**settings, "subset": args.subset, "target": args.target, "gamma": args.gamma,
                      "noise_inputs_from_stimulus": attack.NOISE_START},
         **_model_record(run.meta),
         "empty_classes": [data.class_names[i] for i in np.flatnonzero(images.empty)],

@@ -48,13 +48,18 @@ def command_line(command: str, record: dict[str, Any], out: str, **options: Any)
     """The ``python -m core`` command that recomputes ``record``'s run, every setting spelled out: the command line's
     defaults are not the page's (10,000 pure-noise stimuli grouped by prediction against 1,000 at r = 0.7 by the
     truth), and a link leaves the page's out, so a command built from a link computed something else. ``options``:
-    the command's own settings (``ridge``, ``subset``, ``layers``); None leaves a setting out."""
+    the command's own settings (``ridge``, ``subset``, ``layers``, ``z_scores``: a switch, given alone when true);
+    None leaves a setting out."""
     words = ["python", "-m", "core", command]
     for name, value in {**record, **options}.items():
-        if value is None:
+        flag = f"--{name.replace('_', '-')}"
+        if value is None or value is False:
+            continue
+        if value is True:
+            words.append(flag)
             continue
         values = value if isinstance(value, (list, tuple)) else [value]
-        words += [f"--{name}", *(f"{v:g}" if isinstance(v, float) else str(v) for v in values)]
+        words += [flag, *(f"{v:g}" if isinstance(v, float) else str(v) for v in values)]
     return shlex.join([*words, "--out", out])
 
 

@@ -8,14 +8,12 @@ import streamlit as st
 from core import analysis, attack, plots
 from core.attack import REFERENCE_RUN, TEMPLATES
 from core.link import ATTACK_GAMMAS, PARAMS, Controls, link_text
-from core.models import predict_probabilities
 from core.plots_attack import accuracy_figure, curve_name, success_figure
 from core.runs import command_line
 from ui import controls as ui_controls, live, resources
 from ui.frame import command_line_note, on_a_phone, start_page
 from ui.link_sync import is_kept_in_session, kept_in_session
 
-EXAMPLES = 4  # attacked inputs shown per source
 SWEEPS = "_attack_curves"  # this session's γ sweeps (ui.link_sync.kept_in_session)
 
 dataset_name, arch = start_page("Attack")
@@ -59,12 +57,9 @@ def example_strips(images: analysis.ClassImages, inputs: tuple, target: int, gam
     noise, tests, _ = inputs
     templates = attack.attack_templates(images.images, attack.class_mean_images(data.train_images,
                                                                                 data.train_labels))
-    rows = [(t, np.concatenate([attack.examples(noise, templates[i, target], gamma, EXAMPLES),
-                                attack.examples(tests, templates[i, target], gamma, EXAMPLES)]))
-            for i, t in enumerate(TEMPLATES)]
-    answers = predict_probabilities(model, np.concatenate([r for _, r in rows])).argmax(axis=1).reshape(2, -1)
-    for (template, strip), answer in zip(rows, answers):
-        titles = [f"{'noise' if j < EXAMPLES else 'test'} → {names[a]}" + (" ✓" if a == target else "")
+    found = attack.attack_examples(model, templates, noise, tests, target, gamma)
+    for template, strip, answer in zip(TEMPLATES, found.blends, found.answers):
+        titles = [f"{'noise' if j < attack.EXAMPLES else 'test'} → {names[a]}" + (" ✓" if a == target else "")
                   for j, a in enumerate(answer)]
         # each tile says its source: "left" and "right" were rows on a phone
         st.markdown(f"**{curve_name(template)}** blended into noise and into test images")
@@ -166,8 +161,9 @@ def attack_results(controls: Controls, images: analysis.ClassImages, inputs: tup
     right.download_button("CSV per target class", lambda: attack.per_target_table(curves, names).to_csv(
         index=False, float_format="%.4f", lineterminator="\n"), f"{stem}-per-target.csv", "text/csv",
         key="csv-targets", on_click="ignore")
-    command_line_note(command_line("attack", controls.record(arch, dataset_name, images.n, images.part), f"runs/{stem}",
-                                   subset=subset))
+    record = controls.record(arch, dataset_name, images.n, images.part)
+    command_line_note(command_line("attack", record, f"runs/{stem}-k{target}-gamma{gamma:g}", subset=subset,
+                                   target=target, gamma=gamma))
 
 
 attack_page()

@@ -212,7 +212,7 @@ def download_buttons(images, shown: Picture, state, controls: Controls, mean_ima
                       on_click="ignore")
     c.download_button("CSVs of the matrices (ZIP)", csvs, f"{stem}-matrices.zip", "application/zip", key="csv",
                       on_click="ignore")
-    command_line_note(command_line("analyze", record, f"runs/{stem}"))
+    command_line_note(command_line("analyze", record, f"runs/{stem}", z_scores=controls.shows_z_scores))
 
 
 explorer()

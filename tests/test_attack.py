@@ -244,10 +244,14 @@ def test_the_pages_reference_run_is_the_clis_default_run_and_the_readmes_table()
 
 
 @pytest.mark.slow
-def test_attack_page(real_data_dir: Path) -> None:
-    """The page from a link: four success curves, two accuracy curves, the examples at the link's γ and target;
-    moving γ redraws the examples without a new sweep."""
-    from tests.apptest import assert_clean, figure_data, open_page
+def test_attack_page(real_data_dir: Path, tmp_path: Path) -> None:
+    """The page from a link: four success curves, two accuracy curves, the examples at the link's γ and target,
+    which its command reproduces; moving γ redraws the examples without a new sweep."""
+    import csv
+    import shlex
+
+    from core.__main__ import main
+    from tests.apptest import assert_clean, figure, figure_data, open_page
 
     at = open_page("pages/attack.py", n="1000", r="0", estimator="softmax", part="noise", subset="100",
                    target="3", gamma="0.7")
@@ -259,6 +263,19 @@ def test_attack_page(real_data_dir: Path) -> None:
     assert success[3]["y"][-1] == 1.0  # LeNet gives every mean digit its class
     assert accuracy[0]["y"][0] >= 0.97  # γ = 0: the first 100 test images, untouched
     assert any("γ = 0.7, target 3" in h.value for h in at.subheader)
+    # Its command gave the curves but not the examples (a reader found no --target, no --gamma): the model's answers
+    # in the strips' titles are now the command's examples.csv, in the same order.
+    [command] = [code.value for code in at.code if code.value.startswith("python -m core attack")]
+    words = shlex.split(command)
+    assert (words[words.index("--target") + 1], words[words.index("--gamma") + 1]) == ("3", "0.7")
+    words[words.index("--out") + 1] = str(tmp_path / "run")
+    assert main(words[3:]) == 0
+    titles = [note["text"] for index in (2, 3) for note in figure(at, index)["layout"]["annotations"]]
+    with open(tmp_path / "run" / "examples.csv", newline="") as table:
+        rows = list(csv.DictReader(table))
+    assert [f"{row['source']} → {row['answer']}" + (" ✓" if row["is_target"] == "True" else "") for row in rows] \
+        == titles and len(titles) == 16
+    assert np.load(tmp_path / "run" / "examples.npy").shape == (2, 8, 28, 28)
     memo = at.session_state["_attack_curves"]
     assert len(memo) == 1
     at.select_slider(key="gamma").set_value(0.9).run()

@@ -31,6 +31,9 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
          "must be greater than 0 and at most 1, got 0"),
         (["sta", "--arch", "lenet", "--dataset", "mnist", "--noise", "gaussian", "--sigma", "1.5", "--out", "x"],
          "must be greater than 0 and at most 1, got 1.5"),
+        # the page's seeds: a run above them could not be opened on the page (a reader found 2**32 - 1 accepted)
+        (["analyze", "--arch", "lenet", "--dataset", "mnist", "--seed", "2147483648", "--out", "x"],
+         "must be between 0 and 2,147,483,647, got 2147483648"),
     ],
 )
 def test_bad_arguments_give_one_line_and_nonzero_exit(args: list[str], expected: str) -> None:

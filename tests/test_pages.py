@@ -129,6 +129,50 @@ def test_the_command_s_seventh_digit_caveat_is_only_under_a_gradient_kernel_s_co
     assert len(notes) == 1 and "seventh digit" not in notes[0] and "to the last digit." in notes[0]
 
 
+def test_the_z_score_view_s_command_draws_and_saves_those_z_scores(real_data_dir, tmp_path, capsys) -> None:
+    """With *Show z-scores* on, the page's command drew the class images, not the z-scores the page showed (a reader
+    compared the PNGs byte for byte): it now passes --z-scores, and its PNG is the page's download, byte for byte,
+    and z_scores.npy the values drawn. Where z-scores do not apply the command line says so and draws the images."""
+    import shlex
+
+    from core import analysis
+    from core.__main__ import main
+    from core.data import load_dataset
+    from core.link import Controls
+    from core.noise import NoiseSpec
+    from core.picture import picture
+    from core.plots import titled_png
+    from core.reverse_correlation import AnalysisSettings, Analyzer
+    from core.runs import settings_line
+    from core.store import load_model
+
+    at = open_page("pages/class_images.py", n="100", r="0.0", noise="gaussian", estimator="softmax", part="noise",
+                   seed="3", z="true")
+    assert_clean(at)
+    [command] = [code.value for code in at.code if code.value.startswith("python -m core analyze")]
+    words = shlex.split(command)
+    assert "--z-scores" in words and words[words.index("--out") + 1].endswith("-z")
+    words[words.index("--out") + 1] = str(tmp_path / "z")
+    assert main(words[3:]) == 0
+    data = load_dataset("mnist")
+    state = Analyzer(load_model("lenet", "mnist")[0], data, "gaussian").run(
+        AnalysisSettings(NoiseSpec("gaussian", 0.2, 3), 0.0), 100)
+    shown = picture(state, analysis.class_images(state, "softmax", "noise"), True, data.class_names)
+    assert np.array_equal(np.load(tmp_path / "z" / "z_scores.npy"), shown.values.astype(np.float32))
+    record = Controls(100, 0.0, "gaussian", 0.2, "softmax", "noise", 3, True).record("lenet", "mnist", 100, "noise")
+    page_png = titled_png(shown.png(), settings_line(record) + "; z-scores")  # the page's PNG download
+    assert (tmp_path / "z" / "class_images.png").read_bytes() == page_png
+    assert json.loads((tmp_path / "z" / "summary.json").read_text())["settings"]["z_scores"] is True
+    at.radio(key="part").set_value("input").run()  # z-scores are of noise averages only: no switch in the command
+    assert_clean(at)
+    assert not any("--z-scores" in code.value for code in at.code)
+    capsys.readouterr()
+    words[words.index("--part") + 1], words[words.index("--out") + 1] = "input", str(tmp_path / "input")
+    assert main(words[3:]) == 0
+    assert "z-scores are defined for the noise part" in capsys.readouterr().err
+    assert not (tmp_path / "input" / "z_scores.npy").exists()
+
+
 def test_compare_shows_each_panel_s_command_and_the_command_agrees(real_data_dir, tmp_path) -> None:
     """Compare was the one analysis page with no command line: a researcher could not reproduce its figure."""
     import re
