@@ -34,6 +34,14 @@ class _OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}\n")
 
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        """An argument no command knows is named by that command (``python -m core attack: error: …``), as its
+        range errors are; argparse left it to the top parser, which named no command."""
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
 
 def _in_range(kind: type, low: float, high: float | None = None) -> Callable[[str], Any]:
     """An argparse type: a number of ``kind`` within [low, high], with a message that says which bound."""

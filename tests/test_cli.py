@@ -34,6 +34,9 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         # the page's seeds: a run above them could not be opened on the page (a reader found 2**32 - 1 accepted)
         (["analyze", "--arch", "lenet", "--dataset", "mnist", "--seed", "2147483648", "--out", "x"],
          "must be between 0 and 2,147,483,647, got 2147483648"),
+        # named by its command, as the range errors are (argparse left it to the top parser: "python -m core:")
+        (["attack", "--arch", "lenet", "--dataset", "mnist", "--average", "noise", "--out", "x"],
+         "python -m core attack: error: unrecognized arguments: --average noise"),
     ],
 )
 def test_bad_arguments_give_one_line_and_nonzero_exit(args: list[str], expected: str) -> None:
