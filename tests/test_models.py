@@ -71,8 +71,15 @@ def test_training_is_reproducible_for_a_seed(mnist) -> None:
 
 
 def test_training_can_be_cancelled(mnist) -> None:
+    """By the queue's own ticket, as the Models page passes it: Cancel on a running training stops it."""
+    from core.training_queue import TrainingQueue, TrainingRequest
+
+    queue = TrainingQueue()
+    ticket = queue.take(TrainingRequest("lenet", "mnist", epochs=3, train_images=2048))
+    assert queue.wait_for_turn(ticket, 0)
+    queue.cancel(ticket)
     with pytest.raises(TrainingCancelled):
-        train("lenet", "mnist", epochs=3, train_limit=2048, should_stop=lambda: True)
+        train("lenet", "mnist", epochs=3, train_limit=2048, should_stop=ticket.should_stop)
 
 
 @pytest.mark.slow  # an AlexNet training

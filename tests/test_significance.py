@@ -446,19 +446,25 @@ def test_engine_keeps_the_weight_products_whatever_the_chunks() -> None:
 
 def test_simulated_thresholds_keep_results_not_correlation_matrices(monkeypatch) -> None:
     """Each correlated-noise setting once left its 4.9-MB correlation matrix in a module dict for the server's
-    lifetime; now a bounded cache keeps only the thresholds."""
+    lifetime; now a bounded cache keeps only the thresholds. Each matrix is watched by a weak reference: kept
+    anywhere at all (a module dict, a cached tuple), it would outlive the call (a reader found the old check blind
+    to the very line that was removed)."""
+    import gc
+    import weakref
+
     from core import significance
 
     made = []
     monkeypatch.setattr(significance, "simulated_thresholds",
-                        lambda correlation, sigma, primary: made.append(correlation.shape) or (sigma, primary))
+                        lambda correlation, sigma, primary: made.append(weakref.ref(correlation)) or (sigma, primary))
     significance._simulated.cache.clear()
     for k in range(20):
         covariance = np.eye(PIXELS) + 0.01 * (k + 1) * np.roll(np.eye(PIXELS), 1, axis=1)
         significance.thresholds_for("pink", covariance, 1.5, 2.7)
     significance.thresholds_for("pink", covariance, 1.5, 2.7)  # the last again: from the cache
+    gc.collect()
     assert len(made) == 20 and len(significance._simulated.cache) == 16
-    assert all(not isinstance(value, np.ndarray) for value in significance._simulated.cache.values())
+    assert [ref() is None for ref in made] == [True] * 20  # no correlation matrix outlives its call
     significance._simulated.cache.clear()
 
 

@@ -209,7 +209,8 @@ def test_cancelling_the_running_ticket_asks_its_training_to_stop() -> None:
     assert not queue.status(waiting).measured  # a stopped training is not timed
 
 
-def test_should_stop_is_what_core_models_train_polls() -> None:
+def test_a_fresh_ticket_s_should_stop_is_false_and_train_takes_one() -> None:
+    """That ``train`` stops when the ticket says so: tests/test_models.py::test_training_can_be_cancelled."""
     import inspect
 
     from core.models import train
