@@ -184,10 +184,28 @@ def regression_means(state: AnalysisState, sums: Sums | None = None) -> Regressi
                            stimulus)
 
 
-def z_scores(state: AnalysisState, images: ClassImages, sums: Sums | None = None) -> np.ndarray:
-    """Pixel-wise z-scores of the noise class images against the no-effect hypothesis.
+#: Weights that vary by less than this share of their second moment (Var w / E[w²] = 1 − n_eff/n) are taken as
+#: not varying: from float32 sums per block that share is round-off below about 1e-6, and a model that ignored
+#: its input got z-maps with |z| up to 300 from it, every pixel "significant" (a reviewer's null model).
+FLAT_RESPONSES = 1e-5
 
-    Averages: (mean_c − mean) / (σ_pixel / √n_eff), with n_eff = (Σw)² / Σw². Regression: r·√n (Fisher).
+
+def weight_variance_share(sums: Sums, estimator: str) -> np.ndarray:
+    """(10,): Var(w) / E[w²] of each class's weights over the stimuli, NaN where they do not vary (below
+    ``FLAT_RESPONSES``) or are all zero: a class image that no response could have shaped."""
+    rows = WEIGHT_ROWS[estimator]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = 1.0 - sums.weight_sum[rows] ** 2 / (sums.n * sums.weight_sq[rows])
+    return np.where(share > FLAT_RESPONSES, share, np.nan)
+
+
+def z_scores(state: AnalysisState, images: ClassImages, sums: Sums | None = None) -> np.ndarray:
+    """Pixel-wise z-scores of the noise class images, standard normal under random responses.
+
+    Averages: (mean_c − mean) / (σ_pixel·√(1/n_eff − 1/n)), n_eff = (Σw)² / Σw²: the class mean is compared with
+    the mean of all stimuli, its own among them (dividing by σ_pixel/√n_eff alone gave a class that took 85 % of
+    the stimuli a null spread of 0.38, so "|z| > 3" meant 8 null SDs there). Regression: r·√n, r the correlation of
+    the centred logit with the pixel. NaN for a class whose weights do not vary (``weight_variance_share``).
     σ_pixel comes from all n stimuli: from every 16th, as it once was, E[x²] − E[x]² went negative for some
     pixels at n = 1,000 and their |z| reached 10⁵.
     """
@@ -200,14 +218,14 @@ def z_scores(state: AnalysisState, images: ClassImages, sums: Sums | None = None
     mean = sums.noise_weighted[ONES_ROW] / n
     pixel_sd = np.sqrt(np.maximum(sums.noise_sumsq / n - mean**2, 1e-12)).reshape(IMAGE_SHAPE)
     rows = WEIGHT_ROWS[images.estimator]
+    share = weight_variance_share(sums, images.estimator)
     if images.estimator == "regression":
-        z_mean = sums.weight_sum[rows] / n
-        z_sd = np.sqrt(np.maximum(sums.weight_sq[rows] / n - z_mean**2, 1e-12))
+        z_sd = np.sqrt(share * sums.weight_sq[rows] / n)  # Var(z) = E[z²] − E[z]² = share · E[z²]
         correlation = images.images / (z_sd[:, None, None] * pixel_sd)
         return correlation * math.sqrt(n)
     with np.errstate(invalid="ignore", divide="ignore"):
         n_eff = sums.weight_sum[rows] ** 2 / sums.weight_sq[rows]
-        return images.centred / (pixel_sd / np.sqrt(n_eff)[:, None, None])
+        return images.centred / (pixel_sd * np.sqrt(share / n_eff)[:, None, None])  # share/n_eff = 1/n_eff − 1/n
 
 
 # --- what the class images tell ------------------------------------------------------------------------

@@ -240,21 +240,6 @@ def info_values(state: AnalysisState, images: ClassImages, eigenvalues: np.ndarr
 # --- z-maps under the null ----------------------------------------------------------------------------------
 
 
-def null_unit_z(state: AnalysisState, images: ClassImages) -> np.ndarray:
-    """The run's z-scores (``core.analysis.z_scores``) scaled to unit variance under random responses.
-
-    A class average is compared with the mean of all stimuli, its own among them, so its null variance is
-    1 − n_eff/n, not 1 (0.9 for ten equal classes, 0.4 for a class that took 60 % of the stimuli).
-    """
-    z = z_scores(state, images)
-    if images.estimator == "regression":
-        return z
-    sums, rows = state.sums, WEIGHT_ROWS[images.estimator]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = sums.weight_sum[rows] ** 2 / sums.weight_sq[rows] / sums.n
-        return z / np.sqrt(np.maximum(1.0 - share, 1e-12))[:, None, None]
-
-
 @lru_cache(maxsize=8)
 def smoothing_matrix(sigma: float) -> np.ndarray:
     """The 784 × 784 Gaussian smoothing of a 28 × 28 map (zero outside the image; symmetric)."""
@@ -473,7 +458,7 @@ def significant_regions(state: AnalysisState, images: ClassImages, noise_kind: s
         raise ValueError("the pixel and cluster tests need the noise class images (part = noise)")
     thresholds = thresholds_for(noise_kind, covariance, sigma, primary)
     correlation = noise_correlation(covariance) if noise_kind in CORRELATED_NOISE else None
-    return apply_tests(null_unit_z(state, images), thresholds, correlation)
+    return apply_tests(z_scores(state, images), thresholds, correlation)
 
 
 def regions_table(regions: SignificantRegions, names: Sequence[str]):  # -> pandas.DataFrame

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from core import significance as sig
-from core.analysis import class_images
+from core.analysis import class_images, z_scores
 from core.reverse_correlation import ONES_ROW, WEIGHT_ROWS, AnalysisSettings, AnalysisState, Sums
 from core.noise import PIXELS, NoiseSpec, noise_samples
 from core.readout import noise_covariance
@@ -47,7 +47,7 @@ def null_maps(kind: str, trials: int, n: int, seed: int = 7) -> tuple[np.ndarray
     maps = []
     for trial in noise:
         state = run_with_labels(trial, random_labels(n, rng), kind)
-        maps.append(sig.null_unit_z(state, class_images(state, "predicted", "noise")))
+        maps.append(z_scores(state, class_images(state, "predicted", "noise")))
     return np.concatenate(maps), spec
 
 
