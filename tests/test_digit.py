@@ -145,6 +145,19 @@ def test_a_file_over_5_mb_is_refused_before_it_is_read() -> None:
         digit.decode_image(raw)
 
 
+def test_the_server_refuses_uploads_over_the_page_s_limit() -> None:
+    """The uploader's own limit is checked in the browser only: with Streamlit's default server limit (200 MB) a
+    script took 60- and 150-MB uploads, each kept in memory for the session (a reviewer). The server's limit is the
+    page's."""
+    import tomllib
+
+    from core.config import PROJECT_ROOT
+
+    config = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] == digit.MAX_UPLOAD_MB
+    assert digit.MAX_UPLOAD_BYTES == digit.MAX_UPLOAD_MB * 2**20
+
+
 def test_truncated_damaged_foreign_and_empty_files_get_a_sentence() -> None:
     good = png_bytes(np.random.default_rng(0).integers(0, 256, (280, 280), np.uint8))
     with pytest.raises(digit.ImageRejected, match="damaged or truncated"):
