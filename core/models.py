@@ -121,6 +121,18 @@ def build_layers(name: str, specs: tuple[LayerSpec, ...]) -> Any:
     return keras.Sequential(layers, name=name)
 
 
+def registry_mismatch(model: Any, arch: str) -> str | None:
+    """Why a loaded model is not the registered ``arch`` (its name, or its layers' kinds in order), else None: a
+    file whose hash matches its record may still hold another network (the hash proves only that the two agree)."""
+    if arch not in ARCHITECTURES:
+        return f"{arch!r} is not a registered architecture"
+    if getattr(model, "name", None) != arch:
+        return f"the file holds a model named {getattr(model, 'name', None)!r}, not {arch!r}"
+    kinds = [type(layer).__name__ for layer in model.layers]
+    expected = [kind for kind, _ in ARCHITECTURES[arch].layers]
+    return None if kinds == expected else f"its layers {kinds} are not the registered {expected}"
+
+
 @dataclass(frozen=True)
 class TrainProgress:
     """One report from training, for a progress bar or a live chart."""

@@ -24,7 +24,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from core.config import DATASETS, models_dir
-from core.models import ARCHITECTURES, ProgressCallback, TrainingResult, train
+from core.models import ARCHITECTURES, ProgressCallback, TrainingResult, registry_mismatch, train
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,13 @@ class ModelStatus:
         return self.state == "ok"
 
 
+# The record's fields the pages and the command line read, by type (a reviewer's record without test_accuracy
+# passed the hash check and broke the Models page with Streamlit's own error box).
+_RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "sha256": str, "test_accuracy": (int, float), "parameters": int, "file_bytes": int,
+    "training_seconds": (int, float), "test_confusion": list, "history": (dict, list)}
+
+
 def read_metadata(arch: str, dataset: str) -> dict[str, Any] | None:
     path = metadata_path(arch, dataset)
     if not path.is_file():
@@ -113,6 +120,11 @@ def read_metadata(arch: str, dataset: str) -> dict[str, Any] | None:
         raise CacheDamagedError(f"{path}: unreadable metadata ({err})") from err
     if not isinstance(record, dict) or "sha256" not in record:
         raise CacheDamagedError(f"{path}: metadata has no sha256")
+    for field, kinds in _RECORD_FIELDS.items():  # what the pages read: a record without them broke a page
+        if not isinstance(record.get(field), kinds) or isinstance(record.get(field), bool):
+            raise CacheDamagedError(f"{path}: metadata has no valid {field}")
+    if (record.get("architecture", arch), record.get("dataset", dataset)) != (arch, dataset):
+        raise CacheDamagedError(f"{path}: metadata is for {record.get('architecture')}-{record.get('dataset')}")
     return record
 
 
@@ -152,6 +164,8 @@ def load_model(arch: str, dataset: str) -> tuple[Any, dict[str, Any]]:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as err:  # noqa: BLE001 - any load failure means the file cannot be served
         raise CacheDamagedError(f"{path}: does not load ({type(err).__name__}: {err})") from err
+    if problem := registry_mismatch(model, arch):
+        raise CacheDamagedError(f"{path}: not the registered {arch} network: {problem}")
     return model, status.metadata or {}
 
 
@@ -192,9 +206,10 @@ def save_model(result: TrainingResult, arch: str, dataset: str, origin: str = "t
 
 
 def _back_up_shipped(arch: str, dataset: str) -> None:
-    """Keep the shipped default aside before a retrained model replaces it, so it can be restored."""
-    record = read_metadata(arch, dataset) if metadata_path(arch, dataset).is_file() else None
-    if not record or record.get("origin") != "shipped" or inspect_model(arch, dataset).state != "ok":
+    """Keep the shipped default aside before a retrained model replaces it, so it can be restored. A damaged copy
+    is not kept (reading its record first made a damaged record stop the very retraining that rebuilds it)."""
+    status = inspect_model(arch, dataset)
+    if status.state != "ok" or (status.metadata or {}).get("origin") != "shipped":
         return
     backup = models_dir() / SHIPPED_BACKUP
     backup.mkdir(exist_ok=True)

@@ -40,7 +40,8 @@ if meta:
         st.plotly_chart(plots.training_figure(meta["history"], phone=on_a_phone()), key="history")
         st.caption("Loss and accuracy after each epoch, on the training batches and on the test set.")
 elif status.state == "damaged":
-    st.error(f"The server's model is damaged and is not used: {status.problem}. Train one below.")
+    st.error(f"The server's model is damaged and is not used: {resources.damage_without_paths(status)}. Train one "
+             "below.")
 else:
     st.info("The server has no model for this pair yet. Train one below: it is yours until you close the tab.")
 if own:

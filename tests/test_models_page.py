@@ -125,3 +125,31 @@ def test_visitors_cannot_ask_for_more_epochs_than_the_cap(real_data_dir) -> None
     at = open_page("pages/models.py")
     epochs = at.number_input(key="train-epochs").proto
     assert epochs.has_max and epochs.max == VISITOR_MAX_EPOCHS and epochs.min == 1
+
+
+def test_a_damaged_server_model_gets_the_page_s_message_not_an_error_box(temp_cache, real_data_dir) -> None:
+    """LeNet's file under AlexNet's name with a record vouching for it passes the hash check but is not AlexNet:
+    Confusion showed Streamlit's own error box while the sidebar said ✅ (a reviewer). The page says the model is
+    damaged and offers training; a record without test accuracy is reported in the sidebar without the server's
+    folders in it."""
+    import json
+    import shutil
+
+    from core import store
+    from core.config import PROJECT_ROOT
+
+    shipped = PROJECT_ROOT / "cache" / "models"
+    store.models_dir().mkdir(parents=True)
+    path = store.model_path("alexnet", "mnist")
+    shutil.copyfile(shipped / "lenet-mnist.keras", path)
+    record = json.loads((shipped / "alexnet-mnist.json").read_text())
+    store.metadata_path("alexnet", "mnist").write_text(json.dumps({**record, "sha256": store.sha256_file(path)}))
+    at = open_page("pages/confusion.py", arch="alexnet")
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("is damaged (it does not load as the registered network)" in w.value for w in at.warning)
+    del record["test_accuracy"]
+    store.metadata_path("alexnet", "mnist").write_text(json.dumps({**record, "sha256": store.sha256_file(path)}))
+    at = open_page("pages/confusion.py", arch="alexnet")
+    assert not at.exception, [e.value for e in at.exception]
+    [damage] = [e.value for e in at.sidebar.get("error") if "damaged" in e.value]
+    assert "alexnet-mnist.json: metadata has no valid test_accuracy" in damage and str(temp_cache) not in damage

@@ -8,6 +8,7 @@ from the server's cache, checked against its SHA-256.
 from __future__ import annotations
 
 import gc
+import os
 import threading
 import weakref
 from collections.abc import Callable, Hashable
@@ -15,7 +16,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.config import CLASS_NAMES, DATA_DIR_ENV, DATASET_TITLES
+from core.config import CLASS_NAMES, DATA_DIR_ENV, DATASET_TITLES, models_dir
 from core.data import DataUnavailableError, IdxFormatError
 from core.models import ARCHITECTURES
 from core.pacing import CHUNK_SECONDS
@@ -138,10 +139,15 @@ def model_status_panel(arch: str, dataset_name: str) -> None:
         st.success(f"**{arch}-{dataset_name}**: {origin}, test accuracy {meta['test_accuracy']:.2%}", icon="✅")
         return
     if status.state == "damaged":
-        st.error(f"The cached model is damaged and will not be used: {status.problem}", icon="⚠️")
+        st.error(f"The cached model is damaged and will not be used: {damage_without_paths(status)}", icon="⚠️")
     else:
         st.info(f"**{arch}-{dataset_name}** is not trained yet.", icon="ℹ️")
     st.page_link("pages/models.py", label="Train it on the Models page", icon="🏋️")
+
+
+def damage_without_paths(status: Any) -> str:
+    """What is wrong with a damaged model, naming its file but not the server's folders."""
+    return str(status.problem).replace(f"{models_dir()}{os.sep}", "")
 
 
 def model_or_stop(arch: str, dataset_name: str) -> tuple[Any, dict]:
@@ -150,15 +156,19 @@ def model_or_stop(arch: str, dataset_name: str) -> tuple[Any, dict]:
     own = session_models.get(arch, dataset_name)
     if own is not None:
         return own.model, own.metadata
+    from core.store import CacheDamagedError
+
     status = model_status(arch, dataset_name)
-    if not status.usable:
-        problem = "is damaged" if status.state == "damaged" else "is not trained yet"
-        st.warning(f"The {ARCHITECTURES[arch].title} model for {DATASET_TITLES[dataset_name]} {problem}.",
-                   icon="🏋️")
-        st.page_link("pages/models.py", label="Train it on the Models page", icon="🏋️")
-        st.stop()
     meta = status.metadata or {}
-    return model(arch, dataset_name, meta["sha256"]), meta
+    problem = "is damaged" if status.state == "damaged" else "is not trained yet"
+    if status.usable:
+        try:
+            return model(arch, dataset_name, meta["sha256"]), meta
+        except CacheDamagedError:  # its hash matches its record, yet it does not load as the registered network
+            problem = "is damaged (it does not load as the registered network)"
+    st.warning(f"The {ARCHITECTURES[arch].title} model for {DATASET_TITLES[dataset_name]} {problem}.", icon="🏋️")
+    st.page_link("pages/models.py", label="Train it on the Models page", icon="🏋️")
+    st.stop()
 
 
 def class_names(dataset_name: str) -> tuple[str, ...]:
