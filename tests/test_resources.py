@@ -71,3 +71,19 @@ def test_an_evicted_engine_is_freed_after_the_heap_was_frozen(mnist) -> None:
         assert gc.get_freeze_count() == frozen  # once per engine and variant
     finally:
         gc.unfreeze()
+
+
+def test_a_visitors_own_model_keeps_engines_for_its_last_two_noise_types(mnist) -> None:
+    """One engine per noise type came to ~85 MB for each model a visitor trained (a reviewer), four models a tab,
+    every tab a session: a visitor's model keeps the engines of its last two noise types."""
+    from types import SimpleNamespace
+
+    from core.store import load_model
+    from ui.session_models import ANALYZERS_PER_MODEL, SessionModel
+
+    own = SessionModel("lenet", "mnist", SimpleNamespace(model=load_model("lenet", "mnist")[0]))
+    first = own.analyzer("uniform", lambda: mnist, 1024)
+    assert own.analyzer("uniform", lambda: mnist, 1024) is first  # kept while in use
+    for noise in ("gaussian", "pink", "uniform", "base"):
+        own.analyzer(noise, lambda: mnist, 1024)
+    assert ANALYZERS_PER_MODEL == 2 and sorted(own._analyzers) == ["base", "uniform"]

@@ -13,11 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
+from cachetools import LRUCache
 
 from core.pacing import CHUNK_SECONDS
 
 _KEY = "_session_models"
 _ID_PREFIX = "session-"
+# Analysis engines a visitor's own model keeps, the last noise types used: one per noise type came to ~85 MB a model
+# (a reviewer), four models a tab, and every tab a session. Another noise type again is traced anew (a second or so).
+ANALYZERS_PER_MODEL = 2
 
 
 @dataclass
@@ -28,7 +32,7 @@ class SessionModel:
     dataset: str
     result: Any  # core.models.TrainingResult
     model_id: str = field(default_factory=lambda: f"{_ID_PREFIX}{uuid.uuid4().hex}")
-    _analyzers: dict[str, Any] = field(default_factory=dict)
+    _analyzers: LRUCache = field(default_factory=lambda: LRUCache(maxsize=ANALYZERS_PER_MODEL))
 
     @property
     def model(self) -> Any:
@@ -50,7 +54,7 @@ class SessionModel:
         return f"your model, {epochs} epoch{'s' if epochs != 1 else ''}, {self.result.test_accuracy:.2%}"
 
     def analyzer(self, noise: str, data: Callable[[], Any], chunk_size: int) -> Any:
-        """This model's engine for a noise type, built once per session."""
+        """This model's engine for a noise type, kept for the last ``ANALYZERS_PER_MODEL`` noise types used."""
         if noise not in self._analyzers:
             from core.reverse_correlation import Analyzer
 
