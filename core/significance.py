@@ -48,7 +48,9 @@ INFOVAL_THRESHOLD = 1.96
 # 1.96 is rcicr's cut: the test asks only "more informative than chance", so for a normal law it is one-sided
 # p < 0.025 (the chart once said p < 0.05, which is two-sided, found by a review); infoVal is a robust z against the
 # computed reference law, whose tail is not exactly normal, so the p is a guide, not exact.
-INFOVAL_THRESHOLD_LABEL = f"{INFOVAL_THRESHOLD}: rcicr's threshold (one-sided p ≈ 0.025)"
+# p ≈ 0.025 for independent pixels; the norm's law is skewed for pink and data noise (67 and 32 effective degrees
+# of freedom), where a reviewer's exact null tail gave 0.046-0.049 above 1.96.
+INFOVAL_THRESHOLD_LABEL = f"{INFOVAL_THRESHOLD}: rcicr's threshold (one-sided p ≈ 0.025; ≈ 0.05 for pink, data)"
 MAD_SCALE = 1.4826  # MAD of a normal law × 1.4826 = its standard deviation
 DEFAULT_SMOOTHING = 1.5  # pixels (σ of the Gaussian kernel)
 DEFAULT_PRIMARY = 2.7  # the cluster test's primary threshold, as in Stat4Ci

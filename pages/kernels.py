@@ -135,7 +135,10 @@ def kernel_results(controls: Controls, ridge: float, engine: reverse_correlation
                                               ridge, meta.get("test_accuracy")), key="ridge_curve")
     st.caption(f"{state.n:,} stimuli, Σ {covariance.how}, condition number "
                + ("∞ (some directions never vary: λ = 0 gives them zero weight)" if np.isinf(covariance.condition)
-                  else f"{covariance.condition:,.0f}")
+                  else f"{covariance.condition:,.0f}"
+                  + (" (at λ = 0 the directions the noise hardly varies in, such as pink noise's overall "
+                     "brightness, are divided by almost nothing: a little ridge recovers the weights far better)"
+                     if covariance.condition > 1e3 and ridge == 0 else ""))
                + ". The dashed grey line is the raw kernel (λ does not touch it); the dotted vertical one marks the "
                "λ chosen above. "
                + ("This noise is white (Σ a multiple of the identity), so the whitened kernel is the raw one "

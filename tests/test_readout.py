@@ -192,6 +192,23 @@ def test_kernels_page_sends_the_gradient_grouping_to_its_whitened_kernel(real_da
     assert at.button(key="use_kernel") is not None
 
 
+@pytest.mark.slow  # the ridge curve: 10,000 test images at every λ
+def test_the_ridge_curve_warns_of_lambda_zero_where_the_noise_hardly_varies(real_data_dir) -> None:
+    """Pink noise at σ 0.1 has almost no overall brightness to vary (Σ's condition number ~10⁷): at λ = 0 the
+    whitened kernel correlated 0.25 with a linear model's weights, 0.89 at λ = 0.1 (a reviewer). The page says so
+    at λ = 0, and not once λ > 0."""
+    from tests.apptest import assert_clean, open_page
+
+    at = open_page("pages/kernels.py", n="1000", r="0.0", noise="pink", sigma="0.1", estimator="regression",
+                   part="noise", ridge="0")
+    assert_clean(at)
+    assert any("divided by almost nothing" in caption.value for caption in at.caption)
+    at.select_slider(key="ridge").set_value(0.1).run()
+    assert_clean(at)
+    assert not any("divided by almost nothing" in caption.value for caption in at.caption)
+    assert any("condition number" in caption.value for caption in at.caption)
+
+
 @pytest.mark.slow
 def test_kernels_page_explains_then_switches_to_the_kernel(real_data_dir) -> None:
     """Default link (ground-truth averages of the whole input): a message and a switch; then both kernels, the

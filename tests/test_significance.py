@@ -489,7 +489,7 @@ def test_the_infoval_threshold_is_labelled_in_a_legend_under_the_bars() -> None:
     figure = info_value_figure(info)
     assert not figure.layout.annotations  # nothing written over the plot
     legend = [trace.name for trace in figure.data if trace.showlegend is not False]
-    assert legend == ["1.96: rcicr's threshold (one-sided p ≈ 0.025)"]
+    assert legend == ["1.96: rcicr's threshold (one-sided p ≈ 0.025; ≈ 0.05 for pink, data)"]
     assert figure.layout.legend.yref == "container" and figure.layout.legend.y == 0  # at the figure's foot
     assert [shape.y0 for shape in figure.layout.shapes] == [sig.INFOVAL_THRESHOLD]
 
