@@ -54,14 +54,15 @@ def _models(_: argparse.Namespace) -> int:
     from core.store import list_models
 
     print(f"{'model':<30} {'status':<9} {'accuracy':>9} {'epochs':>6} {'origin':<13} created")
-    for status in list_models():
+    statuses = list_models()
+    for status in statuses:
         meta = status.metadata or {}
         accuracy = f"{meta['test_accuracy']:.2%}" if "test_accuracy" in meta else "-"
         print(f"{status.arch + '-' + status.dataset:<30} {status.state:<9} {accuracy:>9} "
               f"{meta.get('epochs', '-')!s:>6} {meta.get('origin', '-'):<13} {meta.get('created', '-')}")
         if status.problem and status.state == "damaged":
             print(f"    ! {status.problem}")
-    return 0
+    return 1 if any(status.state == "damaged" for status in statuses) else 0  # a script can tell
 
 
 def _json_text(value: Any) -> str:

@@ -15,6 +15,7 @@ import os
 import platform
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -129,7 +130,23 @@ def read_metadata(arch: str, dataset: str) -> dict[str, Any] | None:
 
 
 def inspect_model(arch: str, dataset: str) -> ModelStatus:
-    """State of one cached model, checked against its recorded hash, without loading it."""
+    """State of one cached model, checked against its recorded hash, without loading it. A mismatch is looked at
+    again shortly: a publish replaces the file, then its record (each atomically), and a page that read between
+    the two called the model damaged (a reviewer: once in 596 looks during 10 saves)."""
+    status = _inspected(arch, dataset)
+    for _ in range(REPLACEMENT_LOOKS):
+        if status.state != "damaged":
+            break
+        time.sleep(REPLACEMENT_PAUSE)
+        status = _inspected(arch, dataset)
+    return status
+
+
+REPLACEMENT_LOOKS = 2  # more looks at a model that seemed damaged, REPLACEMENT_PAUSE apart
+REPLACEMENT_PAUSE = 0.05  # seconds: a record is written in milliseconds after its model file
+
+
+def _inspected(arch: str, dataset: str) -> ModelStatus:
     path = model_path(arch, dataset)
     try:
         record = read_metadata(arch, dataset)
