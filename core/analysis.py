@@ -47,6 +47,9 @@ ESTIMATORS: dict[str, Term] = {
 KERNEL_ESTIMATORS = frozenset({"regression", "gradient"})
 #: Estimators that need the model's input gradients: a run made with them costs a backward pass per class (nine).
 GRADIENT_ESTIMATORS = frozenset({"gradient"})
+#: The most stimuli a page runs the gradient kernel on: it converges from 20-200 (bench/stein.py), and a link
+#: asking for 1,000,000 kept a shared server's two cores busy for half an hour (a reviewer).
+GRADIENT_MOST_SAMPLES = 20_000
 # Grouped by the label of the signal image: these class images need the stimuli and the labels, not the model.
 MODEL_FREE_ESTIMATORS = frozenset({"truth"})
 #: Why noise averages at r = 1 mean nothing, as the page and the command line both say it.

@@ -117,3 +117,30 @@ def test_a_seed_typed_out_of_range_becomes_the_nearest_with_a_note(real_data_dir
     at.number_input(key="seed").set_value(12).run()
     assert_clean(at)
     assert not at.warning and at.query_params["seed"] == "12"
+
+
+def test_the_gradient_kernel_runs_on_at_most_its_page_limit() -> None:
+    """A link asking for 1,000,000 gradient stimuli kept a shared server's two cores busy for half an hour (a
+    reviewer); the kernel converges from a few hundred. The page runs it on GRADIENT_MOST_SAMPLES; other
+    estimators, and the regression kernel standing in for it under uniform noise, keep their N."""
+    from core.analysis import GRADIENT_MOST_SAMPLES
+    from core.link import Controls
+    from ui.controls import _effective
+
+    def controls(estimator: str, noise: str = "gaussian", n: int = 1_000_000) -> Controls:
+        return Controls(n, 0.0, noise, 0.2, estimator, "noise", 0, False)
+
+    assert _effective(controls("gradient")).n == GRADIENT_MOST_SAMPLES == 20_000
+    assert _effective(controls("gradient", n=5_000)).n == 5_000
+    assert _effective(controls("regression")).n == 1_000_000
+    assert _effective(controls("gradient", noise="uniform")) == controls("regression", noise="uniform")
+
+
+def test_the_page_says_when_the_gradient_kernel_runs_on_fewer_stimuli_than_n(real_data_dir) -> None:
+    """The note under the controls (Whitened kernels: that page sends the gradient grouping elsewhere, so nothing
+    runs here)."""
+    at = open_page("pages/kernels.py", n="50000", r="0.0", noise="gaussian", estimator="gradient", part="noise")
+    assert_clean(at)
+    assert any("it is run on 20,000 stimuli here, not 50,000" in info.value for info in at.info)
+    at = open_page("pages/kernels.py", n="20000", r="0.0", noise="gaussian", estimator="gradient", part="noise")
+    assert not any("stimuli here, not" in info.value for info in at.info)

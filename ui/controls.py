@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import streamlit as st
 
-from core.analysis import ESTIMATORS, GRADIENT_ESTIMATORS, NO_NOISE_AT_FULL_SIGNAL, PARTS
+from core.analysis import ESTIMATORS, GRADIENT_ESTIMATORS, GRADIENT_MOST_SAMPLES, NO_NOISE_AT_FULL_SIGNAL, PARTS
 from core.config import DATASETS
 from core.link import ANALYSIS_KEYS, PARAMS, SAMPLE_COUNTS, SEEDS, Controls
 from core.models import ARCHITECTURES, SHIPPED_ARCHITECTURES
@@ -158,7 +158,11 @@ def _explain(chosen: Controls, explains_full_signal: bool = False) -> None:
         st.warning(f"The gradient kernel rests on Stein's lemma, which holds for Gaussian noise; {noise} noise is not "
                    f"Gaussian. Showing the black-box regression kernel instead: pick gaussian, base, pink or data "
                    f"noise for the gradient kernel.")
-    elif estimator in GRADIENT_ESTIMATORS and part != "noise":
+    elif estimator in GRADIENT_ESTIMATORS and chosen.n > GRADIENT_MOST_SAMPLES:
+        st.info(f"The gradient kernel converges from a few hundred stimuli, and each costs nine backward passes: "
+                f"it is run on {GRADIENT_MOST_SAMPLES:,} stimuli here, not {chosen.n:,} (the command line takes any "
+                f"number).")
+    if estimator in GRADIENT_ESTIMATORS and noise in SIGMA_NOISE_TYPES and part != "noise":
         st.info("The gradient kernel is a kernel of the noise (only the noise has a Gaussian behind it): it is "
                 "shown for the noise part whatever *Averaged part* says.")
     if ratio >= 1.0 and part == "noise" and not explains_full_signal:
@@ -167,9 +171,12 @@ def _explain(chosen: Controls, explains_full_signal: bool = False) -> None:
 
 def _effective(chosen: Controls) -> Controls:
     """The settings the analysis runs with: the gradient kernel needs Gaussian noise, so for other noise types the
-    black-box regression kernel stands in (``_explain`` says so)."""
+    black-box regression kernel stands in, and it runs on at most ``GRADIENT_MOST_SAMPLES`` stimuli (``_explain``
+    says so)."""
     if chosen.estimator in GRADIENT_ESTIMATORS and chosen.noise not in SIGMA_NOISE_TYPES:
         return dataclasses.replace(chosen, estimator="regression")
+    if chosen.estimator in GRADIENT_ESTIMATORS and chosen.n > GRADIENT_MOST_SAMPLES:
+        return dataclasses.replace(chosen, n=GRADIENT_MOST_SAMPLES)
     return chosen
 
 
