@@ -222,9 +222,10 @@ class Controls:
 
     def file_stem(self, arch: str, dataset: str, samples: int, part: str) -> str:
         """The name the pages give a view's downloads and command folder, every setting in it, so files of two
-        views never overwrite each other: ``lenet-mnist-uniform-softmax-noise-N1000-r0-seed0``."""
+        views never overwrite each other: ``lenet-mnist-uniform-softmax-noise-N1000-r0-seed0``, ``-z`` at the end
+        for the z-score view."""
         return (f"{arch}-{dataset}-{self.noise_label}-{self.estimator}-{part}-N{samples}-r{self.ratio:g}"
-                f"-seed{self.seed}")
+                f"-seed{self.seed}" + ("-z" if self.shows_z_scores else ""))
 
     @property
     def settings(self) -> AnalysisSettings:

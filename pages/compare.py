@@ -58,10 +58,9 @@ def grid() -> None:
                 st.caption(f"{stopped_at}Self-classified {analysis.self_classified(fed_back)}/10; the ten images "
                            f"as templates classify **{template.accuracy:.1%}** of the test set (chance 10 %); "
                            f"model test accuracy {status.metadata['test_accuracy']:.2%}.")
-                z = controls.shows_z_scores
-                stem = controls.file_stem(arch, dataset_name, state.n, images.part) + ("-z" if z else "")
+                stem = controls.file_stem(arch, dataset_name, state.n, images.part)
                 commands.append(command_line("analyze", controls.record(arch, dataset_name, state.n, images.part),
-                                             f"runs/compare-{stem}", z_scores=z))
+                                             f"runs/compare-{stem}", z_scores=controls.shows_z_scores))
     if commands:
         command_line_note("\n".join(commands))
     if stop is not None:

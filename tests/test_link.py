@@ -89,3 +89,6 @@ def test_every_page_names_its_files_by_one_stem_with_every_setting() -> None:
     assert stem == "lenet-mnist-uniform-softmax-noise-N1000-r0-seed0"
     pink = default_controls(noise="pink", sigma=0.3).file_stem("alexnet", "mnist", 500, "input")
     assert pink == "alexnet-mnist-pink0.3-truth-input-N500-r0.7-seed0"  # σ in the noise's label
+    z = default_controls(ratio=0.0, estimator="softmax", part="noise", z_scores=True)
+    assert z.file_stem("lenet", "mnist", 1000, "noise") == "lenet-mnist-uniform-softmax-noise-N1000-r0-seed0-z"
+    assert default_controls(z_scores=True).file_stem("lenet", "mnist", 1000, "input").endswith("-seed0")  # no z view
