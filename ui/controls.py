@@ -154,15 +154,15 @@ def _explain(chosen: Controls, explains_full_signal: bool = False) -> None:
         st.info("At r = 0 the stimuli hold no test image, so grouping by the ground truth sorts pure noise by an "
                 "unrelated label: ten averages of noise that mean nothing. Group by the model's prediction, "
                 "softmax or regression to see what the model sees.")
-    if estimator in GRADIENT_ESTIMATORS and noise not in SIGMA_NOISE_TYPES:
+    effective = _effective(chosen)  # what _effective changes, said here
+    if effective.estimator != estimator:
         st.warning(f"The gradient kernel rests on Stein's lemma, which holds for Gaussian noise; {noise} noise is not "
                    f"Gaussian. Showing the black-box regression kernel instead: pick gaussian, base, pink or data "
                    f"noise for the gradient kernel.")
-    elif estimator in GRADIENT_ESTIMATORS and chosen.n > GRADIENT_MOST_SAMPLES:
+    if effective.n != chosen.n:
         st.info(f"The gradient kernel converges from a few hundred stimuli, and each costs nine backward passes: "
-                f"it is run on {GRADIENT_MOST_SAMPLES:,} stimuli here, not {chosen.n:,} (the command line takes any "
-                f"number).")
-    if estimator in GRADIENT_ESTIMATORS and noise in SIGMA_NOISE_TYPES and part != "noise":
+                f"it is run on {effective.n:,} stimuli here, not {chosen.n:,} (the command line takes any number).")
+    if effective.estimator in GRADIENT_ESTIMATORS and part != "noise":
         st.info("The gradient kernel is a kernel of the noise (only the noise has a Gaussian behind it): it is "
                 "shown for the noise part whatever *Averaged part* says.")
     if ratio >= 1.0 and part == "noise" and not explains_full_signal:
