@@ -179,11 +179,10 @@ def examples_csv(found: AttackExamples, target: int, class_names: tuple[str, ...
     target."""
     import pandas as pd
 
-    count = found.answers.shape[1] // len(SOURCES)
-    rows = [{"template": template, "source": source, "input": j % count, "answer": class_names[answer],
+    count, sources = found.answers.shape[1] // len(SOURCES), list(SOURCES)
+    rows = [{"template": template, "source": sources[j // count], "input": j % count, "answer": class_names[answer],
              "is_target": bool(answer == target)}
-            for template, answers in zip(TEMPLATES, found.answers)
-            for j, answer in enumerate(answers) for source in [list(SOURCES)[j // count]]]
+            for template, answers in zip(TEMPLATES, found.answers) for j, answer in enumerate(answers)]
     return pd.DataFrame(rows).to_csv(index=False, lineterminator="\n")
 
 

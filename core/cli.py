@@ -256,11 +256,16 @@ def _settings_record(args: argparse.Namespace, run: _ClassImageRun) -> dict[str,
     """The run's settings for ``summary.json`` and ``attack.json``: enough to repeat it, in the record the pages
     title their downloads with. The part is the one drawn: the gradient kernel is of the noise whatever ``--part``
     says, as the page notes."""
+    return _controls(args, run).record(args.arch, args.dataset, args.samples, run.images.part)
+
+
+def _controls(args: argparse.Namespace, run: _ClassImageRun) -> Any:
+    """The page's controls for these arguments (``core.link.Controls``): its record and its z-score rule."""
     from core.link import Controls
 
     noise = run.state.settings.noise
-    controls = Controls(args.samples, args.ratio, args.noise, noise.sigma, args.estimator, args.part, args.seed, False)
-    return controls.record(args.arch, args.dataset, args.samples, run.images.part)
+    return Controls(args.samples, args.ratio, args.noise, noise.sigma, args.estimator, args.part, args.seed,
+                    getattr(args, "z_scores", False))
 
 
 def _model_record(meta: dict[str, Any]) -> dict[str, Any]:
@@ -270,11 +275,9 @@ def _model_record(meta: dict[str, Any]) -> dict[str, Any]:
             "model_test_accuracy": meta.get("test_accuracy")}
 
 
-def _z_scores_shown(args: argparse.Namespace) -> bool:
+def _z_scores_shown(args: argparse.Namespace, run: _ClassImageRun) -> bool:
     """``--z-scores`` by the page's rule (``Controls.shows_z_scores``), with its note where they do not apply."""
-    from core.link import Controls
-
-    controls = Controls(args.samples, args.ratio, args.noise, 0.2, args.estimator, args.part, args.seed, args.z_scores)
+    controls = _controls(args, run)
     if args.z_scores and not controls.shows_z_scores:
         print("python -m core: warning: z-scores are defined for the noise part's black-box groupings (not the "
               "gradient kernel); class_images.png shows the class images.", file=sys.stderr)
@@ -317,7 +320,7 @@ def _analyze(args: argparse.Namespace) -> int:
     template = analysis.template_classify(images, data.test_images, data.test_labels, run.analyzer.mean_image)
     settings = _settings_record(args, run)
     title = settings_line(settings)
-    shows_z_scores = _z_scores_shown(args)
+    shows_z_scores = _z_scores_shown(args, run)
     _write_results(out, state, images, fed_back, template, data.class_names, title, shows_z_scores)
     summary = {
         "settings": {**settings, "smooth": args.smooth, "primary": args.primary, "z_scores": shows_z_scores},
