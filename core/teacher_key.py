@@ -16,12 +16,18 @@ from __future__ import annotations
 
 import hmac
 import os
+import threading
+import time
 import unicodedata
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from typing import Any
 
 TEACHER_KEY_ENV = "NOISELENS_TEACHER_KEY"
 SECRETS_NAME = "teacher_key"  # the name the UI reads in st.secrets
+
+WRONG_KEYS_PER_WINDOW = 5  # wrong keys the whole server takes in any window of WRONG_KEY_WINDOW seconds
+WRONG_KEY_WINDOW = 60.0  # seconds: 5 a minute is 7,200 guesses a day, where a script could try thousands a minute
 
 
 def configured_key(secrets_value: Any | None, environ: Mapping[str, str] | None = None) -> str | None:
@@ -60,3 +66,40 @@ def _as_text(value: Any) -> str | None:
         return None
     text = unicodedata.normalize("NFC", str(value)).strip()
     return text or None
+
+
+class WrongKeyBudget:
+    """At most ``most`` wrong keys in any ``window`` seconds, counted over the whole server, not per visitor.
+
+    A new tab is a new session, so a limit per session stops nobody who scripts guesses. While the budget is spent
+    no key is compared at all, the right one included (answering "right" then would let guessing go on); a teacher
+    who was already let in stays in (the page remembers the verdict for the key in the field). A dozen lines, kept
+    here rather than a rate-limit package: those run timer threads and read the wall clock.
+    """
+
+    def __init__(self, most: int = WRONG_KEYS_PER_WINDOW, window: float = WRONG_KEY_WINDOW,
+                 clock: Callable[[], float] = time.monotonic):
+        self.most, self.window, self._clock = most, window, clock
+        self._wrong: deque[float] = deque()  # times of the wrong keys still inside the window
+        self._lock = threading.Lock()  # every session's thread checks keys against the one budget
+
+    def wait_seconds(self) -> float:
+        """Seconds until a key may be compared again; 0 when it may be now."""
+        with self._lock:
+            now = self._clock()
+            while self._wrong and self._wrong[0] <= now - self.window:
+                self._wrong.popleft()
+            return 0.0 if len(self._wrong) < self.most else self._wrong[0] + self.window - now
+
+    def spend(self) -> None:
+        """Count one wrong key."""
+        with self._lock:
+            self._wrong.append(self._clock())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._wrong.clear()
+
+
+WRONG_KEYS = WrongKeyBudget()
+"""The server's one budget of wrong teacher keys (every session checks keys in this process)."""

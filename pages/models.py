@@ -137,18 +137,19 @@ if training.teacher_key() is None:
             "`python -m core train`, or sets a key (README: *Streamlit Community Cloud*).", icon="🔒")
 elif given := st.text_input("Teacher key", type="password", key="teacher-key",
                             help="Set by whoever deployed this app. It unlocks publishing and restoring."):
-    if not training.teacher_unlocked(given):
-        st.error("That key is not right.")
-    else:
+    if training.teacher_unlocked(given):
         from core.store import shipped_backup_available
 
         # Callbacks, not the buttons' return values: the request survives any rerun before the page draws it.
         if own:
             st.button("Publish your model for everyone", key="publish",
                       on_click=lambda: training.publish_own(arch, dataset_name))
-        if shipped_backup_available(arch, dataset_name) and (status.metadata or {}).get("origin") != "shipped":
+        restorable = shipped_backup_available(arch, dataset_name) and (status.metadata or {}).get("origin") != "shipped"
+        if restorable:
             st.button("Restore the shipped default", key="restore",
                       on_click=lambda: training.restore_default(arch, dataset_name))
+        if not own and not restorable:  # else the right key showed nothing, and looked like no answer
+            st.success("Key accepted. Train a model above to publish it for everyone.", icon="🔓")
 training.show_teacher_note()
 
 st.subheader("Models on this server")

@@ -57,3 +57,13 @@ def temp_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private model cache, so tests never touch the shipped models."""
     monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
     return tmp_path / "cache"
+
+
+@pytest.fixture(autouse=True)
+def fresh_wrong_key_budget():
+    """Every test starts with the server's whole budget of wrong teacher keys (tests type wrong keys on purpose)."""
+    from core.teacher_key import WRONG_KEYS
+
+    WRONG_KEYS.clear()
+    yield
+    WRONG_KEYS.clear()

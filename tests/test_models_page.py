@@ -76,6 +76,45 @@ def test_a_wrong_key_gets_a_plain_message_and_is_not_echoed(real_data_dir, monke
     assert "correct horse" not in page_text and "not the key" not in page_text
 
 
+KEY_ACCEPTED = "Key accepted. Train a model above to publish it for everyone."
+
+
+def let_in(at: AppTest) -> bool:
+    return KEY_ACCEPTED in [s.value for s in at.main.get("success")]
+
+
+def test_guessing_the_teacher_key_is_limited_for_the_whole_server(real_data_dir, monkeypatch) -> None:
+    """Wrong keys count over every session (a new tab is a new session), a wrong key left in the field counts once
+    however often the page reruns, and while the budget is spent no key is compared, the right one included; a
+    teacher let in before stays in."""
+    from core.teacher_key import WRONG_KEYS, WRONG_KEYS_PER_WINDOW
+
+    monkeypatch.setenv("NOISELENS_TEACHER_KEY", "correct horse battery staple")
+    teacher = open_page("pages/models.py")
+    teacher.text_input(key="teacher-key").input("correct horse battery staple").run()
+    assert let_in(teacher) and not teacher.error
+    guesser = open_page("pages/models.py")
+    guesser.text_input(key="teacher-key").input("guess 0").run()
+    for _ in range(3):
+        guesser.run()  # the wrong key stays in the field over reruns
+    assert [e.value for e in guesser.error] == ["That key is not right."]
+    assert WRONG_KEYS.wait_seconds() == 0.0 and len(WRONG_KEYS._wrong) == 1
+    for guess in range(1, WRONG_KEYS_PER_WINDOW):
+        open_page("pages/models.py").text_input(key="teacher-key").input(f"guess {guess}").run()
+    assert WRONG_KEYS.wait_seconds() > 50
+    latecomer = open_page("pages/models.py")
+    latecomer.text_input(key="teacher-key").input("correct horse battery staple").run()
+    refused = [e.value for e in latecomer.error]
+    assert len(refused) == 1 and refused[0].startswith("Too many wrong keys were tried on this server in the last "
+                                                       "minute, so no key is checked for the next ")
+    assert not let_in(latecomer) and "correct horse" not in refused[0]
+    teacher.run()
+    assert let_in(teacher) and not teacher.error
+    WRONG_KEYS.clear()  # the minute has passed
+    latecomer.run()
+    assert let_in(latecomer) and not latecomer.error
+
+
 @pytest.mark.slow  # a training in the page, then a publish and a restore
 def test_the_teacher_publishes_and_restores(temp_cache, real_data_dir, monkeypatch) -> None:
     from core import store

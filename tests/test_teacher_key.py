@@ -119,3 +119,37 @@ def test_publishing_while_the_model_is_locked_can_refuse_at_once(temp_cache: Pat
     with FileLock(str(store.models_dir() / "lenet-mnist.lock")):
         with pytest.raises(store.TrainingInProgress):
             store.publish_model(fake, "lenet", "mnist", wait=False)  # type: ignore[arg-type]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_wrong_key_budget_closes_after_most_wrong_keys_and_reopens_as_they_leave_the_window() -> None:
+    clock = FakeClock()
+    budget = teacher_key.WrongKeyBudget(most=3, window=60.0, clock=clock)
+    for step in range(3):
+        assert budget.wait_seconds() == 0.0
+        budget.spend()
+        clock.now += 10.0
+    assert budget.wait_seconds() == pytest.approx(30.0)  # the first wrong key (t = 1000) leaves at t = 1060
+    clock.now += 29.0
+    assert budget.wait_seconds() == pytest.approx(1.0)
+    clock.now += 1.0
+    assert budget.wait_seconds() == 0.0  # one left the window: one more may be tried
+    budget.spend()
+    assert budget.wait_seconds() == pytest.approx(10.0)
+    budget.clear()
+    assert budget.wait_seconds() == 0.0
+
+
+def test_the_wrong_key_budget_is_one_for_the_whole_server() -> None:
+    """Sessions share one budget (a new tab is a new session): the page checks the module's own."""
+    from ui import training
+
+    assert training.WRONG_KEYS is teacher_key.WRONG_KEYS
+    assert teacher_key.WRONG_KEYS.most == teacher_key.WRONG_KEYS_PER_WINDOW <= 10

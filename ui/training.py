@@ -7,17 +7,20 @@ fragment with ``run_every``) and offer Cancel; a session that goes away stops po
 
 from __future__ import annotations
 
+import hmac
+import math
 from typing import Any
 
 import streamlit as st
 
-from core.teacher_key import SECRETS_NAME, configured_key, key_matches
+from core.teacher_key import SECRETS_NAME, WRONG_KEYS, configured_key, key_matches
 from core.training_queue import TRAINING_QUEUE, TicketClosed, TrainingRequest
 from ui import session_models
 
 _TICKET = "_training_ticket"
 _SETTINGS = "_training_settings"
 _CANCELLED = "_training_cancelled"
+_KEY_VERDICT = "_teacher_key_verdict"
 
 
 def teacher_key() -> str | None:
@@ -30,7 +33,32 @@ def teacher_key() -> str | None:
 
 
 def teacher_unlocked(given: str) -> bool:
-    return key_matches(given, teacher_key())
+    """Whether the key typed in a teacher field unlocks its buttons; says under the field why not.
+
+    The field keeps its text over every run of the page, so the verdict for that text is remembered: a wrong key
+    left in the field counts once against the server's budget of wrong keys (``WRONG_KEYS``), and a teacher who
+    was let in stays in while others' guesses have spent it. While it is spent, no new key is compared.
+    """
+    configured = teacher_key()
+    if configured is None:
+        return False
+    # Keyed by the configured key, so a key changed in the secrets is checked anew; a digest, not the text.
+    typed = hmac.new(configured.encode("utf-8"), given.encode("utf-8", "surrogatepass"), "sha256").hexdigest()
+    remembered = st.session_state.get(_KEY_VERDICT)
+    if remembered is not None and remembered[0] == typed:
+        right = remembered[1]
+    elif (wait := WRONG_KEYS.wait_seconds()) > 0:
+        st.error(f"Too many wrong keys were tried on this server in the last minute, so no key is checked for "
+                 f"the next {math.ceil(wait)} s. Type it again then.")
+        return False
+    else:
+        right = key_matches(given, configured)
+        if not right:
+            WRONG_KEYS.spend()
+        st.session_state[_KEY_VERDICT] = (typed, right)
+    if not right:
+        st.error("That key is not right.")
+    return right
 
 
 def request_training(arch: str, dataset: str, settings: dict[str, Any]) -> None:
