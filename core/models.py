@@ -6,6 +6,8 @@ needs custom objects or ``Lambda`` layers to load.
 
 from __future__ import annotations
 
+import functools
+
 import threading
 import time
 import weakref
@@ -107,6 +109,12 @@ SHIPPED_ARCHITECTURES: tuple[str, ...] = tuple(a for a, spec in ARCHITECTURES.it
 def build_model(arch: str) -> Any:
     """A fresh, uncompiled Keras model for a registered architecture."""
     return build_layers(arch, ARCHITECTURES[arch].layers)
+
+
+@functools.cache
+def parameter_count(arch: str) -> int:
+    """Weights of a registered architecture (a model built once to count them): the memory a training will take."""
+    return int(build_model(arch).count_params())
 
 
 def build_layers(name: str, specs: tuple[LayerSpec, ...]) -> Any:

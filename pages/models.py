@@ -50,7 +50,8 @@ if own:
 st.subheader("Train your own")
 st.caption(f"Your model is used by your pages only, never by the other visitors, and is gone when you close the tab. "
            f"One training runs at a time on this server; up to {VISITOR_MAX_EPOCHS} epochs each, so nobody waits "
-           f"for hours. A LeNet-style epoch over 60,000 images takes 20 s to a few minutes, depending on the machine.")
+           f"for hours. A LeNet-style epoch over 60,000 images takes 20 s to a few minutes, depending on the machine. "
+           f"Visitors' models share {session_models.SERVER_MEGABYTES:,} MB of the server's memory (about 35).")
 with st.form("train"):
     a, b, c, d, e = st.columns(5)
     a.number_input("Epochs", 1, VISITOR_MAX_EPOCHS, 2, key="train-epochs", help="Passes over the training images.")
@@ -71,7 +72,8 @@ LAPSED = "Your place in the queue lapsed. Press Train again."
 
 def train_now(ticket) -> None:
     """Train in this run, with progress; Cancel (or any other click) ends it and frees the queue."""
-    st.button("Cancel training", key="cancel-training", on_click=training.cancel_by_the_student)
+    cancel = st.empty()
+    cancel.button("Cancel training", key="cancel-training", on_click=training.cancel_by_the_student)
     bar, chart = st.progress(0.0, text="starting…"), st.empty()
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_accuracy": []}
     phone = on_a_phone()
@@ -91,9 +93,10 @@ def train_now(ticket) -> None:
 
     try:
         trained = training.train_in_session(ticket, report)
-    except TicketClosed:
+    except (TicketClosed, training.NoRoom) as refused:
+        cancel.empty()
         bar.empty()
-        st.warning(LAPSED)
+        st.warning(LAPSED if isinstance(refused, TicketClosed) else training.no_room_note())
         return
     resources.release_training_graphs()
     st.session_state["_trained_note"] = f"Trained: {trained.description}. Your pages now use it."
@@ -119,6 +122,8 @@ if note := st.session_state.pop("_trained_note", None):
     st.success(note)
 if training.cancelled():
     st.info("Training cancelled: the next in line goes ahead.")
+if training.no_room():
+    st.warning(training.no_room_note())
 if (ticket := training.pending_ticket()) is not None:
     try:
         turn = ticket.state == "running" or training.my_turn(ticket)

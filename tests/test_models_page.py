@@ -26,10 +26,14 @@ def sidebar_text(at: AppTest) -> str:
                     for element in at.sidebar.get(kind))
 
 
+def press_train(at: AppTest) -> AppTest:
+    return next(b for b in at.button if b.label == "Train").click().run(timeout=TIMEOUT)  # the form's
+
+
 def train_own(at: AppTest, images: int = 2_000) -> AppTest:
     at.number_input(key="train-epochs").set_value(1)
     at.select_slider(key="train-images").set_value(images)
-    at.button[0].click().run(timeout=TIMEOUT)  # the form's Train
+    press_train(at)
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -151,6 +155,82 @@ def test_a_second_training_waits_its_turn_and_can_cancel(real_data_dir) -> None:
         assert TRAINING_QUEUE.lineup() == (running.request,)  # the place was given up
     finally:
         TRAINING_QUEUE.release(running)
+
+
+NO_ROOM = "No room for one more model on this server"
+
+
+def test_no_training_when_visitors_models_already_hold_the_servers_limit(real_data_dir, monkeypatch) -> None:
+    """Thirty tabs × four models would pass a Cloud app's memory: past the limit, Train says so and queues nothing."""
+    from ui import session_models
+    from ui.resources import collect_frozen_garbage
+
+    collect_frozen_garbage()  # earlier tests' sessions
+    monkeypatch.setattr(session_models, "SERVER_MEGABYTES", session_models.held_megabytes() + 5)  # < one model
+    at = open_page("pages/models.py")
+    press_train(at)
+    assert not at.exception
+    refused = [w.value for w in at.warning if w.value.startswith(NO_ROOM)]
+    assert len(refused) == 1 and "try again later" in refused[0]
+    assert TRAINING_QUEUE.lineup() == () and not [i for i in at.info if "ahead of yours" in i.value]
+    at.run()
+    assert not [w for w in at.warning if w.value.startswith(NO_ROOM)]  # said once
+
+
+@pytest.mark.slow  # two trainings in the page
+def test_visitors_models_are_counted_for_the_whole_server_until_their_session_ends(real_data_dir,
+                                                                                   monkeypatch) -> None:
+    """A kept model counts against every tab's room; retraining the same pair replaces it (no more room needed);
+    the model stops counting when its session is gone, even from the heap's frozen part."""
+    import gc
+
+    from core.models import parameter_count
+    from ui import session_models
+    from ui.resources import collect_frozen_garbage
+
+    collect_frozen_garbage()  # earlier tests' sessions
+    before = session_models.held_megabytes()
+    visitor = train_own(open_page("pages/models.py"))
+    one = session_models.footprint_megabytes(parameter_count("lenet"))
+    assert session_models.held_megabytes() == pytest.approx(before + one)
+    monkeypatch.setattr(session_models, "SERVER_MEGABYTES", before + one + 5)  # no room for a second model
+    classmate = press_train(open_page("pages/models.py"))
+    assert [w.value for w in classmate.warning if w.value.startswith(NO_ROOM)]
+    train_own(visitor)  # the same architecture and dataset again: it replaces the first
+    assert not [w for w in visitor.warning if w.value.startswith(NO_ROOM)]
+    assert any("Trained: your model, 1 epoch" in s.value for s in visitor.success)
+    collect_frozen_garbage()  # the replaced model (frozen by the classmate's Train, which collected and froze)
+    assert session_models.held_megabytes() == pytest.approx(before + one)
+    try:
+        gc.freeze()  # as ui.resources.settle_heap does when another engine is first used while this model lives
+        del visitor  # the tab closed
+        gc.collect()
+        assert session_models.held_megabytes() == pytest.approx(before + one)  # frozen: still held
+        train_own(classmate)  # Train makes sure (a full collection) before it refuses
+        assert not [w for w in classmate.warning if w.value.startswith(NO_ROOM)]
+        assert any("Trained: your model, 1 epoch" in s.value for s in classmate.success)
+        assert session_models.held_megabytes() == pytest.approx(before + one)  # the classmate's, only
+    finally:
+        gc.unfreeze()
+
+
+def test_a_waiting_training_is_refused_when_others_models_filled_the_server_meanwhile(real_data_dir,
+                                                                                    monkeypatch) -> None:
+    from ui import session_models
+
+    running = TRAINING_QUEUE.take(TrainingRequest("alexnet", "mnist", 5, 60_000))  # someone else's training
+    try:
+        assert TRAINING_QUEUE.wait_for_turn(running, timeout=5)
+        at = press_train(open_page("pages/models.py"))
+        assert [i.value for i in at.info if "ahead of yours" in i.value]  # it had room when it joined
+    finally:
+        TRAINING_QUEUE.release(running)
+    monkeypatch.setattr(session_models, "SERVER_MEGABYTES", 0)  # others' trainings ended and were kept
+    at.run()
+    assert not at.exception
+    assert [w.value for w in at.warning if w.value.startswith(NO_ROOM)]
+    assert TRAINING_QUEUE.lineup() == () and not [b for b in at.button if b.key == "cancel-training"]
+    assert not [p for p in at.get("progress")]
 
 
 def test_models_page_says_the_layer_widths_and_parameters(real_data_dir) -> None:

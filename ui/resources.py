@@ -212,9 +212,20 @@ def settle_heap(engine: Any, variant: Hashable) -> None:
         if variant in settled:
             return
         settled.add(variant)
-        gc.unfreeze()
-        gc.collect()
-        gc.freeze()
+        _collect_and_freeze()
+
+
+def collect_frozen_garbage() -> None:
+    """Free what ended sessions left in the frozen heap (reference counting does not free a cycle; nor does a
+    plain collection, which skips frozen objects), and freeze the rest again: a full collection, a second or so."""
+    with _SETTLE_LOCK:
+        _collect_and_freeze()
+
+
+def _collect_and_freeze() -> None:
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def list_models():

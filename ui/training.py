@@ -21,6 +21,11 @@ _TICKET = "_training_ticket"
 _SETTINGS = "_training_settings"
 _CANCELLED = "_training_cancelled"
 _KEY_VERDICT = "_teacher_key_verdict"
+_NO_ROOM = "_training_no_room"
+
+
+class NoRoom(RuntimeError):
+    """The visitors' models on this server already hold ``session_models.SERVER_MEGABYTES``."""
 
 
 def teacher_key() -> str | None:
@@ -64,6 +69,9 @@ def teacher_unlocked(given: str) -> bool:
 def request_training(arch: str, dataset: str, settings: dict[str, Any]) -> None:
     """Join the queue (button callback); the page's waiting fragment takes it from here."""
     cancel_request()
+    if not session_models.room_for(arch, dataset):
+        st.session_state[_NO_ROOM] = True
+        return
     request = TrainingRequest(arch, dataset, int(settings["epochs"]), int(settings["train_limit"]))
     st.session_state[_TICKET] = TRAINING_QUEUE.take(request)
     st.session_state[_SETTINGS] = settings
@@ -85,6 +93,18 @@ def cancel_by_the_student() -> None:
 def cancelled() -> bool:
     """Whether the student has just cancelled a training (read once)."""
     return bool(st.session_state.pop(_CANCELLED, False))
+
+
+def no_room() -> bool:
+    """Whether the last Train was refused for want of memory for one more visitor's model (read once)."""
+    return bool(st.session_state.pop(_NO_ROOM, False))
+
+
+def no_room_note() -> str:
+    held = session_models.held_megabytes()
+    return (f"No room for one more model on this server: visitors' models already hold about {held:,.0f} MB, and "
+            f"{session_models.SERVER_MEGABYTES:,} MB is their limit, so that the dashboard keeps running for "
+            f"everyone. Each is freed a few minutes after its tab closes; try again later. Nothing else changed.")
 
 
 def pending_ticket() -> Any | None:
@@ -111,11 +131,14 @@ def my_turn(ticket: Any) -> bool:
 
 def train_in_session(ticket: Any, on_progress: Any) -> Any:
     """Train the ticket's request now and keep the model in this session only; the queue is freed in any case.
-    Raises ``TicketClosed`` if the turn lapsed first."""
+    Raises ``TicketClosed`` if the turn lapsed first, ``NoRoom`` if visitors' models took the memory meanwhile."""
     from core.models import train
 
     settings = st.session_state.pop(_SETTINGS)
     request = ticket.request
+    if not session_models.room_for(request.arch, request.dataset):  # others' models came while this one waited
+        cancel_request()
+        raise NoRoom
     completed = False
     try:
         TRAINING_QUEUE.claim(ticket)  # TicketClosed if the turn lapsed before this run came to train
