@@ -12,7 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -23,6 +23,7 @@ from cachetools.keys import hashkey
 
 from core.config import IMAGE_SHAPE, NUM_CLASSES
 from core.data import Dataset, kept_while_alive
+from core.fair_pool import FairPool, Run
 from core.noise import PIXELS, SIGMA_NOISE_TYPES, NoiseSpec, gaussian_covariance, noise_graph
 
 GRADIENT_CHUNK = 250  # stimuli per chunk of a gradient run: nine backward passes hold nine times the activations
@@ -67,10 +68,15 @@ PIPELINE_DEPTH = 2  # chunks computed at once by ``Analyzer.run``: one in the mo
 # the run keeps computing. At half a CPU a second one made the next run's first chunk land 0.53-0.74 s after the
 # stop instead of 0.41-0.54 s; a 500-stimulus run took as long either way.
 GRADIENT_PIPELINE_DEPTH = 1
-# Shared by every run of the process: a thread's first TensorFlow call costs about 10 ms more (measured with a
-# 20-stimulus gradient chunk), which a pool per run paid at every change. Eight threads keep four runs fully
-# pipelined; more runs at once queue their chunks in turn, as they would queue for the two cores anyway.
-_CHUNK_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="noiselens-chunk")
+# A run still going after this many seconds (N of 100,000 or more; a slow machine's 10,000 take 4-6 s) sizes its
+# chunks for a quarter of ``chunk_seconds``: a classmate's change waits for the long run's chunks already in the
+# model (the fair pool holds back the rest), and shorter ones made that wait shorter (bench/fair_share.py).
+LONG_RUN_SECONDS = 10.0
+LATE_CHUNK_SHARE = 0.25
+# Shared by every run of the process, the run that has had the least CPU first (core.fair_pool): one student's long
+# run no longer halves everyone's speed. Threads kept: a thread's first TensorFlow call costs about 10 ms more
+# (measured with a 20-stimulus gradient chunk), which a pool per run paid at every change.
+_CHUNK_THREADS = FairPool(workers=PIPELINE_DEPTH)
 
 
 def on_chunk_ladder(size: int) -> int:
@@ -564,9 +570,10 @@ class Analyzer:
                 on_progress(state)
         return state
 
-    def _next_chunk(self, done: int, n_samples: int, settings: AnalysisSettings, first: bool = True) -> int:
+    def _next_chunk(self, done: int, n_samples: int, settings: AnalysisSettings, first: bool = True,
+                    late: bool = False) -> int:
         """Stimuli in the next chunk: up to the chunk size (smaller with gradients), never across a checkpoint;
-        ``first``: the run's first chunk, which may be the smallest."""
+        ``first``: the run's first chunk, which may be the smallest; ``late``: a long run's, sized shorter."""
         boundary = next((p for p in checkpoint_series(n_samples) if p > done), n_samples)
         size = min(self.chunk_size, GRADIENT_CHUNK) if settings.gradients else self.chunk_size
         if self.chunk_seconds is None:  # fixed chunks, whole blocks of SUM_BLOCK where they can be
@@ -574,7 +581,8 @@ class Analyzer:
         speed = self._speeds.get(settings.gradients)
         if speed is not None:
             smallest = (MIN_GRADIENT_CHUNK if first else STEADY_GRADIENT_CHUNK) if settings.gradients else MIN_CHUNK
-            size = max(smallest, min(size, int(speed * self.chunk_seconds)))
+            seconds = self.chunk_seconds * (LATE_CHUNK_SHARE if late else 1.0)
+            size = max(smallest, min(size, int(speed * seconds)))
         return on_chunk_ladder(min(size, boundary - done))
 
     def _measure(self, settings: AnalysisSettings, count: int, seconds: float) -> None:
@@ -609,14 +617,16 @@ class Analyzer:
         # are copied out and drawn by ``on_progress`` (measured: 1–14 % less time for 10,000 stimuli on 2 cores).
         # The first chunk goes alone, so the first partial picture does not share the CPU with the second.
         in_flight: deque[tuple[int, Future[dict[str, np.ndarray]]]] = deque()
+        owner = Run()  # the pool counts this run's computing time, to put fresher runs first
         first = planned = state.n
         steady = GRADIENT_PIPELINE_DEPTH if settings.gradients else PIPELINE_DEPTH
         try:
             while state.n < n_samples and not (should_stop is not None and should_stop()):
                 depth = 1 if state.n == first else steady
                 while planned < n_samples and len(in_flight) < depth:
-                    count = self._next_chunk(planned, n_samples, settings, first=planned == first)
-                    future = _CHUNK_THREADS.submit(self._chunk_sums, settings, planned, count)
+                    count = self._next_chunk(planned, n_samples, settings, first=planned == first,
+                                             late=time.perf_counter() - started > LONG_RUN_SECONDS)
+                    future = _CHUNK_THREADS.submit(owner, self._chunk_sums, settings, planned, count)
                     in_flight.append((count, future))
                     planned += count
                 count, future = in_flight[0]

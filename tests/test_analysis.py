@@ -551,7 +551,7 @@ def test_gradient_runs_compute_one_chunk_at_a_time(known_model, data, monkeypatc
         return run
 
     class Counting:
-        def submit(self, work, *args):
+        def submit(self, owner, work, *args):
             return pool.submit(counted(work), *args)
 
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -19,7 +19,8 @@ from core.config import PROJECT_ROOT
 # TensorFlow (several seconds) is then paid once instead of once each. What the sharing could hide, a script that
 # only starts because an earlier one imported something for it, is checked by starting each alone with --help.
 SHARED = {"bench/speed.py": "ratio", "bench/science.py": "self", "bench/layers.py": "32 filters",
-          "bench/noise.py": "the exact float32 product takes", "bench/chunk_shapes.py": "on the ladder"}
+          "bench/noise.py": "the exact float32 product takes", "bench/chunk_shapes.py": "on the ladder",
+          "bench/fair_share.py": "beside the long run, now"}
 
 RUNNER = r"""
 import json, runpy, sys, traceback
