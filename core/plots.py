@@ -332,10 +332,12 @@ def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool,
                          title_band=NARROW_TITLE_BAND if narrow else 8)
 
 
-def cell_numbers(matrix: np.ndarray, decimals: int = 2, most: int = 4) -> list[list[str]]:
+def cell_numbers(matrix: np.ndarray, decimals: int = 2, most: int = 4, short: bool = False) -> list[list[str]]:
     """The numbers written in a matrix's cells, blank where there is none. A row whose largest value reads the same
     as a smaller one gets more decimals (up to ``most``), so the cell the network chose stands out: two cells of a
-    fed-back row read 0.27 in the Lesson's step 5, a tie the count beside them had broken (a teacher's review)."""
+    fed-back row read 0.27 in the Lesson's step 5, a tie the count beside them had broken (a teacher's review).
+    ``short`` (a phone's 26-px cells): ".61" for 0.61 and nothing for a value that reads as zero, so the type can be
+    11 px, not 9, and the few real confusions stand out among the blanks."""
     rows = []
     for row in np.asarray(matrix, dtype=float):
         places = decimals
@@ -343,7 +345,10 @@ def cell_numbers(matrix: np.ndarray, decimals: int = 2, most: int = 4) -> list[l
             top = np.nanmax(row)
             while places < most and any(f"{v:.{places}f}" == f"{top:.{places}f}" for v in row[row < top]):
                 places += 1
-        rows.append([f"{v:.{places}f}" if np.isfinite(v) else "" for v in row])
+        texts = [f"{v:.{places}f}" if np.isfinite(v) else "" for v in row]
+        if short:
+            texts = ["" if text and float(text) == 0 else text.removeprefix("0") for text in texts]
+        rows.append(texts)
     return rows
 
 
@@ -352,7 +357,7 @@ def probability_heatmap(matrix: np.ndarray, row_names: Sequence[str], column_nam
                         narrow: bool = False) -> "go.Figure":
     """A 10 × 10 matrix of probabilities (or row fractions), values written in the cells. On a ``phone``, or in a
     ``narrow`` column (Compare's halves), the colour bar lies under the matrix: beside it, it left cells of ~25 px
-    whose numbers Plotly shrank to ~5 px."""
+    whose numbers Plotly shrank to ~5 px; and the numbers are short (``cell_numbers``) and 11 px, not 9."""
     import plotly.graph_objects as go
 
     bar = colour_bar(colour_title)
@@ -363,7 +368,8 @@ def probability_heatmap(matrix: np.ndarray, row_names: Sequence[str], column_nam
                    yanchor="bottom")
     fig = go.Figure(go.Heatmap(
         z=matrix, x=list(column_names), y=list(row_names), zmin=0.0, zmax=1.0, colorscale=SEQUENTIAL,
-        text=cell_numbers(matrix), texttemplate="%{text}", colorbar=bar, textfont_size=9 if phone else None,
+        text=cell_numbers(matrix, short=phone), texttemplate="%{text}", colorbar=bar,
+        textfont_size=11 if phone else None,
         hovertemplate=f"{row_title} %{{y}}<br>{column_title} %{{x}}<br>%{{z:.3f}}<extra></extra>"))
     fig.update_layout(xaxis_title=column_title, yaxis_title=row_title, height=520 if phone else 460,
                       margin=PHONE_MARGIN if phone else dict(l=10, r=10, t=30, b=10))

@@ -40,7 +40,8 @@ def answers_bar(counts: np.ndarray, choices: Sequence[str], right: int | None = 
     ticks = dict(rangemode="tozero", dtick=1 if int(np.max(counts, initial=0)) < 10 else None)
     if phone:
         labels = [_wrapped(choice) for choice in choices]
-        fig = go.Figure(go.Bar(y=labels, x=counts, marker_color=colours, text=list(counts),
+        # "× 0", not "0": beside a class named by a digit, "2 0" read as twenty (a phone review)
+        fig = go.Figure(go.Bar(y=labels, x=counts, marker_color=colours, text=[f"× {c}" for c in counts],
                                hovertemplate="%{y}: %{x} answers<extra></extra>"))
         fig.update_xaxes(title_text="answers", **ticks)
         fig.update_yaxes(type="category", autorange="reversed")  # the first choice on top, as the question lists

@@ -87,8 +87,9 @@ def info_value_figure(info: InfoValues, phone: bool = False) -> "go.Figure":
         figure.add_hline(y=INFOVAL_THRESHOLD, line=threshold)
     # The line's label in a legend under the plot, clear of the bars and of Plotly's toolbar: written on the line
     # it covered the last bars on a narrow screen.
-    figure.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=threshold, hoverinfo="skip",
-                                name=INFOVAL_THRESHOLD_LABEL))
+    # On a phone in two lines: in one, 362 px in a 326-px chart, its end was cut off.
+    label = INFOVAL_THRESHOLD_LABEL.replace(" (", "<br>(", 1) if phone else INFOVAL_THRESHOLD_LABEL
+    figure.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=threshold, hoverinfo="skip", name=label))
     figure.update_layout(height=110 + 22 * len(names) if phone else 320, margin=dict(l=10, r=10, t=30, b=10),
                          plot_bgcolor="white", showlegend=True, legend=LEGEND_UNDER)
     figure.update_layout({f"{name}axis": dict(type="category", **(dict(autorange="reversed") if phone else {})),

@@ -28,9 +28,10 @@ def attack_controls() -> tuple[int, float, int]:
     with first:
         target = ui_controls.whole_number_input("Target class k", (0, 9), "target",
                                                 "\n".join(f"- **{k}**: {n}" for k, n in enumerate(names)))
-    gamma = second.select_slider("Blend weight γ (examples)", ATTACK_GAMMAS, PARAMS["gamma"].default, key="gamma",
+    # Labels short enough for one line in half a phone's width: on two, they pushed their widget below its neighbour
+    gamma = second.select_slider("Blend weight γ", ATTACK_GAMMAS, PARAMS["gamma"].default, key="gamma",
                                  bind="query-params", format_func=link_text,  # the link's own text: "1", not "1.0"
-                                 help="x' = (1 − γ)·input + γ·template of class k")
+                                 help="For the example images: x' = (1 − γ)·input + γ·template of class k")
     subset = third.select_slider("Inputs per source", attack.SUBSETS, PARAMS["subset"].default, key="subset",
                                  bind="query-params",
                                  help="Noise inputs and test images each. Every input costs 9 × 20 passes "

@@ -8,7 +8,7 @@ from core.models import ARCHITECTURES, SHIPPED_ARCHITECTURES
 from core.picture import picture
 from core.runs import command_line
 from ui import controls as ui_controls, live, resources
-from ui.frame import command_line_note, on_a_phone, start_page
+from ui.frame import command_line_note, halves, on_a_phone, start_page
 
 start_page("Compare architectures and datasets")
 st.caption("The same noise stream, seed and grouping for all four models. Differences come from the networks "
@@ -30,7 +30,7 @@ def grid() -> None:
     for dataset_name in DATASETS:
         data = resources.data_or_stop(dataset_name)  # a friendly panel, and stop, if this dataset is missing
         names = resources.class_names(dataset_name)
-        columns = st.columns(len(SHIPPED_ARCHITECTURES))
+        columns = halves(dataset_name, len(SHIPPED_ARCHITECTURES))
         for column, arch in zip(columns, SHIPPED_ARCHITECTURES):
             with column:
                 st.subheader(f"{ARCHITECTURES[arch].title} · {DATASET_TITLES[dataset_name]}")

@@ -9,7 +9,7 @@ from core.link import default_controls, link_text
 from core.models import ARCHITECTURES
 from core.picture import picture
 from ui import live, resources
-from ui.frame import on_a_phone, start_page
+from ui.frame import halves, on_a_phone, start_page
 
 ORIGINAL = default_controls(n=1_000, ratio=0.7, noise="uniform", estimator="truth", part="input", seed=0)
 # The link's values for step 2 of the walkthrough: the same noise stream, now alone and grouped by the model.
@@ -57,7 +57,7 @@ if st.session_state.get("reproduced"):
         _, state = live.run_analysis(arch, dataset_name, meta["sha256"], ORIGINAL)
     images = analysis.class_images(state, "truth", "input")
     names = resources.class_names(dataset_name)
-    left, right = st.columns(2)
+    left, right = halves("original")
     with left:
         shown = picture(state, images, ORIGINAL.shows_z_scores, names, counts=False)
         st.plotly_chart(shown.figure(height=plots.HALF_WIDTH_GRID, phone=on_a_phone()), key="orig-ci")
@@ -65,8 +65,10 @@ if st.session_state.get("reproduced"):
     with right:
         fed_back = analysis.fed_back_matrix(model, images)
         st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class",
-                                                  phone=on_a_phone()), key="orig-fb")
+                                                  narrow=True), key="orig-fb")
         st.caption(f"The original 10 × 10 figure: the model's softmax on each averaged image (rows). "
                    f"{analysis.self_classified(fed_back)}/10 are recognised as their own class.")
-    st.page_link("pages/class_images.py", label="Now take the signal away: open Classification images at r = 0",
+    # Short enough for a phone's line ("…: open Classification images at r = 0" ended in an ellipsis there)
+    st.page_link("pages/class_images.py", label="Now take the signal away (r = 0)",
+                 help="Opens Classification images with pure noise: r = 0, grouped by the model's answer.",
                  icon="➡️", query_params={key: link_text(value) for key, value in TAKE_THE_SIGNAL_AWAY.items()})

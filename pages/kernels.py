@@ -12,7 +12,7 @@ from core.analysis import GRADIENT_ESTIMATORS
 from core.link import PARAMS, Controls, link_text
 from core.runs import command_line
 from ui import controls as ui_controls, live, resources
-from ui.frame import command_line_note, on_a_phone, start_page
+from ui.frame import command_line_note, halves, on_a_phone, start_page
 from ui.link_sync import kept_in_session
 
 dataset_name, arch = start_page("Whitened kernels")
@@ -87,7 +87,7 @@ def kernel_results(controls: Controls, ridge: float, engine: reverse_correlation
     fitted = readout.linear_readout(state, covariance, ridge)
     whitened = readout.whitened_images(raw, fitted)
 
-    left, right = st.columns(2)
+    left, right = halves("kernels")
     with left:
         st.subheader("Raw kernel (black box)")
         st.plotly_chart(plots.class_images_figure(raw.images, names, True, "covariance",

@@ -234,16 +234,21 @@ def four_models_question(step: Step, key: str) -> None:
     question, options = step.question, step.question.options(names)
     revealed = ask(question, options, key)
     accuracies = []
-    # One under another at the column's full width: in pairs side by side, long class names overlapped.
-    for model_arch, model_dataset in lesson.MODEL_CHOICES:
-        st.markdown(f"**{ARCHITECTURES[model_arch].title} · {DATASET_TITLES[model_dataset]}**")
-        data = resources.data_or_stop(model_dataset)
-        _, engine, state = run(step, model_arch, model_dataset)
-        images = analysis.class_images(state, "softmax", "noise")
-        shown = picture(state, images, False, resources.class_names(model_dataset), counts=False)
-        st.plotly_chart(shown.figure(phone=on_a_phone()), key=f"l6-{model_arch}-{model_dataset}")
-        accuracies.append(analysis.template_classify(images, data.test_images, data.test_labels,
-                                                     engine.mean_image).accuracy)
+    titles = [f"{ARCHITECTURES[a].title} · {DATASET_TITLES[d]}" for a, d in lesson.MODEL_CHOICES]
+    # One under another at the column's full width: in pairs side by side, long class names overlapped. On a phone
+    # in tabs: one under another, the four grids took 2,900 px below the question that compares them.
+    places = st.tabs(titles) if on_a_phone() else [st.container() for _ in titles]
+    for place, title, (model_arch, model_dataset) in zip(places, titles, lesson.MODEL_CHOICES):
+        with place:
+            if not on_a_phone():
+                st.markdown(f"**{title}**")
+            data = resources.data_or_stop(model_dataset)
+            _, engine, state = run(step, model_arch, model_dataset)
+            images = analysis.class_images(state, "softmax", "noise")
+            shown = picture(state, images, False, resources.class_names(model_dataset), counts=False)
+            st.plotly_chart(shown.figure(phone=on_a_phone()), key=f"l6-{model_arch}-{model_dataset}")
+            accuracies.append(analysis.template_classify(images, data.test_images, data.test_labels,
+                                                         engine.mean_image).accuracy)
     right = question.answer(accuracies)
     if revealed:
         verdict(question, options, key, right, "Template accuracies: " + ", ".join(
@@ -276,3 +281,6 @@ with figures:
         SHOW[number](step)
     else:
         SHOW[number](step, lesson.tally_key(step.question, dataset_name, arch))
+if number < STEP_COUNT:  # on a phone a step is 4-6 screens long, and Next was only at its top
+    st.button(f"Next: {number + 1}. {STEPS[number].title} ▶", key="next-bottom", type="primary", on_click=go_to,
+              args=(number + 1,))

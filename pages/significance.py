@@ -130,8 +130,13 @@ def significance_results(controls: Controls, state: reverse_correlation.Analysis
     st.dataframe(shown[["class image", "infoVal", "pixel_test_pixels", "cluster_test_pixels"]], hide_index=True,
                  height="content", column_config={
                      "infoVal": st.column_config.TextColumn("infoVal (z)"),
-                     "pixel_test_pixels": st.column_config.NumberColumn("pixels passing the pixel test"),
-                     "cluster_test_pixels": st.column_config.NumberColumn("pixels in significant clusters")})
+                     # short on a phone: the long headers made the table scroll sideways, its last column unseen
+                     "pixel_test_pixels": st.column_config.NumberColumn(
+                         "pixel test" if on_a_phone() else "pixels passing the pixel test",
+                         help="pixels passing the pixel test"),
+                     "cluster_test_pixels": st.column_config.NumberColumn(
+                         "clusters" if on_a_phone() else "pixels in significant clusters",
+                         help="pixels in significant clusters")})
     if not significance.set_reference_kept(state, controls.estimator):
         set_note = (" The set's value needs the classes' cross products of the weights, which this run (made "
                     "before they were kept) lacks: it is left out.")

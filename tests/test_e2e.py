@@ -595,11 +595,22 @@ def test_a_phone_shows_class_images_three_across_with_their_titles_apart(server,
     assert "Take the signal away" not in picker.inner_text()
     back, forward = (page.get_by_role("button", name=name).bounding_box() for name in ("◀ Back", "Next ▶"))
     assert abs(back["y"] - forward["y"]) < 2 and forward["x"] > back["x"], (back, forward)
-    # A finger's targets: the step picker's and the prediction's options were 33 × 22 px, the predictions' with no gap
+    # A step is 4-6 screens long on a phone, and Next was only at its top: it is under the step's figures too
+    below = page.get_by_role("button", name="Next: 5.").bounding_box()
+    grid_box = chart.bounding_box()
+    assert below["y"] > grid_box["y"] + grid_box["height"], (below, grid_box)
+    # A finger's targets (44 px): the step picker's and the prediction's options were 33 × 22 px, the predictions'
+    # with no gap; Back and Next were 40 px high
+    assert min(back["height"], forward["height"], below["height"]) >= 44, (back, forward, below)
     options = page.locator('[data-testid="stMain"] [data-testid="stRadioOption"]').evaluate_all(
         "nodes => nodes.map(n => [n.getBoundingClientRect().width, n.getBoundingClientRect().height])")
-    assert len(options) > 6 and min(height for _, height in options) >= 40, options
+    assert len(options) > 6 and min(height for _, height in options) >= 44, options
     assert max(width for width, _ in options) >= 300  # a prediction's option: the whole row
+    # the Next under the step opens the next step at its top: in place, it opened 1,000 px down (a phone review)
+    page.get_by_role("button", name="Next: 5.").click()
+    page.wait_for_url("**step=5**")
+    wait_until_idle(page, charts=1)
+    assert page.evaluate("document.querySelector('[data-testid=stMain]').scrollTop") == 0
     page.goto(f"{server}/attack?gamma=1")
     wait_until_idle(page, charts=3)
     examples = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="noise →").first
@@ -611,8 +622,9 @@ def test_a_phone_shows_class_images_three_across_with_their_titles_apart(server,
     page.goto(f"{server}/models")
     wait_until_idle(page, charts=2)
     sizes = page.locator('[data-testid="stPlotlyChart"] svg text').evaluate_all(
-        r"nodes => nodes.filter(n => /^\d\.\d\d$/.test(n.textContent)).map(n => parseFloat(n.style.fontSize))")
-    assert len(sizes) == 100 and min(sizes) >= 8, sizes  # the test confusion's cell numbers: 6 px beside the bar
+        r"nodes => nodes.filter(n => /^\d?\.\d\d+$/.test(n.textContent)).map(n => parseFloat(n.style.fontSize))")
+    # the test confusion's cell numbers: 6 px beside the bar, then 9; 11 px, the cells that read as zero left blank
+    assert 10 <= len(sizes) < 100 and min(sizes) >= 11, sizes
     # The table's toolbar, shown for good on a touch screen, lay over the heading above the table
     table = page.locator('[data-testid="stElementContainer"]').filter(has=page.locator('[data-testid="stDataFrame"]'))
     toolbar = table.first.locator('[data-testid="stElementToolbar"]').bounding_box()
@@ -625,6 +637,36 @@ def test_a_phone_shows_class_images_three_across_with_their_titles_apart(server,
         "nodes => nodes.map(n => [n.getBoundingClientRect().top, n.textContent])")
     names = [name for _, name in sorted(ticks)]  # top to bottom, beside the bars (not on end under them)
     assert names[0] == "T-shirt/top" and names[-1] == "all classes" and len(names) == 11, names
+    assert_no_exception(page)
+    context.close()
+
+
+IPAD_CHROME_USER_AGENT = ("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+                          "CriOS/120.0.6099.119 Mobile/15E148 Safari/604.1")
+
+
+def test_a_tablet_upright_gets_half_width_figures_one_under_the_other(server, browser) -> None:
+    """At 768 px Streamlit keeps two columns side by side: Compare's models and Home's original figure were grids
+    of 44-px tiles beside a full-height colour bar, and Home's matrix numbers 6 px (a tablet review). Chrome on an
+    iPad says "Mobile" and got the phone's layout in a tablet's width."""
+    context = browser.new_context(viewport={"width": 768, "height": 1024}, has_touch=True,
+                                  user_agent=IPAD_CHROME_USER_AGENT)
+    page = context.new_page()
+    page.goto(f"{server}/compare?n=1000")
+    wait_until_idle(page, charts=8)
+    first, second = (page.locator(f".st-key-ci-{arch}-mnist").bounding_box() for arch in ("lenet", "alexnet"))
+    assert second["y"] >= first["y"] + first["height"] and abs(second["x"] - first["x"]) < 2, (first, second)
+    assert first["width"] > 600, first  # the column's whole width
+    page.goto(f"{server}/")
+    page.get_by_role("button", name="Reproduce").first.click()
+    wait_until_idle(page, charts=3)
+    sizes = page.locator('.st-key-orig-fb svg text').evaluate_all(
+        r"nodes => nodes.filter(n => /^\d?\.\d\d+$/.test(n.textContent)).map(n => parseFloat(n.style.fontSize))")
+    assert sizes and min(sizes) >= 11, sizes
+    page.goto(f"{server}/lesson?step=1")
+    wait_until_idle(page, charts=1)
+    picker = page.locator('[data-testid="stRadio"]').filter(has=page.get_by_text("6", exact=True)).first
+    assert "Take the signal away" in picker.inner_text()  # the step titles, which a phone goes without
     assert_no_exception(page)
     context.close()
 

@@ -465,6 +465,7 @@ def test_on_a_phone_the_lesson_bars_lie_sideways_with_their_labels_across() -> N
     answers = answers_bar(np.array([3, 7]), choices, right=1, phone=True)
     bar = answers.data[0]
     assert bar.orientation == "h" and list(bar.x) == [3, 7]
+    assert list(bar.text) == ["× 3", "× 7"]  # beside a class named by a digit, "2 0" read as twenty
     assert list(bar.y) == ["Much worse than chance<br>(under 10 %)", "Nearly as well as the<br>network (over 70 %)"]
     assert answers.layout.yaxis.autorange == "reversed"  # the first choice on top, as the question lists them
     accuracy = template_accuracy_bar([0.42, 0.38], ["LeNet · MNIST", "AlexNet · Fashion-MNIST"], phone=True)

@@ -83,13 +83,13 @@ def test_on_a_phone_matrices_keep_their_width_and_training_curves_stack() -> Non
                                        phone=True)
     bar = matrix.data[0].colorbar
     assert bar.orientation == "h" and bar.yref == "container" and bar.y == 0 and bar.title.side == "bottom"
-    assert matrix.data[0].textfont.size == 9
+    assert matrix.data[0].textfont.size == 11  # 9 px was too small to read the confusions (a phone review)
     assert plots.confusion_heatmap(np.eye(10), list("abcdefghij"), phone=True).data[0].colorbar.orientation == "h"
     assert plots.probability_heatmap(np.eye(10), list("abcdefghij"), list("abcdefghij"), "t", "p").data[0] \
         .colorbar.orientation is None  # beside the matrix on a wide screen
     # Compare's half-width columns on a desktop: its numbers were ~6 px there too
     narrow = plots.probability_heatmap(np.eye(10), list("abcdefghij"), list("abcdefghij"), "t", "p", narrow=True)
-    assert narrow.data[0].colorbar.orientation == "h" and narrow.data[0].textfont.size == 9
+    assert narrow.data[0].colorbar.orientation == "h" and narrow.data[0].textfont.size == 11
     history = {"loss": [0.3, 0.1], "val_loss": [0.2, 0.1], "accuracy": [0.9, 0.97], "val_accuracy": [0.95, 0.98]}
     phone = plots.training_figure(history, phone=True)
     assert phone.layout.xaxis.domain == phone.layout.xaxis2.domain  # one above the other
@@ -254,6 +254,12 @@ def test_a_rows_largest_value_never_reads_as_a_tie_with_a_smaller_one() -> None:
     matrix[1] = 0.25  # a true tie
     matrix[2] = np.nan  # a confusion row with no image
     assert plots.cell_numbers(matrix) == [["0.274", "0.266", "0.100", "0.100"], ["0.25"] * 4, [""] * 4]
+    # a phone's 26-px cells: no leading zero, and nothing where the value reads as zero, so the type can be 11 px
+    assert plots.cell_numbers([[0.61, 0.004, 0.27, 1.0, np.nan]], short=True) == [[".61", "", ".27", "1.00", ""]]
+    assert plots.cell_numbers(matrix, short=True)[0] == [".274", ".266", ".100", ".100"]
+    phone = plots.probability_heatmap(np.diag([0.61] * 10), list("abcdefghij"), list("abcdefghij"), "t", "p",
+                                      phone=True)
+    assert list(phone.data[0].text[0][:2]) == [".61", ""]
     assert plots.cell_numbers([[0.27041, 0.26962, 0.27]])[0][:2] == ["0.2704", "0.2696"]
     figure = plots.probability_heatmap(matrix, list("abc"), list("abcd"), "r", "c")
     assert figure.data[0].texttemplate == "%{text}" and figure.data[0].text[0][0] == "0.274"

@@ -35,16 +35,18 @@ PAGES = (  # file, title, icon; the first is the default
 # with two fingers and a double tap resets the view, so it goes on screens that cannot hover. The sidebar's close
 # button shows only while a pointer is over the sidebar: a tablet's student saw no way to close it. A radio's
 # options were 33 × 22 px with no gap between them, the Lesson's predictions among them: a finger took the next one;
-# they are 40 px high, and a list's take its whole width. A table's toolbar (download, search, full screen), shown
-# on hover elsewhere, stays on a touch screen, 44 px above the table over whatever is there (Models' heading
-# "Models on this server", Significance's chart legend): the table keeps that room free.
+# they are 44 px high (a finger's target; 44 px wide, the Lesson's six step numbers took two rows on a phone), and
+# a list's take their whole width; the Lesson's Back and Next are 44 px high too. A table's toolbar (download,
+# search, full screen), shown on hover elsewhere, stays on a touch screen, 44 px above the table over whatever is
+# there (Models' heading "Models on this server", Significance's chart legend): the table keeps that room free.
 TOUCH_SCREEN_CSS = ("@media (hover: none) { .js-plotly-plot .modebar-container { display: none !important; } "
                     '[data-testid="stSidebarCollapseButton"] { visibility: visible !important; } '
-                    '[data-testid="stRadioOption"] { min-height: 40px; align-items: center; } '
+                    '[data-testid="stRadioOption"] { min-height: 44px; align-items: center; } '
                     '[data-testid="stRadioGroup"][aria-orientation="vertical"] > div, '
                     '[data-testid="stRadioGroup"][aria-orientation="vertical"] [data-testid="stRadioOption"] '
                     '{ width: 100%; } '
-                    '[data-testid="stElementContainer"]:has([data-testid="stDataFrame"]) { margin-top: 44px; } }')
+                    '[data-testid="stElementContainer"]:has([data-testid="stDataFrame"]) { margin-top: 44px; } '
+                    '.st-key-back button, .st-key-next button, .st-key-next-bottom button { min-height: 44px; } }')
 SIDEBAR_SCRIPT_KEY = "sidebar-script"
 # Streamlit leaves 6rem above a page's title, under a 60-px header with nothing on its left but the sidebar's
 # arrow; 3.5rem keeps the title clear of it and lifts every page by 40 px, which a 720-px-high screen needs to show
@@ -63,6 +65,19 @@ NARROW_SIDES_CSS = ('@media (max-width: 1200px) '
 PHONE_CONTROLS_CSS = (f'@media (max-width: 640px) {{ .st-key-{controls.CONTROLS_KEY} [data-testid="stColumn"], '
                       f'[class*="st-key-{controls.CONTROL_ROW_PREFIX}"] [data-testid="stColumn"] '
                       '{ min-width: calc(50% - 1rem) !important; } }')
+
+# A tablet held upright (768 px) has no sidebar beside the page but Streamlit keeps two columns side by side to
+# 640 px: a pair of half-width figures (Home's original figure, Compare's models, Kernels' two kernels) left grids of
+# 44-px tiles beside a full-height colour bar and heatmap numbers of 6 px. Below 900 px such a pair (``halves``)
+# goes one under the other.
+HALVES_PREFIX = "halves-"
+HALVES_CSS = (f'@media (max-width: 900px) {{ [class*="st-key-{HALVES_PREFIX}"] [data-testid="stHorizontalBlock"] > '
+              '[data-testid="stColumn"] { min-width: 100% !important; } }')
+
+
+def halves(name: str, count: int = 2) -> list:
+    """``count`` columns of figures side by side on a wide screen, one under the other below 900 px."""
+    return st.container(key=HALVES_PREFIX + name).columns(count)
 
 
 def install() -> None:
@@ -91,8 +106,8 @@ def navigation() -> st.navigation:
             for page in pages:
                 st.page_link(page)
         with st.container(key=SIDEBAR_SCRIPT_KEY):  # hidden by frame()'s style: a script, nothing to see
-            st.html(streamlit_internals.FIT_THE_SIDEBAR + streamlit_internals.ONE_ENTRY_PER_PAGE_CHANGE,
-                    unsafe_allow_javascript=True)
+            st.html(streamlit_internals.FIT_THE_SIDEBAR + streamlit_internals.ONE_ENTRY_PER_PAGE_CHANGE
+                    + streamlit_internals.NEXT_STEP_AT_ITS_TOP, unsafe_allow_javascript=True)
     return current
 
 
@@ -100,7 +115,7 @@ def frame(url_path: str) -> None:
     """Everything app.py draws around the page."""
     link_sync.note_page(url_path)
     st.html(f"<style>{streamlit_internals.steady_redraws_css(controls.CONTROLS_KEY)} {TOUCH_SCREEN_CSS} "
-            f"{PAGE_TOP_CSS} {NARROW_SIDES_CSS} {PHONE_CONTROLS_CSS} "
+            f"{PAGE_TOP_CSS} {NARROW_SIDES_CSS} {PHONE_CONTROLS_CSS} {HALVES_CSS} "
             f".st-key-{SIDEBAR_SCRIPT_KEY} {{ display: none; }}</style>")
     link_sync.remember_link_notes()
     dataset, arch = controls.sidebar_selectors()
@@ -118,7 +133,9 @@ def on_a_phone() -> bool:
     grids are then drawn three across. The server never learns a window's width; the user agent comes with the
     session, so the first picture is already laid out for it. Tablets say they are not phones, and get the wide grid
     their width holds."""
-    return "Mobi" in (st.context.headers.get("User-Agent") or "")
+    agent = st.context.headers.get("User-Agent") or ""
+    # Chrome on an iPad says "Mobile" too (and iPad Safari asked for the mobile site): their width holds the wide grid
+    return "Mobi" in agent and not any(tablet in agent for tablet in ("iPad", "Tablet"))
 
 
 def start_page(title: str, set_by_the_page: Collection[str] = ()) -> tuple[str, str]:

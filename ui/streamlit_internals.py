@@ -152,6 +152,19 @@ if (!window.noiseLensFoldsPageChanges) {
 }
 </script>""" % (PAGE_CHANGE_MOST_MS, PAGE_CHANGE_QUIET_MS)
 
+# The Lesson's Next under a step (a step is 4-6 screens on a phone) reruns the same page in place, so the next step
+# opened where the last one ended, 1,000 px down. It starts at its top, as a new page would.
+NEXT_STEP_AT_ITS_TOP = """<script>
+if (!window.noiseLensNextStepAtItsTop) {
+  window.noiseLensNextStepAtItsTop = true;
+  document.addEventListener("click", (event) => {
+    if (event.target.closest('.st-key-next-bottom button')) {
+      document.querySelector('[data-testid="stMain"]')?.scrollTo({top: 0});
+    }
+  }, true);
+}
+</script>"""
+
 
 def disable_legacy_pages() -> None:
     """Tell Streamlit this app declares its pages with ``st.navigation``, so no run uses the legacy mode."""
