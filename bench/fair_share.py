@@ -37,6 +37,9 @@ class FirstCome:
     def submit(self, owner: Any, work: Any, *args: Any) -> Any:
         return self._pool.submit(work, *args)
 
+    def finish(self, owner: Any) -> None:
+        pass
+
 
 class LongRun:
     """Another visitor's long run on its own thread, stopped on request; counts its stimuli as it goes."""

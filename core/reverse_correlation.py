@@ -644,6 +644,7 @@ class Analyzer:
         finally:  # chunks in flight are not waited for here either (``on_progress`` raised: the page's run ended)
             for _, future in in_flight:
                 future.cancel()  # only those not yet started; the others finish and are dropped
+            _CHUNK_THREADS.finish(owner)  # no chunk of this run will come: the pool holds nothing back for it
         state.seconds += time.perf_counter() - started
         return state
 

@@ -554,6 +554,9 @@ def test_gradient_runs_compute_one_chunk_at_a_time(known_model, data, monkeypatc
         def submit(self, owner, work, *args):
             return pool.submit(counted(work), *args)
 
+        def finish(self, owner):
+            pass
+
     with ThreadPoolExecutor(max_workers=8) as pool:
         monkeypatch.setattr(reverse_correlation, "_CHUNK_THREADS", Counting())
         model, _ = known_model
