@@ -87,14 +87,29 @@ class WrongKeyBudget:
         """Seconds until a key may be compared again; 0 when it may be now."""
         with self._lock:
             now = self._clock()
-            while self._wrong and self._wrong[0] <= now - self.window:
-                self._wrong.popleft()
+            self._drop_old(now)
             return 0.0 if len(self._wrong) < self.most else self._wrong[0] + self.window - now
 
-    def spend(self) -> None:
-        """Count one wrong key."""
+    def take(self) -> float | None:
+        """Reserve a wrong key's place before comparing a key, so two sessions cannot both take the last one (a
+        review compared 41 keys against a budget of 5 when the comparison let other threads in): its token, or
+        None when the budget is spent. ``give_back`` it if the key was right."""
         with self._lock:
-            self._wrong.append(self._clock())
+            now = self._clock()
+            self._drop_old(now)
+            if len(self._wrong) >= self.most:
+                return None
+            self._wrong.append(now)
+            return now
+
+    def give_back(self, token: float) -> None:
+        with self._lock:
+            if token in self._wrong:
+                self._wrong.remove(token)
+
+    def _drop_old(self, now: float) -> None:
+        while self._wrong and self._wrong[0] <= now - self.window:
+            self._wrong.popleft()
 
     def clear(self) -> None:
         with self._lock:

@@ -134,17 +134,41 @@ def test_the_wrong_key_budget_closes_after_most_wrong_keys_and_reopens_as_they_l
     budget = teacher_key.WrongKeyBudget(most=3, window=60.0, clock=clock)
     for step in range(3):
         assert budget.wait_seconds() == 0.0
-        budget.spend()
+        assert budget.take() is not None
         clock.now += 10.0
+    assert budget.take() is None
     assert budget.wait_seconds() == pytest.approx(30.0)  # the first wrong key (t = 1000) leaves at t = 1060
     clock.now += 29.0
     assert budget.wait_seconds() == pytest.approx(1.0)
     clock.now += 1.0
     assert budget.wait_seconds() == 0.0  # one left the window: one more may be tried
-    budget.spend()
+    token = budget.take()
     assert budget.wait_seconds() == pytest.approx(10.0)
+    budget.give_back(token)  # that key was right: it spent nothing
+    assert budget.wait_seconds() == 0.0
+    budget.take()
     budget.clear()
     assert budget.wait_seconds() == 0.0
+
+
+def test_sessions_checking_keys_at_once_cannot_pass_the_budget_together() -> None:
+    """Checked, compared, then counted, a review's fifty sessions at once had 41 keys compared against a budget of
+    5: each place is taken before its key is compared."""
+    import threading
+
+    budget, barrier, taken = teacher_key.WrongKeyBudget(most=5), threading.Barrier(50), []
+
+    def guess() -> None:
+        barrier.wait()
+        if budget.take() is not None:
+            taken.append(1)
+
+    threads = [threading.Thread(target=guess) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(taken) == 5
 
 
 def test_the_wrong_key_budget_is_one_for_the_whole_server() -> None:

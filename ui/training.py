@@ -45,21 +45,21 @@ def teacher_unlocked(given: str) -> bool:
     was let in stays in while others' guesses have spent it. While it is spent, no new key is compared.
     """
     configured = teacher_key()
-    if configured is None:
+    if configured is None or not given.strip():  # blanks are no guess: they spend nothing
         return False
     # Keyed by the configured key, so a key changed in the secrets is checked anew; a digest, not the text.
     typed = hmac.new(configured.encode("utf-8"), given.encode("utf-8", "surrogatepass"), "sha256").hexdigest()
     remembered = st.session_state.get(_KEY_VERDICT)
     if remembered is not None and remembered[0] == typed:
         right = remembered[1]
-    elif (wait := WRONG_KEYS.wait_seconds()) > 0:
+    elif (token := WRONG_KEYS.take()) is None:
         st.error(f"Too many wrong keys were tried on this server in the last minute, so no key is checked for "
-                 f"the next {math.ceil(wait)} s. Type it again then.")
+                 f"the next {math.ceil(WRONG_KEYS.wait_seconds())} s. Type it again then.")
         return False
     else:
         right = key_matches(given, configured)
-        if not right:
-            WRONG_KEYS.spend()
+        if right:
+            WRONG_KEYS.give_back(token)
         st.session_state[_KEY_VERDICT] = (typed, right)
     if not right:
         st.error("That key is not right.")
