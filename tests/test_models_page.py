@@ -167,6 +167,9 @@ def test_no_training_when_visitors_models_already_hold_the_servers_limit(real_da
 
     collect_frozen_garbage()  # earlier tests' sessions
     monkeypatch.setattr(session_models, "SERVER_MEGABYTES", session_models.held_megabytes() + 5)  # < one model
+    monkeypatch.setattr(session_models, "_last_collection", -1e9)
+    collections = []
+    monkeypatch.setattr("ui.resources.collect_frozen_garbage", lambda: collections.append(1))
     at = open_page("pages/models.py")
     press_train(at)
     assert not at.exception
@@ -175,6 +178,8 @@ def test_no_training_when_visitors_models_already_hold_the_servers_limit(real_da
     assert TRAINING_QUEUE.lineup() == () and not [i for i in at.info if "ahead of yours" in i.value]
     at.run()
     assert not [w for w in at.warning if w.value.startswith(NO_ROOM)]  # said once
+    press_train(at)  # pressed again: refused again, without another full collection (every thread stalls in one)
+    assert [w for w in at.warning if w.value.startswith(NO_ROOM)] and collections == [1]
 
 
 @pytest.mark.slow  # two trainings in the page
@@ -189,6 +194,7 @@ def test_visitors_models_are_counted_for_the_whole_server_until_their_session_en
     from ui.resources import collect_frozen_garbage
 
     collect_frozen_garbage()  # earlier tests' sessions
+    monkeypatch.setattr(session_models, "_last_collection", -1e9)  # none in the last 30 s
     before = session_models.held_megabytes()
     visitor = train_own(open_page("pages/models.py"))
     one = session_models.footprint_megabytes(parameter_count("lenet"))
@@ -206,6 +212,7 @@ def test_visitors_models_are_counted_for_the_whole_server_until_their_session_en
         del visitor  # the tab closed
         gc.collect()
         assert session_models.held_megabytes() == pytest.approx(before + one)  # frozen: still held
+        monkeypatch.setattr(session_models, "_last_collection", -1e9)  # 30 s after the last full collection
         train_own(classmate)  # Train makes sure (a full collection) before it refuses
         assert not [w for w in classmate.warning if w.value.startswith(NO_ROOM)]
         assert any("Trained: your model, 1 epoch" in s.value for s in classmate.success)

@@ -11,6 +11,7 @@ students training four models each would otherwise take ~2.5 GB, past a Communit
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Callable
@@ -37,6 +38,9 @@ BYTES_PER_PARAMETER = 12
 
 _HELD: weakref.WeakSet = weakref.WeakSet()  # every session's models, alive until their session is collected
 _HELD_LOCK = threading.Lock()
+# A full collection (0.15 s to a second, every thread stalled) at most this often, however often Train is refused
+COLLECT_EVERY = 30.0
+_last_collection = -COLLECT_EVERY
 
 
 @dataclass(eq=False)  # by identity: the server's set of every session's models holds it weakly
@@ -103,9 +107,15 @@ def room_for(arch: str, dataset: str) -> bool:
     needed = footprint_megabytes(parameter_count(arch)) - (replaced.megabytes if replaced is not None else 0.0)
     if held_megabytes() + needed <= SERVER_MEGABYTES:
         return True
-    from ui.resources import collect_frozen_garbage
+    global _last_collection
+    with _HELD_LOCK:
+        collect = time.monotonic() - _last_collection >= COLLECT_EVERY
+        if collect:
+            _last_collection = time.monotonic()
+    if collect:  # models of sessions that ended, in reference cycles, maybe frozen (settle_heap)
+        from ui.resources import collect_frozen_garbage
 
-    collect_frozen_garbage()  # models of sessions that ended, in reference cycles, maybe frozen (settle_heap)
+        collect_frozen_garbage()
     return held_megabytes() + needed <= SERVER_MEGABYTES
 
 
