@@ -7,9 +7,9 @@ Here a free thread takes the waiting chunk whose run has had the least computing
 service"), and holds back a more-served run's chunk while a less-served run is active (a chunk of its in the
 model, or its next on the way): a fresh run goes before a long one, so a change completes about as soon as on an
 idle server (after the long run's chunk already in the model), and the long run goes on in the time nobody else
-needs. Runs that have had equal time share the CPU as before. Two threads, because two chunks at once (one in the model, the next
-drawing its noise) keep two cores busy, and more at once only share the same cores, each holding a chunk's
-activations.
+needs. Runs that have had equal time share the CPU as before. Two threads, because two chunks at once (one in the
+model, the next drawing its noise) keep two cores busy, and more at once only share the same cores, each holding a
+chunk's activations.
 """
 
 from __future__ import annotations
