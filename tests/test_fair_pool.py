@@ -25,17 +25,23 @@ def blocked_pool(clock: FakeClock) -> tuple[FairPool, threading.Event]:
     return pool, gate
 
 
-def test_a_fresh_run_goes_before_a_run_that_has_had_the_cpu() -> None:
-    """A student's 10,000-stimulus change beside a classmate's long run: the change's chunks are taken first, though
-    the long run's was waiting before them."""
+def with_a_long_run(workers: int) -> tuple[FairPool, Run, Run]:
+    """A pool whose first run has had 10 s of computing (a classmate's long run), and a fresh run."""
     clock = FakeClock()
-    pool = FairPool(workers=1, clock=clock)
+    pool = FairPool(workers=workers, clock=clock)
     long_run, fresh = Run(), Run()
 
     def ten_seconds() -> None:
         clock.now += 10.0
 
     pool.submit(long_run, ten_seconds).result(timeout=5)
+    return pool, long_run, fresh
+
+
+def test_a_fresh_run_goes_before_a_run_that_has_had_the_cpu() -> None:
+    """A student's 10,000-stimulus change beside a classmate's long run: the change's chunks are taken first, though
+    the long run's was waiting before them."""
+    pool, long_run, fresh = with_a_long_run(1)
     assert pool.service(long_run) == pytest.approx(10.0) and pool.service(fresh) == 0.0
     gate = threading.Event()
     pool.submit(Run(), gate.wait)  # the one worker is busy; what follows queues
@@ -117,14 +123,7 @@ def test_a_long_runs_chunk_waits_while_a_fresher_run_has_one_in_the_model() -> N
     """With two threads, a fresh run's one chunk in the model leaves the other thread free; a long run's chunk
     started there would hold half the CPU for its whole length, so it waits for the fresh run's next chunk to come
     and go. Runs that have had the same time are not held back."""
-    clock = FakeClock()
-    pool = FairPool(workers=2, clock=clock)
-    long_run, fresh = Run(), Run()
-
-    def ten_seconds() -> None:
-        clock.now += 10.0
-
-    pool.submit(long_run, ten_seconds).result(timeout=5)
+    pool, long_run, fresh = with_a_long_run(2)
     in_the_model, started_long = threading.Event(), threading.Event()
     fresh_chunk = pool.submit(fresh, in_the_model.wait)
     long_chunk = pool.submit(long_run, started_long.set)
@@ -145,14 +144,7 @@ def test_a_long_run_waits_while_a_fresher_run_is_between_two_chunks() -> None:
     the last ends: a long run's chunk started in that moment took a thread and half the CPU (a review found 64 long
     chunks started during a 31-chunk gradient run, 1.53× its time alone). Once the run says it has finished, the
     long run goes on at once, not after the grace."""
-    clock = FakeClock()
-    pool = FairPool(workers=2, clock=clock)
-    long_run, fresh = Run(), Run()
-
-    def ten_seconds() -> None:
-        clock.now += 10.0
-
-    pool.submit(long_run, ten_seconds).result(timeout=5)
+    pool, long_run, fresh = with_a_long_run(2)
     started: list[str] = []
     pool.submit(fresh, started.append, "fresh 0").result(timeout=5)  # in the model first, then between chunks
     held = [pool.submit(long_run, started.append, f"long {k}") for k in range(3)]
