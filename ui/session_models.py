@@ -92,6 +92,13 @@ def footprint_megabytes(parameters: int) -> float:
     return MODEL_BASE_MEGABYTES + parameters * BYTES_PER_PARAMETER / 1e6
 
 
+def models_that_fit(arch: str) -> int:
+    """How many visitors' models of ``arch`` the server's ``SERVER_MEGABYTES`` hold (the Models page says so)."""
+    from core.models import parameter_count
+
+    return int(SERVER_MEGABYTES // footprint_megabytes(parameter_count(arch)))
+
+
 def held_megabytes() -> float:
     """What every session's models hold together; an ended session's count until the collector frees them."""
     with _HELD_LOCK:
