@@ -7,7 +7,6 @@ needs custom objects or ``Lambda`` layers to load.
 from __future__ import annotations
 
 import functools
-
 import threading
 import time
 import weakref
