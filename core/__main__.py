@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -50,9 +51,11 @@ def _in_range(kind: type, low: float, high: float | None = None) -> Callable[[st
 
     def parse(text: str) -> Any:
         try:
-            value = kind(text)
+            value = kind(text) if kind is not int else _whole_number(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+        if not math.isfinite(value):  # "inf" passed a lower bound alone: a ridge of inf zeroed every kernel
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
         if high is None and not value >= low:
             raise argparse.ArgumentTypeError(f"must be at least {shown(low)}, got {value}")
         if high is not None and not low <= value <= high:
@@ -60,6 +63,17 @@ def _in_range(kind: type, low: float, high: float | None = None) -> Callable[[st
         return value
 
     return parse
+
+
+def _whole_number(text: str) -> int:
+    """``int`` that also takes a whole number written as a float, as researchers write sample counts: "1e6"."""
+    try:
+        return int(text)
+    except ValueError:
+        value = float(text)  # a ValueError here is the caller's "expected a whole number"
+        if not value.is_integer():
+            raise
+        return int(value)
 
 
 def _above_zero(high: float) -> Callable[[str], float]:

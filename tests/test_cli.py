@@ -34,6 +34,11 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         # the page's seeds: a run above them could not be opened on the page (a reader found 2**32 - 1 accepted)
         (["analyze", "--arch", "lenet", "--dataset", "mnist", "--seed", "2147483648", "--out", "x"],
          "must be between 0 and 2,147,483,647, got 2147483648"),
+        # a ridge of inf passed the lower bound alone and zeroed every whitened kernel (a review's finding)
+        (["analyze", "--arch", "lenet", "--dataset", "mnist", "--ridge", "inf", "--out", "x"],
+         "argument --ridge: expected a finite number, got 'inf'"),
+        (["analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "2.5", "--out", "x"],
+         "expected a whole number, got '2.5'"),
         # named by its command, as the range errors are (argparse left it to the top parser: "python -m core:")
         (["attack", "--arch", "lenet", "--dataset", "mnist", "--average", "noise", "--out", "x"],
          "python -m core attack: error: unrecognized arguments: --average noise"),
@@ -44,6 +49,15 @@ def test_bad_arguments_give_one_line_and_nonzero_exit(args: list[str], expected:
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0] and "Traceback" not in done.stderr
+
+
+def test_a_whole_number_may_be_written_as_a_float() -> None:
+    """Sample counts as researchers write them ("1e6"); a fraction is still refused (above)."""
+    from core.__main__ import build_parser
+
+    args = build_parser().parse_args(["analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "1e3",
+                                      "--out", "x"])
+    assert args.samples == 1000 and isinstance(args.samples, int)
 
 
 def test_sigma_with_uniform_noise_is_refused(tmp_path: Path, real_data_dir: Path) -> None:
