@@ -127,6 +127,11 @@ def _write_results(out: Path, state: Any, images: Any, fed_back: Any, template: 
     (out / "class_images.png").write_bytes(titled_png(shown.png(), title + ("; z-scores" if shows_z_scores else "")))
 
 
+#: What summary.json's "whitened" block is of (its raw and whitened template accuracies, its read-outs).
+WHITENED_OF = "the regression (black-box) kernel of the noise, whatever --estimator and --part"
+NO_KERNEL_OF_ONE = "a covariance needs at least 2 stimuli"
+
+
 def _write_readout(out: Path, state: Any, data: Any, mean_image: Any, ridge: float) -> dict[str, Any] | None:
     """The whitened kernel and the linear read-out (core/readout.py) beside the class images; None at r = 1."""
     import numpy as np
@@ -135,6 +140,8 @@ def _write_readout(out: Path, state: Any, data: Any, mean_image: Any, ridge: flo
 
     if state.settings.ratio >= 1.0:
         return None
+    if state.n < 2:  # a covariance of one stimulus is round-off, not a kernel: no accuracy to report
+        return {"of": WHITENED_OF, "ridge": ridge, "undefined": NO_KERNEL_OF_ONE}
     noise = state.settings.noise
     covariance = readout.noise_covariance(noise.kind, noise.sigma, data.train_images)
     fitted = readout.linear_readout(state, covariance, ridge)
@@ -149,7 +156,8 @@ def _write_readout(out: Path, state: Any, data: Any, mean_image: Any, ridge: flo
             state, readout.input_covariance(state.settings.ratio, data.test_images, covariance), ridge)
         np.save(out / "input_readout_weights.npy", surrogate.weights.reshape(-1, 28, 28).astype(np.float32))
         whole = float(np.mean(surrogate.classify(data.test_images) == data.test_labels))
-    return {"ridge": ridge, "covariance": covariance.how, "raw_kernel_template_accuracy": accuracies.raw_template,
+    return {"of": WHITENED_OF, "ridge": ridge, "covariance": covariance.how,
+            "raw_kernel_template_accuracy": accuracies.raw_template,
             "whitened_template_accuracy": accuracies.whitened_template, "readout_accuracy": accuracies.readout,
             "readout_fitted_intercepts_accuracy": accuracies.fitted_readout, "input_readout_accuracy_in_sample": whole}
 
@@ -239,6 +247,8 @@ def _class_image_run(args: argparse.Namespace) -> _ClassImageRun:
     settings = reverse_correlation.AnalysisSettings(_noise_spec(args), args.ratio,
                                                     gradients=args.estimator in analysis.GRADIENT_ESTIMATORS)
     _warn_if_no_noise(args)
+    if args.estimator == "regression" and args.samples < 2:
+        raise UserFacingError(f"--estimator regression: {NO_KERNEL_OF_ONE}; use --samples 2 or more")
     data = load_dataset(args.dataset)
     model, meta = _model_or_explain(args.arch, args.dataset)
     out = _output_folder(args.out)  # only once there is something to write: a failed start leaves no folder
@@ -325,7 +335,9 @@ def _analyze(args: argparse.Namespace) -> int:
     summary = {
         "settings": {**settings, "smooth": args.smooth, "primary": args.primary, "z_scores": shows_z_scores},
         **_model_record(run.meta),
-        "template_accuracy": template.accuracy,
+        # one stimulus tells no class from another: its templates are one image (or round-off), scored by chance
+        "template_accuracy": template.accuracy if state.n >= 2 else None,
+        "template_accuracy_in_sample": analysis.templates_in_sample(args.ratio),
         "self_classified": analysis.self_classified(fed_back),
         "empty_classes": [data.class_names[i] for i in np.flatnonzero(images.empty)],
         "class_bias": state.class_bias.astype(int).tolist(),
@@ -337,19 +349,32 @@ def _analyze(args: argparse.Namespace) -> int:
                                                   args.primary, title)
     (out / "summary.json").write_text(_json_text(summary))
     _write_timing(out, seconds=seconds, images_per_second=state.n / seconds)
-    whitened, tested, gradient = summary["whitened"], summary["significance"], summary["gradient_whitened"]
-    print(f"{title}: "
-          f"template accuracy {template.accuracy:.2%}, self-classified {summary['self_classified']}/10, "
-          + ("" if gradient is None else f"whitened gradient kernel E[∇] {gradient['template_accuracy']:.2%}, ")
-          + ("" if whitened is None else f"whitened kernel {whitened['whitened_template_accuracy']:.2%}, "
-             f"linear read-out {whitened['readout_accuracy']:.2%} (ridge {args.ridge:g}), "
-             + ("" if whitened["input_readout_accuracy_in_sample"] is None else
-                f"whole-input read-out {whitened['input_readout_accuracy_in_sample']:.2%} (in-sample), "))
-          + ("" if tested is None else "set infoVal " + (
-              "unavailable" if tested["set_info_value"] is None else f"{tested['set_info_value']:.2f}")
-             + f" (smoothing {args.smooth:g} px, primary {args.primary:g}), ")
-          + f"{state.n / seconds:,.0f} images/s; wrote {out}/")
+    print(f"{title}: {_results_line(summary, args)}{state.n / seconds:,.0f} images/s; wrote {out}/")
     return 0
+
+
+def _results_line(summary: dict[str, Any], args: argparse.Namespace) -> str:
+    """The numbers of ``summary.json`` in one line, each named for what it is of: the whitened block is always
+    the regression (black-box) kernel of the noise, whatever ``--estimator`` and ``--part`` say."""
+    whitened, tested, gradient = summary["whitened"], summary["significance"], summary["gradient_whitened"]
+    accuracy = summary["template_accuracy"]
+    parts = [("template accuracy undefined (N = 1)" if accuracy is None else f"template accuracy {accuracy:.2%}")
+             + (" (in-sample)" if summary["template_accuracy_in_sample"] and accuracy is not None else ""),
+             f"self-classified {summary['self_classified']}/10"]
+    if gradient is not None:
+        parts.append(f"whitened gradient kernel E[∇] {gradient['template_accuracy']:.2%}")
+    if whitened is not None and "undefined" in whitened:
+        parts.append(f"whitened regression kernel undefined ({whitened['undefined']})")
+    elif whitened is not None:
+        parts += [f"whitened regression kernel {whitened['whitened_template_accuracy']:.2%}",
+                  f"linear read-out {whitened['readout_accuracy']:.2%} (ridge {args.ridge:g})"]
+        if whitened["input_readout_accuracy_in_sample"] is not None:
+            parts.append(f"whole-input read-out {whitened['input_readout_accuracy_in_sample']:.2%} (in-sample)")
+    if tested is not None:
+        parts.append("set infoVal " + ("unavailable" if tested["set_info_value"] is None else
+                                       f"{tested['set_info_value']:.2f}")
+                     + f" (smoothing {args.smooth:g} px, primary {args.primary:g})")
+    return "".join(f"{part}, " for part in parts)
 
 
 def _attack(args: argparse.Namespace) -> int:

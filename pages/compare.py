@@ -56,7 +56,8 @@ def grid() -> None:
                 # the number Lesson step 6 asks about, whose "full page" this is
                 template = analysis.template_classify(images, data.test_images, data.test_labels, engine.mean_image)
                 st.caption(f"{stopped_at}Self-classified {analysis.self_classified(fed_back)}/10; the ten images "
-                           f"as templates classify **{template.accuracy:.1%}** of the test set (chance 10 %); "
+                           f"as templates classify **{template.accuracy:.1%}** of the test set "
+                           f"({analysis.template_accuracy_context(controls.ratio)}); "
                            f"model test accuracy {status.metadata['test_accuracy']:.2%}.")
                 stem = controls.file_stem(arch, dataset_name, state.n, images.part)
                 commands.append(command_line("analyze", controls.record(arch, dataset_name, state.n, images.part),

@@ -75,11 +75,11 @@ def _matrices(controls: Controls, engine: reverse_correlation.Analyzer, state: r
                                             phone=on_a_phone()), key="template")
     st.caption(f"Each of the 10,000 real test images is given the class whose classification image it "
                f"resembles most (cosine similarity after centring). Accuracy **{template.accuracy:.1%}** "
-               f"(chance 10%): " + ("with ground-truth grouping the class images are averages by the true label, "
-                                    "made without the model, so this measures the data's class averages, not the "
-                                    "model; group by its answers to see how much of its knowledge they capture."
-                                    if controls.estimator in analysis.MODEL_FREE_ESTIMATORS else
-                                    "how much of the model's knowledge the class images capture."))
+               f"({analysis.template_accuracy_context(controls.ratio)}): "
+               + ("with ground-truth grouping the class images are averages by the true label, made without the "
+                  "model, so this measures the data's class averages, not the model; group by its answers to see "
+                  "how much of its knowledge they capture." if controls.estimator in analysis.MODEL_FREE_ESTIMATORS
+                  else "how much of the model's knowledge the class images capture."))
     record = controls.record(arch, dataset_name, state.n, images.part)
     stem = f"confusion-{controls.file_stem(arch, dataset_name, state.n, images.part)}"
 

@@ -110,6 +110,10 @@ def test_analyze_writes_every_file(tmp_path: Path, real_data_dir: Path) -> None:
     assert done.stdout.startswith("lenet-mnist, N = 1,000, r = 0.7, gaussian noise (σ 0.3), truth grouping of the "
                                   "input part, seed 4: template accuracy "), done.stdout
     assert summary["self_classified"] == 10
+    # at r > 0 the templates classify the test images they were averaged from; the whitened block is the regression
+    # kernel's whatever the grouping (both unlabelled before a review)
+    assert summary["template_accuracy_in_sample"] is True and "% (in-sample), self-classified" in done.stdout
+    assert "regression" in summary["whitened"]["of"] and ", whitened regression kernel " in done.stdout
 
 
 def strict_json(path: Path) -> dict:
@@ -148,10 +152,20 @@ def test_one_stimulus_gives_undefined_tests_not_a_crash(tmp_path: Path, real_dat
         out = tmp_path / estimator
         assert main(["analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "1", "--estimator", estimator,
                      "--out", str(out)]) == 0
-        tested = strict_json(out / "summary.json")["significance"]
+        summary = strict_json(out / "summary.json")
+        tested = summary["significance"]
         assert tested["set_info_value"] is None and set(tested["info_values"]) == {None}
         strict_json(out / "significance.json")
-        assert "set infoVal unavailable" in capsys.readouterr().out
+        # the templates of one stimulus (and the regression kernel's round-off) scored 12-14 % (a review's finding)
+        assert summary["template_accuracy"] is None and "undefined" in summary["whitened"]
+        printed = capsys.readouterr().out
+        assert "set infoVal unavailable" in printed and "template accuracy undefined (N = 1)" in printed
+        assert "whitened regression kernel undefined" in printed
+    # the regression kernel is a covariance: refused in one line, before any output folder
+    assert main(["analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "1", "--estimator", "regression",
+                 "--out", str(tmp_path / "regression")]) == 1
+    assert not (tmp_path / "regression").exists()
+    assert "needs at least 2 stimuli" in capsys.readouterr().err
 
 
 @pytest.mark.slow  # LeNet on ten stimuli, in this process

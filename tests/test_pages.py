@@ -98,6 +98,20 @@ def test_confusion_heatmap_redraws(real_data_dir) -> None:
     assert figure_data(at) != before
 
 
+def test_the_template_accuracy_says_it_is_in_sample_where_the_stimuli_hold_the_test_images(real_data_dir) -> None:
+    """At r > 0 the class images average the very test images they then classify (a review: the CLI labelled
+    only its whole-input read-out so); at r = 0 they have never seen the test set."""
+    def template_caption(at: AppTest) -> str:
+        return next(c.value for c in at.caption if "resembles most" in c.value)
+
+    at = open_page("pages/confusion.py", n="500")
+    assert_clean(at)
+    assert "in-sample: at r > 0" in template_caption(at)
+    at.slider(key="r").set_value(0.0).run()
+    assert_clean(at)
+    assert "in-sample" not in template_caption(at) and "(chance 10 %)" in template_caption(at)
+
+
 def colour_bar_title(at: AppTest, index: int = 0) -> str:
     return figure_data(at, index)[0]["colorbar"]["title"]["text"]
 
