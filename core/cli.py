@@ -188,6 +188,7 @@ def _write_significance(out: Path, state: Any, images: Any, data: Any, names: tu
         images.display, panel_titles(names, images), images.display_unit, regions.pixel, regions.cluster,
         weights=scale_weights, title=f"{title}; smoothing {smoothing:g} px, primary |z| {primary:g}"))
     result = {
+        "alpha": significance.ALPHA, "alpha_is": "family-wise, two-sided, per class image",
         "thresholds": {key: value for key, value in regions.thresholds.__dict__.items()},
         "info_value_reference": f"generalised chi-square from the noise covariance ({covariance.how})",
         "classes": [{"class": name, "norm": norm, "info_value": value, "pixel_test_pixels": int(p),
@@ -242,14 +243,13 @@ def _class_image_run(args: argparse.Namespace) -> _ClassImageRun:
     import time
 
     from core import analysis, reverse_correlation
-    from core.data import load_dataset
 
     settings = reverse_correlation.AnalysisSettings(_noise_spec(args), args.ratio,
                                                     gradients=args.estimator in analysis.GRADIENT_ESTIMATORS)
     _warn_if_no_noise(args)
     if args.estimator == "regression" and args.samples < 2:
         raise UserFacingError(f"--estimator regression: {NO_KERNEL_OF_ONE}; use --samples 2 or more")
-    data = load_dataset(args.dataset)
+    data = _dataset(args.dataset)
     model, meta = _model_or_explain(args.arch, args.dataset)
     out = _output_folder(args.out)  # only once there is something to write: a failed start leaves no folder
     analyzer = reverse_correlation.Analyzer(model, data, args.noise)
@@ -292,6 +292,17 @@ def _z_scores_shown(args: argparse.Namespace, run: _ClassImageRun) -> bool:
         print("python -m core: warning: z-scores are defined for the noise part's black-box groupings (not the "
               "gradient kernel); class_images.png shows the class images.", file=sys.stderr)
     return controls.shows_z_scores
+
+
+def _dataset(name: str) -> Any:
+    """The dataset, with a warning when a source the user asked for (``NOISELENS_DATA_DIR``) failed and another
+    answered: a mistyped folder fell through to Keras's cache without a word."""
+    from core.data import load_dataset
+
+    data = load_dataset(name)
+    for reason in data.passed_over:
+        print(f"python -m core: warning: {reason}; read {name} from the {data.source} instead", file=sys.stderr)
+    return data
 
 
 def _warn_if_no_noise(args: argparse.Namespace) -> None:
@@ -342,6 +353,7 @@ def _analyze(args: argparse.Namespace) -> int:
         "empty_classes": [data.class_names[i] for i in np.flatnonzero(images.empty)],
         "class_bias": state.class_bias.astype(int).tolist(),
         "stimulus_accuracy": state.stimulus_accuracy,
+        "data_source": data.source, "test_images_scored": len(data.test_images),
     }
     summary["gradient_whitened"] = _write_gradient_kernel(out, run)
     summary["whitened"] = _write_readout(out, state, data, run.analyzer.mean_image, args.ridge)
@@ -438,7 +450,7 @@ def _sta(args: argparse.Namespace) -> int:
 
     spec = _noise_spec(args)
     model, meta = _model_or_explain(args.arch, args.dataset)
-    train_images = load_dataset(args.dataset).train_images if args.noise in DATA_NOISE_TYPES else None
+    train_images = _dataset(args.dataset).train_images if args.noise in DATA_NOISE_TYPES else None
     engine = sta.STAEngine(model, args.noise, train_images, layers=args.layers)
     out = _output_folder(args.out)
     bar = tqdm(total=args.samples, unit="img", unit_scale=True, file=sys.stderr, desc="stimuli")

@@ -87,6 +87,9 @@ class Dataset:
     source: str
     load_seconds: float
     class_names: tuple[str, ...] = field(default=())
+    # Sources the user asked for that failed before ``source`` answered: a mistyped NOISELENS_DATA_DIR fell
+    # through to Keras's cache without a word (a review), so the caller says so.
+    passed_over: tuple[str, ...] = ()
 
     def as_keras_tuple(self) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
         return (self.train_images, self.train_labels), (self.test_images, self.test_labels)
@@ -160,14 +163,21 @@ def keras_datasets_dir() -> Path:
     return Path(home) / "datasets"
 
 
+class _NotAskedFor(FileNotFoundError):
+    """A source nobody configured: listed when nothing loads, not worth a warning when another source does."""
+
+
 def _from_data_dir(name: str) -> dict[str, np.ndarray]:
     root = os.environ.get(DATA_DIR_ENV)
     if not root:
-        raise FileNotFoundError(f"{DATA_DIR_ENV} is not set")
+        raise _NotAskedFor(f"{DATA_DIR_ENV} is not set")
     folder = Path(root) / DATASET_FOLDERS[name]
     if not folder.is_dir():
         raise FileNotFoundError(f"{DATA_DIR_ENV}={root}: no folder {folder}")
-    return load_idx_folder(folder)
+    try:
+        return load_idx_folder(folder)
+    except FileNotFoundError as err:  # named by the setting, as the folder's absence is
+        raise FileNotFoundError(f"{DATA_DIR_ENV}={root}: {err}") from err
 
 
 def _from_keras_cache(name: str) -> dict[str, np.ndarray]:
@@ -214,6 +224,7 @@ def load_dataset(name: str) -> Dataset:
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     tried: list[str] = []
+    passed_over: list[str] = []
     started = time.perf_counter()
     for label, source in _SOURCES:
         try:
@@ -223,6 +234,8 @@ def load_dataset(name: str) -> Dataset:
             raise
         except Exception as err:  # noqa: BLE001 - every failure becomes one line of the final message
             tried.append(f"  - {label}: {err}")
+            if not isinstance(err, _NotAskedFor):
+                passed_over.append(str(err))  # names the setting (``_from_data_dir``)
             continue
         for array in arrays.values():
             array.setflags(write=False)
@@ -231,6 +244,7 @@ def load_dataset(name: str) -> Dataset:
             source=label,
             load_seconds=time.perf_counter() - started,
             class_names=CLASS_NAMES[name],
+            passed_over=tuple(passed_over),
             **arrays,
         )
     raise DataUnavailableError(

@@ -116,6 +116,26 @@ def test_keras_cache_is_second_source(isolated_sources: Path) -> None:
     write_dataset(cache / "fashion-mnist")
     assert load_dataset("mnist").source == "Keras cache"
     assert load_dataset("fashion_mnist").source == "Keras cache"
+    assert load_dataset("mnist").passed_over == ()  # NOISELENS_DATA_DIR unset: nothing asked for was passed over
+
+
+def test_a_data_dir_that_fails_is_named_when_another_source_answers(isolated_sources: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    """A mistyped NOISELENS_DATA_DIR fell through to Keras's cache without a word (a review): the dataset says
+    which source it passed over, for the CLI's warning and the page's."""
+    cache = isolated_sources / "keras-home" / "datasets"
+    write_dataset(cache / "fashion-mnist")
+    monkeypatch.setenv(DATA_DIR_ENV, str(isolated_sources / "typo"))
+    fashion = load_dataset("fashion_mnist")
+    assert fashion.source == "Keras cache"
+    assert len(fashion.passed_over) == 1 and fashion.passed_over[0].startswith(f"{DATA_DIR_ENV}=")
+    assert "typo" in fashion.passed_over[0]
+    from core.cli import _dataset  # the command line says it on stderr, naming the source it read instead
+
+    _dataset("fashion_mnist")
+    warning = capsys.readouterr().err
+    assert "warning: NOISELENS_DATA_DIR=" in warning and "read fashion_mnist from the Keras cache instead" in warning
 
 
 def test_every_failed_source_is_listed_with_the_fix(isolated_sources: Path) -> None:

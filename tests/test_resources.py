@@ -31,6 +31,33 @@ def test_missing_data_shows_a_friendly_panel(tmp_path, monkeypatch) -> None:
     assert any("NOISELENS_DATA_DIR" in m.value for m in at.markdown)
 
 
+def test_a_data_folder_passed_over_is_named_on_the_page(tmp_path, monkeypatch, real_data_dir) -> None:
+    """A mistyped NOISELENS_DATA_DIR fell through to Keras's cache without a word (a review): the page warns."""
+    from core.data import load_dataset
+
+    (tmp_path / "keras" / "datasets").mkdir(parents=True)
+    (tmp_path / "keras" / "datasets" / "fashion-mnist").symlink_to(real_data_dir / "fashion-mnist")
+    monkeypatch.setenv("NOISELENS_DATA_DIR", str(tmp_path / "typo"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr("core.data._SOURCES", __import__("core.data").data._SOURCES[:2])  # no network here
+    from ui import resources
+
+    def page() -> None:
+        from ui import resources
+
+        resources.data_or_stop("fashion_mnist")
+
+    load_dataset.cache_clear()
+    resources.dataset.clear()
+    try:
+        at = AppTest.from_function(page, default_timeout=TIMEOUT).run()
+    finally:
+        load_dataset.cache_clear()
+        resources.dataset.clear()
+    assert not at.exception
+    assert "read from the Keras cache, not from the folder asked for: NOISELENS_DATA_DIR=" in at.warning[0].value
+
+
 def test_missing_model_offers_training(temp_cache, real_data_dir) -> None:
     at = open_page("pages/class_images.py")
     assert not at.exception

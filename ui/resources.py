@@ -102,7 +102,7 @@ def runs() -> RunStore:
 def data_or_stop(name: str):
     """The dataset, or a friendly panel explaining how to provide it (then the page stops)."""
     try:
-        return dataset(name)
+        data = dataset(name)
     except DataUnavailableError as err:
         st.error(f"**{DATASET_TITLES[name]} is not available on this machine.**", icon="📂")
         st.markdown(
@@ -116,6 +116,10 @@ def data_or_stop(name: str):
     except IdxFormatError as err:
         st.error(f"A data file is damaged: {err}. Replace it and restart the app.", icon="📂")
         st.stop()
+    for reason in data.passed_over:  # a mistyped NOISELENS_DATA_DIR fell through to Keras's cache without a word
+        st.warning(f"{DATASET_TITLES[name]} was read from the {data.source}, not from the folder asked for: "
+                   f"{reason}. Fix the setting and restart the app.", icon="📂")
+    return data
 
 
 def model_status(arch: str, dataset_name: str):
