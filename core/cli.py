@@ -444,7 +444,6 @@ def _sta(args: argparse.Namespace) -> int:
     import numpy as np
 
     from core import plots_sta, sta
-    from core.data import load_dataset
     from core.noise import DATA_NOISE_TYPES
     from core.plots import titled_png
 
@@ -487,7 +486,9 @@ def _sta(args: argparse.Namespace) -> int:
             "per_unit": [None if np.isnan(v) else round(float(v), 6) for v in correlations]}
         message = ("conv1 STA–weight correlation: " + (
             f"mean {mean:.4f}, lowest {lowest:.4f} ({defined.size} of {len(correlations)} units defined); "
-            if defined.size else f"undefined: no unit's STA varied over N = {args.samples:,}; ") + message)
+            if defined.size else f"undefined: no unit's STA varied over N = {args.samples:,}; ")
+            + ("" if args.noise in sta.WHITE_NOISE_TYPES else f"{args.noise} noise is {sta.NOT_WHITE_NOTE}; ")
+            + message)
     (out / "summary.json").write_text(_json_text(summary))
     print(f"{settings_line(settings)}: {message}")
     return 0

@@ -27,6 +27,11 @@ from core.noise import NoiseSpec, noise_graph
 _SPATIAL_LAYERS = ("Conv2D", "MaxPooling2D", "AveragePooling2D")
 _PASS_THROUGH = ("Dropout", "BatchNormalization", "InputLayer")
 DEFAULT_CHUNK = 1024
+#: Noise under which a first-layer unit's STA is its weights (the built-in check). Under the others it is the
+#: weights seen through the noise's own correlations or mean image, and the check is expected to fall.
+WHITE_NOISE_TYPES = ("uniform", "gaussian")
+NOT_WHITE_NOTE = ("not white: a unit's STA is then its weights seen through the noise's own correlations "
+                  "(smoothed, or shaped like the data), so the first-layer check is expected to fall")
 
 
 class STAStopped(RuntimeError):

@@ -95,10 +95,9 @@ with second:
 with third:
     seed = whole_number_input("Seed", SEEDS, "seed", "Same seed, same noise as on the other pages.")
 noise_note = st.empty()
-if noise not in ("uniform", "gaussian"):
-    noise_note.info(f"{noise.capitalize()} noise is not white: a unit's STA is then its weights seen through the "
-                    "noise's own correlations (smoothed, or shaped like the data), so the first-layer check below is "
-                    "expected to fall. Uniform or Gaussian noise gives the clean check.")
+if noise not in sta.WHITE_NOISE_TYPES:
+    noise_note.info(f"{noise.capitalize()} noise is {sta.NOT_WHITE_NOTE} (below). Uniform or Gaussian noise gives "
+                    "the clean check.")
 
 spec = NoiseSpec(noise, float(sigma) if noise in SIGMA_NOISE_TYPES else DEFAULT_SIGMA, int(seed))
 progress_place = st.empty()

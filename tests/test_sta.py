@@ -205,7 +205,18 @@ def test_cli_writes_the_stas(tmp_path, real_data_dir, capsys) -> None:
     assert summary["layers"]["conv2"]["size"] == [14, 14] and summary["layers"]["conv2"]["top"] == 6
     assert summary["conv1_weight_correlation"]["mean"] > 0.9
     assert len(summary["conv1_weight_correlation"]["per_unit"]) == 32
-    assert "conv1 STA–weight correlation" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "conv1 STA–weight correlation" in printed and "expected to fall" not in printed  # white: the clean check
+
+
+def test_cli_says_the_check_is_expected_to_fall_under_noise_that_is_not_white(tmp_path, real_data_dir,
+                                                                             capsys) -> None:
+    """Under pink noise the STA is Σ·w: the line printed 0.90 as if the built-in check held (a review)."""
+    from core.__main__ import main
+
+    assert main(["sta", "--arch", "lenet", "--dataset", "mnist", "--samples", "300", "--noise", "pink",
+                 "--layers", "conv1", "--out", str(tmp_path)]) == 0
+    assert "pink noise is not white" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv", [["--samples", "0"], ["--noise", "purple"], ["--layers", "conv9"],
