@@ -3,7 +3,8 @@
 ``x' = (1 − γ)·A + γ·T_k``, where T_k is class k's classification image stretched to [0, 1] (or, as the baseline,
 the mean training image of class k stretched the same way) and A is pure noise or a real test image. The targeted
 success rate at γ is the share of x' the model calls k, averaged over the ten targets (chance 0.1); the untargeted
-view is the share of test inputs still given their true class. If a handful of noise averages can steer the
+view is the share of test inputs still given their true class. On test images the share counts every input,
+those of class k included (about a tenth, already called k at γ = 0): the usual targeted rate leaves them out. If a handful of noise averages can steer the
 network as well as the class means can, the class images hold what the network responds to.
 """
 
