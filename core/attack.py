@@ -4,8 +4,9 @@
 the mean training image of class k stretched the same way) and A is pure noise or a real test image. The targeted
 success rate at γ is the share of x' the model calls k, averaged over the ten targets (chance 0.1); the untargeted
 view is the share of test inputs still given their true class. On test images the share counts every input,
-those of class k included (about a tenth, already called k at γ = 0): the usual targeted rate leaves them out. If a handful of noise averages can steer the
-network as well as the class means can, the class images hold what the network responds to.
+those of class k included (about a tenth, already called k at γ = 0): the usual targeted rate leaves them out.
+If a handful of noise averages can steer the network as well as the class means can, the class images hold what
+the network responds to.
 """
 
 from __future__ import annotations
