@@ -57,7 +57,8 @@ def _models(_: argparse.Namespace) -> int:
     statuses = list_models()
     for status in statuses:
         meta = status.metadata or {}
-        accuracy = f"{meta['test_accuracy']:.2%}" if "test_accuracy" in meta else "-"
+        # a damaged file's recorded accuracy is of weights it no longer holds (a review read 99.36 % beside "damaged")
+        accuracy = f"{meta['test_accuracy']:.2%}" if "test_accuracy" in meta and status.state != "damaged" else "-"
         print(f"{status.arch + '-' + status.dataset:<30} {status.state:<9} {accuracy:>9} "
               f"{meta.get('epochs', '-')!s:>6} {meta.get('origin', '-'):<13} {meta.get('created', '-')}")
         if status.problem and status.state == "damaged":

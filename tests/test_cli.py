@@ -82,6 +82,24 @@ def test_models_lists_shipped_models(real_data_dir: Path) -> None:
     assert "lenet-mnist" in done.stdout and "ok" in done.stdout and "%" in done.stdout
 
 
+def test_models_shows_no_accuracy_for_a_damaged_file_and_exits_1(temp_cache: Path, capsys) -> None:
+    """A damaged file's recorded accuracy is of weights it no longer holds: the line shows "-" and the reason."""
+    import shutil
+
+    from core.__main__ import main
+    from core.store import model_path
+
+    (temp_cache / "models").mkdir(parents=True)
+    for source in (PROJECT_ROOT / "cache" / "models").glob("lenet-mnist.*"):  # the shipped weights and record
+        shutil.copy(source, temp_cache / "models" / source.name)
+    blob = bytearray(model_path("lenet", "mnist").read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    model_path("lenet", "mnist").write_bytes(bytes(blob))
+    assert main(["models"]) == 1
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("lenet-mnist "))
+    assert line.split()[1:3] == ["damaged", "-"], line
+
+
 @pytest.mark.slow  # a fresh TensorFlow process
 def test_analyze_writes_every_file(tmp_path: Path, real_data_dir: Path) -> None:
     out = tmp_path / "run"
