@@ -175,6 +175,15 @@ def unknown_parameter_note(key: str, value: str) -> str:
     """The link check's note for a parameter no page has (the parameter is then removed from the address)."""
     written = f"{key}={value}" if value else key
     meant = meant_parameter(key)
+    name, _, text = (meant or "").partition("=")
+    text = text or value
+    if name in PARAMS and text and PARAMS[name].parsed(text) is None:
+        # ratio=2 was told "did you mean r=2?", which is refused too (a review): name the setting, not the value
+        try:
+            PARAMS[name].parse(text)
+        except (ValueError, TypeError) as err:
+            return (f"`{written}` in the link is not a setting here; did you mean `{name}`? ({text} is not valid "
+                    f"there: {err}.) It was left out.")
     if meant is not None and "=" not in meant and value:
         meant = f"{meant}={value}"
     hint = f"; did you mean `{meant}`?" if meant else "."

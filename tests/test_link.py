@@ -78,6 +78,20 @@ def test_a_mistyped_parameter_name_gets_what_it_most_likely_meant(key: str, valu
     assert unknown_parameter_note(key, value).endswith(f"; did you mean `{meant}`? It was left out.")
 
 
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("ratio", "2", "did you mean `r`? (2 is not valid there: must be between 0 and 1.)"),
+    ("r2", "", "did you mean `r`? (2 is not valid there: must be between 0 and 1.)"),
+    ("samples", "abc", "did you mean `n`? (abc is not valid there: "),
+])
+def test_a_guess_whose_value_would_be_refused_too_names_the_setting_and_why(key: str, value: str,
+                                                                          expected: str) -> None:
+    """``ratio=2`` was told "did you mean r=2?", which the link check refuses as well (a review)."""
+    from core.link import unknown_parameter_note
+
+    note = unknown_parameter_note(key, value)
+    assert expected in note and note.endswith("It was left out."), note
+
+
 def test_a_parameter_near_nothing_is_named_without_a_guess() -> None:
     from core.link import unknown_parameter_note
 
