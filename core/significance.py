@@ -52,7 +52,8 @@ INFOVAL_THRESHOLD = 1.96
 # computed reference law, whose tail is not exactly normal, so the p is a guide, not exact.
 # p ≈ 0.025 for independent pixels; the norm's law is skewed for pink and data noise (67 and 32 effective degrees
 # of freedom), where a reviewer's exact null tail gave 0.046-0.049 above 1.96.
-INFOVAL_THRESHOLD_LABEL = f"{INFOVAL_THRESHOLD}: rcicr's threshold (one-sided p ≈ 0.025; ≈ 0.05 for pink, data)"
+# in words a student reads (a review: "rcicr", an R package's name, said nothing); rcicr is named in the caption
+INFOVAL_THRESHOLD_LABEL = f"{INFOVAL_THRESHOLD}: beyond chance (one-sided p ≈ 0.025; ≈ 0.05 for pink, data)"
 MAD_SCALE = 1.4826  # MAD of a normal law × 1.4826 = its standard deviation
 DEFAULT_SMOOTHING = 1.5  # pixels (σ of the Gaussian kernel)
 DEFAULT_PRIMARY = 2.7  # the cluster test's primary threshold, as in Stat4Ci

@@ -16,7 +16,10 @@ from ui.link_sync import is_kept_in_session, kept_in_session
 
 SWEEPS = "_attack_curves"  # this session's γ sweeps (ui.link_sync.kept_in_session)
 
-dataset_name, arch = start_page("Attack")
+dataset_name, arch = start_page("Attack", in_short=(
+    "paint a faint copy of a class image onto an input and see whether the network changes its answer to that "
+    "class. If the noise averages steer it as well as the real class averages do, they hold what the network "
+    "looks for."))
 data = resources.data_or_stop(dataset_name)
 model, meta = resources.model_or_stop(arch, dataset_name)
 names = resources.class_names(dataset_name)

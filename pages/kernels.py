@@ -15,7 +15,10 @@ from ui import controls as ui_controls, live, resources
 from ui.frame import command_line_note, halves, on_a_phone, start_page
 from ui.link_sync import kept_in_session
 
-dataset_name, arch = start_page("Whitened kernels")
+dataset_name, arch = start_page("Whitened kernels", in_short=(
+    "the regression kernel shows which pixels push each class's score up or down. Where neighbouring noise "
+    "pixels move together (pink or data noise), that picture is blurred by the noise itself; *whitening* undoes "
+    "the blur, and the result can classify real images as a simple linear model would."))
 data = resources.data_or_stop(dataset_name)
 model, meta = resources.model_or_stop(arch, dataset_name)
 names = resources.class_names(dataset_name)

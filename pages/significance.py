@@ -10,7 +10,10 @@ from core.runs import command_line, settings_line
 from ui import controls as ui_controls, live, resources
 from ui.frame import command_line_note, on_a_phone, start_page
 
-dataset_name, arch = start_page("Significance")
+dataset_name, arch = start_page("Significance", in_short=(
+    "chance alone draws patterns in class images. These tests ask, for each class image and each pixel, whether "
+    "its pattern is stronger than random answers would make it: outlined regions are the ones chance does not "
+    "explain."))
 data = resources.data_or_stop(dataset_name)
 model, meta = resources.model_or_stop(arch, dataset_name)
 names = resources.class_names(dataset_name)
@@ -18,6 +21,12 @@ names = resources.class_names(dataset_name)
 
 def use_the_noise_part() -> None:
     st.session_state.update(part="noise")
+
+
+def use_the_models_answers_on_pure_noise() -> None:
+    """Borji & Lin's setting: the noise part alone grouped by the ground truth is independent of the label, so
+    the tests would find only false alarms (a review followed the plain switch there and found nothing)."""
+    st.session_state.update(part="noise", estimator="softmax", r=0.0)
 
 
 def covariance_of(controls) -> readout.NoiseCovariance:
@@ -65,7 +74,11 @@ def tests() -> None:
         st.info("The tests compare the **noise** class images with those that random responses would give; "
                 "whole-input averages contain the test images themselves, whose spread is not the noise's. "
                 "Switch *Averaged part* to the noise part.")
-        st.button("Switch to the noise part", on_click=use_the_noise_part, key="use_noise")
+        if controls.estimator in analysis.MODEL_FREE_ESTIMATORS:
+            st.button("Switch to pure noise grouped by the model's answers (r = 0, softmax, noise part)",
+                      on_click=use_the_models_answers_on_pure_noise, key="use_noise")
+        else:
+            st.button("Switch to the noise part", on_click=use_the_noise_part, key="use_noise")
         return
     if controls.ratio >= 1.0:
         st.warning("At r = 1 no noise reaches the model: the noise class images carry nothing to test. Lower r.")

@@ -112,6 +112,16 @@ def test_the_template_accuracy_says_it_is_in_sample_where_the_stimuli_hold_the_t
     assert "in-sample" not in template_caption(at) and "(chance 10 %)" in template_caption(at)
 
 
+@pytest.mark.parametrize("page", ["pages/kernels.py", "pages/significance.py", "pages/attack.py"])
+def test_the_research_pages_say_their_point_in_plain_words_first(page: str, real_data_dir) -> None:
+    """A student's review: their first words were Cov(noise, centred logit), Σ⁻¹, FWHM and one 170-word
+    paragraph; a plain line now comes under the title, before any control or formula."""
+    at = open_page(page, n="100")
+    assert_clean(at)
+    first = at.markdown[0].value
+    assert first.startswith("**In short:** ") and not any(jargon in first for jargon in ("Σ", "logit", "FWHM"))
+
+
 def colour_bar_title(at: AppTest, index: int = 0) -> str:
     return figure_data(at, index)[0]["colorbar"]["title"]["text"]
 

@@ -255,6 +255,23 @@ def test_a_class_that_took_every_stimulus_has_no_info_value_and_the_tests_still_
 # --- the page -------------------------------------------------------------------------------------------------
 
 
+def test_from_the_defaults_the_switch_leads_to_a_setting_with_something_to_find(real_data_dir) -> None:
+    """At the defaults (ground truth, whole input) the plain switch to the noise part kept the ground-truth
+    grouping, whose tests can find only false alarms (a review): from there it goes to the model's answers on
+    pure noise, Borji & Lin's setting, where LeNet's 3 and 8 have significant pixels."""
+    from tests.apptest import assert_clean, open_page
+
+    at = open_page("pages/significance.py", n="1000")
+    assert_clean(at)
+    switch = at.button(key="use_noise")
+    assert "model's answers" in switch.label
+    switch.click().run()
+    assert_clean(at)
+    assert (at.radio(key="part").value, at.selectbox(key="estimator").value, at.slider(key="r").value) == \
+        ("noise", "softmax", 0.0)
+    assert len(at.dataframe) == 1  # the tests ran
+
+
 @pytest.mark.slow
 def test_page_outlines_regions_tests_and_follows_its_sliders(real_data_dir) -> None:
     from tests.apptest import assert_clean, figure_data, open_page
@@ -497,7 +514,7 @@ def test_the_infoval_threshold_is_labelled_in_a_legend_under_the_bars() -> None:
     figure = info_value_figure(info)
     assert not figure.layout.annotations  # nothing written over the plot
     legend = [trace.name for trace in figure.data if trace.showlegend is not False]
-    assert legend == ["1.96: rcicr's threshold (one-sided p ≈ 0.025; ≈ 0.05 for pink, data)"]
+    assert legend == ["1.96: beyond chance (one-sided p ≈ 0.025; ≈ 0.05 for pink, data)"]
     assert figure.layout.legend.yref == "container" and figure.layout.legend.y == 0  # at the figure's foot
     assert [shape.y0 for shape in figure.layout.shapes] == [sig.INFOVAL_THRESHOLD]
 

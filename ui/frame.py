@@ -138,9 +138,10 @@ def on_a_phone() -> bool:
     return "Mobi" in agent and not any(tablet in agent for tablet in ("iPad", "Tablet"))
 
 
-def start_page(title: str, set_by_the_page: Collection[str] = ()) -> tuple[str, str]:
+def start_page(title: str, set_by_the_page: Collection[str] = (), in_short: str = "") -> tuple[str, str]:
     """Start a page: title, link notes, and the sidebar's dataset and architecture. ``set_by_the_page``: the link's
-    parameters the page sets itself (``ui.link_sync.show_link_notes``).
+    parameters the page sets itself (``ui.link_sync.show_link_notes``). ``in_short``: the page's point in plain
+    words, above everything (a review found the research pages' first words were Σ⁻¹ and FWHM).
 
     A run that Streamlit started in its legacy ``pages/`` mode (possible only for sessions that began before the
     server's first ``st.navigation`` call) executes this page without app.py; it is sent through app.py at once,
@@ -150,6 +151,8 @@ def start_page(title: str, set_by_the_page: Collection[str] = ()) -> tuple[str, 
         install()  # app.py's settings, which this run skipped
         st.rerun()
     st.title(title)
+    if in_short:
+        st.markdown(f"**In short:** {in_short}")
     link_sync.show_link_notes(set_by_the_page)
     return controls.selection()
 
