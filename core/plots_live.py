@@ -73,7 +73,8 @@ def bias_html(counts: np.ndarray, names: tuple[str, ...] | list[str], total: int
         f'<div style="width:70%;height:{(LIVE_CHART_HEIGHT - 60) * value / top:.0f}px;background:#4575b4"></div>'
         f'<span style="font-size:11px;max-width:100%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap">'
         f'{html.escape(name)}</span></div>' for name, value in zip(names, share))
-    return (f'<div style="height:{LIVE_CHART_HEIGHT}px;display:flex;align-items:flex-end;gap:4px" '
+    return (f'<div style="font-size:12px">share of the {total:,} stimuli so far given each class</div>'
+            f'<div style="height:{LIVE_CHART_HEIGHT - 18}px;display:flex;align-items:flex-end;gap:4px" '
             f'aria-label="share of stimuli per predicted class">{bars}</div>')
 
 
@@ -100,6 +101,8 @@ def convergence_html(counts: np.ndarray, correlations: np.ndarray) -> str:
            f'font-size="12"><line x1="{left}" y1="{one:.1f}" x2="{width - pad}" y2="{one:.1f}" stroke="#ddd"/>'
            f'<line x1="{left}" y1="{zero:.1f}" x2="{width - pad}" y2="{zero:.1f}" stroke="#ddd"/>'
            f'<text x="{left - 6}" y="{one + 4:.1f}" text-anchor="end">1</text>'
+           f'<text transform="translate(12,{(one + zero) / 2:.1f}) rotate(-90)" text-anchor="middle">'
+           f'correlation</text>'
            f'<text x="{left - 6}" y="{zero + 4:.1f}" text-anchor="end">{max(low, 0.0):g}</text>'
            f'<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{points}"/>{dots}'
            f'<text x="{(width + left) / 2:.0f}" y="{height - 8}" text-anchor="middle">samples so far (log scale): '

@@ -75,14 +75,19 @@ def _explore(controls: Controls) -> None:
     right.caption("Correlation of the class images after n samples with the current ones (so the last point is 1 "
                   "by construction): when the curve reaches 1 well before the end, more samples will not change the "
                   "picture much.")
-    draws, charts_drawn = iter(range(1_000_000)), [time.perf_counter()]
+    started = time.perf_counter()
+    draws, charts_drawn, partials = iter(range(1_000_000)), [started], [0]
 
     def charts(state, final: bool) -> None:
         """The bias and convergence charts: Plotly with the final picture; while the run grows, light HTML every
         CHARTS_EVERY seconds, the first not with the first partial picture (a Plotly figure redrawn there cost a
-        slow machine's browser about a second of the network's CPU per change)."""
-        if final or time.perf_counter() - charts_drawn[0] >= CHARTS_EVERY:
-            charts_drawn[0] = time.perf_counter()
+        slow machine's browser about a second of the network's CPU per change) but with the second when the run
+        will outlast CHARTS_EVERY: the previous settings' charts stood unmarked under a new picture for two
+        seconds (a review)."""
+        now, partials[0] = time.perf_counter(), partials[0] + (not final)
+        long_run = (now - started) / max(state.n, 1) * controls.n > CHARTS_EVERY
+        if final or now - charts_drawn[0] >= CHARTS_EVERY or (partials[0] == 2 and long_run):
+            charts_drawn[0] = now
             counts, correlations = analysis.convergence(state, controls.estimator, controls.part)
             if not final:
                 bias.draw("html", plots_live.bias_html(state.class_bias, names, state.n))

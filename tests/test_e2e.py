@@ -925,14 +925,21 @@ WATCH_PICTURES = """() => {
   window.noiseLensPictures = {partial: 0, final: 0};
   window.noiseLensBlank = {partial: 0, final: 0};
   window.noiseLensFrames = 0;
+  window.noiseLensLiveCharts = null;  // partial pictures drawn when the light class-bias chart first showed
+  window.noiseLensRun = {first: null, final: null};  // when the first partial and the final picture showed
   const frame = () => {
     const now = pixels();
     window.noiseLensFrames += 1;
+    if (window.noiseLensLiveCharts === null
+        && document.querySelector('[aria-label="share of stimuli per predicted class"]') !== null)
+      window.noiseLensLiveCharts = window.noiseLensPictures.partial;
     if (now === null) blank += 1;
     else if (now !== shown) {
       const which = kind() === 'IMG' ? 'partial' : 'final';
       shown = now;
       window.noiseLensPictures[which] += 1;
+      if (window.noiseLensRun[which === 'partial' ? 'first' : 'final'] === null)
+        window.noiseLensRun[which === 'partial' ? 'first' : 'final'] = performance.now();
       window.noiseLensBlank[which] += blank;
       blank = 0;
     }
@@ -965,6 +972,11 @@ def test_a_run_redraws_the_picture_in_place_as_it_grows(server, browser) -> None
     assert blank["final"] <= 2 * pictures["final"], f"{blank} blank frames for {pictures} pictures ({frames} frames)"
     text = page.inner_text("body")
     assert re.search(rf"{n:,}\s+stimuli", text), [line for line in text.splitlines() if "stimuli" in line]
+    # The charts under the picture follow it: the previous settings' stood unmarked for two seconds (a review);
+    # in a run that outlasts that, the light charts come with the second partial picture.
+    live_charts, run = page.evaluate("[window.noiseLensLiveCharts, window.noiseLensRun]")
+    if run["first"] is not None and run["final"] - run["first"] > 2_500:
+        assert live_charts is not None and live_charts <= 3, (live_charts, pictures, run)
     assert_no_exception(page)
     page.close()
 
