@@ -61,10 +61,11 @@ def _plain(number: float) -> str:
 
 def _number(low: float, high: float, kind: type = float) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
+        noun = "a whole number" if kind is int else "a number"  # target=x was told "a number" (a review)
         try:
             value = float(text)
         except ValueError:
-            raise ValueError("must be a number") from None
+            raise ValueError(f"must be {noun} from {_plain(low)} to {_plain(high)}") from None
         if not low <= value <= high:  # NaN fails this too
             raise ValueError(f"must be between {_plain(low)} and {_plain(high)}")
         return value if kind is float else int(value)  # as Streamlit's number input reads its link: 1.5 → 1

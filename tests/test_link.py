@@ -92,6 +92,14 @@ def test_a_guess_whose_value_would_be_refused_too_names_the_setting_and_why(key:
     assert expected in note and note.endswith("It was left out."), note
 
 
+@pytest.mark.parametrize(("key", "text", "message"), [("target", "x", "must be a whole number from 0 to 9"),
+                                                       ("r", "x", "must be a number from 0 to 1")])
+def test_a_value_that_is_no_number_is_told_what_is_wanted(key: str, text: str, message: str) -> None:
+    """``target=x`` was told "must be a number", though 4.5 is no class either (a review)."""
+    with pytest.raises(ValueError, match=message):
+        PARAMS[key].parse(text)
+
+
 def test_a_parameter_near_nothing_is_named_without_a_guess() -> None:
     from core.link import unknown_parameter_note
 
