@@ -469,16 +469,20 @@ def training_figure(history: dict[str, list[float]], phone: bool = False) -> "go
         values = history.get(key, [])
         row, col = (plot, 1) if phone else (1, plot)
         if values:  # a colour per split, not per trace: a history without a series shifted the colours
+            # one legend entry per split, as the colours are (four entries in two colours read as a puzzle)
             fig.add_trace(go.Scatter(x=list(range(1, len(values) + 1)), y=values, mode="lines+markers",
                                      line_color=TRAINING_COLOURS[name], marker_color=TRAINING_COLOURS[name],
-                                     name=f"{name} {key.replace('val_', '')}"), row=row, col=col)
+                                     name=f"{name} images", legendgroup=name, showlegend=plot == 1,
+                                     meta=f"{name} {key.replace('val_', '')}",
+                                     hovertemplate=f"{name} {key.replace('val_', '')}: %{{y:.4g}}, epoch %{{x}}"
+                                                   "<extra></extra>"), row=row, col=col)
     fig.update_xaxes(title_text="epoch", dtick=1, tick0=1)  # whole epochs: one epoch was ticked 0.5 and 1.5
     if phone:  # one "epoch" under the lower plot: the upper one's ran into the title "accuracy"
         fig.update_xaxes(title_text=None, row=1, col=1)
     # Fixed ranges: after one epoch autoscaling drew a single point on (or past) the plot's edge. Accuracy from the
     # 5 % step below its lowest point: from zero, 91-99 % were two flat lines along the top.
     losses = [v for key in ("loss", "val_loss") for v in history.get(key, []) if np.isfinite(v)]
-    fig.update_yaxes(range=[0, 1.1 * max(losses, default=1.0)], row=1, col=1)
+    fig.update_yaxes(range=[0, 1.1 * max(losses, default=1.0)], title_text="cross-entropy", row=1, col=1)
     fig.update_yaxes(range=[accuracy_floor(history), 1.02], tickformat=".0%", row=shape[0], col=shape[1])
     # the legend under the plots: on the right it took a third of a phone's width from them
     fig.update_layout(height=600 if phone else 330, legend=LEGEND_UNDER,

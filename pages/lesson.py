@@ -247,6 +247,11 @@ def four_models_question(step: Step, key: str) -> None:
             images = analysis.class_images(state, "softmax", "noise")
             shown = picture(state, images, False, resources.class_names(model_dataset), counts=False)
             st.plotly_chart(shown.figure(phone=on_a_phone()), key=f"l6-{model_arch}-{model_dataset}")
+            # each grid has its own colour scale, and step 3's * note was three steps back (a review)
+            st.caption(f"{title}: softmax noise averages of {state.n:,} stimuli, on their own colour scale "
+                       "(compare the shapes, not the shades)"
+                       + ("; * marks a class behind under 1 % of the weight, too few to trust."
+                          if shown.scarce.any() else "."))
             accuracies.append(analysis.template_classify(images, data.test_images, data.test_labels,
                                                          engine.mean_image).accuracy)
     right = question.answer(accuracies)

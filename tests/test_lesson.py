@@ -351,6 +351,8 @@ def test_step_six_compares_four_models_and_names_the_best(real_data_dir) -> None
     assert_step_controls(at, 6)
     assert_full_page_link(at, 6)
     assert count(at, "class images") == 4 and count(at, "template accuracy (%); dotted: chance") == 0
+    # each grid says it has its own colour scale (four scales, unmarked, invited comparing shades: a review)
+    assert sum("on their own colour scale" in c.value for c in at.caption) == 4
     answer(at, "answer-models", 0)
     accuracies = plotly_array(chart(at, "template accuracy (%); dotted: chance")["data"][0]["y"])
     assert accuracies.shape == (4,) and (accuracies > 10).all()

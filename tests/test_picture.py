@@ -74,7 +74,7 @@ def test_a_class_behind_most_stimuli_is_explained_as_pale() -> None:
     caption = picture_caption(9000, picture(None, images, False, names), controls)
     assert "Class 8 took 95 % of the stimuli" in caption and "looks pale" in caption
     softmax = dataclasses.replace(controls, estimator="softmax")  # weights are probability there, not stimuli
-    assert "Class 8 took 95 % of the total probability" in picture_caption(
+    assert "Class 8 took 95 % of the total probability (not of the answers)" in picture_caption(
         9000, picture(None, dataclasses.replace(images, estimator="softmax"), False, names), softmax)
     balanced = dataclasses.replace(images, weights=np.full(10, 900.0), empty=np.zeros(10, bool))
     assert dominant_class(balanced, names) is None

@@ -240,10 +240,19 @@ def test_training_curves_keep_their_colours_whatever_the_history_holds() -> None
     in the colour the finished chart gives test loss."""
     full = {"loss": [0.5, 0.3], "val_loss": [0.4, 0.35], "accuracy": [0.8, 0.9], "val_accuracy": [0.85, 0.88]}
     live = {key: values for key, values in full.items() if key != "val_loss"}
-    colours = {figure: {trace.name: trace.line.color for trace in plots.training_figure(history).data}
+    colours = {figure: {trace.meta: trace.line.color for trace in plots.training_figure(history).data}
                for figure, history in (("full", full), ("live", live))}
     assert colours["live"] == {name: colour for name, colour in colours["full"].items() if name != "test loss"}
     assert colours["full"]["training accuracy"] == colours["full"]["training loss"] != colours["full"]["test loss"]
+
+
+def test_the_training_legend_has_one_entry_per_colour_and_the_loss_axis_a_title() -> None:
+    """Four legend entries in two colours read as a puzzle, and the loss axis had no title (a review)."""
+    figure = plots.training_figure({"loss": [0.5, 0.3], "val_loss": [0.4, 0.35], "accuracy": [0.8, 0.9],
+                                    "val_accuracy": [0.85, 0.88]})
+    assert [trace.name for trace in figure.data if trace.showlegend] == ["training images", "test images"]
+    assert {trace.legendgroup for trace in figure.data} == {"training", "test"}
+    assert figure.layout.yaxis.title.text == "cross-entropy"
 
 
 def test_a_rows_largest_value_never_reads_as_a_tie_with_a_smaller_one() -> None:
