@@ -155,7 +155,8 @@ STEPS: tuple[Step, ...] = (
          # z-scores, the measure the answer is read from; "This step on the full page" opens them too
          {"n": 10_000, "r": 0.0, "estimator": "predicted", "part": "noise", **_STREAM, "z": True},
          "The same noise stream, now 10,000 stimuli: the first 1,000 are the ones of step 2. A class image is an "
-         "average, so its noise shrinks like 1/√N while the network's template stays. The convergence curve "
+         "average, so its noise shrinks like 1/√N (100 times the stimuli, a tenth of the noise) while the "
+         "network's template stays. The convergence curve "
          "compares the images along the way with the final ones: it ends at 1 by construction, so read its slope: "
          "still climbing at the end means more stimuli would still change the picture.",
          "pages/class_images.py", "Classification images (slide N further)",
@@ -166,9 +167,10 @@ STEPS: tuple[Step, ...] = (
     Step("More classes get an image",
          {"n": 10_000, "r": 0.0, "estimator": "softmax", "part": "noise", **_STREAM},
          "Grouping by the answer leaves the rarely chosen classes with a few noisy samples. **Softmax** grouping "
-         "counts every stimulus towards every class by the network's probability for it, so a class the network "
-         "rarely picks still gathers weight from the stimuli it nearly called that class (the *regression* "
-         "grouping, on the full page, does the same with the logits). How many classes that rescues depends on "
+         "counts every stimulus towards every class by the network's probability for it (softmax is the "
+         "network's last step, which turns its scores into ten probabilities adding up to 1), so a class the "
+         "network rarely picks still gathers weight from the stimuli it nearly called that class (the "
+         "*regression* grouping, on the full page, does the same with the raw scores, the *logits*). How many classes that rescues depends on "
          "the network: try the other models in the sidebar. Same 10,000 stimuli: switching grouping needs no new "
          "pass through the network.",
          "pages/class_images.py", "Classification images",
