@@ -170,9 +170,9 @@ STEPS: tuple[Step, ...] = (
          "counts every stimulus towards every class by the network's probability for it (softmax is the "
          "network's last step, which turns its scores into ten probabilities adding up to 1), so a class the "
          "network rarely picks still gathers weight from the stimuli it nearly called that class (the "
-         "*regression* grouping, on the full page, does the same with the raw scores, the *logits*). How many classes that rescues depends on "
-         "the network: try the other models in the sidebar. Same 10,000 stimuli: switching grouping needs no new "
-         "pass through the network.",
+         "*regression* grouping, on the full page, does the same with the raw scores, the *logits*). How many "
+         "classes that rescues depends on the network: try the other models in the sidebar. Same 10,000 stimuli: "
+         "switching grouping needs no new pass through the network.",
          "pages/class_images.py", "Classification images",
          Question("clear", "Grouped by softmax, how many of the ten classes will get a clear image (not marked "
                   "*too few*)?", tuple(label for _, _, label in CLEAR_CLASS_BANDS), clear_classes_band,
