@@ -84,6 +84,30 @@ def fit_tensorflow_to_the_cpus(environ: MutableMapping[str, str] = os.environ,
     return threads
 
 
+#: OpenBLAS reads this when it loads (scipy's, loaded later); numpy's, already loaded, is set through threadpoolctl.
+BLAS_VARIABLE = "OPENBLAS_NUM_THREADS"
+
+
+def one_blas_thread(environ: MutableMapping[str, str] = os.environ) -> bool:
+    """numpy's and scipy's BLAS to one thread, unless the user chose a count; whether this set it.
+
+    After a product its threads spin for a while waiting for the next, on the cores TensorFlow needs: one 10 × 784
+    by 784 × 784 product between two chunks (the Stein kernel's Σ, once per chunk) made the next AlexNet gradient
+    chunk take 116 ms instead of 68; a 200-stimulus gradient run took 186–214 ms against 150–182 with one thread,
+    10,000 black-box stimuli 4–6 % longer (``bench/results/blas_threads_oneoff.log``). numpy's products here are
+    small; the model's pass has TensorFlow's threads."""
+    if BLAS_VARIABLE in environ:
+        return False
+    environ[BLAS_VARIABLE] = "1"
+    if environ is os.environ:
+        _CHOSEN_HERE.add(BLAS_VARIABLE)
+        import numpy  # noqa: F401 - its BLAS loaded, so the limit below reaches it
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1, user_api="blas")
+    return True
+
+
 def environment_for_a_child() -> dict[str, str]:
     """This process's environment without the thread counts it chose for itself: a server started by a bench
     may run under another quota (the slow-machine emulations hold the server, not the bench), and must choose its
