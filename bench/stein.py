@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.provenance import command_line, core_version  # noqa: E402
+from bench.provenance import command_line, core_version, gemm_gflops  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -54,16 +54,6 @@ SEEDS = {"reference": 0, "blackbox": 1, "gradient": 2, "warm-up": 99}
 GRID = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)  # snapshots per decade: a count is at most this step above the true one
 TEMPLATE_N = 1000  # the gradient kernel's template accuracy is also given here
 GOALS = {"stimuli": 100.0, "time": 20.0}
-
-
-def gemm_gflops(size: int = 2048, repeats: int = 10) -> float:
-    """This machine's float32 matrix-product speed now (the working rules' one-liner)."""
-    a = np.random.rand(size, size).astype("f")
-    a @ a
-    started = time.perf_counter()
-    for _ in range(repeats):
-        a @ a
-    return repeats * 2 * size**3 / (time.perf_counter() - started) / 1e9
 
 
 def load_average() -> str:
