@@ -75,18 +75,24 @@ def _explore(controls: Controls) -> None:
     right.caption("Correlation of the class images after n samples with the current ones (so the last point is 1 "
                   "by construction): when the curve reaches 1 well before the end, more samples will not change the "
                   "picture much.")
-    started = time.perf_counter()
-    draws, charts_drawn, partials = iter(range(1_000_000)), [started], [0]
+    draws, charts_drawn, first_partial = iter(range(1_000_000)), [time.perf_counter()], []
 
     def charts(state, final: bool) -> None:
         """The bias and convergence charts: Plotly with the final picture; while the run grows, light HTML every
         CHARTS_EVERY seconds, the first not with the first partial picture (a Plotly figure redrawn there cost a
-        slow machine's browser about a second of the network's CPU per change) but with the second when the run
-        will outlast CHARTS_EVERY: the previous settings' charts stood unmarked under a new picture for two
-        seconds (a review)."""
-        now, partials[0] = time.perf_counter(), partials[0] + (not final)
-        long_run = (now - started) / max(state.n, 1) * controls.n > CHARTS_EVERY
-        if final or now - charts_drawn[0] >= CHARTS_EVERY or (partials[0] == 2 and long_run):
+        slow machine's browser about a second of the network's CPU per change) but with the second when the rest
+        of the run, at its speed between the two, takes longer than CHARTS_EVERY: the previous settings' charts
+        stood unmarked under a new picture for two seconds (a review). A short run gets only its final charts."""
+        now = time.perf_counter()
+        early = False
+        if not final and not first_partial:
+            first_partial.append((now, state.n))
+        elif not final and len(first_partial) == 1:
+            (then, done) = first_partial[0]
+            first_partial.append((now, state.n))
+            speed = (state.n - done) / max(now - then, 1e-9)
+            early = (controls.n - state.n) / max(speed, 1e-9) > CHARTS_EVERY
+        if final or now - charts_drawn[0] >= CHARTS_EVERY or early:
             charts_drawn[0] = now
             counts, correlations = analysis.convergence(state, controls.estimator, controls.part)
             if not final:
