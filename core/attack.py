@@ -81,10 +81,23 @@ class AttackCurves:
     accuracy: np.ndarray  # (2 templates, G, 10 targets): share of test inputs still given their true class
     noise_count: int
     test_count: int
+    # (2 templates, G, 10 targets): test inputs of class k the model called k when blended with template k, and
+    # (10,) the test inputs of each class: what the usual targeted rate leaves out
+    own_class_hits: np.ndarray | None = None
+    class_counts: np.ndarray | None = None
 
     def targeted(self, template: str, source: str) -> np.ndarray:
         """Targeted success rate against γ, averaged over the ten target classes (chance 0.1)."""
         return self.success[list(TEMPLATES).index(template), list(SOURCES).index(source)].mean(axis=1)
+
+    def targeted_on_others(self, template: str) -> np.ndarray:
+        """The usual targeted rate on test images: the share of blends the model called k among the test images
+        not of class k, averaged over the ten targets (about 0 at γ = 0, where ``targeted`` is 0.1)."""
+        t = list(TEMPLATES).index(template)
+        hits = self.success[t, list(SOURCES).index("test")] * self.test_count  # (G, 10)
+        others = self.test_count - self.class_counts  # (10,)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.nanmean((hits - self.own_class_hits[t]) / others, axis=1)
 
     def untargeted(self, template: str) -> np.ndarray:
         """Test accuracy against γ, averaged over the ten blended templates."""
@@ -115,6 +128,8 @@ def attack_sweep(model: Any, class_images: np.ndarray, class_means: np.ndarray, 
     targets = np.arange(NUM_CLASSES)
     success = np.zeros((len(TEMPLATES), len(SOURCES), len(gammas), NUM_CLASSES))
     accuracy = np.zeros((len(TEMPLATES), len(gammas), NUM_CLASSES))
+    own = np.zeros((len(TEMPLATES), len(gammas), NUM_CLASSES))
+    of_class = labels[None, :] == targets[:, None]  # (10 targets, test inputs)
     steps, done = len(gammas), 0
     for g, gamma in enumerate(gammas):
         if gamma == 0.0:  # x' = A for every template and target
@@ -122,10 +137,12 @@ def attack_sweep(model: Any, class_images: np.ndarray, class_means: np.ndarray, 
             for s, answer in enumerate(answers):
                 success[:, s, g] = (answer[None, :] == targets[:, None]).mean(axis=1)
             accuracy[:, g] = np.mean(answers[1] == labels)
+            own[:, g] = ((answers[1] == labels)[None, :] & of_class).sum(axis=1)
         elif gamma == 1.0:  # x' = T_k whatever the input
             answer = _predicted(model, templates)  # (2, 10)
             success[:, :, g] = (answer == targets)[:, None, :]
             accuracy[:, g] = (answer[..., None] == labels).mean(axis=-1)
+            own[:, g] = (answer == targets) * of_class.sum(axis=1)
         else:
             # few model calls (each traces the model anew), each at most 20 × INPUTS_PER_CALL images (63 MB)
             answer = np.concatenate([_predicted(model, blend(both[None, None, i : i + INPUTS_PER_CALL],
@@ -134,10 +151,12 @@ def attack_sweep(model: Any, class_images: np.ndarray, class_means: np.ndarray, 
             for s, part in enumerate(np.split(answer, [len(sources[0])], axis=2)):
                 success[:, s, g] = (part == targets[:, None]).mean(axis=2)
             accuracy[:, g] = (answer[:, :, len(sources[0]):] == labels).mean(axis=2)
+            own[:, g] = ((answer[:, :, len(sources[0]):] == targets[:, None]) & of_class).sum(axis=2)
         done += 1
         if on_progress is not None:
             on_progress(done / steps)
-    return AttackCurves(np.asarray(gammas, float), success, accuracy, len(sources[0]), len(test))
+    return AttackCurves(np.asarray(gammas, float), success, accuracy, len(sources[0]), len(test), own,
+                        of_class.sum(axis=1))
 
 
 def attack_inputs(noise: NoiseSpec, train_images: np.ndarray, test_images: np.ndarray, test_labels: np.ndarray,
@@ -198,6 +217,9 @@ def curves_table(curves: AttackCurves) -> Any:
             columns[f"success_{template}_{source}"] = curves.targeted(template, source)
     for template in TEMPLATES:
         columns[f"test_accuracy_{template}"] = curves.untargeted(template)
+    if curves.own_class_hits is not None:  # the usual targeted rate: test images not already of the target class
+        for template in TEMPLATES:
+            columns[f"success_{template}_test_not_of_the_target_class"] = curves.targeted_on_others(template)
     return pd.DataFrame(columns)
 
 

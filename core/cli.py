@@ -437,7 +437,9 @@ def _attack(args: argparse.Namespace) -> int:
     print(f"{settings_line(settings)}: targeted success at γ = 0.5 / 1.0: " + "; ".join(
         f"{template} → {source} {curves.targeted(template, source)[at[0.5]]:.3f} / "
         f"{curves.targeted(template, source)[at[1.0]]:.3f}" for template in attack.TEMPLATES
-        for source in attack.SOURCES) + f"; wrote {out}/")
+        for source in attack.SOURCES) + "; on test images not of class k " + ", ".join(
+        f"{template} {curves.targeted_on_others(template)[at[0.5]]:.3f} / "
+        f"{curves.targeted_on_others(template)[at[1.0]]:.3f}" for template in attack.TEMPLATES) + f"; wrote {out}/")
     return 0
 
 

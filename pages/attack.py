@@ -139,7 +139,9 @@ def attack_results(controls: Controls, images: analysis.ClassImages, inputs: tup
         f"A solid curve that climbs as fast as the dashed one means the noise averages carry what the model "
         f"responds to. At γ = 0.5 here: class images {curves.targeted('class_images', 'noise')[g]:.0%} on noise, "
         f"{curves.targeted('class_images', 'test')[g]:.0%} on test images; class means "
-        f"{curves.targeted('class_means', 'noise')[g]:.0%} and {curves.targeted('class_means', 'test')[g]:.0%}."
+        f"{curves.targeted('class_means', 'noise')[g]:.0%} and {curves.targeted('class_means', 'test')[g]:.0%}; "
+        f"on the test images not already of class k (the usual targeted rate) "
+        f"{curves.targeted_on_others('class_images')[g]:.0%} and {curves.targeted_on_others('class_means')[g]:.0%}."
         + (f" No class image for {', '.join(empty)} (never predicted): flat grey stands in." if empty else ""))
     if controls.ratio > 0 and (controls.estimator == "truth" or controls.part == "input"):
         st.info("These class images average the test images themselves (ground-truth grouping or the whole "

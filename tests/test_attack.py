@@ -113,11 +113,18 @@ def test_every_point_of_every_curve_on_the_known_model(block_model) -> None:
                                                                                     np.zeros(10))
     assert (curves.noise_count, curves.test_count) == (5, 20)
     assert progress == pytest.approx([(i + 1) / 11 for i in range(11)])
+    # The usual targeted rate leaves out the test inputs already of class k (a review read 0.259 as all attack):
+    # below 0.5 none of the others is called k, at the tie the blocks above k are ((9 − k) / 9, mean 0.5), above
+    # it all; the class means (block k + 1) never make another input k.
+    np.testing.assert_allclose(curves.targeted_on_others("class_images"), [0.0] * 5 + [0.5] + [1.0] * 5)
+    np.testing.assert_allclose(curves.targeted_on_others("class_means"), [0.0] * 11)
     table = attack.curves_table(curves)
     assert list(table.columns) == ["gamma", "success_class_images_noise", "success_class_images_test",
                                    "success_class_means_noise", "success_class_means_test",
-                                   "test_accuracy_class_images", "test_accuracy_class_means"]
-    assert table.shape == (11, 7) and table["success_class_images_test"].iloc[5] == pytest.approx(0.55)
+                                   "test_accuracy_class_images", "test_accuracy_class_means",
+                                   "success_class_images_test_not_of_the_target_class",
+                                   "success_class_means_test_not_of_the_target_class"]
+    assert table.shape == (11, 9) and table["success_class_images_test"].iloc[5] == pytest.approx(0.55)
     long = attack.per_target_table(curves, [str(k) for k in range(10)])
     assert long.shape == (2 * 2 * 11 * 10, 6) and long["success"].between(0, 1).all()
 
