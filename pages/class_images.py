@@ -15,7 +15,7 @@ from core.picture import Picture, picture, picture_caption
 from core.plots import titled_png
 from core.runs import command_line, csv_zip, settings_line
 from ui import controls as ui_controls, live, resources
-from ui.frame import command_line_note, on_a_phone, start_page
+from ui.frame import command_line_note, on_a_phone, start_page, wide_picture
 
 CHARTS_EVERY = 2.0  # seconds between redraws of the bias and convergence charts while a run grows
 
@@ -63,7 +63,7 @@ def _explore(controls: Controls) -> None:
     progress = st.empty()
     # Slots keep the old picture, caption and charts on screen until new ones replace them. The browser test and
     # bench/dashboard.py find the picture by its container's key.
-    target, caption = live.Slot(st.container(key="class_picture")), live.Slot(st.container())
+    target, caption = live.Slot(wide_picture()), live.Slot(st.container())
     left, right = st.columns(2)
     left.subheader("Class bias")
     bias = live.Slot(left.container())

@@ -641,6 +641,22 @@ def test_a_phone_shows_class_images_three_across_with_their_titles_apart(server,
     context.close()
 
 
+def test_a_narrow_window_that_is_no_phone_keeps_the_class_images_legible(server, browser) -> None:
+    """A 390-px window without a phone's user agent (a split screen, a phone asking for the desktop site) got the
+    desktop mosaic squeezed: tiles of ~20 px and Fashion-MNIST's titles over each other (a review). The picture
+    keeps 600 px there and scrolls sideways."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(f"{server}/class_images?dataset=fashion_mnist&r=0&estimator=softmax&part=noise&n=1000")
+    wait_until_idle(page, charts=3)
+    chart = page.locator('.st-key-class_picture [data-testid="stPlotlyChart"]').first
+    assert chart.bounding_box()["width"] >= 600
+    assert_titles_apart(chart)
+    assert page.evaluate("document.querySelector('.st-key-class_picture').scrollWidth") > 390
+    assert_no_exception(page)
+    context.close()
+
+
 IPAD_CHROME_USER_AGENT = ("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
                           "CriOS/120.0.6099.119 Mobile/15E148 Safari/604.1")
 

@@ -8,6 +8,7 @@ ever drawn that way, even on a freshly started server that a whole class opens a
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 import streamlit as st
 
@@ -75,6 +76,20 @@ HALVES_CSS = (f'@media (max-width: 900px) {{ [class*="st-key-{HALVES_PREFIX}"] [
               '[data-testid="stColumn"] { min-width: 100% !important; } }')
 
 
+# A narrow window that is no phone (a split screen, a phone asking for the desktop site) gets the desktop mosaic, whose
+# ten tiles shrank to ~20 px at 390 px with Fashion-MNIST's titles printed over each other (a review): below 640 px
+# the picture keeps 600 px and scrolls sideways. A phone has a layout of its own (``on_a_phone``), so not there.
+WIDE_PICTURE_KEY = "class_picture"  # the Classification images page's picture (its container's key)
+# Plotly takes the width of the picture's container, so that is what keeps 600 px, inside one that scrolls.
+WIDE_PICTURE_CSS = (f'@media (max-width: 640px) {{ .st-key-{WIDE_PICTURE_KEY}-scroll {{ overflow-x: auto; }} '
+                    f'.st-key-{WIDE_PICTURE_KEY} {{ min-width: 600px; }} }}')
+
+
+def wide_picture() -> Any:
+    """The container of a page's main picture: 600 px wide at least in a narrow window that is no phone."""
+    return st.container(key=f"{WIDE_PICTURE_KEY}-scroll").container(key=WIDE_PICTURE_KEY)
+
+
 def halves(name: str, count: int = 2) -> list:
     """``count`` columns of figures side by side on a wide screen, one under the other below 900 px."""
     return st.container(key=HALVES_PREFIX + name).columns(count)
@@ -116,6 +131,7 @@ def frame(url_path: str) -> None:
     link_sync.note_page(url_path)
     st.html(f"<style>{streamlit_internals.steady_redraws_css(controls.CONTROLS_KEY)} {TOUCH_SCREEN_CSS} "
             f"{PAGE_TOP_CSS} {NARROW_SIDES_CSS} {PHONE_CONTROLS_CSS} {HALVES_CSS} "
+            f"{'' if on_a_phone() else WIDE_PICTURE_CSS} "
             f".st-key-{SIDEBAR_SCRIPT_KEY} {{ display: none; }}</style>")
     link_sync.remember_link_notes()
     dataset, arch = controls.sidebar_selectors()
