@@ -54,7 +54,7 @@ def _in_range(kind: type, low: float, high: float | None = None) -> Callable[[st
             value = kind(text) if kind is not int else _whole_number(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
-        if not math.isfinite(value):  # "inf" passed a lower bound alone: a ridge of inf zeroed every kernel
+        if kind is float and not math.isfinite(value):  # "inf" passed a lower bound: a ridge of inf zeroed kernels
             raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
         if high is None and not value >= low:
             raise argparse.ArgumentTypeError(f"must be at least {shown(low)}, got {value}")
@@ -92,6 +92,9 @@ def _above_zero(high: float) -> Callable[[str], float]:
 
 
 _positive_int = _in_range(int, 1)
+#: The most stimuli a command takes: 10⁸ is about an hour and a half here; "1e30" (now easy to type) ran for ever.
+MOST_SAMPLES = 100_000_000
+_sample_count = _in_range(int, 1, MOST_SAMPLES)
 _seed = _in_range(int, *SEEDS)  # the page's range: a command's run can be opened on the page by its link
 _ratio = _in_range(float, 0.0, 1.0)
 _nonnegative_float = _in_range(float, 0.0)
@@ -127,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze = commands.add_parser("analyze", help="classification images for one model")
     analyze.add_argument("--arch", required=True, choices=list(ARCHITECTURES))
     analyze.add_argument("--dataset", required=True, choices=list(DATASETS))
-    analyze.add_argument("--samples", type=_positive_int, default=10_000, help=samples_help)
+    analyze.add_argument("--samples", type=_sample_count, default=10_000, help=samples_help)
     analyze.add_argument("--ratio", type=_ratio, default=0.0, help="signal ratio r in x = r·signal + (1−r)·noise")
     analyze.add_argument("--noise", choices=list(NOISE_TYPES), default="uniform", help="noise type")
     analyze.add_argument("--sigma", type=_sigma, default=None, help=sigma_help)
@@ -151,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     attack = commands.add_parser("attack", help="CI-injection attack: targeted success rate against the blend γ")
     attack.add_argument("--arch", required=True, choices=list(ARCHITECTURES))
     attack.add_argument("--dataset", required=True, choices=list(DATASETS))
-    attack.add_argument("--samples", type=_positive_int, default=200_000, help="stimuli behind the class images")
+    attack.add_argument("--samples", type=_sample_count, default=200_000, help="stimuli behind the class images")
     attack.add_argument("--ratio", type=_ratio, default=0.0, help="signal ratio r in x = r·signal + (1−r)·noise")
     attack.add_argument("--noise", choices=list(NOISE_TYPES), default="uniform", help="noise type")
     attack.add_argument("--sigma", type=_sigma, default=None, help=sigma_help)
@@ -169,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     sta = commands.add_parser("sta", help="receptive fields: spike-triggered averages of the convolutional units")
     sta.add_argument("--arch", required=True, choices=list(ARCHITECTURES))
     sta.add_argument("--dataset", required=True, choices=list(DATASETS))
-    sta.add_argument("--samples", type=_positive_int, default=10_000, help=samples_help)
+    sta.add_argument("--samples", type=_sample_count, default=10_000, help=samples_help)
     sta.add_argument("--noise", choices=list(NOISE_TYPES), default="uniform", help="noise type")
     sta.add_argument("--sigma", type=_sigma, default=None, help=sigma_help)
     sta.add_argument("--seed", type=_seed, default=0, help=seed_help)

@@ -234,8 +234,9 @@ def load_dataset(name: str) -> Dataset:
             raise
         except Exception as err:  # noqa: BLE001 - every failure becomes one line of the final message
             tried.append(f"  - {label}: {err}")
-            if not isinstance(err, _NotAskedFor):
-                passed_over.append(str(err))  # names the setting (``_from_data_dir``)
+            # only the folder the user named: an empty Keras cache before a download is the normal first run
+            if source is _from_data_dir and not isinstance(err, _NotAskedFor):
+                passed_over.append(str(err))  # names the setting
             continue
         for array in arrays.values():
             array.setflags(write=False)

@@ -172,21 +172,27 @@ def meant_parameter(key: str) -> str | None:
     return OTHER_NAMES.get(near[0], near[0]) if near else None
 
 
+def as_code(text: str) -> str:
+    """A link's text for a Markdown code span: backticks (which would close it) become quotes."""
+    return text.replace("`", "'")
+
+
 def unknown_parameter_note(key: str, value: str) -> str:
     """The link check's note for a parameter no page has (the parameter is then removed from the address)."""
+    key, value = as_code(key), as_code(value)  # shown in code spans: a backtick would end one, and the rest be Markdown
     written = f"{key}={value}" if value else key
     meant = meant_parameter(key)
-    name, _, text = (meant or "").partition("=")
-    text = text or value
+    name, _, glued = (meant or "").partition("=")
+    text = value or glued  # r2=0.5: the value written after "=" is the one meant, not the 2 glued to the name
     if name in PARAMS and text and PARAMS[name].parsed(text) is None:
         # ratio=2 was told "did you mean r=2?", which is refused too (a review): name the setting, not the value
         try:
             PARAMS[name].parse(text)
         except (ValueError, TypeError) as err:
-            return (f"`{written}` in the link is not a setting here; did you mean `{name}`? ({text} is not valid "
+            return (f"`{written}` in the link is not a setting here; did you mean `{name}`? (`{text}` is not valid "
                     f"there: {err}.) It was left out.")
-    if meant is not None and "=" not in meant and value:
-        meant = f"{meant}={value}"
+    if meant is not None and value:
+        meant = f"{name}={value}"
     hint = f"; did you mean `{meant}`?" if meant else "."
     return f"`{written}` in the link is not a setting here{hint} It was left out."
 

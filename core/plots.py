@@ -464,6 +464,7 @@ def training_figure(history: dict[str, list[float]], phone: bool = False) -> "go
 
     shape = (2, 1) if phone else (1, 2)
     fig = make_subplots(*shape, subplot_titles=["loss", "accuracy"], vertical_spacing=0.16)
+    in_legend: set[str] = set()  # each split once, on its first curve drawn (live, test loss is not there yet)
     for key, name, plot in (("loss", "training", 1), ("val_loss", "test", 1), ("accuracy", "training", 2),
                             ("val_accuracy", "test", 2)):
         values = history.get(key, [])
@@ -472,10 +473,11 @@ def training_figure(history: dict[str, list[float]], phone: bool = False) -> "go
             # one legend entry per split, as the colours are (four entries in two colours read as a puzzle)
             fig.add_trace(go.Scatter(x=list(range(1, len(values) + 1)), y=values, mode="lines+markers",
                                      line_color=TRAINING_COLOURS[name], marker_color=TRAINING_COLOURS[name],
-                                     name=f"{name} images", legendgroup=name, showlegend=plot == 1,
+                                     name=f"{name} images", legendgroup=name, showlegend=name not in in_legend,
                                      meta=f"{name} {key.replace('val_', '')}",
                                      hovertemplate=f"{name} {key.replace('val_', '')}: %{{y:.4g}}, epoch %{{x}}"
                                                    "<extra></extra>"), row=row, col=col)
+            in_legend.add(name)
     fig.update_xaxes(title_text="epoch", dtick=1, tick0=1)  # whole epochs: one epoch was ticked 0.5 and 1.5
     if phone:  # one "epoch" under the lower plot: the upper one's ran into the title "accuracy"
         fig.update_xaxes(title_text=None, row=1, col=1)

@@ -25,7 +25,8 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         (["train", "--arch", "lenet", "--dataset", "mnist", "--epochs", "0"], "must be at least 1"),
         (["train", "--arch", "lenet", "--dataset", "mnist", "--seed", "x"], "expected a whole number"),
         (["analyze", "--arch", "lenet", "--dataset", "mnist", "--ratio", "1.5", "--out", "x"], "between 0 and 1"),
-        (["analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "-3", "--out", "x"], "at least 1"),
+        (["analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "-3", "--out", "x"],
+         "between 1 and 100,000,000, got -3"),
         (["frobnicate"], "invalid choice"),
         (["analyze", "--arch", "lenet", "--dataset", "mnist", "--noise", "gaussian", "--sigma", "0", "--out", "x"],
          "must be greater than 0 and at most 1, got 0"),
@@ -39,6 +40,13 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
          "argument --ridge: expected a finite number, got 'inf'"),
         (["analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "2.5", "--out", "x"],
          "expected a whole number, got '2.5'"),
+        # "1e30" ran for ever, and a whole number of 309 digits overflowed math.isfinite into a traceback (a review)
+        (["analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "1e30", "--out", "x"],
+         "must be between 1 and 100,000,000"),
+        (["sta", "--arch", "lenet", "--dataset", "mnist", "--samples", "9" * 400, "--out", "x"],
+         "must be between 1 and 100,000,000"),
+        (["attack", "--arch", "lenet", "--dataset", "mnist", "--samples", "1e9", "--out", "x"],
+         "must be between 1 and 100,000,000"),
         # named by its command, as the range errors are (argparse left it to the top parser: "python -m core:")
         (["attack", "--arch", "lenet", "--dataset", "mnist", "--average", "noise", "--out", "x"],
          "python -m core attack: error: unrecognized arguments: --average noise"),

@@ -119,6 +119,19 @@ def test_keras_cache_is_second_source(isolated_sources: Path) -> None:
     assert load_dataset("mnist").passed_over == ()  # NOISELENS_DATA_DIR unset: nothing asked for was passed over
 
 
+def test_an_empty_keras_cache_before_a_download_is_no_warning(isolated_sources: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """README's first run: nothing set, the cache empty, Keras downloads. A review found every page telling the
+    user to fix a setting they never made (the cache's miss was counted as passed over)."""
+    def downloaded(name: str) -> dict:
+        write_dataset(isolated_sources / "downloaded" / name)
+        return data.load_idx_folder(isolated_sources / "downloaded" / name)
+
+    monkeypatch.setattr(data, "_SOURCES", (*data._SOURCES[:2], ("Keras download", downloaded)))
+    fashion = load_dataset("fashion_mnist")
+    assert fashion.source == "Keras download" and fashion.passed_over == ()
+
+
 def test_a_data_dir_that_fails_is_named_when_another_source_answers(isolated_sources: Path,
                                                                      monkeypatch: pytest.MonkeyPatch,
                                                                      capsys: pytest.CaptureFixture) -> None:

@@ -79,9 +79,10 @@ def test_a_mistyped_parameter_name_gets_what_it_most_likely_meant(key: str, valu
 
 
 @pytest.mark.parametrize(("key", "value", "expected"), [
-    ("ratio", "2", "did you mean `r`? (2 is not valid there: must be between 0 and 1.)"),
-    ("r2", "", "did you mean `r`? (2 is not valid there: must be between 0 and 1.)"),
-    ("samples", "abc", "did you mean `n`? (abc is not valid there: "),
+    ("ratio", "2", "did you mean `r`? (`2` is not valid there: must be between 0 and 1.)"),
+    ("r2", "", "did you mean `r`? (`2` is not valid there: must be between 0 and 1.)"),
+    ("samples", "abc", "did you mean `n`? (`abc` is not valid there: "),
+    ("r2", "0.5", "did you mean `r=0.5`?"),  # the value after "=" is the one meant (it was told 2 is not valid)
 ])
 def test_a_guess_whose_value_would_be_refused_too_names_the_setting_and_why(key: str, value: str,
                                                                           expected: str) -> None:
@@ -98,6 +99,19 @@ def test_a_value_that_is_no_number_is_told_what_is_wanted(key: str, text: str, m
     """``target=x`` was told "must be a number", though 4.5 is no class either (a review)."""
     with pytest.raises(ValueError, match=message):
         PARAMS[key].parse(text)
+
+
+def test_a_links_text_stays_in_code_spans_and_never_becomes_markdown() -> None:
+    """Outside a code span a value such as ``[log in](https://evil.example)`` rendered as a link in the note (a
+    review); a backtick in it would have closed the span."""
+    from core.link import unknown_parameter_note
+
+    for key, value in (("ratio", "[log in](https://evil.example)"), ("x`y", "`[a](b)`"), ("ratio", "`![i](u)")):
+        note = unknown_parameter_note(key, value)
+        spans = note.split("`")
+        assert len(spans) % 2 == 1, note  # every span closed
+        outside = "".join(spans[0::2])
+        assert "](" not in outside and "[" not in outside, note
 
 
 def test_a_parameter_near_nothing_is_named_without_a_guess() -> None:

@@ -93,6 +93,14 @@ def test_on_the_lesson_a_bad_analysis_value_is_named_without_a_value_the_step_do
     assert at.query_params.get("n") == "10000"  # step 3's N
 
 
+def test_a_links_value_cannot_close_its_code_span_in_the_note(real_data_dir) -> None:
+    """A backtick in a link's value closed the note's code span, and the rest rendered as Markdown (a review)."""
+    at = open_page("pages/class_images.py", n="`[log in](https://evil.example)`")
+    assert not at.exception
+    (note,) = [w.value for w in at.warning if "in the link is not valid" in w.value]
+    assert note.count("`") == 2 and note.startswith("`n='[log in](https://evil.example)'`"), note
+
+
 def test_a_mistyped_parameter_name_is_named_and_leaves_the_address(real_data_dir) -> None:
     """``/class_images?N=5000&r0.3&seed=2`` ran N = 1,000 and r = 0.7 without a word, and the typos stayed in the
     address for a copied link to pass on (a teacher's review)."""

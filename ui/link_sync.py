@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import streamlit as st
 
-from core.link import ANALYSIS_KEYS, PARAMS, link_text, unknown_parameter_note
+from core.link import ANALYSIS_KEYS, PARAMS, as_code, link_text, unknown_parameter_note
 from ui import streamlit_internals
 
 T = TypeVar("T")
@@ -43,7 +43,7 @@ def check_link() -> dict[str, str]:
             value = param.parse(raw)
         except (ValueError, TypeError) as err:
             st.session_state[key] = param.default
-            notes[key] = f"`{key}={raw}` in the link is not valid ({err}); using {link_text(param.default)}."
+            notes[key] = f"`{key}={as_code(raw)}` in the link is not valid ({err}); using {link_text(param.default)}."
             del link[key]  # a default is never in the link
             continue
         st.session_state[key] = value
@@ -53,7 +53,7 @@ def check_link() -> dict[str, str]:
         elif type(value) in (int, float) and float(raw) != value:
             cut = type(value) is int and value == int(float(raw))  # seed=1.5 → 1; n=150 → 200 is a step
             how = "not a whole number" if cut else "between the slider's steps"
-            notes[key] = f"`{key}={raw}` in the link is {how}; using {link_text(value)}."
+            notes[key] = f"`{key}={as_code(raw)}` in the link is {how}; using {link_text(value)}."
             link[key] = [link_text(value)]
         elif (type(value) is int or param.exact) and link_text(value) != raw:  # n=200.0, gamma=1.0: a select
             link[key] = [link_text(value)]  # slider drops text other than its own; r=0.0 reads fine and stays
