@@ -41,8 +41,13 @@ def gemm_gflops(size: int = 2048, repeats: int = 5) -> float:
 
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
-    # every core, as measured before the engine's process held numpy's BLAS to one thread (core/cpus.py)
-    with threadpool_limits(os.cpu_count(), user_api="blas"):
+    from core.cpus import user_blas_threads
+
+    # every core this process may use (a user's own count kept), as measured before the engine's process held
+    # numpy's BLAS to one thread (core/cpus.py)
+    threads = user_blas_threads() or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                      else os.cpu_count())
+    with threadpool_limits(threads, user_api="blas"):
         a @ b
         best = float("inf")
         for _ in range(repeats):

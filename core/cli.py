@@ -42,6 +42,7 @@ def _train(args: argparse.Namespace) -> int:
         if progress.batch % 20 == 0:
             bar.set_postfix(loss=f"{progress.loss:.4f}", acc=f"{progress.accuracy:.4f}")
 
+    _dataset(args.dataset)  # loaded (and kept) here: a NOISELENS_DATA_DIR passed over is named, as for analyze
     ready = train_and_save(args.arch, args.dataset, origin=args.origin, on_progress=report, epochs=args.epochs,
                            seed=args.seed, batch_size=args.batch_size, augment=args.augment)
     meta = ready.metadata
@@ -349,9 +350,11 @@ def _analyze(args: argparse.Namespace) -> int:
     summary = {
         "settings": {**settings, "smooth": args.smooth, "primary": args.primary, "z_scores": shows_z_scores},
         **_model_record(run.meta),
-        # one stimulus tells no class from another: its templates are one image (or round-off), scored by chance
-        "template_accuracy": template.accuracy if state.n >= 2 else None,
-        "template_accuracy_in_sample": analysis.templates_in_sample(args.ratio),
+        # one stimulus tells no class from another: its averages are one image, scored by chance (one gradient is
+        # a kernel already, if a rough one)
+        "template_accuracy": template.accuracy if state.n >= 2 or images.estimator in analysis.GRADIENT_ESTIMATORS
+        else None,
+        "template_accuracy_in_sample": analysis.templates_in_sample(args.ratio, images.estimator, images.part),
         "self_classified": analysis.self_classified(fed_back),
         "empty_classes": [data.class_names[i] for i in np.flatnonzero(images.empty)],
         "class_bias": state.class_bias.astype(int).tolist(),

@@ -86,6 +86,19 @@ def fit_tensorflow_to_the_cpus(environ: MutableMapping[str, str] = os.environ,
 
 #: OpenBLAS reads this when it loads (scipy's, loaded later); numpy's, already loaded, is set through threadpoolctl.
 BLAS_VARIABLE = "OPENBLAS_NUM_THREADS"
+#: Any of these set by the user is their choice of BLAS threads, kept (OpenBLAS also reads OMP's and GOTO's).
+USER_BLAS_VARIABLES = (BLAS_VARIABLE, "OMP_NUM_THREADS", "GOTO_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def user_blas_threads(environ: MutableMapping[str, str] = os.environ) -> int | None:
+    """The BLAS thread count the user set (not this process), if any."""
+    for name in USER_BLAS_VARIABLES:
+        if name in environ and not (environ is os.environ and name in _CHOSEN_HERE):
+            try:
+                return max(1, int(environ[name]))
+            except ValueError:
+                continue
+    return None
 
 
 def one_blas_thread(environ: MutableMapping[str, str] = os.environ) -> bool:
@@ -96,14 +109,17 @@ def one_blas_thread(environ: MutableMapping[str, str] = os.environ) -> bool:
     chunk take 116 ms instead of 68; a 200-stimulus gradient run took 186–214 ms against 150–182 with one thread,
     10,000 black-box stimuli 4–6 % longer (``bench/results/blas_threads_oneoff.log``). numpy's products here are
     small; the model's pass has TensorFlow's threads."""
-    if BLAS_VARIABLE in environ:
+    if any(name in environ for name in USER_BLAS_VARIABLES):
         return False
     environ[BLAS_VARIABLE] = "1"
     if environ is os.environ:
         _CHOSEN_HERE.add(BLAS_VARIABLE)
         import numpy  # noqa: F401 - its BLAS loaded, so the limit below reaches it
-        from threadpoolctl import threadpool_limits
 
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # an environment from before it was required: numpy keeps its threads, nothing breaks
+            return True
         threadpool_limits(1, user_api="blas")
     return True
 

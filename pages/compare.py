@@ -57,7 +57,7 @@ def grid() -> None:
                 template = analysis.template_classify(images, data.test_images, data.test_labels, engine.mean_image)
                 st.caption(f"{stopped_at}Self-classified {analysis.self_classified(fed_back)}/10; the ten images "
                            f"as templates classify **{template.accuracy:.1%}** of the test set "
-                           f"({analysis.template_accuracy_context(controls.ratio)}); "
+                           f"({analysis.template_accuracy_context(controls.ratio, images.estimator, images.part)}); "
                            f"model test accuracy {status.metadata['test_accuracy']:.2%}.")
                 stem = controls.file_stem(arch, dataset_name, state.n, images.part)
                 commands.append(command_line("analyze", controls.record(arch, dataset_name, state.n, images.part),

@@ -660,3 +660,15 @@ def test_a_shared_analyzer_computes_a_sigma_once_for_sessions_asking_at_once(kno
     analyzer = Analyzer(known_model[0], data, "gaussian")
     results = at_once(lambda: analyzer.noise_covariance(AnalysisSettings(NoiseSpec("gaussian", 0.35))))
     assert len(calls) == 1 and all(result is results[0] for result in results)
+
+
+@pytest.mark.parametrize(("ratio", "estimator", "part", "in_sample"), [
+    (0.0, "softmax", "noise", False), (0.7, "truth", "input", True), (0.7, "truth", "noise", False),
+    (0.7, "softmax", "noise", True), (0.7, "gradient", "noise", True), (0.3, "regression", "input", True)])
+def test_a_template_accuracy_is_in_sample_where_the_templates_have_seen_the_test_images(ratio, estimator, part,
+                                                                                       in_sample) -> None:
+    """At r > 0 the stimuli hold the first N test images: averages of the whole input, or noise grouped by the
+    model's answers to them, have seen them; noise grouped by the true label has not (a review)."""
+    from core.analysis import templates_in_sample
+
+    assert templates_in_sample(ratio, estimator, part) is in_sample

@@ -197,6 +197,7 @@ def test_numpy_s_blas_gets_one_thread_beside_tensorflow_unless_the_user_chose() 
     assert blas_threads("import core") == [1, 1]
     assert blas_threads("import core", {**os.environ, "OPENBLAS_NUM_THREADS": "2"}) == [2, 2]
     assert not one_blas_thread(environ={"OPENBLAS_NUM_THREADS": "3"})
+    assert not one_blas_thread(environ={"OMP_NUM_THREADS": "2"})  # OpenBLAS reads it too (a review)
     chosen: dict[str, str] = {}
     assert one_blas_thread(environ=chosen) and chosen == {"OPENBLAS_NUM_THREADS": "1"}
 
@@ -217,4 +218,7 @@ def test_the_bench_s_gemm_figure_uses_every_core_in_a_process_that_holds_blas_to
 
     monkeypatch.setattr(threadpoolctl, "threadpool_limits", spy)
     assert gemm_gflops(size=256, repeats=1) > 0
-    assert asked == [(os.cpu_count(), "blas")]
+    assert asked == [(len(os.sched_getaffinity(0)), "blas")]  # the cores it may use (taskset), not the host's
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the user's count is kept
+    gemm_gflops(size=256, repeats=1)
+    assert asked[-1] == (1, "blas")

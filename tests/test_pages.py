@@ -107,6 +107,12 @@ def test_the_template_accuracy_says_it_is_in_sample_where_the_stimuli_hold_the_t
     at = open_page("pages/confusion.py", n="500")
     assert_clean(at)
     assert "in-sample: at r > 0" in template_caption(at)
+    at.radio(key="part").set_value("noise").run()  # noise grouped by the true label: independent of the images
+    assert_clean(at)
+    assert "in-sample" not in template_caption(at)
+    at.selectbox(key="estimator").set_value("softmax").run()  # grouped by the model's answers to them: in-sample
+    assert_clean(at)
+    assert "in-sample: at r > 0" in template_caption(at)
     at.slider(key="r").set_value(0.0).run()
     assert_clean(at)
     assert "in-sample" not in template_caption(at) and "(chance 10 %)" in template_caption(at)
