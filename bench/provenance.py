@@ -39,10 +39,10 @@ def gemm_gflops(size: int = 2048, repeats: int = 5) -> float:
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    rng = np.random.default_rng(0)
-    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
     from core.cpus import user_blas_threads
 
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
     # every core this process may use (a user's own count kept), as measured before the engine's process held
     # numpy's BLAS to one thread (core/cpus.py)
     threads = user_blas_threads() or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
