@@ -115,8 +115,8 @@ def _write_results(out: Path, state: Any, images: Any, fed_back: Any, template: 
     the settings that made it; with ``shows_z_scores`` the picture is of the z-scores, which are saved too."""
     import numpy as np
 
-    from core.analysis import ESTIMATORS, matrices_csvs
-    from core.picture import picture
+    from core.analysis import matrices_csvs
+    from core.picture import picture, png_title
     from core.plots import titled_png
 
     np.save(out / "class_images.npy", images.images.astype(np.float32))
@@ -126,9 +126,7 @@ def _write_results(out: Path, state: Any, images: Any, fed_back: Any, template: 
     shown = picture(state, images, shows_z_scores, names)
     if shows_z_scores:
         np.save(out / "z_scores.npy", shown.values.astype(np.float32))
-    unit = ESTIMATORS[images.estimator].weight_unit  # the number in each panel's title, as the page's caption says
-    (out / "class_images.png").write_bytes(titled_png(shown.png(), title + ("; z-scores" if shows_z_scores else "")
-                                                      + f"; (n): {unit}"))
+    (out / "class_images.png").write_bytes(titled_png(shown.png(), png_title(title, images.estimator, shows_z_scores)))
 
 
 #: What summary.json's "whitened" block is of (its raw and whitened template accuracies, its read-outs).

@@ -48,6 +48,12 @@ class Picture:
                               weights=self.scale_weights, least_limit=self.least_limit, faded=self.scarce)
 
 
+def png_title(settings: str, estimator: str, z_scores: bool) -> str:
+    """The title of a picture's PNG (the page's download and the CLI's class_images.png, the same bytes): its
+    settings, and what the number in brackets over each panel counts (a review found it without a unit)."""
+    return settings + ("; z-scores" if z_scores else "") + f"; (n): {ESTIMATORS[estimator].weight_unit}"
+
+
 def scarce_classes(images: ClassImages) -> np.ndarray:
     """The classes marked *too few*: predicted at all, yet behind under 1 % of the weight (only on pictures
     where ``ClassImages.marks_scarce``)."""

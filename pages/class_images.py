@@ -11,7 +11,7 @@ import streamlit as st
 from core import analysis, plots, plots_live
 from core.analysis import GRADIENT_ESTIMATORS
 from core.link import Controls
-from core.picture import Picture, picture, picture_caption
+from core.picture import Picture, picture, picture_caption, png_title
 from core.plots import titled_png
 from core.runs import command_line, csv_zip, settings_line
 from ui import controls as ui_controls, live, resources
@@ -214,8 +214,7 @@ def download_buttons(images, shown: Picture, state, controls: Controls, mean_ima
         return csv_zip(analysis.matrices_csvs(names, state, *matrices()))
 
     def png() -> bytes:  # titled with its settings, as the command line's class_images.png is
-        title = settings_line(record)
-        return titled_png(shown.png(), title + ("; z-scores" if controls.shows_z_scores else ""))
+        return titled_png(shown.png(), png_title(settings_line(record), images.estimator, controls.shows_z_scores))
 
     a, b, c = st.columns(3)
     a.download_button("PNG of the grid", png, f"{stem}.png", "image/png", key="png", on_click="ignore")

@@ -190,7 +190,8 @@ def test_the_z_score_view_s_command_draws_and_saves_those_z_scores(real_data_dir
     shown = picture(state, analysis.class_images(state, "softmax", "noise"), True, data.class_names)
     assert np.array_equal(np.load(tmp_path / "z" / "z_scores.npy"), shown.values.astype(np.float32))
     record = Controls(100, 0.0, "gaussian", 0.2, "softmax", "noise", 3, True).record("lenet", "mnist", 100, "noise")
-    page_png = titled_png(shown.png(), settings_line(record) + "; z-scores")  # the page's PNG download
+    # the page's PNG download, titled with what its panels' numbers count
+    page_png = titled_png(shown.png(), settings_line(record) + "; z-scores; (n): total probability")
     assert (tmp_path / "z" / "class_images.png").read_bytes() == page_png
     assert json.loads((tmp_path / "z" / "summary.json").read_text())["settings"]["z_scores"] is True
     at.radio(key="part").set_value("input").run()  # z-scores are of noise averages only: no switch in the command
@@ -355,7 +356,7 @@ def _title_band(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))[:18]
 
 
-@pytest.mark.parametrize("page, extra", [("pages/class_images.py", ""),
+@pytest.mark.parametrize("page, extra", [("pages/class_images.py", "; (n): total probability"),
                                          ("pages/significance.py", "; smoothing 1.5 px, primary |z| 2.7")])
 def test_a_pages_png_download_is_titled_with_its_settings(page: str, extra: str, real_data_dir,
                                                           monkeypatch) -> None:
