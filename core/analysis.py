@@ -54,21 +54,8 @@ GRADIENT_MOST_SAMPLES = 20_000
 MODEL_FREE_ESTIMATORS = frozenset({"truth"})
 #: Why noise averages at r = 1 mean nothing, as the page and the command line both say it.
 NO_NOISE_AT_FULL_SIGNAL = "At r = 1 no noise reaches the model, so the noise averages carry no information."
-
-
-def templates_in_sample(ratio: float, estimator: str, part: str) -> bool:
-    """At r > 0 the stimuli hold the first N test images, and the template accuracy is scored on the test set: the
-    templates have seen those images when they average the whole input, or group the noise by the model's answers
-    to them. Noise grouped by the true label is independent of the images (a review found it marked too)."""
-    return ratio > 0.0 and not (part == "noise" and estimator in MODEL_FREE_ESTIMATORS)
-
-
+#: Where a template accuracy is in-sample (``templates_in_sample``), as the pages and the CLI say it.
 IN_SAMPLE = "in-sample: at r > 0 the stimuli mix in the test images (the first N) the templates then classify"
-
-
-def template_accuracy_context(ratio: float, estimator: str, part: str) -> str:
-    """What a template accuracy is read against: chance, and where it is so that it is in-sample."""
-    return "chance 10 %" + (f"; {IN_SAMPLE}" if templates_in_sample(ratio, estimator, part) else "")
 #: The part of each stimulus that is averaged (one word everywhere: code, link, page and CLI).
 PARTS: dict[str, Term] = {
     "input": Term("whole input (the original's figure)",
@@ -132,6 +119,18 @@ def _part_sums(sums: Sums, settings: AnalysisSettings, part: str) -> np.ndarray:
         return sums.noise_weighted
     r = settings.ratio
     return r * sums.signal_weighted + (1.0 - r) * sums.noise_weighted
+
+
+def templates_in_sample(ratio: float, estimator: str, part: str) -> bool:
+    """At r > 0 the stimuli hold the first N test images, and the template accuracy is scored on the test set: the
+    templates have seen those images when they average the whole input, or group the noise by the model's answers
+    to them. Noise grouped by the true label is independent of the images (a review found it marked too)."""
+    return ratio > 0.0 and not (part == "noise" and estimator in MODEL_FREE_ESTIMATORS)
+
+
+def template_accuracy_context(ratio: float, estimator: str, part: str) -> str:
+    """What a template accuracy is read against: chance, and where it is so that it is in-sample."""
+    return "chance 10 %" + (f"; {IN_SAMPLE}" if templates_in_sample(ratio, estimator, part) else "")
 
 
 def class_images(state: AnalysisState, estimator: str, part: str, sums: Sums | None = None) -> ClassImages:

@@ -83,8 +83,8 @@ class AttackCurves:
     test_count: int
     # (2 templates, G, 10 targets): test inputs of class k the model called k when blended with template k, and
     # (10,) the test inputs of each class: what the usual targeted rate leaves out
-    own_class_hits: np.ndarray | None = None
-    class_counts: np.ndarray | None = None
+    own_class_hits: np.ndarray
+    class_counts: np.ndarray
 
     def targeted(self, template: str, source: str) -> np.ndarray:
         """Targeted success rate against γ, averaged over the ten target classes (chance 0.1)."""
@@ -217,9 +217,8 @@ def curves_table(curves: AttackCurves) -> Any:
             columns[f"success_{template}_{source}"] = curves.targeted(template, source)
     for template in TEMPLATES:
         columns[f"test_accuracy_{template}"] = curves.untargeted(template)
-    if curves.own_class_hits is not None:  # the usual targeted rate: test images not already of the target class
-        for template in TEMPLATES:
-            columns[f"success_{template}_test_not_of_the_target_class"] = curves.targeted_on_others(template)
+    for template in TEMPLATES:  # the usual targeted rate: test images not already of the target class
+        columns[f"success_{template}_test_not_of_the_target_class"] = curves.targeted_on_others(template)
     return pd.DataFrame(columns)
 
 

@@ -184,7 +184,7 @@ def unknown_parameter_note(key: str, value: str) -> str:
     meant = meant_parameter(key)
     name, _, glued = (meant or "").partition("=")
     text = value or glued  # r2=0.5: the value written after "=" is the one meant, not the 2 glued to the name
-    if name in PARAMS and text and PARAMS[name].parsed(text) is None:
+    if name in PARAMS and text:
         # ratio=2 was told "did you mean r=2?", which is refused too (a review): name the setting, not the value
         try:
             PARAMS[name].parse(text)
