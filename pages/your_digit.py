@@ -40,7 +40,11 @@ def drawn_bytes() -> bytes | None:
     result = st_canvas(stroke_width=STROKE, stroke_color="#ffffff", background_color="#000000",
                        height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw", update_streamlit=True,
                        return_image_data=True, key=f"canvas-{st.session_state.get('canvas_clearings', 0)}")
-    return result.image_bytes
+    try:  # the canvas's state comes from the browser as a data URL: a hand-made message can be anything
+        return result.image_bytes
+    except (ValueError, TypeError, AttributeError):  # no ";base64,", not base64, not text
+        st.error("The drawing did not arrive whole: press *Clear the square* and draw again.")
+        return None
 
 
 def clear_the_square() -> None:
@@ -72,15 +76,28 @@ def your_digit() -> np.ndarray | None:
         st.info(f"Draw a {THING} in the black square (white ink, mouse or finger), as large as the square allows."
                 if how == "draw" else f"Upload a picture of a {THING}: dark on light or light on dark.")
         return None
-    try:
-        return digit.mnist_digit(digit.decode_image(raw))
-    except digit.BlankDrawing:
+    made = digit_from(raw)
+    if isinstance(made, digit.BlankDrawing):
         st.info(f"There is no {THING} yet: draw one (or upload a picture of one)." if how == "draw" else
                 f"This picture is one flat shade: there is no {THING} in it. Upload a picture of a {THING}, dark "
                 "on light or light on dark.")
-    except digit.ImageRejected as why:
-        st.error(f"Cannot use this picture. {why}")
+    elif isinstance(made, digit.ImageRejected):
+        st.error(f"Cannot use this picture. {made}")
+    else:
+        return made
     return None
+
+
+def digit_from(raw: bytes) -> np.ndarray | digit.ImageRejected:
+    """The 28 × 28 digit made of these bytes, or why not, decoded once per picture: every slider move reran the
+    decoding (0.2 s for a 4,000² PNG, and an upload's worst case for each move)."""
+    def make() -> np.ndarray | digit.ImageRejected:
+        try:
+            return digit.mnist_digit(digit.decode_image(raw))
+        except digit.ImageRejected as why:  # a fresh one: the raised one's traceback holds the frames and the bytes
+            return type(why)(str(why))
+
+    return kept_in_session("_decoded_digits", hashlib.sha256(raw).digest(), make)
 
 
 def mixing_controls() -> tuple[float, int, float]:

@@ -139,6 +139,61 @@ def test_a_gif_is_refused_by_name() -> None:
         digit.decode_image(buffer.getvalue())
 
 
+def progressive_jpeg(pixels: np.ndarray, repeat_last_scan: int = 0) -> bytes:
+    """A progressive JPEG of ``pixels``, its last scan repeated: libjpeg decodes every repeat over every block."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", progressive=True, quality=50)
+    raw = buffer.getvalue()
+    last = raw.rfind(b"\xff\xda")  # the last scan runs from its SOS marker to the EOI at the end
+    return raw[:-2] + raw[last:-2] * repeat_last_scan + raw[-2:]
+
+
+def test_a_jpeg_of_thousands_of_scans_is_refused_before_it_is_decoded(mnist) -> None:
+    """A reviewer's 4,000² progressive JPEG with one scan repeated: decoding grew ~5-9 ms a scan (a 5-MB file,
+    ~160,000 scans, would hold a core for minutes on every slider move). Counted from the markers, refused at once;
+    an ordinary progressive JPEG (about 10 scans) decodes."""
+    import time
+
+    page = np.full((4_000, 4_000), 255, np.uint8)
+    page[1_000:3_000, 1_000:3_000] = np.asarray(Image.fromarray(255 - mnist.test_images[0]).resize((2_000, 2_000)))
+    ordinary = progressive_jpeg(page)
+    assert 5 <= digit.jpeg_scans(ordinary) <= 12
+    assert digit.mnist_digit(digit.decode_image(ordinary)).shape == (28, 28)
+    bar = np.full((4_000, 4_000), 128, np.uint8)  # grey with one bar: its last scan is a few hundred bytes
+    bar[2_000, 1_300:2_700] = 0
+    bomb = progressive_jpeg(bar, repeat_last_scan=3_000)
+    assert len(bomb) < digit.MAX_UPLOAD_BYTES and digit.jpeg_scans(bomb) == digit.MOST_JPEG_SCANS + 1
+    started = time.process_time()
+    with pytest.raises(digit.ImageRejected, match="more than 100 passes"):
+        digit.decode_image(bomb)
+    assert time.process_time() - started < 1.0  # decoded, its 3,000 scans take ~15 s of CPU
+    plain_scans = digit.jpeg_scans(progressive_jpeg(bar))
+    at_the_limit = progressive_jpeg(bar, repeat_last_scan=digit.MOST_JPEG_SCANS - plain_scans)
+    assert digit.jpeg_scans(at_the_limit) == digit.MOST_JPEG_SCANS
+    digit.decode_image(at_the_limit)
+
+
+def test_a_phone_jpeg_with_a_gain_map_is_a_jpeg(mnist) -> None:
+    """Pillow calls a JPEG with an MPF block (Android's Ultra HDR photos carry their gain map so) "MPO"; it was
+    refused as "a MPO image" though the student uploaded a JPEG. Its first image is the photo."""
+    photo = Image.fromarray(255 - mnist.test_images[1]).convert("RGB")
+    buffer = io.BytesIO()
+    photo.save(buffer, "MPO", save_all=True, append_images=[photo.convert("L").convert("RGB")])
+    assert Image.open(io.BytesIO(buffer.getvalue())).format == "MPO"
+    plain = io.BytesIO()
+    photo.save(plain, "JPEG")
+    assert np.abs(digit.decode_image(buffer.getvalue()) - digit.decode_image(plain.getvalue())).max() < 0.1
+
+
+def test_other_pictures_are_named_without_being_parsed() -> None:
+    """Only the PNG and JPEG plugins read an upload; a WebP, BMP or TIFF is named from its first bytes."""
+    for kind in ("WEBP", "BMP", "TIFF"):
+        buffer = io.BytesIO()
+        Image.fromarray(np.zeros((28, 28), np.uint8)).convert("RGB").save(buffer, kind)
+        with pytest.raises(digit.ImageRejected, match=f"This is a {kind} image; only PNG and JPEG are accepted"):
+            digit.decode_image(buffer.getvalue())
+
+
 def test_a_file_over_5_mb_is_refused_before_it_is_read() -> None:
     raw = png_bytes(np.zeros((28, 28), np.uint8)) + b"\x00" * (5 * 1024 * 1024)
     with pytest.raises(digit.ImageRejected, match=r"The file is 5\.0 MB; the limit is 5 MB"):
@@ -155,6 +210,7 @@ def test_the_server_refuses_uploads_over_the_page_s_limit() -> None:
 
     config = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] == digit.MAX_UPLOAD_MB
+    assert config["server"]["maxMessageSize"] <= 20  # the canvas's state comes over the websocket (default 200 MB)
     assert digit.MAX_UPLOAD_BYTES == digit.MAX_UPLOAD_MB * 2**20
 
 
@@ -283,7 +339,7 @@ def _chart_bars(at, index: int) -> list[list[float]]:
 
 
 @pytest.mark.slow
-def test_page_blank_canvas_bad_upload_then_a_real_digit(mnist) -> None:
+def test_page_blank_canvas_bad_upload_then_a_real_digit(mnist, monkeypatch) -> None:
     from tests.apptest import assert_clean, open_page
 
     at = open_page("pages/your_digit.py")
@@ -317,6 +373,36 @@ def test_page_blank_canvas_bad_upload_then_a_real_digit(mnist) -> None:
     assert int(np.argmax(softmax)) == 4 and softmax[4] > 0.9
     assert int(np.argmax(cosines)) == 4  # ground-truth class images at r = 0.7: the templates agree
     assert any("it says **4**" in m.value and "They **agree**" in m.value for m in at.markdown)
+
+    # A slider moved: the same picture is not decoded again (0.2 s for a large PNG, and a bad upload's worst
+    # case, on every move)
+    decoded: list[int] = []
+    real_decode = digit.decode_image
+    monkeypatch.setattr(digit, "decode_image", lambda raw: decoded.append(len(raw)) or real_decode(raw))
+    at.slider(key="digit_r").set_value(0.5).run()
+    assert_clean(at) and decoded == []
+    at.file_uploader(key="upload").set_value(("grey.png", png_bytes(np.full((40, 40), 127, np.uint8)),
+                                              "image/png")).run()
+    assert len(decoded) == 1 and any("one flat shade" in info.value for info in at.info)
+
+
+@pytest.mark.slow
+def test_a_canvas_state_that_is_no_picture_gets_a_sentence(monkeypatch) -> None:
+    """The canvas's state comes from the browser: a hand-made message with no data URL in it raised inside the
+    component's own code, and Streamlit showed its error box (a reviewer, from the code)."""
+    import sys
+
+    from tests.apptest import open_page
+
+    at = open_page("pages/your_digit.py")  # imports the component (it registers itself inside a running app)
+    canvas = sys.modules["streamlit_drawable_canvas"]
+    for garbage in ("not a data url", "data:image/png;base64,abc", 12):  # no marker, bad padding, no text
+        monkeypatch.setattr(canvas, "st_canvas",  # the component's own result class, given what a message held
+                            lambda *args, value=garbage, **kwargs: canvas.CanvasResult(None, value, True))
+        at.run()
+        assert not at.exception
+        assert [e.value for e in at.error] == ["The drawing did not arrive whole: press *Clear the square* and "
+                                               "draw again."], garbage
 
 
 @pytest.mark.slow
