@@ -12,6 +12,7 @@ import os
 import threading
 import time
 import weakref
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,7 +102,7 @@ def read_idx(path: Path, expected_ndim: int) -> np.ndarray:
     try:
         with opener(path, "rb") as handle:
             raw = handle.read()
-    except (OSError, EOFError, gzip.BadGzipFile) as err:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as err:  # zlib: a damaged deflate stream (1 flip in 6)
         raise IdxFormatError(f"{path}: cannot be read ({err}); the file is truncated or not gzip") from err
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise IdxFormatError(f"{path}: not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")
@@ -134,6 +135,8 @@ def validate_split(images: np.ndarray, labels: np.ndarray, where: str) -> None:
     """Check that images and labels agree in count, size and label range."""
     if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
         raise IdxFormatError(f"{where}: images have shape {images.shape}, expected (N, 28, 28)")
+    if images.shape[0] == 0:  # valid headers counting 0 images: every run with r > 0 divided by the test count
+        raise IdxFormatError(f"{where}: the files hold no images")
     if labels.shape != (images.shape[0],):
         raise IdxFormatError(f"{where}: {images.shape[0]:,} images but {labels.shape[0]:,} labels")
     if labels.size and labels.max() > 9:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,41 @@ def test_truncated_gzip_is_reported(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(IdxFormatError, match="truncated or not gzip"):
         read_idx(path, expected_ndim=3)
+
+
+def test_a_damaged_deflate_stream_is_reported_as_that_file(tmp_path: Path) -> None:
+    """zlib.error, not OSError: about 1 single-bit flip in 6 of a gzipped IDX file raised it past read_idx, and the
+    folder was passed over for Keras's cache with "fix the setting" (a reviewer)."""
+    rng = np.random.default_rng(0)  # sparse ink, as in MNIST: a Huffman-coded stream (random bytes are stored)
+    images = (rng.random((20, 28, 28)) < 0.2) * rng.integers(0, 256, (20, 28, 28))
+    path = write_idx(tmp_path / "x-idx3-ubyte", images)
+    good = path.read_bytes()
+    zlib_errors = 0
+    for bit in range(8 * 20, 8 * 220, 7):  # flips inside the deflate stream
+        flipped = bytearray(good)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        try:
+            gzip.decompress(bytes(flipped))
+        except zlib.error:
+            zlib_errors += 1
+        except (OSError, EOFError):
+            pass
+        else:
+            continue
+        path.write_bytes(bytes(flipped))
+        with pytest.raises(IdxFormatError, match="x-idx3-ubyte.gz: cannot be read"):
+            read_idx(path, expected_ndim=3)
+    assert zlib_errors > 0  # the case the test is about did occur
+
+
+def test_files_holding_no_images_are_refused(tmp_path: Path) -> None:
+    """Valid headers counting 0 images loaded without a word; every run with r > 0 then divided by the count."""
+    folder = tmp_path / "mnist"
+    write_dataset(folder)
+    write_idx(folder / "t10k-images-idx3-ubyte", np.zeros((0, 28, 28)))
+    write_idx(folder / "t10k-labels-idx1-ubyte", np.zeros(0))
+    with pytest.raises(IdxFormatError, match="hold no images"):
+        data.load_idx_folder(folder)
 
 
 def test_count_mismatch_and_label_range(tmp_path: Path) -> None:
