@@ -24,7 +24,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from core.config import DATASETS, models_dir
+from core.config import DATASETS, NUM_CLASSES, models_dir
 from core.models import ARCHITECTURES, ProgressCallback, TrainingResult, registry_mismatch, train
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,8 @@ def sha256_file(path: Path) -> str:
 
 
 def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = "") -> None:
-    """Write through a temporary file in the same folder, then rename, so readers never see half a file."""
+    """Write through a temporary file in the same folder, then rename, so readers never see half a file; the file
+    and then the folder are synced, so a power cut cannot leave a renamed but empty model or backup behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=suffix or path.suffix, dir=path.parent)
     os.close(fd)
@@ -82,13 +83,31 @@ def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = "") ->
     try:
         write(tmp)
         os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the cache from other users of a shared server
+        _sync(tmp)
         os.replace(tmp, path)
+        _sync(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
 
 
+def _sync(path: Path) -> None:
+    """Flush a file's (or a folder's entries') data to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def check_writable() -> None:
+    """Raise ``OSError`` now when the models folder cannot be written, not after a training that would be lost."""
+    probe = models_dir() / ".write-probe"
+    atomic_write_text(probe, "")
+    probe.unlink()
 
 
 @dataclass(frozen=True)
@@ -108,22 +127,43 @@ class ModelStatus:
 # passed the hash check and broke the Models page with Streamlit's own error box).
 _RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
     "sha256": str, "test_accuracy": (int, float), "parameters": int, "file_bytes": int,
-    "training_seconds": (int, float), "test_confusion": list, "history": (dict, list)}
+    "training_seconds": (int, float), "test_confusion": list, "history": dict}
+
+
+def _numbers(values: Any) -> bool:
+    return isinstance(values, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def _record_problem(record: Any) -> str | None:
+    """What is wrong with a record's fields for the pages that draw them (None: nothing). A history that was a
+    list, or held text, passed the type check and broke the Models page's chart (a reviewer)."""
+    if not isinstance(record, dict) or "sha256" not in record:
+        return "metadata has no sha256"
+    for field, kinds in _RECORD_FIELDS.items():  # what the pages read: a record without them broke a page
+        if not isinstance(record.get(field), kinds) or isinstance(record.get(field), bool):
+            return f"metadata has no valid {field}"
+    if not all(isinstance(name, str) and _numbers(values) for name, values in record["history"].items()):
+        return "metadata's history is not lists of numbers"
+    confusion = record["test_confusion"]
+    if len(confusion) != NUM_CLASSES or not all(_numbers(row) and len(row) == NUM_CLASSES for row in confusion):
+        return f"metadata's test_confusion is not {NUM_CLASSES} × {NUM_CLASSES} numbers"
+    return None
 
 
 def read_metadata(arch: str, dataset: str) -> dict[str, Any] | None:
-    path = metadata_path(arch, dataset)
+    return _read_record(metadata_path(arch, dataset), arch, dataset)
+
+
+def _read_record(path: Path, arch: str, dataset: str) -> dict[str, Any] | None:
+    """The record at ``path`` (None when there is none); a damaged or foreign one raises ``CacheDamagedError``."""
     if not path.is_file():
         return None
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise CacheDamagedError(f"{path}: unreadable metadata ({err})") from err
-    if not isinstance(record, dict) or "sha256" not in record:
-        raise CacheDamagedError(f"{path}: metadata has no sha256")
-    for field, kinds in _RECORD_FIELDS.items():  # what the pages read: a record without them broke a page
-        if not isinstance(record.get(field), kinds) or isinstance(record.get(field), bool):
-            raise CacheDamagedError(f"{path}: metadata has no valid {field}")
+    if problem := _record_problem(record):
+        raise CacheDamagedError(f"{path}: {problem}")
     if (record.get("architecture", arch), record.get("dataset", dataset)) != (arch, dataset):
         raise CacheDamagedError(f"{path}: metadata is for {record.get('architecture')}-{record.get('dataset')}")
     return record
@@ -146,10 +186,12 @@ REPLACEMENT_LOOKS = 2  # more looks at a model that seemed damaged, REPLACEMENT_
 REPLACEMENT_PAUSE = 0.05  # seconds: a record is written in milliseconds after its model file
 
 
-def _inspected(arch: str, dataset: str) -> ModelStatus:
-    path = model_path(arch, dataset)
+def _inspected(arch: str, dataset: str, folder: Path | None = None) -> ModelStatus:
+    """The pair in ``folder`` (the cache's models folder unless given: the shipped backup's is another)."""
+    folder = folder or models_dir()
+    path = folder / model_path(arch, dataset).name
     try:
-        record = read_metadata(arch, dataset)
+        record = _read_record(folder / metadata_path(arch, dataset).name, arch, dataset)
     except CacheDamagedError as err:
         return ModelStatus(arch, dataset, "damaged", None, str(err))
     if not path.is_file():
@@ -168,22 +210,34 @@ def list_models() -> list[ModelStatus]:
 
 
 def load_model(arch: str, dataset: str) -> tuple[Any, dict[str, Any]]:
-    """Load a cached model whose hash matches its metadata; anything else raises."""
+    """Load a cached model whose hash matches its metadata; anything else raises.
+
+    The bytes loaded are the bytes hashed: a private copy is checked and loaded, so a publish landing between the
+    look and the load cannot put another model under this record (a reviewer's reading of the old path-twice
+    load). A copy that no longer matches is the file being replaced: looked at again, ``REPLACEMENT_LOOKS`` times."""
     import keras
 
-    status = inspect_model(arch, dataset)
-    if status.state == "missing":
-        raise ModelMissingError(f"no cached model {model_key(arch, dataset)}")
-    if status.state == "damaged":
-        raise CacheDamagedError(status.problem)
     path = model_path(arch, dataset)
-    try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as err:  # noqa: BLE001 - any load failure means the file cannot be served
-        raise CacheDamagedError(f"{path}: does not load ({type(err).__name__}: {err})") from err
-    if problem := registry_mismatch(model, arch):
-        raise CacheDamagedError(f"{path}: not the registered {arch} network: {problem}")
-    return model, status.metadata or {}
+    for _ in range(REPLACEMENT_LOOKS + 1):
+        status = inspect_model(arch, dataset)
+        if status.state == "missing":
+            raise ModelMissingError(f"no cached model {model_key(arch, dataset)}")
+        if status.state == "damaged":
+            raise CacheDamagedError(status.problem)
+        record = status.metadata or {}
+        with tempfile.TemporaryDirectory(prefix="noiselens-model-") as private:
+            copy = Path(private) / path.name
+            shutil.copyfile(path, copy)
+            if sha256_file(copy) != record["sha256"]:
+                continue
+            try:
+                model = keras.saving.load_model(copy, compile=False, safe_mode=True)
+            except Exception as err:  # noqa: BLE001 - any load failure means the file cannot be served
+                raise CacheDamagedError(f"{path}: does not load ({type(err).__name__}: {err})") from err
+        if problem := registry_mismatch(model, arch):
+            raise CacheDamagedError(f"{path}: not the registered {arch} network: {problem}")
+        return model, record
+    raise CacheDamagedError(f"{path}: kept changing while it was loaded; try again")
 
 
 def _library_versions() -> dict[str, str]:
@@ -235,18 +289,22 @@ def _back_up_shipped(arch: str, dataset: str) -> None:
 
 
 def shipped_backup_available(arch: str, dataset: str) -> bool:
-    return (models_dir() / SHIPPED_BACKUP / model_path(arch, dataset).name).is_file()
+    """A whole, matching backup pair (a crash between its two copies left a model without its record)."""
+    return _inspected(arch, dataset, models_dir() / SHIPPED_BACKUP).usable
 
 
 def restore_shipped(arch: str, dataset: str) -> dict[str, Any]:
-    """Put the shipped default back after a retrain."""
+    """Put the shipped default back after a retrain. The backup pair is checked before anything is written: a
+    damaged or half-written backup overwrote the good live model first and was found wanting after (a reviewer)."""
     backup = models_dir() / SHIPPED_BACKUP
     with _lock(arch, dataset):
-        for target in (model_path(arch, dataset), metadata_path(arch, dataset)):
-            source = backup / target.name
-            if not source.is_file():
-                raise ModelMissingError(f"no shipped default saved for {model_key(arch, dataset)}")
-            atomic_write(target, lambda tmp, src=source: shutil.copyfile(src, tmp))
+        saved = _inspected(arch, dataset, backup)
+        if saved.state == "missing" and saved.metadata is None:
+            raise ModelMissingError(f"no shipped default saved for {model_key(arch, dataset)}")
+        if not saved.usable:  # half a pair, or a pair that does not match
+            raise CacheDamagedError(f"the saved shipped default is damaged, so nothing was changed: {saved.problem}")
+        for target in (model_path(arch, dataset), metadata_path(arch, dataset)):  # the record last, as save_model
+            atomic_write(target, lambda tmp, src=backup / target.name: shutil.copyfile(src, tmp))
     status = inspect_model(arch, dataset)
     if not status.usable:
         raise CacheDamagedError(status.problem)

@@ -7,6 +7,7 @@ import multiprocessing as mp
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from packaging.version import Version
 
@@ -104,7 +105,9 @@ def test_another_network_under_a_matching_hash_is_not_served(temp_cache: Path) -
 
 @pytest.mark.parametrize(("changes", "problem"), [
     ({"test_accuracy": None}, "no valid test_accuracy"), ({"history": "x"}, "no valid history"),
-    ({"parameters": True}, "no valid parameters"), ({"architecture": "alexnet"}, "metadata is for alexnet-mnist")])
+    ({"parameters": True}, "no valid parameters"), ({"architecture": "alexnet"}, "metadata is for alexnet-mnist"),
+    ({"history": [0.9, 0.95]}, "no valid history"), ({"history": {"loss": "abc"}}, "not lists of numbers"),
+    ({"test_confusion": [[1, 2]]}, "not 10 × 10 numbers")])
 def test_a_record_without_what_the_pages_read_is_damaged(temp_cache: Path, changes: dict, problem: str) -> None:
     """A record without test_accuracy passed the hash check and broke the Models page with Streamlit's own error
     box (a reviewer): the record must hold what the pages read, for this model."""
@@ -169,6 +172,73 @@ def test_retrain_keeps_shipped_default_for_restore(temp_cache: Path, mnist) -> N
     assert restored["sha256"] == shipped.metadata["sha256"] and restored["origin"] == "shipped"
 
 
+def _shipped_pair_in(folder: Path, model_bytes: bytes | None = None, record: bool = True) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    model = folder / "lenet-mnist.keras"
+    model.write_bytes(model_bytes if model_bytes is not None else (SHIPPED_MODELS / "lenet-mnist.keras").read_bytes())
+    if record:
+        shipped = json.loads((SHIPPED_MODELS / "lenet-mnist.json").read_text())
+        (folder / "lenet-mnist.json").write_text(json.dumps(shipped))
+
+
+@pytest.mark.parametrize("backup", ["truncated model", "model without its record"])
+def test_a_damaged_backup_is_not_offered_and_restoring_it_leaves_the_live_model(temp_cache: Path,
+                                                                                backup: str) -> None:
+    """Restoring copied the backup over the good live model and checked it after: a truncated backup, or half a
+    pair (a crash between its two copies), broke the live model for every visitor (a reviewer)."""
+    live = store.models_dir()
+    _shipped_pair_in(live)
+    live_record = store.metadata_path("lenet", "mnist")
+    live_record.write_text(json.dumps({**json.loads(live_record.read_text()), "origin": "published from the app"}))
+    before = store.inspect_model("lenet", "mnist")
+    assert before.usable
+    whole = (SHIPPED_MODELS / "lenet-mnist.keras").read_bytes()
+    _shipped_pair_in(live / store.SHIPPED_BACKUP, whole[: len(whole) // 2] if backup == "truncated model" else None,
+                     record=backup != "model without its record")
+    assert not store.shipped_backup_available("lenet", "mnist")
+    with pytest.raises(store.CacheDamagedError, match="saved shipped default is damaged, so nothing was changed"):
+        store.restore_shipped("lenet", "mnist")
+    after = store.inspect_model("lenet", "mnist")
+    assert after.usable and after.metadata == before.metadata
+    assert store.sha256_file(store.model_path("lenet", "mnist")) == before.metadata["sha256"]
+
+
+def test_a_whole_backup_is_offered_and_restored(temp_cache: Path) -> None:
+    live = store.models_dir()
+    _shipped_pair_in(live)
+    store.model_path("lenet", "mnist").write_bytes(b"a live model gone wrong")
+    _shipped_pair_in(live / store.SHIPPED_BACKUP)
+    assert store.shipped_backup_available("lenet", "mnist")
+    assert store.restore_shipped("lenet", "mnist")["origin"] == "shipped"
+    assert store.inspect_model("lenet", "mnist").usable
+
+
+def test_nothing_saved_is_no_backup(temp_cache: Path) -> None:
+    _shipped_pair_in(store.models_dir())
+    assert not store.shipped_backup_available("lenet", "mnist")
+    with pytest.raises(store.ModelMissingError, match="no shipped default saved"):
+        store.restore_shipped("lenet", "mnist")
+
+
+def test_cache_writes_are_synced_before_and_after_the_rename(temp_cache: Path, monkeypatch) -> None:
+    """Atomic without fsync: after a power cut a renamed model, record or backup could be empty. The file is
+    synced before its rename and the folder after it."""
+    import os
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(store.os, "fsync", spy)
+    target = temp_cache / "models" / "x.json"
+    store.atomic_write_text(target, "{}")
+    assert len(synced) == 2 and Path(synced[0]).parent == target.parent and synced[0] != str(target)
+    assert synced[1] == str(target.parent) and target.read_text() == "{}"
+
+
 def test_second_trainer_is_told_instead_of_training_again(temp_cache: Path) -> None:
     from filelock import FileLock
 
@@ -177,6 +247,34 @@ def test_second_trainer_is_told_instead_of_training_again(temp_cache: Path) -> N
     with held:
         with pytest.raises(store.TrainingInProgress, match="being trained by another session"):
             store.train_and_save("lenet", "mnist", wait=False, **QUICK)
+
+
+def test_the_record_returned_vouches_for_the_bytes_loaded(temp_cache: Path, monkeypatch) -> None:
+    """load_model hashed the path, then Keras opened the path again: a publish landing in between gave the new
+    network with the old record, and the pages' cache kept it under the old hash (a reviewer, from the code). A
+    private copy is hashed and loaded; a copy that no longer matches is looked at again."""
+    import keras
+
+    path = store.model_path("lenet", "mnist")
+    path.parent.mkdir(parents=True)
+    shutil.copyfile(SHIPPED_MODELS / "lenet-mnist.keras", path)
+    _record_for("lenet", "mnist", path)
+    old = store.sha256_file(path)
+    published = SHIPPED_MODELS / "lenet-fashion_mnist.keras"  # another LeNet: different weights, same network
+    real_hash = store.sha256_file
+
+    def publish_after_the_first_look(file: Path) -> str:
+        digest = real_hash(file)
+        if digest == old and real_hash(path) == old:  # the look is done: a publish lands (model, then record)
+            shutil.copyfile(published, path)
+            _record_for("lenet", "mnist", path)
+        return digest
+
+    monkeypatch.setattr(store, "sha256_file", publish_after_the_first_look)
+    model, record = store.load_model("lenet", "mnist")
+    assert record["sha256"] == real_hash(path) == real_hash(published) != old
+    expected = keras.saving.load_model(published, compile=False).get_weights()[0]
+    assert np.array_equal(model.get_weights()[0], expected)
 
 
 def test_a_model_read_between_a_publish_s_two_writes_is_not_called_damaged(temp_cache: Path, monkeypatch) -> None:

@@ -69,12 +69,20 @@ def input_covariance(dataset_name: str, ratio: float, noise: str, sigma: float):
                                     readout.noise_covariance(noise, sigma, data.train_images))
 
 
+class ModelReplaced(RuntimeError):
+    """The file was replaced between the page's look and the load: not kept under the hash the page saw."""
+
+
 @st.cache_resource(show_spinner="Loading the model…", max_entries=8)
 def model(arch: str, dataset_name: str, sha256: str):
-    """The cached model; keyed by its hash so a newly published file is picked up at once."""
+    """The cached model; keyed by its hash so a newly published file is picked up at once. What was loaded is
+    checked against that hash: a publish landing in between kept the new model under the old hash for everyone."""
     from core.store import load_model
 
-    return load_model(arch, dataset_name)[0]
+    loaded, record = load_model(arch, dataset_name)
+    if record["sha256"] != sha256:
+        raise ModelReplaced(f"{arch}-{dataset_name} was replaced while it loaded")
+    return loaded
 
 
 @st.cache_resource(show_spinner="Preparing the noise → model graph…", max_entries=ANALYZERS_KEPT)
@@ -162,14 +170,19 @@ def model_or_stop(arch: str, dataset_name: str) -> tuple[Any, dict]:
         return own.model, own.metadata
     from core.store import CacheDamagedError
 
-    status = model_status(arch, dataset_name)
-    meta = status.metadata or {}
-    problem = "is damaged" if status.state == "damaged" else "is not trained yet"
-    if status.usable:
+    for _ in range(2):  # a second look when a publish replaced the model between the look and the load
+        status = model_status(arch, dataset_name)
+        meta = status.metadata or {}
+        problem = "is damaged" if status.state == "damaged" else "is not trained yet"
+        if not status.usable:
+            break
         try:
             return model(arch, dataset_name, meta["sha256"]), meta
         except CacheDamagedError:  # its hash matches its record, yet it does not load as the registered network
             problem = "is damaged (it does not load as the registered network)"
+            break
+        except ModelReplaced:
+            problem = "is being replaced (reload the page in a moment)"
     st.warning(f"The {ARCHITECTURES[arch].title} model for {DATASET_TITLES[dataset_name]} {problem}.", icon="🏋️")
     st.page_link("pages/models.py", label="Train it on the Models page", icon="🏋️")
     st.stop()
