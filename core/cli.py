@@ -21,7 +21,7 @@ class UserFacingError(RuntimeError):
 
 def _train(args: argparse.Namespace) -> int:
     from core.models import TrainProgress
-    from core.store import train_and_save
+    from core.store import check_writable, train_and_save
 
     bar: tqdm | None = None
 
@@ -42,6 +42,7 @@ def _train(args: argparse.Namespace) -> int:
         if progress.batch % 20 == 0:
             bar.set_postfix(loss=f"{progress.loss:.4f}", acc=f"{progress.accuracy:.4f}")
 
+    check_writable()  # before the training, not after it: a read-only cache lost a finished model
     _dataset(args.dataset)  # loaded (and kept) here: a NOISELENS_DATA_DIR passed over is named, as for analyze
     ready = train_and_save(args.arch, args.dataset, origin=args.origin, on_progress=report, epochs=args.epochs,
                            seed=args.seed, batch_size=args.batch_size, augment=args.augment)
@@ -508,3 +509,6 @@ def run(args: argparse.Namespace) -> int:
         return COMMANDS[args.command](args)
     except (DataUnavailableError, IdxFormatError, ValueError) as err:
         raise UserFacingError(str(err)) from err
+    except OSError as err:  # a cache or output folder that cannot be written: a traceback before (a reviewer)
+        where = f" {err.filename}" if err.filename else ""
+        raise UserFacingError(f"cannot write{where}: {err.strerror or err}") from err

@@ -84,6 +84,20 @@ def test_the_gradient_estimator_with_uniform_noise_is_refused_in_one_line(tmp_pa
     assert not out.exists()
 
 
+def test_a_cache_that_cannot_be_written_is_one_line_before_any_training(tmp_path: Path) -> None:
+    """A traceback before (a reviewer), and on a read-only or full disk a finished training was lost at its save:
+    the folder is tried first, and any OSError is one line."""
+    import os
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = {**os.environ, "NOISELENS_CACHE_DIR": str(blocker / "cache")}  # a folder inside a file: ENOTDIR
+    done = run_cli("train", "--arch", "lenet", "--dataset", "mnist", "--epochs", "1", env=env)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "cannot write" in lines[0] and "Not a directory" in lines[0] and "epoch" not in done.stderr
+
+
 def test_models_lists_shipped_models(real_data_dir: Path) -> None:
     done = run_cli("models")
     assert done.returncode == 0
