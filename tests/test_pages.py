@@ -85,8 +85,10 @@ def test_ground_truth_picture_drawn_before_the_model_is_the_final_one(page: str,
     for before, after in zip(first, second):
         assert np.allclose(plotly_array(after["z"]), plotly_array(before["z"]), rtol=1e-5, atol=1e-7,
                            equal_nan=True)
-        for limit in ("zmin", "zmax"):
-            assert after.get(limit) == pytest.approx(before.get(limit), rel=1e-5)
+        for limit in ("zmin", "zmax"):  # absent (None) in both, or close: pytest 9.2's approx refuses None
+            assert (after.get(limit) is None) == (before.get(limit) is None)
+            if before.get(limit) is not None:
+                assert after[limit] == pytest.approx(before[limit], rel=1e-5)
 
 
 def test_confusion_heatmap_redraws(real_data_dir) -> None:
@@ -376,8 +378,11 @@ def test_a_pages_png_download_is_titled_with_its_settings(page: str, extra: str,
 
 def test_the_z_score_caption_says_what_scarce_panels_show(real_data_dir) -> None:
     """A reviewer read "their z-scores stay small" under panels of 2-8 stimuli that were as speckled as chance makes
-    them (pixel z-scores of standard deviation ~1 there, 0.4-0.5 in the class behind 84 % of the stimuli)."""
+    them (pixel z-scores of standard deviation ~1 there, 0.4-0.5 in the class behind 84 % of the stimuli); a later
+    one found "chance speckle, not a pattern" wrong too: the Significance page finds regions in such panels (LeNet,
+    10,000 stimuli: 19 pixels and 41 in clusters in a class of 12), which correlate 0.13-0.29 across seeds."""
     at = open_page("pages/class_images.py", r="0", estimator="predicted", part="noise", z="true", n="1000")
     assert_clean(at)
     captions = " ".join(c.value for c in at.caption)
-    assert "too few" in captions and "chance speckle" in captions and "stay small" not in captions
+    assert "too few" in captions and "Significance page tests whether any region" in captions
+    assert "chance speckle" not in captions and "stay small" not in captions
