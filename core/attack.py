@@ -30,8 +30,9 @@ SOURCES = {"noise": "pure noise", "test": "test images"}
 NOISE_START = 2**40
 INPUTS_PER_CALL = 1_000  # inputs blended with all 20 templates per model call
 SUBSETS = (100, 200, 500, 1_000)  # inputs per source; each costs 9 × 40 model passes per input
-#: Borji & Lin's reference, as the page's link sets it: class images from 200,000 softmax-weighted pure uniform-noise
-#: stimuli, swept with 500 inputs per source. The CLI's defaults and README's table are this run; with the page's
+#: The reference run, as the page's link sets it: class images from 200,000 softmax-weighted pure uniform-noise
+#: stimuli (a variant of Borji & Lin's answer-grouped averages that gives every class an image), swept with 500
+#: inputs per source. The CLI's defaults and README's table are this run; with the page's
 #: default 100 inputs the button gave 0.701 / 0.228 where the table says 0.707 / 0.259 (LeNet-MNIST, γ = 0.5).
 REFERENCE_RUN = {"r": 0.0, "estimator": "softmax", "part": "noise", "n": 200_000, "noise": "uniform", "seed": 0,
                  "z": False, "subset": 500}

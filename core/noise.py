@@ -24,9 +24,11 @@ NOISE_TYPES: dict[str, str] = {
     "uniform": "uniform on the 256 grey levels of [0, 1], independent pixels (the original study)",
     "gaussian": "Gaussian around 0.5 with adjustable σ, clipped to [0, 1]",
     "base": "the dataset's mean training image plus Gaussian noise of σ, clipped (Mangini & Biederman)",
-    "pink": "1/f ('pink') Gaussian noise around 0.5 scaled to σ, clipped: blobs instead of single pixels",
-    "data": "Gaussian with the training images' mean and pixel covariance, scaled to σ per pixel, clipped: "
-            "shaped like the data, yet with no class in it",
+    "pink": "1/f ('pink': amplitude falling as 1/frequency, like natural images) Gaussian noise around 0.5 scaled "
+            "to σ, clipped: blobs instead of single pixels",
+    "data": "Gaussian around the training images' mean, shaped like their pixel covariance and scaled so that the "
+            "pixels' RMS standard deviation is σ (border pixels hardly vary), clipped: shaped like the data, yet "
+            "with no class in it",
 }
 DEFAULT_SIGMA = 0.2
 SIGMA_NOISE_TYPES = frozenset({"gaussian", "base", "pink", "data"})

@@ -135,9 +135,10 @@ def picture_caption(n: int | None, shown: Picture, controls: Controls) -> str:
                    "towards that class.")
     few = ""
     if shown.scarce.any():
-        few = (" Panels marked *too few* (faded) rest on under 1 % of the total: mostly noise"
-               + (": their z-scores are chance speckle (about 1 pixel in 20 beyond |z| = 2, as noise alone gives), "
-                  "not a pattern, and change with the seed." if z else
+        few = (" Panels marked *too few* (faded) rest on under 1 % of the total"
+               + (": their z-scores allow for that, but with so few stimuli most pixels stay near chance and the "
+                  "map looks speckled; the Significance page tests whether any region of it is beyond chance."
+                  if z else ": mostly noise"
                   ", so they saturate and are left out of the colour scale."))
     pale = ""
     if shown.dominant is not None:

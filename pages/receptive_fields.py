@@ -91,7 +91,8 @@ with second:
     noise = st.selectbox("Noise type", list(NOISE_TYPES), key="noise", bind="query-params",
                          help="\n".join(f"- **{k}**: {v}" for k, v in NOISE_TYPES.items()))
     sigma = st.slider("Noise σ", 0.05, 0.5, PARAMS["sigma"].default, 0.05, key="sigma", bind="query-params",
-                      disabled=noise not in SIGMA_NOISE_TYPES, help="Standard deviation of the Gaussian noise.")
+                      disabled=noise not in SIGMA_NOISE_TYPES,
+                      help="Standard deviation of the Gaussian noise (for data noise the RMS over pixels).")
 with third:
     seed = whole_number_input("Seed", SEEDS, "seed", "Same seed, same noise as on the other pages.")
 noise_note = st.empty()

@@ -24,8 +24,9 @@ def use_the_noise_part() -> None:
 
 
 def use_the_models_answers_on_pure_noise() -> None:
-    """Borji & Lin's setting: the noise part alone grouped by the ground truth is independent of the label, so
-    the tests would find only false alarms (a review followed the plain switch there and found nothing)."""
+    """Pure noise, softmax-weighted (Borji & Lin's setting, every class given weight): the noise part alone
+    grouped by the ground truth is independent of the label, so the tests would find only false alarms (a review
+    followed the plain switch there and found nothing)."""
     st.session_state.update(part="noise", estimator="softmax", r=0.0)
 
 
@@ -112,7 +113,8 @@ def significance_results(controls: Controls, state: reverse_correlation.Analysis
         images.display, titles, images.display_unit, regions.pixel, regions.cluster,
         weights=images.weights if images.marks_scarce else None, phone=on_a_phone()), key="regions")
     truth_note = (" Grouped by the ground truth, the noise is independent of the label, so every region found "
-                  "here is a false alarm: a built-in check (about 1 image in 20 may show one)."
+                  "here is a false alarm: a built-in check (each test alone in about 1 image in 20, so one or two "
+                  "of the ten may show one)."
                   if controls.estimator == "truth" else "")
     st.caption(f"The {state.n:,} stimuli's noise class images, as on the *Classification images* page. "
                "**Solid black** outlines pixels whose smoothed z-score passes the pixel test; **dotted green** "

@@ -102,7 +102,8 @@ def _widgets(show_display: bool) -> Controls:
                              help=_help(NOISE_TYPES))
         sigma = st.slider("Noise σ", 0.05, 0.5, PARAMS["sigma"].default, 0.05, key="sigma", bind="query-params",
                           disabled=noise not in SIGMA_NOISE_TYPES,
-                          help="Standard deviation of the Gaussian noise (gaussian, base, pink and data types).")
+                          help="Standard deviation of the Gaussian noise (gaussian, base, pink and data types; for "
+                               "data noise the RMS over pixels).")
     with third:
         estimator = st.selectbox("Grouping (estimator)", list(ESTIMATORS), key="estimator", bind="query-params",
                                  help=_help(ESTIMATORS))
