@@ -24,7 +24,7 @@ def use_the_noise_part() -> None:
 
 
 def use_the_models_answers_on_pure_noise() -> None:
-    """Pure noise, softmax-weighted (Borji & Lin's setting, every class given weight): the noise part alone
+    """Pure noise, softmax-weighted (Borji & Lin's answer grouping, every class given weight): the noise part alone
     grouped by the ground truth is independent of the label, so the tests would find only false alarms (a review
     followed the plain switch there and found nothing)."""
     st.session_state.update(part="noise", estimator="softmax", r=0.0)
