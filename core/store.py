@@ -107,7 +107,7 @@ def check_writable() -> None:
     """Raise ``OSError`` now when the models folder cannot be written, not after a training that would be lost."""
     probe = models_dir() / ".write-probe"
     atomic_write_text(probe, "")
-    probe.unlink()
+    probe.unlink(missing_ok=True)  # two trainings started at once share the name
 
 
 @dataclass(frozen=True)
