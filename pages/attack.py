@@ -162,7 +162,7 @@ def attack_results(controls: Controls, images: analysis.ClassImages, inputs: tup
                "the target). Move γ and the target class above: the curves stay, only these are redrawn.")
 
     st.subheader("Downloads")
-    stem = f"attack-{controls.file_stem(arch, dataset_name, images.n, controls.part)}-subset{subset}"
+    stem = f"attack-{controls.file_stem(arch, dataset_name, images.n, images.part)}-subset{subset}"
     left, right = st.columns(2)
     left.download_button("CSV of the curves", attack.curves_csv(curves), f"{stem}.csv", "text/csv", key="csv",
                          on_click="ignore")

@@ -186,7 +186,7 @@ def download_buttons(images, shown: Picture, state, controls: Controls, mean_ima
     own thread on the click; ``on_click="ignore"`` keeps that click from rerunning the page.
     """
     record = controls.record(arch, dataset_name, state.n, images.part)
-    stem = controls.file_stem(arch, dataset_name, state.n, controls.part)
+    stem = controls.file_stem(arch, dataset_name, state.n, images.part)  # the gradient kernel's is the noise
 
     @functools.cache
     def matrices() -> tuple[np.ndarray, np.ndarray]:

@@ -335,11 +335,16 @@ def test_gradient_grouping_draws_both_kernels_and_is_refused_for_uniform_noise(r
         if figure(at, index)["data"][0].get("colorbar", {}).get("title", {}).get("text") == "logit per unit of noise":
             whitened = figure_data(at, index)[0]["z"]
     assert whitened is not None and kernel != whitened
-    assert at.radio(key="part").disabled  # the gradient kernel is the noise's, whatever the part says
+    # the gradient kernel is the noise's, whatever the part says: said, not disabled (a click as the rerun disabled
+    # it changed the link and not the page; tests/test_e2e.py)
+    assert not at.radio(key="part").disabled and at.radio(key="part").value == "input"
+    assert any("shown for the noise part whatever *Averaged part* says" in info.value for info in at.info)
+    assert any("--part noise" in code.value for code in at.code)
     at = open_page("pages/class_images.py", estimator="gradient", noise="uniform", n="100", seed="777")
     assert_clean(at)
     assert any("not Gaussian" in warning.value for warning in at.warning)
-    assert not at.radio(key="part").disabled  # uniform noise: the regression kernel stands in, by part
+    assert not any("whatever *Averaged part* says" in info.value for info in at.info)  # uniform: the regression
+    # kernel stands in, by part
     headers = [header.value for header in at.subheader]
     assert headers and not any("Whitened kernel" in header for header in headers)  # drawn, without that part
 

@@ -107,9 +107,11 @@ def _widgets(show_display: bool) -> Controls:
     with third:
         estimator = st.selectbox("Grouping (estimator)", list(ESTIMATORS), key="estimator", bind="query-params",
                                  help=_help(ESTIMATORS))
+        # Never disabled: the gradient kernel is the noise's whatever this says (_explain says so). Disabled by the
+        # rerun a choice of the gradient grouping starts, a click on it made in that moment changed the link and
+        # not the page (a reviewer, 6 of 6 at 0.1 s): the link then shared another picture.
         part = st.radio("Averaged part", list(PARTS), key="part", bind="query-params", horizontal=True,
-                        help=_help(PARTS),  # the gradient kernel is the noise's whatever this says (_explain)
-                        disabled=estimator in GRADIENT_ESTIMATORS and noise in SIGMA_NOISE_TYPES)
+                        help=_help(PARTS))
     with fourth:
         seed = whole_number_input("Seed", SEEDS, "seed",
                                   "Same seed, same noise: a shared link shows exactly the same images. A whole "
