@@ -4,6 +4,7 @@ import streamlit as st
 
 from core import analysis, plots
 from core.config import DATASET_TITLES, DATASETS
+from core.link import Controls
 from core.models import ARCHITECTURES, SHIPPED_ARCHITECTURES
 from core.picture import picture
 from core.runs import command_line
@@ -27,6 +28,21 @@ def grid() -> None:
         controls, complete, "Large N: the four models run one after the other, each with its progress bar. Stop "
         "keeps what was computed and shows it; Continue goes on from there.")
     commands = []  # one per model drawn: each panel's numbers from the command line
+    # The commands' place, emptied now: filled after the four runs, the last change's commands stood there, greyed
+    # but selectable, for the minutes a large N takes (a reviewer copied `--samples 200` under N = 1,000,000)
+    grid_box, command_slot = st.container(), st.empty()
+    with grid_box:
+        draw_models(controls, statuses, stopped, commands)
+    if commands:
+        with command_slot.container():
+            command_line_note("\n".join(commands))
+    if stop is not None:
+        stop.empty()
+
+
+def draw_models(controls: Controls, statuses: dict, stopped: bool, commands: list[str]) -> None:
+    """The four models' class images, fed-back matrices and template accuracies, run one after the other; each
+    drawn model's command is added to ``commands``."""
     for dataset_name in DATASETS:
         data = resources.data_or_stop(dataset_name)  # a friendly panel, and stop, if this dataset is missing
         names = resources.class_names(dataset_name)
@@ -62,10 +78,6 @@ def grid() -> None:
                 stem = controls.file_stem(arch, dataset_name, state.n, images.part)
                 commands.append(command_line("analyze", controls.record(arch, dataset_name, state.n, images.part),
                                              f"runs/compare-{stem}", z_scores=controls.shows_z_scores))
-    if commands:
-        command_line_note("\n".join(commands))
-    if stop is not None:
-        stop.empty()
 
 
 grid()

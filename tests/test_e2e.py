@@ -323,6 +323,27 @@ def test_a_long_run_blanks_the_previous_results(server, browser, link: str, char
     page.close()
 
 
+def test_compare_takes_the_previous_command_away_during_a_long_run(server, browser) -> None:
+    """Compare's commands come after its four runs: during a run of minutes the previous settings' commands stood
+    there, greyed but selectable (a reviewer copied `--samples 200` under N = 1,000,000). Gone until it ends."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{server}/compare?n=200&r=0.0&estimator=softmax&part=noise&seed=9094")
+    commands = page.locator('[data-testid="stCode"]')
+    commands.first.wait_for(timeout=240_000)
+    wait_until_idle(page, charts=8)
+    assert "--samples 200" in commands.first.inner_text()
+    page.locator(SLIDER).first.focus()  # N, a log-scale select slider
+    page.keyboard.press("End")  # 1,000,000
+    wait_for_change(lambda: stimuli_done(page) > 0, False, timeout=120)
+    assert commands.count() == 0
+    page.get_by_role("button", name="Stop").click()
+    commands.first.wait_for(timeout=60_000)
+    first_model = re.search(r"--samples (\d+)", commands.first.inner_text().splitlines()[0])
+    assert first_model and int(first_model.group(1)) > 200  # what the stopped run reached (the others hold 200)
+    assert_no_exception(page)
+    page.close()
+
+
 def test_compare_stops_within_seconds_during_a_long_run(server, browser) -> None:
     """Compare's four runs at N = 1,000,000 take minutes: Stop ends them, keeps the first model's partial images
     and says which models have not run."""
@@ -1009,4 +1030,32 @@ def test_the_gradient_grouping_draws_the_kernel_and_its_whitened_form(server, br
     with np.load(download.value.path()) as arrays:
         assert arrays["class_images"].shape == arrays["gradient_whitened"].shape == (10, 28, 28)
         assert not np.allclose(arrays["class_images"], arrays["gradient_whitened"])  # pink: Σ is no multiple of I
+    page.close()
+
+
+def test_a_click_on_the_part_as_the_gradient_grouping_is_chosen_counts_in_the_link_and_the_page(server,
+                                                                                                 browser) -> None:
+    """A reviewer chose the gradient grouping and clicked *input* 0.05 s later: the rerun then disabled the radio,
+    the link dropped `part` (input) while the radio and the command stayed at noise, 6 of 6 times, and the link
+    shared another picture once the grouping went back to the truth. The radio is no longer disabled."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{server}/class_images?noise=pink&seed=7&part=noise")
+    wait_until_idle(page, charts=4)
+    part = page.locator('[data-testid="stRadio"]').filter(has_text="Averaged part")
+    where = part.locator("label").filter(has_text="input").bounding_box()
+    page.get_by_role("combobox", name="Grouping (estimator)").click()
+    page.locator('[role=option]').filter(has_text="gradient").first.click()
+    time.sleep(0.05)
+    page.mouse.click(where["x"] + 10, where["y"] + where["height"] / 2)
+    time.sleep(1)
+    wait_until_idle(page, charts=4)
+    chosen = part.locator("input:checked").evaluate("node => node.parentElement.innerText").strip()
+    assert ("part=noise" in page.url) == (chosen == "noise"), (page.url, chosen)
+    page.get_by_role("combobox", name="Grouping (estimator)").click()  # where the part matters again
+    page.locator('[role=option]').filter(has_text="truth").first.click()
+    time.sleep(1)
+    wait_until_idle(page, charts=4)
+    command = page.locator('[data-testid="stCode"]').last.inner_text()
+    assert ("part=noise" in page.url) == ("--part noise" in command), (page.url, command)
+    assert_no_exception(page)
     page.close()
