@@ -172,29 +172,39 @@ def meant_parameter(key: str) -> str | None:
     return OTHER_NAMES.get(near[0], near[0]) if near else None
 
 
+MOST_SHOWN = 60  # characters of a link's text a note repeats: a 5,000-character value pushed the page off screen
+
+
 def as_code(text: str) -> str:
-    """A link's text for a Markdown code span: backticks (which would close it) become quotes."""
+    """A link's text for a Markdown code span: backticks (which would close it) become quotes, and a long text is
+    cut (the note names it; the whole of it helps nobody)."""
+    text = text if len(text) <= MOST_SHOWN else text[:MOST_SHOWN] + "…"
     return text.replace("`", "'")
 
 
 def unknown_parameter_note(key: str, value: str) -> str:
     """The link check's note for a parameter no page has (the parameter is then removed from the address)."""
-    key, value = as_code(key), as_code(value)  # shown in code spans: a backtick would end one, and the rest be Markdown
-    written = f"{key}={value}" if value else key
-    meant = meant_parameter(key)
+    meant = meant_parameter(as_code(key))
     name, _, glued = (meant or "").partition("=")
     text = value or glued  # r2=0.5: the value written after "=" is the one meant, not the 2 glued to the name
+    key, value = as_code(key), as_code(value)  # shown in code spans: a backtick would end one, and the rest be Markdown
+    written = f"{key}={value}" if value else key
     if name in PARAMS and text:
         # ratio=2 was told "did you mean r=2?", which is refused too (a review): name the setting, not the value
         try:
             PARAMS[name].parse(text)
         except (ValueError, TypeError) as err:
-            return (f"`{written}` in the link is not a setting here; did you mean `{name}`? (`{text}` is not valid "
-                    f"there: {err}.) It was left out.")
+            return (f"`{written}` in the link is not a setting here; did you mean `{name}`? (`{as_code(text)}` is "
+                    f"not valid there: {shorter(str(err))}.) It was left out.")
     if meant is not None and value:
         meant = f"{name}={value}"
     hint = f"; did you mean `{meant}`?" if meant else "."
     return f"`{written}` in the link is not a setting here{hint} It was left out."
+
+
+def shorter(text: str) -> str:
+    """A parser's message, cut as ``as_code`` cuts a value (it may repeat the value)."""
+    return text if len(text) <= 2 * MOST_SHOWN else text[:2 * MOST_SHOWN] + "…"
 
 
 def link_text(value: Any) -> str:

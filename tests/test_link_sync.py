@@ -26,6 +26,23 @@ def test_bad_link_values_fall_back_with_a_note(real_data_dir) -> None:
     assert at.select_slider(key="n").value == 1000 and at.number_input(key="seed").value == 7
 
 
+def test_a_repeated_parameter_whose_last_value_is_bad_says_it_was_the_last(real_data_dir) -> None:
+    at = open_page("pages/class_images.py", n=["1000", "5000", "abc"])
+    notes = " ".join(w.value for w in at.warning)
+    assert "`n=abc`, the last of its 3, in the link is not valid" in notes, notes
+
+
+def test_a_very_long_bad_value_is_named_cut_short(real_data_dir) -> None:
+    """A 5,000-character value was repeated whole in its note (twice: in the value and the parser's message) and
+    pushed the controls off the first screen (a reviewer)."""
+    long = "x" * 5_000
+    at = open_page("pages/class_images.py", noise=long, **{"y" * 5_000: long})
+    assert not at.exception
+    notes = [w.value for w in at.warning]
+    assert len(notes) == 2 and all(len(note) < 400 for note in notes), [len(note) for note in notes]
+    assert any("`noise=" + "x" * 60 + "…`" in note for note in notes) and at.selectbox(key="noise").value == "uniform"
+
+
 def test_a_bad_link_value_is_named_in_plain_words_and_really_replaced(real_data_dir) -> None:
     at = open_page("pages/class_images.py", n="abc", seed="1.5", z="maybe", sigma="9")
     assert not at.exception

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import streamlit as st
 
-from core.link import ANALYSIS_KEYS, PARAMS, as_code, link_text, unknown_parameter_note
+from core.link import ANALYSIS_KEYS, PARAMS, as_code, link_text, shorter, unknown_parameter_note
 from ui import streamlit_internals
 
 T = TypeVar("T")
@@ -43,7 +43,9 @@ def check_link() -> dict[str, str]:
             value = param.parse(raw)
         except (ValueError, TypeError) as err:
             st.session_state[key] = param.default
-            notes[key] = f"`{key}={as_code(raw)}` in the link is not valid ({err}); using {link_text(param.default)}."
+            repeated = f", the last of its {len(arrived[key])}," if len(arrived[key]) > 1 else ""
+            notes[key] = (f"`{key}={as_code(raw)}`{repeated} in the link is not valid ({shorter(str(err))}); using "
+                          f"{link_text(param.default)}.")
             del link[key]  # a default is never in the link
             continue
         st.session_state[key] = value
