@@ -11,6 +11,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from core.config import models_dir
 from core.data import DataUnavailableError, IdxFormatError
 from core.runs import settings_line
 
@@ -42,7 +43,10 @@ def _train(args: argparse.Namespace) -> int:
         if progress.batch % 20 == 0:
             bar.set_postfix(loss=f"{progress.loss:.4f}", acc=f"{progress.accuracy:.4f}")
 
-    check_writable()  # before the training, not after it: a read-only cache lost a finished model
+    try:  # before the training, not after it: a read-only cache lost a finished model
+        check_writable()
+    except OSError as err:
+        raise UserFacingError(f"cannot write the models folder {models_dir()}: {err.strerror or err}") from err
     _dataset(args.dataset)  # loaded (and kept) here: a NOISELENS_DATA_DIR passed over is named, as for analyze
     ready = train_and_save(args.arch, args.dataset, origin=args.origin, on_progress=report, epochs=args.epochs,
                            seed=args.seed, batch_size=args.batch_size, augment=args.augment)
@@ -509,6 +513,5 @@ def run(args: argparse.Namespace) -> int:
         return COMMANDS[args.command](args)
     except (DataUnavailableError, IdxFormatError, ValueError) as err:
         raise UserFacingError(str(err)) from err
-    except OSError as err:  # a cache or output folder that cannot be written: a traceback before (a reviewer)
-        where = f" {err.filename}" if err.filename else ""
-        raise UserFacingError(f"cannot write{where}: {err.strerror or err}") from err
+    except OSError as err:  # a file or folder that cannot be used (read or written): a traceback before (a reviewer)
+        raise UserFacingError(f"{err.filename}: {err.strerror or err}" if err.filename else str(err)) from err

@@ -30,8 +30,9 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # 5 MB
 MAX_UPLOAD_MB = 5
 MAX_SIDE = 4_000  # pixels a side
 WORKING_SIDE = 1_000  # larger pictures are shrunk to this before anything else (a 4,000² RGBA float copy is 256 MB)
-#: The Pillow plugins that may parse an upload; no other sees the bytes. A JPEG carrying an MPF block (a phone's
-#: HDR gain-map photo) comes out of the JPEG plugin as "MPO", a JPEG to the student: its first image is the photo.
+#: The Pillow plugins that may parse an upload; no other sees the bytes. A JPEG carrying an MPF block (a camera's
+#: multi-picture file; older Pillow also read phones' HDR gain-map photos so) comes out of the JPEG plugin as "MPO",
+#: a JPEG to the student: its first image is the photo.
 PILLOW_FORMATS = ("PNG", "JPEG")
 #: Scans a JPEG may have: libjpeg's progressive scripts write about 10. A 5-MB file of one scan repeated ~160,000
 #: times (a reviewer) would hold a core for 13-25 minutes at 4,000² (4.6-8.8 ms a scan); 100 cost at most ~1 s.
@@ -56,10 +57,11 @@ class BlankDrawing(ImageRejected):
 def decode_image(raw: bytes) -> np.ndarray:
     """Untrusted PNG or JPEG bytes -> an ``(H, W)`` float32 image in [0, 1] where 1 is ink.
 
-    Checks, in this order, each with its own message: size in bytes, a format Pillow recognises, PNG or JPEG,
-    the pixel size from the header (before decoding: a 50-byte PNG may claim 100,000 × 100,000 pixels), the
-    file's integrity (``verify``), then the decoding itself (a truncated file fails here). Pillow's own
-    decompression-bomb guard is kept as a second line: its warning is turned into a refusal too.
+    Checks, in this order, each with its own message: size in bytes; PNG or JPEG (only those two Pillow readers see
+    the bytes; another picture is named from its first bytes); the pixel size from the header (before decoding: a
+    50-byte PNG may claim 100,000 × 100,000 pixels); a JPEG's scans (``jpeg_scans``); the file's integrity
+    (``verify``); then the decoding itself (a truncated file fails here). Pillow's own decompression-bomb guard is
+    kept as a second line: its warning is turned into a refusal too.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -115,39 +117,11 @@ def other_picture_kind(raw: bytes) -> str | None:
 
 
 def jpeg_scans(raw: bytes) -> int:
-    """Scans (SOS markers) of a JPEG's first image, read from its marker segments without decoding, stopping one
-    past ``MOST_JPEG_SCANS``. Entropy-coded data stuffs every 0xFF byte (FF 00), so the next marker is found by
-    skipping stuffed bytes and restart markers; a damaged structure ends the count (the decoder then says so)."""
-    scans, at = 0, 2  # after SOI
-    while at + 4 <= len(raw) and scans <= MOST_JPEG_SCANS:
-        if raw[at] != 0xFF:
-            break
-        marker = raw[at + 1]
-        if marker == 0xFF:  # a fill byte before a marker
-            at += 1
-        elif marker == 0xD9:  # EOI: the first image ends (an MPO's second image follows)
-            break
-        elif 0xD0 <= marker <= 0xD7 or marker in (0x01, 0xD8):  # markers without a length
-            at += 2
-        else:
-            at += 2 + int.from_bytes(raw[at + 2:at + 4], "big")
-            if marker == 0xDA:
-                scans += 1
-                at = _next_marker(raw, at)
-    return scans
-
-
-def _next_marker(raw: bytes, at: int) -> int:
-    """Where the marker after entropy-coded data starting at ``at`` begins (past stuffed bytes and restarts)."""
-    while (at := raw.find(b"\xff", at)) >= 0 and at + 1 < len(raw):
-        following = raw[at + 1]
-        if following == 0xFF:
-            at += 1
-        elif following == 0x00 or 0xD0 <= following <= 0xD7:
-            at += 2
-        else:
-            return at
-    return len(raw)
+    """At least as many as the scans libjpeg will decode: the SOS markers (FF DA) anywhere in the file. Entropy-coded
+    data stuffs every FF byte (FF 00), so it holds none; a walk over the marker segments stopped at a junk byte,
+    which libjpeg skips, and one junk byte let a file of hundreds of scans through (a reviewer). An EXIF
+    thumbnail's or an MPO's second image's scans count too: a few, against the limit's 100."""
+    return raw.count(b"\xff\xda")
 
 
 def _ink_from(image: Any) -> np.ndarray:

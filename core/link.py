@@ -184,7 +184,7 @@ def as_code(text: str) -> str:
 
 def unknown_parameter_note(key: str, value: str) -> str:
     """The link check's note for a parameter no page has (the parameter is then removed from the address)."""
-    meant = meant_parameter(as_code(key))
+    meant = meant_parameter(key.replace("`", "'"))  # the whole name: a glued n=… is read from all of it
     name, _, glued = (meant or "").partition("=")
     text = value or glued  # r2=0.5: the value written after "=" is the one meant, not the 2 glued to the name
     key, value = as_code(key), as_code(value)  # shown in code spans: a backtick would end one, and the rest be Markdown

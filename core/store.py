@@ -8,6 +8,7 @@ lock, so two sessions asking for the same model train it once.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
 import logging
@@ -34,6 +35,10 @@ SHIPPED_BACKUP = ".shipped"  # where a shipped default waits while a retrained m
 
 class CacheDamagedError(RuntimeError):
     """A cached model exists but fails its hash check or does not load."""
+
+
+class ModelChanging(CacheDamagedError):
+    """The model file kept being replaced while it was loaded (publishes in quick succession): not damaged."""
 
 
 class ModelMissingError(LookupError):
@@ -85,9 +90,17 @@ def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = "") ->
         os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the cache from other users of a shared server
         _sync(tmp)
         os.replace(tmp, path)
-        _sync(path.parent)
+        try:  # best effort: Windows cannot open a folder, and some network and FUSE file systems refuse its sync
+            _sync(path.parent)
+        except OSError as err:
+            if err.errno not in FOLDER_SYNC_UNSUPPORTED:
+                raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+FOLDER_SYNC_UNSUPPORTED = frozenset({errno.EINVAL, errno.EACCES, errno.EPERM, errno.EBADF, errno.EISDIR,
+                                     errno.ENOTSUP})
 
 
 def _sync(path: Path) -> None:
@@ -105,7 +118,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def check_writable() -> None:
     """Raise ``OSError`` now when the models folder cannot be written, not after a training that would be lost."""
-    probe = models_dir() / ".write-probe"
+    probe = models_dir() / ".write-probe.json"  # .gitignore's cache/models/.*.json: a killed train leaves nothing
     atomic_write_text(probe, "")
     probe.unlink(missing_ok=True)  # two trainings started at once share the name
 
@@ -237,7 +250,7 @@ def load_model(arch: str, dataset: str) -> tuple[Any, dict[str, Any]]:
         if problem := registry_mismatch(model, arch):
             raise CacheDamagedError(f"{path}: not the registered {arch} network: {problem}")
         return model, record
-    raise CacheDamagedError(f"{path}: kept changing while it was loaded; try again")
+    raise ModelChanging(f"{path}: kept changing while it was loaded; try again")
 
 
 def _library_versions() -> dict[str, str]:

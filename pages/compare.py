@@ -27,12 +27,11 @@ def grid() -> None:
     stopped, stop = live.stop_or_continue(
         controls, complete, "Large N: the four models run one after the other, each with its progress bar. Stop "
         "keeps what was computed and shows it; Continue goes on from there.")
-    commands = []  # one per model drawn: each panel's numbers from the command line
     # The commands' place, emptied now: filled after the four runs, the last change's commands stood there, greyed
     # but selectable, for the minutes a large N takes (a reviewer copied `--samples 200` under N = 1,000,000)
     grid_box, command_slot = st.container(), st.empty()
     with grid_box:
-        draw_models(controls, statuses, stopped, commands)
+        commands = draw_models(controls, statuses, stopped)
     if commands:
         with command_slot.container():
             command_line_note("\n".join(commands))
@@ -40,9 +39,10 @@ def grid() -> None:
         stop.empty()
 
 
-def draw_models(controls: Controls, statuses: dict, stopped: bool, commands: list[str]) -> None:
-    """The four models' class images, fed-back matrices and template accuracies, run one after the other; each
-    drawn model's command is added to ``commands``."""
+def draw_models(controls: Controls, statuses: dict, stopped: bool) -> list[str]:
+    """The four models' class images, fed-back matrices and template accuracies, run one after the other; the
+    command of each model drawn."""
+    commands = []
     for dataset_name in DATASETS:
         data = resources.data_or_stop(dataset_name)  # a friendly panel, and stop, if this dataset is missing
         names = resources.class_names(dataset_name)
@@ -58,7 +58,9 @@ def draw_models(controls: Controls, statuses: dict, stopped: bool, commands: lis
                 if stopped and live.stored_stimuli(arch, dataset_name, sha256, controls) == 0:
                     st.info("Stopped before this model's run began. Press Continue to go on.")
                     continue
-                model = resources.model(arch, dataset_name, sha256)
+                model = resources.server_model_or_note(arch, dataset_name, sha256)
+                if model is None:
+                    continue
                 progress = st.empty()  # "n of N stimuli" while this model's run takes a while
                 engine, state = live.run_analysis(arch, dataset_name, sha256, controls, progress, stopped=stopped)
                 images = analysis.class_images(state, controls.estimator, controls.part)
@@ -78,6 +80,7 @@ def draw_models(controls: Controls, statuses: dict, stopped: bool, commands: lis
                 stem = controls.file_stem(arch, dataset_name, state.n, images.part)
                 commands.append(command_line("analyze", controls.record(arch, dataset_name, state.n, images.part),
                                              f"runs/compare-{stem}", z_scores=controls.shows_z_scores))
+    return commands
 
 
 grid()

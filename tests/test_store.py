@@ -249,6 +249,29 @@ def test_second_trainer_is_told_instead_of_training_again(temp_cache: Path) -> N
             store.train_and_save("lenet", "mnist", wait=False, **QUICK)
 
 
+def test_a_folder_that_refuses_its_sync_still_takes_the_write(temp_cache: Path, monkeypatch) -> None:
+    """The folder's sync is best effort: Windows cannot open a folder, and some network and FUSE file systems answer
+    EINVAL; made mandatory, every model save and `train` failed there (a reviewer). A file's own sync is not."""
+    import errno
+    import os
+
+    real_open = os.open
+
+    def no_folder_sync(path, flags, *args):
+        if Path(path).is_dir():
+            raise OSError(errno.EINVAL, "Invalid argument", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(store.os, "open", no_folder_sync)
+    target = temp_cache / "models" / "x.json"
+    store.atomic_write_text(target, "{}")
+    assert target.read_text() == "{}"
+    monkeypatch.setattr(store.os, "open", lambda *args: (_ for _ in ()).throw(OSError(errno.EIO, "I/O error")))
+    with pytest.raises(OSError, match="I/O error"):
+        store.atomic_write_text(target, "[]")
+    assert target.read_text() == "{}"
+
+
 def test_the_record_returned_vouches_for_the_bytes_loaded(temp_cache: Path, monkeypatch) -> None:
     """load_model hashed the path, then Keras opened the path again: a publish landing in between gave the new
     network with the old record, and the pages' cache kept it under the old hash (a reviewer, from the code). A

@@ -85,6 +85,22 @@ def model(arch: str, dataset_name: str, sha256: str):
     return loaded
 
 
+def server_model_or_note(arch: str, dataset_name: str, sha256: str) -> Any | None:
+    """The server's model under the hash the page saw, or None with a note: a publish can land between the look and
+    the load (it is drawn at the next change; it was an error box on Compare), or the file does not load as the
+    registered network."""
+    from core.store import CacheDamagedError, ModelChanging
+
+    try:
+        return model(arch, dataset_name, sha256)
+    except (ModelReplaced, ModelChanging):
+        st.info("This model is being replaced on the server right now: it is drawn at the next change.")
+    except CacheDamagedError:
+        st.warning("This model is damaged (it does not load as the registered network): train it again on the "
+                   "Models page.")
+    return None
+
+
 @st.cache_resource(show_spinner="Preparing the noise → model graph…", max_entries=ANALYZERS_KEPT)
 def _shared_analyzer(arch: str, dataset_name: str, noise: str, sha256: str):
     from core.reverse_correlation import Analyzer
@@ -168,7 +184,7 @@ def model_or_stop(arch: str, dataset_name: str) -> tuple[Any, dict]:
     own = session_models.get(arch, dataset_name)
     if own is not None:
         return own.model, own.metadata
-    from core.store import CacheDamagedError
+    from core.store import CacheDamagedError, ModelChanging
 
     for _ in range(2):  # a second look when a publish replaced the model between the look and the load
         status = model_status(arch, dataset_name)
@@ -178,11 +194,11 @@ def model_or_stop(arch: str, dataset_name: str) -> tuple[Any, dict]:
             break
         try:
             return model(arch, dataset_name, meta["sha256"]), meta
+        except (ModelReplaced, ModelChanging):
+            problem = "is being replaced (reload the page in a moment)"
         except CacheDamagedError:  # its hash matches its record, yet it does not load as the registered network
             problem = "is damaged (it does not load as the registered network)"
             break
-        except ModelReplaced:
-            problem = "is being replaced (reload the page in a moment)"
     st.warning(f"The {ARCHITECTURES[arch].title} model for {DATASET_TITLES[dataset_name]} {problem}.", icon="🏋️")
     st.page_link("pages/models.py", label="Train it on the Models page", icon="🏋️")
     st.stop()
