@@ -114,3 +114,23 @@ def test_a_visitors_own_model_keeps_engines_for_its_last_two_noise_types(mnist) 
     for noise in ("gaussian", "pink", "uniform", "base"):
         own.analyzer(noise, lambda: mnist, 1024)
     assert ANALYZERS_PER_MODEL == 2 and sorted(own._analyzers) == ["base", "uniform"]
+
+
+def test_a_model_replaced_while_compare_loads_it_is_a_note_not_an_error_box(real_data_dir, monkeypatch) -> None:
+    """The pages' model cache refuses a model that is not the hash it is keyed by (a publish landing between the
+    page's look and the load); Compare called it unguarded and would have shown Streamlit's error box (a review)."""
+    from ui import resources
+
+    real = resources.model
+
+    def replaced_for_alexnet(arch: str, dataset_name: str, sha256: str):
+        if arch == "alexnet":
+            raise resources.ModelReplaced(f"{arch}-{dataset_name} was replaced while it loaded")
+        return real(arch, dataset_name, sha256)
+
+    monkeypatch.setattr(resources, "model", replaced_for_alexnet)
+    at = open_page("pages/compare.py", n="200")
+    assert not at.exception
+    notes = [info.value for info in at.info if "being replaced on the server" in info.value]
+    assert len(notes) == 2  # AlexNet on both datasets; the LeNets drawn
+    assert len(at.get("plotly_chart")) == 4
