@@ -463,12 +463,12 @@ def test_on_a_phone_the_lesson_bars_lie_sideways_with_their_labels_across() -> N
     the four models' names tilted over each other."""
     from core.plots_lesson import answers_bar, template_accuracy_bar
 
-    choices = ("Much worse than chance (under 10 %)", "Nearly as well as the network (over 70 %)")
+    choices = (lesson.ACCURACY_BANDS[0][2], lesson.ACCURACY_BANDS[3][2])  # the labels the lesson shows
     answers = answers_bar(np.array([3, 7]), choices, right=1, phone=True)
     bar = answers.data[0]
     assert bar.orientation == "h" and list(bar.x) == [3, 7]
     assert list(bar.text) == ["× 3", "× 7"]  # beside a class named by a digit, "2 0" read as twenty
-    assert list(bar.y) == ["Much worse than chance<br>(under 10 %)", "Nearly as well as the<br>network (over 70 %)"]
+    assert list(bar.y) == ["Close to chance (under<br>15 %)", "Far better (over 70 %)"]
     assert answers.layout.yaxis.autorange == "reversed"  # the first choice on top, as the question lists them
     accuracy = template_accuracy_bar([0.42, 0.38], ["LeNet · MNIST", "AlexNet · Fashion-MNIST"], phone=True)
     assert accuracy.data[0].orientation == "h" and accuracy.layout.shapes[0].x0 == 10  # chance, upright
