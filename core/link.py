@@ -175,11 +175,14 @@ def meant_parameter(key: str) -> str | None:
 MOST_SHOWN = 60  # characters of a link's text a note repeats: a 5,000-character value pushed the page off screen
 
 
+def _cut(text: str, most: int) -> str:
+    return text if len(text) <= most else text[:most] + "…"
+
+
 def as_code(text: str) -> str:
     """A link's text for a Markdown code span: backticks (which would close it) become quotes, and a long text is
     cut (the note names it; the whole of it helps nobody)."""
-    text = text if len(text) <= MOST_SHOWN else text[:MOST_SHOWN] + "…"
-    return text.replace("`", "'")
+    return _cut(text, MOST_SHOWN).replace("`", "'")
 
 
 def unknown_parameter_note(key: str, value: str) -> str:
@@ -204,7 +207,7 @@ def unknown_parameter_note(key: str, value: str) -> str:
 
 def shorter(text: str) -> str:
     """A parser's message, cut as ``as_code`` cuts a value (it may repeat the value)."""
-    return text if len(text) <= 2 * MOST_SHOWN else text[:2 * MOST_SHOWN] + "…"
+    return _cut(text, 2 * MOST_SHOWN)
 
 
 def link_text(value: Any) -> str:

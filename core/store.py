@@ -38,7 +38,7 @@ class CacheDamagedError(RuntimeError):
 
 
 class ModelChanging(CacheDamagedError):
-    """The model file kept being replaced while it was loaded (publishes in quick succession): not damaged."""
+    """The model file was replaced while it was loaded (a publish landing in between): not damaged."""
 
 
 class ModelMissingError(LookupError):

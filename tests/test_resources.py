@@ -119,13 +119,14 @@ def test_a_visitors_own_model_keeps_engines_for_its_last_two_noise_types(mnist) 
 def test_a_model_replaced_while_compare_loads_it_is_a_note_not_an_error_box(real_data_dir, monkeypatch) -> None:
     """The pages' model cache refuses a model that is not the hash it is keyed by (a publish landing between the
     page's look and the load); Compare called it unguarded and would have shown Streamlit's error box (a review)."""
+    from core.store import ModelChanging
     from ui import resources
 
     real = resources.model
 
     def replaced_for_alexnet(arch: str, dataset_name: str, sha256: str):
         if arch == "alexnet":
-            raise resources.ModelReplaced(f"{arch}-{dataset_name} was replaced while it loaded")
+            raise ModelChanging(f"{arch}-{dataset_name} was replaced while it loaded")
         return real(arch, dataset_name, sha256)
 
     monkeypatch.setattr(resources, "model", replaced_for_alexnet)

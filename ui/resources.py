@@ -69,19 +69,15 @@ def input_covariance(dataset_name: str, ratio: float, noise: str, sigma: float):
                                     readout.noise_covariance(noise, sigma, data.train_images))
 
 
-class ModelReplaced(RuntimeError):
-    """The file was replaced between the page's look and the load: not kept under the hash the page saw."""
-
-
 @st.cache_resource(show_spinner="Loading the model…", max_entries=8)
 def model(arch: str, dataset_name: str, sha256: str):
     """The cached model; keyed by its hash so a newly published file is picked up at once. What was loaded is
     checked against that hash: a publish landing in between kept the new model under the old hash for everyone."""
-    from core.store import load_model
+    from core.store import ModelChanging, load_model
 
     loaded, record = load_model(arch, dataset_name)
-    if record["sha256"] != sha256:
-        raise ModelReplaced(f"{arch}-{dataset_name} was replaced while it loaded")
+    if record["sha256"] != sha256:  # not kept under the hash the page saw
+        raise ModelChanging(f"{arch}-{dataset_name} was replaced while it loaded")
     return loaded
 
 
@@ -93,7 +89,7 @@ def server_model_or_note(arch: str, dataset_name: str, sha256: str) -> Any | Non
 
     try:
         return model(arch, dataset_name, sha256)
-    except (ModelReplaced, ModelChanging):
+    except ModelChanging:
         st.info("This model is being replaced on the server right now: it is drawn at the next change.")
     except CacheDamagedError:
         st.warning("This model is damaged (it does not load as the registered network): train it again on the "
@@ -175,7 +171,12 @@ def model_status_panel(arch: str, dataset_name: str) -> None:
 
 def damage_without_paths(status: Any) -> str:
     """What is wrong with a damaged model, naming its file but not the server's folders."""
-    return str(status.problem).replace(f"{models_dir()}{os.sep}", "")
+    return without_server_folders(str(status.problem))
+
+
+def without_server_folders(text: str) -> str:
+    """A cache message naming its files within the models folder, not the server's folders above it."""
+    return text.replace(f"{models_dir()}{os.sep}", "")
 
 
 def model_or_stop(arch: str, dataset_name: str) -> tuple[Any, dict]:
@@ -194,7 +195,7 @@ def model_or_stop(arch: str, dataset_name: str) -> tuple[Any, dict]:
             break
         try:
             return model(arch, dataset_name, meta["sha256"]), meta
-        except (ModelReplaced, ModelChanging):
+        except ModelChanging:
             problem = "is being replaced (reload the page in a moment)"
         except CacheDamagedError:  # its hash matches its record, yet it does not load as the registered network
             problem = "is damaged (it does not load as the registered network)"

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import hmac
 import math
-import os
 from typing import Any
 
 import streamlit as st
 
-from core.config import models_dir
 from core.teacher_key import SECRETS_NAME, WRONG_KEYS, configured_key, key_matches
 from core.training_queue import TRAINING_QUEUE, TicketClosed, TrainingRequest
-from ui import session_models
+from ui import resources, session_models
 
 _TICKET = "_training_ticket"
 _SETTINGS = "_training_settings"
@@ -188,7 +186,6 @@ def restore_default(arch: str, dataset: str) -> None:
     try:
         record = restore_shipped(arch, dataset)
     except (LookupError, OSError, RuntimeError) as err:
-        without_folders = str(err).replace(f"{models_dir()}{os.sep}", "")  # the server's paths are not the point
-        _teacher_note("error", f"Could not restore the shipped model: {without_folders}")
+        _teacher_note("error", f"Could not restore the shipped model: {resources.without_server_folders(str(err))}")
         return
     _teacher_note("success", f"Restored the shipped model ({record['test_accuracy']:.2%}) for everyone.")
