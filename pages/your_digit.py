@@ -12,7 +12,7 @@ from core.link import PARAMS
 from core.models import predict_probabilities
 from core.noise import mix, noise_samples
 from core.plots_digit import answers_figure, sweep_figure
-from ui import controls as ui_controls, live, resources
+from ui import controls as ui_controls, live, resources, streamlit_internals
 from ui.frame import on_a_phone, start_page
 from ui.link_sync import kept_in_session
 
@@ -35,6 +35,8 @@ def drawn_bytes() -> bytes | None:
         st.warning("The drawing canvas (the streamlit-drawable-canvas package) is not installed here: upload a "
                    "picture instead.")
         return None
+    # the canvas's hidden toolbar took a stroke begun in the square's top right corner (before a hover)
+    st.html(streamlit_internals.CANVAS_TOOLBAR_OUT_OF_THE_WAY, unsafe_allow_javascript=True)
     # A fresh key is a fresh, empty square: the canvas's own Clear sits in a toolbar shown on hover, which a touch
     # screen never shows, so a phone had no way to start again.
     result = st_canvas(stroke_width=STROKE, stroke_color="#ffffff", background_color="#000000",

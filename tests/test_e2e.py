@@ -447,6 +447,27 @@ def test_a_phone_switches_the_dataset_with_one_tap_in_the_sidebar(server, browse
     context.close()
 
 
+def test_a_phone_draws_a_digit_from_the_top_right_of_the_square(server, browser) -> None:
+    """The drawing canvas's toolbar waits, invisible, over the top right of the square until a mouse hovers there:
+    a finger that began a stroke in that corner pressed a hidden button, and nothing was drawn or sent
+    (``streamlit_internals.CANVAS_TOOLBAR_OUT_OF_THE_WAY``). Touch events, as a phone's screen sends them."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(f"{server}/your_digit")
+    canvas = page.locator("canvas.upper-canvas")
+    canvas.wait_for(timeout=240_000)
+    canvas.scroll_into_view_if_needed()
+    time.sleep(1)
+    box, touch = canvas.bounding_box(), context.new_cdp_session(page)
+    points = [(box["x"] + 160 + (140 - 160) * t, box["y"] + 20 + (260 - 20) * t) for t in np.linspace(0, 1, 12)]
+    for kind, (x, y) in zip(["touchStart"] + ["touchMove"] * (len(points) - 1), points):
+        touch.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
+    touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    page.get_by_text("The network's softmax (blue bars").wait_for(timeout=120_000)  # the stroke arrived: an answer
+    assert_no_exception(page)
+    context.close()
+
+
 def sidebar_right_edge(page) -> float:
     """Where the sidebar ends on screen: 0 or less when it is closed."""
     box = page.locator('[data-testid="stSidebar"]').bounding_box()

@@ -179,3 +179,21 @@ def test_the_frontend_pushes_addresses_and_names_its_page_links_as_the_page_chan
                if "handlePageInfoChanged" in text)
     assert "window.history.pushState(" in app and "window.history.replaceState(" in app
     assert any("stPageLink-NavLink" in path.read_text(errors="ignore") for path in scripts.rglob("PageLink.*.js"))
+
+
+def test_the_canvas_and_streamlit_build_the_toolbar_the_page_moves_out_of_the_way() -> None:
+    """What ``CANVAS_TOOLBAR_OUT_OF_THE_WAY`` relies on: Streamlit attaches an open shadow root to a host
+    ``stBidiComponentIsolated`` for a v2 component, and the canvas's CSS there hides its toolbar at opacity 0 over
+    the square's top (``.dc-toolbar``), shows it when ``.dc-root`` is hovered and keeps it when pinned."""
+    import importlib.util
+    from pathlib import Path
+
+    import streamlit
+
+    scripts = Path(streamlit.__file__).parent / "static"
+    bidi = "".join(path.read_text(errors="ignore") for path in scripts.rglob("BidiComponent.*.js"))
+    assert "attachShadow({mode:`open`})" in bidi and "stBidiComponentIsolated" in bidi
+    canvas = Path(importlib.util.find_spec("streamlit_drawable_canvas").origin).parent / "frontend" / "build"
+    css = "".join(path.read_text() for path in canvas.glob("*.css"))
+    assert ".dc-toolbar{opacity:0;" in css and "top:-1rem" in css
+    assert ".dc-root:hover>.dc-toolbar" in css and "[data-pinned=true]" in css

@@ -44,10 +44,16 @@ Each touch has a guard test in ``tests/test_streamlit_internals.py`` that fails 
    listener can keep the current page's link, or a double click's second, from running a page change); the
    end-to-end tests count the history's entries after a page link and press Back, click the current page's link
    and double-click another's, and run the script alone against a stand-in page.
+14. ``CANVAS_TOOLBAR_OUT_OF_THE_WAY`` knows that Streamlit 1.67 renders a v2 component (Your digit's drawing canvas,
+   streamlit-drawable-canvas 0.13) in an open shadow root it attaches to a host ``data-testid=
+   "stBidiComponentIsolated"`` inside the keyed element, and the canvas's own CSS there (``.dc-root``,
+   ``.dc-toolbar``, ``data-pinned``). The guard test reads both builds; the end-to-end test draws where the hidden
+   toolbar lay.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -272,3 +278,39 @@ def stage_in_the_link(values: dict[str, str | None]) -> None:
                 params.discard_param_no_forward_msg(key)
             else:
                 params.set_with_no_forward_msg(key, value)
+
+# Your digit's canvas keeps its toolbar (upload, undo, redo, edit, bin) at opacity 0 over the square's top right
+# corner (x 139-280, y 0-30 of 280) until a mouse hovers over the square, then slides it up out of the way after
+# 0.1 s + 0.1 s; hidden, it still takes presses. A stroke begun there with no hover first (every touch; a mouse that
+# comes from Clear the square or a slider and presses at once) went to an invisible button: nothing drawn, nothing
+# sent. The component's CSS sits in a shadow root that page CSS cannot reach, so this adds a sheet to each canvas's
+# shadow root as Streamlit makes it (a new one after every Clear): the hidden toolbar takes no presses, and on hover
+# it is at once where the canvas puts it (no slide over the square); the fade-in stays.
+CANVAS_TOOLBAR_CSS = """
+.dc-toolbar { transition: none !important; }
+.dc-root:hover > .dc-toolbar, .dc-toolbar:focus-within { transition: opacity .15s .1s !important; }
+.dc-root:not(:hover) > .dc-toolbar:not(:focus-within):not([data-pinned="true"]) { pointer-events: none !important; }
+"""
+CANVAS_TOOLBAR_OUT_OF_THE_WAY = """<script>
+(() => {
+  if (window.noiseLensCanvasToolbar) return;
+  window.noiseLensCanvasToolbar = true;
+  const css = %s;
+  const fix = (root) => {
+    if (root.querySelector('style[data-noiselens-toolbar]')) return;
+    const style = document.createElement('style');
+    style.dataset.noiselensToolbar = '';
+    style.textContent = css;
+    root.appendChild(style);
+  };
+  const ours = (host) => host.closest('[class*="st-key-canvas-"]') !== null;
+  const attach = Element.prototype.attachShadow;  // Streamlit makes the shadow root once the host is in the page
+  Element.prototype.attachShadow = function (init) {
+    const root = attach.call(this, init);
+    if (ours(this)) fix(root);
+    return root;
+  };
+  document.querySelectorAll('[class*="st-key-canvas-"] [data-testid="stBidiComponentIsolated"]')
+    .forEach((host) => host.shadowRoot && fix(host.shadowRoot));
+})();
+</script>""" % json.dumps(CANVAS_TOOLBAR_CSS)
