@@ -385,3 +385,28 @@ def test_a_servers_output_is_read_as_it_comes_so_a_chatty_server_never_stalls() 
     while len(lines) < 10_000 and time.time() < deadline:
         time.sleep(0.05)
     assert len(lines) == 10_000 and lines[-1] == "y" * 99
+
+
+def test_the_timeline_hook_stamps_the_pictures_a_server_draws(tmp_path: Path) -> None:
+    """``bench/cloud_timeline.py``'s hook, on the path of a process that imports the app's modules: a partial
+    picture the pacing draws is one line, with its start, end and stimuli; a pacing call that draws nothing is
+    none; a process without ``NOISELENS_TIMELINE`` is left alone."""
+    timeline = tmp_path / "timeline.txt"
+    script = tmp_path / "pages.py"
+    script.write_text(
+        "import time\n"
+        "import core.reverse_correlation, core.plots_live, core.pacing\n"
+        "import streamlit.runtime.scriptrunner.script_runner\n"
+        "time.sleep(1.5)\n"
+        "pacing = core.pacing.RedrawPacing(started=0.0)\n"
+        "assert pacing.draw_if_due(100, 10_000, lambda: time.sleep(0.05), clock=lambda: 1.0)\n"
+        "assert not pacing.draw_if_due(200, 10_000, lambda: None, clock=lambda: 1.01)  # too soon: no picture\n")
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "bench" / "timeline"),
+                                                                str(PROJECT_ROOT)])}
+    subprocess.run([sys.executable, script.name], cwd=tmp_path, env={**environment, "NOISELENS_TIMELINE":
+                   str(timeline)}, check=True, timeout=120)
+    (event, start, end, done), = (line.split() for line in timeline.read_text().splitlines())
+    assert event == "partial" and done == "100" and 0.04 <= float(end) - float(start) < 1.0
+    timeline.unlink()
+    subprocess.run([sys.executable, script.name], cwd=tmp_path, env=environment, check=True, timeout=120)
+    assert not timeline.exists()
