@@ -324,6 +324,13 @@ def convergence(state: AnalysisState, estimator: str, part: str) -> tuple[np.nda
     return np.asarray(counts), np.asarray(correlations)
 
 
+def convergence_csv(counts: np.ndarray, correlations: np.ndarray) -> str:
+    """The page's convergence curve as the command line's ``convergence.csv``: stimuli so far, and the mean
+    correlation over classes of the class images then with the final ones (empty where undefined)."""
+    rows = (f"{n},{'' if np.isnan(r) else f'{r:.6f}'}" for n, r in zip(counts, correlations))
+    return "n,mean_correlation_with_final\n" + "\n".join(rows) + "\n"
+
+
 def fed_back_csv(names: Sequence[str], fed_back: np.ndarray) -> str:
     """The fed-back softmax matrix as the command line's ``fed_back.csv`` and the page's download both write it."""
     return matrix_csv("class_image", [f"p_{name}" for name in names], names, fed_back, ".6f")

@@ -116,11 +116,12 @@ def _model_or_explain(arch: str, dataset: str) -> tuple[Any, dict[str, Any]]:
 
 def _write_results(out: Path, state: Any, images: Any, fed_back: Any, template: Any, names: tuple[str, ...],
                    title: str, shows_z_scores: bool = False) -> None:
-    """The arrays, the matrices (the files the pages' *CSVs of the matrices* ZIPs hold) and the picture, titled with
-    the settings that made it; with ``shows_z_scores`` the picture is of the z-scores, which are saved too."""
+    """The arrays, the matrices (the files the pages' *CSVs of the matrices* ZIPs hold), the convergence curve and
+    the picture, titled with the settings that made it; with ``shows_z_scores`` the picture is of the z-scores,
+    which are saved too."""
     import numpy as np
 
-    from core.analysis import matrices_csvs
+    from core.analysis import convergence, convergence_csv, matrices_csvs
     from core.picture import picture, png_title
     from core.plots import titled_png
 
@@ -128,6 +129,7 @@ def _write_results(out: Path, state: Any, images: Any, fed_back: Any, template: 
     np.save(out / "counts.npy", images.weights)
     for name, text in matrices_csvs(names, state, fed_back, template.confusion).items():
         (out / name).write_text(text)
+    (out / "convergence.csv").write_text(convergence_csv(*convergence(state, images.estimator, images.part)))
     shown = picture(state, images, shows_z_scores, names)
     if shows_z_scores:
         np.save(out / "z_scores.npy", shown.values.astype(np.float32))
@@ -164,6 +166,8 @@ def _write_readout(out: Path, state: Any, data: Any, mean_image: Any, ridge: flo
         np.save(out / "input_readout_weights.npy", surrogate.weights.reshape(-1, 28, 28).astype(np.float32))
         whole = float(np.mean(surrogate.classify(data.test_images) == data.test_labels))
     return {"of": WHITENED_OF, "ridge": ridge, "covariance": covariance.how,
+            # the page's caption; null for ∞ (directions that never vary, which λ = 0 gives zero weight)
+            "covariance_condition_number": covariance.condition,
             "raw_kernel_template_accuracy": accuracies.raw_template,
             "whitened_template_accuracy": accuracies.whitened_template, "readout_accuracy": accuracies.readout,
             "readout_fitted_intercepts_accuracy": accuracies.fitted_readout, "input_readout_accuracy_in_sample": whole}
@@ -198,9 +202,12 @@ def _write_significance(out: Path, state: Any, images: Any, data: Any, names: tu
         "alpha": significance.ALPHA, "alpha_is": "family-wise, two-sided, per class image",
         "thresholds": {key: value for key, value in regions.thresholds.__dict__.items()},
         "info_value_reference": f"generalised chi-square from the noise covariance ({covariance.how})",
-        "classes": [{"class": name, "norm": norm, "info_value": value, "pixel_test_pixels": int(p),
-                     "cluster_test_pixels": int(c)}
-                    for name, norm, value, p, c in zip(names, info.norms, info.values, pixels, clusters)],
+        # infoVal = (norm − reference median) / (1.4826 · reference MAD), as the page's CSV has them
+        "classes": [{"class": name, "norm": norm, "reference_median": median, "reference_mad": mad,
+                     "info_value": value, "pixel_test_pixels": int(p), "cluster_test_pixels": int(c)}
+                    for name, norm, median, mad, value, p, c in zip(names, info.norms, info.medians, info.mads,
+                                                                     info.values, pixels, clusters)],
+        "set_norm": info.norms[-1], "set_reference_median": info.medians[-1], "set_reference_mad": info.mads[-1],
         "set_info_value": info.values[-1],
         "set_info_value_reference": _set_reference_note(state, images.estimator),
     }
@@ -478,7 +485,9 @@ def _sta(args: argparse.Namespace) -> int:
             f"{settings_line(settings)}: {field.layer} STA minus the mean patch, each unit on its own scale")))
         layers[field.layer] = {"keras_name": field.keras_name, "channels": field.channels, "size": list(field.size),
                                "top": field.top, "left": field.left, "position": list(field.position),
-                               "firing_rate": [round(float(v), 6) for v in result.firing_rate(field.layer)]}
+                               "firing_rate": [round(float(v), 6) for v in result.firing_rate(field.layer)],
+                               # Σ a per unit: the weight each STA is divided by (the page's CSV has it)
+                               "activation_sum": [float(v) for v in result.sums[field.layer].activation]}
     summary: dict = {"settings": settings, **_model_record(meta), "firing_rate_unit": "share of the stimuli (0–1) on "
                      "which the unit's activation was above zero", "layers": layers}
     _write_timing(out, seconds=result.seconds)

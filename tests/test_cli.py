@@ -154,6 +154,10 @@ def test_analyze_writes_every_file(tmp_path: Path, real_data_dir: Path) -> None:
     # kernel's whatever the grouping (both unlabelled before a review)
     assert summary["template_accuracy_in_sample"] is True and "% (in-sample), self-classified" in done.stdout
     assert "regression" in summary["whitened"]["of"] and ", whitened regression kernel " in done.stdout
+    assert summary["whitened"]["covariance_condition_number"] == pytest.approx(1.0)  # white noise: Σ = σ²·I
+    # the page's convergence curve: the mean correlation at each checkpoint with the final images, 1 at N
+    curve = (out / "convergence.csv").read_text().splitlines()
+    assert curve[0] == "n,mean_correlation_with_final" and curve[-1] == "1000,1.000000" and len(curve) >= 4
 
 
 def strict_json(path: Path) -> dict:
@@ -288,6 +292,12 @@ def test_significance_output_follows_the_flags(tmp_path: Path, real_data_dir: Pa
     assert (summary["settings"]["smooth"], summary["settings"]["primary"]) == (3.0, 3.3)
     assert summary["significance"]["set_info_value"] is not None
     assert result["set_info_value"] == pytest.approx(summary["significance"]["set_info_value"], abs=5e-4)
+    # the reference the page's infoVal CSV shows: infoVal = (norm − median) / (1.4826 · MAD)
+    whole_set = {"norm": result["set_norm"], "reference_median": result["set_reference_median"],
+                 "reference_mad": result["set_reference_mad"], "info_value": result["set_info_value"]}
+    for row in result["classes"] + [whole_set]:
+        expected = (row["norm"] - row["reference_median"]) / (1.4826 * row["reference_mad"])
+        assert row["info_value"] == pytest.approx(expected)
     assert "cross-class weight products" in result["set_info_value_reference"]
 
 

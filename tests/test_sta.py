@@ -203,6 +203,9 @@ def test_cli_writes_the_stas(tmp_path, real_data_dir, capsys) -> None:
     assert summary["settings"] == {"arch": "lenet", "dataset": "mnist", "samples": 1000, "noise": "gaussian",
                                    "sigma": 0.25, "seed": 4, "layers": ["conv1", "conv2"]}
     assert summary["layers"]["conv2"]["size"] == [14, 14] and summary["layers"]["conv2"]["top"] == 6
+    for layer in ("conv1", "conv2"):  # Σ a, the page's CSV's column (a review found it in no file of the command)
+        sums, rates = (np.asarray(summary["layers"][layer][key]) for key in ("activation_sum", "firing_rate"))
+        assert len(sums) == len(rates) and np.all(sums >= 0) and np.all((sums > 0) == (rates > 0))
     assert summary["conv1_weight_correlation"]["mean"] > 0.9
     assert len(summary["conv1_weight_correlation"]["per_unit"]) == 32
     printed = capsys.readouterr().out

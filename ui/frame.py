@@ -180,8 +180,9 @@ def command_line_note(command: str) -> None:
     own_model = session_models.get(arch, dataset) is not None
     gradient = "--estimator gradient" in command  # its sums are taken in the model's backward pass, chunk by chunk
     st.caption("The same numbers from the command line (README: *Command line*): run on the machine of this "
-               "server, to the last digit" + (", but for the gradient kernel's seventh digit (its sums are taken in "
-                                              "the model's backward pass)." if gradient else ".")
+               "server, to the last digit" + (", but for the gradient kernel's seventh digit and so, now and then, "
+                                              "the fed-back matrix's last (its sums are taken in the model's "
+                                              "backward pass)." if gradient else ".")
                + (" It runs the server's model (cache/models/), not your own from the Models page." if own_model
                   else ""))
     st.code(command, language="bash", wrap_lines=True)
