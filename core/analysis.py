@@ -130,7 +130,7 @@ def templates_in_sample(ratio: float, estimator: str, part: str) -> bool:
 
 def template_accuracy_context(ratio: float, estimator: str, part: str) -> str:
     """What a template accuracy is read against: chance, and where it is so that it is in-sample."""
-    return "chance 10 %" + (f"; {IN_SAMPLE}" if templates_in_sample(ratio, estimator, part) else "")
+    return "chance 10%" + (f"; {IN_SAMPLE}" if templates_in_sample(ratio, estimator, part) else "")
 
 
 def class_images(state: AnalysisState, estimator: str, part: str, sums: Sums | None = None) -> ClassImages:

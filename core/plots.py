@@ -388,6 +388,11 @@ def confusion_heatmap(counts: np.ndarray, class_names: Sequence[str], row_title:
                                colour_title="fraction of row", phone=phone)
 
 
+def share_text(percent: float) -> str:
+    """A bar's share in %, one decimal; a class chosen a few times in 10,000 is "<0.1", not "0.0" as if never."""
+    return "<0.1" if 0 < percent < 0.05 else f"{percent:.1f}"
+
+
 def bias_bar(counts: np.ndarray, class_names: Sequence[str], total: int) -> "go.Figure":
     """How often the stimuli are called each class: the model's bias under noise."""
     import plotly.graph_objects as go
@@ -396,7 +401,7 @@ def bias_bar(counts: np.ndarray, class_names: Sequence[str], total: int) -> "go.
     # Labels level and above the bars: inside, Plotly turned them on end in narrow bars and not in wide ones; at
     # 11 px, not shrunk to the bars' width (to 8-10 px on a phone); percent as the axis says, without a % sign
     # that made neighbours touch on a phone
-    fig = go.Figure(go.Bar(x=list(class_names), y=share * 100, text=[f"{v:.1f}" for v in share * 100],
+    fig = go.Figure(go.Bar(x=list(class_names), y=share * 100, text=[share_text(v) for v in share * 100],
                            textangle=0, textposition="outside", cliponaxis=False, constraintext="none",
                            textfont_size=11,
                            marker_color="#4575b4", hovertemplate="%{x}: %{y:.2f} %<extra></extra>"))
@@ -410,7 +415,7 @@ def convergence_figure(counts: np.ndarray, correlations: np.ndarray) -> "go.Figu
     import plotly.graph_objects as go
 
     fig = go.Figure(go.Scatter(x=counts, y=correlations, mode="lines+markers",
-                               hovertemplate="N = %{x:,}<br>r = %{y:.3f}<extra></extra>"))
+                               hovertemplate="N = %{x:,}<br>correlation %{y:.3f}<extra></extra>"))
     fig.update_layout(xaxis_title="samples so far (log scale)", yaxis_title="correlation with final images",
                       xaxis_type="log", yaxis_range=[min(0.0, float(np.nanmin(correlations, initial=0))), 1.02],
                       height=300, margin=dict(l=10, r=10, t=10, b=10))

@@ -35,7 +35,7 @@ def _line_figure(curves: AttackCurves, series: list[tuple[str, str, np.ndarray, 
                                  name=name, line=dict(color=colour, dash=dash),
                                  hovertemplate=f"{name}<br>γ = %{{x:.1f}}<br>%{{y:.1%}}<extra></extra>"))
     if chance:
-        fig.add_hline(y=CHANCE, line=dict(color="grey", dash="dot"), annotation_text="chance 0.1",
+        fig.add_hline(y=CHANCE, line=dict(color="grey", dash="dot"), annotation_text="chance 10%",
                       annotation_position="bottom right")
     fig.update_layout(xaxis_title="blend weight γ of the template", yaxis_title=y_title, yaxis_range=[0, 1.02],
                       yaxis_tickformat=".0%", height=380, margin=dict(l=10, r=10, t=10, b=10),
@@ -45,7 +45,7 @@ def _line_figure(curves: AttackCurves, series: list[tuple[str, str, np.ndarray, 
 
 
 def success_figure(curves: AttackCurves) -> "go.Figure":
-    """Four curves: targeted success rate against γ for each template set and input source, chance at 0.1."""
+    """Four curves: targeted success rate against γ for each template set and input source, chance at 10%."""
     series = [(curve_name(t, s), SOURCE_COLOURS[s], curves.targeted(t, s), TEMPLATE_DASHES[t])
               for t in TEMPLATES for s in SOURCES]
     return _line_figure(curves, series, "targeted success rate", chance=True)
@@ -99,7 +99,7 @@ def curves_png(curves: AttackCurves, title: str = "") -> bytes:
         else:
             _dashed(draw, segment, rgb[source], 6, 4)
         draw.text((x + 36, y), curve_name(template, source).replace("→", "->"), fill="black")
-    draw.text((pad, legend_top + 34), f"dotted: chance 0.1; {curves.noise_count} noise inputs, "
+    draw.text((pad, legend_top + 34), f"dotted: chance 10%; {curves.noise_count} noise inputs, "
                                       f"{curves.test_count} test images", fill="black")
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")

@@ -44,12 +44,13 @@ def answers_bar(counts: np.ndarray, choices: Sequence[str], right: int | None = 
         fig = go.Figure(go.Bar(y=labels, x=counts, marker_color=colours, text=[f"× {c}" for c in counts],
                                hovertemplate="%{y}: %{x} answers<extra></extra>"))
         fig.update_xaxes(title_text="answers", **ticks)
-        fig.update_yaxes(type="category", autorange="reversed")  # the first choice on top, as the question lists
+        fig.update_yaxes(type="category", autorange="reversed", title_text="answer chosen")  # the first on top, as
+        # the question lists them
         return _sideways(fig, len(choices))
     fig = go.Figure(go.Bar(x=list(choices), y=counts, marker_color=colours, text=list(counts),
                            hovertemplate="%{x}: %{y} answers<extra></extra>"))
     fig.update_layout(yaxis_title="answers", height=280, margin=dict(l=10, r=10, t=10, b=10))
-    fig.update_xaxes(type="category")
+    fig.update_xaxes(type="category", title_text="answer chosen")
     fig.update_yaxes(**ticks)
     return fig
 

@@ -21,6 +21,12 @@ def _data_url(content: bytes, kind: str = "image/png") -> str:
 LIVE_TILE = 140  # screen pixels of a panel in a partial picture: the final figure's 400 px height in two rows
 
 
+def _scale_end(value: float) -> str:
+    """An end of the live colour scale as the final figure's colour bar writes its ticks: two significant digits and
+    a true minus sign (it read "-0.0484" against the final "−0.04", a review)."""
+    return f"{value:.2g}".replace("-", "−")
+
+
 def picture_html(shown: Picture, done: int, total: int, phone: bool = False) -> str:
     """A picture as it grows, for ``st.html``: its ten panels as tiny inline PNGs the browser scales up
     (pixelated), their titles, the colour scale, and "n of N stimuli" with a bar. On a ``phone``, laid out as the
@@ -47,8 +53,8 @@ def picture_html(shown: Picture, done: int, total: int, phone: bool = False) -> 
         f'style="display:block;width:100%;image-rendering:pixelated"></figure>'
         for title, caption, tile in zip(shown.titles, captions, tiles))
     scale = (f'<div style="display:flex;align-items:center;gap:6px;font-size:12px;margin-top:6px">'
-             f'<span>{low:.3g}</span><img decoding="sync" alt="colour scale" src="{_data_url(ramp)}" '
-             f'style="width:min(240px,50%);height:12px;image-rendering:pixelated"><span>{high:.3g}</span>'
+             f'<span>{_scale_end(low)}</span><img decoding="sync" alt="colour scale" src="{_data_url(ramp)}" '
+             f'style="width:min(240px,50%);height:12px;image-rendering:pixelated"><span>{_scale_end(high)}</span>'
              f'<span>{html.escape(shown.colour_label)}</span></div>')
     where = (f'<div style="display:flex;align-items:center;gap:8px;font-size:13px;margin-top:4px">'
              f'<span>{done:,} of {total:,} stimuli</span>'
@@ -69,7 +75,8 @@ def bias_html(counts: np.ndarray, names: tuple[str, ...] | list[str], total: int
     top = max(float(share.max(initial=0.0)), 1e-12)
     bars = "".join(
         f'<div style="flex:1;min-width:0;display:flex;flex-direction:column;justify-content:flex-end;'
-        f'align-items:center;height:100%"><span style="font-size:11px">{value:.1%}</span>'
+        f'align-items:center;height:100%"><span style="font-size:11px">'
+        f'{html.escape(plots.share_text(100 * value))}%</span>'
         f'<div style="width:70%;height:{(LIVE_CHART_HEIGHT - 60) * value / top:.0f}px;background:#4575b4"></div>'
         f'<span style="font-size:11px;max-width:100%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap">'
         f'{html.escape(name)}</span></div>' for name, value in zip(names, share))

@@ -93,7 +93,8 @@ def info_value_figure(info: InfoValues, phone: bool = False) -> "go.Figure":
     figure.update_layout(height=110 + 22 * len(names) if phone else 320, margin=dict(l=10, r=10, t=30, b=10),
                          plot_bgcolor="white", showlegend=True, legend=LEGEND_UNDER)
     figure.update_layout({f"{name}axis": dict(type="category", **(dict(autorange="reversed") if phone else {})),
-                          f"{value}axis_title": "infoVal (z)"})  # on a phone the first class on top
+                          f"{value}axis_title": "infoVal (z)", f"{name}axis_title": "class image"})
+    # (on a phone the first class on top)
     return figure
 
 

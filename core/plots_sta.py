@@ -81,7 +81,7 @@ def correlation_bar(correlations: np.ndarray, firing_rate: np.ndarray) -> "go.Fi
     units = np.arange(len(correlations))
     fig = go.Figure(go.Bar(x=units.tolist(), y=correlations.tolist(), customdata=firing_rate.tolist(),
                            marker_color="#4575b4",
-                           hovertemplate="unit %{x}: r = %{y:.4f}, fired on %{customdata:.1%} of stimuli"
+                           hovertemplate="unit %{x}: correlation %{y:.4f}, fired on %{customdata:.1%} of stimuli"
                                          "<extra></extra>"))
     fig.update_layout(yaxis_title="correlation of STA with weights", xaxis_title="conv1 unit", height=280,
                       yaxis_range=[min(0.0, float(np.nanmin(correlations, initial=0.0))) - 0.05, 1.05],

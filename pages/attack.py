@@ -126,15 +126,15 @@ def attack_results(controls: Controls, images: analysis.ClassImages, inputs: tup
         f"Each input is blended with the template of a target class k, `x' = (1 − γ)·input + γ·template_k`, and "
         f"the curve shows the share of the blends the model calls k, averaged over the ten targets "
         f"({subset:,} {controls.noise}-noise inputs and the first {subset:,} test images, each blended with every "
-        f"target; dotted: chance, 0.1). Solid lines use the **classification images** of the controls above "
+        f"target; dotted: chance, 10%). Solid lines use the **classification images** of the controls above "
         f"({images.n:,} stimuli, {analysis.ESTIMATORS[controls.estimator].label}, "
         f"{analysis.PARTS[controls.part].label}), dashed lines the **class-mean images** (the mean training image "
         f"of each class), both stretched to the 0–1 input range. Red: the inputs are pure noise; blue: real test "
-        f"images, which resist until their own image is outweighed. At γ = 0 every curve starts at exactly 0.1 "
+        f"images, which resist until their own image is outweighed. At γ = 0 every curve starts at exactly 10% "
         f"whatever the model (each input is given one class, so the ten targets' shares add up to 1; per target it "
         f"is the model's base rate, in the per-target CSV); at γ = 1 the input *is* the template, so the rate is the "
         f"share of templates the model gives their own class. On test images a tenth of the blends for target k "
-        f"are of a test image of class k, which the model already calls k: about 0.1 of each blue curve needs no "
+        f"are of a test image of class k, which the model already calls k: about 10% of each blue curve needs no "
         f"attack (the usual targeted rate leaves those inputs out). "
         f"A solid curve that climbs as fast as the dashed one means the noise averages carry what the model "
         f"responds to. At γ = 0.5 here: class images {curves.targeted('class_images', 'noise')[g]:.0%} on noise, "
@@ -151,7 +151,7 @@ def attack_results(controls: Controls, images: analysis.ClassImages, inputs: tup
     st.subheader("Untargeted: test accuracy against γ")
     st.plotly_chart(accuracy_figure(curves), key="accuracy")
     st.markdown("The same blends of the test images, scored against their true labels: how fast a template "
-                "drowns the image. The curves fall from the model's accuracy at γ = 0 to about 0.1 at γ = 1, where "
+                "drowns the image. The curves fall from the model's accuracy at γ = 0 to about 10% at γ = 1, where "
                 "every input is the template and only the test images of its class can be right. The γ at which a "
                 "curve crosses half the starting accuracy is where the template starts to win.")
 

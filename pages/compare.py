@@ -20,6 +20,11 @@ st.caption("The same noise stream, seed and grouping for all four models. Differ
 @st.fragment
 def grid() -> None:
     controls = ui_controls.analysis_controls()
+    if controls.estimator in analysis.MODEL_FREE_ESTIMATORS:  # the caption's "differences come from the networks"
+        st.info("Ground-truth grouping averages the stimuli by the test image's own label, without the network: "
+                "both architectures show the same class images on a dataset, and only their fed-back matrices "
+                "differ. Group by the network's answers (prediction, softmax, regression) to compare what the "
+                "networks look for.")
     statuses = {(arch, dataset_name): resources.model_status(arch, dataset_name)
                 for dataset_name in DATASETS for arch in SHIPPED_ARCHITECTURES}
     complete = all(live.stored_stimuli(arch, dataset_name, status.metadata["sha256"], controls) >= controls.n

@@ -115,7 +115,7 @@ def kernel_results(controls: Controls, ridge: float, engine: reverse_correlation
     # keeps the height of the two metrics beside it (a bar above the row moved everything under it down and up).
     rules, fourth, fifth = st.columns([3, 1, 1])
     fourth.metric("Fitted intercepts", f"{fitted_accuracy:.1%}")
-    fifth.metric("The network", f"{meta['test_accuracy']:.1%}" if "test_accuracy" in meta else "–")
+    fifth.metric("The network", f"{meta['test_accuracy']:.2%}" if "test_accuracy" in meta else "–")
     place = rules.empty()
     curves = ridge_accuracies(controls, engine, state, covariance, place)
     chosen = {key: values[readout.RIDGE_CHOICES.index(ridge)] for key, values in curves.items()}

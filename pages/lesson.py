@@ -215,7 +215,7 @@ def template_question(step: Step, key: str) -> None:
     if revealed:
         network = resources.model_or_stop(arch, dataset_name)[1]["test_accuracy"]
         verdict(question, options, key, right, f"The templates classify **{template.accuracy:.1%}** of the 10,000 "
-                f"test images correctly (chance 10 %); the network itself {network:.1%}.")
+                f"test images correctly (chance 10%); the network itself {network:.1%}.")
         # one above the other, as in step 1: side by side, their numbers were too small to read
         st.plotly_chart(plots.confusion_heatmap(template.confusion, names, column_title="template class",
                                                 phone=on_a_phone()), key="l5-template")
@@ -257,7 +257,7 @@ def four_models_question(step: Step, key: str) -> None:
     right = question.answer(accuracies)
     if revealed:
         verdict(question, options, key, right, "Template accuracies: " + ", ".join(
-            f"{label} {value:.1%}" for label, value in zip(options, accuracies)) + " (chance 10 %).")
+            f"{label} {value:.1%}" for label, value in zip(options, accuracies)) + " (chance 10%).")
         st.plotly_chart(plots_lesson.template_accuracy_bar(accuracies, options, phone=on_a_phone()), key="l6-accuracy")
         st.caption("Each model's softmax noise averages used as templates on its own 10,000 test images.")
         numbers_download(6, pd.DataFrame({"model": options, "template_accuracy": accuracies}))

@@ -169,8 +169,15 @@ for entry in resources.list_models():
                  "seed": record.get("seed"), "training s": record.get("training_seconds"),
                  "parameters": record.get("parameters"), "size MB": (record.get("file_bytes") or 0) / 1e6 or None,
                  "origin": record.get("origin"), "created": record.get("created")})
-st.dataframe(pd.DataFrame(rows), hide_index=True,
-             column_config={"test accuracy": st.column_config.NumberColumn(format="percent")})
+table = pd.DataFrame(rows)
+table["created"] = pd.to_datetime(table["created"], utc=True, errors="coerce")  # ISO text in the record
+# the counts and times as the metrics above write them (a review found 268710 and 1.1099 here)
+st.dataframe(table, hide_index=True, column_config={
+    "test accuracy": st.column_config.NumberColumn(format="percent"),
+    "training s": st.column_config.NumberColumn(format="%.0f"),
+    "parameters": st.column_config.NumberColumn(format="localized"),
+    "size MB": st.column_config.NumberColumn(format="%.1f"),
+    "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
 st.caption("Only files whose SHA-256 matches the record Noise Lens wrote beside them are ever loaded. The "
            "study's large AlexNet (`alexnet_original`: stride-1 pooling, 8.5 M parameters, about a minute an epoch "
            "here) is listed once trained from the command line: `python -m core train --arch alexnet_original "

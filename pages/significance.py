@@ -116,7 +116,8 @@ def significance_results(controls: Controls, state: reverse_correlation.Analysis
                   "here is a false alarm: a built-in check (each test alone in about 1 image in 20, so one or two "
                   "of the ten may show one)."
                   if controls.estimator == "truth" else "")
-    st.caption(f"The {state.n:,} stimuli's noise class images, as on the *Classification images* page. "
+    st.caption(f"The {state.n:,} stimuli's noise class images, as on the *Classification images* page (number in "
+               f"brackets: {analysis.ESTIMATORS[controls.estimator].weight_unit}). "
                "**Solid black** outlines pixels whose smoothed z-score passes the pixel test; **dotted green** "
                "outlines clusters that pass the cluster test. Both control the chance of *any* false region "
                "in an image at 5 %: what is outlined is unlikely to be noise, what is not may still be real but "
@@ -148,10 +149,10 @@ def significance_results(controls: Controls, state: reverse_correlation.Analysis
                      # short on a phone: the long headers made the table scroll sideways, its last column unseen
                      "pixel_test_pixels": st.column_config.NumberColumn(
                          "pixel test" if on_a_phone() else "pixels passing the pixel test",
-                         help="pixels passing the pixel test"),
+                         help="pixels passing the pixel test", format="localized"),
                      "cluster_test_pixels": st.column_config.NumberColumn(
                          "clusters" if on_a_phone() else "pixels in significant clusters",
-                         help="pixels in significant clusters")})
+                         help="pixels in significant clusters", format="localized")})
     if not significance.set_reference_kept(state, controls.estimator):
         set_note = (" The set's value needs the classes' cross products of the weights, which this run (made "
                     "before they were kept) lacks: it is left out.")

@@ -161,6 +161,9 @@ def test_the_lesson_figures() -> None:
 
     bars = plots_lesson.answers_bar(np.array([2, 0, 5]), ("a", "b", "c"), right=2).to_dict()["data"][0]
     assert plotly_array(bars["y"]).tolist() == [2, 0, 5] and bars["marker"]["color"][2] != bars["marker"]["color"][0]
+    for phone, axis in ((False, "xaxis"), (True, "yaxis")):  # both axes titled (a review found the choices' bare)
+        layout = plots_lesson.answers_bar(np.array([2, 0, 5]), ("a", "b", "c"), phone=phone).layout
+        assert layout[axis].title.text == "answer chosen"
     accuracy = plots_lesson.template_accuracy_bar([0.5, 0.25], ["x", "y"]).to_dict()["data"][0]
     assert plotly_array(accuracy["y"]).tolist() == [50.0, 25.0]
 

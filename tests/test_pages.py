@@ -117,7 +117,7 @@ def test_the_template_accuracy_says_it_is_in_sample_where_the_stimuli_hold_the_t
     assert "in-sample: at r > 0" in template_caption(at)
     at.slider(key="r").set_value(0.0).run()
     assert_clean(at)
-    assert "in-sample" not in template_caption(at) and "(chance 10 %)" in template_caption(at)
+    assert "in-sample" not in template_caption(at) and "(chance 10%)" in template_caption(at)
 
 
 @pytest.mark.parametrize("page", ["pages/kernels.py", "pages/significance.py", "pages/attack.py"])
@@ -145,6 +145,17 @@ def test_compare_shows_and_labels_z_scores_like_the_class_images_page(real_data_
     at.radio(key="part").set_value("input").run()  # z-scores exist for noise averages only: say so
     assert_clean(at)
     assert colour_bar_title(at) == "pixel value" and "z-scores are defined for noise averages" in at.info[0].value
+
+
+def test_compare_says_ground_truth_class_images_are_the_same_for_both_networks(real_data_dir) -> None:
+    """Its caption says differences come from the networks; at its default grouping (truth) LeNet's and AlexNet's
+    class images and template accuracies are the same, which a review found unexplained there."""
+    at = open_page("pages/compare.py", n="100")
+    assert_clean(at)
+    assert any("both architectures show the same class images" in box.value for box in at.info)
+    at = open_page("pages/compare.py", n="100", r="0.0", estimator="softmax", part="noise")
+    assert_clean(at)
+    assert not any("both architectures show the same class images" in box.value for box in at.info)
 
 
 def test_the_command_s_seventh_digit_caveat_is_only_under_a_gradient_kernel_s_command(real_data_dir) -> None:

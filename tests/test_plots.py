@@ -233,6 +233,13 @@ def test_class_bias_labels_stay_level() -> None:
     bar = plots.bias_bar(np.array([5, 900, 95, 0, 0, 0, 0, 0, 0, 0]), [str(c) for c in range(10)], 1_000).data[0]
     assert bar.textangle == 0 and bar.textposition == "outside" and bar.text[1] == "90.0"
     assert bar.constraintext == "none" and bar.textfont.size == 11
+    # a class chosen 3 times in 10,000 is not "0.0", as if never (a review); live, the same with its %
+    few = np.array([3, 0, 9_997, 0, 0, 0, 0, 0, 0, 0])
+    assert list(plots.bias_bar(few, [str(c) for c in range(10)], 10_000).data[0].text[:3]) == ["<0.1", "0.0", "100.0"]
+    from core.plots_live import bias_html
+
+    live = bias_html(few, [str(c) for c in range(10)], 10_000)
+    assert ">&lt;0.1%<" in live
 
 
 def test_training_curves_keep_their_colours_whatever_the_history_holds() -> None:

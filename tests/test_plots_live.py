@@ -30,7 +30,8 @@ def test_a_partial_picture_is_light_html_of_the_panels_decoded_before_it_is_pain
     for k, (_, source) in enumerate(sources[:10]):
         pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(source))).convert("RGB"))
         assert np.array_equal(pixels, picture_rgb(values[k], True, low, high))
-    assert f"<span>{low:.3g}</span>" in html and f"<span>{high:.3g}</span>" in html
+    # the ends as the final colour bar writes its ticks: two significant digits, a true minus sign
+    assert f"<span>−{-low:.2g}</span>" in html and f"<span>{high:.2g}</span>" in html and "<span>-" not in html
     assert "2,048 of 10,000 stimuli" in html and '<progress value="2048" max="10000"' in html
 
 

@@ -517,6 +517,7 @@ def test_the_infoval_threshold_is_labelled_in_a_legend_under_the_bars() -> None:
     assert legend == ["1.96: beyond chance (one-sided p ≈ 0.025; ≈ 0.05 for pink, data)"]
     assert figure.layout.legend.yref == "container" and figure.layout.legend.y == 0  # at the figure's foot
     assert [shape.y0 for shape in figure.layout.shapes] == [sig.INFOVAL_THRESHOLD]
+    assert figure.layout.xaxis.title.text == "class image" and figure.layout.yaxis.title.text == "infoVal (z)"
 
 
 def test_on_a_phone_the_infoval_bars_lie_sideways_with_their_names_across() -> None:
