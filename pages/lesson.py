@@ -275,8 +275,9 @@ with text:
     st.subheader(f"{number}. {step.title}")
     st.markdown(step.text)
     where = "" if step.all_models else f" {ARCHITECTURES[arch].title} on {DATASET_TITLES[dataset_name]} (sidebar)."
+    grouping = analysis.ESTIMATORS[step.settings["estimator"]].label  # the menus' words, not the link's value
     st.caption(f"This step: N = {step.settings['n']:,}, r = {step.settings['r']:g}, {step.settings['noise']} noise, "
-               f"grouped by {step.settings['estimator']}, seed {step.settings['seed']}.{where}")
+               f"grouped by {grouping}, seed {step.settings['seed']}.{where}")
     st.page_link(step.full_page, label="This step on the full page", icon="➡️",
                  query_params={key: link_text(value) for key, value in step.settings.items()
                                if key in ANALYSIS_KEYS and value != PARAMS[key].default})

@@ -265,6 +265,8 @@ def test_step_two_asks_for_the_favourite_class_then_shows_the_measured_bias(real
     at = open_page("pages/lesson.py", step="2")
     assert_clean(at)
     assert_step_controls(at, 2)
+    # the grouping in the menus' words, not the link's value (a review read "grouped by predicted")
+    assert any(c.value.startswith("This step:") and "grouped by model's prediction," in c.value for c in at.caption)
     assert count(at, "share of stimuli (%)") == 0 and count(at, "class images") == 0
     assert plotly_array(chart(at, "answers")["data"][0]["y"]).tolist() == [0] * 10  # nobody answered yet
     answer(at, "answer-bias/mnist/lenet", 0)
