@@ -108,6 +108,13 @@ def _png(rgb: np.ndarray) -> bytes:
 RAMP_STEPS = 64  # colours in a live picture's colour ramp: the browser stretches it to its width
 
 
+def _blank_where_undefined(rgb: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """RGBA: the pixels of an undefined image (a class never predicted) see-through, as the Plotly figure leaves
+    them; the live picture had grey tiles there that the final one replaced by blank space (a review)."""
+    alpha = np.where(np.isnan(image), 0, 255).astype(np.uint8)
+    return np.concatenate([rgb, alpha[..., None]], axis=2)
+
+
 def class_tiles_png(images: np.ndarray, signed: bool, weights: np.ndarray | None = None,
                     least_limit: float = 0.0,
                     faded: np.ndarray | None = None) -> tuple[list[bytes], bytes, tuple[float, float]]:
@@ -118,7 +125,7 @@ def class_tiles_png(images: np.ndarray, signed: bool, weights: np.ndarray | None
     machine), and the browser decodes 35 KB of HTML instead of a 44 KB PNG plus two more messages. Same colours
     and colour range as the figure and the PNG download."""
     low, high = colour_range(images, signed, weights, least_limit)
-    tiles = [_png(faded_rgb(picture_rgb(image, signed, low, high), fade))
+    tiles = [_png(_blank_where_undefined(faded_rgb(picture_rgb(image, signed, low, high), fade), image))
              for image, fade in zip(images, _fades(faded, len(images)))]
     ramp = _png(picture_rgb(np.linspace(low, high, RAMP_STEPS)[None, :], signed, low, high))
     return tiles, ramp, (low, high)

@@ -80,3 +80,24 @@ def test_the_charts_while_a_run_grows_are_light_html_of_the_same_numbers() -> No
     xs = [float(p.split(",")[0]) for p in points]
     assert xs[0] == 44.0 and xs[-1] == 588.0  # the plot area's left and right edges
     assert len(late_xs) == 3 and late_xs[0] == xs[1] > xs[0] and late_xs[-1] == xs[-1]
+
+
+def test_a_class_never_predicted_is_blank_while_the_run_grows_as_in_the_final_figure() -> None:
+    """The final Plotly figure leaves an undefined (all-NaN) class image see-through; the live tiles drew it grey,
+    so the picture changed at the switch (a review)."""
+    import base64
+    import io
+    import re
+
+    import numpy as np
+    from PIL import Image
+
+    from core.picture import Picture
+
+    values = np.random.default_rng(1).normal(size=(10, 28, 28))
+    values[3] = np.nan
+    shown = Picture(values, [str(k) for k in range(10)], "z-score", True, None, 1.0, np.zeros(10, bool))
+    sources = re.findall(r'src="data:image/png;base64,([^"]+)"', plots_live.picture_html(shown, 100, 1_000))
+    alphas = [np.asarray(Image.open(io.BytesIO(base64.b64decode(source))).convert("RGBA"))[..., 3]
+              for source in sources[:10]]
+    assert np.all(alphas[3] == 0) and all(np.all(alpha == 255) for k, alpha in enumerate(alphas) if k != 3)
