@@ -17,12 +17,13 @@ import time
 _WANTED = ("core.reverse_correlation", "core.plots_live", "core.pacing", "streamlit.runtime.scriptrunner.script_runner")
 
 
-def _timed(log, event: str, function, detail=lambda args: ""):
+def _timed(log, event: str, function, detail=lambda args, result: ""):
+    """``function`` logging each call as ``event`` with ``detail(args, result)``; a detail of None logs nothing."""
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         start = time.time()
         result = function(*args, **kwargs)
-        log(event, start, detail(args) if event != "partial" or result else None)
+        log(event, start, detail(args, result))
         return result
     return wrapper
 
@@ -31,7 +32,7 @@ def _install(path: str) -> None:
     lock, out = threading.Lock(), open(path, "a", buffering=1)
 
     def log(event: str, start: float, detail: str | None) -> None:
-        if detail is not None:  # a pacing call that drew nothing is no event
+        if detail is not None:
             with lock:
                 out.write(f"{event} {start:.4f} {time.time():.4f} {detail}\n")
 
@@ -39,11 +40,12 @@ def _install(path: str) -> None:
         time.sleep(0.05)
     time.sleep(0.5)  # the modules' own imports finish
     analyzer = sys.modules["core.reverse_correlation"].Analyzer
-    analyzer._chunk_sums = _timed(log, "chunk", analyzer._chunk_sums, lambda a: f"{a[2]} {a[3]}")
+    analyzer._chunk_sums = _timed(log, "chunk", analyzer._chunk_sums, lambda a, _: f"{a[2]} {a[3]}")
     pacing = sys.modules["core.pacing"].RedrawPacing
-    pacing.draw_if_due = _timed(log, "partial", pacing.draw_if_due, lambda a: f"{a[1]}")
+    pacing.draw_if_due = _timed(log, "partial", pacing.draw_if_due,  # a call that drew nothing is no event
+                                 lambda a, drawn: f"{a[1]}" if drawn else None)
     live = sys.modules["core.plots_live"]
-    live.picture_html = _timed(log, "picture", live.picture_html, lambda a: f"{a[1]} {a[2]}")
+    live.picture_html = _timed(log, "picture", live.picture_html, lambda a, _: f"{a[1]} {a[2]}")
     runner = sys.modules["streamlit.runtime.scriptrunner.script_runner"].ScriptRunner
     runner._run_script = _timed(log, "script", runner._run_script)
 
