@@ -344,6 +344,20 @@ def _write_gradient_kernel(out: Path, run: _ClassImageRun) -> dict[str, Any] | N
     return {"template_accuracy": template.accuracy}
 
 
+def _write_example_stimuli(out: Path, run: _ClassImageRun, title: str) -> None:
+    """The page's *Example stimuli* strip: the stream's first eight stimuli, as an array and as a picture."""
+    import numpy as np
+
+    from core.noise import first_stimuli
+    from core.plots import stimuli_strip_png, titled_png
+
+    stimuli = first_stimuli(run.state.settings.noise, run.state.settings.ratio, run.data.test_images,
+                            run.data.train_images)
+    np.save(out / "example_stimuli.npy", stimuli.astype(np.float32))
+    strip = stimuli_strip_png(stimuli, [f"#{i + 1}" for i in range(len(stimuli))])
+    (out / "example_stimuli.png").write_bytes(titled_png(strip, f"{title}: the first stimuli (0 black, 1 white)"))
+
+
 def _analyze(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -357,6 +371,7 @@ def _analyze(args: argparse.Namespace) -> int:
     title = settings_line(settings)
     shows_z_scores = _z_scores_shown(args, run)
     _write_results(out, state, images, fed_back, template, data.class_names, title, shows_z_scores)
+    _write_example_stimuli(out, run, title)
     summary = {
         "settings": {**settings, "smooth": args.smooth, "primary": args.primary, "z_scores": shows_z_scores},
         **_model_record(run.meta),

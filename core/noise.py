@@ -273,3 +273,12 @@ def noise_samples(spec: NoiseSpec, start: int, count: int, train_images: np.ndar
 def mix(signal: np.ndarray, noise: np.ndarray, ratio: float) -> np.ndarray:
     """``x = r·signal + (1 − r)·noise`` (the original study's stimulus)."""
     return ratio * signal + (1.0 - ratio) * noise
+
+
+def first_stimuli(spec: NoiseSpec, ratio: float, test_images: np.ndarray, train_images: np.ndarray | None = None,
+                  count: int = 8) -> np.ndarray:
+    """The stream's first ``count`` stimuli on the model's 0–1 scale: its noise mixed with the first test images,
+    as the run mixes them. The pages' *Example stimuli* strip and ``analyze``'s ``example_stimuli.*`` both show
+    these, so a strip saved by the command is the one on the page."""
+    noise = noise_samples(spec, 0, count, train_images)
+    return mix(test_images[:count] / 255.0, noise, ratio)

@@ -172,6 +172,21 @@ def class_grid_png(images: np.ndarray, titles: Sequence[str], signed: bool = Tru
     return buffer.getvalue()
 
 
+def stimuli_strip_png(images: np.ndarray, titles: Sequence[str], scale: int = 4) -> bytes:
+    """Stimuli in one row on the fixed grey scale of the page's strip (0 black, 1 white), each titled."""
+    from PIL import Image, ImageDraw
+
+    cell, band, gap = 28 * scale, 16, 8
+    canvas = Image.new("RGB", (len(images) * (cell + gap) + gap, cell + band + 2 * gap), "white")
+    draw = ImageDraw.Draw(canvas)
+    for index, (image, title) in enumerate(zip(images, titles)):
+        x = gap + index * (cell + gap)
+        draw.text((x, gap), title.translate(_PNG_TEXT), fill="black")
+        grey = Image.fromarray(picture_rgb(image, False, 0.0, 1.0)).resize((cell, cell), Image.NEAREST)
+        canvas.paste(grey, (x, gap + band))
+    return _png(np.asarray(canvas))
+
+
 def titled_png(content: bytes, title: str = "", legend: Sequence[tuple[str, str]] = ()) -> bytes:
     """The PNG ``content`` with ``title`` in a band above it and ``legend`` (label, colour) as short coloured lines
     in a band below: a figure saved on its own still says what made it and what its marks mean."""

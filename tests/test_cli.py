@@ -160,6 +160,24 @@ def test_analyze_writes_every_file(tmp_path: Path, real_data_dir: Path) -> None:
     assert curve[0] == "n,mean_correlation_with_final" and curve[-1] == "1000,1.000000" and len(curve) >= 4
 
 
+def test_analyze_saves_the_pages_example_strip_made_of_the_runs_own_stimuli(tmp_path: Path,
+                                                                           real_data_dir: Path) -> None:
+    """example_stimuli.* are the page's strip; with N = 8 and ground-truth averages of the whole input, the class
+    images are these very stimuli averaged by label: the strip is the run's stimuli, not a look-alike."""
+    from core.__main__ import main
+    from core.data import load_dataset
+
+    out = tmp_path / "run"
+    assert main(["analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "8", "--ratio", "0.7", "--noise",
+                 "gaussian", "--estimator", "truth", "--part", "input", "--seed", "5", "--out", str(out)]) == 0
+    stimuli, images = np.load(out / "example_stimuli.npy"), np.load(out / "class_images.npy")
+    assert stimuli.dtype == np.float32 and stimuli.shape == (8, 28, 28)
+    labels = load_dataset("mnist").test_labels[:8]
+    for digit in np.unique(labels):
+        assert np.allclose(images[digit], stimuli[labels == digit].mean(axis=0), atol=1e-5), digit
+    assert (out / "example_stimuli.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def strict_json(path: Path) -> dict:
     """The file as a strict JSON parser reads it: Python's NaN and Infinity are refused."""
     def refuse(constant: str) -> None:

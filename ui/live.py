@@ -212,9 +212,7 @@ class Slot:
 
 def example_stimuli(dataset_name: str, controls: Controls, count: int = 8) -> np.ndarray:
     """The first stimuli of the stream exactly as the model sees them."""
-    from core.noise import mix, noise_samples
+    from core.noise import first_stimuli
 
     data = resources.dataset(dataset_name)
-    noise = noise_samples(controls.settings.noise, 0, count, data.train_images)
-    signal = data.test_images[:count] / 255.0
-    return mix(signal, noise, controls.ratio)
+    return first_stimuli(controls.settings.noise, controls.ratio, data.test_images, data.train_images, count)
