@@ -96,11 +96,21 @@ def _write_timing(out: Path, **seconds: float) -> None:
 
 
 def _output_folder(path: str) -> Path:
+    """``--out``, made if needed. A folder that holds anything is refused: a second run into it left the first
+    one's files beside its own (a gradient run kept an earlier run's significance files, which it does not write),
+    and an empty name wrote every file into the working folder."""
+    if not path.strip():
+        raise UserFacingError("--out is empty: give the folder to write the results in")
     out = Path(path)
     try:
         out.mkdir(parents=True, exist_ok=True)
+        held = sorted(entry.name for entry in out.iterdir())
     except OSError as err:
         raise UserFacingError(f"cannot create output folder {out}: {err.strerror}") from err
+    if held:
+        shown = ", ".join(held[:3]) + (", …" if len(held) > 3 else "")
+        raise UserFacingError(f"--out {out} already holds {len(held):,} file{'s' if len(held) > 1 else ''} ({shown}): "
+                              "give a new or empty folder, so that no earlier run's files are mixed with this one's")
     return out
 
 

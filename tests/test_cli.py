@@ -178,6 +178,30 @@ def test_analyze_saves_the_pages_example_strip_made_of_the_runs_own_stimuli(tmp_
     assert (out / "example_stimuli.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_folder_that_holds_files_or_an_empty_name_is_refused_before_the_run(tmp_path: Path, real_data_dir: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch,
+                                                                              capsys) -> None:
+    """A second run into one folder mixed two runs' files (sta replaced analyze's summary.json and left its class
+    images without a record), and ``--out ""`` wrote every file into the working folder (a review)."""
+    from core.__main__ import main
+
+    out = tmp_path / "run"
+    assert main(["analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "8", "--out", str(out)]) == 0
+    first = {path.name: path.read_bytes() for path in out.iterdir()}
+    capsys.readouterr()
+    for command in (["analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "8", "--seed", "3"],
+                    ["sta", "--arch", "lenet", "--dataset", "mnist", "--samples", "8"]):
+        assert main([*command, "--out", str(out)]) == 1
+        error = capsys.readouterr().err
+        assert f"--out {out} already holds {len(first)} files (" in error and "new or empty folder" in error, error
+        assert {path.name: path.read_bytes() for path in out.iterdir()} == first  # the first run as it was
+    here = tmp_path / "working folder"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    assert main(["analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "8", "--out", " "]) == 1
+    assert "--out is empty" in capsys.readouterr().err and not any(here.iterdir())
+
+
 def strict_json(path: Path) -> dict:
     """The file as a strict JSON parser reads it: Python's NaN and Infinity are refused."""
     def refuse(constant: str) -> None:
