@@ -32,7 +32,8 @@ def _bars(values: np.ndarray, names: Sequence[str], colour: str, text_format: st
     colours = [WINNER_COLOUR if k == winner else colour for k in range(len(values))]
     shown = np.nan_to_num(values, nan=0.0)
     best = values[winner] if winner >= 0 else np.nan
-    text = ["no image" if not np.isfinite(v) else
+    # "–", not "no image": seven of those in a row ran into each other (the page names the classes with no image)
+    text = ["–" if not np.isfinite(v) else
             format(v, text_format) if k == winner or (best > 0 and v >= LABEL_SHARE * best) else ""
             for k, v in enumerate(values)]
     return go.Bar(x=list(names), y=shown.tolist(), text=text, textposition="outside", marker_color=colours,

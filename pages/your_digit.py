@@ -151,8 +151,10 @@ def waiting_for_a_drawing(images: analysis.ClassImages, estimator: str) -> None:
 
 @st.fragment
 def digit_page() -> None:
-    with st.expander("Settings of the class images (templates) and of the noise used below", expanded=False):
-        controls = ui_controls.analysis_controls(show_display=False)
+    settings, notes = st.expander("Settings of the class images (templates) and of the noise used below",
+                                  expanded=False), st.container()
+    with settings:
+        controls = ui_controls.analysis_controls(show_display=False, notes=notes)  # the notes where they are seen
     progress = live.progress_bar(controls)  # its place kept at every N: the blocks below keep theirs
     engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress)
     images = analysis.class_images(state, controls.estimator, controls.part)
@@ -182,11 +184,13 @@ def digit_page() -> None:
     cosines = digit.template_cosines(attacked, images, engine.mean_image)
     network, templates = int(probabilities.argmax()), digit.template_class(cosines)
 
+    no_template = bool(images.empty[target])  # a class never predicted has no image: flat grey stands in
     with right:
         st.markdown("**What the model sees**")
         st.plotly_chart(plots.stimuli_strip(np.stack([drawn, noise, mixed, template, attacked]),
                                             ["your digit (28 × 28)", "the noise", f"mixed (s = {share:.2f})",
-                                             f"class image {target}", f"γ = {gamma:.2f}: the input"],
+                                             f"class {target}: no image" if no_template else f"class image {target}",
+                                             f"γ = {gamma:.2f}: the input"],
                                             phone=on_a_phone()), key="strip")
         st.caption("Your digit as MNIST's were made: cropped to the ink, fitted into 20 × 20 pixels keeping its "
                    "shape, and moved so that its centre of mass sits at the centre of the 28 × 28 field. Then it "
@@ -205,6 +209,12 @@ def digit_page() -> None:
                 "The bars are numbered where they win or come close; point at (or tap) any bar for its value.")
 
     st.subheader(f"Fool the network with the class image of {names[target]}")
+    if no_template:
+        why = (f"the network never chose it in the {state.n:,} stimuli" if controls.estimator == "predicted" else
+               f"none of the {state.n:,} stimuli was grouped into it")
+        st.warning(f"{names[target]} has no class image at these settings ({why}), so flat grey stands in and the "
+                   f"sweep below blends grey, not a class image. Pick another class k, or more stimuli or another "
+                   f"grouping in the settings at the top.")
     sweep = gamma_sweep(mixed, template, target)
     st.plotly_chart(sweep_figure(sweep, names, gamma), key="sweep")
     flip, hit = sweep.flip_gamma(), sweep.target_gamma()

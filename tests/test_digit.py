@@ -439,6 +439,29 @@ def test_page_from_a_link_mixes_noise_and_blends_a_class_image(mnist) -> None:
     assert any("first says **3** at γ = **" in m.value or "turns from **1** to **3**" in m.value for m in at.markdown)
 
 
+@pytest.mark.slow
+def test_the_settings_notes_and_a_class_with_no_image_are_said_outside_the_closed_settings(mnist) -> None:
+    """The settings' notes were drawn in the closed expander, unseen: at r = 1 the page matched noise averages that
+    never reached the model without a visible word. And a class k never predicted blended flat grey, read as its
+    class image fooling the network (a review)."""
+    from tests.apptest import assert_clean, open_page
+
+    at = open_page("pages/your_digit.py", digit_input="upload", r="1", part="noise")
+    assert any("no noise reaches the model" in w.value for w in at.warning)
+    assert not any("no noise reaches the model" in w.value for w in at.expander[0].warning)
+
+    at = open_page("pages/your_digit.py", digit_input="upload", estimator="predicted", part="noise", r="0",
+                   n="100", target="0")
+    index = int(np.flatnonzero(mnist.test_labels == 1)[0])
+    at.file_uploader(key="upload").set_value(("one.png", png_bytes(drawing_of(mnist.test_images[index])),
+                                              "image/png")).run()
+    assert_clean(at)
+    assert [w.value for w in at.warning if "has no class image" in w.value] == [
+        "0 has no class image at these settings (the network never chose it in the 100 stimuli), so flat grey "
+        "stands in and the sweep below blends grey, not a class image. Pick another class k, or more stimuli or "
+        "another grouping in the settings at the top."]
+
+
 # Widgets that hold a value (buttons, the file uploader and the canvas do not have one a link could carry).
 VALUED_WIDGETS = ("radio", "slider", "select_slider", "selectbox", "number_input", "toggle", "checkbox",
                   "text_input", "text_area", "multiselect")
@@ -600,7 +623,7 @@ def test_answer_bars_are_numbered_where_they_win_or_come_close() -> None:
     probabilities[[3, 5]] = 0.62, 0.37
     softmax, cosine = answers_figure(probabilities, cosines, [str(k) for k in range(10)]).data
     assert [k for k, t in enumerate(softmax.text) if t] == [3, 5] and softmax.text[3] == "0.62"
-    assert [k for k, t in enumerate(cosine.text) if t] == [2, 3, 7, 8] and cosine.text[7] == "no image"
+    assert [k for k, t in enumerate(cosine.text) if t] == [2, 3, 7, 8] and cosine.text[7] == "–"
     assert all(t.constraintext == "none" and t.textfont.size == 12 for t in (softmax, cosine))
 
 

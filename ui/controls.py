@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import streamlit as st
 
@@ -32,14 +33,17 @@ def control_row(name: str, count: int) -> list:
         return st.columns(count)
 
 
-def analysis_controls(show_display: bool = True, explains_full_signal: bool = False) -> Controls:
+def analysis_controls(show_display: bool = True, explains_full_signal: bool = False,
+                      notes: Any | None = None) -> Controls:
     """Draw the analysis controls (bound to the URL) and return their values; settings that show nothing
-    meaningful get a note under the controls, on every page that has them. ``explains_full_signal``: the page
-    says itself what r = 1 leaves it to show (two notes saying the same thing stacked up)."""
+    meaningful get a note under the controls, on every page that has them, or in ``notes`` (a container: Your
+    digit keeps its controls in a closed expander, where the notes went unseen). ``explains_full_signal``: the
+    page says itself what r = 1 leaves it to show (two notes saying the same thing stacked up)."""
     carry_settings_to_this_page()
     with st.container(key=CONTROLS_KEY):  # as controls_drawn_after's: two across on a phone (ui.frame)
         chosen = _widgets(show_display)
-    _explain(chosen, explains_full_signal)
+    with notes if notes is not None else contextlib.nullcontext():
+        _explain(chosen, explains_full_signal)
     return _effective(chosen)
 
 
