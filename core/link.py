@@ -185,6 +185,17 @@ def as_code(text: str) -> str:
     return _cut(text, MOST_SHOWN).replace("`", "'")
 
 
+# What mail, social and learning sites add to a link they pass on (utm_source=moodle, fbclid=…): not the teacher's
+# settings, so left out of the address without the note a mistyped setting gets (a warning for each, a review).
+_TRACKING_NAMES = frozenset({"fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "igshid", "mc_cid", "mc_eid",
+                             "yclid", "twclid", "ttclid", "_hsenc", "_hsmi"})
+
+
+def is_tracking_parameter(key: str) -> bool:
+    """Whether ``key`` is a tracking parameter a site added to the link (``utm_*``, ``fbclid``, …)."""
+    return key.lower().startswith("utm_") or key.lower() in _TRACKING_NAMES
+
+
 def unknown_parameter_note(key: str, value: str) -> str:
     """The link check's note for a parameter no page has (the parameter is then removed from the address)."""
     meant = meant_parameter(key.replace("`", "'"))  # the whole name: a glued n=… is read from all of it

@@ -7,7 +7,7 @@ import streamlit as st
 from core import analysis, lesson, plots, plots_lesson
 from core.config import DATASET_TITLES
 from core.lesson import STEP_COUNT, STEPS, Step
-from core.link import ANALYSIS_KEYS, PARAMS, default_controls, link_text
+from core.link import ANALYSIS_KEYS, PARAMS, as_code, default_controls, link_text
 from core.models import ARCHITECTURES
 from core.picture import picture, scarce_classes
 from ui import live, resources, streamlit_internals
@@ -41,7 +41,7 @@ def set_the_controls(step: Step, arrived: bool) -> None:
         value, in_link = step.settings[key], st.query_params.get(key)
         st.session_state[key] = value
         if arrived and in_link is not None and PARAMS[key].parsed(in_link) != value:
-            unused.append(f"`{key}={in_link}`")
+            unused.append(f"`{key}={as_code(in_link)}`")
         if value != PARAMS[key].default and in_link != link_text(value):
             changed[key] = link_text(value)
         elif value == PARAMS[key].default and in_link is not None:

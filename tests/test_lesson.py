@@ -491,6 +491,9 @@ def test_a_link_the_step_overrides_is_named_and_defaults_leave_the_link(real_dat
     assert notes == ["`n=5000`, `r=0.0` from the link are not used here: each step of the lesson sets its own "
                      "settings. On the full pages every setting is yours (*This step on the full page* opens this "
                      "step's)."]  # seed=0 is step 1's own: not named
+    long = open_page("pages/lesson.py", step="2", r="0.2" + "0" * 3000 + "1")  # cut, as every link note cuts it
+    [note] = [info.value for info in long.info if "from the link" in info.value]
+    assert len(note) < 300 and "…" in note, len(note)
     assert_step_controls(at, 1)
     assert not set(at.query_params) & set(ANALYSIS_KEYS)  # step 1's settings are all defaults
     at.button(key="next").click().run()  # step 2: r = 0, grouped by the answer, the noise part

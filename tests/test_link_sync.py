@@ -127,3 +127,14 @@ def test_a_mistyped_parameter_name_is_named_and_leaves_the_address(real_data_dir
     assert "`N=5000` in the link is not a setting here; did you mean `n=5000`? It was left out." in notes
     assert "`r0.3` in the link is not a setting here; did you mean `r=0.3`? It was left out." in notes
     assert at.number_input(key="seed").value == 2 and not {"N", "r0.3"} & set(at.query_params)
+
+
+def test_what_sites_add_to_a_shared_link_leaves_the_address_without_a_note(real_data_dir) -> None:
+    """A link passed on by a learning or social site carries ``utm_source=moodle``, ``fbclid=…``: a warning for each
+    told students of settings they never typed (a review). A mistyped setting beside them is still named."""
+    at = open_page("pages/class_images.py", utm_source="moodle", UTM_Campaign="week3", fbclid="IwAR0abc", seed="2",
+                   sed="4")
+    assert not at.exception
+    assert [w.value for w in at.warning] == ["`sed=4` in the link is not a setting here; did you mean `seed=4`? It "
+                                             "was left out."]
+    assert at.number_input(key="seed").value == 2 and set(at.query_params) == {"seed"}

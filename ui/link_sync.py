@@ -8,7 +8,8 @@ from typing import TypeVar
 
 import streamlit as st
 
-from core.link import ANALYSIS_KEYS, PARAMS, as_code, link_text, shorter, unknown_parameter_note
+from core.link import (ANALYSIS_KEYS, PARAMS, as_code, is_tracking_parameter, link_text, shorter,
+                       unknown_parameter_note)
 from ui import streamlit_internals
 
 T = TypeVar("T")
@@ -33,7 +34,8 @@ def check_link() -> dict[str, str]:
     link = dict(arrived)
     # a mistyped name ("N=5000", "n5000") did nothing, without a word; named in the link's order
     for key in [key for key in arrived if key not in PARAMS]:
-        notes[key] = unknown_parameter_note(key, arrived[key][-1])
+        if not is_tracking_parameter(key):
+            notes[key] = unknown_parameter_note(key, arrived[key][-1])
         del link[key]
     for key, param in PARAMS.items():
         raw = st.query_params.get(key)
