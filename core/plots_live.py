@@ -49,7 +49,7 @@ def picture_html(shown: Picture, done: int, total: int, phone: bool = False) -> 
     panels = "".join(
         f'<figure style="margin:0;min-width:0"><figcaption style="{caption_style};text-align:center" '
         f'title="{html.escape(title)}">{caption}</figcaption>'
-        f'<img decoding="sync" alt="{html.escape(title)}" src="{_data_url(tile)}" '
+        f'<img decoding="sync" alt="" src="{_data_url(tile)}" '
         f'style="display:block;width:100%;image-rendering:pixelated"></figure>'
         for title, caption, tile in zip(shown.titles, captions, tiles))
     scale = (f'<div style="display:flex;align-items:center;gap:6px;font-size:12px;margin-top:6px">'
@@ -58,8 +58,11 @@ def picture_html(shown: Picture, done: int, total: int, phone: bool = False) -> 
              f'<span>{html.escape(shown.colour_label)}</span></div>')
     where = (f'<div style="display:flex;align-items:center;gap:8px;font-size:13px;margin-top:4px">'
              f'<span>{done:,} of {total:,} stimuli</span>'
-             f'<progress value="{done}" max="{total}" style="width:min(200px,40%)"></progress></div>')
-    return (f'<div style="min-height:{height}px;max-width:{5 * (LIVE_TILE + 16)}px"><div style="display:grid;'
+             f'<progress value="{done}" max="{total}" aria-label="stimuli so far" style="width:min(200px,40%)">'
+             f'</progress></div>')
+    # A screen reader hears the group's name and each panel's caption once (the tiles' alt text repeated them)
+    return (f'<div style="min-height:{height}px;max-width:{5 * (LIVE_TILE + 16)}px"><div role="group" aria-label='
+            f'"classification images so far, {done:,} of {total:,} stimuli" style="display:grid;'
             f'grid-template-columns:repeat({columns},minmax(0,{LIVE_TILE}px));gap:8px 16px">{panels}</div>'
             f'{scale}{where}</div>')
 
@@ -80,9 +83,11 @@ def bias_html(counts: np.ndarray, names: tuple[str, ...] | list[str], total: int
         f'<div style="width:70%;height:{(LIVE_CHART_HEIGHT - 60) * value / top:.0f}px;background:#4575b4"></div>'
         f'<span style="font-size:11px;max-width:100%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap">'
         f'{html.escape(name)}</span></div>' for name, value in zip(names, share))
+    # role="img": a label on a plain div is read by no screen reader; this one carries the numbers
+    spoken = ", ".join(f"{name} {plots.share_text(100 * value)}%" for name, value in zip(names, share))
     return (f'<div style="font-size:12px">share of the {total:,} stimuli so far given each class</div>'
-            f'<div style="height:{LIVE_CHART_HEIGHT - 18}px;display:flex;align-items:flex-end;gap:4px" '
-            f'aria-label="share of stimuli per predicted class">{bars}</div>')
+            f'<div style="height:{LIVE_CHART_HEIGHT - 18}px;display:flex;align-items:flex-end;gap:4px" role="img" '
+            f'aria-label="{html.escape(f"share of the stimuli given each class: {spoken}")}">{bars}</div>')
 
 
 def convergence_html(counts: np.ndarray, correlations: np.ndarray) -> str:

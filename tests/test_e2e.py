@@ -61,13 +61,32 @@ def assert_no_exception(page) -> None:
     assert boxes.count() == 0, boxes.first.inner_text()
 
 
+def contrast_on_white(colour: str, opacity: str) -> float:
+    """WCAG contrast ratio of CSS ``rgb(r, g, b)`` text at ``opacity`` on a white page."""
+    def luminance(channel: float) -> float:
+        c = channel / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    alpha = float(opacity)
+    shown = [alpha * float(v) + (1 - alpha) * 255 for v in re.findall(r"[\d.]+", colour)[:3]]
+    light = 0.2126 * luminance(shown[0]) + 0.7152 * luminance(shown[1]) + 0.0722 * luminance(shown[2])
+    return 1.05 / (light + 0.05)
+
+
 def test_every_page_renders(server, browser, shots) -> None:
+    """Every page draws without an error, names itself in the browser's tab (all were "Noise Lens") and writes its
+    captions legibly (3.9:1 before an accessibility review; text needs 4.5:1)."""
+    titles = {Path(file).stem: title for file, title, _ in frame.PAGES}
     page = browser.new_page(viewport=VIEWPORT)
     for name, (path, charts) in PAGES.items():
         started = time.perf_counter()
         page.goto(f"{server}/{path}")
         wait_until_idle(page, charts)
         assert_no_exception(page)
+        assert page.title() == f"{titles[name]} · Noise Lens"
+        caption = page.locator('[data-testid="stCaptionContainer"]').first
+        style = caption.evaluate("e => [getComputedStyle(e).color, getComputedStyle(e).opacity]")
+        assert contrast_on_white(*style) >= 4.5, (name, style)
         if name != "lesson":  # README's Lesson picture, a step after its answer, comes from tests/test_lesson.py
             page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
         print(f"{name}: rendered in {time.perf_counter() - started:.1f} s")

@@ -25,14 +25,17 @@ def test_a_partial_picture_is_light_html_of_the_panels_decoded_before_it_is_pain
     html = plots_live.picture_html(shown, 2_048, 10_000)
     sources = re.findall(r'<img decoding="sync" alt="([^"]*)" src="data:image/png;base64,([^"]+)"', html)
     assert len(sources) == 11  # ten panels and the colour ramp
-    assert sources[0][0] == "digit 0 (n &lt; 1,000 &amp; &quot;so far&quot;)"
+    # each panel named once, by its caption, in a named group (the tiles' alt text repeated the captions)
+    assert [alt for alt, _ in sources[:10]] == [""] * 10 and sources[10][0] == "colour scale"
+    assert 'digit 0 (n &lt; 1,000 &amp; &quot;so far&quot;)</figcaption>' in html
+    assert 'role="group" aria-label="classification images so far, 2,048 of 10,000 stimuli"' in html
     low, high = -np.percentile(np.abs(values), 99.5), np.percentile(np.abs(values), 99.5)
     for k, (_, source) in enumerate(sources[:10]):
         pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(source))).convert("RGB"))
         assert np.array_equal(pixels, picture_rgb(values[k], True, low, high))
     # the ends as the final colour bar writes its ticks: two significant digits, a true minus sign
     assert f"<span>−{-low:.2g}</span>" in html and f"<span>{high:.2g}</span>" in html and "<span>-" not in html
-    assert "2,048 of 10,000 stimuli" in html and '<progress value="2048" max="10000"' in html
+    assert "2,048 of 10,000 stimuli" in html and '<progress value="2048" max="10000" aria-label=' in html
 
 
 def test_a_phone_sees_the_partial_picture_laid_out_as_its_final_picture() -> None:
@@ -64,6 +67,7 @@ def test_the_charts_while_a_run_grows_are_light_html_of_the_same_numbers() -> No
 
     bars = plots_live.bias_html(np.array([5, 0, 15, 0, 0, 0, 0, 0, 80, 0]), [f"c<{k}>" for k in range(10)], 100)
     assert bars.count("background:#4575b4") == 10 and "80.0%" in bars and "c&lt;8&gt;" in bars
+    assert 'role="img" aria-label="share of the stimuli given each class: c&lt;0&gt; 5.0%, c&lt;1&gt; 0.0%' in bars
     heights = [float(h) for h in re.findall(r"height:([\d.]+)px;background", bars)]
     assert heights[8] == max(heights) and heights[1] == 0 and heights[2] == 3 * heights[0]
     html = plots_live.convergence_html(np.array([100, 200, 500, 1000]), np.array([0.2, 0.5, np.nan, 1.0]))
