@@ -374,6 +374,24 @@ def cell_numbers(matrix: np.ndarray, decimals: int = 2, most: int = 4, short: bo
     return rows
 
 
+def matrix_alt(matrix: np.ndarray, row_names: Sequence[str], column_names: Sequence[str], row_title: str,
+               column_title: str) -> str:
+    """A heatmap in words, for a screen reader (the chart's own text reads as a jumble of ticks): for each row, the
+    column it gives most to."""
+    matrix = np.asarray(matrix, float)
+    largest = [f"{row} → {column_names[int(np.nanargmax(values))]} ({np.nanmax(values):.0%})"
+               for row, values in zip(row_names, matrix) if np.isfinite(values).any()]
+    kept = sum(row == column_names[int(np.nanargmax(values))] for row, values in zip(row_names, matrix)
+               if np.isfinite(values).any())
+    return (f"Heatmap, {row_title} (rows) against {column_title} (columns); {kept} of {len(largest)} rows have their "
+            f"largest share on their own class. Largest per row: {', '.join(largest)}.")
+
+
+def strip_alt(titles: Sequence[str]) -> str:
+    """A strip of stimuli in words: how many, and each one's title."""
+    return f"{len(titles)} grey-level images (black 0, white 1): {', '.join(titles)}."
+
+
 def probability_heatmap(matrix: np.ndarray, row_names: Sequence[str], column_names: Sequence[str],
                         row_title: str, column_title: str, colour_title: str = "probability", phone: bool = False,
                         narrow: bool = False) -> "go.Figure":

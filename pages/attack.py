@@ -67,7 +67,8 @@ def example_strips(images: analysis.ClassImages, inputs: tuple, target: int, gam
                   for j, a in enumerate(answer)]
         # each tile says its source: "left" and "right" were rows on a phone
         st.markdown(f"**{curve_name(template)}** blended into noise and into test images")
-        st.plotly_chart(plots.stimuli_strip(strip, titles, phone=on_a_phone()), key=f"examples-{template}")
+        st.plotly_chart(plots.stimuli_strip(strip, titles, phone=on_a_phone()), key=f"examples-{template}",
+                        alt=plots.strip_alt(titles))
 
 
 @st.fragment

@@ -41,7 +41,8 @@ def draw_picture(shown: Picture, n: int, total: int, slot: live.Slot, draw: int 
     if partial:
         slot.draw("html", plots_live.picture_html(shown, n, total, phone=on_a_phone()))
     else:
-        slot.draw("plotly_chart", shown.figure(phone=on_a_phone()), key=f"ci-{draw}", config={"displaylogo": False})
+        slot.draw("plotly_chart", shown.figure(phone=on_a_phone()), key=f"ci-{draw}", config={"displaylogo": False},
+                  alt=shown.alt())
 
 
 @st.fragment
@@ -156,8 +157,9 @@ def _below_the_charts(state, controls: Controls, images: analysis.ClassImages, s
 
     st.subheader("Example stimuli")
     examples = live.example_stimuli(dataset_name, controls)
-    st.plotly_chart(plots.stimuli_strip(examples, [f"#{i + 1}" for i in range(len(examples))], phone=on_a_phone()),
-                    key="strip")
+    numbers = [f"#{i + 1}" for i in range(len(examples))]
+    st.plotly_chart(plots.stimuli_strip(examples, numbers, phone=on_a_phone()), key="strip",
+                    alt=plots.strip_alt(numbers))
     st.caption(f"The first stimuli of this stream: {controls.ratio:.2f} × test image + "
                f"{1 - controls.ratio:.2f} × {controls.noise} noise, on the model's 0–1 input scale.")
 
@@ -170,7 +172,8 @@ def whitened_kernel(state) -> None:
     st.subheader("Whitened kernel: E[∇ logit]")
     whitened = analysis.gradient_kernel(state, whitened=True)
     shown = picture(state, whitened, False, names)
-    st.plotly_chart(shown.figure(phone=on_a_phone()), key="whitened", config={"displaylogo": False})
+    st.plotly_chart(shown.figure(phone=on_a_phone()), key="whitened", config={"displaylogo": False},
+                    alt=shown.alt())
     st.caption("The average gradient of each class's centred logit with respect to the noise: how much the logit "
                "moves per unit of noise in each pixel, with the noise's correlations taken out. The picture above is "
                "this times the noise's covariance Σ (Stein's lemma), which is what the black-box regression kernel "

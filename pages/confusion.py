@@ -19,7 +19,8 @@ def fed_back_heatmap(images: analysis.ClassImages) -> None:
     st.subheader("Fed-back softmax matrix (the original's figure)")
     fed_back = analysis.fed_back_matrix(model, images)
     st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class",
-                                              phone=on_a_phone()), key="fed_back")
+                                              phone=on_a_phone()), key="fed_back",
+                    alt=plots.matrix_alt(fed_back, names, names, "class image", "predicted class"))
     st.caption(f"Each row is one class image, stretched to the 0–1 input range and shown back to the model; "
                f"the cells are the model's softmax. A dark diagonal (probabilities near 1) means the model "
                f"recognises its own classification images: **{analysis.self_classified(fed_back)}/10** here."

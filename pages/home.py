@@ -39,8 +39,9 @@ with illustration:
     first_noise = live.example_stimuli(dataset_name, default_controls(ratio=0.0, noise="uniform", seed=0), 1)[0]
     mixed = live.example_stimuli(dataset_name, ORIGINAL, 1)[0]  # the first stimulus of the original figure
     strip = np.stack([data.test_images[0] / 255.0, first_noise, mixed])
-    st.plotly_chart(plots.stimuli_strip(strip, ["test image", "uniform noise", "r = 0.7 mix"], phone=on_a_phone()),
-                    key="explain")
+    strip_titles = ["test image", "uniform noise", "r = 0.7 mix"]
+    st.plotly_chart(plots.stimuli_strip(strip, strip_titles, phone=on_a_phone()), key="explain",
+                    alt=plots.strip_alt(strip_titles))
     st.caption("One stimulus of the original study: 70 % test image, 30 % uniform noise. With r = 0 the model "
                "sees only the noise.")
 
@@ -60,12 +61,14 @@ if st.session_state.get("reproduced"):
     left, right = halves("original")
     with left:
         shown = picture(state, images, ORIGINAL.shows_z_scores, names, counts=False)
-        st.plotly_chart(shown.figure(height=plots.HALF_WIDTH_GRID, phone=on_a_phone()), key="orig-ci")
+        st.plotly_chart(shown.figure(height=plots.HALF_WIDTH_GRID, phone=on_a_phone()), key="orig-ci",
+                        alt=shown.alt())
         st.caption("The ten averaged stimuli. The noise averages out; the class shape remains.")
     with right:
         fed_back = analysis.fed_back_matrix(model, images)
         st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class",
-                                                  narrow=True), key="orig-fb")
+                                                  narrow=True), key="orig-fb",
+                        alt=plots.matrix_alt(fed_back, names, names, "class image", "predicted class"))
         st.caption(f"The original 10 × 10 figure: the model's softmax on each averaged image (rows). "
                    f"{analysis.self_classified(fed_back)}/10 are recognised as their own class.")
     # Short enough for a phone's line ("…: open Classification images at r = 0" ended in an ellipsis there)

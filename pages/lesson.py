@@ -92,7 +92,8 @@ def numbers_download(step_number: int, table: pd.DataFrame) -> None:
 def class_image_figure(state, images, key: str, counts: bool = True, z_scores: bool = False) -> None:
     """At the step column's full width: half of it left tiles of 15-30 px and titles printed over each other."""
     shown = picture(state, images, z_scores, names, counts=counts)
-    st.plotly_chart(shown.figure(phone=on_a_phone(), narrow=True), key=key, config={"displaylogo": False})
+    st.plotly_chart(shown.figure(phone=on_a_phone(), narrow=True), key=key, config={"displaylogo": False},
+                    alt=shown.alt())
 
 
 def clear_classes(images: analysis.ClassImages) -> np.ndarray:
@@ -117,7 +118,8 @@ def original_figure(step: Step) -> None:
     class_image_figure(state, images, "l1-images", counts=False)
     st.caption(f"The ten averages of {state.n:,} stimuli, grouped by the true class of their test image.")
     st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class",
-                                              phone=on_a_phone()), key="l1-fed-back")
+                                              phone=on_a_phone()), key="l1-fed-back",
+                    alt=plots.matrix_alt(fed_back, names, names, "class image", "predicted class"))
     st.caption(f"The original figure: the network's softmax on each average (rows). "
                f"**{analysis.self_classified(fed_back)}/10** are recognised as their own class.")
     numbers_download(1, pd.DataFrame(fed_back, index=names, columns=names).rename_axis("class image").reset_index())
@@ -125,8 +127,9 @@ def original_figure(step: Step) -> None:
 
 def class_bias_question(step: Step, key: str) -> None:
     question, options = step.question, step.question.options(names)
+    numbers = [f"#{i + 1}" for i in range(8)]
     st.plotly_chart(plots.stimuli_strip(live.example_stimuli(dataset_name, default_controls(**step.control_values)),
-                                        [f"#{i + 1}" for i in range(8)], phone=on_a_phone()), key="l2-stimuli")
+                                        numbers, phone=on_a_phone()), key="l2-stimuli", alt=plots.strip_alt(numbers))
     st.caption("The first stimuli of the stream: uniform noise, nothing else. The network must still answer.")
     revealed = ask(question, options, key)
     _, _, state = run(step)
@@ -222,7 +225,8 @@ def template_question(step: Step, key: str) -> None:
         st.caption("Rows: the true class of the test image; columns: the template it resembles most.")
         fed_back = analysis.fed_back_matrix(model, images)
         st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class",
-                                                  phone=on_a_phone()), key="l5-fed-back")
+                                                  phone=on_a_phone()), key="l5-fed-back",
+                        alt=plots.matrix_alt(fed_back, names, names, "class image", "predicted class"))
         st.caption(f"The templates fed back to the network: **{analysis.self_classified(fed_back)}/10** are "
                    "recognised as their own class.")
         numbers_download(5, pd.DataFrame(template.confusion, index=names, columns=names)
@@ -246,7 +250,8 @@ def four_models_question(step: Step, key: str) -> None:
             _, engine, state = run(step, model_arch, model_dataset)
             images = analysis.class_images(state, "softmax", "noise")
             shown = picture(state, images, False, resources.class_names(model_dataset), counts=False)
-            st.plotly_chart(shown.figure(phone=on_a_phone()), key=f"l6-{model_arch}-{model_dataset}")
+            st.plotly_chart(shown.figure(phone=on_a_phone()), key=f"l6-{model_arch}-{model_dataset}",
+                            alt=shown.alt())
             # each grid has its own colour scale, and step 3's * note was three steps back (a review)
             st.caption(f"{title}: softmax noise averages of {state.n:,} stimuli, on their own colour scale "
                        "(compare the shapes, not the shades)"

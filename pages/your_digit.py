@@ -144,7 +144,7 @@ def waiting_for_a_drawing(images: analysis.ClassImages, estimator: str) -> None:
     # two rows of five: in one row of ten Fashion-MNIST's names ("T-shirt/top", "Ankle boot") ran into each other
     st.plotly_chart(plots.stimuli_strip(digit.class_templates(images), names, columns=5, height=260,
                                         phone=on_a_phone()),
-                    key="templates")
+                    key="templates", alt=plots.strip_alt(names))
     st.caption(f"Each stretched to the 0–1 range. {class_images_are(estimator)} (settings in the box at the top). "
                f"Once you draw, the network's answer and the best-matching class image appear here.")
 
@@ -187,11 +187,10 @@ def digit_page() -> None:
     no_template = bool(images.empty[target])  # a class never predicted has no image: flat grey stands in
     with right:
         st.markdown("**What the model sees**")
-        st.plotly_chart(plots.stimuli_strip(np.stack([drawn, noise, mixed, template, attacked]),
-                                            ["your digit (28 × 28)", "the noise", f"mixed (s = {share:.2f})",
-                                             f"class {target}: no image" if no_template else f"class image {target}",
-                                             f"γ = {gamma:.2f}: the input"],
-                                            phone=on_a_phone()), key="strip")
+        steps = ["your digit (28 × 28)", "the noise", f"mixed (s = {share:.2f})",
+                 f"class {target}: no image" if no_template else f"class image {target}", f"γ = {gamma:.2f}: the input"]
+        st.plotly_chart(plots.stimuli_strip(np.stack([drawn, noise, mixed, template, attacked]), steps,
+                                            phone=on_a_phone()), key="strip", alt=plots.strip_alt(steps))
         st.caption("Your digit as MNIST's were made: cropped to the ink, fitted into 20 × 20 pixels keeping its "
                    "shape, and moved so that its centre of mass sits at the centre of the 28 × 28 field. Then it "
                    "is mixed with the first stimulus of the noise stream (x = s·digit + (1 − s)·noise) and "

@@ -37,6 +37,24 @@ def test_class_images_redraw_when_a_control_moves(real_data_dir) -> None:
     assert_clean(at)
 
 
+def test_the_pictures_heatmaps_and_strips_say_in_words_what_they_show(real_data_dir) -> None:
+    """A screen reader read the charts' ticks and titles as a jumble ("0.2 0.3 … pixel value 0 (85) 1 (126)"): the
+    class images, the fed-back matrix and the stimulus strips carry a description (an accessibility review)."""
+    at = open_page("pages/class_images.py", n="500", r="0.0", estimator="predicted", part="noise")
+    assert_clean(at)
+    charts = {chart.proto.id: chart.proto.alt for chart in at.get("plotly_chart")}
+    described = list(charts.values())
+    picture = next(alt for alt in described if alt.startswith("10 class images, one per class: 0: never predicted"))
+    assert picture.endswith(", 8 (439), 9 (1, too few). Colour: Δ from mean stimulus, blue (below) through white to "
+                            "red (above), from −0.1 to 0.1."), picture
+    assert any(alt.startswith("8 grey-level images (black 0, white 1): #1, #2") for alt in described), described
+    at = open_page("pages/confusion.py", n="1000")
+    assert_clean(at)
+    assert any(chart.proto.alt.startswith("Heatmap, class image (rows) against predicted class (columns); 10 of 10 "
+                                          "rows have their largest share on their own class. Largest per row: 0 → 0 (")
+               for chart in at.get("plotly_chart")), [chart.proto.alt for chart in at.get("plotly_chart")]
+
+
 def test_class_images_redraw_their_widgets_after_the_run_on_a_rerun(real_data_dir, monkeypatch) -> None:
     """On a rerun the controls' values are read from session state, so the eight widgets (whose re-rendering is a
     fifth of a second of a slow machine's CPU, taken from the first picture and the network's pass) are sent after
