@@ -87,6 +87,11 @@ def test_every_page_renders(server, browser, shots) -> None:
         caption = page.locator('[data-testid="stCaptionContainer"]').first
         style = caption.evaluate("e => [getComputedStyle(e).color, getComputedStyle(e).opacity]")
         assert contrast_on_white(*style) >= 4.5, (name, style)
+        # the charts' ticks and titles in the theme's grey were 3.7:1; text Plotly colours itself keeps its colour
+        fills = page.locator(".js-plotly-plot").first.evaluate(
+            "e => Array.from(e.querySelectorAll('.xtick text, .ytick text, .annotation-text, .cbaxis text'))"
+            ".map(t => getComputedStyle(t).fill)")
+        assert fills and all(contrast_on_white(fill, "1") >= 4.5 for fill in fills), (name, set(fills))
         if name != "lesson":  # README's Lesson picture, a step after its answer, comes from tests/test_lesson.py
             page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
         print(f"{name}: rendered in {time.perf_counter() - started:.1f} s")

@@ -59,6 +59,11 @@ PAGE_TOP_CSS = '[data-testid="stMainBlockContainer"] { padding-top: 3.5rem; }'
 # text needs (an accessibility review), and the pages put results and the Lesson's step titles in captions. Opaque
 # grey #5f5e5c: 6.5:1, still lighter than the text.
 CAPTION_CONTRAST_CSS = '[data-testid="stCaptionContainer"] { color: #5f5e5c; opacity: 1; }'
+# Streamlit's Plotly theme writes ticks, axis and panel titles in rgb(128, 132, 149): 3.7:1 on white (the same
+# review), and the panel titles name the classes and their counts. Only text drawn in that grey is darkened (to 7:1):
+# text Plotly colours itself (white numbers on dark heatmap cells, a red winner) keeps its colour.
+PLOT_TEXT_CONTRAST_CSS = ('.js-plotly-plot text[style*="fill: rgb(128, 132, 149)"], '
+                          '.js-plotly-plot tspan[style*="fill: rgb(128, 132, 149)"] { fill: #555867 !important; }')
 NARROW_SIDES_CSS = ('@media (max-width: 1200px) '
                     '{ [data-testid="stMainBlockContainer"] { padding-left: 2rem; padding-right: 2rem; } }')
 
@@ -135,6 +140,7 @@ def frame(url_path: str) -> None:
     link_sync.note_page(url_path)
     st.html(f"<style>{streamlit_internals.steady_redraws_css(controls.CONTROLS_KEY)} {TOUCH_SCREEN_CSS} "
             f"{PAGE_TOP_CSS} {NARROW_SIDES_CSS} {PHONE_CONTROLS_CSS} {HALVES_CSS} {CAPTION_CONTRAST_CSS} "
+            f"{PLOT_TEXT_CONTRAST_CSS} "
             f"{'' if on_a_phone() else WIDE_PICTURE_CSS} "
             f".st-key-{SIDEBAR_SCRIPT_KEY} {{ display: none; }}</style>")
     link_sync.remember_link_notes()
