@@ -161,6 +161,7 @@ def test_the_lesson_figures() -> None:
 
     bars = plots_lesson.answers_bar(np.array([2, 0, 5]), ("a", "b", "c"), right=2).to_dict()["data"][0]
     assert plotly_array(bars["y"]).tolist() == [2, 0, 5] and bars["marker"]["color"][2] != bars["marker"]["color"][0]
+    assert list(bars["text"]) == ["2", "0", "5 ✓ measured"]  # not by colour alone: green beside blue is 1.3:1
     for phone, axis in ((False, "xaxis"), (True, "yaxis")):  # both axes titled (a review found the choices' bare)
         layout = plots_lesson.answers_bar(np.array([2, 0, 5]), ("a", "b", "c"), phone=phone).layout
         assert layout[axis].title.text == "answer chosen"
@@ -283,7 +284,7 @@ def test_step_two_asks_for_the_favourite_class_then_shows_the_measured_bias(real
     # one answer, said once; a measured answer nobody chose has a green bar of length zero: named instead
     tallied = next(c.value for c in at.caption if "from the sessions on this server" in c.value)
     assert tallied.startswith("1 answer from")
-    assert ("The measured answer is green." in tallied) if measured == 0 else \
+    assert ("The measured answer, *0*, is the green bar marked ✓." in tallied) if measured == 0 else \
         (f"Nobody has chosen the measured answer yet: *{measured}*." in tallied), tallied
     assert not [r for r in at.radio if r.key == "answer-bias/mnist/lenet"]  # the prediction stands, once
     assert any("Your prediction: **0**" in m.value for m in at.markdown)
@@ -472,7 +473,7 @@ def test_on_a_phone_the_lesson_bars_lie_sideways_with_their_labels_across() -> N
     answers = answers_bar(np.array([3, 7]), choices, right=1, phone=True)
     bar = answers.data[0]
     assert bar.orientation == "h" and list(bar.x) == [3, 7]
-    assert list(bar.text) == ["× 3", "× 7"]  # beside a class named by a digit, "2 0" read as twenty
+    assert list(bar.text) == ["× 3", "× 7 ✓ measured"]  # beside a class named by a digit, "2 0" read as twenty
     assert list(bar.y) == ["Close to chance (under<br>15 %)", "Far better (over 70 %)"]
     assert answers.layout.yaxis.autorange == "reversed"  # the first choice on top, as the question lists them
     accuracy = template_accuracy_bar([0.42, 0.38], ["LeNet · MNIST", "AlexNet · Fashion-MNIST"], phone=True)

@@ -66,7 +66,7 @@ def how_the_class_answered(question: Question, options: tuple[str, ...], key: st
         if right is None:
             measured = "The measured answer is shown after yours."
         elif counts[right]:
-            measured = "The measured answer is green."
+            measured = f"The measured answer, *{options[right]}*, is the green bar marked ✓."
         else:  # a green bar of length zero shows nothing
             measured = f"Nobody has chosen the measured answer yet: *{options[right]}*."
         st.caption(f"{total} answer{'' if total == 1 else 's'} from the sessions on this server (one per browser "
