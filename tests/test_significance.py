@@ -280,9 +280,14 @@ def test_page_outlines_regions_tests_and_follows_its_sliders(real_data_dir) -> N
     assert_clean(at)
     assert at.select_slider(key="smooth").value == 1.5 and at.select_slider(key="primary").value == 3.0
     regions = figure_data(at, 0)
-    assert [trace["type"] for trace in regions] == ["heatmap", "scatter", "scatter"]
-    assert [trace["name"] for trace in regions[1:]] == ["cluster test", "pixel test"]
-    assert len(regions[2]["x"]) > 0  # the model's answers to pure noise do have significant pixels
+    assert [trace["type"] for trace in regions] == ["heatmap"] + ["scatter"] * 4
+    # each outline over a white halo of the same path (black on the darkest blue was 1.6:1)
+    assert [trace["name"] for trace in regions[1:]] == ["cluster test halo", "cluster test", "pixel test halo",
+                                                        "pixel test"]
+    for halo, outline in (regions[1:3], regions[3:5]):
+        assert halo["showlegend"] is False and halo["line"]["color"] == "white" and halo["x"] == outline["x"]
+        assert halo["line"]["width"] > outline["line"]["width"]
+    assert len(regions[4]["x"]) > 0  # the model's answers to pure noise do have significant pixels
     theory = sig.field_theory_thresholds(1.5, 3.0)
     assert any(f"|z| > **{theory.pixel:.2f}**" in md.value and f"**{theory.cluster_size} pixels**" in md.value
                for md in at.markdown)
