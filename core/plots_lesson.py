@@ -43,7 +43,8 @@ def answers_bar(counts: np.ndarray, choices: Sequence[str], right: int | None = 
     if phone:
         labels = [_wrapped(choice) for choice in choices]
         # "× 0", not "0": beside a class named by a digit, "2 0" read as twenty (a phone review)
-        fig = go.Figure(go.Bar(y=labels, x=counts, marker_color=colours, text=[f"× {c}{mark}" for c, mark in zip(counts, marks)],
+        fig = go.Figure(go.Bar(y=labels, x=counts, marker_color=colours,
+                               text=[f"× {c}{mark}" for c, mark in zip(counts, marks)],
                                hovertemplate="%{y}: %{x} answers<extra></extra>"))
         fig.update_xaxes(title_text="answers", **ticks)
         fig.update_yaxes(type="category", autorange="reversed", title_text="answer chosen")  # the first on top, as
