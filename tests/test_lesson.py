@@ -538,6 +538,26 @@ def test_browser_one_press_of_back_is_one_step_back(lesson_browser) -> None:
 
 
 @pytest.mark.slow
+def test_browser_the_bottom_next_by_keyboard_takes_the_view_and_the_focus_to_the_top(lesson_browser) -> None:
+    """Enter on the bottom Next scrolled the view up but left the focus on that button, off screen and soon the next
+    step's own: a second Enter skipped a step unseen (an accessibility review). The focus goes to the step's radio."""
+    from tests.browser import wait_until_idle
+
+    url, browser = lesson_browser
+    with browser.new_page(viewport={"width": 1400, "height": 700}) as page:
+        page.goto(f"{url}/lesson")
+        wait_until_idle(page, 1)
+        page.locator(".st-key-next-bottom button").focus()
+        assert page.evaluate('document.querySelector(\'[data-testid="stMain"]\').scrollTop') > 0  # it is below
+        page.keyboard.press("Enter")
+        page.get_by_text("Step 2 of 6").wait_for(timeout=120_000)
+        wait_until_idle(page, 1)
+        assert page.evaluate('document.querySelector(\'[data-testid="stMain"]\').scrollTop') == 0
+        assert page.evaluate("document.activeElement.closest('.st-key-step') !== null")
+        assert not page.locator('[data-testid="stException"]').count()
+
+
+@pytest.mark.slow
 def test_browser_next_pressed_at_once_after_a_page_link_is_its_own_step(lesson_browser) -> None:
     """A page link's history entries are folded into one until its addresses stop coming; Next pressed within
     those two seconds was folded in too, and Back skipped step 1 (a review): any click ends the folding."""

@@ -49,6 +49,10 @@ Each touch has a guard test in ``tests/test_streamlit_internals.py`` that fails 
    "stBidiComponentIsolated"`` inside the keyed element, and the canvas's own CSS there (``.dc-root``,
    ``.dc-toolbar``, ``data-pinned``). The guard test reads both builds; the end-to-end test draws where the hidden
    toolbar lay.
+15. ``ui.frame.CAPTION_CONTRAST_CSS`` names Streamlit's caption (``"stCaptionContainer"``, drawn at 60 % opacity)
+   and ``PLOT_TEXT_CONTRAST_CSS`` knows the grey its Plotly theme writes chart text in (``rgb(128, 132, 149)``,
+   inline); ``NEXT_STEP_AT_ITS_TOP`` knows a keyed radio's inputs (``.st-key-step input``). The end-to-end tests
+   measure the two contrasts on every page and follow the keyboard after the Lesson's bottom Next.
 """
 
 from __future__ import annotations
@@ -166,6 +170,9 @@ if (!window.noiseLensNextStepAtItsTop) {
   document.addEventListener("click", (event) => {
     if (event.target.closest('.st-key-next-bottom button')) {
       document.querySelector('[data-testid="stMain"]')?.scrollTo({top: 0});
+      // the keyboard's place goes up with the view: left on the bottom button, off screen and soon the next
+      // step's, a second Enter skipped a step unseen (an accessibility review)
+      document.querySelector('.st-key-step input:checked')?.focus({preventScroll: true});
     }
   }, true);
 }
