@@ -98,6 +98,23 @@ def test_every_page_renders(server, browser, shots) -> None:
     page.close()
 
 
+def test_the_keyboard_s_place_is_ringed_on_page_links_radios_and_toggles(server, browser) -> None:
+    """Streamlit marks a focused page link, radio option or toggle with a grey square about 1.1:1 against the page
+    (an accessibility review): Tab through the page and each of the three kinds shows a solid ring."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{server}/class_images?n=200")
+    wait_until_idle(page, 1)
+    ringed = set()
+    for _ in range(45):
+        page.keyboard.press("Tab")
+        ringed |= set(page.evaluate(
+            "() => { const a = document.activeElement.closest('[data-testid=stRadioOption], "
+            "[data-testid=stCheckbox], a[data-testid=stPageLink-NavLink]'); return a && "
+            "getComputedStyle(a).outlineStyle === 'solid' ? [a.getAttribute('data-testid')] : [] }"))
+    assert ringed == {"stPageLink-NavLink", "stRadioOption", "stCheckbox"}, ringed
+    page.close()
+
+
 def test_slider_redraws_the_class_images(server, browser, shots) -> None:
     page = browser.new_page(viewport=VIEWPORT)
     page.goto(f"{server}/class_images?n=1000&r=0.0&estimator=predicted&part=noise")

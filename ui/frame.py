@@ -64,6 +64,12 @@ CAPTION_CONTRAST_CSS = '[data-testid="stCaptionContainer"] { color: #5f5e5c; opa
 # text Plotly colours itself (white numbers on dark heatmap cells, a red winner) keeps its colour.
 PLOT_TEXT_CONTRAST_CSS = ('.js-plotly-plot text[style*="fill: rgb(128, 132, 149)"], '
                           '.js-plotly-plot tspan[style*="fill: rgb(128, 132, 149)"] { fill: #555867 !important; }')
+# Streamlit marks a focused radio option, toggle or page link with a grey square about 1.1:1 against the page: a
+# keyboard user lost their place (the same review). A dark ring where the keyboard (not a click) put the focus.
+FOCUS_RING_CSS = ('[data-testid="stRadioOption"]:has(input:focus-visible), '
+                  '[data-testid="stCheckbox"]:has(input:focus-visible), '
+                  'a[data-testid="stPageLink-NavLink"]:focus-visible '
+                  '{ outline: 2px solid #2f2d2b; outline-offset: 2px; border-radius: 4px; }')
 NARROW_SIDES_CSS = ('@media (max-width: 1200px) '
                     '{ [data-testid="stMainBlockContainer"] { padding-left: 2rem; padding-right: 2rem; } }')
 
@@ -140,7 +146,7 @@ def frame(url_path: str) -> None:
     link_sync.note_page(url_path)
     st.html(f"<style>{streamlit_internals.steady_redraws_css(controls.CONTROLS_KEY)} {TOUCH_SCREEN_CSS} "
             f"{PAGE_TOP_CSS} {NARROW_SIDES_CSS} {PHONE_CONTROLS_CSS} {HALVES_CSS} {CAPTION_CONTRAST_CSS} "
-            f"{PLOT_TEXT_CONTRAST_CSS} "
+            f"{PLOT_TEXT_CONTRAST_CSS} {FOCUS_RING_CSS} "
             f"{'' if on_a_phone() else WIDE_PICTURE_CSS} "
             f".st-key-{SIDEBAR_SCRIPT_KEY} {{ display: none; }}</style>")
     link_sync.remember_link_notes()
