@@ -120,7 +120,7 @@ def attack_results(controls: Controls, images: analysis.ClassImages, inputs: tup
                 f"over these. Press Continue to go on.")
     g = ATTACK_GAMMAS.index(0.5)
 
-    st.subheader("Targeted success rate against γ")
+    st.header("Targeted success rate against γ")
     st.plotly_chart(success_figure(curves), key="success")
     empty = [names[k] for k in np.flatnonzero(images.empty)]
     st.markdown(
@@ -149,7 +149,7 @@ def attack_results(controls: Controls, images: analysis.ClassImages, inputs: tup
                 "input at r > 0), so they are close to the class means. The attack asks more of noise averages: "
                 "press *Use the reference run* above.")
 
-    st.subheader("Untargeted: test accuracy against γ")
+    st.header("Untargeted: test accuracy against γ")
     st.plotly_chart(accuracy_figure(curves), key="accuracy")
     st.markdown("The same blends of the test images, scored against their true labels: how fast a template "
                 "drowns the image. The curves fall from the model's accuracy at γ = 0 to about 10% at γ = 1, where "
@@ -157,12 +157,12 @@ def attack_results(controls: Controls, images: analysis.ClassImages, inputs: tup
                 "curve crosses half the starting accuracy is where the template starts to win.")
 
     named = "" if names[target] == str(target) else f" ({names[target]})"  # MNIST's names are the digits
-    st.subheader(f"Examples at γ = {gamma:.1f}, target {target}{named}")
+    st.header(f"Examples at γ = {gamma:.1f}, target {target}{named}")
     example_strips(images, inputs, target, gamma)
     st.caption("Each picture is one attacked input on the model's 0–1 scale; its title is the model's answer (✓: "
                "the target). Move γ and the target class above: the curves stay, only these are redrawn.")
 
-    st.subheader("Downloads")
+    st.header("Downloads")
     stem = f"attack-{controls.file_stem(arch, dataset_name, images.n, images.part)}-subset{subset}"
     left, right = st.columns(2)
     left.download_button("CSV of the curves", attack.curves_csv(curves), f"{stem}.csv", "text/csv", key="csv",

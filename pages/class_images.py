@@ -66,12 +66,12 @@ def _explore(controls: Controls) -> None:
     # bench/dashboard.py find the picture by its container's key.
     target, caption = live.Slot(wide_picture()), live.Slot(st.container())
     left, right = st.columns(2)
-    left.subheader("Class bias")
+    left.header("Class bias")
     bias = live.Slot(left.container())
     left.caption("How often the model called a stimulus each class."
                  + (" Pure noise often goes mostly to one or two classes: the model's default guesses."
                     if controls.ratio == 0 else ""))
-    right.subheader("Convergence")
+    right.header("Convergence")
     curve = live.Slot(right.container())
     right.caption("Correlation of the class images after n samples with the current ones (so the last point is 1 "
                   "by construction, and even pure noise gives √(n/N), 0.71 at half the samples, as the early sums "
@@ -155,7 +155,7 @@ def _below_the_charts(state, controls: Controls, images: analysis.ClassImages, s
     if controls.estimator in GRADIENT_ESTIMATORS:
         whitened_kernel(state)
 
-    st.subheader("Example stimuli")
+    st.header("Example stimuli")
     examples = live.example_stimuli(dataset_name, controls)
     numbers = [f"#{i + 1}" for i in range(len(examples))]
     st.plotly_chart(plots.stimuli_strip(examples, numbers, phone=on_a_phone()), key="strip",
@@ -163,13 +163,13 @@ def _below_the_charts(state, controls: Controls, images: analysis.ClassImages, s
     st.caption(f"The first stimuli of this stream: {controls.ratio:.2f} × test image + "
                f"{1 - controls.ratio:.2f} × {controls.noise} noise, on the model's 0–1 input scale.")
 
-    st.subheader("Downloads")
+    st.header("Downloads")
     download_buttons(images, shown, state, controls, mean_image)
 
 
 def whitened_kernel(state) -> None:
     """E[∂ logit/∂noise]: the gradient kernel with the noise's own correlations taken out."""
-    st.subheader("Whitened kernel: E[∇ logit]")
+    st.header("Whitened kernel: E[∇ logit]")
     whitened = analysis.gradient_kernel(state, whitened=True)
     shown = picture(state, whitened, False, names)
     st.plotly_chart(shown.figure(phone=on_a_phone()), key="whitened", config={"displaylogo": False},

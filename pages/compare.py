@@ -54,7 +54,7 @@ def draw_models(controls: Controls, statuses: dict, stopped: bool) -> list[str]:
         columns = halves(dataset_name, len(SHIPPED_ARCHITECTURES))
         for column, arch in zip(columns, SHIPPED_ARCHITECTURES):
             with column:
-                st.subheader(f"{ARCHITECTURES[arch].title} · {DATASET_TITLES[dataset_name]}")
+                st.header(f"{ARCHITECTURES[arch].title} · {DATASET_TITLES[dataset_name]}")
                 status = statuses[arch, dataset_name]
                 if not status.usable:
                     st.info("Not trained yet: train it on the Models page.")

@@ -16,7 +16,7 @@ names = resources.class_names(dataset_name)
 
 def fed_back_heatmap(images: analysis.ClassImages) -> None:
     """The original's figure: the class images shown back to the model."""
-    st.subheader("Fed-back softmax matrix (the original's figure)")
+    st.header("Fed-back softmax matrix (the original's figure)")
     fed_back = analysis.fed_back_matrix(model, images)
     st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class",
                                               phone=on_a_phone()), key="fed_back",
@@ -60,7 +60,7 @@ def _matrices(controls: Controls, engine: reverse_correlation.Analyzer, state: r
         fed_back_heatmap(images)
 
     # One under the other at the column's full width: side by side their cell numbers were ~5 px high.
-    st.subheader("Stimuli: true class × predicted")
+    st.header("Stimuli: true class × predicted")
     if state.stimulus_accuracy is not None:
         accuracy = state.stimulus_accuracy
         st.plotly_chart(plots.confusion_heatmap(state.sums.confusion, names, phone=on_a_phone()), key="stimuli")
@@ -70,7 +70,7 @@ def _matrices(controls: Controls, engine: reverse_correlation.Analyzer, state: r
     else:
         st.info("At r = 0 the stimuli contain no test image, so there is no true class to compare with. "
                 "Raise r to see how noise confuses the model.")
-    st.subheader("Template classifier: test set")
+    st.header("Template classifier: test set")
     template = analysis.template_classify(images, data.test_images, data.test_labels, engine.mean_image)
     st.plotly_chart(plots.confusion_heatmap(template.confusion, names, column_title="template class",
                                             phone=on_a_phone()), key="template")

@@ -17,7 +17,7 @@ TAKE_THE_SIGNAL_AWAY = {"r": 0.0, "estimator": "predicted", "part": "noise", "n"
                         "seed": 0, "z": False}
 
 dataset_name, arch = start_page("🔍 Noise Lens")
-st.markdown("#### What does a convolutional network *see* in white noise?")
+st.markdown("**What does a convolutional network *see* in white noise?**")  # a line, not a heading under the h1
 data = resources.data_or_stop(dataset_name)
 
 text, illustration = st.columns([3, 2])
@@ -46,7 +46,7 @@ with illustration:
                "sees only the noise.")
 
 st.divider()
-st.subheader("Reproduce the original figures")
+st.header("Reproduce the original figures")
 st.caption(f"1,000 stimuli at r = 0.7 with uniform noise, grouped by the test image's true class, for the "
            f"{ARCHITECTURES[arch].title} network on {DATASET_TITLES[dataset_name]}.")
 # A callback, not the button's return value: the request survives any rerun before the page draws it.

@@ -92,14 +92,14 @@ def kernel_results(controls: Controls, ridge: float, engine: reverse_correlation
 
     left, right = halves("kernels")
     with left:
-        st.subheader("Raw kernel (black box)")
+        st.header("Raw kernel (black box)")
         st.plotly_chart(plots.class_images_figure(raw.images, names, True, "covariance",
                                                   height=plots.HALF_WIDTH_GRID, phone=on_a_phone()), key="raw")
         st.caption("Cov(noise, centred logit) per class: the regression class images. For a linear network "
                    "this is Σ·W, the weights W seen through the noise's own correlations: under pink or data "
                    "noise it is smeared into blobs whatever the network does.")
     with right:
-        st.subheader("Whitened kernel")
+        st.header("Whitened kernel")
         st.plotly_chart(plots.class_images_figure(whitened.images, names, True, "logit per unit input",
                                                   height=plots.HALF_WIDTH_GRID, phone=on_a_phone()), key="whitened")
         st.caption(f"(Σ + λ·s·I)⁻¹ · raw kernel, λ = {ridge:g}: the least-squares weights of each logit on the "
@@ -133,7 +133,7 @@ def kernel_results(controls: Controls, ridge: float, engine: reverse_correlation
                "likelihood) instead: how well the noise's weights separate real images once that bias is gone.")
     if controls.ratio > 0:
         whole_input(state, controls, ridge)
-    st.subheader("Accuracy against the ridge strength")
+    st.header("Accuracy against the ridge strength")
     st.plotly_chart(plots_readout.ridge_curve(readout.RIDGE_CHOICES, {k: np.array(v) for k, v in curves.items()},
                                               ridge, meta.get("test_accuracy")), key="ridge_curve")
     st.caption(f"{state.n:,} stimuli, Σ {covariance.how}, condition number "

@@ -277,7 +277,7 @@ number = STEPS.index(step) + 1
 set_the_controls(step, arrived)
 text, figures = st.columns([2, 5])
 with text:
-    st.subheader(f"{number}. {step.title}")
+    st.header(f"{number}. {step.title}")
     st.markdown(step.text)
     where = "" if step.all_models else f" {ARCHITECTURES[arch].title} on {DATASET_TITLES[dataset_name]} (sidebar)."
     grouping = analysis.ESTIMATORS[step.settings["estimator"]].label  # the menus' words, not the link's value

@@ -47,7 +47,7 @@ else:
 if own:
     st.button("Use the server's model again", key="drop-own", on_click=lambda: session_models.drop(arch, dataset_name))
 
-st.subheader("Train your own")
+st.header("Train your own")
 st.caption(f"Your model is used by your pages only, never by the other visitors, and is gone when you close the tab. "
            f"One training runs at a time on this server; up to {VISITOR_MAX_EPOCHS} epochs each, so nobody waits "
            f"for hours. A LeNet-style epoch over 60,000 images takes 20 s to a few minutes, depending on the machine. "
@@ -136,7 +136,7 @@ if (ticket := training.pending_ticket()) is not None:
     elif turn is not None:
         waiting_in_line(ticket)
 
-st.subheader("The server's model (teacher)")
+st.header("The server's model (teacher)")
 if training.teacher_key() is None:
     st.info("No teacher key is set on this server, so nobody changes the server's models from the app; every "
             "visitor's training stays in their own tab. The owner of the machine trains shared models with "
@@ -158,7 +158,7 @@ elif given := st.text_input("Teacher key", type="password", key="teacher-key",
             st.success("Key accepted. Train a model above to publish it for everyone.", icon="🔓")
 training.show_teacher_note()
 
-st.subheader("Models on this server")
+st.header("Models on this server")
 rows = []
 for entry in resources.list_models():
     if entry.arch not in SHIPPED_ARCHITECTURES and entry.state == "missing":

@@ -122,7 +122,7 @@ rare, first_silent = int(((first_firing > 0) & (first_firing < 0.001)).sum()), i
 with results.container():
     left, right = st.columns([3, 2] if layer != "conv1" else [1, 1])
     with left:
-        st.subheader(f"{layer}: spike-triggered averages")
+        st.header(f"{layer}: spike-triggered averages")
         st.plotly_chart(plots_sta.units_figure(centred, [str(c) for c in range(len(centred))],
                                                columns=8, colorbar_title="STA (per unit)", phone=on_a_phone()),
                         key="sta_grid")
@@ -141,7 +141,7 @@ with results.container():
         st.download_button("STAs (NPY, before subtracting the mean patch)", sta.npy_bytes(result.sta(layer)),
                            f"{stem}-{layer}.npy", "application/octet-stream", key="sta_npy")
     with right:
-        st.subheader("conv1: weights")
+        st.header("conv1: weights")
         st.plotly_chart(plots_sta.units_figure(kernels, [str(c) for c in range(len(kernels))], columns=8,
                                                colorbar_title="weight (per unit)", phone=on_a_phone()),
                         key="weights_grid")
@@ -154,7 +154,7 @@ with results.container():
         st.download_button("Weights (NPY)", sta.npy_bytes(kernels), f"weights-{arch}-{dataset_name}-conv1.npy",
                            "application/octet-stream", key="weights_npy")
 
-    st.subheader("The built-in check: conv1 STA against its weights")
+    st.header("The built-in check: conv1 STA against its weights")
     st.plotly_chart(plots_sta.correlation_bar(correlations, first_firing), key="correlations")
     st.caption(
         f"One bar per first-layer unit: the correlation of its STA with its weights over the "

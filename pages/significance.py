@@ -108,7 +108,7 @@ def significance_results(controls: Controls, state: reverse_correlation.Analysis
     pixel_counts, cluster_counts = regions.counts()
     titles = panel_titles(names, images)
 
-    st.subheader("Where the class images differ from chance")
+    st.header("Where the class images differ from chance")
     st.plotly_chart(plots_significance.significance_figure(
         images.display, titles, images.display_unit, regions.pixel, regions.cluster,
         weights=images.weights if images.marks_scarce else None, phone=on_a_phone()), key="regions")
@@ -125,7 +125,7 @@ def significance_results(controls: Controls, state: reverse_correlation.Analysis
                + (" Panels marked *too few* rest on very few stimuli." if scarce_classes(images).any() else ""))
     st.markdown(method_note(regions.thresholds, controls.noise))
 
-    st.subheader("Smoothed z-maps")
+    st.header("Smoothed z-maps")
     st.plotly_chart(plots_significance.significance_figure(
         regions.smoothed, titles, "smoothed z", regions.pixel, regions.cluster, least_limit=Z_LEAST_LIMIT,
         phone=on_a_phone()),
@@ -136,7 +136,7 @@ def significance_results(controls: Controls, state: reverse_correlation.Analysis
                f"under the null, pixel by pixel (less weight reaches the border; correlated noise adds variance). "
                f"Red = brighter than the mean stimulus, blue = darker.")
 
-    st.subheader("infoVal: is each class image more than chance?")
+    st.header("infoVal: is each class image more than chance?")
     st.plotly_chart(plots_significance.info_value_figure(info, phone=on_a_phone()), key="infoval")
     shown = info.table().assign(pixel_test_pixels=list(pixel_counts) + [int(pixel_counts.sum())],
                                 cluster_test_pixels=list(cluster_counts) + [int(cluster_counts.sum())])
@@ -174,7 +174,7 @@ def significance_results(controls: Controls, state: reverse_correlation.Analysis
                f"one-sided p ≈ 0.025 if the law were normal) marks an image more informative than chance; a bar near "
                f"0, one like those random answers give.{set_note}")
 
-    st.subheader("Downloads")
+    st.header("Downloads")
     stem = f"{controls.file_stem(arch, dataset_name, state.n, 'noise')}-smooth{smoothing:g}-primary{primary:g}"
     a, b, c = st.columns(3)
     a.download_button("CSV of infoVal and counts", shown.to_csv(index=False, lineterminator="\n"),

@@ -207,7 +207,7 @@ def digit_page() -> None:
                 f"{analysis.ESTIMATORS[controls.estimator].label}; their settings are in the box at the top). "
                 "The bars are numbered where they win or come close; point at (or tap) any bar for its value.")
 
-    st.subheader(f"Fool the network with the class image of {names[target]}")
+    st.header(f"Fool the network with the class image of {names[target]}")
     if no_template:
         why = (f"the network never chose it in the {state.n:,} stimuli" if controls.estimator == "predicted" else
                f"none of the {state.n:,} stimuli was grouped into it")

@@ -269,7 +269,7 @@ def test_attack_page(real_data_dir: Path, tmp_path: Path) -> None:
     assert all(len(trace["y"]) == 11 and all(0 <= v <= 1 for v in trace["y"]) for trace in success + accuracy)
     assert success[3]["y"][-1] == 1.0  # LeNet gives every mean digit its class
     assert accuracy[0]["y"][0] >= 0.97  # γ = 0: the first 100 test images, untouched
-    assert any("γ = 0.7, target 3" in h.value for h in at.subheader)
+    assert any("γ = 0.7, target 3" in h.value for h in at.header)
     # Its command gave the curves but not the examples (a reader found no --target, no --gamma): the model's answers
     # in the strips' titles are now the command's examples.csv, in the same order.
     [command] = [code.value for code in at.code if code.value.startswith("python -m core attack")]
@@ -287,14 +287,14 @@ def test_attack_page(real_data_dir: Path, tmp_path: Path) -> None:
     assert len(memo) == 1
     at.select_slider(key="gamma").set_value(0.9).run()
     assert_clean(at)
-    assert any("γ = 0.9, target 3" in h.value for h in at.subheader)
+    assert any("γ = 0.9, target 3" in h.value for h in at.header)
     assert len(at.session_state["_attack_curves"]) == 1 and figure_data(at, 0) == success
     # A target typed out of range stayed in its box, in red, while the page went on with the old one (a review)
     at.number_input(key="target").set_value(10).run()
     assert_clean(at)
     assert at.number_input(key="target").value == 9 and at.query_params["target"] == "9"
     assert "Target class k 10 is outside 0 to 9: using 9." in [w.value for w in at.warning]
-    assert any("γ = 0.9, target 9" in h.value for h in at.subheader)
+    assert any("γ = 0.9, target 9" in h.value for h in at.header)
 
 
 # One model per dataset (LeNet on MNIST above): each of the other three took 29–43 s here under a load of 48,
@@ -320,7 +320,7 @@ def test_attack_page_on_the_other_shipped_models(arch: str, dataset: str, real_d
     own = float(np.mean(answers == data.test_labels[:100]))
     assert own >= 0.85 and accuracy[0]["y"][0] == pytest.approx(own) == accuracy[1]["y"][0]
     assert success[3]["y"][-1] >= 0.9  # γ = 1: the class-mean images themselves, which the model mostly knows
-    assert any("γ = 0.5, target 3" in h.value for h in at.subheader)
+    assert any("γ = 0.5, target 3" in h.value for h in at.header)
 
 
 def test_class_means_are_made_once_per_training_set_and_shared_read_only(mnist) -> None:

@@ -92,6 +92,12 @@ def test_every_page_renders(server, browser, shots) -> None:
             "e => Array.from(e.querySelectorAll('.xtick text, .ytick text, .annotation-text, .cbaxis text'))"
             ".map(t => getComputedStyle(t).fill)")
         assert fills and all(contrast_on_white(fill, "1") >= 4.5 for fill in fills), (name, set(fills))
+        # a heading outline with no skipped level (sections were h3 under the h1), sections at h3's old size
+        levels = page.evaluate("Array.from(document.querySelectorAll('[data-testid=stMain] h1, [data-testid=stMain] "
+                               "h2, [data-testid=stMain] h3, [data-testid=stMain] h4')).map(h => +h.tagName[1])")
+        assert levels[0] == 1 and all(b - a <= 1 for a, b in zip(levels, levels[1:])), (name, levels)
+        assert set(page.evaluate("Array.from(document.querySelectorAll('[data-testid=stMain] h2'))"
+                                 ".map(h => getComputedStyle(h).fontSize)")) <= {"28px"}, name
         if name != "lesson":  # README's Lesson picture, a step after its answer, comes from tests/test_lesson.py
             page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
         print(f"{name}: rendered in {time.perf_counter() - started:.1f} s")
@@ -1031,7 +1037,7 @@ WATCH_PICTURES = """() => {
     const now = pixels();
     window.noiseLensFrames += 1;
     if (window.noiseLensLiveCharts === null
-        && document.querySelector('[aria-label="share of stimuli per predicted class"]') !== null)
+        && document.querySelector('[aria-label^="share of the stimuli given each class"]') !== null)
       window.noiseLensLiveCharts = window.noiseLensPictures.partial;
     if (now === null) blank += 1;
     else if (now !== shown) {

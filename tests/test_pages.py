@@ -357,7 +357,7 @@ def test_attack_can_be_stopped_and_continued(real_data_dir) -> None:
 def test_gradient_grouping_draws_both_kernels_and_is_refused_for_uniform_noise(real_data_dir) -> None:
     at = open_page("pages/class_images.py", estimator="gradient", noise="gaussian", n="100", seed="777")
     assert_clean(at)
-    assert any("Whitened kernel" in header.value for header in at.subheader)
+    assert any("Whitened kernel" in header.value for header in at.header)
     assert any("Stein" in caption.value and "clipped" in caption.value for caption in at.caption)
     kernel, whitened = figure_data(at, 0)[0]["z"], None
     for index in range(len(at.get("plotly_chart"))):
@@ -374,7 +374,7 @@ def test_gradient_grouping_draws_both_kernels_and_is_refused_for_uniform_noise(r
     assert any("not Gaussian" in warning.value for warning in at.warning)
     assert not any("whatever *Averaged part* says" in info.value for info in at.info)  # uniform: the regression
     # kernel stands in, by part
-    headers = [header.value for header in at.subheader]
+    headers = [header.value for header in at.header]
     assert headers and not any("Whitened kernel" in header for header in headers)  # drawn, without that part
 
 
