@@ -278,7 +278,7 @@ def mix(signal: np.ndarray, noise: np.ndarray, ratio: float) -> np.ndarray:
 def first_stimuli(spec: NoiseSpec, ratio: float, test_images: np.ndarray, train_images: np.ndarray | None = None,
                   count: int = 8) -> np.ndarray:
     """The stream's first ``count`` stimuli on the model's 0–1 scale: its noise mixed with the first test images,
-    as the run mixes them. The pages' *Example stimuli* strip and ``analyze``'s ``example_stimuli.*`` both show
-    these, so a strip saved by the command is the one on the page."""
+    the run's own stimuli (to float rounding: the run mixes in float32). The pages' *Example stimuli* strip and
+    ``analyze``'s ``example_stimuli.*`` both show these, so a strip saved by the command is the one on the page."""
     noise = noise_samples(spec, 0, count, train_images)
     return mix(test_images[:count] / 255.0, noise, ratio)

@@ -378,13 +378,12 @@ def matrix_alt(matrix: np.ndarray, row_names: Sequence[str], column_names: Seque
                column_title: str) -> str:
     """A heatmap in words, for a screen reader (the chart's own text reads as a jumble of ticks): for each row, the
     column it gives most to."""
-    matrix = np.asarray(matrix, float)
-    largest = [f"{row} → {column_names[int(np.nanargmax(values))]} ({np.nanmax(values):.0%})"
-               for row, values in zip(row_names, matrix) if np.isfinite(values).any()]
-    kept = sum(row == column_names[int(np.nanargmax(values))] for row, values in zip(row_names, matrix)
-               if np.isfinite(values).any())
-    return (f"Heatmap, {row_title} (rows) against {column_title} (columns); {kept} of {len(largest)} rows have their "
-            f"largest share on their own class. Largest per row: {', '.join(largest)}.")
+    rows = [(row, column_names[int(np.nanargmax(values))], float(np.nanmax(values)))
+            for row, values in zip(row_names, np.asarray(matrix, float)) if np.isfinite(values).any()]
+    kept = sum(row == column for row, column, _ in rows)
+    largest = ", ".join(f"{row} → {column} ({value:.0%})" for row, column, value in rows)
+    return (f"Heatmap, {row_title} (rows) against {column_title} (columns); {kept} of {len(rows)} rows have their "
+            f"largest share on their own class. Largest per row: {largest}.")
 
 
 def strip_alt(titles: Sequence[str]) -> str:
