@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import shutil
 from pathlib import Path
 
@@ -131,28 +130,29 @@ def test_a_damaged_record_does_not_stop_the_retraining_that_rebuilds_it(temp_cac
     assert store.inspect_model("lenet", "mnist").state == "ok" and not store.shipped_backup_available("lenet", "mnist")
 
 
-def _ensure_in_child(cache: str, data_dir: str, queue) -> None:
-    import os
-
-    os.environ["NOISELENS_CACHE_DIR"] = cache
-    os.environ["NOISELENS_DATA_DIR"] = data_dir
-    from core import store as child_store
-
-    ready = child_store.ensure_model("lenet", "mnist", **QUICK)
-    queue.put((ready.trained_now, ready.metadata["sha256"]))
+# A process of its own: ensure the model, print whether it trained it and the hash of what it loaded.
+_ENSURE = ("import json; from core import store; "
+           f"ready = store.ensure_model('lenet', 'mnist', **{QUICK!r}); "
+           "print(json.dumps([ready.trained_now, ready.metadata['sha256']]))")
 
 
 @pytest.mark.slow
 def test_two_processes_train_once(temp_cache: Path, real_data_dir: Path) -> None:
-    context = mp.get_context("spawn")
-    queue = context.Queue()
-    workers = [context.Process(target=_ensure_in_child, args=(str(temp_cache), str(real_data_dir), queue))
-               for _ in range(2)]
-    for worker in workers:
-        worker.start()
-    results = [queue.get(timeout=240) for _ in workers]
-    for worker in workers:
-        worker.join(timeout=60)
+    """Two processes ask for one model at once: one trains it, the other waits for the lock and loads that one.
+
+    Plain interpreters, not multiprocessing's spawn: a spawned child runs the parent's ``__main__`` first, and after
+    an AppTest in the same pytest process that is the last page Streamlit ran (it sets ``sys.modules["__main__"]``);
+    the children ran the page, stopped, and the test waited four minutes for them (CI, in the full suite only)."""
+    import os
+    import subprocess
+    import sys
+
+    environment = {**os.environ, "NOISELENS_CACHE_DIR": str(temp_cache), "NOISELENS_DATA_DIR": str(real_data_dir)}
+    workers = [subprocess.Popen([sys.executable, "-c", _ENSURE], cwd=PROJECT_ROOT, env=environment,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [worker.communicate(timeout=240) for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers), [error[-2000:] for _, error in outputs]
+    results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
     assert sorted(trained for trained, _ in results) == [False, True]
     assert results[0][1] == results[1][1]
 
