@@ -14,7 +14,8 @@ import numpy as np
 from core.analysis import ESTIMATORS, GRADIENT_ESTIMATORS, KERNEL_ESTIMATORS, PARTS, ClassImages, z_scores
 from core.reverse_correlation import AnalysisState
 from core.link import Controls
-from core.plots import class_grid_png, class_images_figure, class_tiles_png, colour_range, scarce
+from core.plots import (class_grid_png, class_images_figure, class_tiles_png, colour_range, scale_end_text,
+                        scarce)
 
 Z_LEAST_LIMIT = 3.0  # z-scores span at least ±3: chance-level maps look pale, not as strong as real effects
 
@@ -41,9 +42,8 @@ class Picture:
         """The picture in words, for a screen reader (the chart's own text reads as a jumble of ticks and titles)."""
         low, high = colour_range(self.values, self.signed, self.scale_weights, self.least_limit)
         scale = "blue (below) through white to red (above)" if self.signed else "black to white"
-        low_text, high_text = (f"{end:.2g}".replace("-", "−") for end in (low, high))  # a true minus: "minus"
         return (f"{len(self.titles)} class images, one per class: {', '.join(self.titles)}. Colour: "
-                f"{self.colour_label}, {scale}, from {low_text} to {high_text}.")
+                f"{self.colour_label}, {scale}, from {scale_end_text(low)} to {scale_end_text(high)}.")
 
     def tiles(self) -> tuple[list[bytes], bytes, tuple[float, float]]:
         """One-pixel-per-pixel PNGs of the panels and of the colour ramp, and the scale's ends: the live

@@ -427,6 +427,12 @@ def confusion_heatmap(counts: np.ndarray, class_names: Sequence[str], row_title:
                                colour_title="fraction of row", phone=phone)
 
 
+def scale_end_text(value: float) -> str:
+    """An end of a colour scale in words and live pictures as the figure's colour bar writes its ticks: two
+    significant digits and a true minus sign (read "minus"; the live scale read "-0.0484" against "−0.04")."""
+    return f"{value:.2g}".replace("-", "−")
+
+
 def share_text(percent: float) -> str:
     """A bar's share in %, one decimal; a class chosen a few times in 10,000 is "<0.1", not "0.0" as if never."""
     return "<0.1" if 0 < percent < 0.05 else f"{percent:.1f}"

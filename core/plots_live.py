@@ -21,12 +21,6 @@ def _data_url(content: bytes, kind: str = "image/png") -> str:
 LIVE_TILE = 140  # screen pixels of a panel in a partial picture: the final figure's 400 px height in two rows
 
 
-def _scale_end(value: float) -> str:
-    """An end of the live colour scale as the final figure's colour bar writes its ticks: two significant digits and
-    a true minus sign (it read "-0.0484" against the final "−0.04", a review)."""
-    return f"{value:.2g}".replace("-", "−")
-
-
 def picture_html(shown: Picture, done: int, total: int, phone: bool = False) -> str:
     """A picture as it grows, for ``st.html``: its ten panels as tiny inline PNGs the browser scales up
     (pixelated), their titles, the colour scale, and "n of N stimuli" with a bar. On a ``phone``, laid out as the
@@ -52,9 +46,10 @@ def picture_html(shown: Picture, done: int, total: int, phone: bool = False) -> 
         f'<img decoding="sync" alt="" src="{_data_url(tile)}" '
         f'style="display:block;width:100%;image-rendering:pixelated"></figure>'
         for title, caption, tile in zip(shown.titles, captions, tiles))
+    low_text, high_text = plots.scale_end_text(low), plots.scale_end_text(high)
     scale = (f'<div style="display:flex;align-items:center;gap:6px;font-size:12px;margin-top:6px">'
-             f'<span>{_scale_end(low)}</span><img decoding="sync" alt="colour scale" src="{_data_url(ramp)}" '
-             f'style="width:min(240px,50%);height:12px;image-rendering:pixelated"><span>{_scale_end(high)}</span>'
+             f'<span>{low_text}</span><img decoding="sync" alt="colour scale" src="{_data_url(ramp)}" '
+             f'style="width:min(240px,50%);height:12px;image-rendering:pixelated"><span>{high_text}</span>'
              f'<span>{html.escape(shown.colour_label)}</span></div>')
     where = (f'<div style="display:flex;align-items:center;gap:8px;font-size:13px;margin-top:4px">'
              f'<span>{done:,} of {total:,} stimuli</span>'
@@ -76,15 +71,15 @@ def bias_html(counts: np.ndarray, names: tuple[str, ...] | list[str], total: int
     10,000-stimulus change; the Plotly chart comes back with the complete picture."""
     share = np.asarray(counts, float) / max(total, 1)
     top = max(float(share.max(initial=0.0)), 1e-12)
+    shares = [f"{plots.share_text(100 * value)}%" for value in share]
     bars = "".join(
         f'<div style="flex:1;min-width:0;display:flex;flex-direction:column;justify-content:flex-end;'
-        f'align-items:center;height:100%"><span style="font-size:11px">'
-        f'{html.escape(plots.share_text(100 * value))}%</span>'
+        f'align-items:center;height:100%"><span style="font-size:11px">{html.escape(text)}</span>'
         f'<div style="width:70%;height:{(LIVE_CHART_HEIGHT - 60) * value / top:.0f}px;background:#4575b4"></div>'
         f'<span style="font-size:11px;max-width:100%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap">'
-        f'{html.escape(name)}</span></div>' for name, value in zip(names, share))
+        f'{html.escape(name)}</span></div>' for name, value, text in zip(names, share, shares))
     # role="img": a label on a plain div is read by no screen reader; this one carries the numbers
-    spoken = ", ".join(f"{name} {plots.share_text(100 * value)}%" for name, value in zip(names, share))
+    spoken = ", ".join(f"{name} {text}" for name, text in zip(names, shares))
     return (f'<div style="font-size:12px">share of the {total:,} stimuli so far given each class</div>'
             f'<div style="height:{LIVE_CHART_HEIGHT - 18}px;display:flex;align-items:flex-end;gap:4px" role="img" '
             f'aria-label="{html.escape(f"share of the stimuli given each class: {spoken}")}">{bars}</div>')

@@ -53,8 +53,6 @@ SIDEBAR_SCRIPT_KEY = "sidebar-script"
 # arrow; 3.5rem keeps the title clear of it and lifts every page by 40 px, which a 720-px-high screen needs to show
 # both rows of class images under the controls.
 PAGE_TOP_CSS = '[data-testid="stMainBlockContainer"] { padding-top: 3.5rem; }'
-# Beside the sidebar on a 1024-px screen, Streamlit's 5rem on either side left the controls' four columns 130 px
-# each, too narrow for their labels; 2rem gives them 150.
 # Streamlit draws captions in the text colour at 60 % opacity: 3.9:1 on white (3.8:1 in the sidebar), under the 4.5:1
 # text needs (an accessibility review), and the pages put results and the Lesson's step titles in captions. Opaque
 # grey #5f5e5c: 6.5:1, still lighter than the text.
@@ -74,6 +72,8 @@ FOCUS_RING_CSS = ('[data-testid="stRadioOption"]:has(input:focus-visible), '
 # accessibility review), drawn at the size Streamlit gives h3, as before.
 SECTION_HEADING_CSS = ('[data-testid="stHeading"] h2 { font-size: 1.75rem; font-weight: 600; line-height: 1.2; '
                        'padding: 0.75rem 0 1rem; letter-spacing: -0.005em; }')
+# Beside the sidebar on a 1024-px screen, Streamlit's 5rem on either side left the controls' four columns 130 px
+# each, too narrow for their labels; 2rem gives them 150.
 NARROW_SIDES_CSS = ('@media (max-width: 1200px) '
                     '{ [data-testid="stMainBlockContainer"] { padding-left: 2rem; padding-right: 2rem; } }')
 
