@@ -14,6 +14,7 @@ from tqdm import tqdm
 from core.config import models_dir
 from core.data import DataUnavailableError, IdxFormatError
 from core.runs import settings_line
+from core.tf_start import import_tensorflow_quietly
 
 
 class UserFacingError(RuntimeError):
@@ -48,6 +49,7 @@ def _train(args: argparse.Namespace) -> int:
     except OSError as err:
         raise UserFacingError(f"cannot write the models folder {models_dir()}: {err.strerror or err}") from err
     _dataset(args.dataset)  # loaded (and kept) here: a NOISELENS_DATA_DIR passed over is named, as for analyze
+    import_tensorflow_quietly()
     ready = train_and_save(args.arch, args.dataset, origin=args.origin, on_progress=report, epochs=args.epochs,
                            seed=args.seed, batch_size=args.batch_size, augment=args.augment)
     meta = ready.metadata
@@ -117,6 +119,7 @@ def _output_folder(path: str) -> Path:
 def _model_or_explain(arch: str, dataset: str) -> tuple[Any, dict[str, Any]]:
     from core.store import CacheDamagedError, ModelMissingError, load_model
 
+    import_tensorflow_quietly()  # the commands' first use of it: its start-up notes would come between their lines
     try:
         return load_model(arch, dataset)
     except (ModelMissingError, CacheDamagedError) as err:

@@ -104,6 +104,35 @@ def test_models_lists_shipped_models(real_data_dir: Path) -> None:
     assert "lenet-mnist" in done.stdout and "ok" in done.stdout and "%" in done.stdout
 
 
+def test_a_quiet_import_drops_the_start_up_notes_and_passes_other_lines(tmp_path: Path, capfd, monkeypatch) -> None:
+    """What C++ writes to file descriptor 2 during the import is caught; only absl's early INFO lines and its
+    notice about them are dropped, so a real warning, or a failed import's message, still reaches the user."""
+    from core.tf_start import import_quietly
+
+    (tmp_path / "chatty_module.py").write_text(
+        "import os\n"
+        "os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n')\n"
+        "os.write(2, b'I0000 00:00:1.5 123 port.cc:153] oneDNN custom operations are on.\\n')\n"
+        "os.write(2, b'E0000 00:00:1.5 123 real.cc:1] a real error\\n')\n")
+    (tmp_path / "broken_module.py").write_text("raise ImportError('no such library')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    import_quietly("chatty_module")
+    with pytest.raises(ImportError, match="no such library"):
+        import_quietly("broken_module")
+    err = capfd.readouterr().err
+    assert err == "E0000 00:00:1.5 123 real.cc:1] a real error\n"
+
+
+def test_start_up_notes_are_kept_when_the_user_asks_for_info_lines() -> None:
+    from core.tf_start import kept_lines, start_up_notes_hidden
+
+    assert not start_up_notes_hidden({"TF_CPP_MIN_LOG_LEVEL": "0"}) and not start_up_notes_hidden({})
+    assert start_up_notes_hidden({"TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert kept_lines("I1207 12:00:00.1 1 a.cc:1] note\nW1207 12:00:00.1 1 a.cc:1] careful\nplain\n") == \
+        "W1207 12:00:00.1 1 a.cc:1] careful\nplain\n"
+
+
 def test_models_shows_no_accuracy_for_a_damaged_file_and_exits_1(temp_cache: Path, capsys) -> None:
     """A damaged file's recorded accuracy is of weights it no longer holds: the line shows "-" and the reason."""
     import shutil
@@ -129,6 +158,8 @@ def test_analyze_writes_every_file(tmp_path: Path, real_data_dir: Path) -> None:
                    "--noise", "gaussian", "--sigma", "0.3", "--estimator", "truth", "--average", "input",
                    "--seed", "4", "--out", str(out))
     assert done.returncode == 0, done.stderr
+    # TensorFlow's import notes (oneDNN on; absl's early-logging notice) no longer come before the command's lines
+    assert "oneDNN" not in done.stderr and "absl" not in done.stderr, done.stderr
     images = np.load(out / "class_images.npy")
     assert images.dtype == np.float32 and images.shape == (10, 28, 28)
     assert np.load(out / "counts.npy").shape == (10,)
