@@ -73,6 +73,13 @@ def significance_figure(values: np.ndarray, titles: Sequence[str], colour_label:
     return figure.update_layout(showlegend=True, legend=dict(orientation="h", yanchor="top", y=0.0, x=0.0))
 
 
+def outlined_pixels_text(names: Sequence[str], pixel: np.ndarray, cluster: np.ndarray) -> str:
+    """How many pixels each test outlines in each class image, in words (for a screen reader, with the figure's
+    own description): the outlines themselves cannot be read out."""
+    counts = "; ".join(f"{name}: {int(p)}, {int(c)}" for name, p, c in zip(names, pixel, cluster))
+    return f"Pixels outlined per class image (pixel test, cluster test): {counts}."
+
+
 def info_value_figure(info: InfoValues, phone: bool = False) -> "go.Figure":
     """infoVal per class image and for the set, with the 1.96 line: bars above it are more informative than
     class images from random responses. Sideways on a ``phone``: eleven names under a 340-px plot ("all classes",

@@ -11,7 +11,7 @@ from core.link import ATTACK_GAMMAS, PARAMS, Controls, link_text
 from core.plots_attack import accuracy_figure, curve_name, success_figure
 from core.runs import command_line
 from ui import controls as ui_controls, live, resources
-from ui.frame import command_line_note, on_a_phone, start_page
+from ui.frame import command_line_note, draw_chart, on_a_phone, start_page
 from ui.link_sync import is_kept_in_session, kept_in_session
 
 SWEEPS = "_attack_curves"  # this session's γ sweeps (ui.link_sync.kept_in_session)
@@ -67,8 +67,8 @@ def example_strips(images: analysis.ClassImages, inputs: tuple, target: int, gam
                   for j, a in enumerate(answer)]
         # each tile says its source: "left" and "right" were rows on a phone
         st.markdown(f"**{curve_name(template)}** blended into noise and into test images")
-        st.plotly_chart(plots.stimuli_strip(strip, titles, phone=on_a_phone()), key=f"examples-{template}",
-                        alt=plots.strip_alt(titles))
+        draw_chart(plots.stimuli_strip(strip, titles, phone=on_a_phone()), key=f"examples-{template}",
+                   alt=plots.strip_alt(titles))
 
 
 @st.fragment
@@ -121,7 +121,7 @@ def attack_results(controls: Controls, images: analysis.ClassImages, inputs: tup
     g = ATTACK_GAMMAS.index(0.5)
 
     st.header("Targeted success rate against γ")
-    st.plotly_chart(success_figure(curves), key="success")
+    draw_chart(success_figure(curves), key="success")
     empty = [names[k] for k in np.flatnonzero(images.empty)]
     st.markdown(
         f"Each input is blended with the template of a target class k, `x' = (1 − γ)·input + γ·template_k`, and "
@@ -150,7 +150,7 @@ def attack_results(controls: Controls, images: analysis.ClassImages, inputs: tup
                 "press *Use the reference run* above.")
 
     st.header("Untargeted: test accuracy against γ")
-    st.plotly_chart(accuracy_figure(curves), key="accuracy")
+    draw_chart(accuracy_figure(curves), key="accuracy")
     st.markdown("The same blends of the test images, scored against their true labels: how fast a template "
                 "drowns the image. The curves fall from the model's accuracy at γ = 0 to about 10% at γ = 1, where "
                 "every input is the template and only the test images of its class can be right. The γ at which a "

@@ -15,7 +15,7 @@ from core.picture import Picture, picture, picture_caption, png_title
 from core.plots import titled_png
 from core.runs import command_line, csv_zip, settings_line
 from ui import controls as ui_controls, live, resources
-from ui.frame import command_line_note, on_a_phone, start_page, wide_picture
+from ui.frame import command_line_note, draw_chart, on_a_phone, start_page, wide_picture
 
 CHARTS_EVERY = 2.0  # seconds between redraws of the bias and convergence charts while a run grows
 
@@ -158,8 +158,8 @@ def _below_the_charts(state, controls: Controls, images: analysis.ClassImages, s
     st.header("Example stimuli")
     examples = live.example_stimuli(dataset_name, controls)
     numbers = [f"#{i + 1}" for i in range(len(examples))]
-    st.plotly_chart(plots.stimuli_strip(examples, numbers, phone=on_a_phone()), key="strip",
-                    alt=plots.strip_alt(numbers))
+    draw_chart(plots.stimuli_strip(examples, numbers, phone=on_a_phone()), key="strip",
+               alt=plots.strip_alt(numbers))
     st.caption(f"The first stimuli of this stream: {controls.ratio:.2f} × test image + "
                f"{1 - controls.ratio:.2f} × {controls.noise} noise, on the model's 0–1 input scale.")
 
@@ -172,8 +172,8 @@ def whitened_kernel(state) -> None:
     st.header("Whitened kernel: E[∇ logit]")
     whitened = analysis.gradient_kernel(state, whitened=True)
     shown = picture(state, whitened, False, names)
-    st.plotly_chart(shown.figure(phone=on_a_phone()), key="whitened", config={"displaylogo": False},
-                    alt=shown.alt())
+    draw_chart(shown.figure(phone=on_a_phone()), key="whitened", config={"displaylogo": False},
+               alt=shown.alt())
     st.caption("The average gradient of each class's centred logit with respect to the noise: how much the logit "
                "moves per unit of noise in each pixel, with the noise's correlations taken out. The picture above is "
                "this times the noise's covariance Σ (Stein's lemma), which is what the black-box regression kernel "

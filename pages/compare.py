@@ -9,7 +9,7 @@ from core.models import ARCHITECTURES, SHIPPED_ARCHITECTURES
 from core.picture import picture
 from core.runs import command_line
 from ui import controls as ui_controls, live, resources
-from ui.frame import command_line_note, halves, on_a_phone, start_page
+from ui.frame import command_line_note, draw_chart, halves, on_a_phone, start_page
 
 start_page("Compare architectures and datasets")
 st.caption("The same noise stream, seed and grouping for all four models. Differences come from the networks "
@@ -70,12 +70,12 @@ def draw_models(controls: Controls, statuses: dict, stopped: bool) -> list[str]:
                 engine, state = live.run_analysis(arch, dataset_name, sha256, controls, progress, stopped=stopped)
                 images = analysis.class_images(state, controls.estimator, controls.part)
                 shown = picture(state, images, controls.shows_z_scores, names, counts=False)
-                st.plotly_chart(shown.figure(height=plots.HALF_WIDTH_GRID, phone=on_a_phone()),
-                                key=f"ci-{arch}-{dataset_name}", alt=shown.alt())
+                draw_chart(shown.figure(height=plots.HALF_WIDTH_GRID, phone=on_a_phone()),
+                           key=f"ci-{arch}-{dataset_name}", alt=shown.alt())
                 fed_back = analysis.fed_back_matrix(model, images)
-                st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted",
-                                                          narrow=True), key=f"fb-{arch}-{dataset_name}",
-                                alt=plots.matrix_alt(fed_back, names, names, "class image", "predicted class"))
+                draw_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted",
+                                                     narrow=True), key=f"fb-{arch}-{dataset_name}",
+                           alt=plots.matrix_alt(fed_back, names, names, "class image", "predicted class"))
                 stopped_at = "" if state.n >= controls.n else f"Stopped at {state.n:,} of {controls.n:,} stimuli. "
                 # the number Lesson step 6 asks about, whose "full page" this is
                 template = analysis.template_classify(images, data.test_images, data.test_labels, engine.mean_image)

@@ -6,7 +6,7 @@ from core import analysis, plots, reverse_correlation
 from core.link import Controls
 from core.runs import command_line, csv_zip
 from ui import controls as ui_controls, live, resources
-from ui.frame import command_line_note, on_a_phone, start_page
+from ui.frame import command_line_note, draw_chart, on_a_phone, start_page
 
 dataset_name, arch = start_page("Confusion heatmaps")
 data = resources.data_or_stop(dataset_name)
@@ -18,9 +18,9 @@ def fed_back_heatmap(images: analysis.ClassImages) -> None:
     """The original's figure: the class images shown back to the model."""
     st.header("Fed-back softmax matrix (the original's figure)")
     fed_back = analysis.fed_back_matrix(model, images)
-    st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class",
-                                              phone=on_a_phone()), key="fed_back",
-                    alt=plots.matrix_alt(fed_back, names, names, "class image", "predicted class"))
+    draw_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class",
+                                         phone=on_a_phone()), key="fed_back",
+               alt=plots.matrix_alt(fed_back, names, names, "class image", "predicted class"))
     st.caption(f"Each row is one class image, stretched to the 0–1 input range and shown back to the model; "
                f"the cells are the model's softmax. A dark diagonal (probabilities near 1) means the model "
                f"recognises its own classification images: **{analysis.self_classified(fed_back)}/10** here."
@@ -63,7 +63,7 @@ def _matrices(controls: Controls, engine: reverse_correlation.Analyzer, state: r
     st.header("Stimuli: true class × predicted")
     if state.stimulus_accuracy is not None:
         accuracy = state.stimulus_accuracy
-        st.plotly_chart(plots.confusion_heatmap(state.sums.confusion, names, phone=on_a_phone()), key="stimuli")
+        draw_chart(plots.confusion_heatmap(state.sums.confusion, names, phone=on_a_phone()), key="stimuli")
         st.caption(f"Rows: the test image mixed into the stimulus; columns: the model's answer (row "
                    f"fractions). At r = {controls.ratio:.2f} the model is right on **{accuracy:.1%}** of "
                    f"{state.n:,} stimuli.")
@@ -72,8 +72,8 @@ def _matrices(controls: Controls, engine: reverse_correlation.Analyzer, state: r
                 "Raise r to see how noise confuses the model.")
     st.header("Template classifier: test set")
     template = analysis.template_classify(images, data.test_images, data.test_labels, engine.mean_image)
-    st.plotly_chart(plots.confusion_heatmap(template.confusion, names, column_title="template class",
-                                            phone=on_a_phone()), key="template")
+    draw_chart(plots.confusion_heatmap(template.confusion, names, column_title="template class",
+                                       phone=on_a_phone()), key="template")
     st.caption(f"Each of the 10,000 real test images is given the class whose classification image it "
                f"resembles most (cosine similarity after centring). Accuracy **{template.accuracy:.1%}** "
                f"({analysis.template_accuracy_context(controls.ratio, images.estimator, images.part)}): "

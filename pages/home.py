@@ -9,7 +9,7 @@ from core.link import default_controls, link_text
 from core.models import ARCHITECTURES
 from core.picture import picture
 from ui import live, resources
-from ui.frame import halves, on_a_phone, start_page
+from ui.frame import draw_chart, halves, on_a_phone, start_page
 
 ORIGINAL = default_controls(n=1_000, ratio=0.7, noise="uniform", estimator="truth", part="input", seed=0)
 # The link's values for step 2 of the walkthrough: the same noise stream, now alone and grouped by the model.
@@ -40,8 +40,8 @@ with illustration:
     mixed = live.example_stimuli(dataset_name, ORIGINAL, 1)[0]  # the first stimulus of the original figure
     strip = np.stack([data.test_images[0] / 255.0, first_noise, mixed])
     strip_titles = ["test image", "uniform noise", "r = 0.7 mix"]
-    st.plotly_chart(plots.stimuli_strip(strip, strip_titles, phone=on_a_phone()), key="explain",
-                    alt=plots.strip_alt(strip_titles))
+    draw_chart(plots.stimuli_strip(strip, strip_titles, phone=on_a_phone()), key="explain",
+               alt=plots.strip_alt(strip_titles))
     st.caption("One stimulus of the original study: 70 % test image, 30 % uniform noise. With r = 0 the model "
                "sees only the noise.")
 
@@ -61,14 +61,14 @@ if st.session_state.get("reproduced"):
     left, right = halves("original")
     with left:
         shown = picture(state, images, ORIGINAL.shows_z_scores, names, counts=False)
-        st.plotly_chart(shown.figure(height=plots.HALF_WIDTH_GRID, phone=on_a_phone()), key="orig-ci",
-                        alt=shown.alt())
+        draw_chart(shown.figure(height=plots.HALF_WIDTH_GRID, phone=on_a_phone()), key="orig-ci",
+                   alt=shown.alt())
         st.caption("The ten averaged stimuli. The noise averages out; the class shape remains.")
     with right:
         fed_back = analysis.fed_back_matrix(model, images)
-        st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class",
-                                                  narrow=True), key="orig-fb",
-                        alt=plots.matrix_alt(fed_back, names, names, "class image", "predicted class"))
+        draw_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class",
+                                             narrow=True), key="orig-fb",
+                   alt=plots.matrix_alt(fed_back, names, names, "class image", "predicted class"))
         st.caption(f"The original 10 × 10 figure: the model's softmax on each averaged image (rows). "
                    f"{analysis.self_classified(fed_back)}/10 are recognised as their own class.")
     # Short enough for a phone's line ("…: open Classification images at r = 0" ended in an ellipsis there)

@@ -12,7 +12,7 @@ from core.analysis import GRADIENT_ESTIMATORS
 from core.link import PARAMS, Controls, link_text
 from core.runs import command_line
 from ui import controls as ui_controls, live, resources
-from ui.frame import command_line_note, halves, on_a_phone, start_page
+from ui.frame import command_line_note, draw_chart, halves, on_a_phone, start_page
 from ui.link_sync import kept_in_session
 
 dataset_name, arch = start_page("Whitened kernels", in_short=(
@@ -93,15 +93,15 @@ def kernel_results(controls: Controls, ridge: float, engine: reverse_correlation
     left, right = halves("kernels")
     with left:
         st.header("Raw kernel (black box)")
-        st.plotly_chart(plots.class_images_figure(raw.images, names, True, "covariance",
-                                                  height=plots.HALF_WIDTH_GRID, phone=on_a_phone()), key="raw")
+        draw_chart(plots.class_images_figure(raw.images, names, True, "covariance",
+                                             height=plots.HALF_WIDTH_GRID, phone=on_a_phone()), key="raw")
         st.caption("Cov(noise, centred logit) per class: the regression class images. For a linear network "
                    "this is Σ·W, the weights W seen through the noise's own correlations: under pink or data "
                    "noise it is smeared into blobs whatever the network does.")
     with right:
         st.header("Whitened kernel")
-        st.plotly_chart(plots.class_images_figure(whitened.images, names, True, "logit per unit input",
-                                                  height=plots.HALF_WIDTH_GRID, phone=on_a_phone()), key="whitened")
+        draw_chart(plots.class_images_figure(whitened.images, names, True, "logit per unit input",
+                                             height=plots.HALF_WIDTH_GRID, phone=on_a_phone()), key="whitened")
         st.caption(f"(Σ + λ·s·I)⁻¹ · raw kernel, λ = {ridge:g}: the least-squares weights of each logit on the "
                    "pixels, in logit per unit of input. Red pixels raise the class's logit, blue ones lower it. "
                    "Under white noise (uniform, gaussian) it is the raw kernel rescaled; under correlated noise "
@@ -134,8 +134,8 @@ def kernel_results(controls: Controls, ridge: float, engine: reverse_correlation
     if controls.ratio > 0:
         whole_input(state, controls, ridge)
     st.header("Accuracy against the ridge strength")
-    st.plotly_chart(plots_readout.ridge_curve(readout.RIDGE_CHOICES, {k: np.array(v) for k, v in curves.items()},
-                                              ridge, meta.get("test_accuracy")), key="ridge_curve")
+    draw_chart(plots_readout.ridge_curve(readout.RIDGE_CHOICES, {k: np.array(v) for k, v in curves.items()},
+                                         ridge, meta.get("test_accuracy")), key="ridge_curve")
     st.caption(f"{state.n:,} stimuli, Σ {covariance.how}, condition number "
                + ("∞ (some directions never vary: λ = 0 gives them zero weight)" if np.isinf(covariance.condition)
                   else f"{covariance.condition:,.0f}"

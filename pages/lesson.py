@@ -12,7 +12,7 @@ from core.models import ARCHITECTURES
 from core.picture import picture, scarce_classes
 from ui import live, resources, streamlit_internals
 from ui.questions import ask, how_the_class_answered, verdict
-from ui.frame import on_a_phone, start_page
+from ui.frame import draw_chart, on_a_phone, start_page
 
 dataset_name, arch = start_page("Lesson", set_by_the_page=ANALYSIS_KEYS)
 names = resources.class_names(dataset_name)
@@ -92,8 +92,8 @@ def numbers_download(step_number: int, table: pd.DataFrame) -> None:
 def class_image_figure(state, images, key: str, counts: bool = True, z_scores: bool = False) -> None:
     """At the step column's full width: half of it left tiles of 15-30 px and titles printed over each other."""
     shown = picture(state, images, z_scores, names, counts=counts)
-    st.plotly_chart(shown.figure(phone=on_a_phone(), narrow=True), key=key, config={"displaylogo": False},
-                    alt=shown.alt())
+    draw_chart(shown.figure(phone=on_a_phone(), narrow=True), key=key, config={"displaylogo": False},
+               alt=shown.alt())
 
 
 def clear_classes(images: analysis.ClassImages) -> np.ndarray:
@@ -117,9 +117,9 @@ def original_figure(step: Step) -> None:
     # 1400-px screen, and this is the first thing a class sees
     class_image_figure(state, images, "l1-images", counts=False)
     st.caption(f"The ten averages of {state.n:,} stimuli, grouped by the true class of their test image.")
-    st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class",
-                                              phone=on_a_phone()), key="l1-fed-back",
-                    alt=plots.matrix_alt(fed_back, names, names, "class image", "predicted class"))
+    draw_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class",
+                                         phone=on_a_phone()), key="l1-fed-back",
+               alt=plots.matrix_alt(fed_back, names, names, "class image", "predicted class"))
     st.caption(f"The original figure: the network's softmax on each average (rows). "
                f"**{analysis.self_classified(fed_back)}/10** are recognised as their own class.")
     numbers_download(1, pd.DataFrame(fed_back, index=names, columns=names).rename_axis("class image").reset_index())
@@ -128,8 +128,8 @@ def original_figure(step: Step) -> None:
 def class_bias_question(step: Step, key: str) -> None:
     question, options = step.question, step.question.options(names)
     numbers = [f"#{i + 1}" for i in range(8)]
-    st.plotly_chart(plots.stimuli_strip(live.example_stimuli(dataset_name, default_controls(**step.control_values)),
-                                        numbers, phone=on_a_phone()), key="l2-stimuli", alt=plots.strip_alt(numbers))
+    draw_chart(plots.stimuli_strip(live.example_stimuli(dataset_name, default_controls(**step.control_values)),
+                                   numbers, phone=on_a_phone()), key="l2-stimuli", alt=plots.strip_alt(numbers))
     st.caption("The first stimuli of the stream: uniform noise, nothing else. The network must still answer.")
     revealed = ask(question, options, key)
     _, _, state = run(step)
@@ -138,7 +138,7 @@ def class_bias_question(step: Step, key: str) -> None:
         share = state.class_bias[right] / state.n
         verdict(question, options, key, right, f"The network called **{share:.0%}** of {state.n:,} noise images "
                 f"*{options[right]}* (1 in 10 if it had no favourite).")
-        st.plotly_chart(plots.bias_bar(state.class_bias, names, state.n), key="l2-bias")
+        draw_chart(plots.bias_bar(state.class_bias, names, state.n), key="l2-bias")
         st.caption("How often the network called a noise image each class: its default guesses.")
         images = analysis.class_images(state, "predicted", "noise")
         class_image_figure(state, images, "l2-images", counts=False)
@@ -179,7 +179,7 @@ def sharpening_question(step: Step, key: str) -> None:
                 f"images: **{shares[0]:.1%}** at {before.n:,} stimuli, **{shares[1]:.1%}** at {state.n:,} "
                 f"(chance alone: about {lesson.CHANCE_BEYOND_3_SIGMA:.1%}).")
         counts, correlations = analysis.convergence(state, "predicted", "noise")
-        st.plotly_chart(plots.convergence_figure(counts, correlations), key="l3-convergence")
+        draw_chart(plots.convergence_figure(counts, correlations), key="l3-convergence")
         st.caption(lesson.convergence_reading(counts, correlations))
         numbers_download(3, pd.DataFrame({"stimuli": [before.n, state.n], "significant_share": shares}))
     how_the_class_answered(question, options, key, right if revealed else None)
@@ -220,13 +220,13 @@ def template_question(step: Step, key: str) -> None:
         verdict(question, options, key, right, f"The templates classify **{template.accuracy:.1%}** of the 10,000 "
                 f"test images correctly (chance 10%); the network itself {network:.1%}.")
         # one above the other, as in step 1: side by side, their numbers were too small to read
-        st.plotly_chart(plots.confusion_heatmap(template.confusion, names, column_title="template class",
-                                                phone=on_a_phone()), key="l5-template")
+        draw_chart(plots.confusion_heatmap(template.confusion, names, column_title="template class",
+                                           phone=on_a_phone()), key="l5-template")
         st.caption("Rows: the true class of the test image; columns: the template it resembles most.")
         fed_back = analysis.fed_back_matrix(model, images)
-        st.plotly_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class",
-                                                  phone=on_a_phone()), key="l5-fed-back",
-                        alt=plots.matrix_alt(fed_back, names, names, "class image", "predicted class"))
+        draw_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class",
+                                             phone=on_a_phone()), key="l5-fed-back",
+                   alt=plots.matrix_alt(fed_back, names, names, "class image", "predicted class"))
         st.caption(f"The templates fed back to the network: **{analysis.self_classified(fed_back)}/10** are "
                    "recognised as their own class.")
         numbers_download(5, pd.DataFrame(template.confusion, index=names, columns=names)
@@ -250,8 +250,8 @@ def four_models_question(step: Step, key: str) -> None:
             _, engine, state = run(step, model_arch, model_dataset)
             images = analysis.class_images(state, "softmax", "noise")
             shown = picture(state, images, False, resources.class_names(model_dataset), counts=False)
-            st.plotly_chart(shown.figure(phone=on_a_phone()), key=f"l6-{model_arch}-{model_dataset}",
-                            alt=shown.alt())
+            draw_chart(shown.figure(phone=on_a_phone()), key=f"l6-{model_arch}-{model_dataset}",
+                       alt=shown.alt())
             # each grid has its own colour scale, and step 3's * note was three steps back (a review)
             st.caption(f"{title}: softmax noise averages of {state.n:,} stimuli, on their own colour scale "
                        "(compare the shapes, not the shades)"
@@ -263,7 +263,7 @@ def four_models_question(step: Step, key: str) -> None:
     if revealed:
         verdict(question, options, key, right, "Template accuracies: " + ", ".join(
             f"{label} {value:.1%}" for label, value in zip(options, accuracies)) + " (chance 10%).")
-        st.plotly_chart(plots_lesson.template_accuracy_bar(accuracies, options, phone=on_a_phone()), key="l6-accuracy")
+        draw_chart(plots_lesson.template_accuracy_bar(accuracies, options, phone=on_a_phone()), key="l6-accuracy")
         st.caption("Each model's softmax noise averages used as templates on its own 10,000 test images.")
         numbers_download(6, pd.DataFrame({"model": options, "template_accuracy": accuracies}))
     how_the_class_answered(question, options, key, right if revealed else None)

@@ -8,7 +8,7 @@ from core.config import DATASET_TITLES
 from core.models import ARCHITECTURES, SHIPPED_ARCHITECTURES
 from core.training_queue import VISITOR_MAX_EPOCHS, TicketClosed
 from ui import resources, session_models, training
-from ui.frame import on_a_phone, start_page
+from ui.frame import draw_chart, on_a_phone, start_page
 
 TRAIN_IMAGES = [2_000, 5_000, 10_000, 30_000, 60_000]
 
@@ -31,13 +31,13 @@ if meta:
     d.metric("Origin", origin, help="shipped: trained by the project and committed; yours: trained in this "
              "browser tab, used by your pages only; published here: shared on this server with the teacher key")
     # One under the other at full width: at half width the confusion matrix's cell numbers were about 7 px high.
-    st.plotly_chart(plots.confusion_heatmap(pd.DataFrame(meta["test_confusion"]).to_numpy(), names,
-                                            phone=on_a_phone()),
-                    key="test-confusion")
+    draw_chart(plots.confusion_heatmap(pd.DataFrame(meta["test_confusion"]).to_numpy(), names,
+                                       phone=on_a_phone()),
+               key="test-confusion")
     st.caption("Real test set (10,000 images): rows are the true class, columns the model's answer, as row "
                "fractions. Off-diagonal cells are the classes the network mixes up.")
     if meta.get("history"):
-        st.plotly_chart(plots.training_figure(meta["history"], phone=on_a_phone()), key="history")
+        draw_chart(plots.training_figure(meta["history"], phone=on_a_phone()), key="history")
         st.caption("Loss and accuracy after each epoch, on the training batches and on the test set.")
 elif status.state == "damaged":
     st.error(f"The server's model is damaged and is not used: {resources.damage_without_paths(status)}. Train one "
@@ -85,7 +85,7 @@ def train_now(ticket) -> None:
             for key, value in (("loss", progress.loss), ("accuracy", progress.accuracy),
                                ("val_accuracy", progress.val_accuracy or float("nan"))):
                 history[key].append(value)
-            chart.plotly_chart(plots.training_figure(history, phone=phone), key=f"live-{progress.epoch}")
+            draw_chart(plots.training_figure(history, phone=phone), chart, key=f"live-{progress.epoch}")
         elif progress.batch % 25:
             return
         bar.progress(min(done, 1.0), text=f"epoch {progress.epoch}/{progress.epochs} · batch {progress.batch}/"

@@ -11,7 +11,7 @@ from core.noise import DATA_NOISE_TYPES, DEFAULT_SIGMA, NOISE_TYPES, SIGMA_NOISE
 from core.runs import command_line
 from ui import live, resources, session_models, streamlit_internals
 from ui.controls import control_row, whole_number_input
-from ui.frame import command_line_note, on_a_phone, start_page
+from ui.frame import command_line_note, draw_chart, on_a_phone, start_page
 from ui.link_sync import carry_settings_to_this_page
 
 dataset_name, arch = start_page("Receptive fields")
@@ -123,9 +123,9 @@ with results.container():
     left, right = st.columns([3, 2] if layer != "conv1" else [1, 1])
     with left:
         st.header(f"{layer}: spike-triggered averages")
-        st.plotly_chart(plots_sta.units_figure(centred, [str(c) for c in range(len(centred))],
-                                               columns=8, colorbar_title="STA (per unit)", phone=on_a_phone()),
-                        key="sta_grid")
+        draw_chart(plots_sta.units_figure(centred, [str(c) for c in range(len(centred))],
+                                          columns=8, colorbar_title="STA (per unit)", phone=on_a_phone()),
+                   key="sta_grid")
         st.caption(
             f"**{result.n:,} stimuli, {field.channels} units.** Each tile is one channel's unit at the centre of "
             f"the {field.map_shape[0]}×{field.map_shape[1]} map: the activation-weighted average of the "
@@ -142,9 +142,9 @@ with results.container():
                            f"{stem}-{layer}.npy", "application/octet-stream", key="sta_npy")
     with right:
         st.header("conv1: weights")
-        st.plotly_chart(plots_sta.units_figure(kernels, [str(c) for c in range(len(kernels))], columns=8,
-                                               colorbar_title="weight (per unit)", phone=on_a_phone()),
-                        key="weights_grid")
+        draw_chart(plots_sta.units_figure(kernels, [str(c) for c in range(len(kernels))], columns=8,
+                                          colorbar_title="weight (per unit)", phone=on_a_phone()),
+                   key="weights_grid")
         st.caption(f"The first layer's {len(kernels)} kernels as the network learned them, on the same colour "
                    "scale and the same per-unit scaling. "
                    + ("The STA tile and the kernel at the same place in the two grids are the same unit's: "
@@ -155,7 +155,7 @@ with results.container():
                            "application/octet-stream", key="weights_npy")
 
     st.header("The built-in check: conv1 STA against its weights")
-    st.plotly_chart(plots_sta.correlation_bar(correlations, first_firing), key="correlations")
+    draw_chart(plots_sta.correlation_bar(correlations, first_firing), key="correlations")
     st.caption(
         f"One bar per first-layer unit: the correlation of its STA with its weights over the "
         f"{kernels.shape[1]}×{kernels.shape[2]} pixels. Mean **{np.nanmean(correlations):.4f}**, lowest "

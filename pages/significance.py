@@ -6,9 +6,10 @@ import streamlit as st
 from core import analysis, plots_significance, readout, reverse_correlation, significance
 from core.link import PARAMS, Controls, link_text
 from core.picture import Z_LEAST_LIMIT, panel_titles, scarce_classes
+from core.plots_alt import figure_alt
 from core.runs import command_line, settings_line
 from ui import controls as ui_controls, live, resources
-from ui.frame import command_line_note, on_a_phone, start_page
+from ui.frame import command_line_note, draw_chart, on_a_phone, start_page
 
 dataset_name, arch = start_page("Significance", in_short=(
     "chance alone draws patterns in class images. These tests ask, for each class image and each pixel, whether "
@@ -108,10 +109,12 @@ def significance_results(controls: Controls, state: reverse_correlation.Analysis
     pixel_counts, cluster_counts = regions.counts()
     titles = panel_titles(names, images)
 
+    outlined = plots_significance.outlined_pixels_text(names, pixel_counts, cluster_counts)
     st.header("Where the class images differ from chance")
-    st.plotly_chart(plots_significance.significance_figure(
+    figure = plots_significance.significance_figure(
         images.display, titles, images.display_unit, regions.pixel, regions.cluster,
-        weights=images.weights if images.marks_scarce else None, phone=on_a_phone()), key="regions")
+        weights=images.weights if images.marks_scarce else None, phone=on_a_phone())
+    draw_chart(figure, key="regions", alt=f"{figure_alt(figure)} {outlined}")
     truth_note = (" Grouped by the ground truth, the noise is independent of the label, so every region found "
                   "here is a false alarm: a built-in check (each test alone in about 1 image in 20, so one or two "
                   "of the ten may show one)."
@@ -126,10 +129,10 @@ def significance_results(controls: Controls, state: reverse_correlation.Analysis
     st.markdown(method_note(regions.thresholds, controls.noise))
 
     st.header("Smoothed z-maps")
-    st.plotly_chart(plots_significance.significance_figure(
+    figure = plots_significance.significance_figure(
         regions.smoothed, titles, "smoothed z", regions.pixel, regions.cluster, least_limit=Z_LEAST_LIMIT,
-        phone=on_a_phone()),
-        key="z_maps")
+        phone=on_a_phone())
+    draw_chart(figure, key="z_maps", alt=f"{figure_alt(figure)} {outlined}")
     pixels = "pixel" if smoothing == 1 else "pixels"
     st.caption(f"What the tests look at: each z-map (how many standard errors a pixel lies from the mean "
                f"stimulus) smoothed with a Gaussian of σ = {smoothing:g} {pixels} and scaled back to unit variance "
@@ -137,7 +140,7 @@ def significance_results(controls: Controls, state: reverse_correlation.Analysis
                f"Red = brighter than the mean stimulus, blue = darker.")
 
     st.header("infoVal: is each class image more than chance?")
-    st.plotly_chart(plots_significance.info_value_figure(info, phone=on_a_phone()), key="infoval")
+    draw_chart(plots_significance.info_value_figure(info, phone=on_a_phone()), key="infoval")
     shown = info.table().assign(pixel_test_pixels=list(pixel_counts) + [int(pixel_counts.sum())],
                                 cluster_test_pixels=list(cluster_counts) + [int(cluster_counts.sum())])
     # A class no stimulus went to has no image, so no infoVal: the table said "None" (a class review)

@@ -13,7 +13,7 @@ from core.models import predict_probabilities
 from core.noise import mix, noise_samples
 from core.plots_digit import answers_figure, sweep_figure
 from ui import controls as ui_controls, live, resources, streamlit_internals
-from ui.frame import on_a_phone, start_page
+from ui.frame import draw_chart, on_a_phone, start_page
 from ui.link_sync import kept_in_session
 
 CANVAS_SIDE = 280  # ten screen pixels per MNIST pixel
@@ -142,9 +142,9 @@ def waiting_for_a_drawing(images: analysis.ClassImages, estimator: str) -> None:
     stroke instead, it held back the first answer by about a second (two to three on a slow machine)."""
     st.markdown(f"**The ten class images your {THING} will be compared with**")
     # two rows of five: in one row of ten Fashion-MNIST's names ("T-shirt/top", "Ankle boot") ran into each other
-    st.plotly_chart(plots.stimuli_strip(digit.class_templates(images), names, columns=5, height=260,
-                                        phone=on_a_phone()),
-                    key="templates", alt=plots.strip_alt(names))
+    draw_chart(plots.stimuli_strip(digit.class_templates(images), names, columns=5, height=260,
+                                   phone=on_a_phone()),
+               key="templates", alt=plots.strip_alt(names))
     st.caption(f"Each stretched to the 0–1 range. {class_images_are(estimator)} (settings in the box at the top). "
                f"Once you draw, the network's answer and the best-matching class image appear here.")
 
@@ -189,15 +189,15 @@ def digit_page() -> None:
         st.markdown("**What the model sees**")
         steps = ["your digit (28 × 28)", "the noise", f"mixed (s = {share:.2f})",
                  f"class {target}: no image" if no_template else f"class image {target}", f"γ = {gamma:.2f}: the input"]
-        st.plotly_chart(plots.stimuli_strip(np.stack([drawn, noise, mixed, template, attacked]), steps,
-                                            phone=on_a_phone()), key="strip", alt=plots.strip_alt(steps))
+        draw_chart(plots.stimuli_strip(np.stack([drawn, noise, mixed, template, attacked]), steps,
+                                       phone=on_a_phone()), key="strip", alt=plots.strip_alt(steps))
         st.caption("Your digit as MNIST's were made: cropped to the ink, fitted into 20 × 20 pixels keeping its "
                    "shape, and moved so that its centre of mass sits at the centre of the 28 × 28 field. Then it "
                    "is mixed with the first stimulus of the noise stream (x = s·digit + (1 − s)·noise) and "
                    f"blended with class {target}'s classification image (x' = (1 − γ)·x + γ·image). The last tile "
                    f"is what the network and the templates are asked about.")
         st.markdown("**The network and its templates**")
-        st.plotly_chart(answers_figure(probabilities, cosines, names, phone=on_a_phone()), key="answers")
+        draw_chart(answers_figure(probabilities, cosines, names, phone=on_a_phone()), key="answers")
     agree = "agree" if network == templates else "disagree"
     st.markdown(f"The network's softmax (blue bars, its answer red): it says **{names[network]}** "
                 f"({probabilities[network]:.0%}). The cosine similarity of the same input to each of the ten "
@@ -215,7 +215,7 @@ def digit_page() -> None:
                    f"sweep below blends grey, not a class image. Pick another class k, or more stimuli or another "
                    f"grouping in the settings at the top.")
     sweep = gamma_sweep(mixed, template, target)
-    st.plotly_chart(sweep_figure(sweep, names, gamma), key="sweep")
+    draw_chart(sweep_figure(sweep, names, gamma), key="sweep")
     flip, hit = sweep.flip_gamma(), sweep.target_gamma()
     own = names[sweep.first_answer]
     if flip is not None and hit is not None and flip == hit and target != sweep.first_answer:

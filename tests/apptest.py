@@ -47,6 +47,9 @@ def plotly_array(value) -> np.ndarray:
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+    # every chart says in words what it shows (a screen reader read the ticks and titles as a jumble)
+    assert all(chart.proto.alt for chart in at.get("plotly_chart")), \
+        [json.loads(chart.proto.spec)["layout"].get("yaxis") for chart in at.get("plotly_chart") if not chart.proto.alt]
 
 
 class _KeptMediaFiles(MediaFileManager):

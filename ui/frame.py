@@ -13,6 +13,7 @@ from typing import Any
 import streamlit as st
 
 from core.config import PROJECT_ROOT
+from core.plots_alt import figure_alt
 from ui import controls, link_sync, resources, session_models, streamlit_internals
 
 ENTRY_FILE = PROJECT_ROOT / "app.py"
@@ -107,6 +108,13 @@ WIDE_PICTURE_CSS = (f'@media (max-width: 640px) {{ .st-key-{WIDE_PICTURE_KEY}-sc
 def wide_picture() -> Any:
     """The container of a page's main picture: 600 px wide at least in a narrow window that is no phone."""
     return st.container(key=f"{WIDE_PICTURE_KEY}-scroll").container(key=WIDE_PICTURE_KEY)
+
+
+def draw_chart(figure: Any, place: Any = None, **kwargs: Any) -> Any:
+    """``st.plotly_chart`` (in ``place``, else the page) with the figure described for a screen reader: the
+    ``alt`` given, or the figure's own values in words (``core.plots_alt``)."""
+    kwargs.setdefault("alt", figure_alt(figure))
+    return (st if place is None else place).plotly_chart(figure, **kwargs)
 
 
 def halves(name: str, count: int = 2) -> list:

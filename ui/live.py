@@ -14,6 +14,7 @@ import streamlit as st
 from core.analysis import MODEL_FREE_ESTIMATORS
 from core.link import Controls
 from core.pacing import RedrawPacing
+from core.plots_alt import figure_alt
 from core.runs import RunKey
 from ui import resources, session_models, streamlit_internals
 
@@ -205,7 +206,10 @@ class Slot:
         self._at = container  # the container until the first drawing, then the element drawn last
 
     def draw(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """``st.<method>(*args, **kwargs)`` in this place, e.g. ``slot.draw("plotly_chart", figure, key=…)``."""
+        """``st.<method>(*args, **kwargs)`` in this place, e.g. ``slot.draw("plotly_chart", figure, key=…)``; a
+        chart described for a screen reader as ``frame.draw_chart`` does it."""
+        if method == "plotly_chart":
+            kwargs.setdefault("alt", figure_alt(args[0]))
         self._at = getattr(self._at, method)(*args, **kwargs)
         return self._at
 

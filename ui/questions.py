@@ -11,7 +11,7 @@ import streamlit as st
 from core import lesson, plots_lesson
 from core.lesson import Question
 from ui import training
-from ui.frame import on_a_phone
+from ui.frame import draw_chart, on_a_phone
 
 
 @st.cache_resource
@@ -61,7 +61,7 @@ def verdict(question: Question, options: tuple[str, ...], key: str, right: int, 
 def how_the_class_answered(question: Question, options: tuple[str, ...], key: str, right: int | None) -> None:
     with st.expander("How the class answered"):
         counts = tally().counts(key, len(options))
-        st.plotly_chart(plots_lesson.answers_bar(counts, options, right, phone=on_a_phone()), key=f"answers-{key}")
+        draw_chart(plots_lesson.answers_bar(counts, options, right, phone=on_a_phone()), key=f"answers-{key}")
         total = int(counts.sum())
         if right is None:
             measured = "The measured answer is shown after yours."
