@@ -224,7 +224,7 @@ def verdict(at) -> str:
 
 
 def answer(at, key: str, choice: int):
-    at.radio(key=key).set_value(choice).run()
+    at.button_group(key=key).set_value(choice).run()
     assert_clean(at)
     return at
 
@@ -244,7 +244,7 @@ def test_step_one_sets_the_original_figure_and_next_back_move_the_link(real_data
     assert_step_controls(at, 2)
     assert_full_page_link(at, 2)
     assert "Step 2 of 6" in at.get("progress")[0].proto.text
-    assert at.radio(key="answer-bias/mnist/lenet").value is None  # asked, not answered
+    assert at.button_group(key="answer-bias/mnist/lenet").value is None  # asked, not answered
     assert count(at, "share of stimuli (%)") == 0 and count(at, "class images") == 0  # the answer stays hidden
     at.button(key="back").click().run()
     assert_clean(at)
@@ -286,7 +286,7 @@ def test_step_two_asks_for_the_favourite_class_then_shows_the_measured_bias(real
     assert tallied.startswith("1 answer from")
     assert ("The measured answer, *0*, is the green bar marked ✓." in tallied) if measured == 0 else \
         (f"Nobody has chosen the measured answer yet: *{measured}*." in tallied), tallied
-    assert not [r for r in at.radio if r.key == "answer-bias/mnist/lenet"]  # the prediction stands, once
+    assert not [r for r in at.button_group if r.key == "answer-bias/mnist/lenet"]  # the prediction stands, once
     assert any("Your prediction: **0**" in m.value for m in at.markdown)
     at.run()
     assert plotly_array(chart(at, "answers")["data"][0]["y"])[0] == 1
@@ -308,7 +308,7 @@ def test_step_three_shows_1000_stimuli_first_and_reveals_the_sharper_picture(rea
     at.button(key="show-sharpen/mnist/lenet").click().run()  # "just show me": revealed, nothing counted
     assert_clean(at)
     # and nothing to answer after the answer: a "prediction" made then counted as a right one (a teacher's review)
-    assert "answer-sharpen/mnist/lenet" not in {radio.key for radio in at.radio}
+    assert "answer-sharpen/mnist/lenet" not in {group.key for group in at.button_group}
     assert any("Shown without a prediction" in m.value for m in at.markdown)
     assert count(at, "class images") == 2 and count(at, "correlation with final images") == 1
     measured = at.info[-1].value
@@ -427,7 +427,7 @@ def test_browser_step_three_predict_then_reveal(lesson_browser, tmp_path) -> Non
         body = page.inner_text("body")
         assert "Step 3 of 6: Let the images sharpen" in body and "after the first 1,000 stimuli" in body
         assert "after 10,000 stimuli" not in body  # the answer stays hidden until the student predicts
-        question = page.locator('[data-testid="stRadio"]').filter(has_text="Predict first")
+        question = page.locator('[data-testid="stButtonGroup"]').filter(has_text="Predict first")
         assert "With 10× more stimuli" in question.inner_text()
         question.get_by_text("Sharper", exact=True).click()
         said = page.locator('[data-testid="stAlert"]').filter(has_text="You said")
@@ -554,6 +554,31 @@ def test_browser_the_bottom_next_by_keyboard_takes_the_view_and_the_focus_to_the
         wait_until_idle(page, 1)
         assert page.evaluate('document.querySelector(\'[data-testid="stMain"]\').scrollTop') == 0
         assert page.evaluate("document.activeElement.closest('.st-key-step') !== null")
+        assert not page.locator('[data-testid="stException"]').count()
+
+
+@pytest.mark.slow
+def test_browser_arrow_keys_move_through_a_predictions_options_and_space_chooses(lesson_browser) -> None:
+    """The prediction was a radio, which takes the option an arrow key moves to: a keyboard user's first arrow was
+    counted as their prediction (an accessibility review). Arrows now only move the focus; Space chooses."""
+    import time
+
+    from tests.browser import wait_until_idle
+
+    url, browser = lesson_browser
+    with browser.new_page(viewport={"width": 1400, "height": 1000}) as page:
+        page.goto(f"{url}/lesson?step=2")
+        wait_until_idle(page, 1)
+        options = page.locator('[data-testid="stButtonGroup"] button')
+        options.first.focus()
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("ArrowRight")
+        time.sleep(2)  # a rerun the arrows started would have come by now
+        assert page.evaluate("document.activeElement.innerText") == "2"
+        assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"  # ringed
+        assert "Your prediction" not in page.inner_text("body") and options.count() == 10
+        page.keyboard.press("Space")
+        page.get_by_text("Your prediction: 2").wait_for(timeout=120_000)
         assert not page.locator('[data-testid="stException"]').count()
 
 

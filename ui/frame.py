@@ -68,7 +68,10 @@ PLOT_TEXT_CONTRAST_CSS = ('.js-plotly-plot text[style*="fill: rgb(128, 132, 149)
 FOCUS_RING_CSS = ('[data-testid="stRadioOption"]:has(input:focus-visible), '
                   '[data-testid="stCheckbox"]:has(input:focus-visible), '
                   'a[data-testid="stPageLink-NavLink"]:focus-visible '
-                  '{ outline: 2px solid #2f2d2b; outline-offset: 2px; border-radius: 4px; }')
+                  '{ outline: 2px solid #2f2d2b; outline-offset: 2px; border-radius: 4px; } '
+                  # the Lesson's predictions (pills: their own rounded shape kept; Streamlit's ring was 2:1)
+                  '[data-testid="stButtonGroup"] button:focus-visible { outline: 2px solid #2f2d2b; '
+                  'outline-offset: 2px; }')
 # A page's sections are h2 under its h1 title (they were h3: a screen reader's outline skipped a level, an
 # accessibility review), drawn at the size Streamlit gives h3, as before.
 SECTION_HEADING_CSS = ('[data-testid="stHeading"] h2 { font-size: 1.75rem; font-weight: 600; line-height: 1.2; '

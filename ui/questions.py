@@ -37,8 +37,10 @@ def ask(question: Question, options: tuple[str, ...], key: str) -> bool:
 
     said = st.session_state.get(f"said-{key}")
     if said is None and not shown:
-        st.radio(f"**Predict first.** {question.prompt}", range(len(options)), format_func=lambda i: options[i],
-                 index=None, key=f"answer-{key}", on_change=answered)
+        # Pills, not a radio: a radio takes the option an arrow key moves to, so a keyboard user's first arrow
+        # was their prediction; between pills the arrows move the focus and Space or Enter chooses
+        st.pills(f"**Predict first.** {question.prompt}", range(len(options)), format_func=lambda i: options[i],
+                 key=f"answer-{key}", on_change=answered)
         st.button("Just show me", key=f"show-{key}", on_click=lambda: st.session_state.update({f"shown-{key}": True}))
     elif said is None:  # the radio stayed under the answer, and a "prediction" made after it counted as right
         st.markdown(f"**{question.prompt}**  \nShown without a prediction: not counted in the class's answers.")
