@@ -56,10 +56,12 @@ def _in_range(kind: type, low: float, high: float | None = None) -> Callable[[st
             raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
         if kind is float and not math.isfinite(value):  # "inf" passed a lower bound: a ridge of inf zeroed kernels
             raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        given = text.strip()  # as typed: "1e30", not the 31-digit whole number it is; a long one cut
+        given = given if len(given) <= 20 else f"{given[:12]}… ({len(given)} characters)"
         if high is None and not value >= low:
-            raise argparse.ArgumentTypeError(f"must be at least {shown(low)}, got {value}")
+            raise argparse.ArgumentTypeError(f"must be at least {shown(low)}, got {given}")
         if high is not None and not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {shown(low)} and {shown(high)}, got {value}")
+            raise argparse.ArgumentTypeError(f"must be between {shown(low)} and {shown(high)}, got {given}")
         return value
 
     return parse

@@ -42,9 +42,9 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
          "expected a whole number, got '2.5'"),
         # "1e30" ran for ever, and a whole number of 309 digits overflowed math.isfinite into a traceback (a review)
         (["analyze", "--arch", "lenet", "--dataset", "mnist", "--samples", "1e30", "--out", "x"],
-         "must be between 1 and 100,000,000"),
+         "must be between 1 and 100,000,000, got 1e30"),  # as typed, not as a 31-digit number
         (["sta", "--arch", "lenet", "--dataset", "mnist", "--samples", "9" * 400, "--out", "x"],
-         "must be between 1 and 100,000,000"),
+         "must be between 1 and 100,000,000, got 999999999999… (400 characters)"),
         (["attack", "--arch", "lenet", "--dataset", "mnist", "--samples", "1e9", "--out", "x"],
          "must be between 1 and 100,000,000"),
         # named by its command, as the range errors are (argparse left it to the top parser: "python -m core:")
