@@ -45,11 +45,18 @@ class Param:
             return None
 
 
+def _folded(text: str) -> str:
+    """A choice as a person may type it into a link: "Fashion-MNIST" for fashion_mnist, "LeNet" for lenet."""
+    return text.strip().lower().replace("-", "_")
+
+
 def _choice(options: list[str]) -> Callable[[str], str]:
+    """One of ``options``, in any case and with - for _ (a link the page writes has the option itself)."""
     def parse(text: str) -> str:
-        if text not in options:
+        matches = [option for option in options if _folded(option) == _folded(text)]
+        if not matches:
             raise ValueError(f"choose one of {', '.join(options)}")
-        return text
+        return matches[0]
 
     return parse
 

@@ -12,7 +12,9 @@ from core.noise import DEFAULT_SIGMA
                                                     ("n", "1e6", 1_000_000), ("r", "0.35", 0.35), ("seed", "1.5", 1),
                                                     ("z", "TRUE", True), ("estimator", "softmax", "softmax"),
                                                     ("part", "noise", "noise"), ("dataset", "fashion_mnist",
-                                                                                 "fashion_mnist")])
+                                                                                 "fashion_mnist"),
+                                                    ("dataset", "Fashion-MNIST", "fashion_mnist"),
+                                                    ("arch", "LeNet", "lenet"), ("noise", " Pink", "pink")])
 def test_good_values_parse(key: str, text: str, value) -> None:
     assert PARAMS[key].parse(text) == value
 

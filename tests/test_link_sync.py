@@ -138,3 +138,13 @@ def test_what_sites_add_to_a_shared_link_leaves_the_address_without_a_note(real_
     assert [w.value for w in at.warning] == ["`sed=4` in the link is not a setting here; did you mean `seed=4`? It "
                                              "was left out."]
     assert at.number_input(key="seed").value == 2 and set(at.query_params) == {"seed"}
+
+
+def test_a_choice_typed_in_another_case_is_taken_and_written_as_the_page_writes_it(real_data_dir) -> None:
+    """``dataset=Fashion-MNIST`` (as the dataset is named) gave a note and MNIST, the other dataset; ``z=TRUE`` was
+    taken. A choice is now read in any case and with - for _, and the address written as the page writes it."""
+    at = open_page("pages/class_images.py", dataset="Fashion-MNIST", arch="AlexNet", noise="Gaussian", n="200")
+    assert not at.exception and not at.warning, [w.value for w in at.warning]
+    assert (at.query_params.get("dataset"), at.query_params.get("arch"), at.query_params.get("noise")) == \
+        ("fashion_mnist", "alexnet", "gaussian")
+    assert at.selectbox(key="noise").value == "gaussian" and at.session_state["dataset"] == "fashion_mnist"

@@ -59,8 +59,9 @@ def check_link() -> dict[str, str]:
             how = "not a whole number" if cut else "between the slider's steps"
             notes[key] = f"`{key}={as_code(raw)}` in the link is {how}; using {link_text(value)}."
             link[key] = [link_text(value)]
-        elif (type(value) is int or param.exact) and link_text(value) != raw:  # n=200.0, gamma=1.0: a select
-            link[key] = [link_text(value)]  # slider drops text other than its own; r=0.0 reads fine and stays
+        elif (type(value) in (int, str) or param.exact) and link_text(value) != raw:  # n=200.0, gamma=1.0: a
+            link[key] = [link_text(value)]  # select slider drops text other than its own, a choice ("MNIST") other
+            # than its option's; r=0.0 reads fine and stays
     if link != arrived:
         st.query_params.from_dict(link)
         streamlit_internals.seed_widgets_from_the_link_as_it_is_now()  # not from the link as it arrived
