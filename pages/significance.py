@@ -141,8 +141,9 @@ def significance_results(controls: Controls, state: reverse_correlation.Analysis
 
     st.header("infoVal: is each class image more than chance?")
     draw_chart(plots_significance.info_value_figure(info, phone=on_a_phone()), key="infoval")
-    shown = info.table().assign(pixel_test_pixels=list(pixel_counts) + [int(pixel_counts.sum())],
-                                cluster_test_pixels=list(cluster_counts) + [int(cluster_counts.sum())])
+    numbers = info.table().assign(pixel_test_pixels=list(pixel_counts) + [int(pixel_counts.sum())],
+                                  cluster_test_pixels=list(cluster_counts) + [int(cluster_counts.sum())])
+    shown = numbers.copy()  # the CSV keeps the numbers (a review found "47.74" where the JSON has 47.7371…)
     # A class no stimulus went to has no image, so no infoVal: the table said "None" (a class review)
     shown["infoVal"] = [f"{value:.2f}" if np.isfinite(value) else "— (no stimuli)" for value in shown["infoVal"]]
     # Under the chart at the page's width (beside it, the columns were cut off); the CSV keeps the plain names.
@@ -180,7 +181,7 @@ def significance_results(controls: Controls, state: reverse_correlation.Analysis
     st.header("Downloads")
     stem = f"{controls.file_stem(arch, dataset_name, state.n, 'noise')}-smooth{smoothing:g}-primary{primary:g}"
     a, b, c = st.columns(3)
-    a.download_button("CSV of infoVal and counts", shown.to_csv(index=False, lineterminator="\n"),
+    a.download_button("CSV of infoVal and counts", numbers.to_csv(index=False, lineterminator="\n"),
                       f"{stem}-infoval.csv", "text/csv", key="csv_infoval", on_click="ignore")
     b.download_button("CSV of the maps", lambda: significance.regions_table(regions, names).to_csv(
         index=False, float_format="%.4f", lineterminator="\n"), f"{stem}-maps.csv", "text/csv", key="csv_maps",

@@ -72,5 +72,6 @@ def downloaded(at: AppTest, key: str) -> bytes:
     button = next(b for b in at.get("download_button") if b.proto.id.endswith(f"-{key}"))
     manager = _KeptMediaFiles.last
     assert manager is not None, "call keeping_downloads(monkeypatch) before the run"
-    url = manager.execute_deferred(button.proto.deferred_file_id)
-    return manager._storage.get_file(url.rsplit("/", 1)[-1]).content
+    url = manager.execute_deferred(button.proto.deferred_file_id) if button.proto.deferred_file_id \
+        else button.proto.url  # data given as it is, not as a callable
+    return manager._storage.get_file(url.rsplit("/", 1)[-1].split(".")[0]).content

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -273,8 +275,10 @@ def test_from_the_defaults_the_switch_leads_to_a_setting_with_something_to_find(
 
 
 @pytest.mark.slow
-def test_page_outlines_regions_tests_and_follows_its_sliders(real_data_dir) -> None:
-    from tests.apptest import assert_clean, figure_data, open_page
+def test_page_outlines_regions_tests_and_follows_its_sliders(real_data_dir, monkeypatch) -> None:
+    from tests.apptest import assert_clean, downloaded, figure_data, keeping_downloads, open_page
+
+    keeping_downloads(monkeypatch)
 
     at = open_page("pages/significance.py", n="1000", r="0", estimator="predicted", part="noise", primary="3")
     assert_clean(at)
@@ -296,6 +300,10 @@ def test_page_outlines_regions_tests_and_follows_its_sliders(real_data_dir) -> N
     # a class no stimulus went to has no infoVal, said in words (the table showed "None")
     missing = table["infoVal"] == "— (no stimuli)"
     assert missing.any() and "None" not in list(table["infoVal"])
+    # the CSV keeps the numbers: infoVal unrounded, empty where there is none (it had the table's "47.74" text)
+    csv = pd.read_csv(io.BytesIO(downloaded(at, "csv_infoval")))
+    assert csv["infoVal"].isna().tolist() == missing.tolist() and csv["infoVal"].dtype == float
+    assert (csv["infoVal"].dropna().round(2) != csv["infoVal"].dropna()).any()  # more digits than the table
     table["infoVal"] = pd.to_numeric(table["infoVal"], errors="coerce")
     # LeNet answers pure noise mostly with 8 and 3: those two images are far more than chance (about 6 here),
     # the set less so (the classes seen a few times are mostly noise and dilute it)

@@ -212,8 +212,8 @@ def command_line_note(command: str) -> None:
     gradient = "--estimator gradient" in command  # its sums are taken in the model's backward pass, chunk by chunk
     st.caption("The same numbers from the command line (README: *Command line*): run on the machine of this "
                "server, to the last digit" + (", but for the gradient kernel's seventh digit and so, now and then, "
-                                              "the fed-back matrix's last (its sums are taken in the model's "
-                                              "backward pass)." if gradient else ".")
+                                              "the last digit of what is made from it (its sums are taken in the "
+                                              "model's backward pass)." if gradient else ".")
                + (" It runs the server's model (cache/models/), not your own from the Models page." if own_model
                   else ""))
     # Not highlighted as bash: its option and number colours were 2.5-2.7:1 on the block's grey (an accessibility
