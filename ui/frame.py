@@ -116,7 +116,8 @@ def wide_picture() -> Any:
 def draw_chart(figure: Any, place: Any = None, **kwargs: Any) -> Any:
     """``st.plotly_chart`` (in ``place``, else the page) with the figure described for a screen reader: the
     ``alt`` given, or the figure's own values in words (``core.plots_alt``)."""
-    kwargs.setdefault("alt", figure_alt(figure))
+    if "alt" not in kwargs:  # not made and thrown away where one is given (a live picture's redraws)
+        kwargs["alt"] = figure_alt(figure)
     return (st if place is None else place).plotly_chart(figure, **kwargs)
 
 

@@ -208,8 +208,8 @@ class Slot:
     def draw(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """``st.<method>(*args, **kwargs)`` in this place, e.g. ``slot.draw("plotly_chart", figure, key=…)``; a
         chart described for a screen reader as ``frame.draw_chart`` does it."""
-        if method == "plotly_chart":
-            kwargs.setdefault("alt", figure_alt(args[0]))
+        if method == "plotly_chart" and "alt" not in kwargs:
+            kwargs["alt"] = figure_alt(args[0])
         self._at = getattr(self._at, method)(*args, **kwargs)
         return self._at
 
