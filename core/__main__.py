@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--part", choices=list(PARTS), default="noise", help="the part of each stimulus averaged")
     attack.add_argument("--seed", type=_seed, default=0, help=seed_help)
     attack.add_argument("--subset", type=_in_range(int, 1, 10_000), default=500,
-                        help="noise inputs and test images each (model passes: about 360 per input)")
+                        help="noise inputs and test images each (each input: 180 passes through the model)")
     attack.add_argument("--target", type=_in_range(int, 0, 9), default=0,
                         help="the target class k of the examples (examples.npy, examples.csv)")
     attack.add_argument("--gamma", type=_ratio, default=0.5,

@@ -31,10 +31,10 @@ class Term:
 ESTIMATORS: dict[str, Term] = {
     "truth": Term("ground truth (original study)",
                   "average by the ground-truth label of the signal image (the original study)",
-                  "grouped by the true class of their test image", "samples"),
+                  "grouped by the true class of their test image", "stimuli"),
     "predicted": Term("model's prediction", "average by the model's predicted label (reverse correlation)",
-                      "grouped by the model's prediction", "samples"),
-    "softmax": Term("softmax-weighted", "every sample weighted by the model's probability of each class",
+                      "grouped by the model's prediction", "stimuli"),
+    "softmax": Term("softmax-weighted", "every stimulus weighted by the model's probability of each class",
                     "each counted towards every class by the model's probability for it", "total probability"),
     "regression": Term("regression kernel", "first-order kernel: covariance of the centred logits with the noise",
                        weight_unit="Σ logit²"),

@@ -142,7 +142,7 @@ STEPS: tuple[Step, ...] = (
          "The original study showed the network 1,000 images of `0.7 · test image + 0.3 · uniform noise` and "
          "averaged them by their **true** class. The noise averages out, the test images stay: ten clean class images. "
          "Fed back to the network (below), most are recognised as their own class (the caption counts them). Ask "
-         "the class: *is this what the network sees, or only what we put in?* Grouping by the true label needs no "
+         "your students: *is this what the network sees, or only what we put in?* Grouping by the true label needs no "
          "network at all.",
          "pages/class_images.py", "Classification images"),
     Step("Take the signal away",
@@ -157,7 +157,7 @@ STEPS: tuple[Step, ...] = (
          # z-scores, the measure the answer is read from; "This step on the full page" opens them too
          {"n": 10_000, "r": 0.0, "estimator": "predicted", "part": "noise", **_STREAM, "z": True},
          "The same noise stream, now 10,000 stimuli: the first 1,000 are the ones of step 2. A class image is an "
-         "average, so its noise shrinks like 1/√N (100 times the stimuli, a tenth of the noise) while the "
+         "average, so its noise shrinks like 1/√N (10 times the stimuli, about a third of the noise; 100 times, a tenth) while the "
          "network's template stays. The convergence curve "
          "compares the images along the way with the final ones: it ends at 1 by construction, so read its slope: "
          "still climbing at the end means more stimuli would still change the picture.",
@@ -168,12 +168,11 @@ STEPS: tuple[Step, ...] = (
                   "and at 10,000 stimuli")),
     Step("More classes get an image",
          {"n": 10_000, "r": 0.0, "estimator": "softmax", "part": "noise", **_STREAM},
-         "Grouping by the answer leaves the rarely chosen classes with a few noisy samples. **Softmax** grouping "
-         "counts every stimulus towards every class by the network's probability for it (softmax is the "
-         "network's last step, which turns its scores into ten probabilities adding up to 1), so a class the "
-         "network rarely picks still gathers weight from the stimuli it nearly called that class (the "
-         "*regression* grouping, on the full page, correlates the noise with the raw scores, the *logits*, "
-         "instead). How many classes that rescues depends on the network: try the other models in the sidebar. "
+         "Grouping by the answer leaves the rarely chosen classes with a few noisy stimuli. **Softmax** grouping "
+         "counts every stimulus towards every class, weighted by the network's probability for that class. "
+         "(Softmax is the network's last step: it turns its scores into ten probabilities that add up to 1.) So a "
+         "class the network rarely picks still gathers weight from the stimuli it nearly called that class. On "
+         "the full page, *regression* grouping does something similar with the raw scores (the *logits*). How many classes that rescues depends on the network: try the other models in the sidebar. "
          "Same 10,000 stimuli: switching grouping needs no new pass through the network.",
          "pages/class_images.py", "Classification images",
          Question("clear", "Grouped by softmax, how many of the ten classes will get a clear image (not marked "
@@ -191,9 +190,9 @@ STEPS: tuple[Step, ...] = (
     Step("Digits vs clothes, LeNet vs AlexNet",
          {"n": 10_000, "r": 0.0, "estimator": "softmax", "part": "noise", **_STREAM},
          "The same noise stream through all four shipped networks. The digit networks' averages show strokes; the "
-         "clothes networks' are coarser blobs with fewer clear classes, not garment outlines: what a network "
-         "responds to in noise need not look like the objects it learned. Compare the two architectures trained on "
-         "the same data: do they favour the same classes on noise, and in the same proportions? The template "
+         "clothes networks' are coarser blobs, not garment outlines: what a network responds to in noise need not "
+         "look like the objects it learned. Count the classes marked * (too few stimuli to trust) under each grid, "
+         "and compare the two architectures trained on the same data: do they favour the same classes on noise, and in the same proportions? The template "
          "accuracy "
          "says how much of each network's knowledge its noise averages carry.",
          "pages/compare.py", "Compare",

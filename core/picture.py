@@ -154,7 +154,7 @@ def picture_caption(n: int | None, shown: Picture, controls: Controls) -> str:
         unit = ESTIMATORS[controls.estimator].weight_unit  # softmax: the share of the total probability
         # softmax: a share of the probability, not of the answers Class bias counts (two numbers for one class
         # beside each other puzzled a review)
-        of_what = {"samples": "stimuli", "total probability": "total probability (not of the answers)"}.get(unit, unit)
+        of_what = {"total probability": "total probability (not of the answers)"}.get(unit, unit)
         pale = (f" Class {name} took {100 * share:.0f} % of the {of_what}, so the "
                 f"average stimulus is mostly its own: its panel lies close to it by construction and looks pale (its "
                 f"pattern is the others' together, reversed and scaled down), though it is the best measured of the "

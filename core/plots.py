@@ -461,7 +461,7 @@ def convergence_figure(counts: np.ndarray, correlations: np.ndarray) -> "go.Figu
 
     fig = go.Figure(go.Scatter(x=counts, y=correlations, mode="lines+markers",
                                hovertemplate="N = %{x:,}<br>correlation %{y:.3f}<extra></extra>"))
-    fig.update_layout(xaxis_title="samples so far (log scale)", yaxis_title="correlation with final images",
+    fig.update_layout(xaxis_title="stimuli so far (log scale)", yaxis_title="correlation with final images",
                       xaxis_type="log", yaxis_range=[min(0.0, float(np.nanmin(correlations, initial=0))), 1.02],
                       height=300, margin=dict(l=10, r=10, t=10, b=10))
     # Ticks at the snapshots, written whole: Plotly's own log ticks read "100, 2, 5, 1000, 2, 5" at small N.

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from core.plots import LEGEND_UNDER
+
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
@@ -59,6 +61,16 @@ def answers_bar(counts: np.ndarray, choices: Sequence[str], right: int | None = 
     return fig
 
 
+CHANCE_LINE = dict(dash="dot", color="#555867", width=1.5)
+
+
+def _chance_legend() -> "go.Scatter":
+    """A legend entry for the chance line (drawn as a shape, which has none)."""
+    import plotly.graph_objects as go
+
+    return go.Scatter(x=[None], y=[None], mode="lines", line=CHANCE_LINE, hoverinfo="skip", name="chance (10 %)")
+
+
 def template_accuracy_bar(accuracies: Sequence[float], labels: Sequence[str], phone: bool = False) -> "go.Figure":
     """Template accuracy of each model's noise averages on its own test set, against chance (10 %). Sideways on a
     ``phone``."""
@@ -67,16 +79,19 @@ def template_accuracy_bar(accuracies: Sequence[float], labels: Sequence[str], ph
     values = np.asarray(accuracies, dtype=float) * 100
     text = [f"{v:.1f} %" for v in values]
     if phone:
-        fig = go.Figure(go.Bar(y=[_wrapped(label) for label in labels], x=values, text=text,
+        fig = go.Figure(go.Bar(y=[_wrapped(label) for label in labels], x=values, text=text, showlegend=False,
                                marker_color=ANSWER_COLOUR, hovertemplate="%{y}: %{x:.1f} %<extra></extra>"))
-        fig.add_vline(x=10, line_dash="dot")  # named in the axis title: a label on the line sat on a bar
-        fig.update_xaxes(title_text="template accuracy (%); dotted: chance", range=[0, 100])
+        fig.add_vline(x=10, line=CHANCE_LINE)  # named in the legend: a label on the line sat on a bar
+        fig.update_xaxes(title_text="template accuracy (%)", range=[0, 100])
         fig.update_yaxes(type="category", autorange="reversed")
-        return _sideways(fig, len(labels))
-    fig = go.Figure(go.Bar(x=list(labels), y=values, text=text,
+        fig = _sideways(fig, len(labels)).add_trace(_chance_legend())
+        return fig.update_layout(showlegend=True, legend=LEGEND_UNDER, height=fig.layout.height + 35, margin_b=45)
+    fig = go.Figure(go.Bar(x=list(labels), y=values, text=text, showlegend=False,
                            marker_color=ANSWER_COLOUR, hovertemplate="%{x}: %{y:.1f} %<extra></extra>"))
-    fig.add_hline(y=10, line_dash="dot")  # named in the axis title: "chance" on the line sat, grey, on a bar
-    fig.update_layout(yaxis_title="template accuracy (%); dotted: chance", yaxis_range=[0, 100], height=300,
-                      margin=dict(l=10, r=10, t=10, b=10))
+    fig.add_hline(y=10, line=CHANCE_LINE)  # named in the legend: "chance" on the line sat, grey, on a bar, and
+    # in the axis title it was cut off ("dotted: chanc", a review)
+    fig.add_trace(_chance_legend())
+    fig.update_layout(yaxis_title="template accuracy (%)", yaxis_range=[0, 100], height=330,
+                      margin=dict(l=10, r=10, t=10, b=40), showlegend=True, legend=LEGEND_UNDER)
     fig.update_xaxes(type="category")
     return fig

@@ -112,7 +112,7 @@ def convergence_html(counts: np.ndarray, correlations: np.ndarray) -> str:
            f'correlation</text>'
            f'<text x="{left - 6}" y="{zero + 4:.1f}" text-anchor="end">{max(low, 0.0):g}</text>'
            f'<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{points}"/>{dots}'
-           f'<text x="{(width + left) / 2:.0f}" y="{height - 8}" text-anchor="middle">samples so far (log scale): '
+           f'<text x="{(width + left) / 2:.0f}" y="{height - 8}" text-anchor="middle">stimuli so far (log scale): '
            f'{int(positive.max(initial=0)):,}</text></svg>')
     return (f'<img decoding="sync" alt="convergence: correlation with the current images against samples" '
             f'src="{_data_url(svg.encode(), "image/svg+xml")}" '

@@ -37,8 +37,9 @@ def attack_controls() -> tuple[int, float, int]:
                                  help="For the example images: x' = (1 − γ)·input + γ·template of class k")
     subset = third.select_slider("Inputs per source", attack.SUBSETS, PARAMS["subset"].default, key="subset",
                                  bind="query-params",
-                                 help="Noise inputs and test images each. Every input costs 9 × 20 passes "
-                                      "through the model per source: more inputs, smoother curves, longer wait.")
+                                 help="How many noise inputs, and as many test images, to attack. Each input goes "
+                                      "through the model 180 times (9 blend weights × 10 targets × 2 template "
+                                      "sets): more inputs, smoother curves, longer wait.")
     return int(target), float(gamma), int(subset)
 
 

@@ -73,10 +73,10 @@ def _explore(controls: Controls) -> None:
                     if controls.ratio == 0 else ""))
     right.header("Convergence")
     curve = live.Slot(right.container())
-    right.caption("Correlation of the class images after n samples with the current ones (so the last point is 1 "
-                  "by construction, and even pure noise gives √(n/N), 0.71 at half the samples, as the early sums "
-                  "are part of the late ones): when the curve reaches 1 well before the end, more samples will not "
-                  "change the picture much.")
+    right.caption("Correlation of the class images after n stimuli with the current ones. The last point is 1 by "
+                  "construction, and even pure noise would give √(n/N), 0.71 at half way (the early sums are part "
+                  "of the late ones), so read the slope: a curve already flat and above 0.9 well before the end "
+                  "means more stimuli will change the picture little.")
     draws, charts_drawn, first_partial = iter(range(1_000_000)), [time.perf_counter()], []
 
     def charts(state, final: bool) -> None:
@@ -177,7 +177,8 @@ def whitened_kernel(state) -> None:
     st.caption("The average gradient of each class's centred logit with respect to the noise: how much the logit "
                "moves per unit of noise in each pixel, with the noise's correlations taken out. The picture above is "
                "this times the noise's covariance Σ (Stein's lemma), which is what the black-box regression kernel "
-               "measures: for white noise (gaussian, base) the two differ only by σ², for pink and data noise Σ "
+               "measures: for gaussian and base noise (white before their clipping: Σ = σ²·I) the two differ only by "
+               "the factor σ², for pink and data noise Σ "
                "blurs this picture into the one above, in the noise's own shapes.")
 
 

@@ -12,9 +12,12 @@ from ui import controls as ui_controls, live, resources
 from ui.frame import command_line_note, draw_chart, halves, on_a_phone, start_page
 
 start_page("Compare architectures and datasets")
-st.caption("The same noise stream, seed and grouping for all four models. Differences come from the networks "
-           "and the data they learned, not from the stimuli. A blank panel is a class the model never predicted; "
-           "a * marks a class behind under 1 % of the samples, mostly noise.")
+st.caption("The same noise stream, seed and grouping for all four models (the sidebar's choice does not apply "
+           "here). At r = 0 with uniform, gaussian or pink noise all four see exactly the same stimuli, so the "
+           "differences come from the networks and the data they learned; at r > 0 each dataset mixes in its own "
+           "test images (and base and data noise follow each dataset's images). A blank panel is a class the model "
+           "never predicted; a * marks a class with under 1 % of the stimuli (of the total probability, for "
+           "softmax grouping): mostly noise.")
 
 
 @st.fragment

@@ -64,8 +64,8 @@ def _matrices(controls: Controls, engine: reverse_correlation.Analyzer, state: r
     if state.stimulus_accuracy is not None:
         accuracy = state.stimulus_accuracy
         draw_chart(plots.confusion_heatmap(state.sums.confusion, names, phone=on_a_phone()), key="stimuli")
-        st.caption(f"Rows: the test image mixed into the stimulus; columns: the model's answer (row "
-                   f"fractions). At r = {controls.ratio:.2f} the model is right on **{accuracy:.1%}** of "
+        st.caption(f"Rows: the true class of the test image mixed into the stimulus; columns: the model's answer "
+                   f"(each row adds up to 1). At r = {controls.ratio:.2f} the model is right on **{accuracy:.1%}** of "
                    f"{state.n:,} stimuli.")
     else:
         st.info("At r = 0 the stimuli contain no test image, so there is no true class to compare with. "

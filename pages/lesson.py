@@ -282,7 +282,8 @@ with text:
     where = "" if step.all_models else f" {ARCHITECTURES[arch].title} on {DATASET_TITLES[dataset_name]} (sidebar)."
     grouping = analysis.ESTIMATORS[step.settings["estimator"]].label  # the menus' words, not the link's value
     st.caption(f"This step: N = {step.settings['n']:,}, r = {step.settings['r']:g}, {step.settings['noise']} noise, "
-               f"grouped by {grouping}, seed {step.settings['seed']}.{where}")
+               f"grouping: {grouping}, seed {step.settings['seed']}.{where}")  # "grouped by softmax-weighted" read
+    # badly (a review): the menu's words after a colon
     st.page_link(step.full_page, label="This step on the full page", icon="➡️",
                  query_params={key: link_text(value) for key, value in step.settings.items()
                                if key in ANALYSIS_KEYS and value != PARAMS[key].default})

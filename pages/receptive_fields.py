@@ -85,7 +85,7 @@ with first:
     layer = st.selectbox("Layer", layers, key="layer", bind="query-params",
                          help="Which convolutional layer's units to show. Deeper layers see larger patches: "
                          + ", ".join(f"{f.layer} {f.size[0]}×{f.size[1]} pixels" for f in fields) + ".")
-    n = st.select_slider("Samples N (log scale)", SAMPLE_COUNTS, value=PARAMS["n"].default, key="n",
+    n = st.select_slider("Stimuli N (log scale)", SAMPLE_COUNTS, value=PARAMS["n"].default, key="n",
                          bind="query-params", help="How many noise stimuli to show the network.")
 with second:
     noise = st.selectbox("Noise type", list(NOISE_TYPES), key="noise", bind="query-params",

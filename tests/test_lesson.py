@@ -267,7 +267,7 @@ def test_step_two_asks_for_the_favourite_class_then_shows_the_measured_bias(real
     assert_clean(at)
     assert_step_controls(at, 2)
     # the grouping in the menus' words, not the link's value (a review read "grouped by predicted")
-    assert any(c.value.startswith("This step:") and "grouped by model's prediction," in c.value for c in at.caption)
+    assert any(c.value.startswith("This step:") and "grouping: model's prediction," in c.value for c in at.caption)
     assert count(at, "share of stimuli (%)") == 0 and count(at, "class images") == 0
     assert plotly_array(chart(at, "answers")["data"][0]["y"]).tolist() == [0] * 10  # nobody answered yet
     answer(at, "answer-bias/mnist/lenet", 0)
@@ -356,11 +356,11 @@ def test_step_six_compares_four_models_and_names_the_best(real_data_dir) -> None
     assert_clean(at)
     assert_step_controls(at, 6)
     assert_full_page_link(at, 6)
-    assert count(at, "class images") == 4 and count(at, "template accuracy (%); dotted: chance") == 0
+    assert count(at, "class images") == 4 and count(at, "template accuracy (%)") == 0
     # each grid says it has its own colour scale (four scales, unmarked, invited comparing shades: a review)
     assert sum("on their own colour scale" in c.value for c in at.caption) == 4
     answer(at, "answer-models", 0)
-    accuracies = plotly_array(chart(at, "template accuracy (%); dotted: chance")["data"][0]["y"])
+    accuracies = plotly_array(chart(at, "template accuracy (%)")["data"][0]["y"])
     assert accuracies.shape == (4,) and (accuracies > 10).all()
     best = step(6).question.choices[int(np.argmax(accuracies))]
     assert f"measured: **{best}**" in verdict(at)  # named as the panels are: "LeNet-style · Fashion-MNIST"
@@ -480,7 +480,12 @@ def test_on_a_phone_the_lesson_bars_lie_sideways_with_their_labels_across() -> N
     assert accuracy.data[0].orientation == "h" and accuracy.layout.shapes[0].x0 == 10  # chance, upright
     assert answers_bar(np.array([3, 7]), choices).data[0].orientation is None  # upright on a wide screen
     wide = template_accuracy_bar([0.42, 0.38], ["LeNet · MNIST", "AlexNet · Fashion-MNIST"])
-    assert not wide.layout.annotations and "dotted: chance" in wide.layout.yaxis.title.text  # not grey on a bar
+    # chance named in a legend under the chart, not grey on a bar, nor in the axis title, where it was cut off
+    # ("template accuracy (%); dotted: chanc", a review)
+    for figure in (accuracy, wide):
+        assert not figure.layout.annotations and figure.layout.legend.y == 0.0 and figure.layout.showlegend
+        assert [trace.name for trace in figure.data if trace.showlegend is not False] == ["chance (10 %)"]
+    assert wide.layout.yaxis.title.text == "template accuracy (%)"
 
 
 def test_a_link_the_step_overrides_is_named_and_defaults_leave_the_link(real_data_dir) -> None:

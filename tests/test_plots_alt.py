@@ -26,7 +26,7 @@ def test_a_training_history_reads_as_two_panels_of_curves_each_from_start_to_end
 def test_a_curve_names_its_highest_point_only_where_it_is_neither_end() -> None:
     counts = np.array([100, 200, 500, 1000, 2000])
     rising = figure_alt(plots.convergence_figure(counts, np.array([0.75, 0.9, 0.97, 0.99, 1.0])))
-    assert rising == ("Correlation with final images against samples so far (log scale): from 0.75 at 100 to 1 at "
+    assert rising == ("Correlation with final images against stimuli so far (log scale): from 0.75 at 100 to 1 at "
                       "2,000."), rising
     dipping = figure_alt(plots.convergence_figure(counts, np.array([0.75, 0.98, 0.97, 0.99, 0.9])))
     assert dipping.endswith("from 0.75 at 100 to 0.9 at 2,000, highest 0.99 first at 1,000."), dipping

@@ -96,9 +96,10 @@ def _widgets(show_display: bool) -> Controls:
     first, second, third, fourth = st.columns(4)
     with first:
         # Bound widgets write their option labels into the link, so the options are plain short values.
-        n = st.select_slider("Samples N (log scale)", SAMPLE_COUNTS, value=PARAMS["n"].default, key="n",
+        n = st.select_slider("Stimuli N (log scale)", SAMPLE_COUNTS, value=PARAMS["n"].default, key="n",
                              bind="query-params",
-                             help="How many noise stimuli to show the model. More samples, sharper images.")
+                             help="How many stimuli to show the model (each r·test image + (1 − r)·noise). More "
+                                  "stimuli: less noise in the class images.")
         ratio = st.slider("Signal ratio r", 0.0, 1.0, PARAMS["r"].default, 0.05, key="r", bind="query-params",
                           help="x = r·test image + (1 − r)·noise. r = 0.7 as in the original; r = 0 is pure noise.")
     with second:

@@ -43,7 +43,7 @@ def ask(question: Question, options: tuple[str, ...], key: str) -> bool:
                  key=f"answer-{key}", on_change=answered)
         st.button("Just show me", key=f"show-{key}", on_click=lambda: st.session_state.update({f"shown-{key}": True}))
     elif said is None:  # the radio stayed under the answer, and a "prediction" made after it counted as right
-        st.markdown(f"**{question.prompt}**  \nShown without a prediction: not counted in the class's answers.")
+        st.markdown(f"**{question.prompt}**  \nShown without a prediction: not counted in everyone's answers.")
     else:
         st.markdown(f"**{question.prompt}**  \nYour prediction: **{options[said]}**")
     return said is not None or shown
@@ -61,7 +61,7 @@ def verdict(question: Question, options: tuple[str, ...], key: str, right: int, 
 
 
 def how_the_class_answered(question: Question, options: tuple[str, ...], key: str, right: int | None) -> None:
-    with st.expander("How the class answered"):
+    with st.expander("How everyone answered"):  # not "the class": a class is a digit here
         counts = tally().counts(key, len(options))
         draw_chart(plots_lesson.answers_bar(counts, options, right, phone=on_a_phone()), key=f"answers-{key}")
         total = int(counts.sum())
