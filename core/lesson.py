@@ -157,8 +157,8 @@ STEPS: tuple[Step, ...] = (
          # z-scores, the measure the answer is read from; "This step on the full page" opens them too
          {"n": 10_000, "r": 0.0, "estimator": "predicted", "part": "noise", **_STREAM, "z": True},
          "The same noise stream, now 10,000 stimuli: the first 1,000 are the ones of step 2. A class image is an "
-         "average, so its noise shrinks like 1/√N (10 times the stimuli, about a third of the noise; 100 times, a tenth) while the "
-         "network's template stays. The convergence curve "
+         "average, so its noise shrinks like 1/√N (10 times the stimuli, about a third of the noise; 100 times, "
+         "a tenth) while the network's template stays. The convergence curve "
          "compares the images along the way with the final ones: it ends at 1 by construction, so read its slope: "
          "still climbing at the end means more stimuli would still change the picture.",
          "pages/class_images.py", "Classification images (slide N further)",
@@ -172,7 +172,8 @@ STEPS: tuple[Step, ...] = (
          "counts every stimulus towards every class, weighted by the network's probability for that class. "
          "(Softmax is the network's last step: it turns its scores into ten probabilities that add up to 1.) So a "
          "class the network rarely picks still gathers weight from the stimuli it nearly called that class. On "
-         "the full page, *regression* grouping does something similar with the raw scores (the *logits*). How many classes that rescues depends on the network: try the other models in the sidebar. "
+         "the full page, *regression* grouping does something similar with the raw scores (the *logits*). How "
+         "many classes that rescues depends on the network: try the other models in the sidebar. "
          "Same 10,000 stimuli: switching grouping needs no new pass through the network.",
          "pages/class_images.py", "Classification images",
          Question("clear", "Grouped by softmax, how many of the ten classes will get a clear image (not marked "
@@ -192,9 +193,8 @@ STEPS: tuple[Step, ...] = (
          "The same noise stream through all four shipped networks. The digit networks' averages show strokes; the "
          "clothes networks' are coarser blobs, not garment outlines: what a network responds to in noise need not "
          "look like the objects it learned. Count the classes marked * (too few stimuli to trust) under each grid, "
-         "and compare the two architectures trained on the same data: do they favour the same classes on noise, and in the same proportions? The template "
-         "accuracy "
-         "says how much of each network's knowledge its noise averages carry.",
+         "and compare the two architectures trained on the same data: do they favour the same classes on noise, "
+         "and in the same proportions? The template accuracy says how much of each network's knowledge its noise averages carry.",
          "pages/compare.py", "Compare",
          Question("models", "Whose noise averages will classify their own test set best?",
                   # as the panels above name them ("LeNet-style · Fashion-MNIST"), not "lenet on fashion_mnist"
