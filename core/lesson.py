@@ -194,7 +194,8 @@ STEPS: tuple[Step, ...] = (
          "clothes networks' are coarser blobs, not garment outlines: what a network responds to in noise need not "
          "look like the objects it learned. Count the classes marked * (too few stimuli to trust) under each grid, "
          "and compare the two architectures trained on the same data: do they favour the same classes on noise, "
-         "and in the same proportions? The template accuracy says how much of each network's knowledge its noise averages carry.",
+         "and in the same proportions? The template accuracy says how much of each network's knowledge its noise "
+         "averages carry.",
          "pages/compare.py", "Compare",
          Question("models", "Whose noise averages will classify their own test set best?",
                   # as the panels above name them ("LeNet-style · Fashion-MNIST"), not "lenet on fashion_mnist"
