@@ -30,17 +30,20 @@ class Term:
 
 ESTIMATORS: dict[str, Term] = {
     "truth": Term("ground truth (original study)",
-                  "average by the ground-truth label of the signal image (the original study)",
+                  "each stimulus averaged into the class of the test image inside it: needs no network (the "
+                  "original study)",
                   "grouped by the true class of their test image", "stimuli"),
-    "predicted": Term("model's prediction", "average by the model's predicted label (reverse correlation)",
+    "predicted": Term("model's prediction", "each stimulus averaged into the class the network answered",
                       "grouped by the model's prediction", "stimuli"),
-    "softmax": Term("softmax-weighted", "every stimulus weighted by the model's probability of each class",
+    "softmax": Term("softmax-weighted",
+                    "each stimulus averaged into every class, weighted by the network's probability for it",
                     "each counted towards every class by the model's probability for it", "total probability"),
-    "regression": Term("regression kernel", "first-order kernel: covariance of the centred logits with the noise",
+    "regression": Term("regression kernel",
+                       "the noise correlated with each class's centred score (logit): the first-order kernel",
                        weight_unit="Σ logit²"),
     "gradient": Term("gradient kernel (Stein, white-box)",
-                     "Σ·E[∇ logit]: the regression kernel from the model's own input gradients (Stein's lemma); "
-                     "needs the model's gradients, and Gaussian-family noise",
+                     "the regression kernel from the network's own input gradients, Σ·E[∇ logit] (Stein's lemma): "
+                     "needs the network's gradients (white-box) and Gaussian-family noise",
                      weight_unit="stimuli"),
 }
 #: Kernels, not averages: every stimulus feeds every class (signed, never scarce, in covariance units).
@@ -55,12 +58,14 @@ MODEL_FREE_ESTIMATORS = frozenset({"truth"})
 #: Why noise averages at r = 1 mean nothing, as the page and the command line both say it.
 NO_NOISE_AT_FULL_SIGNAL = "At r = 1 no noise reaches the model, so the noise averages carry no information."
 #: Where a template accuracy is in-sample (``templates_in_sample``), as the pages and the CLI say it.
-IN_SAMPLE = "in-sample: at r > 0 the stimuli mix in the test images (the first N) the templates then classify"
+IN_SAMPLE = ("in-sample: at r > 0 the first N test images are mixed into the stimuli, and the templates are then "
+             "scored on those same images")
 #: The part of each stimulus that is averaged (one word everywhere: code, link, page and CLI).
 PARTS: dict[str, Term] = {
     "input": Term("whole input (the original's figure)",
-                  "the whole input r·signal + (1 − r)·noise (what the original drew)"),
-    "noise": Term("noise part (the analysis)", "the noise part of each stimulus (the analysis)"),
+                  "the whole stimulus, r·test image + (1 − r)·noise (what the original study drew)"),
+    "noise": Term("noise part (the analysis)", "only the noise in each stimulus: what the network's answers can "
+                  "reveal (at r = 0 the same as the whole)"),
 }
 
 

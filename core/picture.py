@@ -108,6 +108,13 @@ def dominant_class(images: ClassImages, names: Sequence[str]) -> tuple[str, floa
     return (names[k], float(shares[k])) if shares[k] > 0.5 else None
 
 
+# A panel's bracket number in a student's words where its short name misleads: "total probability" above 4,558
+# read as a probability (a review).
+BRACKET_WORDS = {"total probability": "the network's probability for the class, added up over the stimuli (the ten "
+                                      "add up to N)",
+                 "Σ logit²": "how much the class's centred score varied over the stimuli, Σ logit²"}
+
+
 def picture_caption(n: int | None, shown: Picture, controls: Controls) -> str:
     """What the panels are, what the bracketed numbers count, and how to read the colours (the page's caption);
     ``n``, the stimuli behind the picture, leads it (None while a run grows: the live picture counts them)."""
@@ -122,8 +129,9 @@ def picture_caption(n: int | None, shown: Picture, controls: Controls) -> str:
                 "approximate where the noise is often clipped (large σ, base noise on dark pixels).")
     else:
         term = ESTIMATORS[controls.estimator]
+        unit = BRACKET_WORDS.get(term.weight_unit, term.weight_unit)
         what = (f"Each panel is the average of the {PARTS[controls.part].label} over the stimuli "
-                f"{term.grouping} (number in brackets: {term.weight_unit}).")
+                f"{term.grouping} (number in brackets: {unit}).")
     if z and controls.estimator == "regression":
         reading = ("Shown as z-scores: each pixel's correlation with the logit times √n; |z| > 3 happens by chance "
                    "for about 2 of a panel's 784 pixels.")

@@ -29,8 +29,9 @@ def attack_controls() -> tuple[int, float, int]:
     """The target class and γ of the example images, and the inputs per source of the sweep (all in the link)."""
     first, second, third = ui_controls.control_row("attack", 3)
     with first:
-        target = ui_controls.whole_number_input("Target class k", (0, 9), "target",
-                                                "\n".join(f"- **{k}**: {n}" for k, n in enumerate(names)))
+        target = ui_controls.whole_number_input("Target class k", (0, 9), "target", ui_controls.class_help(
+            "The class whose template is blended into the example images below (the curves average over all ten).",
+            names))
     # Labels short enough for one line in half a phone's width: on two, they pushed their widget below its neighbour
     gamma = second.select_slider("Blend weight γ", ATTACK_GAMMAS, PARAMS["gamma"].default, key="gamma",
                                  bind="query-params", format_func=link_text,  # the link's own text: "1", not "1.0"

@@ -82,7 +82,8 @@ def draw_models(controls: Controls, statuses: dict, stopped: bool) -> list[str]:
                 stopped_at = "" if state.n >= controls.n else f"Stopped at {state.n:,} of {controls.n:,} stimuli. "
                 # the number Lesson step 6 asks about, whose "full page" this is
                 template = analysis.template_classify(images, data.test_images, data.test_labels, engine.mean_image)
-                st.caption(f"{stopped_at}Self-classified {analysis.self_classified(fed_back)}/10; the ten images "
+                st.caption(f"{stopped_at}{analysis.self_classified(fed_back)}/10 class images recognised as their own "
+                           f"class; the ten images "
                            f"as templates classify **{template.accuracy:.1%}** of the test set "
                            f"({analysis.template_accuracy_context(controls.ratio, images.estimator, images.part)}); "
                            f"model test accuracy {status.metadata['test_accuracy']:.2%}.")

@@ -55,8 +55,8 @@ def kernels() -> None:
     ridge = st.select_slider("Ridge strength λ", readout.RIDGE_CHOICES, value=PARAMS["ridge"].default, key="ridge",
                              bind="query-params", format_func=link_text,
                              help="Σ + λ·s·I is inverted instead of Σ (s: the noise's mean pixel variance). "
-                                  "0 is plain least squares; larger λ trusts directions in which the noise "
-                                  "hardly varies less, and shrinks the read-out towards the class bias.")
+                                  "0 is plain least squares; a larger λ trusts less the directions in which the "
+                                  "noise hardly varies, and pulls the read-out towards the class bias.")
     regression_of_the_noise = controls.estimator == "regression" and controls.part == "noise"
     if controls.estimator in GRADIENT_ESTIMATORS:  # _effective kept it: the noise is Gaussian
         st.info("The gradient kernel needs no whitening here: its whitened form, E[∇ logit] from the model's own "

@@ -197,7 +197,8 @@ def every_class_question(step: Step, key: str) -> None:
     revealed = ask(question, options, key)
     if revealed:
         class_image_figure(state, softmax, "l4-softmax")
-        st.caption("Grouped by softmax: the number in brackets is the total probability behind each image.")
+        st.caption("Grouped by softmax: the number in brackets is the network's probability for the class, added up "
+                   "over all the stimuli (the ten add up to N).")
         verdict(question, options, key, right, f"**{int(clear_classes(softmax).sum())}** of the ten softmax class "
                 f"images are clear, against {int(clear_classes(predicted).sum())} grouped by the answer.")
         numbers_download(4, pd.DataFrame({"class": names, "predicted_weight": predicted.weights,

@@ -57,11 +57,15 @@ with st.form("train"):
     a, b, c, d, e = st.columns(5)
     a.number_input("Epochs", 1, VISITOR_MAX_EPOCHS, 2, key="train-epochs", help="Passes over the training images.")
     b.select_slider("Training images", TRAIN_IMAGES, 10_000, key="train-images",
-                    help="The first N of the 60,000: fewer train faster, more learn better.")
-    c.select_slider("Batch size", [32, 64, 128, 256, 512], 128, key="train-batch")
+                    help="How many of the 60,000 training images to use (the first ones): fewer train faster, "
+                         "more learn better.")
+    c.select_slider("Batch size", [32, 64, 128, 256, 512], 128, key="train-batch",
+                    help="How many training images the network looks at before each small change of its weights: "
+                         "smaller, more changes per epoch and slower.")
     d.number_input("Seed", 0, 2**31 - 1, 0, key="train-seed", help="Same seed, same training run.")
     e.checkbox("Random shifts", key="train-augment",  # "Light augmentation" was cut off at 1280 px
-               help="Light augmentation: each training image shifted by up to 8 % at random.")
+               help="Each training image moved at random by up to about 2 pixels (8 % of its width) each "
+                    "way, so the network learns that a small shift does not change the class.")
     st.form_submit_button("Train", type="primary", on_click=lambda: training.request_training(arch, dataset_name, {
         "epochs": st.session_state["train-epochs"], "train_limit": st.session_state["train-images"],
         "batch_size": st.session_state["train-batch"], "seed": st.session_state["train-seed"],

@@ -152,10 +152,10 @@ def significance_results(controls: Controls, state: reverse_correlation.Analysis
                      "infoVal": st.column_config.TextColumn("infoVal (z)"),
                      # short on a phone: the long headers made the table scroll sideways, its last column unseen
                      "pixel_test_pixels": st.column_config.NumberColumn(
-                         "pixel test" if on_a_phone() else "pixels passing the pixel test",
+                         "pixel test" if on_a_phone() else "pixels passing the pixel test (of 784 per image)",
                          help="pixels passing the pixel test", format="localized"),
                      "cluster_test_pixels": st.column_config.NumberColumn(
-                         "clusters" if on_a_phone() else "pixels in significant clusters",
+                         "clusters" if on_a_phone() else "pixels in significant clusters (of 784 per image)",
                          help="pixels in significant clusters", format="localized")})
     if not significance.set_reference_kept(state, controls.estimator):
         set_note = (" The set's value needs the classes' cross products of the weights, which this run (made "
@@ -170,7 +170,10 @@ def significance_results(controls: Controls, state: reverse_correlation.Analysis
         set_note += (" The set's bar pools the ten images' norms, and an image made from few stimuli has a large "
                      "norm by chance alone, so a few small classes can hide the ones that stand out: read the "
                      "classes one by one.")
-    st.caption(f"infoVal (rcicr) = (‖CI‖ − median of the reference) / (1.4826 × its MAD): the norm of a class "
+    st.caption(f"infoVal asks whether a class image is stronger overall than ones made from random answers: "
+               f"about 0 is what random answers give, above 1.96 (the dashed line) it is more than chance. As in "
+               f"rcicr (an R package for reverse correlation), infoVal = (‖CI‖ − median of the reference) / "
+               f"(1.4826 × its MAD, the median absolute deviation): the norm of a class "
                f"image measured against class images made from the same number of stimuli with random responses "
                f"(the same class counts or weights). The reference is computed, not simulated: such an image is "
                f"a weighted sum of the noise, so its squared norm follows a generalised chi-square law fixed by "

@@ -111,8 +111,8 @@ def mixing_controls() -> tuple[float, int, float]:
                                                    "ratio r in the settings above, which says how much of the test "
                                                    "images went into the class images.")
     with second:
-        target = ui_controls.whole_number_input("Blend in class k", (0, 9), "target",
-                                                "\n".join(f"- **{k}**: {n}" for k, n in enumerate(names)))
+        target = ui_controls.whole_number_input("Blend in class k", (0, 9), "target", ui_controls.class_help(
+            "The class whose class image γ blends into your digit.", names))
     gamma = third.slider("Fool the network: γ", 0.0, 1.0, PARAMS["digit_gamma"].default, 0.01, key="digit_gamma",
                          bind="query-params", help="x' = (1 − γ)·x + γ·class image of k (stretched to 0–1)")
     return float(share), int(target), float(gamma)

@@ -256,9 +256,9 @@ def test_compare_shows_each_panel_s_command_and_the_command_agrees(real_data_dir
     words[words.index("--out") + 1] = str(tmp_path / "run")
     assert main(words[3:]) == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    panels = [caption.value for caption in at.caption if "Self-classified" in caption.value]
+    panels = [caption.value for caption in at.caption if "recognised as their own class" in caption.value]
     # its panel: AlexNet · Fashion-MNIST is the last of the grid (datasets in rows, architectures in columns)
-    assert re.search(r"Self-classified (\d+)/10", panels[3]).group(1) == str(summary["self_classified"])
+    assert re.search(r"(\d+)/10 class images recognised", panels[3]).group(1) == str(summary["self_classified"])
 
 
 def test_captions_follow_the_grouping_and_the_display(real_data_dir) -> None:
@@ -269,7 +269,7 @@ def test_captions_follow_the_grouping_and_the_display(real_data_dir) -> None:
     at.selectbox(key="estimator").set_value("softmax").run()
     at.toggle(key="z").set_value(True).run()
     caption = at.caption[0].value
-    assert "total probability" in caption and "z-scores" in caption and "|z| > 3" in caption
+    assert "probability for the class, added up" in caption and "z-scores" in caption and "|z| > 3" in caption
     assert figure(at)["data"][0]["zmax"] >= 3  # chance-level z-scores look pale, not as strong as real effects
     at.selectbox(key="estimator").set_value("truth").run()
     at.toggle(key="z").set_value(False).run()

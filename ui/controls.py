@@ -18,8 +18,17 @@ from ui import streamlit_internals
 from ui.link_sync import carry_settings_to_this_page
 
 
+def class_help(text: str, names: list[str] | tuple[str, ...]) -> str:
+    """A class picker's help: what it does, and the classes' names where they are not their numbers (Fashion-MNIST;
+    MNIST's "0: 0, 1: 1, …" said nothing, a review)."""
+    if all(name == str(k) for k, name in enumerate(names)):
+        return text
+    return text + "\n\n" + "\n".join(f"- **{k}**: {name}" for k, name in enumerate(names))
+
+
 def _help(table: dict) -> str:
-    return "\n".join(f"- **{key}**: {getattr(value, 'label', value)}" for key, value in table.items())
+    """Each option's value and what it does (a term's explanation: its label alone repeated the menu, a review)."""
+    return "\n".join(f"- **{key}**: {getattr(value, 'explanation', value)}" for key, value in table.items())
 
 
 CONTROLS_KEY = "analysis_controls"  # the container of the eight widgets, for the CSS that lays them out
@@ -107,8 +116,9 @@ def _widgets(show_display: bool) -> Controls:
                              help=_help(NOISE_TYPES))
         sigma = st.slider("Noise σ", 0.05, 0.5, PARAMS["sigma"].default, 0.05, key="sigma", bind="query-params",
                           disabled=noise not in SIGMA_NOISE_TYPES,
-                          help="Standard deviation of the Gaussian noise (gaussian, base, pink and data types; for "
-                               "data noise the RMS over pixels).")
+                          help="How strong the noise is: its standard deviation on the 0–1 pixel scale (0.2: a "
+                               "typical pixel lies about ±0.2 from its mean), for the gaussian, base, pink and data "
+                               "types; for data noise, the average over the pixels.")
     with third:
         estimator = st.selectbox("Grouping (estimator)", list(ESTIMATORS), key="estimator", bind="query-params",
                                  help=_help(ESTIMATORS))
@@ -124,7 +134,10 @@ def _widgets(show_display: bool) -> Controls:
         z_scores = False
         if show_display:
             z_scores = st.toggle("Show z-scores", key="z", bind="query-params",
-                                 help="Pixel-wise z-score of each noise class image: |z| > 3 is unlikely by chance.")
+                                 help="Redraw each noise class image as z-scores: how many standard errors (the "
+                                      "wobble noise alone would cause) each pixel lies above (red) or below (blue) "
+                                      "the average stimulus. |z| > 3 happens by chance at about 2 of a panel's 784 "
+                                      "pixels.")
     return Controls(int(n), float(ratio), noise, float(sigma), estimator, part, int(seed), bool(z_scores))
 
 
