@@ -136,8 +136,9 @@ def picture_caption(n: int | None, shown: Picture, controls: Controls) -> str:
         reading = ("Shown as z-scores: each pixel's correlation with the logit times √n; |z| > 3 happens by chance "
                    "for about 2 of a panel's 784 pixels.")
     elif z:
-        reading = ("Shown as z-scores: how many standard errors each pixel lies above (red) or below (blue) the "
-                   "average stimulus; |z| > 3 happens by chance for about 2 of a panel's 784 pixels.")
+        reading = ("Shown as z-scores: how many standard errors (the wobble noise alone would cause) each pixel "
+                   "lies above (red) or below (blue) the average stimulus; |z| > 3 happens by chance for about 2 of "
+                   "a panel's 784 pixels.")
     elif not shown.signed:
         reading = "Grey scale stretched to the images' own range: the original study's figure."
     elif controls.estimator == "truth":

@@ -125,27 +125,35 @@ def attack_results(controls: Controls, images: analysis.ClassImages, inputs: tup
     st.header("Targeted success rate against γ")
     draw_chart(success_figure(curves), key="success")
     empty = [names[k] for k in np.flatnonzero(images.empty)]
+    # In four parts, not one paragraph of ~250 words (a teacher's review): what is plotted, how to read it, the
+    # numbers, and why the curves start where they do
     st.markdown(
         f"Each input is blended with the template of a target class k, `x' = (1 − γ)·input + γ·template_k`, and "
         f"the curve shows the share of the blends the model calls k, averaged over the ten targets "
         f"({subset:,} {controls.noise}-noise inputs and the first {subset:,} test images, each blended with every "
-        f"target; dotted: chance, 10%). Solid lines use the **classification images** of the controls above "
-        f"({images.n:,} stimuli, {analysis.ESTIMATORS[controls.estimator].label}, "
-        f"{analysis.PARTS[controls.part].label}), dashed lines the **class-mean images** (the mean training image "
-        f"of each class), both stretched to the 0–1 input range. Red: the inputs are pure noise; blue: real test "
-        f"images, which resist until their own image is outweighed. At γ = 0 every curve starts at exactly 10% "
-        f"whatever the model (each input is given one class, so the ten targets' shares add up to 1; per target it "
-        f"is the model's base rate, in the per-target CSV); at γ = 1 the input *is* the template, so the rate is the "
-        f"share of templates the model gives their own class. On test images a tenth of the blends for target k "
-        f"are of a test image of class k, which the model already calls k: about 10% of each blue curve needs no "
-        f"attack (the usual targeted rate leaves those inputs out). "
-        f"A solid curve that climbs as fast as the dashed one means the noise averages carry what the model "
-        f"responds to. At γ = 0.5 here: class images {curves.targeted('class_images', 'noise')[g]:.0%} on noise, "
+        f"target; dotted: chance, 10%).")
+    st.markdown(
+        f"Solid lines use the **classification images** of the controls above ({images.n:,} stimuli, "
+        f"{analysis.ESTIMATORS[controls.estimator].label}, {analysis.PARTS[controls.part].label}), dashed lines the "
+        f"**class-mean images** (the mean training image of each class), both stretched to the 0–1 input range. "
+        f"Red: the inputs are pure noise; blue: real test images, which resist until their own image is "
+        f"outweighed. A solid curve that climbs as fast as the dashed one means the noise averages carry what the "
+        f"model responds to.")
+    st.markdown(
+        f"At γ = 0.5 here: class images {curves.targeted('class_images', 'noise')[g]:.0%} on noise, "
         f"{curves.targeted('class_images', 'test')[g]:.0%} on test images; class means "
         f"{curves.targeted('class_means', 'noise')[g]:.0%} and {curves.targeted('class_means', 'test')[g]:.0%}; "
         f"on the test images not already of class k (the usual targeted rate) "
         f"{curves.targeted_on_others('class_images')[g]:.0%} and {curves.targeted_on_others('class_means')[g]:.0%}."
         + (f" No class image for {', '.join(empty)} (never predicted): flat grey stands in." if empty else ""))
+    with st.expander("Why every curve starts at 10 %"):
+        st.markdown(
+            "At γ = 0 every curve starts at exactly 10% whatever the model: each input is given one class, so the "
+            "ten targets' shares add up to 1 (per target it is the model's base rate, in the per-target CSV). At "
+            "γ = 1 the input *is* the template, so the rate is the share of templates the model gives their own "
+            "class. On test images a tenth of the blends for target k are of a test image of class k, which the "
+            "model already calls k: about 10% of each blue curve needs no attack (the usual targeted rate leaves "
+            "those inputs out).")
     if controls.ratio > 0 and (controls.estimator == "truth" or controls.part == "input"):
         st.info("These class images average the test images themselves (ground-truth grouping or the whole "
                 "input at r > 0), so they are close to the class means. The attack asks more of noise averages: "

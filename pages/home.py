@@ -24,8 +24,8 @@ text, illustration = st.columns([3, 2])
 with text:
     st.markdown(
         "Psychophysicists have long asked people to find a letter in pure noise, then **averaged the noise "
-        "trials by the answer given**. The averages, called *classification images*, show the template "
-        "the observer was matching against (reverse correlation).\n\n"
+        "trials by the answer given**. The averages, called *classification images* (class images for short), "
+        "show the template the observer was matching against (reverse correlation).\n\n"
         "The same trick works on a neural network. The original study fed 1,000 images of "
         "`0.7 · test image + 0.3 · uniform noise` to an AlexNet-style and a LeNet-style network, averaged them "
         "per class, and fed the ten averages back to the network. Borji & Lin (*White Noise Analysis of Neural "

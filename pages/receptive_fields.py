@@ -14,7 +14,9 @@ from ui.controls import control_row, whole_number_input
 from ui.frame import command_line_note, draw_chart, on_a_phone, start_page
 from ui.link_sync import carry_settings_to_this_page
 
-dataset_name, arch = start_page("Receptive fields")
+dataset_name, arch = start_page("Receptive fields", in_short=(
+    "show the network pure noise and, for each unit inside it, average the bits of noise that made the unit "
+    "respond, weighted by how strongly it did: the result is the pattern that unit looks for."))
 data = resources.data_or_stop(dataset_name)
 model, meta = resources.model_or_stop(arch, dataset_name)
 STORED_RESULTS = 64  # each is under 1 MB (AlexNet's 128 units × 18 × 18 float64 is the largest part)
@@ -23,10 +25,11 @@ st.markdown(
     "Every convolutional unit looks at a small patch of the image, its **receptive field**. Show the network "
     "pure noise and average the patches each unit saw, weighting each by how strongly the unit answered: "
     "this **spike-triggered average** (STA) is the pattern that drives the unit, read from its behaviour "
-    "alone (Borji & Lin, 2020). For the first layer the answer is known, since a unit there is a weighted sum "
-    "of its pixels followed by a ReLU: under Gaussian white noise its STA is proportional to its weights (under "
-    "uniform noise, nearly so). The correlation "
-    "between the two is the page's built-in check. Deeper units see larger fields and are no longer linear: "
+    "alone (Borji & Lin, 2020; neuroscientists named it for a neuron's spikes, here a unit's activation). For the "
+    "first layer the answer is known, since a unit there is a weighted sum of its pixels followed by a ReLU (which "
+    "passes positive values and turns negative ones into 0): under Gaussian white noise its STA is proportional "
+    "to its weights (under uniform noise, nearly so). The correlation between the two is the page's built-in "
+    "check. Deeper units see larger fields and are no longer linear: "
     "their STAs show what they pick up from the layers below.")
 
 

@@ -138,7 +138,8 @@ def test_the_template_accuracy_says_it_is_in_sample_where_the_stimuli_hold_the_t
     assert "in-sample" not in template_caption(at) and "(chance 10%)" in template_caption(at)
 
 
-@pytest.mark.parametrize("page", ["pages/kernels.py", "pages/significance.py", "pages/attack.py"])
+@pytest.mark.parametrize("page", ["pages/kernels.py", "pages/significance.py", "pages/attack.py",
+                                  "pages/receptive_fields.py"])
 def test_the_research_pages_say_their_point_in_plain_words_first(page: str, real_data_dir) -> None:
     """A student's review: their first words were Cov(noise, centred logit), Σ⁻¹, FWHM and one 170-word
     paragraph; a plain line now comes under the title, before any control or formula."""
