@@ -130,7 +130,7 @@ def convergence_reading(counts: np.ndarray, correlations: np.ndarray) -> str:
         at, value = int(counts[halfway][-1]), float(correlations[halfway][-1])
         reading = (f" At {at:,} stimuli it was **{value:.2f}**: " +
                    ("the picture had mostly settled; more stimuli change it little." if value >= SETTLED else
-                    "still far from 1, so the images have not settled yet: more stimuli would still sharpen them."))
+                    "still far from 1. The images have not settled yet, and more stimuli would still sharpen them."))
     return (f"Correlation of the class images after n stimuli with those after all {final:,}, so its last point is 1 "
             f"by construction: read its slope, not its end.{reading} On the full page, slide N to 100,000 and "
             f"watch.")

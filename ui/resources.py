@@ -59,7 +59,7 @@ def dataset(name: str):
     return load_dataset(name)
 
 
-@st.cache_resource(show_spinner="Computing the covariance of the whole stimuli…", max_entries=4)
+@st.cache_resource(show_spinner="Computing the covariance of the stimuli (test image and noise)…", max_entries=4)
 def input_covariance(dataset_name: str, ratio: float, noise: str, sigma: float):
     """Σ of r·test image + (1 − r)·noise, the stimuli of this dataset's runs (a second to compute; kept)."""
     from core import readout
