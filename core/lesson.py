@@ -178,11 +178,12 @@ STEPS: tuple[Step, ...] = (
          "pages/class_images.py", "Classification images",
          Question("clear", "Grouped by softmax, how many of the ten classes will get a clear image (not marked "
                   "*too few*)?", tuple(label for _, _, label in CLEAR_CLASS_BANDS), clear_classes_band,
-                  "the softmax class images, with the classes behind under 1 % of the total marked *too few*")),
+                  "the softmax class images, with the classes that got under 1 % of the total marked *too few*")),
     Step("Are the averages enough?",
          {"n": 10_000, "r": 0.0, "estimator": "softmax", "part": "noise", **_STREAM},
          "Use the ten noise averages as **templates**: give each of the 10,000 real test images the class whose "
-         "image it resembles most (cosine similarity after centring). Chance is 10 %. Fed back to the network "
+         "image it resembles most (cosine similarity after centring: the average image is taken from both, then 1 "
+         "means the same pattern and 0 an unrelated one). Chance is 10 %. Fed back to the network "
          "(below), the averages show whether the network itself recognises its own templates.",
          "pages/confusion.py", "Confusion heatmaps",
          Question("template", "Used as templates, will the ten noise averages classify real test images better "

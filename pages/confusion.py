@@ -16,7 +16,7 @@ names = resources.class_names(dataset_name)
 
 def fed_back_heatmap(images: analysis.ClassImages) -> None:
     """The original's figure: the class images shown back to the model."""
-    st.header("Fed-back softmax matrix (the original's figure)")
+    st.header("Fed-back softmax matrix (the original study's figure)")
     fed_back = analysis.fed_back_matrix(model, images)
     draw_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class",
                                          phone=on_a_phone()), key="fed_back",

@@ -17,7 +17,7 @@ from ui.frame import draw_chart, on_a_phone, start_page
 dataset_name, arch = start_page("Lesson", set_by_the_page=ANALYSIS_KEYS)
 names = resources.class_names(dataset_name)
 # The small grids carry no counts in their titles: what a blank panel and a * mean, said under each of them.
-PANEL_KEY = ("Blank panels: classes the network never chose; * marks classes behind under 1 % of the stimuli, "
+PANEL_KEY = ("Blank panels: classes the network never chose; * marks classes that got under 1 % of the stimuli, "
              "drawn faded: mostly noise.")
 
 

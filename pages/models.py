@@ -52,7 +52,7 @@ st.caption(f"Your model is used by your pages only, never by the other visitors,
            f"One training runs at a time on this server; up to {VISITOR_MAX_EPOCHS} epochs each, so nobody waits "
            f"for hours. A LeNet-style epoch over 60,000 images takes 20 s to a few minutes, depending on the machine. "
            f"All visitors' models together may use {session_models.SERVER_MEGABYTES:,} MB of the server's memory "
-           f"(about {session_models.models_that_fit(arch)} of this one's size).")
+           f"(about {session_models.models_that_fit(arch)} models of this size).")
 with st.form("train"):
     a, b, c, d, e = st.columns(5)
     a.number_input("Epochs", 1, VISITOR_MAX_EPOCHS, 2, key="train-epochs", help="Passes over the training images.")

@@ -246,7 +246,7 @@ def test_models_page_says_the_layer_widths_and_parameters(real_data_dir) -> None
     text = " ".join(m.value for m in at.markdown)
     assert "16, 64, 128 filters; 256, 128 hidden units, 412,650 parameters" in text
     # the server's room for visitors' models, in models of this size: 1,000 MB / (25 MB + 12 B × 412,650)
-    assert any("may use 1,000 MB of the server's memory (about 33 of this one's size)" in c.value for c in at.caption)
+    assert any("may use 1,000 MB of the server's memory (about 33 models of this size)" in c.value for c in at.caption)
 
 
 def test_visitors_cannot_ask_for_more_epochs_than_the_cap(real_data_dir) -> None:
