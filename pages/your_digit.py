@@ -72,11 +72,13 @@ def your_digit() -> np.ndarray | None:
     raw = drawn_bytes() if how == "draw" else uploaded_bytes()
     if how == "draw":  # under the square: the canvas's toolbar floats over whatever is just above it
         st.button("Clear the square", key="clear_square", on_click=clear_the_square)
-        st.caption("Draw with the mouse or a finger. With a mouse, the toolbar that appears over the square's top "
-                   "corner also undoes and redoes a stroke.")
+        st.caption("With a mouse, the toolbar that appears over the square's top corner undoes and redoes a "
+                   "stroke.")  # the box below says how to draw (the two said it twice, a review)
     if raw is None:
+        then = (" Then *s* mixes it with noise, and *γ* blends class k's class image into it until the network "
+                "changes its mind.")  # the sliders stood there unexplained till a drawing (a review)
         st.info(f"Draw a {THING} in the black square (white ink, mouse or finger), as large as the square allows."
-                if how == "draw" else f"Upload a picture of a {THING}: dark on light or light on dark.")
+                + then if how == "draw" else f"Upload a picture of a {THING}: dark on light or light on dark." + then)
         return None
     made = digit_from(raw)
     if isinstance(made, digit.BlankDrawing):
