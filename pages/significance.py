@@ -51,9 +51,12 @@ def method_note(thresholds: significance.Thresholds, noise: str) -> str:
                f"too much), so both thresholds were simulated: 10,000 Gaussian null maps with this noise's own "
                f"pixel correlations, smoothed the same way.")
     else:
-        how = (f"Random field theory for a smooth Gaussian field on the 28 × 28 image (FWHM = "
-               f"{significance.fwhm(t.smoothing):.2f} pixels): |z| > {t.field_theory:.2f}, or Bonferroni's "
-               f"{t.bonferroni:.2f} if that is lower; cluster size from Friston et al. (1994).")
+        fwhm = f"FWHM = {significance.fwhm(t.smoothing):.2f} pixels"
+        pixel = (f"The pixel threshold is random field theory's for a smooth Gaussian field on the 28 × 28 image "
+                 f"({fwhm}; Bonferroni's {t.bonferroni:.2f} would be stricter)" if t.pixel == t.field_theory else
+                 f"The pixel threshold is Bonferroni's, lower here than random field theory's {t.field_theory:.2f} "
+                 f"for a smooth Gaussian field ({fwhm})")  # the rule and its two numbers repeated the one used
+        how = f"{pixel}; the cluster size is random field theory's too (Friston et al., 1994)."
     return (f"**Pixel test:** |z| > **{t.pixel:.2f}**. **Cluster test:** at least **{t.cluster_size} pixels** "
             f"beyond |z| = {t.primary:g}. Both at p = 0.05 family-wise per image, two-sided. {how}")
 
