@@ -22,6 +22,9 @@ spec = ARCHITECTURES[arch]
 
 st.markdown(f"**{spec.title}** on **{DATASET_TITLES[dataset_name]}**: {spec.summary} ({spec.widths}"
             + (f", {meta['parameters']:,} parameters" if "parameters" in meta else "") + ").")
+st.caption("In words: a *conv* layer is a bank of small pattern detectors slid over the image; a *pool* shrinks "
+           "the image, keeping the average (or the largest) value of each 2 × 2 patch; *dense* layers combine "
+           "everything found; *softmax* turns the ten scores into ten probabilities that add up to 1.")
 if meta:
     origin = {"shipped": "shipped", "your model": "yours"}.get(meta.get("origin"), "published here")
     a, b, c, d = st.columns(4)
