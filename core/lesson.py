@@ -141,9 +141,9 @@ STEPS: tuple[Step, ...] = (
          {"n": 1_000, "r": 0.7, "estimator": "truth", "part": "input", **_STREAM},
          "The original study showed the network 1,000 images of `0.7 · test image + 0.3 · uniform noise` and "
          "averaged them by their **true** class. The noise averages out, the test images stay: ten clean class images. "
-         "Fed back to the network (below), most are recognised as their own class (the caption counts them). Ask "
-         "your students: *is this what the network sees, or only what we put in?* Grouping by the true label needs no "
-         "network at all.",
+         "Fed back to the network (below), most are recognised as their own class (the caption counts them). The "
+         "question to ask: *is this what the network sees, or only what we put in?* Grouping by the true label "
+         "needs no network at all.",
          "pages/class_images.py", "Classification images"),
     Step("Take the signal away",
          {"n": 1_000, "r": 0.0, "estimator": "predicted", "part": "noise", **_STREAM},

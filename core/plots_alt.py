@@ -19,8 +19,8 @@ from core.plots import matrix_alt, scale_end_text
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-MOST_VALUES = 40  # a bar chart or tile grid with more is summed up (lowest, highest), not read out in full
-MOST_TITLES = 12
+MOST_VALUES = 40  # a bar chart with more is summed up (lowest, highest), not read out in full
+MOST_TITLES = 12  # a grid with more tiles names the first ten and the last
 
 
 def _text(title: Any) -> str:
@@ -78,7 +78,7 @@ def _curve_words(trace: Any, x_axis: Any, y_axis: Any) -> str:
     words = (f"{name}from {_value_text(y[0], y_axis)} at {_value_text(x[0], x_axis)} to "
              f"{_value_text(y[-1], y_axis)} at {_value_text(x[-1], x_axis)}")
     top = int(np.argmax(y))
-    if 0 < top < len(y) - 1 or top == len(y) - 1 and np.sum(y == y[top]) > 1:
+    if 0 < top < len(y) - 1:  # argmax: where it first gets there
         words += f", highest {_value_text(y[top], y_axis)} first at {_value_text(x[top], x_axis)}"
     return words
 
