@@ -211,10 +211,10 @@ def command_line_note(command: str) -> None:
     dataset, arch = controls.selection()
     own_model = session_models.get(arch, dataset) is not None
     gradient = "--estimator gradient" in command  # its sums are taken in the model's backward pass, chunk by chunk
+    caveat = (", but for the gradient kernel's seventh digit and so, now and then, the last digit of what is made "
+              "from it (its sums are taken in the model's backward pass)." if gradient else ".")
     st.caption("The same numbers from the command line (README: *Command line*): run on this server's machine, it "
-               "gives them to the last digit" + (", but for the gradient kernel's seventh digit and so, now and then, "
-                                              "the last digit of what is made from it (its sums are taken in the "
-                                              "model's backward pass)." if gradient else ".")
+               "gives them to the last digit" + caveat
                + (" It runs the server's model (cache/models/), not your own from the Models page." if own_model
                   else ""))
     # Not highlighted as bash: its option and number colours were 2.5-2.7:1 on the block's grey (an accessibility
