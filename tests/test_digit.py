@@ -464,7 +464,7 @@ def test_the_settings_notes_and_a_class_with_no_image_are_said_outside_the_close
 
 # Widgets that hold a value (buttons, the file uploader and the canvas do not have one a link could carry).
 VALUED_WIDGETS = ("radio", "slider", "select_slider", "selectbox", "number_input", "toggle", "checkbox",
-                  "text_input", "text_area", "multiselect")
+                  "text_input", "text_area", "multiselect", "button_group")  # button_group: pills (the Lesson's)
 
 
 def valued_widgets(at) -> dict[str, object]:

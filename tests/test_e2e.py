@@ -697,8 +697,10 @@ def test_a_phone_shows_class_images_three_across_with_their_titles_apart(server,
     assert min(back["height"], forward["height"], below["height"]) >= 44, (back, forward, below)
     options = page.locator('[data-testid="stMain"] [data-testid="stRadioOption"]').evaluate_all(
         "nodes => nodes.map(n => [n.getBoundingClientRect().width, n.getBoundingClientRect().height])")
-    assert len(options) > 6 and min(height for _, height in options) >= 44, options
-    assert max(width for width, _ in options) >= 300  # a prediction's option: the whole row
+    assert len(options) == 6 and min(height for _, height in options) >= 44, options  # the step picker
+    pills = page.locator('[data-testid="stMain"] [data-testid="stButtonGroup"] button').evaluate_all(
+        "nodes => nodes.map(n => [n.getBoundingClientRect().width, n.getBoundingClientRect().height])")
+    assert len(pills) >= 4 and min(min(size) for size in pills) >= 44, pills  # the prediction's options
     # the Next under the step opens the next step at its top: in place, it opened 1,000 px down (a phone review)
     page.get_by_role("button", name="Next: 5.").click()
     page.wait_for_url("**step=5**")

@@ -41,6 +41,7 @@ PAGES = (  # file, title, icon; the first is the default
 # a list's take their whole width; the Lesson's Back and Next are 44 px high too. A table's toolbar (download,
 # search, full screen), shown on hover elsewhere, stays on a touch screen, 44 px above the table over whatever is
 # there (Models' heading "Models on this server", Significance's chart legend): the table keeps that room free.
+# The Lesson's predictions, pills since the keyboard review, get the same 44 px (Streamlit's are 33 px high).
 TOUCH_SCREEN_CSS = ("@media (hover: none) { .js-plotly-plot .modebar-container { display: none !important; } "
                     '[data-testid="stSidebarCollapseButton"] { visibility: visible !important; } '
                     '[data-testid="stRadioOption"] { min-height: 44px; align-items: center; } '
@@ -48,7 +49,8 @@ TOUCH_SCREEN_CSS = ("@media (hover: none) { .js-plotly-plot .modebar-container {
                     '[data-testid="stRadioGroup"][aria-orientation="vertical"] [data-testid="stRadioOption"] '
                     '{ width: 100%; } '
                     '[data-testid="stElementContainer"]:has([data-testid="stDataFrame"]) { margin-top: 44px; } '
-                    '.st-key-back button, .st-key-next button, .st-key-next-bottom button { min-height: 44px; } }')
+                    '.st-key-back button, .st-key-next button, .st-key-next-bottom button { min-height: 44px; } '
+                    '[data-testid="stButtonGroup"] button { min-height: 44px; min-width: 44px; } }')
 SIDEBAR_SCRIPT_KEY = "sidebar-script"
 # Streamlit leaves 6rem above a page's title, under a 60-px header with nothing on its left but the sidebar's
 # arrow; 3.5rem keeps the title clear of it and lifts every page by 40 px, which a 720-px-high screen needs to show
