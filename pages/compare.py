@@ -84,7 +84,7 @@ def draw_models(controls: Controls, statuses: dict, stopped: bool) -> list[str]:
                 template = analysis.template_classify(images, data.test_images, data.test_labels, engine.mean_image)
                 st.caption(f"{stopped_at}{analysis.self_classified(fed_back)}/10 class images recognised as their own "
                            f"class; the ten images "
-                           f"as templates classify **{template.accuracy:.1%}** of the test set "
+                           f"as templates classify **{template.accuracy:.2%}** of the test set "
                            f"({analysis.template_accuracy_context(controls.ratio, images.estimator, images.part)}); "
                            f"model test accuracy {status.metadata['test_accuracy']:.2%}.")
                 stem = controls.file_stem(arch, dataset_name, state.n, images.part)

@@ -75,7 +75,7 @@ def _matrices(controls: Controls, engine: reverse_correlation.Analyzer, state: r
     draw_chart(plots.confusion_heatmap(template.confusion, names, column_title="template class",
                                        phone=on_a_phone()), key="template")
     st.caption(f"Each of the 10,000 real test images is given the class whose classification image it "
-               f"resembles most (cosine similarity after centring). Accuracy **{template.accuracy:.1%}** "
+               f"resembles most (cosine similarity after centring). Accuracy **{template.accuracy:.2%}** "
                f"({analysis.template_accuracy_context(controls.ratio, images.estimator, images.part)}): "
                + ("with ground-truth grouping the class images are averages by the true label, made without the "
                   "model, so this measures the data's class averages, not the model; group by its answers to see "

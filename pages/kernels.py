@@ -114,16 +114,17 @@ def kernel_results(controls: Controls, ridge: float, engine: reverse_correlation
     # The three rules' metrics sit in one column, which holds the progress bar while the accuracies are made: the row
     # keeps the height of the two metrics beside it (a bar above the row moved everything under it down and up).
     rules, fourth, fifth = st.columns([3, 1, 1])
-    fourth.metric("Fitted intercepts", f"{fitted_accuracy:.1%}")
+    fourth.metric("Fitted intercepts", f"{fitted_accuracy:.2%}")
     fifth.metric("The network", f"{meta['test_accuracy']:.2%}" if "test_accuracy" in meta else "–")
     place = rules.empty()
     curves = ridge_accuracies(controls, engine, state, covariance, place)
     chosen = {key: values[readout.RIDGE_CHOICES.index(ridge)] for key, values in curves.items()}
     first, second, third = place.container().columns(3)
     # short labels: at 1024 px "Raw kernel, template rule" was cut off (the caption says what the rules are)
-    first.metric("Raw template", f"{chosen['raw_template']:.1%}")
-    second.metric("Whitened template", f"{chosen['whitened_template']:.1%}")
-    third.metric("Linear read-out", f"{chosen['readout']:.1%}")
+    # two decimals, as the command line prints them: one decimal of 0.3025 read "30.2%" against its "30.25%"
+    first.metric("Raw template", f"{chosen['raw_template']:.2%}")
+    second.metric("Whitened template", f"{chosen['whitened_template']:.2%}")
+    third.metric("Linear read-out", f"{chosen['readout']:.2%}")
     st.caption("Accuracy on the 10,000 real test images. *Template rule*: each image gets the class whose kernel "
                "it resembles most (cosine similarity after centring, as on the other pages). *Linear read-out*: "
                "argmax over classes of whitened kernel · image + intercept, the answer of the network's best "
@@ -208,7 +209,7 @@ def whole_input(state, controls, ridge: float) -> None:
     accuracy = readout.input_readout_accuracies(state, input_covariance(controls), (ridge,), data.test_images,
                                                 data.test_labels)[0]
     left, right = st.columns([1, 4])
-    left.metric("Whole-input read-out", f"{accuracy:.1%}")
+    left.metric("Whole-input read-out", f"{accuracy:.2%}")
     right.caption(f"The logits regressed on the whole stimulus x = {controls.ratio:g}·image + "
                   f"{1 - controls.ratio:g}·noise, (Σ_x + λ·s·I)⁻¹·Cov(x, logits), where Σ_x = r²·Cov(images) + "
                   "(1 − r)²·Σ_noise: the network's best linear approximation over stimuli that hold real images, "

@@ -177,7 +177,7 @@ def test_kernels_accuracies_csv_carries_the_whole_input_readout(server, browser)
     fitted = {line.split(",")[0]: float(line.split(",")[header.index("readout_fitted_intercepts")])
               for line in lines[1:]}
     metric = page.locator('[data-testid="stMetric"]').filter(has_text="Fitted intercepts")
-    assert metric.locator('[data-testid="stMetricValue"]').inner_text() == f"{fitted['0.1']:.1%}"  # λ's default
+    assert metric.locator('[data-testid="stMetricValue"]').inner_text() == f"{fitted['0.1']:.2%}"  # λ's default
     page.close()
 
 
