@@ -160,8 +160,9 @@ def _below_the_charts(state, controls: Controls, images: analysis.ClassImages, s
     numbers = [f"#{i + 1}" for i in range(len(examples))]
     draw_chart(plots.stimuli_strip(examples, numbers, phone=on_a_phone()), key="strip",
                alt=plots.strip_alt(numbers))
-    st.caption(f"The first stimuli of this stream: {controls.ratio:.2f} × test image + "
-               f"{1 - controls.ratio:.2f} × {controls.noise} noise, on the model's 0–1 input scale.")
+    st.caption(f"The first stimuli of this stream: {controls.ratio:g} · test image + "
+               f"{1 - controls.ratio:.3g} · {controls.noise} noise, on the model's 0–1 input scale.")  # as Home
+    # and the Lesson write it (0.7 · test image), not "0.70 × test image" (a review)
 
     st.header("Downloads")
     download_buttons(images, shown, state, controls, mean_image)
