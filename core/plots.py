@@ -374,6 +374,15 @@ def cell_numbers(matrix: np.ndarray, decimals: int = 2, most: int = 4, short: bo
     return rows
 
 
+def tie_note(matrix: np.ndarray, decimals: int = 2) -> str:
+    """A caption's sentence where ``cell_numbers`` gave a row more decimals (a near-tie), else nothing: a row with
+    three decimals among rows of two looked like a mistake (a review)."""
+    longest = max((len(text.split(".")[-1]) for row in cell_numbers(matrix, decimals) for text in row if text),
+                  default=decimals)
+    return (" A row whose largest cell would read the same as another gets more decimals, so the network's choice "
+            "shows." if longest > decimals else "")
+
+
 def matrix_alt(matrix: np.ndarray, row_names: Sequence[str], column_names: Sequence[str], row_title: str,
                column_title: str) -> str:
     """A heatmap in words, for a screen reader (the chart's own text reads as a jumble of ticks): for each row, the

@@ -24,7 +24,8 @@ def fed_back_heatmap(images: analysis.ClassImages) -> None:
     st.caption(f"Each row is one class image, stretched to the 0–1 input range and shown back to the model; "
                f"the cells are the model's softmax. A dark diagonal (probabilities near 1) means the model "
                f"recognises its own classification images: **{analysis.self_classified(fed_back)}/10** here."
-               + (" Empty rows: classes the model never predicted." if images.empty.any() else ""))
+               + (" Empty rows: classes the model never predicted." if images.empty.any() else "")
+               + plots.tie_note(fed_back))
 
 
 @st.fragment

@@ -229,7 +229,7 @@ def template_question(step: Step, key: str) -> None:
                                              phone=on_a_phone()), key="l5-fed-back",
                    alt=plots.matrix_alt(fed_back, names, names, "class image", "predicted class"))
         st.caption(f"The templates fed back to the network: **{analysis.self_classified(fed_back)}/10** are "
-                   "recognised as their own class.")
+                   "recognised as their own class." + plots.tie_note(fed_back))
         numbers_download(5, pd.DataFrame(template.confusion, index=names, columns=names)
                          .rename_axis("true class").reset_index())
     how_the_class_answered(question, options, key, right if revealed else None)

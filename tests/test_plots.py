@@ -276,6 +276,8 @@ def test_a_rows_largest_value_never_reads_as_a_tie_with_a_smaller_one() -> None:
     # a phone's 26-px cells: no leading zero, and nothing where the value reads as zero, so the type can be 11 px
     assert plots.cell_numbers([[0.61, 0.004, 0.27, 1.0, np.nan]], short=True) == [[".61", "", ".27", "1.00", ""]]
     assert plots.cell_numbers(matrix, short=True)[0] == [".274", ".266", ".100", ".100"]
+    # and the caption says why that row has three decimals (it looked like a mistake, a review); no row, no word
+    assert "gets more decimals" in plots.tie_note(matrix) and plots.tie_note(matrix[1:]) == ""
     phone = plots.probability_heatmap(np.diag([0.61] * 10), list("abcdefghij"), list("abcdefghij"), "t", "p",
                                       phone=True)
     assert list(phone.data[0].text[0][:2]) == [".61", ""]
