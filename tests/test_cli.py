@@ -428,7 +428,8 @@ def test_the_command_a_page_shows_recomputes_its_numbers(tmp_path: Path, real_da
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["samples"] == 1000 and summary["settings"]["estimator"] == "softmax"
     caption = next(c.value for c in at.caption if "real test images" in c.value)
-    assert re.search(r"Accuracy \*\*([\d.]+)%\*\*", caption).group(1) == f"{100 * summary['template_accuracy']:.1f}"
+    # to the digit the command prints (two decimals: with one, 0.1395 read "14.0" here and "13.95%" there)
+    assert re.search(r"Accuracy \*\*([\d.]+)%\*\*", caption).group(1) == f"{summary['template_accuracy']:.2%}"[:-1]
     fed_back = np.loadtxt(out / "fed_back.csv", delimiter=",", skiprows=1, usecols=range(1, 11))
     assert np.allclose(plotly_array(figure_data(at, 0)[0]["z"]), fed_back, atol=1e-5)  # the page's fed-back heatmap
     # r > 0: the stimuli's confusion too, counts that add up to N, on the page and from the command
