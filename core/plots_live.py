@@ -114,6 +114,6 @@ def convergence_html(counts: np.ndarray, correlations: np.ndarray) -> str:
            f'<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{points}"/>{dots}'
            f'<text x="{(width + left) / 2:.0f}" y="{height - 8}" text-anchor="middle">stimuli so far (log scale): '
            f'{int(positive.max(initial=0)):,}</text></svg>')
-    return (f'<img decoding="sync" alt="convergence: correlation with the current images against samples" '
+    return (f'<img decoding="sync" alt="convergence: correlation with the current images against stimuli" '
             f'src="{_data_url(svg.encode(), "image/svg+xml")}" '
             f'style="display:block;width:100%;height:{LIVE_CHART_HEIGHT}px">')

@@ -14,9 +14,9 @@ import streamlit as st
 from core.analysis import MODEL_FREE_ESTIMATORS
 from core.link import Controls
 from core.pacing import RedrawPacing
-from core.plots_alt import figure_alt
 from core.runs import RunKey
 from ui import resources, session_models, streamlit_internals
+from ui.frame import draw_chart
 
 # Above this, a run offers Stop (and Continue), pages show a progress bar, and ground-truth images are not
 # previewed without the model. Partial pictures are drawn at every N, paced by ``core.pacing``.
@@ -207,10 +207,12 @@ class Slot:
 
     def draw(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """``st.<method>(*args, **kwargs)`` in this place, e.g. ``slot.draw("plotly_chart", figure, key=…)``; a
-        chart described for a screen reader as ``frame.draw_chart`` does it."""
-        if method == "plotly_chart" and "alt" not in kwargs:
-            kwargs["alt"] = figure_alt(args[0])
-        self._at = getattr(self._at, method)(*args, **kwargs)
+        chart through ``frame.draw_chart``, which describes it for a screen reader as every chart is."""
+        if method == "plotly_chart":
+            (figure,) = args
+            self._at = draw_chart(figure, self._at, **kwargs)
+        else:
+            self._at = getattr(self._at, method)(*args, **kwargs)
         return self._at
 
 

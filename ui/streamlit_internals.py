@@ -51,9 +51,11 @@ Each touch has a guard test in ``tests/test_streamlit_internals.py`` that fails 
    toolbar lay.
 15. ``ui.frame.CAPTION_CONTRAST_CSS`` names Streamlit's caption (``"stCaptionContainer"``, drawn at 60 % opacity)
    and ``PLOT_TEXT_CONTRAST_CSS`` knows the grey its Plotly theme writes chart text in (``rgb(128, 132, 149)``,
-   inline); ``FOCUS_RING_CSS`` names radio options, toggles (``"stCheckbox"``) and page links;
+   inline); ``FOCUS_RING_CSS`` names radio options, toggles (``"stCheckbox"``) and page links, and it and
+   ``TOUCH_SCREEN_CSS`` the buttons of ``st.pills`` (``"stButtonGroup"``, the Lesson's predictions);
    ``NEXT_STEP_AT_ITS_TOP`` knows a keyed radio's inputs (``.st-key-step input``). The end-to-end tests measure the
-   two contrasts on every page, Tab to each ringed kind and follow the keyboard after the Lesson's bottom Next.
+   two contrasts on every page, Tab to each ringed kind, follow the keyboard after the Lesson's bottom Next, ring a
+   prediction chosen by keyboard and measure the pills on a phone.
 """
 
 from __future__ import annotations
