@@ -544,7 +544,8 @@ def training_figure(history: dict[str, list[float]], phone: bool = False) -> "go
     # 5 % step below its lowest point: from zero, 91-99 % were two flat lines along the top.
     losses = [v for key in ("loss", "val_loss") for v in history.get(key, []) if np.isfinite(v)]
     fig.update_yaxes(range=[0, 1.1 * max(losses, default=1.0)], title_text="cross-entropy", row=1, col=1)
-    fig.update_yaxes(range=[accuracy_floor(history), 1.02], tickformat=".0%", row=shape[0], col=shape[1])
+    fig.update_yaxes(range=[accuracy_floor(history), 1.02], tickformat=".0%", title_text="images classified right",
+                     row=shape[0], col=shape[1])  # the axis had no title (a teacher's review)
     # the legend under the plots: on the right it took a third of a phone's width from them
     fig.update_layout(height=600 if phone else 330, legend=LEGEND_UNDER,
                       margin=dict(l=10, r=10, t=30, b=10))

@@ -113,6 +113,8 @@ def kernel_results(controls: Controls, ridge: float, engine: reverse_correlation
                                                       data.test_labels)
     # The three rules' metrics sit in one column, which holds the progress bar while the accuracies are made: the row
     # keeps the height of the two metrics beside it (a bar above the row moved everything under it down and up).
+    # the metrics' quantity named above them: their labels are rules, not quantities (a teacher's review)
+    st.subheader("Accuracy on the 10,000 real test images")
     rules, fourth, fifth = st.columns([3, 1, 1])
     fourth.metric("Fitted intercepts", f"{fitted_accuracy:.2%}")
     fifth.metric("The network", f"{meta['test_accuracy']:.2%}" if "test_accuracy" in meta else "–")
@@ -125,7 +127,7 @@ def kernel_results(controls: Controls, ridge: float, engine: reverse_correlation
     first.metric("Raw template", f"{chosen['raw_template']:.2%}")
     second.metric("Whitened template", f"{chosen['whitened_template']:.2%}")
     third.metric("Linear read-out", f"{chosen['readout']:.2%}")
-    st.caption("Accuracy on the 10,000 real test images. *Template rule*: each image gets the class whose kernel "
+    st.caption("*Template rule*: each image gets the class whose kernel "
                "it resembles most (cosine similarity after centring, as on the other pages). *Linear read-out*: "
                "argmax over classes of whitened kernel · image + intercept, the answer of the network's best "
                "linear approximation under this noise; the intercept makes it right on average over the stimuli, "

@@ -260,6 +260,7 @@ def test_the_training_legend_has_one_entry_per_colour_and_the_loss_axis_a_title(
     assert [trace.name for trace in figure.data if trace.showlegend] == ["training images", "test images"]
     assert {trace.legendgroup for trace in figure.data} == {"training", "test"}
     assert figure.layout.yaxis.title.text == "cross-entropy"
+    assert figure.layout.yaxis2.title.text == "images classified right"  # it had none (a teacher's review)
     # live, before the first test loss, test accuracy carries the test entry (it had none: a review)
     live = plots.training_figure({"loss": [0.5], "accuracy": [0.8], "val_accuracy": [0.85]})
     assert [trace.name for trace in live.data if trace.showlegend] == ["training images", "test images"]

@@ -16,11 +16,12 @@ HISTORY = {"loss": [0.29, 0.08, 0.05], "val_loss": [0.06, 0.04, 0.03], "accuracy
 def test_a_training_history_reads_as_two_panels_of_curves_each_from_start_to_end() -> None:
     wide = figure_alt(plots.training_figure(HISTORY))
     assert wide == ("Loss: cross-entropy against epoch: training images: from 0.29 at 1 to 0.05 at 3; test images: "
-                    "from 0.06 at 1 to 0.03 at 3. Accuracy against epoch: training images: from 91.2% at 1 to 98.6% "
-                    "at 3; test images: from 98.1% at 1 to 99.0% at 3."), wide
+                    "from 0.06 at 1 to 0.03 at 3. Accuracy: images classified right against epoch: training images: "
+                    "from 91.2% at 1 to 98.6% at 3; test images: from 98.1% at 1 to 99.0% at 3."), wide
     # on a phone the panels lie one above the other: each still gets its own title
     tall = figure_alt(plots.training_figure(HISTORY, phone=True))
-    assert tall.startswith("Loss: cross-entropy against") and ". Accuracy against epoch: training" in tall, tall
+    assert tall.startswith("Loss: cross-entropy against"), tall
+    assert ". Accuracy: images classified right against epoch: training" in tall, tall
 
 
 def test_a_curve_names_its_highest_point_only_where_it_is_neither_end() -> None:
