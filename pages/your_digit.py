@@ -80,8 +80,11 @@ def your_digit() -> np.ndarray | None:
         st.info(f"Draw a {THING} in the black square (white ink, mouse or finger), as large as the square allows."
                 + then if how == "draw" else f"Upload a picture of a {THING}: dark on light or light on dark." + then)
         return None
-    made = digit_from(raw)
-    if isinstance(made, digit.BlankDrawing):
+    made = digit_from(raw, least_extent=digit.DOT_EXTENT if how == "draw" else 0.0)
+    if isinstance(made, digit.DotOnly):  # a click on the square: a blob the network would still read (a review)
+        st.info(f"That is only a dot: blown up to a {THING}'s size it would be a blob, which the network would "
+                f"still read as some {THING}. Draw a whole {THING}, as large as the square allows.")
+    elif isinstance(made, digit.BlankDrawing):
         st.info(f"There is no {THING} yet: draw one (or upload a picture of one)." if how == "draw" else
                 f"This picture is one flat shade: there is no {THING} in it. Upload a picture of a {THING}, dark "
                 "on light or light on dark.")
@@ -92,16 +95,16 @@ def your_digit() -> np.ndarray | None:
     return None
 
 
-def digit_from(raw: bytes) -> np.ndarray | digit.ImageRejected:
+def digit_from(raw: bytes, least_extent: float = 0.0) -> np.ndarray | digit.ImageRejected:
     """The 28 × 28 digit made of these bytes, or why not, decoded once per picture: every slider move reran the
     decoding (0.2 s for a 4,000² PNG, and an upload's worst case for each move)."""
     def make() -> np.ndarray | digit.ImageRejected:
         try:
-            return digit.mnist_digit(digit.decode_image(raw))
+            return digit.mnist_digit(digit.decode_image(raw), least_extent)
         except digit.ImageRejected as why:  # a fresh one: the raised one's traceback holds the frames and the bytes
             return type(why)(str(why))
 
-    return kept_in_session("_decoded_digits", hashlib.sha256(raw).digest(), make)
+    return kept_in_session("_decoded_digits", (hashlib.sha256(raw).digest(), least_extent), make)
 
 
 def mixing_controls() -> tuple[float, int, float]:

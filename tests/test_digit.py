@@ -100,6 +100,28 @@ def test_a_blank_picture_says_there_is_no_digit(level: int) -> None:
         digit.mnist_digit(digit.decode_image(png_bytes(np.full((280, 280), level, np.uint8))))
 
 
+
+def _canvas_with(draw) -> np.ndarray:
+    """A 280² canvas as the page's square is (white ink on black) with ``draw(ImageDraw)`` on it, decoded."""
+    from PIL import ImageDraw
+
+    canvas = Image.new("L", (280, 280), 0)
+    draw(ImageDraw.Draw(canvas))
+    return digit.decode_image(png_bytes(np.asarray(canvas)))
+
+
+def test_a_dot_on_the_canvas_is_no_drawing_but_a_small_stroke_is() -> None:
+    """A click left one pen-wide dot (20 px of 280), which the 20 × 20 box blew up into a blob the network read as
+    a digit (a review): a drawing is held to DOT_EXTENT of its side; an upload, which may be cropped tight, is not."""
+    dot = _canvas_with(lambda pen: pen.ellipse((130, 130, 150, 150), fill=255))
+    with pytest.raises(digit.DotOnly, match="only a dot"):
+        digit.mnist_digit(dot, digit.DOT_EXTENT)
+    assert digit.mnist_digit(dot).max() == 1.0  # not held to it: the blob, as before
+    # a small "1", 32 px tall with the same pen (11 % of the side), is a drawing
+    one = _canvas_with(lambda pen: pen.line((140, 124, 140, 156), fill=255, width=20))
+    assert digit.mnist_digit(one, digit.DOT_EXTENT).shape == (28, 28)
+
+
 # --- upload checks -------------------------------------------------------------------------------------------------
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -534,8 +556,8 @@ def _visible_width(canvas) -> float:
 
 @pytest.mark.slow
 def test_browser_draw_a_stroke_and_the_softmax_changes(real_data_dir, tmp_path) -> None:
-    """streamlit run app.py and headless Chromium: the canvas renders, a vertical stroke is read as a 1, and a bar
-    across its top (a 7) changes the network's answer."""
+    """streamlit run app.py and headless Chromium: the canvas renders, a dot is no drawing, a vertical stroke is
+    read as a 1, and a bar across its top (a 7) changes the network's answer."""
     import os
     import time
     from pathlib import Path
@@ -549,6 +571,12 @@ def test_browser_draw_a_stroke_and_the_softmax_changes(real_data_dir, tmp_path) 
         canvas = page.locator("canvas.upper-canvas")
         assert canvas.bounding_box()["width"] == 280
         assert "Draw a digit in the black square" in page.inner_text("body")
+        _stroke(page, canvas, [(140, 140), (142, 141)])  # a click, barely moved: one pen-wide dot
+        page.get_by_text("That is only a dot").wait_for(timeout=120_000)
+        assert page.locator('[data-testid="stPlotlyChart"]').filter(has_text="network: softmax").count() == 0
+        page.get_by_role("button", name="Clear the square").click()
+        page.get_by_text("Draw a digit in the black square").wait_for(timeout=60_000)
+        canvas = page.locator("canvas.upper-canvas")
         _stroke(page, canvas, [(150, 40), (140, 250)])
         one = wait_for_change(lambda: _softmax_labels(page), [], timeout=240,
                               complete=lambda texts: any(t.startswith("network: softmax") for t in texts))
