@@ -60,6 +60,7 @@ with st.form("train"):
     a, b, c, d, e = st.columns(5)
     a.number_input("Epochs", 1, VISITOR_MAX_EPOCHS, 2, key="train-epochs", help="Passes over the training images.")
     b.select_slider("Training images", TRAIN_IMAGES, 10_000, key="train-images",
+                    format_func="{:,}".format,  # "60,000", not "60000" (not in the link: its labels are free)
                     help="How many of the 60,000 training images to use (the first ones): fewer train faster, "
                          "more learn better.")
     c.select_slider("Batch size", [32, 64, 128, 256, 512], 128, key="train-batch",

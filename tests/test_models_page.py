@@ -253,6 +253,8 @@ def test_visitors_cannot_ask_for_more_epochs_than_the_cap(real_data_dir) -> None
     at = open_page("pages/models.py")
     epochs = at.number_input(key="train-epochs").proto
     assert epochs.has_max and epochs.max == VISITOR_MAX_EPOCHS and epochs.min == 1
+    # the training images read with separators, as the page's text writes them (a teacher's review: "60000")
+    assert at.select_slider(key="train-images").options[-1] == "60,000"
 
 
 def test_a_damaged_server_model_gets_the_page_s_message_not_an_error_box(temp_cache, real_data_dir) -> None:
