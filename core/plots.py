@@ -155,8 +155,9 @@ def class_grid_png(images: np.ndarray, titles: Sequence[str], signed: bool = Tru
     for index, (image, title, fade) in enumerate(zip(images, titles, _fades(faded, len(images)))):
         x, y = gap + (index % 5) * (cell + gap), gap + (index // 5) * (cell + band + gap)
         draw.text((x, y), title.translate(_PNG_TEXT), fill="black")
-        canvas.paste(Image.fromarray(faded_rgb(colours(image), fade)).resize((cell, cell), Image.NEAREST),
-                     (x, y + band))
+        rgb = faded_rgb(colours(image), fade)
+        rgb[np.isnan(image)] = 255  # a class never predicted: blank, as on screen (it was a grey, or black, square)
+        canvas.paste(Image.fromarray(rgb).resize((cell, cell), Image.NEAREST), (x, y + band))
     # the colour scale under the middle three columns: its ends (and 0 when signed) below it, then its label
     left, width = gap + cell + gap, 3 * cell + 2 * gap
     ramp = np.repeat(np.linspace(low, high, width)[None, :], bar, axis=0)

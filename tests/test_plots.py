@@ -147,6 +147,18 @@ def _grid_png(images: np.ndarray, signed: bool = True, **scaling) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
 
 
+@pytest.mark.parametrize("signed", [True, False])
+def test_grid_png_leaves_a_class_never_predicted_blank_as_the_screen_does(signed: bool) -> None:
+    """The figure and the live tiles leave an undefined image see-through; the PNG painted it grey (diverging
+    scale) or black (grey scale): a review."""
+    images = ten_images().astype(float) - 4.5
+    images[3] = np.nan
+    pixels = _grid_png(images, signed=signed)
+    tile = pixels[8 + 16 : 8 + 16 + 56, 8 + 3 * 64 : 8 + 3 * 64 + 56]  # class 3: first row, fourth column
+    assert (tile == 255).all()
+    assert not (pixels[8 + 16 : 8 + 16 + 56, 8 : 8 + 56] == 255).all()  # class 0 beside it is drawn
+
+
 def _colour_bar(pixels: np.ndarray) -> np.ndarray:
     """The middle row of the colour scale strip under the grid (scale 2: tiles of 56 px, gaps of 8)."""
     top = 2 * (56 + 16 + 8) + 8
