@@ -111,10 +111,10 @@ def kernel_results(controls: Controls, ridge: float, engine: reverse_correlation
 
     fitted_accuracy = readout.fitted_readout_accuracy(fitted, data.train_images, data.train_labels, data.test_images,
                                                       data.test_labels)
-    # The three rules' metrics sit in one column, which holds the progress bar while the accuracies are made: the row
-    # keeps the height of the two metrics beside it (a bar above the row moved everything under it down and up).
     # the metrics' quantity named above them: their labels are rules, not quantities (a teacher's review)
     st.subheader("Accuracy on the 10,000 real test images")
+    # The three rules' metrics sit in one column, which holds the progress bar while the accuracies are made: the row
+    # keeps the height of the two metrics beside it (a bar above the row moved everything under it down and up).
     rules, fourth, fifth = st.columns([3, 1, 1])
     fourth.metric("Fitted intercepts", f"{fitted_accuracy:.2%}")
     fifth.metric("The network", f"{meta['test_accuracy']:.2%}" if "test_accuracy" in meta else "–")

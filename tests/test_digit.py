@@ -100,7 +100,6 @@ def test_a_blank_picture_says_there_is_no_digit(level: int) -> None:
         digit.mnist_digit(digit.decode_image(png_bytes(np.full((280, 280), level, np.uint8))))
 
 
-
 def _canvas_with(draw) -> np.ndarray:
     """A 280² canvas as the page's square is (white ink on black) with ``draw(ImageDraw)`` on it, decoded."""
     from PIL import ImageDraw
