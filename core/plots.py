@@ -215,7 +215,18 @@ def titled_png(content: bytes, title: str = "", legend: Sequence[tuple[str, str]
 # --- Plotly figures for the dashboard -------------------------------------------------------------------
 
 
-def mosaic(images: np.ndarray, columns: int, gap: int = 2, title_band: int = 8) -> tuple[np.ndarray, np.ndarray]:
+MOSAIC_GAP = 2  # image pixels between two panels of a mosaic
+TITLE_BAND = 8  # image pixels above each row of a mosaic, for the panels' titles
+FIGURE_MARGIN = 10  # a mosaic figure's margins on every side, screen pixels
+
+
+def grid_height(rows: int = 2) -> int:
+    """A class-image grid's default height in screen pixels (``rows`` of panels, titles and margins)."""
+    return 170 * rows + 60
+
+
+def mosaic(images: np.ndarray, columns: int, gap: int = MOSAIC_GAP,
+           title_band: int = TITLE_BAND) -> tuple[np.ndarray, np.ndarray]:
     """Tile images on one NaN canvas (NaN draws as background), a title band above each row.
 
     Returns the canvas and, for each tile, the (column, row) of its top-left pixel. The dashboard draws the
@@ -235,7 +246,7 @@ def mosaic(images: np.ndarray, columns: int, gap: int = 2, title_band: int = 8) 
 
 def tiled_heatmap(images: np.ndarray, titles: Sequence[str], columns: int, colour: dict, height: int,
                   value_format: str = ".4f", title_size: int = 12,
-                  faded: np.ndarray | None = None, title_band: int = 8) -> "go.Figure":
+                  faded: np.ndarray | None = None, title_band: int = TITLE_BAND) -> "go.Figure":
     """Images side by side as one heatmap, each titled; hover gives the pixel inside its own image. ``faded``
     tiles are veiled in white (``FADE``), as ``faded_rgb`` washes them in the PNGs."""
     import plotly.graph_objects as go
@@ -257,7 +268,8 @@ def tiled_heatmap(images: np.ndarray, titles: Sequence[str], columns: int, colou
         go.Heatmap(z=canvas, customdata=pixel, hoverongaps=False, **colour,
                    hovertemplate=f"pixel (%{{customdata[0]}}, %{{customdata[1]}}): "
                                  f"%{{z:{value_format}}}<extra></extra>"),
-        layout=dict(annotations=titles_above, shapes=veils, height=height, margin=dict(l=10, r=10, t=10, b=10),
+        layout=dict(annotations=titles_above, shapes=veils, height=height,
+                    margin=dict(l=FIGURE_MARGIN, r=FIGURE_MARGIN, t=FIGURE_MARGIN, b=FIGURE_MARGIN),
                     plot_bgcolor="white",
                     xaxis=dict(visible=False, constrain="domain"),
                     yaxis=dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")))
@@ -320,7 +332,7 @@ def phone_screen_scale(columns: int, tile: int = 28) -> float:
 
 
 def phone_grid_height(count: int, columns: int = PHONE_COLUMNS, below: int = 96, tile: int = 28,
-                      title_band: int = 8) -> int:
+                      title_band: int = TITLE_BAND) -> int:
     """Height of a phone's mosaic figure: ``count`` panels ``columns`` across at the phone's width, a title band
     over each row, and ``below`` pixels (the colour bar) under them."""
     rows = int(np.ceil(count / columns))
@@ -350,9 +362,9 @@ def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool,
     colour["colorbar"] = colour_bar(colorbar_title, 11 if compact else 14)
     if narrow:
         titles = [phone_title(title) for title in titles]
-    return tiled_heatmap(images, titles, int(np.ceil(len(images) / rows)), colour, height or 170 * rows + 60,
+    return tiled_heatmap(images, titles, int(np.ceil(len(images) / rows)), colour, height or grid_height(rows),
                          title_size=10 if compact else 11 if narrow else 12, faded=faded,
-                         title_band=NARROW_TITLE_BAND if narrow else 8)
+                         title_band=NARROW_TITLE_BAND if narrow else TITLE_BAND)
 
 
 def cell_numbers(matrix: np.ndarray, decimals: int = 2, most: int = 4, short: bool = False) -> list[list[str]]:

@@ -18,13 +18,18 @@ def _data_url(content: bytes, kind: str = "image/png") -> str:
     return f"data:{kind};base64," + base64.b64encode(content).decode("ascii")
 
 
-LIVE_TILE = 140  # screen pixels of a panel in a partial picture: the final figure's 400 px height in two rows
+LIVE_TILE = 140  # screen pixels of a panel in a phone's partial picture at most
+# Screen pixels Plotly's vertical colour bar takes from a grid figure's width (its 1.02 offset, bar, ticks and title):
+# 117-124 in Chromium at grids 660-940 px wide, by the width of the tick labels
+COLOUR_BAR_ROOM = 120
+COLOUR_BAR_THICKNESS = 30  # Plotly's default
 
 
 def picture_html(shown: Picture, done: int, total: int, phone: bool = False) -> str:
     """A picture as it grows, for ``st.html``: its ten panels as tiny inline PNGs the browser scales up
-    (pixelated), their titles, the colour scale, and "n of N stimuli" with a bar. On a ``phone``, laid out as the
-    final figure is there: three across, titles on two lines.
+    (pixelated), their titles, the colour scale, and "n of N stimuli" with a bar. Laid out where the final Plotly
+    figure will put them (on a ``phone``, three across with titles on two lines), so the complete picture replaces
+    it without a jump.
 
     One element, so one message per redraw and a few milliseconds of the server's time, where a Plotly figure of
     ten heatmaps costs a slow machine's browser 0.3-0.5 s. The images decode synchronously: the picture this
@@ -32,34 +37,91 @@ def picture_html(shown: Picture, done: int, total: int, phone: bool = False) -> 
     frame)."""
     tiles, ramp, (low, high) = shown.tiles()
     if phone:
-        columns, height = plots.PHONE_COLUMNS, plots.phone_grid_height(len(tiles))
-        captions = ["<br>".join(html.escape(line) for line in plots.title_lines(title) if line)
-                    for title in shown.titles]
-        caption_style = "font-size:11px;line-height:13px;height:26px;overflow:hidden"
-    else:
-        columns, height = 5, 400
-        captions = [html.escape(title) for title in shown.titles]
-        caption_style = "font-size:12px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
+        return _phone_picture_html(shown, tiles, ramp, (low, high), done, total)
+    return _grid_picture_html(shown, tiles, ramp, (low, high), done, total)
+
+
+def _progress_html(done: int, total: int, style: str = "") -> str:
+    return (f'<div style="display:flex;align-items:center;gap:8px;font-size:13px;{style}">'
+            f'<span>{done:,} of {total:,} stimuli</span>'
+            f'<progress value="{done}" max="{total}" aria-label="stimuli so far" style="width:min(200px,40%)">'
+            f'</progress></div>')
+
+
+def _group(done: int, total: int, style: str, panels: str) -> str:
+    # A screen reader hears the group's name and each panel's caption once (the tiles' alt text repeated them)
+    return (f'<div role="group" aria-label="classification images so far, {done:,} of {total:,} stimuli" '
+            f'style="{style}">{panels}</div>')
+
+
+def _grid_picture_html(shown: Picture, tiles: list[bytes], ramp: bytes, scale: tuple[float, float], done: int,
+                       total: int) -> str:
+    """The desktop grid where ``plots.class_images_figure`` draws it: its mosaic, at the largest size that fits
+    its height and its width less the colour bar, centred in its plot area; the colour bar upright beside it; the
+    run's progress over the first row's titles (the final figure has no such line). Container units do the
+    arithmetic in the browser, which alone knows the width (the live panels were 140 px where the final ones were
+    99-148, and 33-56 px higher: each change ended in a jump)."""
+    columns, rows = 5, int(np.ceil(len(tiles) / 5))
+    height, margin = plots.grid_height(rows), plots.FIGURE_MARGIN
+    wide = columns * (28 + plots.MOSAIC_GAP) - plots.MOSAIC_GAP  # the mosaic in image pixels
+    tall = rows * (plots.TITLE_BAND + 28)
+    inner = height - 2 * margin
+    plot_width = f"(100cqw - {2 * margin + COLOUR_BAR_ROOM}px)"  # the plot area beside the colour bar
+    unit = f"min({inner / tall:.4f}px, {plot_width} / {wide})"  # screen pixels per image pixel
+    left = f"calc({margin}px + ({plot_width} - {wide} * var(--u)) / 2)"
+    top = f"calc({margin}px + ({inner}px - {tall} * var(--u)) / 2)"
+    caption_style = (f"box-sizing:border-box;height:calc({plots.TITLE_BAND} * var(--u));display:flex;"
+                     "align-items:flex-end;justify-content:center;font-size:12px;line-height:14px;white-space:nowrap;"
+                     "overflow:hidden")
+    panels = "".join(
+        f'<figure style="margin:0;min-width:0"><figcaption style="{caption_style};padding-bottom:calc(0.6 * var(--u))" '
+        f'title="{html.escape(title)}"><span style="overflow:hidden;text-overflow:ellipsis">{html.escape(title)}'
+        f'</span></figcaption><img decoding="sync" alt="" src="{_data_url(tile)}" style="display:block;'
+        f'width:calc(28 * var(--u));height:calc(28 * var(--u));image-rendering:pixelated"></figure>'
+        for title, tile in zip(shown.titles, tiles))
+    grid = _group(done, total, f"position:absolute;left:{left};top:{top};display:grid;"
+                  f"grid-template-columns:repeat({columns},calc(28 * var(--u)));"
+                  f"column-gap:calc({plots.MOSAIC_GAP} * var(--u))", panels)
+    low, high = (plots.scale_end_text(end) for end in scale)
+    # Plotly's bar: at x = 1.02 of the plot area, then its 10-px padding on each side
+    bar_left, bar_top, bar_height = f"calc({margin + 10}px + 1.02 * {plot_width})", margin + 10, inner - 20
+    # the ramp runs low to high from left to right: turned a quarter about its top-left corner it runs upwards
+    bar = (f'<img decoding="sync" alt="colour scale" src="{_data_url(ramp)}" style="position:absolute;'
+           f'left:{bar_left};top:{bar_top + bar_height}px;width:{bar_height}px;height:{COLOUR_BAR_THICKNESS}px;'
+           'transform:rotate(-90deg);transform-origin:0 0;image-rendering:pixelated">')
+    label = f'position:absolute;left:calc({bar_left} + {COLOUR_BAR_THICKNESS + 4}px);font-size:12px;line-height:14px'
+    ends = (f'<span style="{label};top:{bar_top - 7}px">{high}</span>'
+            f'<span style="{label};top:{bar_top + bar_height - 7}px">{low}</span>')
+    title = (f'<span style="position:absolute;left:calc({bar_left} + {COLOUR_BAR_THICKNESS + 40}px);top:{bar_top}px;'
+             f'height:{bar_height}px;writing-mode:vertical-rl;transform:rotate(180deg);text-align:center;'
+             f'font-size:14px">{html.escape(shown.colour_label)}</span>')
+    where = _progress_html(done, total, f"position:absolute;left:{left};top:2px;white-space:nowrap")
+    return (f'<div style="position:relative;height:{height}px;container-type:inline-size;--u:{unit}">'
+            f'{grid}{bar}{ends}{title}{where}</div>')
+
+
+def _phone_picture_html(shown: Picture, tiles: list[bytes], ramp: bytes, scale: tuple[float, float], done: int,
+                        total: int) -> str:
+    """A phone's partial picture: three across, titles on two lines, the colour scale and the progress under
+    them, in the room the final figure takes."""
+    columns, height = plots.PHONE_COLUMNS, plots.phone_grid_height(len(tiles))
+    captions = ["<br>".join(html.escape(line) for line in plots.title_lines(title) if line) for title in shown.titles]
+    caption_style = "font-size:11px;line-height:13px;height:26px;overflow:hidden"
     panels = "".join(
         f'<figure style="margin:0;min-width:0"><figcaption style="{caption_style};text-align:center" '
         f'title="{html.escape(title)}">{caption}</figcaption>'
         f'<img decoding="sync" alt="" src="{_data_url(tile)}" '
         f'style="display:block;width:100%;image-rendering:pixelated"></figure>'
         for title, caption, tile in zip(shown.titles, captions, tiles))
-    low_text, high_text = plots.scale_end_text(low), plots.scale_end_text(high)
-    scale = (f'<div style="display:flex;align-items:center;gap:6px;font-size:12px;margin-top:6px">'
-             f'<span>{low_text}</span><img decoding="sync" alt="colour scale" src="{_data_url(ramp)}" '
-             f'style="width:min(240px,50%);height:12px;image-rendering:pixelated"><span>{high_text}</span>'
-             f'<span>{html.escape(shown.colour_label)}</span></div>')
-    where = (f'<div style="display:flex;align-items:center;gap:8px;font-size:13px;margin-top:4px">'
-             f'<span>{done:,} of {total:,} stimuli</span>'
-             f'<progress value="{done}" max="{total}" aria-label="stimuli so far" style="width:min(200px,40%)">'
-             f'</progress></div>')
-    # A screen reader hears the group's name and each panel's caption once (the tiles' alt text repeated them)
-    return (f'<div style="min-height:{height}px;max-width:{5 * (LIVE_TILE + 16)}px"><div role="group" aria-label='
-            f'"classification images so far, {done:,} of {total:,} stimuli" style="display:grid;'
-            f'grid-template-columns:repeat({columns},minmax(0,{LIVE_TILE}px));gap:8px 16px">{panels}</div>'
-            f'{scale}{where}</div>')
+    low_text, high_text = (plots.scale_end_text(end) for end in scale)
+    bar = (f'<div style="display:flex;align-items:center;gap:6px;font-size:12px;margin-top:6px">'
+           f'<span>{low_text}</span><img decoding="sync" alt="colour scale" src="{_data_url(ramp)}" '
+           f'style="width:min(240px,50%);height:12px;image-rendering:pixelated"><span>{high_text}</span>'
+           f'<span>{html.escape(shown.colour_label)}</span></div>')
+    grid = _group(done, total, f"display:grid;grid-template-columns:repeat({columns},minmax(0,{LIVE_TILE}px));"
+                  "gap:8px 16px", panels)
+    return (f'<div style="min-height:{height}px;max-width:{5 * (LIVE_TILE + 16)}px">{grid}{bar}'
+            f'{_progress_html(done, total, "margin-top:4px")}</div>')
 
 
 LIVE_CHART_HEIGHT = 300  # the Plotly charts' height: their light stand-ins take the same room

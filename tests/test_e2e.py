@@ -1024,6 +1024,16 @@ def test_cancel_in_the_queue_says_cancelled_not_lapsed(server, browser) -> None:
         page.context.close()
 
 
+# [left, top, width, height] of the first and the last of some nodes, in the class picture's place
+PLACES = """(nodes) => {
+  const slot = document.querySelector('.st-key-class_picture').getBoundingClientRect();
+  return [nodes[0], nodes[nodes.length - 1]].map(node => {
+    const box = node.getBoundingClientRect();
+    return [box.left - slot.left, box.top - slot.top, box.width, box.height];
+  });
+}"""
+
+
 # Counts the class-image pictures drawn after it is armed (partial ones are light HTML of inline PNGs, the final
 # one a Plotly figure) and the painted frames on which the picture's place showed nothing, sampled once per
 # animation frame: what the student sees, not the DOM's intermediate states within one frame. Blank frames are
@@ -1038,6 +1048,9 @@ WATCH_PICTURES = """() => {
   window.noiseLensFrames = 0;
   window.noiseLensLiveCharts = null;  // partial pictures drawn when the light class-bias chart first showed
   window.noiseLensRun = {first: null, final: null};  // when the first partial and the final picture showed
+  // where the first partial picture put panels 0 and 9 in the picture's place (PICTURE_PLACE)
+  window.noiseLensGeometry = null;
+  const measure = () => (%s)(Array.from(document.querySelectorAll('.st-key-class_picture [role="group"] img')));
   const frame = () => {
     const now = pixels();
     window.noiseLensFrames += 1;
@@ -1049,6 +1062,7 @@ WATCH_PICTURES = """() => {
       const which = kind() === 'IMG' ? 'partial' : 'final';
       shown = now;
       window.noiseLensPictures[which] += 1;
+      if (which === 'partial' && window.noiseLensGeometry === null) window.noiseLensGeometry = measure();
       if (window.noiseLensRun[which === 'partial' ? 'first' : 'final'] === null)
         window.noiseLensRun[which === 'partial' ? 'first' : 'final'] = performance.now();
       window.noiseLensBlank[which] += blank;
@@ -1057,7 +1071,7 @@ WATCH_PICTURES = """() => {
     requestAnimationFrame(frame);
   };
   requestAnimationFrame(frame);
-}""" % CLASS_PICTURE
+}""" % (CLASS_PICTURE, PLACES)
 
 
 def test_a_run_redraws_the_picture_in_place_as_it_grows(server, browser) -> None:
@@ -1083,6 +1097,16 @@ def test_a_run_redraws_the_picture_in_place_as_it_grows(server, browser) -> None
     assert blank["final"] <= 2 * pictures["final"], f"{blank} blank frames for {pictures} pictures ({frames} frames)"
     text = page.inner_text("body")
     assert re.search(rf"{n:,}\s+stimuli", text), [line for line in text.splitlines() if "stimuli" in line]
+    # The complete picture takes the partial one's place without a jump: its panels where the partial picture had
+    # them (140-px panels became 99-148 px and moved 33-56 px down at the end of every change: a review). The final
+    # mosaic is 5 panels of 28 image pixels and 4 gaps of 2 across, two rows of an 8-pixel title band and a panel.
+    partial = page.evaluate("window.noiseLensGeometry")
+    final = page.evaluate(f"({PLACES})([document.querySelector('.st-key-class_picture .hm image')])")[0]
+    unit = final[2] / 148
+    panels = [[final[0], final[1] + 8 * unit, 28 * unit, 28 * unit],
+              [final[0] + 4 * 30 * unit, final[1] + 44 * unit, 28 * unit, 28 * unit]]
+    for drawn, then in zip(partial, panels):
+        assert max(abs(a - b) for a, b in zip(drawn, then)) <= 4, (partial, final)
     # The charts under the picture follow it: the previous settings' stood unmarked for two seconds (a review);
     # in a run that outlasts that, the light charts come with the second partial picture.
     live_charts, run = page.evaluate("[window.noiseLensLiveCharts, window.noiseLensRun]")

@@ -27,15 +27,40 @@ def test_a_partial_picture_is_light_html_of_the_panels_decoded_before_it_is_pain
     assert len(sources) == 11  # ten panels and the colour ramp
     # each panel named once, by its caption, in a named group (the tiles' alt text repeated the captions)
     assert [alt for alt, _ in sources[:10]] == [""] * 10 and sources[10][0] == "colour scale"
-    assert 'digit 0 (n &lt; 1,000 &amp; &quot;so far&quot;)</figcaption>' in html
+    assert 'digit 0 (n &lt; 1,000 &amp; &quot;so far&quot;)</span></figcaption>' in html
     assert 'role="group" aria-label="classification images so far, 2,048 of 10,000 stimuli"' in html
     low, high = -np.percentile(np.abs(values), 99.5), np.percentile(np.abs(values), 99.5)
     for k, (_, source) in enumerate(sources[:10]):
         pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(source))).convert("RGB"))
         assert np.array_equal(pixels, picture_rgb(values[k], True, low, high))
     # the ends as the final colour bar writes its ticks: two significant digits, a true minus sign
-    assert f"<span>−{-low:.2g}</span>" in html and f"<span>{high:.2g}</span>" in html and "<span>-" not in html
+    ends = re.findall(r'<span style="position:absolute;left:calc\([^"]*">([^<]*)</span>', html)
+    assert ends == [f"{high:.2g}", f"−{-low:.2g}", "z-score"], ends  # the scale's ends, then its title
     assert "2,048 of 10,000 stimuli" in html and '<progress value="2048" max="10000" aria-label=' in html
+
+
+def test_the_partial_picture_is_laid_out_by_the_final_figure_s_numbers() -> None:
+    """On a wide screen the partial picture puts its panels where the Plotly figure will: the same height and
+    margins, the mosaic's size in image pixels, at the largest scale that fits beside the colour bar (140-px
+    panels became 99-148 px and moved 33-56 px at the end of every change: a review). The browser test measures
+    the two on screen."""
+    import numpy as np
+
+    from core import plots
+    from core.picture import Picture
+
+    shown = Picture(np.zeros((10, 28, 28)), [str(k) for k in range(10)], "z-score", True, None, 1.0,
+                    np.zeros(10, bool))
+    figure, html = shown.figure(), plots_live.picture_html(shown, 100, 1_000)
+    height, margin = figure.layout.height, figure.layout.margin
+    rows, columns = np.shape(figure.data[0].z)  # the mosaic, in image pixels
+    assert margin.l == margin.r == margin.t == margin.b == plots.FIGURE_MARGIN
+    assert f"height:{height}px" in html
+    room = 2 * plots.FIGURE_MARGIN + plots_live.COLOUR_BAR_ROOM
+    assert f"--u:min({(height - 2 * margin.t) / rows:.4f}px, (100cqw - {room}px) / {columns})" in html
+    assert f"grid-template-columns:repeat(5,calc(28 * var(--u)));column-gap:calc({plots.MOSAIC_GAP} * var(--u))" \
+        in html
+    assert f"height:calc({plots.TITLE_BAND} * var(--u))" in html  # each title's band, as the mosaic's
 
 
 def test_a_phone_sees_the_partial_picture_laid_out_as_its_final_picture() -> None:
