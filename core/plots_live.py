@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import base64
 import html
+from dataclasses import dataclass
 
 import numpy as np
 
 from core import plots
+from core.config import IMAGE_SHAPE
 from core.picture import Picture
 
 
@@ -18,110 +20,112 @@ def _data_url(content: bytes, kind: str = "image/png") -> str:
     return f"data:{kind};base64," + base64.b64encode(content).decode("ascii")
 
 
-LIVE_TILE = 140  # screen pixels of a panel in a phone's partial picture at most
-# Screen pixels Plotly's vertical colour bar takes from a grid figure's width (its 1.02 offset, bar, ticks and title):
+# Screen pixels Plotly's upright colour bar takes from a grid figure's width (its 1.02 offset, bar, ticks and title):
 # 117-124 in Chromium at grids 660-940 px wide, by the width of the tick labels
 COLOUR_BAR_ROOM = 120
-COLOUR_BAR_THICKNESS = 30  # Plotly's default
+COLOUR_BAR_PAD = 10  # Plotly's padding around a colour bar, each side
+COLOUR_BAR_THICKNESS = {"right": 30, "under": 14}  # Plotly's default; plots.colour_bar_under's
+
+
+@dataclass(frozen=True)
+class MosaicLayout:
+    """Where ``plots.class_images_figure`` draws its mosaic, in its own numbers: panels across, the figure's height
+    and margins, the colour bar's side, and how the titles are set."""
+
+    columns: int
+    height: int
+    margin: tuple[int, int, int, int]  # left, right, top, bottom
+    colour_bar: str  # "right" (beside, taking COLOUR_BAR_ROOM of the width) or "under" (in the bottom margin)
+    title_size: int
+    two_line_titles: bool
+
+    @classmethod
+    def of(cls, count: int, phone: bool) -> MosaicLayout:
+        if phone:
+            m = plots.PHONE_MARGIN
+            return cls(plots.PHONE_COLUMNS, plots.phone_grid_height(count), (m["l"], m["r"], m["t"], m["b"]),
+                       "under", 11, True)
+        rows = int(np.ceil(count / 5))
+        return cls(5, plots.grid_height(rows), (plots.FIGURE_MARGIN,) * 4, "right", 12, False)
 
 
 def picture_html(shown: Picture, done: int, total: int, phone: bool = False) -> str:
     """A picture as it grows, for ``st.html``: its ten panels as tiny inline PNGs the browser scales up
-    (pixelated), their titles, the colour scale, and "n of N stimuli" with a bar. Laid out where the final Plotly
-    figure will put them (on a ``phone``, three across with titles on two lines), so the complete picture replaces
-    it without a jump.
+    (pixelated), their titles, the colour scale, and "n of N stimuli" with a bar, laid out where the final Plotly
+    figure puts them (on a ``phone``, three across with titles on two lines and the colour bar under them), so the
+    complete picture replaces it without a jump.
 
     One element, so one message per redraw and a few milliseconds of the server's time, where a Plotly figure of
     ten heatmaps costs a slow machine's browser 0.3-0.5 s. The images decode synchronously: the picture this
     replaces stays on screen until this one is painted (an ``st.image`` is fetched after it is mounted: a blank
     frame)."""
-    tiles, ramp, (low, high) = shown.tiles()
-    if phone:
-        return _phone_picture_html(shown, tiles, ramp, (low, high), done, total)
-    return _grid_picture_html(shown, tiles, ramp, (low, high), done, total)
-
-
-def _progress_html(done: int, total: int, style: str = "") -> str:
-    return (f'<div style="display:flex;align-items:center;gap:8px;font-size:13px;{style}">'
-            f'<span>{done:,} of {total:,} stimuli</span>'
-            f'<progress value="{done}" max="{total}" aria-label="stimuli so far" style="width:min(200px,40%)">'
-            f'</progress></div>')
-
-
-def _group(done: int, total: int, style: str, panels: str) -> str:
+    tiles, ramp, scale = shown.tiles()
+    layout = MosaicLayout.of(len(tiles), phone)
+    side = IMAGE_SHAPE[1]
+    rows = int(np.ceil(len(tiles) / layout.columns))
+    wide = layout.columns * (side + plots.MOSAIC_GAP) - plots.MOSAIC_GAP  # the mosaic, in image pixels
+    tall = rows * (plots.TITLE_BAND + side)
+    (m_left, m_right, m_top, m_bottom), room = layout.margin, COLOUR_BAR_ROOM if layout.colour_bar == "right" else 0
+    inner = layout.height - m_top - m_bottom  # the plot area's height
+    plot_width = f"(100cqw - {m_left + m_right + room}px)"  # and its width, beside an upright colour bar
+    unit = f"min({inner / tall:.4f}px, {plot_width} / {wide})"  # screen pixels per image pixel, as Plotly fits it
+    left = f"calc({m_left}px + ({plot_width} - {wide} * var(--u)) / 2)"
+    top = f"calc({m_top}px + ({inner}px - {tall} * var(--u)) / 2)"
+    # the titles sit 0.6 image pixels above their panels, in bands of TITLE_BAND (Streamlit's CSS is border-box)
+    caption_style = (f"box-sizing:border-box;height:calc({plots.TITLE_BAND} * var(--u));"
+                     "padding-bottom:calc(0.6 * var(--u));display:flex;flex-direction:column;justify-content:flex-end;"
+                     f"align-items:center;font-size:{layout.title_size}px;line-height:{layout.title_size + 2}px;"
+                     "white-space:nowrap;overflow:hidden")
+    lines = [[line for line in plots.title_lines(title) if line] if layout.two_line_titles else [title]
+             for title in shown.titles]
+    panels = "".join(
+        f'<figure style="margin:0;min-width:0"><figcaption style="{caption_style}" title="{html.escape(title)}">'
+        + "".join(f'<span style="max-width:100%;overflow:hidden;text-overflow:ellipsis">{html.escape(line)}</span>'
+                  for line in title_lines)
+        + f'</figcaption><img decoding="sync" alt="" src="{_data_url(tile)}" style="display:block;'
+        f'width:calc({side} * var(--u));height:calc({side} * var(--u));image-rendering:pixelated"></figure>'
+        for title, title_lines, tile in zip(shown.titles, lines, tiles))
     # A screen reader hears the group's name and each panel's caption once (the tiles' alt text repeated them)
-    return (f'<div role="group" aria-label="classification images so far, {done:,} of {total:,} stimuli" '
-            f'style="{style}">{panels}</div>')
+    grid = (f'<div role="group" aria-label="classification images so far, {done:,} of {total:,} stimuli" '
+            f'style="position:absolute;left:{left};top:{top};display:grid;'
+            f'grid-template-columns:repeat({layout.columns},calc({side} * var(--u)));'
+            f'column-gap:calc({plots.MOSAIC_GAP} * var(--u))">{panels}</div>')
+    where = (f'<div style="position:absolute;left:{left};top:2px;white-space:nowrap;display:flex;align-items:center;'
+             f'gap:8px;font-size:13px"><span>{done:,} of {total:,} stimuli</span><progress value="{done}" '
+             f'max="{total}" aria-label="stimuli so far" style="width:min(200px,40cqw)"></progress></div>')
+    colour_bar = _colour_bar_html(layout, plot_width, inner, ramp, scale, shown.colour_label)
+    return (f'<div style="position:relative;height:{layout.height}px;container-type:inline-size;--u:{unit}">'
+            f'{grid}{colour_bar}{where}</div>')
 
 
-def _grid_picture_html(shown: Picture, tiles: list[bytes], ramp: bytes, scale: tuple[float, float], done: int,
-                       total: int) -> str:
-    """The desktop grid where ``plots.class_images_figure`` draws it: its mosaic, at the largest size that fits
-    its height and its width less the colour bar, centred in its plot area; the colour bar upright beside it; the
-    run's progress over the first row's titles (the final figure has no such line). Container units do the
-    arithmetic in the browser, which alone knows the width (the live panels were 140 px where the final ones were
-    99-148, and 33-56 px higher: each change ended in a jump)."""
-    columns, rows = 5, int(np.ceil(len(tiles) / 5))
-    height, margin = plots.grid_height(rows), plots.FIGURE_MARGIN
-    wide = columns * (28 + plots.MOSAIC_GAP) - plots.MOSAIC_GAP  # the mosaic in image pixels
-    tall = rows * (plots.TITLE_BAND + 28)
-    inner = height - 2 * margin
-    plot_width = f"(100cqw - {2 * margin + COLOUR_BAR_ROOM}px)"  # the plot area beside the colour bar
-    unit = f"min({inner / tall:.4f}px, {plot_width} / {wide})"  # screen pixels per image pixel
-    left = f"calc({margin}px + ({plot_width} - {wide} * var(--u)) / 2)"
-    top = f"calc({margin}px + ({inner}px - {tall} * var(--u)) / 2)"
-    caption_style = (f"box-sizing:border-box;height:calc({plots.TITLE_BAND} * var(--u));display:flex;"
-                     "align-items:flex-end;justify-content:center;font-size:12px;line-height:14px;white-space:nowrap;"
-                     "overflow:hidden")
-    panels = "".join(
-        f'<figure style="margin:0;min-width:0"><figcaption style="{caption_style};padding-bottom:calc(0.6 * var(--u))" '
-        f'title="{html.escape(title)}"><span style="overflow:hidden;text-overflow:ellipsis">{html.escape(title)}'
-        f'</span></figcaption><img decoding="sync" alt="" src="{_data_url(tile)}" style="display:block;'
-        f'width:calc(28 * var(--u));height:calc(28 * var(--u));image-rendering:pixelated"></figure>'
-        for title, tile in zip(shown.titles, tiles))
-    grid = _group(done, total, f"position:absolute;left:{left};top:{top};display:grid;"
-                  f"grid-template-columns:repeat({columns},calc(28 * var(--u)));"
-                  f"column-gap:calc({plots.MOSAIC_GAP} * var(--u))", panels)
+def _colour_bar_html(layout: MosaicLayout, plot_width: str, inner: int, ramp: bytes, scale: tuple[float, float],
+                     title: str) -> str:
+    """The colour bar where Plotly draws it: upright at 1.02 of the plot area's width, or lying 0.02 of its height
+    under it (then titled above), each inside its padding; the scale's ends at the bar's ends."""
     low, high = (plots.scale_end_text(end) for end in scale)
-    # Plotly's bar: at x = 1.02 of the plot area, then its 10-px padding on each side
-    bar_left, bar_top, bar_height = f"calc({margin + 10}px + 1.02 * {plot_width})", margin + 10, inner - 20
-    # the ramp runs low to high from left to right: turned a quarter about its top-left corner it runs upwards
-    bar = (f'<img decoding="sync" alt="colour scale" src="{_data_url(ramp)}" style="position:absolute;'
-           f'left:{bar_left};top:{bar_top + bar_height}px;width:{bar_height}px;height:{COLOUR_BAR_THICKNESS}px;'
-           'transform:rotate(-90deg);transform-origin:0 0;image-rendering:pixelated">')
-    label = f'position:absolute;left:calc({bar_left} + {COLOUR_BAR_THICKNESS + 4}px);font-size:12px;line-height:14px'
-    ends = (f'<span style="{label};top:{bar_top - 7}px">{high}</span>'
-            f'<span style="{label};top:{bar_top + bar_height - 7}px">{low}</span>')
-    title = (f'<span style="position:absolute;left:calc({bar_left} + {COLOUR_BAR_THICKNESS + 40}px);top:{bar_top}px;'
-             f'height:{bar_height}px;writing-mode:vertical-rl;transform:rotate(180deg);text-align:center;'
-             f'font-size:14px">{html.escape(shown.colour_label)}</span>')
-    where = _progress_html(done, total, f"position:absolute;left:{left};top:2px;white-space:nowrap")
-    return (f'<div style="position:relative;height:{height}px;container-type:inline-size;--u:{unit}">'
-            f'{grid}{bar}{ends}{title}{where}</div>')
-
-
-def _phone_picture_html(shown: Picture, tiles: list[bytes], ramp: bytes, scale: tuple[float, float], done: int,
-                        total: int) -> str:
-    """A phone's partial picture: three across, titles on two lines, the colour scale and the progress under
-    them, in the room the final figure takes."""
-    columns, height = plots.PHONE_COLUMNS, plots.phone_grid_height(len(tiles))
-    captions = ["<br>".join(html.escape(line) for line in plots.title_lines(title) if line) for title in shown.titles]
-    caption_style = "font-size:11px;line-height:13px;height:26px;overflow:hidden"
-    panels = "".join(
-        f'<figure style="margin:0;min-width:0"><figcaption style="{caption_style};text-align:center" '
-        f'title="{html.escape(title)}">{caption}</figcaption>'
-        f'<img decoding="sync" alt="" src="{_data_url(tile)}" '
-        f'style="display:block;width:100%;image-rendering:pixelated"></figure>'
-        for title, caption, tile in zip(shown.titles, captions, tiles))
-    low_text, high_text = (plots.scale_end_text(end) for end in scale)
-    bar = (f'<div style="display:flex;align-items:center;gap:6px;font-size:12px;margin-top:6px">'
-           f'<span>{low_text}</span><img decoding="sync" alt="colour scale" src="{_data_url(ramp)}" '
-           f'style="width:min(240px,50%);height:12px;image-rendering:pixelated"><span>{high_text}</span>'
-           f'<span>{html.escape(shown.colour_label)}</span></div>')
-    grid = _group(done, total, f"display:grid;grid-template-columns:repeat({columns},minmax(0,{LIVE_TILE}px));"
-                  "gap:8px 16px", panels)
-    return (f'<div style="min-height:{height}px;max-width:{5 * (LIVE_TILE + 16)}px">{grid}{bar}'
-            f'{_progress_html(done, total, "margin-top:4px")}</div>')
+    m_left, _, m_top, _ = layout.margin
+    pad, thickness = COLOUR_BAR_PAD, COLOUR_BAR_THICKNESS[layout.colour_bar]
+    text = "position:absolute;font-size:12px;line-height:14px;white-space:nowrap"
+    if layout.colour_bar == "right":
+        x, y, length = f"calc({m_left + pad}px + 1.02 * {plot_width})", m_top + pad, inner - 2 * pad
+        # the ramp runs low to high from left to right: turned a quarter about its top-left corner it runs upwards
+        bar = (f'<img decoding="sync" alt="colour scale" src="{_data_url(ramp)}" style="position:absolute;'
+               f'left:{x};top:{y + length}px;width:{length}px;height:{thickness}px;transform:rotate(-90deg);'
+               'transform-origin:0 0;image-rendering:pixelated">')
+        label = f"{text};left:calc({x} + {thickness + 4}px)"
+        return (f'{bar}<span style="{label};top:{y - 7}px">{high}</span>'
+                f'<span style="{label};top:{y + length - 7}px">{low}</span>'
+                f'<span style="{text};left:calc({x} + {thickness + 40}px);top:{y}px;height:{length}px;'
+                f'writing-mode:vertical-rl;transform:rotate(180deg);text-align:center;font-size:14px">'
+                f'{html.escape(title)}</span>')
+    y = round(m_top + 1.02 * inner) + pad + 14  # under the plot area, below its title's line
+    x, length = f"{m_left + pad}px", f"calc({plot_width} - {2 * pad}px)"
+    return (f'<span style="{text};left:{x};width:{length};top:{y - 15}px;text-align:center">{html.escape(title)}'
+            f'</span><img decoding="sync" alt="colour scale" src="{_data_url(ramp)}" style="position:absolute;'
+            f'left:{x};top:{y}px;width:{length};height:{thickness}px;image-rendering:pixelated">'
+            f'<span style="{text};left:{x};top:{y + thickness + 2}px">{low}</span>'
+            f'<span style="{text};left:calc({x} + {length} - 40px);width:40px;text-align:right;'
+            f'top:{y + thickness + 2}px">{high}</span>')
 
 
 LIVE_CHART_HEIGHT = 300  # the Plotly charts' height: their light stand-ins take the same room
