@@ -62,40 +62,45 @@ def picture_html(shown: Picture, done: int, total: int, phone: bool = False) -> 
     tiles, ramp, scale = shown.tiles()
     layout = MosaicLayout.of(len(tiles), phone)
     side = IMAGE_SHAPE[1]
-    rows = int(np.ceil(len(tiles) / layout.columns))
     wide = layout.columns * (side + plots.MOSAIC_GAP) - plots.MOSAIC_GAP  # the mosaic, in image pixels
-    tall = rows * (plots.TITLE_BAND + side)
+    tall = int(np.ceil(len(tiles) / layout.columns)) * (plots.TITLE_BAND + side)
     (m_left, m_right, m_top, m_bottom), room = layout.margin, COLOUR_BAR_ROOM if layout.colour_bar == "right" else 0
     inner = layout.height - m_top - m_bottom  # the plot area's height
     plot_width = f"(100cqw - {m_left + m_right + room}px)"  # and its width, beside an upright colour bar
     unit = f"min({inner / tall:.4f}px, {plot_width} / {wide})"  # screen pixels per image pixel, as Plotly fits it
     left = f"calc({m_left}px + ({plot_width} - {wide} * var(--u)) / 2)"
     top = f"calc({m_top}px + ({inner}px - {tall} * var(--u)) / 2)"
-    # the titles sit 0.6 image pixels above their panels, in bands of TITLE_BAND (Streamlit's CSS is border-box)
-    caption_style = (f"box-sizing:border-box;height:calc({plots.TITLE_BAND} * var(--u));"
-                     "padding-bottom:calc(0.6 * var(--u));display:flex;flex-direction:column;justify-content:flex-end;"
-                     f"align-items:center;font-size:{layout.title_size}px;line-height:{layout.title_size + 2}px;"
-                     "white-space:nowrap;overflow:hidden")
-    lines = [[line for line in plots.title_lines(title) if line] if layout.two_line_titles else [title]
-             for title in shown.titles]
-    panels = "".join(
-        f'<figure style="margin:0;min-width:0"><figcaption style="{caption_style}" title="{html.escape(title)}">'
-        + "".join(f'<span style="max-width:100%;overflow:hidden;text-overflow:ellipsis">{html.escape(line)}</span>'
-                  for line in title_lines)
-        + f'</figcaption><img decoding="sync" alt="" src="{_data_url(tile)}" style="display:block;'
-        f'width:calc({side} * var(--u));height:calc({side} * var(--u));image-rendering:pixelated"></figure>'
-        for title, title_lines, tile in zip(shown.titles, lines, tiles))
     # A screen reader hears the group's name and each panel's caption once (the tiles' alt text repeated them)
     grid = (f'<div role="group" aria-label="classification images so far, {done:,} of {total:,} stimuli" '
             f'style="position:absolute;left:{left};top:{top};display:grid;'
             f'grid-template-columns:repeat({layout.columns},calc({side} * var(--u)));'
-            f'column-gap:calc({plots.MOSAIC_GAP} * var(--u))">{panels}</div>')
+            f'column-gap:calc({plots.MOSAIC_GAP} * var(--u))">{_panels_html(shown.titles, tiles, layout)}</div>')
     where = (f'<div style="position:absolute;left:{left};top:2px;white-space:nowrap;display:flex;align-items:center;'
              f'gap:8px;font-size:13px"><span>{done:,} of {total:,} stimuli</span><progress value="{done}" '
              f'max="{total}" aria-label="stimuli so far" style="width:min(200px,40cqw)"></progress></div>')
     colour_bar = _colour_bar_html(layout, plot_width, inner, ramp, scale, shown.colour_label)
     return (f'<div style="position:relative;height:{layout.height}px;container-type:inline-size;--u:{unit}">'
             f'{grid}{colour_bar}{where}</div>')
+
+
+def _panels_html(titles: list[str], tiles: list[bytes], layout: MosaicLayout) -> str:
+    """Each panel: its title at the foot of a band of TITLE_BAND image pixels, 0.6 above the panel as Plotly puts
+    it (Streamlit's CSS is border-box: the padding lies inside the band), then its tile, sized in ``--u``."""
+    side = IMAGE_SHAPE[1]
+    caption_style = (f"box-sizing:border-box;height:calc({plots.TITLE_BAND} * var(--u));"
+                     "padding-bottom:calc(0.6 * var(--u));display:flex;flex-direction:column;justify-content:flex-end;"
+                     f"align-items:center;font-size:{layout.title_size}px;line-height:{layout.title_size + 2}px;"
+                     "white-space:nowrap;overflow:hidden")
+    line_style = "max-width:100%;overflow:hidden;text-overflow:ellipsis"
+    panels = []
+    for title, tile in zip(titles, tiles):
+        lines = [line for line in plots.title_lines(title) if line] if layout.two_line_titles else [title]
+        caption = "".join(f'<span style="{line_style}">{html.escape(line)}</span>' for line in lines)
+        panels.append(f'<figure style="margin:0;min-width:0"><figcaption style="{caption_style}" '
+                      f'title="{html.escape(title)}">{caption}</figcaption><img decoding="sync" alt="" '
+                      f'src="{_data_url(tile)}" style="display:block;width:calc({side} * var(--u));'
+                      f'height:calc({side} * var(--u));image-rendering:pixelated"></figure>')
+    return "".join(panels)
 
 
 def _colour_bar_html(layout: MosaicLayout, plot_width: str, inner: int, ramp: bytes, scale: tuple[float, float],
