@@ -15,8 +15,8 @@ _SIBLING_DATA = PROJECT_ROOT.parent / "shared" / "datasets"
 
 def _resolve_data_dir() -> Path | None:
     configured = os.environ.get(DATA_DIR_ENV)
-    if configured:
-        return Path(configured)
+    if configured:  # absolute: a test that links to it from a temporary folder got a dangling relative link
+        return Path(configured).resolve()
     if _SIBLING_DATA.is_dir():
         os.environ[DATA_DIR_ENV] = str(_SIBLING_DATA)
         return _SIBLING_DATA
