@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,7 +84,7 @@ def picture_html(shown: Picture, done: int, total: int, phone: bool = False) -> 
             f'{grid}{colour_bar}{where}</div>')
 
 
-def _panels_html(titles: list[str], tiles: list[bytes], layout: MosaicLayout) -> str:
+def _panels_html(titles: Sequence[str], tiles: Sequence[bytes], layout: MosaicLayout) -> str:
     """Each panel: its title at the foot of a band of TITLE_BAND image pixels, 0.6 above the panel as Plotly puts
     it (Streamlit's CSS is border-box: the padding lies inside the band), then its tile, sized in ``--u``."""
     side = IMAGE_SHAPE[1]
