@@ -542,6 +542,18 @@ def _stroke(page, canvas, points: list[tuple[int, int]]) -> None:
     page.mouse.up()
 
 
+def _clear_the_square(page):
+    """Press *Clear the square* and return the canvas once the page has settled: a stroke begun while the reruns
+    after the press were still on their way went to the page (it selected text below the square) in 1 run of 3."""
+    from tests.browser import wait_until_idle
+
+    page.get_by_role("button", name="Clear the square").click()
+    page.get_by_text("Draw a digit in the black square").wait_for(timeout=60_000)
+    wait_until_idle(page)
+    page.wait_for_timeout(1_000)
+    return page.locator("canvas.upper-canvas")
+
+
 def _visible_width(canvas) -> float:
     """How much of the canvas shows: its width clipped by every scrolling or clipping box around it."""
     return canvas.evaluate("""(node) => {
@@ -573,9 +585,7 @@ def test_browser_draw_a_stroke_and_the_softmax_changes(real_data_dir, tmp_path) 
         _stroke(page, canvas, [(140, 140), (142, 141)])  # a click, barely moved: one pen-wide dot
         page.get_by_text("That is only a dot").wait_for(timeout=120_000)
         assert page.locator('[data-testid="stPlotlyChart"]').filter(has_text="network: softmax").count() == 0
-        page.get_by_role("button", name="Clear the square").click()
-        page.get_by_text("Draw a digit in the black square").wait_for(timeout=60_000)
-        canvas = page.locator("canvas.upper-canvas")
+        canvas = _clear_the_square(page)
         _stroke(page, canvas, [(150, 40), (140, 250)])
         one = wait_for_change(lambda: _softmax_labels(page), [], timeout=240,
                               complete=lambda texts: any(t.startswith("network: softmax") for t in texts))
@@ -588,9 +598,7 @@ def test_browser_draw_a_stroke_and_the_softmax_changes(real_data_dir, tmp_path) 
         said = page.locator('[data-testid="stMarkdown"]').filter(has_text="the network's softmax").inner_text()
         assert "it says 7" in said, said
         # A button clears the square: the canvas's own Clear shows only while a mouse hovers over it (never on a phone)
-        page.get_by_role("button", name="Clear the square").click()
-        page.get_by_text("Draw a digit in the black square").wait_for(timeout=60_000)
-        canvas = page.locator("canvas.upper-canvas")
+        canvas = _clear_the_square(page)
         # Begun near the top right, the pointer coming straight from the button: the canvas's hidden toolbar lay
         # there until a hover moved it, and took the press (nothing drawn, nothing sent) before
         # streamlit_internals.CANVAS_TOOLBAR_OUT_OF_THE_WAY
