@@ -46,8 +46,8 @@ class MosaicLayout:
             m = plots.PHONE_MARGIN
             return cls(plots.PHONE_COLUMNS, plots.phone_grid_height(count), (m["l"], m["r"], m["t"], m["b"]),
                        "under", 11, True)
-        rows = int(np.ceil(count / 5))
-        return cls(5, plots.grid_height(rows), (plots.FIGURE_MARGIN,) * 4, "right", 12, False)
+        rows = 2  # class_images_figure's default: two rows, as many columns as they need
+        return cls(int(np.ceil(count / rows)), plots.grid_height(rows), (plots.FIGURE_MARGIN,) * 4, "right", 12, False)
 
 
 def picture_html(shown: Picture, done: int, total: int, phone: bool = False) -> str:
