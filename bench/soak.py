@@ -52,7 +52,8 @@ def settings_vocabulary() -> dict[str, tuple]:
     the run, so larger N only waits), an off-step r (0.33: the link names the value used) among the steps."""
     from core import link
 
-    return {"dataset": tuple(link.DATASETS), "arch": tuple(link.SHIPPED_ARCHITECTURES),
+    # the dataset and the network by code name (as links written before named them: the page rewrites them)
+    return {"dataset": tuple(link.DATASET_TITLES), "arch": tuple(link.SHIPPED_ARCHITECTURES),
             "n": tuple(n for n in link.SAMPLE_COUNTS if n <= 50_000), "r": (0, 0.1, 0.33, 0.5, 0.7),
             "noise": tuple(link.NOISE_TYPES), "sigma": (0.05, 0.1, 0.2, 0.3, 0.45), "estimator": tuple(link.ESTIMATORS),
             "part": tuple(link.PARTS), "z": ("true", "false"), "target": tuple(range(10)),

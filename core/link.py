@@ -9,16 +9,16 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from core.analysis import ESTIMATORS, GRADIENT_ESTIMATORS, PARTS
 from core.reverse_correlation import AnalysisSettings
 from core.attack import GAMMAS, SUBSETS
-from core.config import DATASETS
+from core.config import DATASET_TITLES
 from core.lesson import parse_step
-from core.models import SHIPPED_ARCHITECTURES
+from core.models import ARCHITECTURES, SHIPPED_ARCHITECTURES
 from core.noise import DEFAULT_SIGMA, NOISE_TYPES, SIGMA_NOISE_TYPES, NoiseSpec
 from core.readout import DEFAULT_RIDGE, RIDGE_CHOICES
 from core.significance import DEFAULT_PRIMARY, DEFAULT_SMOOTHING, PRIMARY_CHOICES, SMOOTHING_CHOICES
@@ -36,6 +36,13 @@ class Param:
     # Bound to a select slider, which takes a link's value only in the text it writes itself (each of these writes
     # ``link_text`` of its option); other text for the same value (γ = "1.0") would be dropped from the address.
     exact: bool = False
+    # A choice whose radio shows its options by name ("Fashion-MNIST", "LeNet-style") writes that name into the
+    # link, not the option's code: the link's text for a value is then its title.
+    titles: Mapping[str, str] | None = None
+
+    def written(self, value: Any) -> str:
+        """``value`` as this parameter's widget writes it into the link: ``Fashion-MNIST``, ``0.7``, ``true``."""
+        return self.titles[value] if self.titles is not None and value in self.titles else link_text(value)
 
     def parsed(self, text: str) -> Any | None:
         """The value of ``text``, or None if it is not valid (the link check names such values once)."""
@@ -50,15 +57,23 @@ def _folded(text: str) -> str:
     return text.strip().lower().replace("-", "_")
 
 
-def _choice(options: list[str]) -> Callable[[str], str]:
-    """One of ``options``, in any case and with - for _ (a link the page writes has the option itself)."""
+def _choice(options: list[str], titles: Mapping[str, str] | None = None) -> Callable[[str], str]:
+    """One of ``options``, in any case and with - for _, named by its code or by its title where it has one
+    ("fashion_mnist" or "Fashion-MNIST", "alexnet" or "AlexNet-style")."""
+    names = {option: {_folded(option), _folded(titles[option])} if titles else {_folded(option)} for option in options}
+
     def parse(text: str) -> str:
-        matches = [option for option in options if _folded(option) == _folded(text)]
+        matches = [option for option in options if _folded(text) in names[option]]
         if not matches:
-            raise ValueError(f"choose one of {', '.join(options)}")
+            raise ValueError(f"choose one of {', '.join(titles[o] for o in options) if titles else ', '.join(options)}")
         return matches[0]
 
     return parse
+
+
+def _titled_choice(default: str, titles: Mapping[str, str]) -> Param:
+    """A choice shown, and written into the link, by its title (the sidebar's dataset and architecture)."""
+    return Param(default, _choice(list(titles), titles), titles=titles)
 
 
 def _plain(number: float) -> str:
@@ -127,8 +142,8 @@ def _grid(values: tuple) -> Callable[[str], Any]:
 SEEDS = (0, 2**31 - 1)  # the noise streams' seeds, lowest and highest
 
 PARAMS: dict[str, Param] = {
-    "dataset": Param("mnist", _choice(list(DATASETS))),
-    "arch": Param("lenet", _choice(list(SHIPPED_ARCHITECTURES))),
+    "dataset": _titled_choice("mnist", DATASET_TITLES),
+    "arch": _titled_choice("lenet", {arch: ARCHITECTURES[arch].title for arch in SHIPPED_ARCHITECTURES}),
     "n": Param(1_000, _sample_count, exact=True),
     "r": Param(0.7, _on_steps(0.0, 1.0, 0.05)),
     "noise": Param("uniform", _choice(list(NOISE_TYPES))),

@@ -8,6 +8,7 @@ import streamlit as st
 
 from core import analysis, digit, plots
 from core.attack import blend
+from core.config import DATASET_TITLES
 from core.link import PARAMS
 from core.models import predict_probabilities
 from core.noise import mix, noise_samples
@@ -164,8 +165,8 @@ def digit_page() -> None:
     engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress)
     images = analysis.class_images(state, controls.estimator, controls.part)
     if dataset_name != "mnist":
-        st.info(f"The model reads {dataset_name} ({', '.join(names[:3])}, …): draw one of those, or switch the "
-                f"dataset to mnist in the sidebar for digits.")
+        st.info(f"The model reads {DATASET_TITLES[dataset_name]} ({', '.join(names[:3])}, …): draw one of those, or "
+                f"switch the dataset to {DATASET_TITLES['mnist']} in the sidebar for digits.")
 
     share, target, gamma = mixing_controls()
     # A row that wraps: the square keeps its full width beside the answers where there is room, and goes above

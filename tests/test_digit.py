@@ -515,11 +515,13 @@ def test_every_control_of_the_page_is_in_the_link(real_data_dir) -> None:
     assert link_bindings(at) == {key: key for key in link}  # none unbound, none missing
     assert {key: widget.value for key, widget in valued_widgets(at).items()} == link
     assert at.file_uploader(key="upload") is not None  # "upload" from the link shows the uploader
-    # The browser writes a bound choice's option *label* into the link: each must read back as its value (a
-    # format_func once wrote digit_input=upload+a+picture, which the link then refused).
+    # The browser writes a bound choice's option *label* into the link: each must read back as a value the link
+    # writes as that label (a format_func once wrote digit_input=upload+a+picture, which the link then refused;
+    # the sidebar's "Fashion-MNIST" is fashion_mnist, written "Fashion-MNIST").
     for kind in ("radio", "selectbox"):
         for widget in at.get(kind):
-            assert [PARAMS[widget.key].parse(label) for label in widget.options] == list(widget.options)
+            param = PARAMS[widget.key]
+            assert [param.written(param.parse(label)) for label in widget.options] == list(widget.options)
 
 
 # --- the browser -------------------------------------------------------------------------------------------------

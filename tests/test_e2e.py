@@ -490,8 +490,8 @@ def test_a_phone_switches_the_dataset_with_one_tap_in_the_sidebar(server, browse
     dataset = page.locator('[data-testid="stSidebar"] [data-testid="stRadio"]').filter(has_text="Dataset")
     dataset.wait_for(timeout=30_000)
     time.sleep(1)  # the sidebar slides in: tap where the button ends up
-    tap(page, dataset.get_by_text("fashion_mnist"))
-    page.wait_for_function("location.search.includes('dataset=fashion_mnist')", timeout=30_000)
+    tap(page, dataset.get_by_text("Fashion-MNIST"))
+    page.wait_for_function("location.search.includes('dataset=Fashion-MNIST')", timeout=30_000)
     page.get_by_text("Ankle boot").first.wait_for(timeout=120_000)  # Fashion-MNIST's classes on the page
     assert_no_exception(page)
     context.close()
@@ -559,8 +559,8 @@ def test_a_phone_closes_the_sidebar_after_a_tap_on_a_page_link(server, browser) 
     dataset = page.locator('[data-testid="stSidebar"] [data-testid="stRadio"]').filter(has_text="Dataset")
     dataset.wait_for(timeout=30_000)
     time.sleep(1)
-    tap(page, dataset.get_by_text("fashion_mnist"))
-    page.wait_for_function("location.search.includes('dataset=fashion_mnist')", timeout=30_000)
+    tap(page, dataset.get_by_text("Fashion-MNIST"))
+    page.wait_for_function("location.search.includes('dataset=Fashion-MNIST')", timeout=30_000)
     time.sleep(1)
     assert sidebar_right_edge(page) >= 250
     assert_no_exception(page)
@@ -936,7 +936,7 @@ def test_homes_link_takes_the_signal_away_whatever_was_set_before(server, browse
     wait_until_idle(page, charts=4)
     link = parse_qs(urlparse(page.url).query)
     assert float(link["r"][0]) == 0.0 and link["estimator"] == ["predicted"] and link["n"] == ["10000"], page.url
-    assert link["dataset"] == ["fashion_mnist"] and "noise" not in link and "seed" not in link, page.url  # defaults
+    assert link["dataset"] == ["Fashion-MNIST"] and "noise" not in link and "seed" not in link, page.url  # defaults
     assert page.locator("input[type=number]").first.input_value() == "0"
     assert "Ankle boot" in " ".join(image_titles(page))
     assert_no_exception(page)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.link import ANALYSIS_KEYS, PARAMS, Controls, default_controls, link_text
+from core.link import ANALYSIS_KEYS, PARAMS, Controls, default_controls
 from core.noise import DEFAULT_SIGMA
 
 
@@ -31,7 +31,7 @@ def test_bad_values_are_refused_in_plain_words(key: str, text: str, reason: str)
 
 def test_every_default_survives_its_own_link() -> None:
     for param in PARAMS.values():
-        assert param.parse(link_text(param.default)) == param.default
+        assert param.parse(param.written(param.default)) == param.default
     assert set(ANALYSIS_KEYS) < set(PARAMS)
 
 
@@ -52,13 +52,12 @@ def test_the_readme_lists_every_link_parameter_with_its_default() -> None:
     """README's table of link parameters is the user's reference: a parameter added, renamed or given a new default
     must show there."""
     from core.config import PROJECT_ROOT
-    from core.link import link_text
 
     readme = (PROJECT_ROOT / "README.md").read_text()
     table = readme[readme.index("## Links"):readme.index("## Data, offline")]
     rows = [line.split("|") for line in table.splitlines() if line.startswith("| `")]
     listed = {row[1].strip().strip("`"): row[3].strip().strip("`") for row in rows}
-    assert listed == {key: link_text(param.default) for key, param in PARAMS.items()}
+    assert listed == {key: param.written(param.default) for key, param in PARAMS.items()}
 
 
 @pytest.mark.parametrize(("key", "text", "value"), [("r", "0.33", 0.35), ("r", "0.7", 0.7), ("r", "1", 1.0),
@@ -130,3 +129,18 @@ def test_every_page_names_its_files_by_one_stem_with_every_setting() -> None:
     z = default_controls(ratio=0.0, estimator="softmax", part="noise", z_scores=True)
     assert z.file_stem("lenet", "mnist", 1000, "noise") == "lenet-mnist-uniform-softmax-noise-N1000-r0-seed0-z"
     assert default_controls(z_scores=True).file_stem("lenet", "mnist", 1000, "input").endswith("-seed0")  # no z view
+
+
+def test_dataset_and_network_are_written_by_name_and_read_by_name_or_code() -> None:
+    """The sidebar's radios show, and write into the link, the names the pages use; links written with the code
+    names (before, and by the command line's spelling) still read."""
+    dataset, arch = PARAMS["dataset"], PARAMS["arch"]
+    assert [dataset.written(d) for d in ("mnist", "fashion_mnist")] == ["MNIST", "Fashion-MNIST"]
+    assert [arch.written(a) for a in ("lenet", "alexnet")] == ["LeNet-style", "AlexNet-style"]
+    for text in ("Fashion-MNIST", "fashion_mnist", "FASHION-mnist"):
+        assert dataset.parse(text) == "fashion_mnist"
+    for text in ("AlexNet-style", "alexnet", "AlexNet", "alexnet_style"):
+        assert arch.parse(text) == "alexnet"
+    with pytest.raises(ValueError, match="choose one of MNIST, Fashion-MNIST"):
+        dataset.parse("cifar10")
+    assert PARAMS["noise"].written("pink") == "pink" and PARAMS["n"].written(10_000) == "10000"

@@ -146,5 +146,19 @@ def test_a_choice_typed_in_another_case_is_taken_and_written_as_the_page_writes_
     at = open_page("pages/class_images.py", dataset="Fashion-MNIST", arch="AlexNet", noise="Gaussian", n="200")
     assert not at.exception and not at.warning, [w.value for w in at.warning]
     assert (at.query_params.get("dataset"), at.query_params.get("arch"), at.query_params.get("noise")) == \
-        ("fashion_mnist", "alexnet", "gaussian")
+        ("Fashion-MNIST", "AlexNet-style", "gaussian")
     assert at.selectbox(key="noise").value == "gaussian" and at.session_state["dataset"] == "fashion_mnist"
+
+
+def test_the_sidebar_names_datasets_and_networks_as_the_pages_do(real_data_dir) -> None:
+    """The sidebar's radios read "mnist | fashion_mnist" and "lenet | alexnet" beside "Fashion-MNIST" and
+    "AlexNet-style" on the pages (a teacher's review). They show the names, write them into the link, and a link
+    with the code names (every link written before, the command line's spelling) still opens its view."""
+    at = open_page("pages/class_images.py", dataset="fashion_mnist", arch="alexnet", n="200")
+    assert not at.exception and not at.warning, [w.value for w in at.warning]
+    assert at.radio(key="dataset").options == ["MNIST", "Fashion-MNIST"]
+    assert at.radio(key="arch").options == ["LeNet-style", "AlexNet-style"]
+    assert (at.radio(key="dataset").value, at.radio(key="arch").value) == ("fashion_mnist", "alexnet")
+    assert (at.query_params.get("dataset"), at.query_params.get("arch")) == ("Fashion-MNIST", "AlexNet-style")
+    assert "AlexNet-style · Fashion-MNIST" in " ".join(s.value for s in at.sidebar.success)
+    # (a press on the radio writes its name into the address in the browser: tests/test_e2e.py waits for it)

@@ -206,11 +206,15 @@ def sidebar_selectors() -> tuple[str, str]:
     # Two choices each, so radio buttons: one tap, and on a phone's sidebar a tap on a select box's field closed
     # its list at once (only its small arrow opened it; headless Chromium with touch, Streamlit 1.67).
     with st.sidebar:
+        # Shown by name, not code ("fashion_mnist" in the sidebar beside "Fashion-MNIST" on the page, a teacher's
+        # review); the radio writes the name it shows into the link, as ``PARAMS[…].written`` does.
         dataset = st.radio("Dataset", list(DATASETS), key="dataset", bind="query-params", horizontal=True,
-                           help="mnist: handwritten digits; fashion_mnist: Zalando clothing photos.")
+                           format_func=PARAMS["dataset"].written,
+                           help="MNIST: handwritten digits; Fashion-MNIST: Zalando's photos of clothing.")
         arch = st.radio("Architecture", list(SHIPPED_ARCHITECTURES), key="arch", bind="query-params",
-                        horizontal=True,
-                        help="\n".join(f"- **{a}**: {ARCHITECTURES[a].summary}" for a in SHIPPED_ARCHITECTURES))
+                        horizontal=True, format_func=PARAMS["arch"].written,
+                        help="\n".join(f"- **{ARCHITECTURES[a].title}**: {ARCHITECTURES[a].summary}"
+                                        for a in SHIPPED_ARCHITECTURES))
     st.session_state["_selection"] = (dataset, arch)
     return dataset, arch
 

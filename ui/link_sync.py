@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import streamlit as st
 
-from core.link import (ANALYSIS_KEYS, PARAMS, as_code, is_tracking_parameter, link_text, shorter,
+from core.link import (ANALYSIS_KEYS, PARAMS, as_code, is_tracking_parameter, shorter,
                        unknown_parameter_note)
 from ui import streamlit_internals
 
@@ -47,21 +47,22 @@ def check_link() -> dict[str, str]:
             st.session_state[key] = param.default
             repeated = f", the last of its {len(arrived[key])}," if len(arrived[key]) > 1 else ""
             notes[key] = (f"`{key}={as_code(raw)}`{repeated} in the link is not valid ({shorter(str(err))}); using "
-                          f"{link_text(param.default)}.")
+                          f"{param.written(param.default)}.")
             del link[key]  # a default is never in the link
             continue
         st.session_state[key] = value
         if len(arrived[key]) > 1:
-            notes[key] = f"`{key}` appears {len(arrived[key])} times in the link; using the last, {link_text(value)}."
+            notes[key] = (f"`{key}` appears {len(arrived[key])} times in the link; using the last, "
+                          f"{param.written(value)}.")
             link[key] = [raw]
         elif type(value) in (int, float) and float(raw) != value:
             cut = type(value) is int and value == int(float(raw))  # seed=1.5 → 1; n=150 → 200 is a step
             how = "not a whole number" if cut else "between the slider's steps"
-            notes[key] = f"`{key}={as_code(raw)}` in the link is {how}; using {link_text(value)}."
-            link[key] = [link_text(value)]
-        elif (type(value) in (int, str) or param.exact) and link_text(value) != raw:  # n=200.0, gamma=1.0: a
-            link[key] = [link_text(value)]  # select slider drops text other than its own, a choice ("MNIST") other
-            # than its option's; r=0.0 reads fine and stays
+            notes[key] = f"`{key}={as_code(raw)}` in the link is {how}; using {param.written(value)}."
+            link[key] = [param.written(value)]
+        elif (type(value) in (int, str) or param.exact) and param.written(value) != raw:  # n=200.0, gamma=1.0: a
+            link[key] = [param.written(value)]  # select slider drops text other than its own, a radio a choice
+            # ("fashion_mnist") other than the name it shows ("Fashion-MNIST"); r=0.0 reads fine and stays
     if link != arrived:
         st.query_params.from_dict(link)
         streamlit_internals.seed_widgets_from_the_link_as_it_is_now()  # not from the link as it arrived
@@ -121,7 +122,7 @@ def carry_settings_to_this_page() -> None:
         if in_link is not None:
             st.session_state[key] = in_link
             if key not in st.query_params:  # dropped by Streamlit: bound to a widget of the last page
-                missing[key] = link_text(in_link)
+                missing[key] = PARAMS[key].written(in_link)
             continue
         if by_history:  # the entry left it out: it was at its default there, whatever the student set since
             st.session_state.pop(key, None)
@@ -130,7 +131,7 @@ def carry_settings_to_this_page() -> None:
             if not in_fragment:
                 st.session_state[key] = st.session_state[key]
             if arrived and key not in st.query_params and st.session_state[key] != PARAMS[key].default:
-                missing[key] = link_text(st.session_state[key])
+                missing[key] = PARAMS[key].written(st.session_state[key])
     if missing:  # one change of the address, so one step in the browser's history
         st.query_params.update(missing)
         # the widgets, which after Back or Forward take their value from the link or else their default, see it

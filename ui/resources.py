@@ -152,20 +152,21 @@ def model_status(arch: str, dataset_name: str):
 def model_status_panel(arch: str, dataset_name: str) -> None:
     """The sidebar's line about the model the pages use: this session's own, or the server's."""
     own = session_models.get(arch, dataset_name)
+    model = f"{ARCHITECTURES[arch].title} · {DATASET_TITLES[dataset_name]}"  # as the sidebar's radios name them
     if own is not None:
-        st.success(f"**{arch}-{dataset_name}**: {own.description}. Only you see it; it is gone when you close "
+        st.success(f"**{model}**: {own.description}. Only you see it; it is gone when you close "
                    "the tab.", icon="🧪")
         return
     status = model_status(arch, dataset_name)
     meta = status.metadata or {}
     if status.usable:
         origin = "shipped with Noise Lens" if meta.get("origin") == "shipped" else "published on this server"
-        st.success(f"**{arch}-{dataset_name}**: {origin}, test accuracy {meta['test_accuracy']:.2%}", icon="✅")
+        st.success(f"**{model}**: {origin}, test accuracy {meta['test_accuracy']:.2%}", icon="✅")
         return
     if status.state == "damaged":
         st.error(f"The cached model is damaged and will not be used: {damage_without_paths(status)}", icon="⚠️")
     else:
-        st.info(f"**{arch}-{dataset_name}** is not trained yet.", icon="ℹ️")
+        st.info(f"**{model}** is not trained yet.", icon="ℹ️")
     st.page_link("pages/models.py", label="Train it on the Models page", icon="🏋️")
 
 
