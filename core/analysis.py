@@ -113,7 +113,7 @@ class ClassImages:
             return "pixel value"
         if self.unit:
             return self.unit
-        return "covariance" if self.estimator in KERNEL_ESTIMATORS else "Δ from mean stimulus"
+        return "covariance" if self.estimator in KERNEL_ESTIMATORS else "Δ pixel value from the mean stimulus"
 
 
 def _part_sums(sums: Sums, settings: AnalysisSettings, part: str) -> np.ndarray:

@@ -45,8 +45,8 @@ def test_the_pictures_heatmaps_and_strips_say_in_words_what_they_show(real_data_
     charts = {chart.proto.id: chart.proto.alt for chart in at.get("plotly_chart")}
     described = list(charts.values())
     picture = next(alt for alt in described if alt.startswith("10 class images, one per class: 0: never predicted"))
-    assert picture.endswith(", 8 (439), 9 (1, too few). Colour: Δ from mean stimulus, blue (below) through white to "
-                            "red (above), from −0.1 to 0.1."), picture
+    assert picture.endswith(", 8 (439), 9 (1, too few). Colour: Δ pixel value from the mean stimulus, blue (below) "
+                            "through white to red (above), from −0.1 to 0.1."), picture
     assert any(alt.startswith("8 grey-level images (black 0, white 1): #1, #2") for alt in described), described
     at = open_page("pages/confusion.py", n="1000")
     assert_clean(at)
@@ -156,7 +156,7 @@ def colour_bar_title(at: AppTest, index: int = 0) -> str:
 def test_compare_shows_and_labels_z_scores_like_the_class_images_page(real_data_dir) -> None:
     at = open_page("pages/compare.py", n="100", r="0.0", estimator="predicted", part="noise")
     assert_clean(at)
-    assert colour_bar_title(at) == "Δ from mean stimulus"
+    assert colour_bar_title(at) == "Δ pixel value from the mean stimulus"
     before = figure_data(at)
     at.toggle(key="z").set_value(True).run()
     assert_clean(at)
