@@ -286,6 +286,39 @@ def colour_bar(title: str, size: int | None = None, side: str = "right") -> dict
     return {"title": {"text": title, "side": side, **({"font": {"size": size}} if size else {})}}
 
 
+COLOUR_BAR_PAD = 10  # Plotly's padding around a colour bar, each side
+
+
+def colour_ticks(low: float, high: float, length: float, upright: bool = True) -> list[float]:
+    """The ticks of a colour bar ``length`` screen pixels long from ``low`` to ``high``, by Plotly's own rule (one
+    per 40 px upright or 80 px lying, 5 to 10 in all, rounded up to a step of 2, 5 or 10 × 10^k). The class-image
+    figure sets them itself so that the live picture's bar, drawn in HTML, writes the same ones: it wrote only the
+    scale's ends, and the labels jumped when the figure replaced it."""
+    span = high - low
+    if not (np.isfinite(span) and span > 0):
+        return []
+    rough = span / (min(max(length / (40 if upright else 80), 4), 9) + 1)
+    base = 10.0 ** np.floor(np.log10(rough))
+    step = base * next(m for m in (2, 5, 10) if m >= rough / base * (1 - 1e-9))
+    first, last = np.ceil(low / step - 1e-9), np.floor(high / step + 1e-9)
+    return [float(k * step) for k in np.arange(first, last + 1)]
+
+
+def tick_text(value: float, ticks: Sequence[float]) -> str:
+    """A tick's label as Plotly writes it: the step's decimals, trailing zeros dropped, a true minus ("−0.02", "0",
+    "0.4", "−6")."""
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+    text = f"{value:.{max(0, int(-np.floor(np.log10(step) + 1e-9)))}f}"
+    text = text.rstrip("0").rstrip(".") if "." in text else text
+    return "0" if text in ("-0", "0", "") else text.replace("-", "−")
+
+
+def ticked(bar: dict, low: float, high: float, length: float, upright: bool) -> dict:
+    """``bar`` with the ticks ``colour_ticks`` chooses, and their labels."""
+    ticks = colour_ticks(low, high, length, upright)
+    return {**bar, "tickvals": ticks, "ticktext": [tick_text(tick, ticks) for tick in ticks]} if ticks else bar
+
+
 # Height of a 2 × 5 grid in half a wide page (Home, Compare): there the column's width would otherwise bind, leaving
 # the grid small under a full-height colour bar, its second row's titles over the first row's images.
 HALF_WIDTH_GRID = 250
@@ -331,6 +364,18 @@ def phone_screen_scale(columns: int, tile: int = 28) -> float:
     return _PHONE_WIDTH / (columns * (tile + 2) - 2)  # mosaic's 2-pixel gap
 
 
+def upright_colour_bar_length(height: int) -> int:
+    """Screen pixels of the upright colour bar beside a grid figure ``height`` tall: the plot area's height less
+    Plotly's padding at both ends."""
+    return height - 2 * FIGURE_MARGIN - 2 * COLOUR_BAR_PAD
+
+
+def phone_colour_bar_length() -> int:
+    """Screen pixels of the colour bar under a phone's grid: the plot area's width (``_PHONE_WIDTH`` on a 390-px
+    screen) less Plotly's padding; on any phone (320-430 px) its ticks are the same."""
+    return _PHONE_WIDTH - 2 * COLOUR_BAR_PAD
+
+
 def phone_grid_height(count: int, columns: int = PHONE_COLUMNS, below: int = 96, tile: int = 28,
                       title_band: int = TITLE_BAND) -> int:
     """Height of a phone's mosaic figure: ``count`` panels ``columns`` across at the phone's width, a title band
@@ -348,18 +393,16 @@ def class_images_figure(images: np.ndarray, titles: Sequence[str], signed: bool,
     ``phone`` lays them out for a phone's width (``PHONE_COLUMNS``), whatever ``rows`` and ``height`` say;
     ``narrow``, for a column beside text (the Lesson's), puts a title's count under its class name: on one line,
     "T-shirt/top: never predicted" ran into "Trouser (1, too few)" at 1280 px."""
-    if signed:
-        low, high = colour_range(images, signed, weights, least_limit)
-        colour = dict(colorscale=DIVERGING, zmin=low, zmax=high, zmid=0.0)
-    else:
-        colour = dict(colorscale=GREY)
+    low, high = colour_range(images, signed, weights, least_limit)  # unsigned: the images' range, as Plotly's own
+    colour = dict(colorscale=DIVERGING, zmin=low, zmax=high, zmid=0.0) if signed else dict(colorscale=GREY)
     if phone:
-        colour["colorbar"] = colour_bar_under(colorbar_title)
+        colour["colorbar"] = ticked(colour_bar_under(colorbar_title), low, high, phone_colour_bar_length(), False)
         figure = tiled_heatmap(images, [phone_title(title) for title in titles], PHONE_COLUMNS, colour,
                                phone_grid_height(len(images)), title_size=11, faded=faded)
         return figure.update_layout(margin=PHONE_MARGIN)
     compact = height is not None and height <= HALF_WIDTH_GRID  # smaller type, so long class names fit
-    colour["colorbar"] = colour_bar(colorbar_title, 11 if compact else 14)
+    colour["colorbar"] = ticked(colour_bar(colorbar_title, 11 if compact else 14), low, high,
+                                upright_colour_bar_length(height or grid_height(rows)), True)
     if narrow:
         titles = [phone_title(title) for title in titles]
     return tiled_heatmap(images, titles, int(np.ceil(len(images) / rows)), colour, height or grid_height(rows),

@@ -24,7 +24,6 @@ def _data_url(content: bytes, kind: str = "image/png") -> str:
 # Screen pixels Plotly's upright colour bar takes from a grid figure's width (its 1.02 offset, bar, ticks and title):
 # 117-124 in Chromium at grids 660-940 px wide, by the width of the tick labels
 COLOUR_BAR_ROOM = 120
-COLOUR_BAR_PAD = 10  # Plotly's padding around a colour bar, each side
 COLOUR_BAR_THICKNESS = {"right": 30, "under": 14}  # Plotly's default; plots.colour_bar_under's
 
 
@@ -107,31 +106,37 @@ def _panels_html(titles: Sequence[str], tiles: Sequence[bytes], layout: MosaicLa
 def _colour_bar_html(layout: MosaicLayout, plot_width: str, inner: int, ramp: bytes, scale: tuple[float, float],
                      title: str) -> str:
     """The colour bar where Plotly draws it: upright at 1.02 of the plot area's width, or lying 0.02 of its height
-    under it (then titled above), each inside its padding; the scale's ends at the bar's ends."""
-    low, high = (plots.scale_end_text(end) for end in scale)
+    under it (then titled above), each inside its padding; ticked where the figure ticks it
+    (``plots.colour_ticks``), so its labels stay put when the figure replaces it."""
+    low, high = scale
     m_left, _, m_top, _ = layout.margin
-    pad, thickness = COLOUR_BAR_PAD, COLOUR_BAR_THICKNESS[layout.colour_bar]
+    pad, thickness = plots.COLOUR_BAR_PAD, COLOUR_BAR_THICKNESS[layout.colour_bar]
     text = "position:absolute;font-size:12px;line-height:14px;white-space:nowrap"
-    if layout.colour_bar == "right":
+    upright = layout.colour_bar == "right"
+    ticks = plots.colour_ticks(low, high, plots.upright_colour_bar_length(layout.height) if upright else
+                               plots.phone_colour_bar_length(), upright)
+    # each tick as a fraction of the bar from its low end, and its label
+    marks = [((tick - low) / (high - low), plots.tick_text(tick, ticks)) for tick in ticks]
+    if upright:
         x, y, length = f"calc({m_left + pad}px + 1.02 * {plot_width})", m_top + pad, inner - 2 * pad
         # the ramp runs low to high from left to right: turned a quarter about its top-left corner it runs upwards
         bar = (f'<img decoding="sync" alt="colour scale" src="{_data_url(ramp)}" style="position:absolute;'
                f'left:{x};top:{y + length}px;width:{length}px;height:{thickness}px;transform:rotate(-90deg);'
                'transform-origin:0 0;image-rendering:pixelated">')
         label = f"{text};left:calc({x} + {thickness + 4}px)"
-        return (f'{bar}<span style="{label};top:{y - 7}px">{high}</span>'
-                f'<span style="{label};top:{y + length - 7}px">{low}</span>'
-                f'<span style="{text};left:calc({x} + {thickness + 40}px);top:{y}px;height:{length}px;'
-                f'writing-mode:vertical-rl;transform:rotate(180deg);text-align:center;font-size:14px">'
-                f'{html.escape(title)}</span>')
+        labels = "".join(f'<span style="{label};top:{y + (1 - at) * length - 7:.1f}px">{tick}</span>'
+                         for at, tick in marks)
+        return (f'{bar}{labels}<span style="{text};left:calc({x} + {thickness + 40}px);top:{y}px;'
+                f'height:{length}px;writing-mode:vertical-rl;transform:rotate(180deg);text-align:center;'
+                f'font-size:14px">{html.escape(title)}</span>')
     y = round(m_top + 1.02 * inner) + pad + 14  # under the plot area, below its title's line
-    x, length = f"{m_left + pad}px", f"calc({plot_width} - {2 * pad}px)"
-    return (f'<span style="{text};left:{x};width:{length};top:{y - 15}px;text-align:center">{html.escape(title)}'
-            f'</span><img decoding="sync" alt="colour scale" src="{_data_url(ramp)}" style="position:absolute;'
-            f'left:{x};top:{y}px;width:{length};height:{thickness}px;image-rendering:pixelated">'
-            f'<span style="{text};left:{x};top:{y + thickness + 2}px">{low}</span>'
-            f'<span style="{text};left:calc({x} + {length} - 40px);width:40px;text-align:right;'
-            f'top:{y + thickness + 2}px">{high}</span>')
+    x, length = f"{m_left + pad}px", f"({plot_width} - {2 * pad}px)"
+    labels = "".join(f'<span style="{text};left:calc({x} + {at:.4f} * {length});top:{y + thickness + 2}px;'
+                     f'transform:translateX(-50%)">{tick}</span>' for at, tick in marks)
+    return (f'<span style="{text};left:{x};width:calc{length};top:{y - 15}px;text-align:center">'
+            f'{html.escape(title)}</span><img decoding="sync" alt="colour scale" src="{_data_url(ramp)}" '
+            f'style="position:absolute;left:{x};top:{y}px;width:calc{length};height:{thickness}px;'
+            f'image-rendering:pixelated">{labels}')
 
 
 LIVE_CHART_HEIGHT = 300  # the Plotly charts' height: their light stand-ins take the same room

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import plots_live
+from core import plots, plots_live
 
 
 def test_a_partial_picture_is_light_html_of_the_panels_decoded_before_it_is_painted() -> None:
@@ -36,9 +36,9 @@ def test_a_partial_picture_is_light_html_of_the_panels_decoded_before_it_is_pain
     for k, (_, source) in enumerate(sources[:10]):
         pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(source))).convert("RGB"))
         assert np.array_equal(pixels, picture_rgb(values[k], True, low, high))
-    # the ends as the final colour bar writes its ticks: two significant digits, a true minus sign
-    ends = re.findall(r'<span style="position:absolute;font-size:12px[^"]*">([^<]*)</span>', html)
-    assert ends == [f"{high:.2g}", f"−{-low:.2g}", "z-score"], ends  # the scale's ends, then its title
+    # the final colour bar's ticks, as it writes them (a true minus sign), then the bar's title
+    marks = re.findall(r'<span style="position:absolute;font-size:12px[^"]*">([^<]*)</span>', html)
+    assert marks == ["−2", "−1", "0", "1", "2", "z-score"] and 2 < high < 3, (marks, high)
     assert "2,048 of 10,000 stimuli" in html and '<progress value="2048" max="10000" aria-label=' in html
 
 
@@ -129,3 +129,51 @@ def test_a_class_never_predicted_is_blank_while_the_run_grows_as_in_the_final_fi
     alphas = [np.asarray(Image.open(io.BytesIO(base64.b64decode(source))).convert("RGBA"))[..., 3]
               for source in sources[:10]]
     assert np.all(alphas[3] == 0) and all(np.all(alpha == 255) for k, alpha in enumerate(alphas) if k != 3)
+
+
+@pytest.mark.parametrize("phone", [False, True])
+@pytest.mark.parametrize(("spread", "signed"), [(0.03, True), (4.0, True), (0.3, False)])
+def test_the_partial_picture_s_colour_bar_is_ticked_where_the_figure_s_is(phone: bool, spread: float,
+                                                                           signed: bool) -> None:
+    """The live colour bar wrote only the scale's ends ("0.055"), the figure's Plotly ticks ("0.04", "0.02", …): the
+    labels changed as the figure replaced it. Both now write ``plots.colour_ticks``, at the same places on the
+    bar."""
+    import re
+
+    from core.picture import Picture
+
+    values = np.random.default_rng(5).normal(0.5 if not signed else 0.0, spread, size=(10, 28, 28))
+    shown = Picture(values, [str(k) for k in range(10)], "Δ", signed, None, 0.0, np.zeros(10, bool))
+    bar = shown.figure(phone=phone).data[0].colorbar
+    low, high = plots.colour_range(values, signed)
+    assert list(bar.tickvals) == plots.colour_ticks(low, high, plots.phone_colour_bar_length() if phone else
+                                                    plots.upright_colour_bar_length(shown.figure().layout.height),
+                                                    not phone)
+    html = plots_live.picture_html(shown, 100, 1_000, phone=phone)
+    written = re.findall(r'<span style="position:absolute;font-size:12px[^"]*">([^<]*)</span>', html)
+    assert [w for w in written if w != "Δ"] == list(bar.ticktext) and len(bar.ticktext) >= 3
+    # each at its value's place along the bar: from the top on a wide screen, from the left on a phone
+    places = [float(at) for at in re.findall(r"top:([\d.]+)px\">[^<]*</span>" if not phone else
+                                              r"\+ ([\d.]+) \* \(\(100cqw", html)]
+    fractions = [(tick - low) / (high - low) for tick in bar.tickvals]
+    if phone:
+        assert places == pytest.approx(fractions, abs=1e-4)
+    else:
+        length = plots.upright_colour_bar_length(shown.figure().layout.height)
+        top = plots.FIGURE_MARGIN + plots.COLOUR_BAR_PAD
+        assert places[:len(fractions)] == pytest.approx([top + (1 - f) * length - 7 for f in fractions], abs=0.06)
+
+
+def test_colour_ticks_follow_plotly_s_rule() -> None:
+    """Steps of 2, 5 or 10 × 10^k, about one tick per 40 px upright and 80 px lying, as Plotly chose them on screen
+    (−0.04 … 0.04 beside a 360-px grid, −0.05, 0, 0.05 under a phone's); labels as Plotly writes them."""
+    def labels(low: float, high: float, length: float, upright: bool = True) -> list[str]:
+        ticks = plots.colour_ticks(low, high, length, upright)
+        return [plots.tick_text(tick, ticks) for tick in ticks]
+
+    assert labels(-0.055, 0.055, 360) == ["−0.04", "−0.02", "0", "0.02", "0.04"]
+    assert labels(-0.055, 0.055, 320, upright=False) == ["−0.05", "0", "0.05"]
+    assert labels(0.13, 0.74, 360) == ["0.2", "0.3", "0.4", "0.5", "0.6", "0.7"]
+    assert labels(-6.3, 6.3, 360) == ["−6", "−4", "−2", "0", "2", "4", "6"]
+    assert labels(0.0, 1.0, 360) == ["0", "0.2", "0.4", "0.6", "0.8", "1"]
+    assert plots.colour_ticks(0.5, 0.5, 360) == []  # a flat picture: no scale to tick
