@@ -194,7 +194,7 @@ def _write_significance(out: Path, state: Any, images: Any, data: Any, names: tu
     import numpy as np
 
     from core import readout, significance
-    from core.picture import panel_titles
+    from core.picture import panel_titles, scarce_classes
     from core.plots_significance import significance_png
 
     if images.part != "noise" or images.estimator not in significance.TESTABLE_ESTIMATORS \
@@ -210,7 +210,8 @@ def _write_significance(out: Path, state: Any, images: Any, data: Any, names: tu
     scale_weights = images.weights if images.marks_scarce else None  # as the page scales the colours
     (out / "significance.png").write_bytes(significance_png(
         images.display, panel_titles(names, images), images.display_unit, regions.pixel, regions.cluster,
-        weights=scale_weights, title=f"{title}; smoothing {smoothing:g} px, primary |z| {primary:g}"))
+        weights=scale_weights, title=f"{title}; smoothing {smoothing:g} px, primary |z| {primary:g}",
+        faded=scarce_classes(images)))
     result = {
         "alpha": significance.ALPHA, "alpha_is": "family-wise, two-sided, per class image",
         "thresholds": {key: value for key, value in regions.thresholds.__dict__.items()},

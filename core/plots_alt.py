@@ -123,7 +123,8 @@ def figure_alt(figure: go.Figure) -> str:
     for trace in figure.data:
         x = getattr(trace, "x", None)
         if trace.type == "scatter" and (x is None or not np.isfinite(np.asarray(x, dtype=float)).any()):
-            if _text(trace.name):  # a legend entry for a line drawn as a shape (a threshold)
+            if _text(trace.name) and trace.showlegend is not False:  # a legend entry for a line drawn as a
+                # shape (a threshold), or an outline with nothing to outline; not a halo under one
                 legend_lines.append(_text(trace.name))
             continue
         panels.setdefault((trace.xaxis or "x", trace.yaxis or "y"), []).append(trace)
@@ -135,8 +136,9 @@ def figure_alt(figure: go.Figure) -> str:
             sentences.append(_matrix_words(heatmaps[0], x_axis, y_axis))
             continue
         if heatmaps:
+            # the outlines, not their halos nor the veils over faded panels (drawn without a legend entry)
             outlined = sorted({_text(t.name) for t in traces if t.type == "scatter" and _text(t.name)
-                               and not _text(t.name).endswith("halo")})
+                               and t.showlegend is not False})
             sentences.append(_grid_words(layout, heatmaps[0]) + (f" Outlined: {'; '.join(outlined)}." if outlined
                                                                   else ""))
             continue

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.plots import (LEGEND_UNDER, PHONE_COLUMNS, class_grid_png, class_images_figure, mosaic,
+from core.plots import (FADE, LEGEND_UNDER, PHONE_COLUMNS, class_grid_png, class_images_figure, mosaic,
                         titled_png)
 from core.significance import INFOVAL_THRESHOLD, INFOVAL_THRESHOLD_LABEL, InfoValues
 
@@ -50,16 +50,35 @@ def _outline_trace(masks: np.ndarray, name: str, colour: str, dash: str, columns
                       line=dict(color=colour, width=2 if dash == "solid" else 2.5, dash=dash))
 
 
+def _veil_trace(faded: np.ndarray, columns: int) -> "go.Scatter":
+    """White (``FADE``) over the ``faded`` panels, as ``class_images_figure`` veils them, but as a trace drawn
+    before the outlines: its veils are shapes, which lie over every trace, and would wash the outlines too."""
+    import plotly.graph_objects as go
+
+    _, corners = mosaic(np.zeros((len(faded), 28, 28), np.float32), columns)
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for (left, top), fade in zip(corners, np.asarray(faded, bool)):
+        if fade:
+            xs += [left - 0.5, left + 27.5, left + 27.5, left - 0.5, left - 0.5, None]
+            ys += [top - 0.5, top - 0.5, top + 27.5, top + 27.5, top - 0.5, None]
+    return go.Scatter(x=xs, y=ys, mode="lines", fill="toself", fillcolor=f"rgba(255,255,255,{FADE})", line_width=0,
+                      hoverinfo="skip", showlegend=False, name="too few")
+
+
 def significance_figure(values: np.ndarray, titles: Sequence[str], colour_label: str, pixel: np.ndarray,
                         cluster: np.ndarray, least_limit: float = 0.0, weights: np.ndarray | None = None,
-                        phone: bool = False) -> "go.Figure":
+                        phone: bool = False, faded: np.ndarray | None = None) -> "go.Figure":
     """Signed class images (or z-maps) with the pixel test's regions outlined solid black and the cluster test's
-    dotted green; on a ``phone`` three across, as ``class_images_figure`` lays them out there."""
+    dotted green; on a ``phone`` three across, as ``class_images_figure`` lays them out there. ``faded`` panels
+    (classes behind too few stimuli) are washed as on the Classification images page, their outlines not."""
     import plotly.graph_objects as go
 
     figure = class_images_figure(values, titles, True, colour_label, weights=weights, least_limit=least_limit,
                                  phone=phone)
     columns = PHONE_COLUMNS if phone else _COLUMNS
+    if faded is not None and np.any(faded):
+        figure.add_trace(_veil_trace(faded, columns))
     for masks, key in ((cluster, "cluster"), (pixel, "pixel")):
         outline = _outline_trace(masks, *OUTLINES[key], columns=columns)
         # a white halo under each outline: black on the scale's darkest blue and red was 1.6:1, the green dots on
@@ -114,13 +133,14 @@ def info_value_figure(info: InfoValues, phone: bool = False) -> "go.Figure":
 
 def significance_png(values: np.ndarray, titles: Sequence[str], label: str, pixel: np.ndarray,
                      cluster: np.ndarray, least_limit: float = 0.0, weights: np.ndarray | None = None,
-                     scale: int = 6, title: str = "") -> bytes:
-    """The PNG grid of ``core.plots.class_grid_png`` (``weights``: scarce classes left out of the colour scale)
-    with the two tests' outlines drawn on it, a legend for them, and ``title`` above it."""
+                     scale: int = 6, title: str = "", faded: np.ndarray | None = None) -> bytes:
+    """The PNG grid of ``core.plots.class_grid_png`` (``weights``: scarce classes left out of the colour scale;
+    ``faded`` panels washed) with the two tests' outlines drawn on it, a legend for them, and ``title`` above
+    it."""
     from PIL import Image, ImageDraw
 
     canvas = Image.open(io.BytesIO(class_grid_png(values, titles, True, scale, weights, label,
-                                                  least_limit))).convert("RGB")
+                                                  least_limit, faded))).convert("RGB")
     draw = ImageDraw.Draw(canvas)
     cell, band, gap = 28 * scale, 16, 8  # class_grid_png's layout
     lines = []  # (ends, colour, width) of every outline's segments

@@ -114,9 +114,10 @@ def significance_results(controls: Controls, state: reverse_correlation.Analysis
 
     outlined = plots_significance.outlined_pixels_text(names, pixel_counts, cluster_counts)
     st.header("Where the class images differ from chance")
+    scarce = scarce_classes(images)  # faded, as on the Classification images page
     figure = plots_significance.significance_figure(
         images.display, titles, images.display_unit, regions.pixel, regions.cluster,
-        weights=images.weights if images.marks_scarce else None, phone=on_a_phone())
+        weights=images.weights if images.marks_scarce else None, phone=on_a_phone(), faded=scarce)
     draw_chart(figure, key="regions", alt=f"{figure_alt(figure)} {outlined}")
     truth_note = (" Grouped by the ground truth, the noise is independent of the label, so every region found "
                   "here is a false alarm: a built-in check (each test alone in about 1 image in 20, so one or two "
@@ -128,13 +129,13 @@ def significance_results(controls: Controls, state: reverse_correlation.Analysis
                "outlines clusters that pass the cluster test. Both control the chance of *any* false region "
                "in an image at 5 %: what is outlined is unlikely to be noise, what is not may still be real but "
                f"too weak for {state.n:,} stimuli.{truth_note}"
-               + (" Panels marked *too few* rest on very few stimuli." if scarce_classes(images).any() else ""))
+               + (" Panels marked *too few* (faded) rest on very few stimuli." if scarce.any() else ""))
     st.markdown(method_note(regions.thresholds, controls.noise))
 
     st.header("Smoothed z-maps")
     figure = plots_significance.significance_figure(
         regions.smoothed, titles, "smoothed z", regions.pixel, regions.cluster, least_limit=Z_LEAST_LIMIT,
-        phone=on_a_phone())
+        phone=on_a_phone(), faded=scarce)
     draw_chart(figure, key="z_maps", alt=f"{figure_alt(figure)} {outlined}")
     pixels = "pixel" if smoothing == 1 else "pixels"
     st.caption(f"What the tests look at: each z-map (how many standard errors a pixel lies from the mean "
@@ -196,8 +197,8 @@ def significance_results(controls: Controls, state: reverse_correlation.Analysis
              f"{smoothing:g} px, primary |z| {primary:g}")  # as the command line's significance.png
     c.download_button("PNG of the outlined images", lambda: plots_significance.significance_png(
         images.display, titles, images.display_unit, regions.pixel, regions.cluster,
-        weights=images.weights if images.marks_scarce else None, title=title), f"{stem}.png", "image/png",
-        key="png", on_click="ignore")
+        weights=images.weights if images.marks_scarce else None, title=title, faded=scarce_classes(images)),
+        f"{stem}.png", "image/png", key="png", on_click="ignore")
     command_line_note(command_line("analyze", controls.record(arch, dataset_name, state.n, images.part),
                                    f"runs/{stem}", smooth=smoothing, primary=primary))
 

@@ -284,7 +284,10 @@ def test_page_outlines_regions_tests_and_follows_its_sliders(real_data_dir, monk
     assert_clean(at)
     assert at.select_slider(key="smooth").value == 1.5 and at.select_slider(key="primary").value == 3.0
     regions = figure_data(at, 0)
-    assert [trace["type"] for trace in regions] == ["heatmap"] + ["scatter"] * 4
+    assert [trace["type"] for trace in regions] == ["heatmap"] + ["scatter"] * 5
+    # the classes behind too few of 1,000 stimuli faded, as on the Classification images page, under the outlines
+    assert regions[1]["name"] == "too few" and regions[1]["fill"] == "toself"
+    regions = regions[:1] + regions[2:]
     # each outline over a white halo of the same path (black on the darkest blue was 1.6:1)
     assert [trace["name"] for trace in regions[1:]] == ["cluster test halo", "cluster test", "pixel test halo",
                                                         "pixel test"]
@@ -568,3 +571,48 @@ def test_on_a_phone_the_outlines_follow_the_panels_three_across() -> None:
         left, top = plots.mosaic(np.zeros((10, 28, 28)), columns)[1][4]
         assert (min(xs), max(xs), min(ys), max(ys)) == (left + 9.5, left + 11.5, top + 9.5, top + 11.5)
         assert np.asarray(figure.data[0].z).shape[1] == columns * 30 - 2
+
+
+@pytest.mark.parametrize("phone", [False, True])
+def test_panels_behind_too_few_stimuli_are_faded_here_too_and_their_outlines_are_not(phone: bool) -> None:
+    """The Classification images page fades the panels it marks *too few*; this page drew the same panels, with
+    the same marks, at full strength. Their veil lies under the outlines (a shape would lie over them too), and
+    the PNG washes the same panels before drawing the outlines."""
+    import io
+
+    from PIL import Image
+
+    from core import plots
+    from core.plots_significance import significance_figure, significance_png
+
+    values = np.random.default_rng(2).normal(size=(10, 28, 28))
+    pixel = np.zeros((10, 28, 28), bool)
+    pixel[3, 5:9, 5:9] = True
+    titles = [f"{k} (2, too few)" if k == 3 else str(k) for k in range(10)]
+    faded = np.arange(10) == 3
+    figure = significance_figure(values, titles, "z", pixel, np.zeros_like(pixel), phone=phone, faded=faded)
+    names = [trace.name for trace in figure.data]
+    assert names.index("too few") < names.index("pixel test halo") < names.index("pixel test")
+    assert not figure.layout.shapes  # no veil over the outlines
+    veil = figure.data[names.index("too few")]
+    left, top = plots.mosaic(np.zeros((10, 28, 28)), plots.PHONE_COLUMNS if phone else 5)[1][3]
+    xs, ys = [x for x in veil.x if x is not None], [y for y in veil.y if y is not None]
+    assert (min(xs), max(xs), min(ys), max(ys)) == (left - 0.5, left + 27.5, top - 0.5, top + 27.5)
+    assert veil.fillcolor == f"rgba(255,255,255,{plots.FADE})"
+    from core.plots_alt import figure_alt  # the chart's words name the outlines, not the veil
+
+    words = figure_alt(figure)  # (no cluster passed: its outline is only a legend entry, its halo not even that)
+    assert "Outlined: pixel test." in words and "halo" not in words and "too few." not in words, words
+    assert not any(trace.name == "too few" for trace in significance_figure(
+        values, titles, "z", pixel, np.zeros_like(pixel), phone=phone).data)  # nothing faded without marks
+    if phone:
+        return
+    plain, washed = (np.asarray(Image.open(io.BytesIO(significance_png(values, titles, "z", np.zeros_like(pixel),
+                                                                         np.zeros_like(pixel), faded=f))).convert("L"))
+                     for f in (None, faded))
+    differs = np.argwhere(plain != washed)
+    scale, band, gap = 6, 16, 8  # class_grid_png's layout: panel 3 is the first row's fourth
+    panel_left, panel_top = gap + 3 * (28 * scale + gap), gap + band
+    assert differs.size and (differs[:, 1].min(), differs[:, 1].max()) == (panel_left, panel_left + 28 * scale - 1)
+    assert washed[differs[:, 0], differs[:, 1]].mean() > plain[differs[:, 0], differs[:, 1]].mean()  # lighter
+    assert differs[:, 0].min() >= panel_top
