@@ -215,6 +215,9 @@ def titled_png(content: bytes, title: str = "", legend: Sequence[tuple[str, str]
 # --- Plotly figures for the dashboard -------------------------------------------------------------------
 
 
+# The figures' text colour on this app's light theme: Streamlit's Plotly theme writes rgb(128, 132, 149), 3.7:1 on
+# white, which ui.frame.PLOT_TEXT_CONTRAST_CSS darkens to this (7:1); the live picture's HTML writes it too.
+PLOT_TEXT_COLOUR = "#555867"
 MOSAIC_GAP = 2  # image pixels between two panels of a mosaic
 TITLE_BAND = 8  # image pixels above each row of a mosaic, for the panels' titles
 FIGURE_MARGIN = 10  # a mosaic figure's margins on every side, screen pixels

@@ -87,7 +87,7 @@ def _panels_html(titles: Sequence[str], tiles: Sequence[bytes], layout: MosaicLa
     """Each panel: its title at the foot of a band of TITLE_BAND image pixels, 0.6 above the panel as Plotly puts
     it (Streamlit's CSS is border-box: the padding lies inside the band), then its tile, sized in ``--u``."""
     side = IMAGE_SHAPE[1]
-    caption_style = (f"box-sizing:border-box;height:calc({plots.TITLE_BAND} * var(--u));"
+    caption_style = (f"box-sizing:border-box;height:calc({plots.TITLE_BAND} * var(--u));color:{plots.PLOT_TEXT_COLOUR};"
                      "padding-bottom:calc(0.6 * var(--u));display:flex;flex-direction:column;justify-content:flex-end;"
                      f"align-items:center;font-size:{layout.title_size}px;line-height:{layout.title_size + 2}px;"
                      "white-space:nowrap;overflow:hidden")
@@ -111,7 +111,7 @@ def _colour_bar_html(layout: MosaicLayout, plot_width: str, inner: int, ramp: by
     low, high = scale
     m_left, _, m_top, _ = layout.margin
     pad, thickness = plots.COLOUR_BAR_PAD, COLOUR_BAR_THICKNESS[layout.colour_bar]
-    text = "position:absolute;font-size:12px;line-height:14px;white-space:nowrap"
+    text = f"position:absolute;font-size:12px;line-height:14px;white-space:nowrap;color:{plots.PLOT_TEXT_COLOUR}"
     upright = layout.colour_bar == "right"
     ticks = plots.colour_ticks(low, high, plots.upright_colour_bar_length(layout.height) if upright else
                                plots.phone_colour_bar_length(), upright)

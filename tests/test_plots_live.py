@@ -177,3 +177,23 @@ def test_colour_ticks_follow_plotly_s_rule() -> None:
     assert labels(-6.3, 6.3, 360) == ["−6", "−4", "−2", "0", "2", "4", "6"]
     assert labels(0.0, 1.0, 360) == ["0", "0.2", "0.4", "0.6", "0.8", "1"]
     assert plots.colour_ticks(0.5, 0.5, 360) == []  # a flat picture: no scale to tick
+
+
+def test_the_partial_picture_writes_its_text_in_the_figures_grey() -> None:
+    """The partial picture's titles and scale were in the page's near-black, the figure's in the grey the app gives
+    Plotly's text (ui.frame.PLOT_TEXT_CONTRAST_CSS): every title and label darkened for a few seconds and greyed at
+    the end of a change."""
+    import re
+
+    from core.picture import Picture
+    from ui.frame import PLOT_TEXT_CONTRAST_CSS
+
+    shown = Picture(np.random.default_rng(1).normal(size=(10, 28, 28)), [str(k) for k in range(10)], "z", True,
+                    None, 0.0, np.zeros(10, bool))
+    for phone in (False, True):
+        html = plots_live.picture_html(shown, 100, 1_000, phone=phone)
+        titles = re.findall(r'<figcaption style="([^"]*)"', html)  # (their lines' spans inherit it)
+        scale = re.findall(r'<span style="(position:absolute;font-size:12px[^"]*)"', html)  # ticks and title
+        assert len(titles) == 10 and len(scale) >= 4
+        assert all(f"color:{plots.PLOT_TEXT_COLOUR}" in style for style in titles + scale)
+    assert f"fill: {plots.PLOT_TEXT_COLOUR} !important" in PLOT_TEXT_CONTRAST_CSS

@@ -12,6 +12,7 @@ from typing import Any
 
 import streamlit as st
 
+from core import plots
 from core.config import PROJECT_ROOT
 from core.plots_alt import figure_alt
 from ui import controls, link_sync, resources, session_models, streamlit_internals
@@ -64,7 +65,8 @@ CAPTION_CONTRAST_CSS = '[data-testid="stCaptionContainer"] { color: #5f5e5c; opa
 # review), and the panel titles name the classes and their counts. Only text drawn in that grey is darkened (to 7:1):
 # text Plotly colours itself (white numbers on dark heatmap cells, a red winner) keeps its colour.
 PLOT_TEXT_CONTRAST_CSS = ('.js-plotly-plot text[style*="fill: rgb(128, 132, 149)"], '
-                          '.js-plotly-plot tspan[style*="fill: rgb(128, 132, 149)"] { fill: #555867 !important; }')
+                          '.js-plotly-plot tspan[style*="fill: rgb(128, 132, 149)"] '
+                          f'{{ fill: {plots.PLOT_TEXT_COLOUR} !important; }}')
 # Streamlit marks a focused radio option, toggle or page link with a grey square about 1.1:1 against the page: a
 # keyboard user lost their place (the same review). A dark ring where the keyboard (not a click) put the focus.
 FOCUS_RING_CSS = ('[data-testid="stRadioOption"]:has(input:focus-visible), '
