@@ -124,6 +124,19 @@ def test_the_keyboard_s_place_is_ringed_on_page_links_radios_and_toggles(server,
     page.close()
 
 
+def test_each_chart_s_toolbar_leaves_the_keyboard_four_stops(server, browser) -> None:
+    """Plotly's toolbar put eight buttons, each a Tab stop, on every chart (an accessibility review): four are
+    left, as Streamlit draws them."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{server}/class_images?n=200")
+    wait_until_idle(page, charts=4)
+    toolbars = page.evaluate("() => Array.from(document.querySelectorAll('[data-testid=stPlotlyChart]')).map(c => "
+                             "Array.from(c.querySelectorAll('.modebar-btn')).map(b => b.getAttribute('data-title')))")
+    assert len(toolbars) == 4 and all(toolbar == ["Download plot as a PNG", "Zoom", "Reset axes", "Fullscreen"]
+                                      for toolbar in toolbars), toolbars
+    page.close()
+
+
 def test_slider_redraws_the_class_images(server, browser, shots) -> None:
     page = browser.new_page(viewport=VIEWPORT)
     page.goto(f"{server}/class_images?n=1000&r=0.0&estimator=predicted&part=noise")

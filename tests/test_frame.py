@@ -20,3 +20,18 @@ def test_a_page_opened_directly_gets_the_apps_navigation_and_sidebar(real_data_d
     assert links[:4] == ["Home", "Lesson", "Models", "Classification images"]
     assert [choice.key for choice in at.sidebar.radio] == ["dataset", "arch"]
     assert at.title[0].value == "Confusion heatmaps" and at.number_input(key="seed").value == 77
+
+
+def test_every_chart_s_toolbar_keeps_four_buttons_for_the_keyboard(real_data_dir) -> None:
+    """Eight toolbar buttons per chart were eight stops of the Tab key each (32 to pass Classification images' four
+    charts); zoom in / out, pan and autoscale repeat the zoom box and its reset, and go. (The browser test of the
+    keyboard counts what is left on screen: tests/test_e2e.py.)"""
+    import json
+
+    at = open_page("pages/class_images.py", n="100")
+    charts = at.get("plotly_chart")
+    assert len(charts) == 4
+    for chart in charts:
+        config = json.loads(chart.proto.config)
+        assert config["displaylogo"] is False
+        assert set(config["modeBarButtonsToRemove"]) == {"pan2d", "zoomIn2d", "zoomOut2d", "autoScale2d"}

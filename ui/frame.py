@@ -117,11 +117,18 @@ def wide_picture() -> Any:
     return st.container(key=f"{WIDE_PICTURE_KEY}-scroll").container(key=WIDE_PICTURE_KEY)
 
 
+# Plotly's toolbar gave every chart eight buttons, each a stop of the Tab key: a keyboard user crossed 32 to pass the
+# Classification images page's four charts (an accessibility review). Kept: the picture as a PNG, a box to zoom
+# into, the way back, and Streamlit's full screen; zoom in / out, pan and autoscale repeat those.
+TOOLBAR = {"displaylogo": False, "modeBarButtonsToRemove": ["pan2d", "zoomIn2d", "zoomOut2d", "autoScale2d"]}
+
+
 def draw_chart(figure: Any, place: Any = None, **kwargs: Any) -> Any:
     """``st.plotly_chart`` (in ``place``, else the page) with the figure described for a screen reader: the
-    ``alt`` given, or the figure's own values in words (``core.plots_alt``)."""
+    ``alt`` given, or the figure's own values in words (``core.plots_alt``); its toolbar cut to ``TOOLBAR``."""
     if "alt" not in kwargs:  # not made and thrown away where one is given (a live picture's redraws)
         kwargs["alt"] = figure_alt(figure)
+    kwargs["config"] = {**TOOLBAR, **kwargs.get("config", {})}
     return (st if place is None else place).plotly_chart(figure, **kwargs)
 
 
