@@ -25,6 +25,9 @@ def _data_url(content: bytes, kind: str = "image/png") -> str:
 # 117-124 in Chromium at grids 660-940 px wide, by the width of the tick labels
 COLOUR_BAR_ROOM = 120
 COLOUR_BAR_THICKNESS = {"right": 30, "under": 14}  # Plotly's default; plots.colour_bar_under's
+# The ramp's 64 colours stretched smoothly, as Plotly's gradient (pixelated, they were bands), in Plotly's 1-px
+# outline (its default outline colour): side by side in Chromium, the live bar was the one that looked different.
+RAMP_STYLE = "outline:1px solid #444"
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,7 @@ def _colour_bar_html(layout: MosaicLayout, plot_width: str, inner: int, ramp: by
         # the ramp runs low to high from left to right: turned a quarter about its top-left corner it runs upwards
         bar = (f'<img decoding="sync" alt="colour scale" src="{_data_url(ramp)}" style="position:absolute;'
                f'left:{x};top:{y + length}px;width:{length}px;height:{thickness}px;transform:rotate(-90deg);'
-               'transform-origin:0 0;image-rendering:pixelated">')
+               f'transform-origin:0 0;{RAMP_STYLE}">')
         label = f"{text};left:calc({x} + {thickness + 4}px)"
         labels = "".join(f'<span style="{label};top:{y + (1 - at) * length - 7:.1f}px">{tick}</span>'
                          for at, tick in marks)
@@ -136,7 +139,7 @@ def _colour_bar_html(layout: MosaicLayout, plot_width: str, inner: int, ramp: by
     return (f'<span style="{text};left:{x};width:calc{length};top:{y - 15}px;text-align:center">'
             f'{html.escape(title)}</span><img decoding="sync" alt="colour scale" src="{_data_url(ramp)}" '
             f'style="position:absolute;left:{x};top:{y}px;width:calc{length};height:{thickness}px;'
-            f'image-rendering:pixelated">{labels}')
+            f'{RAMP_STYLE}">{labels}')
 
 
 LIVE_CHART_HEIGHT = 300  # the Plotly charts' height: their light stand-ins take the same room
