@@ -76,7 +76,7 @@ def draw_models(controls: Controls, statuses: dict, stopped: bool) -> list[str]:
                 draw_chart(shown.figure(height=plots.HALF_WIDTH_GRID, phone=on_a_phone()),
                            key=f"ci-{arch}-{dataset_name}", alt=shown.alt())
                 fed_back = analysis.fed_back_matrix(model, images)
-                draw_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted",
+                draw_chart(plots.probability_heatmap(fed_back, names, names, "class image", "predicted class",
                                                      narrow=True), key=f"fb-{arch}-{dataset_name}",
                            alt=plots.matrix_alt(fed_back, names, names, "class image", "predicted class"))
                 stopped_at = "" if state.n >= controls.n else f"Stopped at {state.n:,} of {controls.n:,} stimuli. "

@@ -157,6 +157,8 @@ def test_compare_shows_and_labels_z_scores_like_the_class_images_page(real_data_
     at = open_page("pages/compare.py", n="100", r="0.0", estimator="predicted", part="noise")
     assert_clean(at)
     assert colour_bar_title(at) == "Δ pixel value from the mean stimulus"
+    # the fed-back matrices' answers axis as on every other page ("predicted" read as the grouping's name)
+    assert figure(at, 1)["layout"]["xaxis"]["title"]["text"] == "predicted class"
     before = figure_data(at)
     at.toggle(key="z").set_value(True).run()
     assert_clean(at)
