@@ -868,6 +868,32 @@ def test_back_after_a_page_link_is_the_page_before_with_its_settings(server, bro
     page.close()
 
 
+def test_back_to_an_old_link_as_it_came_keeps_its_view(server, browser) -> None:
+    """A link written before the sidebar named its choices (``dataset=fashion_mnist&arch=alexnet``) is rewritten
+    with the names, a step in the browser's history. Back to the link as it came showed MNIST and LeNet-style: the
+    radios took their defaults for text they do not write (a review). The run after Back writes the address as the
+    radios do before they bind, in place, and the view stays."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{server}/class_images?n=100")  # a page to have come from
+    wait_until_idle(page, charts=4)
+    page.goto(f"{server}/class_images?dataset=fashion_mnist&arch=alexnet&n=200")
+    page.wait_for_function("location.search.includes('dataset=Fashion-MNIST')", timeout=60_000)
+    wait_until_idle(page, charts=4)
+    entries = page.evaluate("history.length")
+    page.go_back()  # the link as it came
+    page.wait_for_function("location.search.includes('dataset=Fashion-MNIST') && "
+                           "location.search.includes('arch=AlexNet-style') && location.search.includes('n=200')",
+                           timeout=60_000)
+    time.sleep(2)  # its run's widgets bound: the address as they left it
+    wait_until_idle(page, charts=4)
+    checked = page.locator('[data-testid="stSidebar"] label:has(input:checked)').all_inner_texts()
+    assert checked == ["Fashion-MNIST", "AlexNet-style"], checked
+    assert "Ankle boot" in " ".join(image_titles(page))
+    assert "dataset=Fashion-MNIST&arch=AlexNet-style&n=200" in page.url and page.evaluate("history.length") == entries
+    assert_no_exception(page)
+    page.close()
+
+
 def test_the_current_pages_own_link_leaves_the_page_as_it_is(server, browser) -> None:
     """The sidebar's link to the page shown ran it as a page change to itself: two history entries, and Kernels'
     ridge, which no other page has, back at its default (a second reader). It does nothing now."""

@@ -128,6 +128,25 @@ def test_the_link_can_be_changed_without_sending_it_and_sent_with_the_next_chang
     assert sent == [{"n": "10000", "step": "3"}]
 
 
+def test_the_link_can_be_rewritten_and_sent_whatever_is_bound_to_it(monkeypatch) -> None:
+    """What ``rewrite_the_link_in_place`` relies on: a bound parameter set without the check ``st.query_params``
+    makes, the seeding snapshot re-taken, and one message sending the address."""
+    import inspect
+
+    from streamlit.runtime.state.query_params import QueryParams
+
+    assert list(inspect.signature(QueryParams._send_query_param_msg).parameters) == ["self"]
+    params = QueryParams()
+    params.set_initial_query_params("dataset=fashion_mnist&n=200")
+    params.bind_widget("dataset", "widget-id", "string_value", "page-hash")
+    sent = []
+    monkeypatch.setattr(QueryParams, "_send_query_param_msg", lambda self: sent.append(dict(self._query_params)))
+    params.set_with_no_forward_msg("dataset", "Fashion-MNIST")
+    params.set_initial_query_params_from_current()
+    params._send_query_param_msg()
+    assert params.get_initial_value("dataset") == "Fashion-MNIST" and sent == [{"dataset": "Fashion-MNIST"}]
+
+
 def test_the_run_keeps_the_address_as_the_browser_sent_it(monkeypatch) -> None:
     """What ``link_as_the_browser_sent_it`` relies on: the run's context takes the rerun's query string after
     Streamlit has filtered ``st.query_params`` for a page change, and keeps it as ``query_string``."""

@@ -177,6 +177,7 @@ def frame(url_path: str) -> None:
             f"{'' if on_a_phone() else WIDE_PICTURE_CSS} "
             f".st-key-{SIDEBAR_SCRIPT_KEY} {{ display: none; }}</style>")
     link_sync.remember_link_notes()
+    link_sync.repair_an_old_entry_of_the_history()
     dataset, arch = controls.sidebar_selectors()
     with st.sidebar:
         resources.model_status_panel(arch, dataset)

@@ -69,6 +69,26 @@ def check_link() -> dict[str, str]:
     return notes
 
 
+def repair_an_old_entry_of_the_history() -> None:
+    """After Back or Forward, write the address's values as the widgets write them, before they bind to it.
+
+    The entry may be the link as it first came, before ``check_link`` rewrote it (a step of its own in the
+    history): a choice by its code name (``dataset=fashion_mnist``), ``n=200.0``. A widget seeds itself there
+    from the address alone and took its default for text it does not write itself: Back after an old link showed
+    MNIST and LeNet-style (a review). After Back or Forward Streamlit replaces the entry, so this adds none; a bad
+    value was named when the link came and is left to the widget, which drops it."""
+    if not streamlit_internals.came_by_back_or_forward():
+        return
+    repaired = {}
+    for key in st.query_params:
+        raw = st.query_params.get_all(key)
+        value = PARAMS[key].parsed(raw[-1]) if key in PARAMS else None
+        if value is not None and (len(raw) > 1 or PARAMS[key].written(value) != raw[-1]):
+            repaired[key] = PARAMS[key].written(value)
+    if repaired:  # (st.query_params refuses a parameter a widget of the last run was bound to)
+        streamlit_internals.rewrite_the_link_in_place(repaired)
+
+
 def remember_link_notes() -> None:
     """On a session's first run, adopt its link and keep the notes for the page to show."""
     if "_link_checked" not in st.session_state:

@@ -56,6 +56,10 @@ Each touch has a guard test in ``tests/test_streamlit_internals.py`` that fails 
    ``NEXT_STEP_AT_ITS_TOP`` knows a keyed radio's inputs (``.st-key-step input``). The end-to-end tests measure the
    two contrasts on every page, Tab to each ringed kind, follow the keyboard after the Lesson's bottom Next, ring a
    prediction chosen by keyboard and measure the pills on a phone.
+16. ``QueryParams._send_query_param_msg`` (the object of 7): ``rewrite_the_link_in_place`` sends the address
+   after changing parameters a widget is bound to, which ``st.query_params`` refuses on any run but a session's
+   first; after Back or Forward the browser then replaces its entry. The end-to-end test presses Back to an old
+   link.
 """
 
 from __future__ import annotations
@@ -274,6 +278,19 @@ def came_by_back_or_forward() -> bool:
     address is then an entry of the history, and a setting it leaves out was at its default there."""
     ctx = _context()
     return bool(ctx is not None and ctx.is_history_navigation)
+
+
+def rewrite_the_link_in_place(values: dict[str, str]) -> None:
+    """Set parameters of the link, bound to widgets or not, before the widgets bind in this run; the widgets seed
+    themselves from them, and the address is sent. Meant for a run after Back or Forward, when Streamlit's
+    frontend replaces the history's entry rather than adding one (``handlePageInfoChanged``)."""
+    from streamlit.runtime.state import get_session_state
+
+    with get_session_state().query_params() as params:
+        for key, value in values.items():
+            params.set_with_no_forward_msg(key, value)
+        params.set_initial_query_params_from_current()
+        params._send_query_param_msg()
 
 
 def stage_in_the_link(values: dict[str, str | None]) -> None:
