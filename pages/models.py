@@ -172,7 +172,9 @@ for entry in resources.list_models():
     if entry.arch not in SHIPPED_ARCHITECTURES and entry.state == "missing":
         continue  # alexnet_original: trained from the command line only (see the caption)
     record = entry.metadata or {}
-    rows.append({"model": f"{entry.arch}-{entry.dataset}", "status": entry.state,
+    # named as the sidebar names them; the file's name (cache/models/) for whoever looks after the server
+    rows.append({"model": f"{ARCHITECTURES[entry.arch].title} · {DATASET_TITLES[entry.dataset]}",
+                 "file": f"{entry.arch}-{entry.dataset}", "status": entry.state,
                  "test accuracy": record.get("test_accuracy"), "epochs": record.get("epochs"),
                  "seed": record.get("seed"), "training s": record.get("training_seconds"),
                  "parameters": record.get("parameters"), "size MB": (record.get("file_bytes") or 0) / 1e6 or None,

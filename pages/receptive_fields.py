@@ -7,6 +7,7 @@ import streamlit as st
 
 from core import plots_sta, sta
 from core.link import PARAMS, SAMPLE_COUNTS, SEEDS
+from core.models import ARCHITECTURES
 from core.noise import DATA_NOISE_TYPES, DEFAULT_SIGMA, NOISE_TYPES, SIGMA_NOISE_TYPES, NoiseSpec
 from core.runs import command_line
 from ui import live, resources, session_models, streamlit_internals
@@ -80,7 +81,8 @@ layers = [f.layer for f in fields]
 # into the place of the next one kept that one's elements on screen, greyed, during a run (see live.Results).
 layer_note = st.empty()
 if st.session_state.get("layer", PARAMS["layer"].default) not in layers:
-    layer_note.info(f"The {arch} network has no {st.session_state['layer']}; showing its last layer, {layers[-1]}.")
+    layer_note.info(f"The {ARCHITECTURES[arch].title} network has no {st.session_state['layer']}; showing its last "
+                    f"layer, {layers[-1]}.")
     st.session_state["layer"] = layers[-1]
 
 first, second, third = control_row("sta", 3)

@@ -247,6 +247,9 @@ def test_models_page_says_the_layer_widths_and_parameters(real_data_dir) -> None
     assert "16, 64, 128 filters; 256, 128 hidden units, 412,650 parameters" in text
     # the server's room for visitors' models, in models of this size: 1,000 MB / (25 MB + 12 B × 412,650)
     assert any("may use 1,000 MB of the server's memory (about 33 models of this size)" in c.value for c in at.caption)
+    # the server's models named as the sidebar names them, with their files' names beside
+    table = at.dataframe[0].value
+    assert "AlexNet-style · Fashion-MNIST" in list(table["model"]) and "alexnet-fashion_mnist" in list(table["file"])
 
 
 def test_visitors_cannot_ask_for_more_epochs_than_the_cap(real_data_dir) -> None:

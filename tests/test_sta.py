@@ -261,7 +261,7 @@ def test_receptive_fields_page(real_data_dir) -> None:
 
     at = open_page("pages/receptive_fields.py", n="200", layer="conv3")  # LeNet has two conv layers
     assert not at.exception
-    assert any("no conv3" in info.value for info in at.info)
+    assert any("The LeNet-style network has no conv3" in info.value for info in at.info)  # its name, not "lenet"
     assert at.selectbox(key="layer").value == "conv2"
 
 
