@@ -141,7 +141,8 @@ def significance_results(controls: Controls, state: reverse_correlation.Analysis
     st.caption(f"What the tests look at: each z-map (how many standard errors a pixel lies from the mean "
                f"stimulus) smoothed with a Gaussian of σ = {smoothing:g} {pixels} and scaled back to unit variance "
                f"under the null, pixel by pixel (less weight reaches the border; correlated noise adds variance). "
-               f"Red = brighter than the mean stimulus, blue = darker.")
+               f"Red = brighter than the mean stimulus, blue = darker."
+               + (" Panels marked *too few* are faded, as above." if scarce.any() else ""))
 
     st.header("infoVal: is each class image more than chance?")
     draw_chart(plots_significance.info_value_figure(info, phone=on_a_phone()), key="infoval")

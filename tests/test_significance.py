@@ -287,6 +287,8 @@ def test_page_outlines_regions_tests_and_follows_its_sliders(real_data_dir, monk
     assert [trace["type"] for trace in regions] == ["heatmap"] + ["scatter"] * 5
     # the classes behind too few of 1,000 stimuli faded, as on the Classification images page, under the outlines
     assert regions[1]["name"] == "too few" and regions[1]["fill"] == "toself"
+    # both figures' captions say so (the z-maps' did not: a review)
+    assert sum("*too few* (faded)" in c.value or "*too few* are faded" in c.value for c in at.caption) == 2
     regions = regions[:1] + regions[2:]
     # each outline over a white halo of the same path (black on the darkest blue was 1.6:1)
     assert [trace["name"] for trace in regions[1:]] == ["cluster test halo", "cluster test", "pixel test halo",
