@@ -116,12 +116,14 @@ def _colour_bar_html(layout: MosaicLayout, plot_width: str, inner: int, ramp: by
     pad, thickness = plots.COLOUR_BAR_PAD, COLOUR_BAR_THICKNESS[layout.colour_bar]
     text = f"position:absolute;font-size:12px;line-height:14px;white-space:nowrap;color:{plots.PLOT_TEXT_COLOUR}"
     upright = layout.colour_bar == "right"
-    ticks = plots.colour_ticks(low, high, plots.upright_colour_bar_length(layout.height) if upright else
-                               plots.phone_colour_bar_length(), upright)
+    # the bar's length in screen pixels, as the figure ticks it: upright, the plot area's height less the padding
+    # (plots.upright_colour_bar_length); lying, a phone's, whose width the browser decides
+    length_px = inner - 2 * pad if upright else plots.phone_colour_bar_length()
+    ticks = plots.colour_ticks(low, high, length_px, upright)
     # each tick as a fraction of the bar from its low end, and its label
     marks = [((tick - low) / (high - low), plots.tick_text(tick, ticks)) for tick in ticks]
     if upright:
-        x, y, length = f"calc({m_left + pad}px + 1.02 * {plot_width})", m_top + pad, inner - 2 * pad
+        x, y, length = f"calc({m_left + pad}px + 1.02 * {plot_width})", m_top + pad, length_px
         # the ramp runs low to high from left to right: turned a quarter about its top-left corner it runs upwards
         bar = (f'<img decoding="sync" alt="colour scale" src="{_data_url(ramp)}" style="position:absolute;'
                f'left:{x};top:{y + length}px;width:{length}px;height:{thickness}px;transform:rotate(-90deg);'
