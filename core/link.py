@@ -53,14 +53,16 @@ class Param:
 
 
 def _folded(text: str) -> str:
-    """A choice as a person may type it into a link: "Fashion-MNIST" for fashion_mnist, "LeNet" for lenet."""
-    return text.strip().lower().replace("-", "_")
+    """A choice as a person may type it into a link: "Fashion-MNIST", "Fashion MNIST" (``Fashion+MNIST``) or
+    "fashionmnist" for fashion_mnist, "LeNet" for lenet: case, spaces, hyphens and underscores do not count."""
+    return re.sub(r"[\s_-]+", "", text.lower())
 
 
 def _choice(options: list[str], titles: Mapping[str, str] | None = None) -> Callable[[str], str]:
-    """One of ``options``, in any case and with - for _, named by its code or by its title where it has one
+    """One of ``options``, however it is cased or spaced, named by its code or by its title where it has one
     ("fashion_mnist" or "Fashion-MNIST", "alexnet" or "AlexNet-style")."""
     names = {option: {_folded(option), _folded(titles[option])} if titles else {_folded(option)} for option in options}
+    assert all(names[a].isdisjoint(names[b]) for a in options for b in options if a != b), "options fold alike"
 
     def parse(text: str) -> str:
         matches = [option for option in options if _folded(text) in names[option]]

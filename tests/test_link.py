@@ -137,9 +137,9 @@ def test_dataset_and_network_are_written_by_name_and_read_by_name_or_code() -> N
     dataset, arch = PARAMS["dataset"], PARAMS["arch"]
     assert [dataset.written(d) for d in ("mnist", "fashion_mnist")] == ["MNIST", "Fashion-MNIST"]
     assert [arch.written(a) for a in ("lenet", "alexnet")] == ["LeNet-style", "AlexNet-style"]
-    for text in ("Fashion-MNIST", "fashion_mnist", "FASHION-mnist"):
+    for text in ("Fashion-MNIST", "fashion_mnist", "FASHION-mnist", "Fashion MNIST", " fashionmnist"):
         assert dataset.parse(text) == "fashion_mnist"
-    for text in ("AlexNet-style", "alexnet", "AlexNet", "alexnet_style"):
+    for text in ("AlexNet-style", "alexnet", "AlexNet", "alexnet_style", "AlexNet style"):
         assert arch.parse(text) == "alexnet"
     with pytest.raises(ValueError, match="choose one of MNIST, Fashion-MNIST"):
         dataset.parse("cifar10")

@@ -161,4 +161,7 @@ def test_the_sidebar_names_datasets_and_networks_as_the_pages_do(real_data_dir) 
     assert (at.radio(key="dataset").value, at.radio(key="arch").value) == ("fashion_mnist", "alexnet")
     assert (at.query_params.get("dataset"), at.query_params.get("arch")) == ("Fashion-MNIST", "AlexNet-style")
     assert "AlexNet-style · Fashion-MNIST" in " ".join(s.value for s in at.sidebar.success)
+    typed = open_page("pages/class_images.py", dataset="Fashion MNIST", arch="alexnet style", n="200")  # by hand
+    assert not typed.exception and not typed.warning, [w.value for w in typed.warning]
+    assert (typed.query_params.get("dataset"), typed.query_params.get("arch")) == ("Fashion-MNIST", "AlexNet-style")
     # (a press on the radio writes its name into the address in the browser: tests/test_e2e.py waits for it)
