@@ -247,6 +247,14 @@ def mosaic(images: np.ndarray, columns: int, gap: int = MOSAIC_GAP,
     return canvas, corners
 
 
+def veil_boxes(corners: np.ndarray, tile_shape: tuple[int, ...], faded: np.ndarray | None
+               ) -> list[tuple[float, float, float, float]]:
+    """(x0, x1, y0, y1) over each ``faded`` tile of a ``mosaic`` (its ``corners``), edge to edge of its pixels."""
+    height, width = tile_shape
+    return [(left - 0.5, left + width - 0.5, top - 0.5, top + height - 0.5)
+            for (left, top), fade in zip(corners, _fades(faded, len(corners))) if fade]
+
+
 def tiled_heatmap(images: np.ndarray, titles: Sequence[str], columns: int, colour: dict, height: int,
                   value_format: str = ".4f", title_size: int = 12,
                   faded: np.ndarray | None = None, title_band: int = TITLE_BAND) -> "go.Figure":
@@ -263,9 +271,9 @@ def tiled_heatmap(images: np.ndarray, titles: Sequence[str], columns: int, colou
         pixel[top : top + tile_height, left : left + tile_width] = in_tile
     titles_above = [dict(x=left + (tile_width - 1) / 2, y=top - 0.6, text=title, showarrow=False, yanchor="bottom",
                          font={"size": title_size}) for (left, top), title in zip(corners, titles)]
-    veils = [dict(type="rect", x0=left - 0.5, x1=left + tile_width - 0.5, y0=top - 0.5, y1=top + tile_height - 0.5,
-                  fillcolor=f"rgba(255,255,255,{FADE})", line_width=0, layer="above")
-             for (left, top), fade in zip(corners, _fades(faded, len(images))) if fade]
+    veils = [dict(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, fillcolor=f"rgba(255,255,255,{FADE})", line_width=0,
+                  layer="above")
+             for x0, x1, y0, y1 in veil_boxes(corners, images.shape[1:], faded)]
     # One layout, not ten add_annotation calls: Plotly validates per call, 12 ms of every redraw.
     return go.Figure(
         go.Heatmap(z=canvas, customdata=pixel, hoverongaps=False, **colour,

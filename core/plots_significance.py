@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.plots import (FADE, LEGEND_UNDER, PHONE_COLUMNS, class_grid_png, class_images_figure, mosaic,
-                        titled_png)
+                        titled_png, veil_boxes)
 from core.significance import INFOVAL_THRESHOLD, INFOVAL_THRESHOLD_LABEL, InfoValues
 
 if TYPE_CHECKING:
@@ -50,18 +50,17 @@ def _outline_trace(masks: np.ndarray, name: str, colour: str, dash: str, columns
                       line=dict(color=colour, width=2 if dash == "solid" else 2.5, dash=dash))
 
 
-def _veil_trace(faded: np.ndarray, columns: int) -> "go.Scatter":
+def _veil_trace(faded: np.ndarray, tile_shape: tuple[int, ...], columns: int) -> "go.Scatter":
     """White (``FADE``) over the ``faded`` panels, as ``class_images_figure`` veils them, but as a trace drawn
     before the outlines: its veils are shapes, which lie over every trace, and would wash the outlines too."""
     import plotly.graph_objects as go
 
-    _, corners = mosaic(np.zeros((len(faded), 28, 28), np.float32), columns)
+    _, corners = mosaic(np.zeros((len(faded), *tile_shape), np.float32), columns)
     xs: list[float | None] = []
     ys: list[float | None] = []
-    for (left, top), fade in zip(corners, np.asarray(faded, bool)):
-        if fade:
-            xs += [left - 0.5, left + 27.5, left + 27.5, left - 0.5, left - 0.5, None]
-            ys += [top - 0.5, top - 0.5, top + 27.5, top + 27.5, top - 0.5, None]
+    for x0, x1, y0, y1 in veil_boxes(corners, tile_shape, faded):
+        xs += [x0, x1, x1, x0, x0, None]
+        ys += [y0, y0, y1, y1, y0, None]
     return go.Scatter(x=xs, y=ys, mode="lines", fill="toself", fillcolor=f"rgba(255,255,255,{FADE})", line_width=0,
                       hoverinfo="skip", showlegend=False, name="too few")
 
@@ -78,7 +77,7 @@ def significance_figure(values: np.ndarray, titles: Sequence[str], colour_label:
                                  phone=phone)
     columns = PHONE_COLUMNS if phone else _COLUMNS
     if faded is not None and np.any(faded):
-        figure.add_trace(_veil_trace(faded, columns))
+        figure.add_trace(_veil_trace(faded, values.shape[1:], columns))
     for masks, key in ((cluster, "cluster"), (pixel, "pixel")):
         outline = _outline_trace(masks, *OUTLINES[key], columns=columns)
         # a white halo under each outline: black on the scale's darkest blue and red was 1.6:1, the green dots on
