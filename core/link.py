@@ -203,10 +203,16 @@ def _cut(text: str, most: int) -> str:
     return text if len(text) <= most else text[:most] + "…"
 
 
+# Line breaks end a Markdown code span, and what follows is Markdown again: a forwarded link with "%0A%0A" in it put
+# its own heading, or a working link, inside the page's note (a review). Other control characters are shown too.
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def as_code(text: str) -> str:
-    """A link's text for a Markdown code span: backticks (which would close it) become quotes, and a long text is
-    cut (the note names it; the whole of it helps nobody)."""
-    return _cut(text, MOST_SHOWN).replace("`", "'")
+    """A link's text for a Markdown code span: backticks (which would close it) become quotes, line breaks and other
+    control characters ⏎ (a break would end the span), and a long text is cut (the note names it; the whole of it
+    helps nobody)."""
+    return _LINE_BREAKS.sub("⏎", _cut(text, MOST_SHOWN).replace("`", "'"))
 
 
 # What mail, social and learning sites add to a link they pass on (utm_source=moodle, fbclid=…): not the teacher's

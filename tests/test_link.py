@@ -107,12 +107,14 @@ def test_a_links_text_stays_in_code_spans_and_never_becomes_markdown() -> None:
     review); a backtick in it would have closed the span."""
     from core.link import unknown_parameter_note
 
-    for key, value in (("ratio", "[log in](https://evil.example)"), ("x`y", "`[a](b)`"), ("ratio", "`![i](u)")):
+    for key, value in (("ratio", "[log in](https://evil.example)"), ("x`y", "`[a](b)`"), ("ratio", "`![i](u)"),
+                       ("x\n\n[a](b)", "1"), ("noise", "a\r\n\n## Your session expired\u2028[a](b)")):
         note = unknown_parameter_note(key, value)
         spans = note.split("`")
         assert len(spans) % 2 == 1, note  # every span closed
         outside = "".join(spans[0::2])
         assert "](" not in outside and "[" not in outside, note
+        assert not any(c in note for c in "\r\n\u2028"), note  # a line break would end the span: Markdown again
 
 
 def test_a_parameter_near_nothing_is_named_without_a_guess() -> None:

@@ -116,6 +116,12 @@ def test_a_links_value_cannot_close_its_code_span_in_the_note(real_data_dir) -> 
     assert not at.exception
     (note,) = [w.value for w in at.warning if "in the link is not valid" in w.value]
     assert note.count("`") == 2 and note.startswith("`n='[log in](https://evil.example)'`"), note
+    # a line break ended the span too: a forwarded link put its own heading, or a working link, in the note
+    at = open_page("pages/confusion.py", n="100", noise="a\n\n## Your session expired", **{"x\n\n[click](u)": "1"})
+    assert not at.exception
+    notes = [w.value for w in at.warning]
+    assert len(notes) == 2 and not any("\n" in note for note in notes), notes
+    assert notes[0].startswith("`noise=a⏎⏎## Your session expired`") or notes[1].startswith("`noise=a⏎⏎"), notes
 
 
 def test_a_mistyped_parameter_name_is_named_and_leaves_the_address(real_data_dir) -> None:
