@@ -70,7 +70,7 @@ def decode_image(raw: bytes) -> np.ndarray:
     (``verify``); then the decoding itself (a truncated file fails here). Pillow's own decompression-bomb guard is
     kept as a second line: its warning is turned into a refusal too.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     if len(raw) == 0:
         raise ImageRejected("The file is empty.")
@@ -92,6 +92,8 @@ def decode_image(raw: bytes) -> np.ndarray:
                 if image.format != "PNG":  # decode at 1/2, 1/4 or 1/8 scale where that still leaves WORKING_SIDE
                     image.draft(image.mode, (WORKING_SIDE, WORKING_SIDE))
                 image.load()
+                # a phone stores a portrait photo sideways and notes its turn in EXIF: read as stored, a 7 was a 2
+                image = ImageOps.exif_transpose(image)
                 if max(image.size) > WORKING_SIDE:  # the digit ends up 20 pixels tall: spare the memory
                     image = image.convert("RGBA").reduce(-(-max(image.size) // WORKING_SIDE))  # box mean
                 return _ink_from(image)
@@ -132,13 +134,29 @@ def jpeg_scans(raw: bytes) -> int:
 
 
 def _ink_from(image: Any) -> np.ndarray:
-    """Grey levels in [0, 1] with the ink bright: a picture on a transparent background is its alpha (where the pen
-    went); an opaque one is its luminance (Pillow's "L"), inverted when the background is light. Worked out on the
-    whole grey levels, so a picture and its negative give the same digit to the bit."""
-    alpha = np.asarray(image.convert("RGBA"))[..., 3]
+    """Grey levels in [0, 1] with the ink bright: a drawing on a transparent background is its alpha (where the pen
+    went); an opaque picture is its luminance (Pillow's "L"), inverted when the background is light. Worked out on
+    the whole grey levels, so a picture and its negative give the same digit to the bit."""
+    rgba = image.convert("RGBA")
+    alpha = np.asarray(rgba)[..., 3]
     if alpha.min() < 252 and int(alpha.max()) - int(alpha.min()) >= MIN_CONTRAST * 255:
-        return alpha.astype(np.float32) / np.float32(255.0)
+        grey = np.asarray(rgba.convert("L"))
+        opaque = alpha >= 252
+        if not _is_a_card(opaque, grey):
+            return alpha.astype(np.float32) / np.float32(255.0)
+        # a picture on an opaque card with a transparent margin (a cut-out, a rounded corner): the alpha was the
+        # card, a filled square read as "0" (a review); the margin takes the card's colour, and the card is read
+        card = np.median(grey[opaque])
+        see_through = alpha.astype(np.float32) / np.float32(255.0)
+        flat = np.rint(see_through * grey + (1 - see_through) * card).astype(np.uint8)
+        return bright_ink(flat).astype(np.float32) / np.float32(255.0)
     return bright_ink(np.asarray(image.convert("L"))).astype(np.float32) / np.float32(255.0)
+
+
+def _is_a_card(opaque: np.ndarray, grey: np.ndarray) -> bool:
+    """Whether the opaque part is a card with a picture of its own, not the strokes of a pen on a transparent canvas:
+    it covers most of the picture (a digit's strokes cover a fifth of MNIST's square) and has contrast inside."""
+    return bool(opaque.mean() > 0.5 and int(np.ptp(grey[opaque])) >= MIN_CONTRAST * 255)
 
 
 def bright_ink(grey: np.ndarray) -> np.ndarray:

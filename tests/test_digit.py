@@ -94,6 +94,35 @@ def test_light_or_dark_background_and_transparent_drawings_give_the_same_digit(m
     assert np.allclose(transparent, light_on_dark, atol=1e-5)
 
 
+def test_a_digit_on_an_opaque_card_with_a_transparent_margin_is_the_digit_not_the_card(mnist) -> None:
+    """A black digit on a white card whose margin (or rounded corners) is transparent: the alpha, taken for the ink,
+    was the card, and a filled square was read as "0" (a review). The margin now takes the card's colour."""
+    ink = np.asarray(Image.fromarray(mnist.test_images[0]).resize((140, 140), Image.Resampling.BILINEAR))
+    card = np.zeros((180, 180, 4), np.uint8)
+    card[20:160, 20:160, :3] = (255 - ink)[..., None]
+    card[20:160, 20:160, 3] = 255
+    on_paper = np.full((180, 180), 255, np.uint8)
+    on_paper[20:160, 20:160] = 255 - ink
+    read = digit.mnist_digit(digit.decode_image(png_bytes(card)))
+    assert np.allclose(read, digit.mnist_digit(digit.decode_image(png_bytes(on_paper))), atol=1e-5)
+    pen = np.zeros((180, 180, 4), np.uint8)  # and a pen on a transparent canvas is still its alpha
+    pen[20:160, 20:160, 3] = ink
+    assert np.allclose(digit.mnist_digit(digit.decode_image(png_bytes(pen))), read, atol=1e-5)
+
+
+@pytest.mark.parametrize("orientation, stored_turn", [(6, Image.Transpose.ROTATE_90), (8, Image.Transpose.ROTATE_270),
+                                                      (3, Image.Transpose.ROTATE_180)])
+def test_a_photo_stored_sideways_is_turned_as_its_exif_says(mnist, orientation, stored_turn) -> None:
+    """Phones store a portrait photo sideways with an EXIF orientation; read as stored, a 7 was a "2" (a review)."""
+    upright = Image.fromarray(255 - np.asarray(Image.fromarray(mnist.test_images[0]).resize((140, 140))))
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # Orientation
+    buffer = io.BytesIO()
+    upright.transpose(stored_turn).save(buffer, "PNG", exif=exif)
+    read = digit.mnist_digit(digit.decode_image(buffer.getvalue()))
+    assert np.array_equal(read, digit.mnist_digit(digit.decode_image(png_bytes(np.asarray(upright)))))
+
+
 @pytest.mark.parametrize("level", [0, 128, 255])
 def test_a_blank_picture_says_there_is_no_digit(level: int) -> None:
     with pytest.raises(digit.BlankDrawing, match="no digit yet"):
