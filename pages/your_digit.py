@@ -9,7 +9,7 @@ import streamlit as st
 from core import analysis, digit, plots
 from core.attack import blend
 from core.config import DATASET_TITLES
-from core.link import PARAMS
+from core.link import PARAMS, as_code
 from core.models import predict_probabilities
 from core.noise import mix, noise_samples
 from core.plots_digit import answers_figure, sweep_figure
@@ -20,6 +20,12 @@ from ui.link_sync import kept_in_session
 CANVAS_SIDE = 280  # ten screen pixels per MNIST pixel
 ANSWERS_MIN_WIDTH = 420  # pixels: the strip's five titles and the two bar charts side by side need about this
 STROKE = 20  # a 2-pixel stroke once fitted into MNIST's 20 × 20 box, like its pen strokes
+# MIME types, not extensions: the browser's file picker offers these, and Streamlit does not raise on another name
+# (a traceback); core.digit checks what the bytes are, whatever the name says. GIF, WebP, BMP and TIFF are let
+# through to be named ("This is a GIF image; …"): refused by the widget, they got a red icon with its reason on
+# hover, and the page kept its last message (a review). Not HEIC: iOS sends a photo as JPEG to a page that does not
+# ask for HEIC (not tried here).
+UPLOAD_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff"]
 
 dataset_name, arch = start_page("Your digit")
 data = resources.data_or_stop(dataset_name)
@@ -40,27 +46,57 @@ def drawn_bytes() -> bytes | None:
     st.html(streamlit_internals.CANVAS_TOOLBAR_OUT_OF_THE_WAY, unsafe_allow_javascript=True)
     # A fresh key is a fresh, empty square: the canvas's own Clear sits in a toolbar shown on hover, which a touch
     # screen never shows, so a phone had no way to start again.
+    key = f"canvas-{st.session_state.get('canvas_clearings', 0)}"
+    if key not in st.session_state:  # a square drawn anew (the upload chosen, or another page opened, since)
+        # ... starts with the student's drawing: it was lost on the way back (a review). Handed over once, as the
+        # canvas loads it again whenever it changes.
+        st.session_state["_canvas_restored"] = st.session_state.get("_your_drawing")
+    restored = st.session_state.get("_canvas_restored")
     result = st_canvas(stroke_width=STROKE, stroke_color="#ffffff", background_color="#000000",
                        height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw", update_streamlit=True,
-                       return_image_data=True, key=f"canvas-{st.session_state.get('canvas_clearings', 0)}")
+                       return_image_data=True, initial_drawing=None if restored is None else restored[0], key=key)
     try:  # the canvas's state comes from the browser as a data URL: a hand-made message can be anything
-        return result.image_bytes
+        raw = result.image_bytes
     except (ValueError, TypeError, AttributeError):  # no ";base64,", not base64, not text
         st.error("The drawing did not arrive whole: press *Clear the square* and draw again.")
         return None
+    if raw is not None and isinstance(result.json_data, dict):
+        st.session_state["_your_drawing"] = (result.json_data, raw)
+        return raw
+    return None if restored is None else restored[1]  # a restored square sends nothing until the next stroke
 
 
 def clear_the_square() -> None:
     st.session_state["canvas_clearings"] = st.session_state.get("canvas_clearings", 0) + 1
+    for kept in ("_your_drawing", "_canvas_restored"):
+        st.session_state.pop(kept, None)
 
 
 def uploaded_bytes() -> bytes | None:
+    """The picture uploaded, or the one uploaded before: the uploader is empty again when it is drawn anew (after
+    a drawing, or another page), and the picture was lost (a review)."""
     upload = st.file_uploader(f"A PNG or JPEG picture of one digit (at most {digit.MAX_UPLOAD_MB} MB and "
-                              f"{digit.MAX_SIDE:,} pixels a side)", type=["image/png", "image/jpeg"], key="upload",
-                              max_upload_size=digit.MAX_UPLOAD_MB)
-    # MIME types, not extensions: the browser's file picker offers PNG and JPEG, and Streamlit does not raise on
-    # another name (a traceback); core.digit checks what the bytes are, whatever the name says.
-    return None if upload is None else upload.getvalue()  # kept in memory by Streamlit, dropped with the session
+                              f"{digit.MAX_SIDE:,} pixels a side)", type=UPLOAD_TYPES, key="upload",
+                              max_upload_size=digit.MAX_UPLOAD_MB, on_change=forget_a_removed_upload)
+    if upload is not None:
+        raw = upload.getvalue()  # kept in memory by Streamlit, dropped with the session
+        st.session_state["_your_upload"] = (upload.name, raw)
+        return raw
+    if (kept := st.session_state.get("_your_upload")) is None:
+        return None
+    name, raw = kept
+    shown, forget = st.columns([4, 1], vertical_alignment="center")
+    shown.caption(f"Your picture `{as_code(name)}`, uploaded before: upload another to replace it.")
+    forget.button("Forget it", key="forget_upload", on_click=forget_a_removed_upload, args=(True,))
+    return raw
+
+
+def forget_a_removed_upload(always: bool = False) -> None:
+    """The uploader's × (or *Forget it*) forgets the picture; an uploader drawn anew, empty, does not."""
+    if always or st.session_state.get("upload") is None:
+        st.session_state.pop("_your_upload", None)
+
+
 
 
 def your_digit() -> np.ndarray | None:

@@ -449,6 +449,29 @@ def test_page_blank_canvas_bad_upload_then_a_real_digit(mnist, monkeypatch) -> N
     assert len(decoded) == 1 and any("one flat shade" in info.value for info in at.info)
 
 
+def test_an_upload_is_kept_when_the_student_draws_or_leaves_and_comes_back(mnist) -> None:
+    """Choosing *draw* and then *upload* again (or another page and back) drew the uploader anew, empty: the
+    picture and its answer were gone, though the page says it stays in the tab (a review)."""
+    from tests.apptest import assert_clean, open_page
+
+    at = open_page("pages/your_digit.py", digit_input="upload")
+    index = int(np.flatnonzero(mnist.test_labels == 4)[0])
+    at.file_uploader(key="upload").set_value(("four_*x*.png", png_bytes(drawing_of(mnist.test_images[index])),
+                                              "image/png")).run()
+    assert_clean(at)
+    assert any("it says **4**" in m.value for m in at.markdown)
+    at.radio(key="digit_input").set_value("draw").run()
+    at.radio(key="digit_input").set_value("upload").run()
+    assert_clean(at)
+    assert at.file_uploader(key="upload").value is None  # drawn anew, empty, as in the browser
+    assert any("it says **4**" in m.value for m in at.markdown)
+    assert "Your picture `four_*x*.png`, uploaded before" in " ".join(c.value for c in at.caption)
+    at.button(key="forget_upload").click().run()
+    assert_clean(at)
+    assert not any("it says" in m.value for m in at.markdown)
+    assert any("Upload a picture of a digit" in info.value for info in at.info)
+
+
 @pytest.mark.slow
 def test_a_canvas_state_that_is_no_picture_gets_a_sentence(monkeypatch) -> None:
     """The canvas's state comes from the browser: a hand-made message with no data URL in it raised inside the
@@ -665,6 +688,50 @@ def test_browser_draw_a_stroke_and_the_softmax_changes(real_data_dir, tmp_path) 
             small.wait_for_selector("canvas.upper-canvas", timeout=240_000)
             assert _visible_width(small.locator("canvas.upper-canvas")) == 280, width
             small.close()
+
+
+@pytest.mark.slow
+def test_browser_the_drawing_is_kept_through_an_upload_and_another_page(real_data_dir) -> None:
+    """A drawing was gone after *upload* and back to *draw*, or another page and back, though the page says it
+    stays in the tab (a review): the square is drawn anew with it, its answer stays, and a stroke adds to it."""
+    from tests.browser import chromium, streamlit_server, wait_for_change, wait_until_idle
+
+    def says() -> str:
+        return page.locator('[data-testid="stMarkdown"]').filter(has_text="the network's softmax").inner_text()
+
+    def ink() -> int:  # white pixels on the square, as the student sees it
+        return page.locator("canvas.dc-canvas.lower-canvas").evaluate(
+            "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;"
+            " for (let i = 0; i < d.length; i += 4) n += d[i] > 128 && d[i + 3] > 128; return n; }")
+
+    with streamlit_server(real_data_dir) as (url, _), chromium() as browser:
+        page = browser.new_page(viewport={"width": 1300, "height": 1800})
+        page.goto(f"{url}/your_digit")
+        page.wait_for_selector("canvas.upper-canvas", timeout=240_000)
+        wait_until_idle(page)
+        _stroke(page, page.locator("canvas.upper-canvas"), [(150, 40), (140, 250)])
+        wait_for_change(lambda: _softmax_labels(page), [], timeout=240,
+                        complete=lambda texts: any(t.startswith("network: softmax") for t in texts))
+        assert "it says 1" in says() and ink() > 1000
+        drawn = ink()
+        page.get_by_text("upload", exact=True).click()
+        page.wait_for_selector('[data-testid="stFileUploader"]', timeout=60_000)
+        page.get_by_text("draw", exact=True).click()
+        page.wait_for_selector("canvas.upper-canvas", timeout=60_000)
+        page.get_by_text("it says 1").wait_for(timeout=120_000)
+        page.wait_for_selector("canvas.dc-canvas.lower-canvas", timeout=60_000)
+        wait_for_change(ink, 0, timeout=30)
+        assert abs(ink() - drawn) < 0.02 * drawn, (ink(), drawn)
+        page.locator("[data-testid=stSidebar] a[data-testid=stPageLink-NavLink]", has_text="Models").click()
+        page.wait_for_function("location.pathname.endsWith('/models')", timeout=60_000)
+        wait_until_idle(page, charts=0)
+        page.locator("[data-testid=stSidebar] a[data-testid=stPageLink-NavLink]", has_text="Your digit").click()
+        page.wait_for_selector("canvas.upper-canvas", timeout=240_000)
+        page.get_by_text("it says 1").wait_for(timeout=120_000)
+        wait_for_change(ink, 0, timeout=30)
+        _stroke(page, page.locator("canvas.upper-canvas"), [(60, 45), (230, 40), (150, 250)])  # the 1 a 7
+        page.get_by_text("it says 7").wait_for(timeout=120_000)
+        assert ink() > drawn
 
 
 def test_answer_bars_say_what_their_red_means() -> None:
