@@ -56,9 +56,31 @@ st.caption(f"Your model is used by your pages only, never by the other visitors,
            f"for hours. A LeNet-style epoch over 60,000 images takes 20 s to a few minutes, depending on the machine. "
            f"All visitors' models together may use {session_models.SERVER_MEGABYTES:,} MB of the server's memory "
            f"(about {session_models.models_that_fit(arch)} models of this size).")
+TRAINING_SEEDS = (0, 2**31 - 1)
+
+
+def train_if_the_numbers_hold() -> None:
+    """Train pressed (form callback): queue the training, or say which typed number is out of range."""
+    epochs, seed = st.session_state["train-epochs"], st.session_state["train-seed"]
+    wrong = []
+    if not 1 <= epochs <= VISITOR_MAX_EPOCHS:
+        wrong.append(f"Epochs {epochs:,} is not 1 to {VISITOR_MAX_EPOCHS}")
+    if not TRAINING_SEEDS[0] <= seed <= TRAINING_SEEDS[1]:
+        wrong.append(f"Seed {seed:,} is not {TRAINING_SEEDS[0]} to {TRAINING_SEEDS[1]:,}")
+    if wrong:
+        st.session_state["_train_refused"] = f"{'; '.join(wrong)}: nothing was trained. Change it and press Train."
+        return
+    training.request_training(arch, dataset_name, {
+        "epochs": epochs, "train_limit": st.session_state["train-images"],
+        "batch_size": st.session_state["train-batch"], "seed": seed, "augment": st.session_state["train-augment"]})
+
+
 with st.form("train"):
     a, b, c, d, e = st.columns(5)
-    a.number_input("Epochs", 1, VISITOR_MAX_EPOCHS, 2, key="train-epochs", help="Passes over the training images.")
+    # No bounds in the boxes: a number typed outside them stayed in the box, in red, and Train did nothing, with the
+    # reason only in a tooltip (a review). The Train button checks them, and says.
+    a.number_input("Epochs", value=2, step=1, key="train-epochs",
+                   help=f"Passes over the training images: 1 to {VISITOR_MAX_EPOCHS}.")
     b.select_slider("Training images", TRAIN_IMAGES, 10_000, key="train-images",
                     format_func="{:,}".format,  # "60,000", not "60000" (not in the link: its labels are free)
                     help="How many of the 60,000 training images to use (the first ones): fewer train faster, "
@@ -66,14 +88,14 @@ with st.form("train"):
     c.select_slider("Batch size", [32, 64, 128, 256, 512], 128, key="train-batch",
                     help="How many training images the network looks at before each small change of its weights: "
                          "smaller, more changes per epoch and slower.")
-    d.number_input("Seed", 0, 2**31 - 1, 0, key="train-seed", help="Same seed, same training run.")
+    d.number_input("Seed", value=0, step=1, key="train-seed",
+                   help=f"Same seed, same training run: 0 to {TRAINING_SEEDS[1]:,}.")
     e.checkbox("Random shifts", key="train-augment",  # "Light augmentation" was cut off at 1280 px
                help="Each training image moved at random by up to about 2 pixels (8 % of its width) each "
                     "way, so the network learns that a small shift does not change the class.")
-    st.form_submit_button("Train", type="primary", on_click=lambda: training.request_training(arch, dataset_name, {
-        "epochs": st.session_state["train-epochs"], "train_limit": st.session_state["train-images"],
-        "batch_size": st.session_state["train-batch"], "seed": st.session_state["train-seed"],
-        "augment": st.session_state["train-augment"]}))
+    st.form_submit_button("Train", type="primary", on_click=train_if_the_numbers_hold)
+if refusal := st.session_state.pop("_train_refused", None):
+    st.error(refusal)
 
 
 LAPSED = "Your place in the queue lapsed. Press Train again."

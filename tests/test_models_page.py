@@ -253,9 +253,20 @@ def test_models_page_says_the_layer_widths_and_parameters(real_data_dir) -> None
 
 
 def test_visitors_cannot_ask_for_more_epochs_than_the_cap(real_data_dir) -> None:
+    """The cap is checked by Train, which says so: bounded boxes kept a number typed outside them in red, and Train
+    did nothing, with the reason only in a tooltip (a review)."""
     at = open_page("pages/models.py")
-    epochs = at.number_input(key="train-epochs").proto
-    assert epochs.has_max and epochs.max == VISITOR_MAX_EPOCHS and epochs.min == 1
+    for epochs, seed, said in ((VISITOR_MAX_EPOCHS + 1, 0, f"Epochs {VISITOR_MAX_EPOCHS + 1} is not 1 to "
+                                                           f"{VISITOR_MAX_EPOCHS}: nothing was trained."),
+                               (0, -1, f"Epochs 0 is not 1 to {VISITOR_MAX_EPOCHS}; Seed -1 is not 0 to "
+                                       "2,147,483,647: nothing")):
+        at.number_input(key="train-epochs").set_value(epochs)
+        at.number_input(key="train-seed").set_value(seed)
+        press_train(at)
+        assert not at.exception
+        assert [e.value for e in at.error] and at.error[0].value.startswith(said), [e.value for e in at.error]
+        assert not any("queue" in i.value or "Training" in i.value for i in at.info)  # nothing asked for
+        assert "_training_ticket" not in at.session_state
     # the training images read with separators, as the page's text writes them (a teacher's review: "60000")
     assert at.select_slider(key="train-images").options[-1] == "60,000"
 
