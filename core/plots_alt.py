@@ -158,4 +158,12 @@ def figure_alt(figure: go.Figure) -> str:
             sentences.append(f"{heading}{what} against {against or 'x'}: {'; '.join(curves)}.")
     if legend_lines:
         sentences.append(f"A line marks {'; '.join(legend_lines)}.")
+    if not sentences:  # a chart with no values yet (a run stopped before its first snapshot): the alt was empty
+        sentences.append(_empty_words(layout))
     return " ".join(sentence[:1].upper() + sentence[1:] for sentence in sentences)
+
+
+def _empty_words(layout: Any) -> str:
+    """A chart without values, by its axes where they are titled."""
+    what, against = _text(layout.yaxis.title), _text(layout.xaxis.title)
+    return f"{what} against {against}: no values yet." if what and against else "A chart with no values yet."

@@ -63,3 +63,14 @@ def test_infoval_bars_lie_sideways_on_a_phone_and_the_threshold_line_is_named() 
                                 "1.96"), words
     assert outlined_pixels_text(["0", "1"], np.array([3, 0]), np.array([12, 0])) == \
         "Pixels outlined per class image (pixel test, cluster test): 0: 3, 12; 1: 0, 0."
+
+
+def test_a_chart_with_no_values_yet_is_still_described() -> None:
+    """A run stopped before its first snapshot drew a convergence chart with no points: its alt was empty, so
+    Streamlit dropped it with a warning in the server's log (a review), and a screen reader heard nothing."""
+    import plotly.graph_objects as go
+
+    empty = figure_alt(plots.convergence_figure(np.array([]), np.array([])))
+    assert empty == "Correlation with final images against stimuli so far (log scale): no values yet."
+    assert figure_alt(plots.convergence_figure(np.array([100, 200]), np.full(2, np.nan))) == empty
+    assert figure_alt(go.Figure()) == "A chart with no values yet."
