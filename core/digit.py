@@ -123,7 +123,7 @@ OTHER_PICTURES = ((b"GIF87a", "GIF"), (b"GIF89a", "GIF"), (b"BM", "BMP"), (b"II*
 def other_picture_kind(raw: bytes) -> str | None:
     """The kind of a picture we do not decode, from its first bytes (WebP and HEIC/AVIF by their container)."""
     if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
-        return "WEBP"
+        return "WebP"
     if raw[4:8] == b"ftyp":
         return "HEIC or AVIF"
     return next((kind for signature, kind in OTHER_PICTURES if raw.startswith(signature)), None)
@@ -159,8 +159,13 @@ def _ink_from(image: Any) -> np.ndarray:
 
 def _is_a_card(opaque: np.ndarray, grey: np.ndarray) -> bool:
     """Whether the opaque part is a card with a picture of its own, not the strokes of a pen on a transparent canvas:
-    it covers most of the picture (a digit's strokes cover a fifth of MNIST's square) and has contrast inside."""
-    return bool(opaque.mean() > 0.5 and int(np.ptp(grey[opaque])) >= MIN_CONTRAST * 255)
+    it fills most of the box around it (a digit's strokes fill a fifth of MNIST's square; a card of any size, or
+    with rounded corners, nearly all of its box) and has contrast inside."""
+    if not opaque.any():
+        return False
+    rows, columns = np.flatnonzero(opaque.any(axis=1)), np.flatnonzero(opaque.any(axis=0))
+    box = opaque[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+    return bool(box.mean() > 0.5 and int(np.ptp(grey[opaque])) >= MIN_CONTRAST * 255)
 
 
 def bright_ink(grey: np.ndarray) -> np.ndarray:

@@ -21,11 +21,11 @@ CANVAS_SIDE = 280  # ten screen pixels per MNIST pixel
 ANSWERS_MIN_WIDTH = 420  # pixels: the strip's five titles and the two bar charts side by side need about this
 STROKE = 20  # a 2-pixel stroke once fitted into MNIST's 20 × 20 box, like its pen strokes
 # MIME types, not extensions: the browser's file picker offers these, and Streamlit does not raise on another name
-# (a traceback); core.digit checks what the bytes are, whatever the name says. GIF, WebP, BMP and TIFF are let
-# through to be named ("This is a GIF image; …"): refused by the widget, they got a red icon with its reason on
-# hover, and the page kept its last message (a review). Not HEIC: iOS sends a photo as JPEG to a page that does not
-# ask for HEIC (not tried here).
-UPLOAD_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff"]
+# (a traceback); core.digit checks what the bytes are, whatever the name says. GIF and WebP, the pictures a browser
+# saves, are let through to be named ("This is a GIF image; …"): refused by the widget, they got a red icon with its
+# reason on hover, and the page kept its last message (a review). Not more: the widget lists the types under its
+# label. Not HEIC: iOS sends a photo as JPEG to a page that does not ask for HEIC (not tried here).
+UPLOAD_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"]
 
 dataset_name, arch = start_page("Your digit")
 data = resources.data_or_stop(dataset_name)
@@ -200,9 +200,12 @@ def digit_page() -> None:
     progress = live.progress_bar(controls)  # its place kept at every N: the blocks below keep theirs
     engine, state = live.run_analysis(arch, dataset_name, meta["sha256"], controls, progress)
     images = analysis.class_images(state, controls.estimator, controls.part)
-    if dataset_name != "mnist":
-        st.info(f"The model reads {DATASET_TITLES[dataset_name]} ({', '.join(names[:3])}, …): draw one of those, or "
-                f"switch the dataset to {DATASET_TITLES['mnist']} in the sidebar for digits.")
+    # Always a place, filled or not: a note above the square only for Fashion-MNIST moved the square down one place
+    # in the page, and the browser drew it anew, empty, while the answer still came from the drawing (a review).
+    with st.container():
+        if dataset_name != "mnist":
+            st.info(f"The model reads {DATASET_TITLES[dataset_name]} ({', '.join(names[:3])}, …): draw one of "
+                    f"those, or switch the dataset to {DATASET_TITLES['mnist']} in the sidebar for digits.")
 
     share, target, gamma = mixing_controls()
     # A row that wraps: the square keeps its full width beside the answers where there is room, and goes above

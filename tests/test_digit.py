@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import struct
 import zlib
 
@@ -122,6 +123,9 @@ def test_a_digit_on_an_opaque_card_with_a_transparent_margin_is_the_digit_not_th
     on_paper[20:160, 20:160] = 255 - ink
     read = digit.mnist_digit(digit.decode_image(png_bytes(card)))
     assert np.allclose(read, digit.mnist_digit(digit.decode_image(png_bytes(on_paper))), atol=1e-5)
+    small = np.zeros((400, 400, 4), np.uint8)  # a card a quarter of the picture's width, not most of its area
+    small[100:280, 100:280] = card
+    assert np.allclose(digit.mnist_digit(digit.decode_image(png_bytes(small))), read, atol=1e-5)
     pen = np.zeros((180, 180, 4), np.uint8)  # and a pen on a transparent canvas is still its alpha
     pen[20:160, 20:160, 3] = ink
     assert np.allclose(digit.mnist_digit(digit.decode_image(png_bytes(pen))), read, atol=1e-5)
@@ -267,10 +271,10 @@ def test_other_pictures_are_named_without_being_parsed(monkeypatch) -> None:
 
     for plugin in (BmpImagePlugin.BmpImageFile, TiffImagePlugin.TiffImageFile, WebPImagePlugin.WebPImageFile):
         monkeypatch.setattr(plugin, "_open", parsed)
-    for kind in ("WEBP", "BMP", "TIFF"):
+    for kind, name in (("WEBP", "WebP"), ("BMP", "BMP"), ("TIFF", "TIFF")):
         buffer = io.BytesIO()
         Image.fromarray(np.zeros((28, 28), np.uint8)).convert("RGB").save(buffer, kind)
-        with pytest.raises(digit.ImageRejected, match=f"This is a {kind} image; only PNG and JPEG are accepted"):
+        with pytest.raises(digit.ImageRejected, match=f"This is a {name} image; only PNG and JPEG are accepted"):
             digit.decode_image(buffer.getvalue())
 
 
@@ -709,8 +713,9 @@ def test_browser_draw_a_stroke_and_the_softmax_changes(real_data_dir, tmp_path) 
 
 @pytest.mark.slow
 def test_browser_the_drawing_is_kept_through_an_upload_and_another_page(real_data_dir) -> None:
-    """A drawing was gone after *upload* and back to *draw*, or another page and back, though the page says it
-    stays in the tab (a review): the square is drawn anew with it, its answer stays, and a stroke adds to it."""
+    """A drawing was gone after *upload* and back to *draw*, another page and back, or another dataset, though the
+    page says it stays in the tab (reviews): the square is drawn anew with it, its answer stays, and a stroke adds
+    to it."""
     from tests.browser import chromium, streamlit_server, wait_for_change, wait_until_idle
 
     def says() -> str:
@@ -731,6 +736,16 @@ def test_browser_the_drawing_is_kept_through_an_upload_and_another_page(real_dat
                         complete=lambda texts: any(t.startswith("network: softmax") for t in texts))
         assert "it says 1" in says() and ink() > 1000
         drawn = ink()
+        # another dataset and back (a note for Fashion-MNIST above the square had the browser draw it anew, empty,
+        # while the answer still came from the drawing: a review)
+        for title in ("Fashion-MNIST", "MNIST"):
+            page.locator("[data-testid=stSidebar] label").filter(has_text=re.compile(f"^{title}$")).click()
+            page.wait_for_function(f"location.search.includes('dataset={title}') || '{title}' === 'MNIST'")
+            wait_for_change(lambda: "network's softmax" in page.inner_text("body") and says().split("it says")[1],
+                            says().split("it says")[1], timeout=240)
+            wait_until_idle(page)
+            assert abs(ink() - drawn) < 0.02 * drawn, (title, ink(), drawn)
+        assert "it says 1" in says()
         page.get_by_text("upload", exact=True).click()
         page.wait_for_selector('[data-testid="stFileUploader"]', timeout=60_000)
         page.get_by_text("draw", exact=True).click()

@@ -213,7 +213,8 @@ def start_page(title: str, set_by_the_page: Collection[str] = (), in_short: str 
     st.title(title)
     if in_short:
         st.markdown(f"**In short:** {in_short}")
-    link_sync.show_link_notes(set_by_the_page)
+    with st.container():  # one place, notes or none: what follows keeps its place in the page (and its state)
+        link_sync.show_link_notes(set_by_the_page)
     return controls.selection()
 
 
