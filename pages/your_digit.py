@@ -97,8 +97,6 @@ def forget_a_removed_upload(always: bool = False) -> None:
         st.session_state.pop("_your_upload", None)
 
 
-
-
 def your_digit() -> np.ndarray | None:
     """The 28 × 28 digit from the canvas or the upload, or None with a message saying why not."""
     # No format_func: the browser writes the option's label into the link, and the link reads values.

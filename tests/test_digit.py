@@ -736,6 +736,7 @@ def test_browser_the_drawing_is_kept_through_an_upload_and_another_page(real_dat
                         complete=lambda texts: any(t.startswith("network: softmax") for t in texts))
         assert "it says 1" in says() and ink() > 1000
         drawn = ink()
+        wait_until_idle(page)  # (the sweep below the answer is still being drawn a moment after it)
         # another dataset and back (a note for Fashion-MNIST above the square had the browser draw it anew, empty,
         # while the answer still came from the drawing: a review)
         for title in ("Fashion-MNIST", "MNIST"):
